@@ -1,0 +1,1 @@
+//! Compiles a `ModelService` into the Kubernetes objects of SPEC.md.

@@ -1,0 +1,68 @@
+//! The repository format: `ModelService` and `RepositoryConfig` documents, loading a tree
+//! of files into them, and validating every rule of the spec with located diagnostics.
+//!
+//! ```text
+//! files (path, bytes) --load--> Repository { config, services, diagnostics }
+//! ```
+//!
+//! Nothing here touches the filesystem: callers hand in file contents (see
+//! `crate::cli` for the directory walk), so the same code checks a local directory, a
+//! git tree and untrusted pull-request content.
+
+pub mod diagnostic;
+pub mod types;
+pub mod units;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use types::*;
+pub use units::{Duration, Quantity, UnitError};
+
+/// A ModelService together with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedService {
+    pub service: ModelService,
+    /// Path of the file relative to the repository root, with `/` separators.
+    pub file: String,
+    /// 1-based line of the document's first line in that file.
+    pub line: usize,
+}
+
+impl LoadedService {
+    /// The namespace the service lands in.
+    pub fn namespace<'a>(&'a self, config: &'a RepositoryConfig) -> &'a str {
+        self.service
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(&config.spec.default_namespace)
+    }
+
+    /// The service name (`metadata.name`).
+    pub fn name(&self) -> &str {
+        &self.service.metadata.name
+    }
+}
+
+/// Everything read from one repository snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Repository {
+    pub config: RepositoryConfig,
+    /// Valid services, sorted by (namespace, name).
+    pub services: Vec<LoadedService>,
+    /// Every problem found, sorted by (file, line, column). Services with an error are not
+    /// in `services`; `invalid` names them so that nothing of theirs is ever pruned.
+    pub diagnostics: Vec<Diagnostic>,
+    /// (namespace, name) of documents that named a service but failed to load or validate.
+    /// Their live objects must be left untouched.
+    pub invalid: Vec<(String, String)>,
+}
+
+impl Repository {
+    /// True when no diagnostic is an error.
+    pub fn is_valid(&self) -> bool {
+        !self
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
