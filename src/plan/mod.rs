@@ -269,6 +269,9 @@ fn plan_object(
         diff::fold_string_data(&mut after);
     }
     let mut before = live.map(|l| project(l, &after));
+    if let Some(before) = before.as_mut() {
+        ignore_source_annotation(before, &after);
+    }
     if key.kind == "Secret" {
         diff::redact_secret(before.as_mut(), Some(&mut after));
     }
@@ -298,6 +301,23 @@ fn plan_object(
         diff,
     };
     (plan, before)
+}
+
+/// The annotation naming the commit and file an object was compiled from. It changes
+/// with every commit while the object may not: it is written along with real changes but
+/// is never a change by itself.
+pub const SOURCE_ANNOTATION: &str = "modelship.dev/source";
+
+fn ignore_source_annotation(before: &mut Value, after: &Value) {
+    let path = "/metadata/annotations";
+    let desired = after.pointer(path).and_then(|a| a.get(SOURCE_ANNOTATION));
+    let live = before
+        .pointer_mut(path)
+        .and_then(Value::as_object_mut)
+        .filter(|a| a.contains_key(SOURCE_ANNOTATION));
+    if let (Some(live), Some(desired)) = (live, desired) {
+        live.insert(SOURCE_ANNOTATION.to_string(), desired.clone());
+    }
 }
 
 fn uid(object: &Value) -> Option<String> {

@@ -29,7 +29,7 @@ fn mk_live(desired: &Value) -> Value {
     live["metadata"]["resourceVersion"] = json!("7");
     live["metadata"]["generation"] = json!(2);
     live["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
-    live["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "2"});
+    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("2");
     live["metadata"]["managedFields"] = json!([
         {"manager": "modelship", "operation": "Apply", "fieldsV1": fields_of(desired)}
     ]);
@@ -565,4 +565,24 @@ fn unnamed_desired_object_is_an_error() {
     )
     .unwrap_err();
     assert_eq!(err.metric_label(), "plan_unnamed_object");
+}
+
+#[test]
+fn a_new_source_annotation_alone_is_not_a_change() {
+    let mut before = mk_deployment("img:1", json!("1"));
+    before["metadata"]["annotations"] =
+        json!({"modelship.dev/source": "repo@aaa:services/svc.yaml"});
+    let live: LiveSet = [mk_live(&before)].into_iter().collect();
+    let mut desired = before.clone();
+    desired["metadata"]["annotations"]["modelship.dev/source"] =
+        json!("repo@bbb:services/svc.yaml");
+    let unchanged = plan(&desired_of(vec![desired.clone()]), &live).unwrap();
+    assert_eq!(only_object(&unchanged).action, Action::Unchanged);
+
+    desired["spec"]["template"]["spec"]["containers"][0]["image"] = json!("img:2");
+    let changed = plan(&desired_of(vec![desired]), &live).unwrap();
+    assert_eq!(
+        paths(only_object(&changed)),
+        ["spec.template.spec.containers[name=server].image"]
+    );
 }
