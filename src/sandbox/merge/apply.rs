@@ -137,6 +137,9 @@ pub fn server_side_apply(
     let mut merged = merge(&live_body, &config, &schema);
     if let Some(last) = &last {
         prune(&mut merged, last, &managers.applied_union(), &schema);
+        // Pruning drops maps it empties; merging the config again restores the ones the
+        // config sets itself (`labels: {}`), so that a re-apply is a no-op.
+        merged = merge(&merged, &config, &schema);
     }
 
     let comparison = compare(&live_body, &merged, &schema).filter(is_owned_path);
@@ -204,13 +207,16 @@ fn unchanged_except_time(before: &Managers, after: &Managers, acting: &Entry) ->
 /// now (`applied`), like structured-merge-diff's `prune`: leaves, list items, atomic
 /// values. Fields owned by `Update` managers only are removed too, as kube does.
 fn prune(merged: &mut Value, last: &FieldSet, applied: &FieldSet, schema: &ObjectSchema) {
-    let mut stale: Vec<&Path> = last
+    // A map the applier owned empty and now fills is not stale.
+    let stale = last.filter(|path| {
+        !applied.contains(path) && !applied.has_descendant(path) && is_owned_path(path)
+    });
+    // A stale item goes as a whole: paths under it (its key fields among them) are not
+    // removed one by one first, or the item could no longer be found by its key.
+    let outermost = stale
         .iter()
-        .filter(|path| !applied.contains(path) && is_owned_path(path))
-        .collect();
-    // Deepest first, so that removing an item never hides a path under it.
-    stale.sort_by_key(|path| std::cmp::Reverse(path.len()));
-    for path in stale {
+        .filter(|path| !(1..path.len()).any(|n| stale.contains(&path[..n])));
+    for path in outermost {
         remove_path(merged, path, schema);
     }
 }

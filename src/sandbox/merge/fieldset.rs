@@ -100,6 +100,14 @@ impl FieldSet {
         self.paths.contains(path)
     }
 
+    /// Whether the set holds a path strictly under `path`.
+    pub fn has_descendant(&self, path: &[PathElement]) -> bool {
+        self.paths
+            .range(path.to_vec()..)
+            .take_while(|p| p.starts_with(path))
+            .any(|p| p.len() > path.len())
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
@@ -504,6 +512,11 @@ mod tests {
         assert_eq!(a.difference(&b), set_of(&[&[f("a")]]));
         assert_eq!(a.intersection(&b), set_of(&[&[f("b")]]));
         assert!(a.difference(&a).is_empty());
+        let nested = set_of(&[&[f("a"), f("b")], &[f("c")]]);
+        assert!(nested.has_descendant(&[f("a")]));
+        assert!(!nested.has_descendant(&[f("a"), f("b")]));
+        assert!(!nested.has_descendant(&[f("c")]));
+        assert!(!nested.has_descendant(&[f("b")]));
     }
 
     #[test]
