@@ -121,10 +121,6 @@ pub fn server_side_apply(
             .push(before_first_apply(&live_body, &schema, api_version));
     }
     let original = managers.clone();
-    let last = managers
-        .take(opts.manager, Operation::Apply, api_version)
-        .map(|e| e.set);
-
     let acting = Entry {
         manager: opts.manager.to_string(),
         operation: Operation::Apply,
@@ -133,6 +129,7 @@ pub fn server_side_apply(
         subresource: None,
         set: applied,
     };
+    let last = managers.take(&acting).map(|e| e.set);
     managers.entries.push(acting.clone());
     let mut merged = merge(&live_body, &config, &schema);
     if let Some(last) = &last {
@@ -192,9 +189,7 @@ fn unchanged_except_time(before: &Managers, after: &Managers, acting: &Entry) ->
     }
     before.entries.iter().all(|old| {
         after.entries.iter().any(|new| {
-            if new.is(&acting.manager, acting.operation, &acting.api_version)
-                && old.is(&acting.manager, acting.operation, &acting.api_version)
-            {
+            if new.same_slot(acting) && old.same_slot(acting) {
                 new.set == old.set && new.api_version == old.api_version
             } else {
                 new == old
@@ -215,7 +210,7 @@ fn prune(merged: &mut Value, last: &FieldSet, applied: &FieldSet, schema: &Objec
     // removed one by one first, or the item could no longer be found by its key.
     let outermost = stale
         .iter()
-        .filter(|path| !(1..path.len()).any(|n| stale.contains(&path[..n])));
+        .filter(|path| !(1..path.len()).any(|n| path.get(..n).is_some_and(|p| stale.contains(p))));
     for path in outermost {
         remove_path(merged, path, schema);
     }
@@ -228,6 +223,22 @@ fn prune(merged: &mut Value, last: &FieldSet, applied: &FieldSet, schema: &Objec
 /// The base entries are `old`'s, unless `new` carries managedFields that differ from
 /// `old`'s (a client resetting them, as kube allows). Malformed managedFields are dropped.
 pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
+    record_write(old, new, manager, now, None);
+}
+
+/// [`record_update`] for a write to the `status` subresource: the entry carries
+/// `subresource: status`, as kube-apiserver records controllers' status updates.
+pub fn record_status_update(old: &Value, new: &mut Value, manager: &str, now: &str) {
+    record_write(Some(old), new, manager, now, Some("status"));
+}
+
+fn record_write(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    now: &str,
+    subresource: Option<&str>,
+) {
     let Some(api_version) = new
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -248,26 +259,21 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &
     let mut managers = Managers::from_object(base).unwrap_or_default();
 
     let comparison = compare(&old_body, &new_body, &schema).filter(is_owned_path);
-    let mut acting = managers
-        .take(manager, Operation::Update, &api_version)
-        .unwrap_or(Entry {
-            manager: manager.to_string(),
-            operation: Operation::Update,
-            api_version: api_version.clone(),
-            time: None,
-            subresource: None,
-            set: FieldSet::new(),
-        });
+    let slot = Entry {
+        manager: manager.to_string(),
+        operation: Operation::Update,
+        api_version,
+        time: None,
+        subresource: subresource.map(str::to_string),
+        set: FieldSet::new(),
+    };
+    let mut acting = managers.take(&slot).unwrap_or(slot);
     // Forced, so resolving cannot fail.
     let _ = managers.resolve(&acting, &comparison, true);
-    if !comparison.changed().is_empty() {
-        acting.set = acting
-            .set
-            .union(&comparison.changed())
-            .difference(&comparison.removed);
+    let changed = comparison.changed();
+    acting.set = acting.set.union(&changed).difference(&comparison.removed);
+    if !changed.is_empty() {
         acting.time = Some(now.to_string());
-    } else {
-        acting.set = acting.set.difference(&comparison.removed);
     }
     if !acting.set.is_empty() {
         managers.entries.push(acting);

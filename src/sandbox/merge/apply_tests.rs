@@ -471,3 +471,101 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn status_updates_are_recorded_on_the_status_subresource() {
+    let live = ok(apply(None, &deployment(json!({"replicas": 1})), "ci"));
+    let mut written = live.clone();
+    written["status"] =
+        json!({"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]});
+    record_status_update(&live, &mut written, "kube-controller-manager", T2);
+    let entry = written["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["manager"] == "kube-controller-manager"))
+        .cloned()
+        .expect("status entry");
+    assert_eq!(entry["subresource"], json!("status"));
+    assert_eq!(
+        entry["fieldsV1"],
+        json!({"f:status": {"f:conditions": {".": {}, "k:{\"type\":\"Available\"}": {
+            ".": {}, "f:status": {}, "f:type": {}}}, "f:replicas": {}}})
+    );
+    // The applier's spec ownership is untouched.
+    assert_eq!(
+        fields_of(&written, "ci"),
+        Some(json!({"f:spec": {"f:replicas": {}}}))
+    );
+}
+
+#[test]
+fn lists_of_unknown_kinds_are_atomic() {
+    let route = |backends: Value| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "r"}, "spec": {"rules": [{"backendRefs": backends}]}})
+    };
+    let live = ok(apply(
+        None,
+        &route(json!([{"name": "a", "weight": 90}])),
+        "ci",
+    ));
+    assert_eq!(
+        fields_of(&live, "ci"),
+        Some(json!({"f:spec": {"f:rules": {}}}))
+    );
+    let error = apply(
+        Some(&live),
+        &route(json!([{"name": "a", "weight": 50}])),
+        "rollout",
+    )
+    .expect_err("the whole list is one field");
+    assert_eq!(
+        error,
+        MergeError::Conflicts(vec![Conflict {
+            manager: "ci".into(),
+            field: ".spec.rules".into(),
+            update: None,
+        }])
+    );
+}
+
+#[test]
+fn set_list_items_are_owned_by_value() {
+    let with_finalizers = |values: Value| {
+        let mut config = deployment(json!({}));
+        config["metadata"]["finalizers"] = values;
+        config
+    };
+    let live = ok(apply(None, &with_finalizers(json!(["a/one"])), "one"));
+    let live = ok(apply(
+        Some(&live),
+        &with_finalizers(json!(["b/two"])),
+        "two",
+    ));
+    assert_eq!(live["metadata"]["finalizers"], json!(["a/one", "b/two"]));
+    let result = ok(apply(Some(&live), &with_finalizers(json!([])), "one"));
+    assert_eq!(result["metadata"]["finalizers"], json!(["b/two"]));
+    assert_eq!(
+        fields_of(&result, "two"),
+        Some(json!({"f:metadata": {"f:finalizers": {"v:\"b/two\"": {}}}}))
+    );
+}
+
+#[test]
+fn switching_a_volume_source_drops_the_old_one() {
+    let with_volume =
+        |volume: Value| deployment(json!({"template": {"spec": {"volumes": [volume]}}}));
+    let live = ok(apply(
+        None,
+        &with_volume(json!({"name": "v", "emptyDir": {}})),
+        "ci",
+    ));
+    let result = ok(apply(
+        Some(&live),
+        &with_volume(json!({"name": "v", "configMap": {"name": "c"}})),
+        "ci",
+    ));
+    assert_eq!(
+        result["spec"]["template"]["spec"]["volumes"],
+        json!([{"name": "v", "configMap": {"name": "c"}}])
+    );
+}

@@ -152,7 +152,8 @@ impl FieldSet {
     }
 
     /// The field set an applier of `value` owns: every scalar leaf, every list item
-    /// (associative by key, set by value), every atomic list or map, and every empty map.
+    /// (associative by key, set by value), every atomic list or map, and every empty map
+    /// below the top level.
     /// Null fields are skipped. Fails on associative-list items without their keys and on
     /// duplicate keys, as kube-apiserver does.
     pub fn from_value(value: &Value, schema: &ObjectSchema) -> Result<FieldSet, FieldSetError> {
@@ -313,7 +314,10 @@ fn collect(
     match value {
         Value::Null => Ok(()),
         Value::Object(map) => {
-            if !path.is_empty() && (map.is_empty() || schema.is_atomic_map(path)) {
+            // An empty map is owned as a leaf (`emptyDir: {}`), except the top-level
+            // sections (`spec: {}`), which every object of the kind has.
+            let owned_empty = map.is_empty() && path.len() > 1;
+            if owned_empty || (!path.is_empty() && schema.is_atomic_map(path)) {
                 set.insert(path.clone());
                 return Ok(());
             }

@@ -41,13 +41,13 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    /// Whether this entry has the identity of (`manager`, `operation`, `api_version`) on
-    /// the main resource.
-    pub fn is(&self, manager: &str, operation: Operation, api_version: &str) -> bool {
-        self.manager == manager
-            && self.operation == operation
-            && self.subresource.is_none()
-            && (operation == Operation::Apply || self.api_version == api_version)
+    /// Whether `other` is the same entry slot: same manager, operation and subresource,
+    /// and for `Update` entries the same apiVersion.
+    pub fn same_slot(&self, other: &Entry) -> bool {
+        self.manager == other.manager
+            && self.operation == other.operation
+            && self.subresource == other.subresource
+            && (self.operation == Operation::Apply || self.api_version == other.api_version)
     }
 
     fn conflict(&self, path: &Path) -> Conflict {
@@ -126,17 +126,9 @@ impl Managers {
         Ok(Managers { entries })
     }
 
-    /// Removes and returns the entry with the given identity.
-    pub fn take(
-        &mut self,
-        manager: &str,
-        operation: Operation,
-        api_version: &str,
-    ) -> Option<Entry> {
-        let index = self
-            .entries
-            .iter()
-            .position(|e| e.is(manager, operation, api_version))?;
+    /// Removes and returns the entry in the same slot as `like`.
+    pub fn take(&mut self, like: &Entry) -> Option<Entry> {
+        let index = self.entries.iter().position(|e| e.same_slot(like))?;
         Some(self.entries.remove(index))
     }
 
@@ -161,7 +153,7 @@ impl Managers {
         let changed = comparison.changed();
         let mut conflicts = Vec::new();
         for entry in &mut self.entries {
-            if entry.is(&acting.manager, acting.operation, &acting.api_version) {
+            if entry.same_slot(acting) {
                 continue;
             }
             let lost = entry.set.intersection(&changed);

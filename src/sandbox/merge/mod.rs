@@ -30,7 +30,7 @@ mod tree;
 
 use std::fmt;
 
-pub use apply::{record_update, server_side_apply};
+pub use apply::{record_status_update, record_update, server_side_apply};
 pub use defaults::apply_defaults;
 pub use strategic::strategic_merge;
 
