@@ -10,6 +10,8 @@
 //! git tree and untrusted pull-request content.
 
 pub mod diagnostic;
+pub mod node;
+pub mod parse;
 pub mod types;
 pub mod units;
 
