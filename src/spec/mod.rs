@@ -9,6 +9,7 @@
 //! `crate::cli` for the directory walk), so the same code checks a local directory, a
 //! git tree and untrusted pull-request content.
 
+pub mod de;
 pub mod diagnostic;
 pub mod node;
 pub mod parse;
