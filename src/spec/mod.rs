@@ -15,6 +15,7 @@ pub mod node;
 pub mod parse;
 pub mod types;
 pub mod units;
+pub mod validate;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use types::*;
