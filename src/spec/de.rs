@@ -346,10 +346,14 @@ fn visit_scalar<'de, V: Visitor<'de>>(
 /// Core-schema integers: `[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`.
 fn parse_int(text: &str) -> Option<i128> {
     if let Some(octal) = text.strip_prefix("0o") {
-        return i128::from_str_radix(octal, 8).ok().filter(|_| !octal.is_empty());
+        return i128::from_str_radix(octal, 8)
+            .ok()
+            .filter(|_| !octal.is_empty());
     }
     if let Some(hex) = text.strip_prefix("0x") {
-        return i128::from_str_radix(hex, 16).ok().filter(|_| !hex.is_empty());
+        return i128::from_str_radix(hex, 16)
+            .ok()
+            .filter(|_| !hex.is_empty());
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -573,11 +577,20 @@ impl<'a> Entries<'a> {
 impl<'a> MapAccess<'a> for Entries<'a> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         for entry in self.entries.by_ref() {
-            if !self.de.ctx.is_poisoned(&self.de.path.key(entry.key.clone())) {
+            if !self
+                .de
+                .ctx
+                .is_poisoned(&self.de.path.key(entry.key.clone()))
+            {
                 self.value = Some(entry);
-                return seed.deserialize(entry.key.as_str().into_deserializer()).map(Some);
+                return seed
+                    .deserialize(entry.key.as_str().into_deserializer())
+                    .map(Some);
             }
         }
         Ok(None)

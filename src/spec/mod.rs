@@ -11,6 +11,7 @@
 
 pub mod de;
 pub mod diagnostic;
+pub mod load;
 pub mod node;
 pub mod parse;
 pub mod types;
@@ -18,6 +19,8 @@ pub mod units;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Severity};
+pub use load::{CONFIG_FILE, load};
+pub use node::FieldPath;
 pub use types::*;
 pub use units::{Duration, Quantity, UnitError};
 

@@ -250,7 +250,10 @@ mod tests {
     #[test]
     fn paths_display_and_parse() {
         let cases = [
-            ("spec.autoscaling.metrics[1].cpu", "spec.autoscaling.metrics[1].cpu"),
+            (
+                "spec.autoscaling.metrics[1].cpu",
+                "spec.autoscaling.metrics[1].cpu",
+            ),
             ("spec", "spec"),
             ("spec.rollout.steps[0]", "spec.rollout.steps[0]"),
             ("", ""),

@@ -398,7 +398,13 @@ mod tests {
         let Value::Seq(items) = &b.value else {
             panic!("not a list")
         };
-        assert_eq!(items[1].mark, Mark { line: 2, column: 10 });
+        assert_eq!(
+            items[1].mark,
+            Mark {
+                line: 2,
+                column: 10
+            }
+        );
         assert_eq!(
             items[1].value,
             Value::Scalar {

@@ -172,7 +172,9 @@ pub enum Violation {
     #[error("malformed model.uri `{uri}`: {reason}")]
     UriMalformed { uri: String, reason: String },
     /// A loader scheme without `modelLoader.image` in modelship.yaml.
-    #[error("model.uri scheme `{0}` needs a model loader, and modelship.yaml sets no modelLoader.image")]
+    #[error(
+        "model.uri scheme `{0}` needs a model loader, and modelship.yaml sets no modelLoader.image"
+    )]
     LoaderImageMissing(String),
     /// A port 0.
     #[error("port 0 is not valid: ports are 1..65535")]

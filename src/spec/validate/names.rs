@@ -43,7 +43,8 @@ pub fn rfc1123_subdomain(text: &str) -> Result<(), String> {
             text.len()
         ));
     }
-    text.split('.').try_for_each(|label| rfc1123_label(label, 63))
+    text.split('.')
+        .try_for_each(|label| rfc1123_label(label, 63))
 }
 
 /// Checks a hostname of a route: an RFC 1123 subdomain, optionally `*.` wildcarded.
@@ -169,8 +170,9 @@ pub fn model_uri(uri: &str) -> Result<&str, UriProblem> {
     let first = rest.split('/').next().unwrap_or("");
     match scheme {
         "pvc" => {
-            rfc1123_subdomain(first)
-                .map_err(|reason| UriProblem::Malformed(format!("claim name `{first}` {reason}")))?;
+            rfc1123_subdomain(first).map_err(|reason| {
+                UriProblem::Malformed(format!("claim name `{first}` {reason}"))
+            })?;
             if rest.split('/').any(|seg| seg == "..") {
                 return Err(UriProblem::Malformed(
                     "the path inside the claim must not contain `..`".to_string(),
@@ -180,7 +182,11 @@ pub fn model_uri(uri: &str) -> Result<&str, UriProblem> {
         _ if first.is_empty() => {
             return Err(UriProblem::Malformed(format!(
                 "needs a {} after {scheme}://",
-                if scheme == "https" { "host" } else { "bucket or repository" }
+                if scheme == "https" {
+                    "host"
+                } else {
+                    "bucket or repository"
+                }
             )));
         }
         _ => {}
@@ -249,8 +255,14 @@ mod tests {
     fn uris() {
         assert_eq!(model_uri("s3://models/fraud"), Ok("s3"));
         assert_eq!(model_uri("pvc://models/fraud/1"), Ok("pvc"));
-        assert!(matches!(model_uri("pvc://Bad_Claim/x"), Err(UriProblem::Malformed(_))));
-        assert!(matches!(model_uri("pvc://c/../x"), Err(UriProblem::Malformed(_))));
+        assert!(matches!(
+            model_uri("pvc://Bad_Claim/x"),
+            Err(UriProblem::Malformed(_))
+        ));
+        assert!(matches!(
+            model_uri("pvc://c/../x"),
+            Err(UriProblem::Malformed(_))
+        ));
         assert_eq!(
             model_uri("ftp://x/y"),
             Err(UriProblem::UnknownScheme("ftp".into()))

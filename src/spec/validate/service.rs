@@ -3,9 +3,9 @@
 use super::{Findings, Violation, names};
 use crate::spec::node::FieldPath;
 use crate::spec::types::{
-    AutoscalingSpec, CustomMetricType, GpuSpec, IntOrPercent, MetricSpec, ModelService,
-    ModelSpec, NetworkSpec, PlacementSpec, RepositoryConfig, RolloutSpec, Router, RuntimeSpec,
-    Strategy, Toleration,
+    AutoscalingSpec, CustomMetricType, GpuSpec, IntOrPercent, MetricSpec, ModelService, ModelSpec,
+    NetworkSpec, PlacementSpec, RepositoryConfig, RolloutSpec, Router, RuntimeSpec, Strategy,
+    Toleration,
 };
 use crate::spec::units::Quantity;
 
@@ -55,14 +55,21 @@ pub fn service(svc: &ModelService, config: &RepositoryConfig) -> Vec<super::Find
         for (i, host) in traffic.hosts.iter().enumerate() {
             if let Err(reason) = names::hostname(host) {
                 let host = host.clone();
-                out.at(path.key("hosts").index(i), Violation::Hostname { host, reason });
+                out.at(
+                    path.key("hosts").index(i),
+                    Violation::Hostname { host, reason },
+                );
             }
         }
     }
     if let Some(placement) = &s.placement {
         self::placement(&mut out, &spec.key("placement"), placement);
     }
-    if let Some(max) = s.disruption.as_ref().and_then(|d| d.max_unavailable.as_ref()) {
+    if let Some(max) = s
+        .disruption
+        .as_ref()
+        .and_then(|d| d.max_unavailable.as_ref())
+    {
         let path = spec.key("disruption").key("maxUnavailable");
         if !max_unavailable_ok(max) {
             let text = match max {
@@ -157,7 +164,11 @@ fn runtime(out: &mut Findings, path: &FieldPath, rt: &RuntimeSpec) {
         ("port", rt.port, None),
         ("grpcPort", rt.grpc_port, Some((http, "port"))),
         // metricsPort may equal the HTTP port (its default), not the gRPC port.
-        ("metricsPort", rt.metrics_port, rt.grpc_port.map(|g| (g, "grpcPort"))),
+        (
+            "metricsPort",
+            rt.metrics_port,
+            rt.grpc_port.map(|g| (g, "grpcPort")),
+        ),
     ];
     for (field, port, taken) in ports {
         match (port, taken) {
@@ -221,9 +232,10 @@ fn autoscaling(out: &mut Findings, path: &FieldPath, a: &AutoscalingSpec) {
             },
         );
     }
-    let external = a.metrics.iter().any(|m| {
-        matches!(m, MetricSpec::Custom(c) if c.metric_type == CustomMetricType::External)
-    });
+    let external = a
+        .metrics
+        .iter()
+        .any(|m| matches!(m, MetricSpec::Custom(c) if c.metric_type == CustomMetricType::External));
     if min == 0 && !external {
         out.at(path.key("minReplicas"), Violation::ScaleToZero);
     }
@@ -242,7 +254,10 @@ fn autoscaling(out: &mut Findings, path: &FieldPath, a: &AutoscalingSpec) {
             && d.as_secs() > 3600
         {
             let value = d.to_string();
-            out.at(path.key(field), Violation::DurationTooLong { value, max: "1h" });
+            out.at(
+                path.key(field),
+                Violation::DurationTooLong { value, max: "1h" },
+            );
         }
     }
 }
