@@ -80,12 +80,22 @@ impl de::Error for Error {
     }
 }
 
-/// Reads a `T` from `node`. Returns the value when it could be built (possibly with
-/// problems such as unknown fields, which make the document invalid but do not stop
-/// reading) and every problem found.
-pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Problem>) {
+/// What reading a document produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read<T> {
+    /// The value, when it could be built. With problems it is incomplete: values at
+    /// `poisoned` paths were left out (optional fields absent, list items dropped).
+    pub value: Option<T>,
+    pub problems: Vec<Problem>,
+    /// Paths whose values failed and were left out.
+    pub poisoned: Vec<FieldPath>,
+}
+
+/// Reads a `T` from `node`, finding every problem of the document.
+pub fn from_node<T: DeserializeOwned>(node: &Node) -> Read<T> {
     let ctx = Ctx::default();
     let root = FieldPath::root();
+    let mut value = None;
     for _ in 0..MAX_PASSES {
         let progress = ctx.progress();
         let de = De {
@@ -93,13 +103,22 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Problem>) 
             path: root.clone(),
             ctx: &ctx,
         };
-        match T::deserialize(de) {
-            Ok(value) => return (Some(value), ctx.into_problems()),
+        match de.read(std::marker::PhantomData::<T>) {
+            Ok(read) => {
+                value = Some(read);
+                break;
+            }
             Err(_) if ctx.is_poisoned(&root) || ctx.progress() == progress => break,
             Err(_) => {}
         }
     }
-    (None, ctx.into_problems())
+    let mut poisoned: Vec<FieldPath> = ctx.poisoned.borrow().iter().cloned().collect();
+    poisoned.sort();
+    Read {
+        value,
+        problems: ctx.into_problems(),
+        poisoned,
+    }
 }
 
 /// Problems and poisoned paths of one document, shared by every deserializer of a pass.
@@ -190,6 +209,13 @@ impl<'a> De<'a> {
             path: self.path.clone(),
             ctx: self.ctx,
         }
+    }
+
+    /// Reads a value of this node, recording a failure here even when it comes from the
+    /// type itself after the node was read (a quantity that does not parse).
+    fn read<T: DeserializeSeed<'a>>(self, seed: T) -> Result<T::Value, Error> {
+        let guard = self.guard();
+        guard.check(seed.deserialize(self))
     }
 
     fn child(&self, node: &'a Node, path: FieldPath) -> De<'a> {
@@ -550,7 +576,7 @@ impl<'a> SeqAccess<'a> for Items<'a> {
         for (index, item) in self.items.by_ref() {
             let path = self.de.path.index(index);
             if !self.de.ctx.is_poisoned(&path) {
-                return seed.deserialize(self.de.child(item, path)).map(Some);
+                return self.de.child(item, path).read(seed).map(Some);
             }
         }
         Ok(None)
@@ -602,7 +628,7 @@ impl<'a> MapAccess<'a> for Entries<'a> {
             .take()
             .ok_or_else(|| Error::Message("a value was read before its key".to_string()))?;
         let path = self.de.path.key(entry.key.clone());
-        seed.deserialize(self.de.child(&entry.value, path))
+        self.de.child(&entry.value, path).read(seed)
     }
 }
 
@@ -651,7 +677,7 @@ impl<'a> VariantAccess<'a> for Variant<'a> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'a>>(self, seed: T) -> Result<T::Value, Error> {
-        seed.deserialize(self.value()?)
+        self.value()?.read(seed)
     }
 
     fn tuple_variant<V: Visitor<'a>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
@@ -753,11 +779,16 @@ mod tests {
         items: Vec<u32>,
     }
 
-    fn read<T: DeserializeOwned>(text: &str) -> (Option<T>, Vec<(usize, usize, String, String)>) {
+    /// (line, column, path, message) of a problem.
+    type Seen = (usize, usize, String, String);
+
+    fn read<T: DeserializeOwned>(text: &str) -> (Option<T>, Vec<Seen>) {
         let docs = parse_stream(text);
         let root = docs[0].root.clone().expect("root");
-        let (value, problems) = from_node::<T>(&root);
-        let problems = problems
+        let read = from_node::<T>(&root);
+        let value = read.value;
+        let problems = read
+            .problems
             .into_iter()
             .map(|p| (p.mark.line, p.mark.column, p.path.to_string(), p.message))
             .collect();

@@ -61,7 +61,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
         invalid.extend(services.iter().map(|s| id_of(s, &config)));
         Vec::new()
     };
-    services.sort_by(|a, b| id_of(a, &config).cmp(&id_of(b, &config)));
+    services.sort_by_key(|s| id_of(s, &config));
     invalid.sort();
     invalid.dedup();
     diagnostics.sort_by(|a, b| {
@@ -125,11 +125,14 @@ fn load_config(
             continue;
         }
         seen = true;
+        if doc.truncated {
+            continue;
+        }
         let header_ok = report.header(&root, CONFIG_KIND);
-        let (value, problems) = de::from_node::<RepositoryConfig>(&root);
-        report.problems(problems);
-        if let Some(value) = value {
-            report.findings(&root, validate::config(&value));
+        let read = de::from_node::<RepositoryConfig>(&root);
+        report.problems(read.problems);
+        if let Some(value) = read.value {
+            report.findings(&root, &read.poisoned, validate::config(&value));
             config = header_ok.then_some(value);
         }
     }
@@ -195,20 +198,19 @@ impl FileReport<'_> {
         let Some(root) = doc.root.filter(|r| !r.is_null()) else {
             return;
         };
+        // A document cut short by a syntax error is only searched for its name; reading
+        // it would report the missing rest as errors of its own.
+        let header_ok = !doc.truncated && report.header(&root, SERVICE_KIND);
+        let is_service = root.get("kind").and_then(Node::as_text) == Some(SERVICE_KIND);
         let mut service = None;
-        if report.header(&root, SERVICE_KIND) {
-            let (value, problems) = de::from_node::<ModelService>(&root);
-            report.problems(problems);
-            if let Some(value) = value {
-                report.findings(&root, validate::service(&value, self.config));
-                service = Some(value);
-            }
-        } else if root.get("kind").and_then(Node::as_text) == Some(SERVICE_KIND) {
-            // A wrong apiVersion: still report what else is wrong with the document.
-            let (value, problems) = de::from_node::<ModelService>(&root);
-            report.problems(problems);
-            if let Some(value) = value {
-                report.findings(&root, validate::service(&value, self.config));
+        if header_ok || (is_service && !doc.truncated) {
+            // With a wrong apiVersion, still report what else is wrong with the document.
+            let read = de::from_node::<ModelService>(&root);
+            report.problems(read.problems);
+            if let Some(value) = read.value {
+                let findings = validate::service(&value, self.config);
+                report.findings(&root, &read.poisoned, findings);
+                service = header_ok.then_some(value);
             }
         }
         let clean = report.diagnostics.len() == before;
@@ -337,8 +339,17 @@ impl Report<'_> {
         }
     }
 
-    fn findings(&mut self, root: &Node, findings: Vec<Finding>) {
+    /// Reports findings, except those that may only stem from values left out because
+    /// they failed to read (at, under or beside a poisoned path).
+    fn findings(&mut self, root: &Node, poisoned: &[FieldPath], findings: Vec<Finding>) {
         for f in findings {
+            let parent = f.path.parent();
+            let related = poisoned
+                .iter()
+                .any(|p| f.path.starts_with(p) || p.starts_with(&parent));
+            if related {
+                continue;
+            }
             let mark = root.locate(&f.path, f.at_key);
             self.push(mark, &f.path, f.violation.to_string(), f.violation.hint());
         }

@@ -216,6 +216,13 @@ impl FieldPath {
     pub fn starts_with(&self, other: &FieldPath) -> bool {
         self.0.starts_with(&other.0)
     }
+
+    /// The path one step up; the root is its own parent.
+    pub fn parent(&self) -> FieldPath {
+        let mut segs = self.0.clone();
+        segs.pop();
+        FieldPath(segs)
+    }
 }
 
 impl fmt::Display for FieldPath {
@@ -237,7 +244,7 @@ impl fmt::Display for FieldPath {
 }
 
 fn is_word(key: &str) -> bool {
-    !key.is_empty()
+    key.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')

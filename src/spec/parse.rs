@@ -107,6 +107,14 @@ fn mark_of(span: &Span) -> Mark {
     }
 }
 
+/// Where a node's tag starts, else the node itself.
+fn tag_mark(span: &Span, mark: Mark) -> Mark {
+    span.tag_start().map_or(mark, |m| Mark {
+        line: m.line(),
+        column: m.col() + 1,
+    })
+}
+
 /// An open collection.
 #[derive(Debug)]
 enum Frame {
@@ -153,13 +161,13 @@ impl Builder {
             Event::DocumentEnd => Some(self.finish(false)),
             _ if self.abandoned => None,
             Event::Scalar(text, style, anchor, tag) => {
-                let style = self.scalar_style(style, tag.as_deref(), mark);
+                let style = self.scalar_style(style, tag.as_deref(), tag_mark(&span, mark));
                 let node = Rc::new(Node::scalar(mark, text.into_owned(), style));
                 self.complete(node, anchor);
                 None
             }
             Event::SequenceStart(_, anchor, tag) => {
-                self.check_tag(tag.as_deref(), mark);
+                self.check_tag(tag.as_deref(), tag_mark(&span, mark));
                 self.stack.push(Frame::Seq {
                     mark,
                     anchor,
@@ -169,7 +177,7 @@ impl Builder {
                 None
             }
             Event::MappingStart(_, anchor, tag) => {
-                self.check_tag(tag.as_deref(), mark);
+                self.check_tag(tag.as_deref(), tag_mark(&span, mark));
                 self.stack.push(Frame::Map {
                     mark,
                     anchor,

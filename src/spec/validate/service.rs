@@ -147,7 +147,7 @@ fn model(out: &mut Findings, path: &FieldPath, model: &ModelSpec, config: &Repos
 
 fn runtime(out: &mut Findings, path: &FieldPath, rt: &RuntimeSpec) {
     out.image(path.key("image"), &rt.image);
-    for (name, _) in &rt.env {
+    for name in rt.env.keys() {
         let at = path.key("env").key(name.clone());
         if let Err(reason) = names::env_name(name) {
             let name = name.clone();
