@@ -16,9 +16,21 @@ pub fn render_yaml<'a>(
             out.push_str("---\n");
         }
         let value = object.to_json()?;
-        serde_saphyr::to_fmt_writer(&mut out, &value).map_err(|e| serialize_error(object, e))?;
+        serde_saphyr::to_fmt_writer_with_options(&mut out, &value, yaml_options())
+            .map_err(|e| serialize_error(object, e))?;
     }
     Ok(out)
+}
+
+/// Block style, two-space indent, list items flush with their key (as kubectl writes
+/// them), and long single-line strings kept on one line instead of folded (`>-`), so a
+/// value reads and greps the same in YAML as in the API.
+fn yaml_options() -> serde_saphyr::SerializerOptions {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.indent_step = 2;
+    options.compact_list_indent = true;
+    options.folded_wrap_chars = u32::MAX as usize;
+    options
 }
 
 /// The objects as a pretty-printed JSON `List` (apiVersion v1), with a final newline.
@@ -65,6 +77,8 @@ mod tests {
             .runtime
             .env
             .insert("MULTI".into(), "a: b\n- c".into());
+        let long = "word ".repeat(40).trim().to_string();
+        svc.spec.runtime.env.insert("LONG".into(), long);
         svc.metadata.annotations.insert("note".into(), "yes".into());
         compile_service(&loaded(svc), &RepositoryConfig::default(), &Source::local())
             .unwrap()
@@ -79,6 +93,10 @@ mod tests {
         let expected: Vec<Value> = objects.iter().map(|o| o.to_json().unwrap()).collect();
         assert_eq!(docs, expected);
         assert_eq!(yaml.matches("\n---\n").count(), objects.len() - 1);
+        assert!(
+            !yaml.contains(">-"),
+            "long strings stay on one line:\n{yaml}"
+        );
     }
 
     #[test]
