@@ -15,8 +15,8 @@ pub fn render_yaml<'a>(
         if i > 0 {
             out.push_str("---\n");
         }
-        let value = object.to_json()?;
-        serde_saphyr::to_fmt_writer_with_options(&mut out, &value, yaml_options())
+        // Typed objects serialize straight to YAML, in the same field order `to_json` gives.
+        serde_saphyr::to_fmt_writer_with_options(&mut out, object, yaml_options())
             .map_err(|e| serialize_error(object, e))?;
     }
     Ok(out)
