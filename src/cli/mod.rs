@@ -1,1 +1,2 @@
 //! The command line: clap definitions and the commands they run.
+pub mod cluster;

@@ -11,6 +11,7 @@
 //! of other managers never show as changes. Secret values are redacted before anything is
 //! compared, so no output of a plan can hold them. Renderers live in [`render`].
 
+mod desired;
 mod diff;
 mod key;
 mod live;
@@ -25,6 +26,7 @@ mod tests;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use desired::desired_state;
 pub use diff::{
     ChangeKind, FieldChange, FieldPath, REDACTED, REDACTED_CHANGED, Segment, changes, to_yaml,
     unified_yaml,
@@ -270,7 +272,7 @@ fn plan_object(
     }
     let mut before = live.map(|l| project(l, &after));
     if let Some(before) = before.as_mut() {
-        ignore_source_annotation(before, &after);
+        ignore_bookkeeping(before, &after);
     }
     if key.kind == "Secret" {
         diff::redact_secret(before.as_mut(), Some(&mut after));
@@ -303,20 +305,25 @@ fn plan_object(
     (plan, before)
 }
 
-/// The annotation naming the commit and file an object was compiled from. It changes
-/// with every commit while the object may not: it is written along with real changes but
-/// is never a change by itself.
-pub const SOURCE_ANNOTATION: &str = "modelship.dev/source";
+/// Bookkeeping annotations: the commit and file an object was compiled from, and the hash
+/// of its spec. They change with every commit or spec edit while most objects of the
+/// service do not: they are written along with real changes, but are never a change by
+/// themselves (so a one-field edit plans one field, and an unchanged object keeps the
+/// values of the last apply that changed it).
+pub const BOOKKEEPING_ANNOTATIONS: [&str; 2] = ["modelship.dev/source", "modelship.dev/spec-hash"];
 
-fn ignore_source_annotation(before: &mut Value, after: &Value) {
+fn ignore_bookkeeping(before: &mut Value, after: &Value) {
     let path = "/metadata/annotations";
-    let desired = after.pointer(path).and_then(|a| a.get(SOURCE_ANNOTATION));
-    let live = before
-        .pointer_mut(path)
-        .and_then(Value::as_object_mut)
-        .filter(|a| a.contains_key(SOURCE_ANNOTATION));
-    if let (Some(live), Some(desired)) = (live, desired) {
-        live.insert(SOURCE_ANNOTATION.to_string(), desired.clone());
+    let Some(desired) = after.pointer(path) else {
+        return;
+    };
+    let Some(live) = before.pointer_mut(path).and_then(Value::as_object_mut) else {
+        return;
+    };
+    for name in BOOKKEEPING_ANNOTATIONS {
+        if let (Some(value), true) = (desired.get(name), live.contains_key(name)) {
+            live.insert(name.to_string(), value.clone());
+        }
     }
 }
 
