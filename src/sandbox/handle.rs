@@ -127,14 +127,16 @@ impl SandboxBuilder {
     }
 
     fn cluster(&self) -> Result<Cluster, SandboxError> {
-        let mut cluster = Cluster::new(self.watch_window, self.fault_seed);
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let mut cluster = Cluster::new(self.watch_window, self.fault_seed, &now);
         if self.preload_crds {
             let rt = cluster
                 .registry
                 .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
                 .cloned()
                 .ok_or_else(|| SandboxError::Fixture("CRDs are not served".into()))?;
-            let now = jiff::Timestamp::UNIX_EPOCH.to_string();
             let ctx = WriteCtx {
                 dry_run: false,
                 manager: "sandbox",

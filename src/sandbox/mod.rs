@@ -39,7 +39,9 @@
 //!
 //! # What it does not model
 //! Authentication and RBAC, admission webhooks and admission policies (they are stored,
-//! not enforced), OpenAPI schemas and validation beyond names (so no `/openapi/v2|v3`),
+//! not enforced), OpenAPI schemas and validation beyond names (`/openapi/v3` lists only PATCH
+//! operations, enough for kubectl to choose server-side field validation; no
+//! `/openapi/v2`),
 //! pagination (`limit`/`continue` are ignored: every list is complete), protobuf and
 //! Table output (JSON only; kubectl prints its default columns), aggregated discovery
 //! (clients fall back to the legacy documents), list `resourceVersion` semantics (lists
@@ -55,6 +57,7 @@ pub mod faults;
 mod handle;
 pub mod merge;
 mod merge_shim;
+pub mod openapi;
 pub mod ops;
 pub mod patch;
 pub mod path;

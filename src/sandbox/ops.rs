@@ -140,8 +140,9 @@ fn is_dns_subdomain(s: &str) -> bool {
 }
 
 impl Cluster {
-    /// A fresh cluster with the built-in kinds and the initial namespaces.
-    pub fn new(window: usize, seed: u64) -> Self {
+    /// A fresh cluster with the built-in kinds and the initial namespaces, created `now`
+    /// (RFC 3339).
+    pub fn new(window: usize, seed: u64, now: &str) -> Self {
         let mut cluster = Self {
             registry: Registry::builtin(),
             store: Store::new(window),
@@ -149,11 +150,10 @@ impl Cluster {
             uids: 0,
             ips: IpAllocator::default(),
         };
-        let now = jiff::Timestamp::UNIX_EPOCH.to_string();
         let ctx = WriteCtx {
             dry_run: false,
             manager: "sandbox",
-            now: &now,
+            now,
         };
         let ns_type = cluster.namespace_type();
         for ns in INITIAL_NAMESPACES {
@@ -566,7 +566,7 @@ impl Cluster {
         rt: &ResourceType,
         old: Option<&Value>,
         new: &mut Value,
-        _ctx: WriteCtx<'_>,
+        ctx: WriteCtx<'_>,
     ) -> Result<()> {
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "services") => self
@@ -597,7 +597,7 @@ impl Cluster {
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let name = meta_str(new, "name").unwrap_or_default().to_string();
                 super::registry::crd_resource_type(new).map_err(|e| crd_invalid(rt, &name, e))?;
-                new["status"] = crd_status(new);
+                new["status"] = crd_status(new, ctx.now);
                 Ok(())
             }
             _ => Ok(()),
@@ -622,7 +622,7 @@ fn crd_invalid(rt: &ResourceType, name: &str, e: super::registry::RegistryError)
 }
 
 /// The status a CRD gets once accepted: names accepted, established, stored versions.
-fn crd_status(crd: &Value) -> Value {
+fn crd_status(crd: &Value, now: &str) -> Value {
     let stored: Vec<Value> = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
@@ -633,7 +633,7 @@ fn crd_status(crd: &Value) -> Value {
         .collect();
     let condition = |kind: &str, reason: &str, message: &str| {
         json!({ "type": kind, "status": "True", "reason": reason, "message": message,
-                "lastTransitionTime": jiff::Timestamp::UNIX_EPOCH.to_string() })
+                "lastTransitionTime": now })
     };
     json!({
         "acceptedNames": crd.pointer("/spec/names").cloned().unwrap_or(json!({})),

@@ -25,6 +25,15 @@ pub enum Route {
     },
     /// A collection, object or subresource.
     Resource(ResourcePath),
+    /// `/openapi/v3`
+    OpenApiRoot,
+    /// `/openapi/v3/api/v1` or `/openapi/v3/apis/{group}/{version}`
+    OpenApi {
+        /// API group ("" for core).
+        group: String,
+        /// API version.
+        version: String,
+    },
 }
 
 /// A path under a group/version that names a resource.
@@ -52,6 +61,15 @@ pub fn parse(path: &str) -> Option<Route> {
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["apis", group] => Some(Route::Group((*group).to_string())),
+        ["openapi", "v3"] => Some(Route::OpenApiRoot),
+        ["openapi", "v3", "api", version] => Some(Route::OpenApi {
+            group: String::new(),
+            version: (*version).to_string(),
+        }),
+        ["openapi", "v3", "apis", group, version] => Some(Route::OpenApi {
+            group: (*group).to_string(),
+            version: (*version).to_string(),
+        }),
         ["api", version, rest @ ..] => resource_or_gv("", version, rest),
         ["apis", group, version, rest @ ..] => resource_or_gv(group, version, rest),
         _ => None,

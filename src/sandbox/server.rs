@@ -14,6 +14,7 @@
 use super::counters::{Counters, Verb};
 use super::discovery;
 use super::faults::Faults;
+use super::openapi;
 use super::ops::{Cluster, WriteCtx, WriteMode, target, with_version};
 use super::patch::{Part, PatchKind, PatchRequest, scale_of};
 use super::path::{self, ResourcePath, Route};
@@ -130,6 +131,10 @@ async fn dispatch(
             }),
         Route::GroupVersion { group, version } => {
             discovery::resource_list(&cluster.registry, &group, &version)
+        }
+        Route::OpenApiRoot => Some(openapi::root(&cluster.registry)),
+        Route::OpenApi { group, version } => {
+            openapi::group_version(&cluster.registry, &group, &version)
         }
         Route::Resource(_) => None,
     };
@@ -248,6 +253,17 @@ async fn resource(
     }
     if let Some(err) = decision.fail {
         return error_response(&err);
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if matches!(verb, Verb::Create | Verb::Update | Verb::Delete)
+        && !body.is_empty()
+        && !ct.is_empty()
+        && !ct.starts_with("application/json")
+    {
+        return error_response(&ApiError::UnsupportedMediaType("application/json".into()));
     }
     if verb == Verb::Watch {
         return match watch::WatchParams::from_query(&rt, &rp, &q) {
