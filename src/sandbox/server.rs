@@ -385,6 +385,15 @@ fn handle(
             } else {
                 parse_body(body)?
             };
+            // DeleteOptions may carry dryRun in the body as well as in the query.
+            let in_body = options
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|d| d.iter().any(|v| v == "All"));
+            let ctx = WriteCtx {
+                dry_run: ctx.dry_run || in_body,
+                ..ctx
+            };
             shared
                 .write(|c| c.delete(rt, ns, name, &options, ctx))
                 .map(|v| (200, v))
