@@ -56,7 +56,6 @@ pub mod discovery;
 pub mod faults;
 mod handle;
 pub mod merge;
-mod merge_shim;
 pub mod openapi;
 pub mod ops;
 pub mod patch;

@@ -9,7 +9,7 @@
 //! register routes, namespaces take their contents with them, Services hold a cluster
 //! IP) live here too. Everything is synchronous: the server calls it under one lock.
 
-use super::merge_shim as merge;
+use super::merge;
 use super::registry::{Registry, ResourceType};
 use super::rng::XorShift;
 use super::selector::{FieldSelector, LabelSelector};
@@ -513,8 +513,14 @@ impl Cluster {
                 json!(if changed { generation + 1 } else { generation }),
             );
         }
-        if mode != (WriteMode::Main { record: false }) {
-            merge::record_update(old.as_ref(), &mut new, ctx.manager, ctx.now);
+        match (mode, &old) {
+            (WriteMode::Main { record: true }, _) => {
+                merge::record_update(old.as_ref(), &mut new, ctx.manager, ctx.now)
+            }
+            (WriteMode::Status, Some(old)) => {
+                merge::record_status_update(old, &mut new, ctx.manager, ctx.now)
+            }
+            _ => {}
         }
         if let Some(old) = &old {
             if strip_volatile(old) == strip_volatile(&new) {

@@ -5,7 +5,7 @@
 //! from `sandbox::merge`). The patched object then goes through the common write path
 //! ([`Cluster::commit`]), so patches get the same bookkeeping as PUT.
 
-use super::merge_shim as merge;
+use super::merge;
 use super::ops::{Cluster, Result, WriteCtx, WriteMode, check_rv, replace_status, target};
 use super::registry::ResourceType;
 use super::status::ApiError;
@@ -97,22 +97,24 @@ pub fn parse_apply_body(body: &[u8]) -> Result<Value> {
 }
 
 fn merge_error(rt: &ResourceType, name: &str, e: merge::MergeError) -> ApiError {
+    let message = e.to_string();
     match e {
-        merge::MergeError::Conflicts(conflicts) => {
-            let lines: Vec<String> = conflicts
+        merge::MergeError::Conflicts(conflicts) => ApiError::ApplyConflict {
+            target: target(rt, name),
+            message,
+            causes: conflicts
                 .iter()
-                .map(|c| format!("conflict with \"{}\": {}", c.manager, c.field))
-                .collect();
-            ApiError::ApplyConflict {
-                target: target(rt, name),
-                message: lines.join("\n"),
-                causes: conflicts
-                    .iter()
-                    .map(|c| (c.field.clone(), format!("conflict with \"{}\"", c.manager)))
-                    .collect(),
-            }
-        }
-        merge::MergeError::Invalid(msg) => ApiError::UnprocessablePatch(msg),
+                .map(|c| {
+                    let text = c.to_string();
+                    let who = text
+                        .strip_suffix(&format!(": {}", c.field))
+                        .unwrap_or(&text)
+                        .to_string();
+                    (c.field.clone(), who)
+                })
+                .collect(),
+        },
+        merge::MergeError::Invalid(_) => ApiError::UnprocessablePatch(message),
     }
 }
 

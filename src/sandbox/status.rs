@@ -49,11 +49,11 @@ pub enum ApiError {
     )]
     Conflict(Target),
     /// 409: server-side apply found fields owned by other managers.
-    #[error("Apply failed with {} conflict{}: {}", .causes.len(), if .causes.len() == 1 { "" } else { "s" }, .message)]
+    #[error("{message}")]
     ApplyConflict {
         /// The object the apply targeted.
         target: Target,
-        /// One line per conflicting field, already phrased like kube's.
+        /// The whole message, phrased like kube's (`Apply failed with 1 conflict: ...`).
         message: String,
         /// `(field, manager message)` pairs for `details.causes`.
         causes: Vec<(String, String)>,
@@ -252,7 +252,7 @@ mod tests {
     fn apply_conflict_lists_causes() {
         let err = ApiError::ApplyConflict {
             target: deploy("web"),
-            message: "conflict with \"a\": .spec.replicas".into(),
+            message: "Apply failed with 1 conflict: conflict with \"a\": .spec.replicas".into(),
             causes: vec![(".spec.replicas".into(), "conflict with \"a\"".into())],
         };
         let status = err.to_status();
