@@ -8,4 +8,5 @@ pub mod cluster;
 pub mod compile;
 pub mod plan;
 pub mod sandbox;
+pub mod source;
 pub mod spec;

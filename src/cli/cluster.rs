@@ -15,12 +15,12 @@
 //! mass-prune guard refused, 2 invalid input (the valid services were still applied),
 //! 3 cluster error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
+use super::output::{Color, write_diagnostics};
 use crate::cluster::{
     self, ApplyMode, ApplyOptions, ConnectOptions, DeploymentHealth, HealthOptions, Kinds,
     PruneMode, RetryPolicy,
@@ -128,9 +128,28 @@ pub enum Exit {
     Cluster = 3,
 }
 
-impl From<Exit> for ExitCode {
+impl From<Exit> for super::ExitCode {
     fn from(exit: Exit) -> Self {
-        ExitCode::from(exit as u8)
+        match exit {
+            Exit::Ok => super::ExitCode::Success,
+            Exit::Changes => super::ExitCode::Failure,
+            Exit::Invalid => super::ExitCode::Invalid,
+            Exit::Cluster => super::ExitCode::Cluster,
+        }
+    }
+}
+
+/// Runs a command future on a runtime of its own (the CLI is otherwise synchronous).
+pub fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            Exit::Cluster
+        }
     }
 }
 
@@ -143,13 +162,13 @@ pub struct Loaded {
     pub namespaces: BTreeSet<String>,
 }
 
-/// Reads, validates and compiles a repository directory, printing its diagnostics.
-pub fn load(dir: &Path, errors: &mut impl Write) -> Result<Loaded, String> {
-    let files = read_dir(dir)?;
+/// Reads, validates and compiles a repository directory, writing its diagnostics to
+/// `errors`. `Err` when the directory cannot be read.
+pub fn load(dir: &Path, errors: &mut impl Write, color: Color) -> Result<Loaded, String> {
+    let files = crate::source::read_dir(dir).map_err(|e| e.to_string())?;
     let repository = spec::load(&files);
-    for diagnostic in &repository.diagnostics {
-        let _ = writeln!(errors, "{diagnostic}");
-    }
+    // A closed stderr leaves nobody to tell; the exit code still says what happened.
+    let _ = write_diagnostics(errors, &repository.diagnostics, color);
     let compiled = compile::compile_repository(&repository, &Source::local());
     for failure in &compiled.errors {
         let _ = writeln!(
@@ -171,36 +190,6 @@ pub fn load(dir: &Path, errors: &mut impl Write) -> Result<Loaded, String> {
         desired,
         namespaces,
     })
-}
-
-/// Every file under `dir` as (relative path with `/`, bytes); hidden entries skipped.
-fn read_dir(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        let entries = std::fs::read_dir(&current)
-            .map_err(|e| format!("cannot read {}: {e}", current.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot read {}: {e}", current.display()))?;
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let relative = path.strip_prefix(dir).unwrap_or(&path);
-            let name: Vec<String> = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            files.insert(name.join("/"), bytes);
-        }
-    }
-    Ok(files)
 }
 
 /// Whether stdout shows colours: a terminal, and `NO_COLOR` unset.
@@ -237,7 +226,7 @@ async fn plan_against_cluster(
 /// Runs `modelship plan`.
 pub async fn run_plan(args: &PlanArgs) -> Exit {
     let mut stderr = std::io::stderr();
-    let loaded = match load(&args.dir, &mut stderr) {
+    let loaded = match load(&args.dir, &mut stderr, Color::for_stderr()) {
         Ok(loaded) => loaded,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
@@ -269,7 +258,7 @@ fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
 /// Runs `modelship apply`.
 pub async fn run_apply(args: &ApplyArgs) -> Exit {
     let mut stderr = std::io::stderr();
-    let loaded = match load(&args.dir, &mut stderr) {
+    let loaded = match load(&args.dir, &mut stderr, Color::for_stderr()) {
         Ok(loaded) => loaded,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");

@@ -30,8 +30,8 @@ async fn config(options: &ConnectOptions) -> Result<Config> {
     };
     match (&options.kubeconfig, &options.context) {
         (Some(path), _) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            let kubeconfig =
+                Kubeconfig::read_from(path).map_err(|e| Error::Config(e.to_string()))?;
             Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                 .await
                 .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
