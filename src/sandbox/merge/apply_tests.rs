@@ -430,13 +430,20 @@ fn invalid_configurations_are_rejected() {
 
 /// Random Deployment configurations: labels, replicas, containers with env and ports.
 fn arb_config() -> impl Strategy<Value = Value> {
+    arb_config_of("")
+}
+
+/// Random Deployment configurations whose label keys and container names start with
+/// `prefix` (so that two prefixes give disjoint configurations).
+fn arb_config_of(prefix: &'static str) -> impl Strategy<Value = Value> {
     let container = (
         "[a-c]",
         "[a-z]{1,3}:[0-9]",
         proptest::collection::btree_map("[A-C]", "[a-z]{0,2}", 0..3),
         proptest::collection::btree_set(1u16..4, 0..3),
     )
-        .prop_map(|(name, image, env, ports)| {
+        .prop_map(move |(name, image, env, ports)| {
+            let name = format!("{prefix}{name}");
             let env: Vec<Value> = env
                 .into_iter()
                 .map(|(k, v)| json!({"name": k, "value": v}))
@@ -452,7 +459,11 @@ fn arb_config() -> impl Strategy<Value = Value> {
         proptest::option::of(0u8..5),
         proptest::collection::vec(container, 0..3),
     )
-        .prop_map(|(labels, replicas, items)| {
+        .prop_map(move |(labels, replicas, items)| {
+            let labels: std::collections::BTreeMap<String, String> = labels
+                .into_iter()
+                .map(|(k, v)| (format!("{prefix}{k}"), v))
+                .collect();
             let mut seen = std::collections::BTreeSet::new();
             let items: Vec<Value> = items
                 .into_iter()
@@ -467,7 +478,47 @@ fn arb_config() -> impl Strategy<Value = Value> {
         })
 }
 
+/// The fields of `obj` (without managedFields) as an applier would own them.
+fn field_set(obj: &Value) -> FieldSet {
+    let schema = ObjectSchema::for_object(obj);
+    FieldSet::from_value(&without_managed(obj), &schema).expect("valid object")
+}
+
+/// `set` without paths that have descendants in it (an empty map in one configuration
+/// and its filled version in another describe the same fields).
+fn leaves(set: FieldSet) -> FieldSet {
+    set.filter(|path| !set.has_descendant(path))
+}
+
+/// `config` without `spec.replicas`.
+fn without_replicas(mut config: Value) -> Value {
+    if let Some(spec) = config["spec"].as_object_mut() {
+        spec.remove("replicas");
+    }
+    config
+}
+
 proptest! {
+    #[test]
+    fn disjoint_appliers_keep_each_others_fields(
+        first in arb_config_of("x"),
+        other in arb_config_of("y"),
+        next in arb_config_of("x"),
+    ) {
+        let other = without_replicas(other);
+        let live = ok(apply(None, &first, "one"));
+        let live = ok(apply(Some(&live), &other, "two"));
+        prop_assert_eq!(
+            leaves(field_set(&live)),
+            leaves(field_set(&first).union(&field_set(&other)))
+        );
+        let live = ok(apply(Some(&live), &next, "one"));
+        prop_assert_eq!(
+            leaves(field_set(&live)),
+            leaves(field_set(&next).union(&field_set(&other)))
+        );
+    }
+
     #[test]
     fn reapplying_the_same_config_changes_nothing(config in arb_config()) {
         let mut live = ok(apply(None, &config, "ci"));
