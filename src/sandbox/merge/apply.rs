@@ -88,22 +88,7 @@ pub fn server_side_apply(
     config: &Value,
     opts: &ApplyOptions,
 ) -> Result<Value, MergeError> {
-    if !config.is_object() {
-        return Err(MergeError::Invalid(
-            "the applied configuration must be an object".into(),
-        ));
-    }
-    let api_version = type_field(config, "apiVersion")?;
-    let kind = type_field(config, "kind")?;
-    check_against_live(live, api_version, kind)?;
-    if config
-        .pointer("/metadata/managedFields")
-        .is_some_and(|m| !m.is_null())
-    {
-        return Err(MergeError::Invalid(
-            "metadata.managedFields must be nil".into(),
-        ));
-    }
+    let (api_version, kind) = validate_config(live, config)?;
     let schema = ObjectSchema::for_type(api_version, kind);
     let config = sanitize_config(config, &schema);
     let applied = FieldSet::from_value(&config, &schema)
@@ -113,15 +98,7 @@ pub fn server_side_apply(
     let live_body = live
         .map(without_managed_fields)
         .unwrap_or_else(|| json!({}));
-    let mut managers = match live {
-        Some(live) => Managers::from_object(live).map_err(MergeError::Invalid)?,
-        None => Managers::default(),
-    };
-    if live.is_some() && managers.entries.is_empty() {
-        managers
-            .entries
-            .push(before_first_apply(&live_body, &schema, api_version));
-    }
+    let mut managers = live_managers(live, &live_body, &schema, api_version)?;
     let original = managers.clone();
     let acting = Entry {
         manager: opts.manager.to_string(),
@@ -154,6 +131,50 @@ pub fn server_side_apply(
     }
     managers.write(&mut merged);
     Ok(merged)
+}
+
+/// Checks the applied configuration's shape and returns its apiVersion and kind.
+fn validate_config<'a>(
+    live: Option<&Value>,
+    config: &'a Value,
+) -> Result<(&'a str, &'a str), MergeError> {
+    if !config.is_object() {
+        return Err(MergeError::Invalid(
+            "the applied configuration must be an object".into(),
+        ));
+    }
+    let api_version = type_field(config, "apiVersion")?;
+    let kind = type_field(config, "kind")?;
+    check_against_live(live, api_version, kind)?;
+    if config
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(MergeError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
+    Ok((api_version, kind))
+}
+
+/// The managedFields entries of the live object; an existing object without any gets
+/// kube's `before-first-apply` entry owning all its fields.
+fn live_managers(
+    live: Option<&Value>,
+    live_body: &Value,
+    schema: &ObjectSchema,
+    api_version: &str,
+) -> Result<Managers, MergeError> {
+    let Some(live) = live else {
+        return Ok(Managers::default());
+    };
+    let mut managers = Managers::from_object(live).map_err(MergeError::Invalid)?;
+    if managers.entries.is_empty() {
+        managers
+            .entries
+            .push(before_first_apply(live_body, schema, api_version));
+    }
+    Ok(managers)
 }
 
 /// An applied configuration must name the live object's kind and version (no conversion
