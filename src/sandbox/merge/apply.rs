@@ -39,7 +39,7 @@ const BOOKKEEPING: &[&str] = &[
 /// an object without managedFields.
 const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
-/// Whether a path is one no manager owns.
+/// Whether a path can be owned (kube's `stripmeta` leaves out identity and bookkeeping).
 fn is_owned_path(path: &Path) -> bool {
     match path.as_slice() {
         [PathElement::Field(top), ..] if top == "apiVersion" || top == "kind" => false,
@@ -269,8 +269,9 @@ fn prune(merged: &mut Value, last: &FieldSet, applied: &FieldSet, schema: &Objec
 /// records in `new.metadata.managedFields` an `Update` entry owning the fields that changed
 /// from `old`, and removes those fields from other managers' sets, like kube-apiserver.
 ///
-/// The base entries are `old`'s, unless `new` carries managedFields that differ from
-/// `old`'s (a client resetting them, as kube allows). Malformed managedFields are dropped.
+/// The base entries are those `new` carries when they are valid and not empty (clients
+/// may rewrite managedFields, as kube allows), else `old`'s; `managedFields: [{}]` clears
+/// them, as kube documents.
 pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
     record_write(old, new, manager, now, None);
 }
@@ -298,14 +299,7 @@ fn record_write(
     let schema = ObjectSchema::for_object(new);
     let old_body = old.map(without_managed_fields).unwrap_or_else(|| json!({}));
     let new_body = without_managed_fields(new);
-    let old_managed = old.map(|o| o.pointer("/metadata/managedFields"));
-    let new_managed = new.pointer("/metadata/managedFields");
-    let base = match (new_managed, old) {
-        (Some(given), _) if Some(Some(given)) != old_managed => new,
-        (_, Some(old)) => old,
-        (_, None) => &new_body,
-    };
-    let mut managers = Managers::from_object(base).unwrap_or_default();
+    let mut managers = base_managers(old, new);
 
     let comparison = compare(&old_body, &new_body, &schema).filter(is_owned_path);
     let slot = Entry {
@@ -328,6 +322,20 @@ fn record_write(
         managers.entries.push(acting);
     }
     managers.write(new);
+}
+
+/// The entries an update starts from (see [`record_update`]).
+fn base_managers(old: Option<&Value>, new: &Value) -> Managers {
+    let given = new.pointer("/metadata/managedFields");
+    if given == Some(&json!([{}])) {
+        return Managers::default();
+    }
+    match Managers::from_object(new) {
+        Ok(managers) if !managers.entries.is_empty() => managers,
+        _ => old
+            .and_then(|old| Managers::from_object(old).ok())
+            .unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

@@ -638,3 +638,40 @@ fn switching_a_volume_source_drops_the_old_one() {
         json!([{"name": "v", "configMap": {"name": "c"}}])
     );
 }
+
+#[test]
+fn updates_start_from_the_managed_fields_the_client_sends() {
+    let live = ok(apply(None, &deployment(json!({"replicas": 1})), "ci"));
+    let ci_only = json!({"f:spec": {"f:replicas": {}}});
+    let cases = [
+        ("absent: the live entries", None, Some(ci_only.clone())),
+        (
+            "empty list: the live entries",
+            Some(json!([])),
+            Some(ci_only.clone()),
+        ),
+        (
+            "malformed: the live entries",
+            Some(json!([{"operation": "Bogus"}])),
+            Some(ci_only),
+        ),
+        ("[{}]: cleared", Some(json!([{}])), None),
+        (
+            "rewritten: the client's entries",
+            Some(
+                json!([{"manager": "ci", "operation": "Apply", "apiVersion": "apps/v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:paused": {}}}}]),
+            ),
+            Some(json!({"f:spec": {"f:paused": {}}})),
+        ),
+    ];
+    for (name, given, want) in cases {
+        let mut new = without_managed(&live);
+        if let Some(given) = given {
+            new["metadata"]["managedFields"] = given;
+        }
+        record_update(Some(&live), &mut new, "kubectl", T2);
+        assert_eq!(fields_of(&new, "ci"), want, "{name}");
+        assert_eq!(fields_of(&new, "kubectl"), None, "{name}: nothing changed");
+    }
+}
