@@ -2,21 +2,29 @@
 //! strategic merge patch, the schema of associative lists, and server-side defaulting.
 //!
 //! Everything here is pure (no I/O, no clock: the caller hands in the time). The sandbox's
-//! HTTP verbs call into it:
+//! HTTP verbs call into it in kube-apiserver's order:
 //!
 //! ```text
-//!  PATCH application/apply-patch+yaml ─▶ server_side_apply ─▶ (bookkeeping) ─▶ apply_defaults
+//!  PATCH application/apply-patch+yaml ─▶ server_side_apply ─▶ apply_defaults ─▶ (bookkeeping)
 //!  PATCH application/strategic-merge-patch+json ─▶ strategic_merge ─┐
 //!  PUT / POST / merge & JSON patch (done by the caller) ─────────────┴▶ apply_defaults
-//!                                                                       ─▶ record_update
+//!                                                        ─▶ record_update ─▶ (bookkeeping)
+//!  PUT / PATCH on /status ─────────────────────────────────▶ record_status_update
 //! ```
+//!
+//! Defaulting comes before `record_update`, so an updater owns the fields defaulting added
+//! to its write (as `kubectl create` does in kube), and after `server_side_apply`, so an
+//! applier never owns defaulted fields. An apply that changes nothing returns the live
+//! object unchanged (managedFields times included): the caller can compare and skip the
+//! write, keeping `resourceVersion`.
 //!
 //! - [`schema`] knows which lists are associative (and their keys) per kind and path;
 //! - [`fieldset`] is the `FieldsV1` set algebra;
 //! - [`apply`] merges applied configurations and tracks ownership, like kube-apiserver's
 //!   structured-merge-diff;
 //! - [`strategic`] is strategic merge patch for built-in kinds;
-//! - [`defaults`] is the documented subset of defaulting.
+//! - [`defaults`] is the documented subset of defaulting (Service `clusterIP` allocation is
+//!   left to the caller).
 
 pub mod apply;
 pub mod defaults;
