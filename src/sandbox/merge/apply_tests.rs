@@ -4,24 +4,11 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::sandbox::merge::test_support::{arb_config, arb_config_of, containers, deployment};
 use crate::sandbox::merge::{ApplyOptions, Conflict, UpdateManager, apply_defaults};
 
 const T1: &str = "2026-01-01T00:00:01Z";
 const T2: &str = "2026-01-01T00:00:02Z";
-
-/// A Deployment applied configuration with `spec` merged from `spec`.
-fn deployment(spec: Value) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "ml"},
-        "spec": spec,
-    })
-}
-
-fn containers(items: Value) -> Value {
-    deployment(json!({"template": {"spec": {"containers": items}}}))
-}
 
 fn apply(live: Option<&Value>, config: &Value, manager: &str) -> Result<Value, MergeError> {
     server_side_apply(
@@ -426,56 +413,6 @@ fn invalid_configurations_are_rejected() {
             other => panic!("expected Invalid for {config}, got {other:?}"),
         }
     }
-}
-
-/// Random Deployment configurations: labels, replicas, containers with env and ports.
-fn arb_config() -> impl Strategy<Value = Value> {
-    arb_config_of("")
-}
-
-/// Random Deployment configurations whose label keys and container names start with
-/// `prefix` (so that two prefixes give disjoint configurations).
-fn arb_config_of(prefix: &'static str) -> impl Strategy<Value = Value> {
-    let container = (
-        "[a-c]",
-        "[a-z]{1,3}:[0-9]",
-        proptest::collection::btree_map("[A-C]", "[a-z]{0,2}", 0..3),
-        proptest::collection::btree_set(1u16..4, 0..3),
-    )
-        .prop_map(move |(name, image, env, ports)| {
-            let name = format!("{prefix}{name}");
-            let env: Vec<Value> = env
-                .into_iter()
-                .map(|(k, v)| json!({"name": k, "value": v}))
-                .collect();
-            let ports: Vec<Value> = ports
-                .into_iter()
-                .map(|p| json!({"containerPort": 8000 + p}))
-                .collect();
-            json!({"name": name, "image": image, "env": env, "ports": ports})
-        });
-    (
-        proptest::collection::btree_map("[a-c]", "[a-z]{1,2}", 0..3),
-        proptest::option::of(0u8..5),
-        proptest::collection::vec(container, 0..3),
-    )
-        .prop_map(move |(labels, replicas, items)| {
-            let labels: std::collections::BTreeMap<String, String> = labels
-                .into_iter()
-                .map(|(k, v)| (format!("{prefix}{k}"), v))
-                .collect();
-            let mut seen = std::collections::BTreeSet::new();
-            let items: Vec<Value> = items
-                .into_iter()
-                .filter(|c| seen.insert(c["name"].to_string()))
-                .collect();
-            let mut config = containers(Value::Array(items));
-            config["metadata"]["labels"] = json!(labels);
-            if let Some(replicas) = replicas {
-                config["spec"]["replicas"] = json!(replicas);
-            }
-            config
-        })
 }
 
 /// The fields of `obj` (without managedFields) as an applier would own them.

@@ -38,6 +38,8 @@ mod tree;
 
 #[cfg(test)]
 mod robustness_tests;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 
