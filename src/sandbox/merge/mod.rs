@@ -58,7 +58,8 @@ pub struct ApplyOptions<'a> {
     pub now: &'a str,
 }
 
-/// One field another manager owns with a different value.
+/// One field another manager owns with a different value. `Display` gives the message of
+/// its `StatusCause` in the 409 response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     /// The other manager's name.
@@ -136,13 +137,45 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
     )
 }
 
+/// The message of the conflict's `StatusCause` (type `FieldManagerConflict`, whose
+/// `field` is [`Conflict::field`]), as kube-apiserver words it:
+/// `conflict with "kubectl-edit" using apps/v1 at 2026-01-01T00:00:00Z`.
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "conflict with {}: {}",
-            self.manager_display(),
-            self.field
-        )
+        write!(f, "conflict with {}", self.manager_display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_cause_messages_name_the_manager_like_kube() {
+        let cases = [
+            (None, r#"conflict with "ci""#),
+            (
+                Some(UpdateManager {
+                    api_version: "apps/v1".into(),
+                    time: None,
+                }),
+                r#"conflict with "ci" using apps/v1"#,
+            ),
+            (
+                Some(UpdateManager {
+                    api_version: "apps/v1".into(),
+                    time: Some("2026-01-01T00:00:00Z".into()),
+                }),
+                r#"conflict with "ci" using apps/v1 at 2026-01-01T00:00:00Z"#,
+            ),
+        ];
+        for (update, want) in cases {
+            let conflict = Conflict {
+                manager: "ci".into(),
+                field: ".spec.replicas".into(),
+                update,
+            };
+            assert_eq!(conflict.to_string(), want);
+        }
     }
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// A Deployment applied configuration with `spec` merged from `spec`.
+/// A Deployment applied configuration named `ml/web` with the given `spec`.
 pub(super) fn deployment(spec: Value) -> Value {
     json!({
         "apiVersion": "apps/v1",
