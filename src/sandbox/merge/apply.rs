@@ -58,13 +58,34 @@ fn type_field<'a>(obj: &'a Value, name: &str) -> Result<&'a str, MergeError> {
         .ok_or_else(|| MergeError::Invalid(format!("{name} must be set")))
 }
 
+/// The resource an apply writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// The main resource: `status` is ignored for kinds with a status subresource.
+    Main,
+    /// The `status` subresource: only `status` is applied.
+    Status,
+}
+
 /// The applied configuration without what apply ignores: bookkeeping metadata and, for
-/// kinds with a status subresource, `status`.
-fn sanitize_config(config: &Value, schema: &ObjectSchema) -> Value {
+/// kinds with a status subresource, `status` (main resource) or everything but `status`
+/// (status subresource).
+fn sanitize_config(config: &Value, schema: &ObjectSchema, part: Part) -> Value {
     let mut config = config.clone();
     if let Some(root) = config.as_object_mut() {
-        if schema.has_status_subresource() {
-            root.remove("status");
+        match part {
+            Part::Main if schema.has_status_subresource() => {
+                root.remove("status");
+            }
+            Part::Main => {}
+            Part::Status => {
+                root.retain(|k, _| {
+                    matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")
+                });
+                if let Some(metadata) = root.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.retain(|k, _| k == "name" || k == "namespace");
+                }
+            }
         }
         if let Some(metadata) = root.get_mut("metadata").and_then(Value::as_object_mut) {
             for field in BOOKKEEPING {
@@ -88,9 +109,29 @@ pub fn server_side_apply(
     config: &Value,
     opts: &ApplyOptions,
 ) -> Result<Value, MergeError> {
+    apply_to(live, config, opts, Part::Main)
+}
+
+/// Server-side apply to the `status` subresource (`kubectl apply --subresource=status`):
+/// only the config's `status` is applied, and the applier's entry carries
+/// `subresource: status`. Otherwise like [`server_side_apply`].
+pub fn server_side_apply_status(
+    live: &Value,
+    config: &Value,
+    opts: &ApplyOptions,
+) -> Result<Value, MergeError> {
+    apply_to(Some(live), config, opts, Part::Status)
+}
+
+fn apply_to(
+    live: Option<&Value>,
+    config: &Value,
+    opts: &ApplyOptions,
+    part: Part,
+) -> Result<Value, MergeError> {
     let (api_version, kind) = validate_config(live, config)?;
     let schema = ObjectSchema::for_type(api_version, kind);
-    let config = sanitize_config(config, &schema);
+    let config = sanitize_config(config, &schema, part);
     let applied = FieldSet::from_value(&config, &schema)
         .map_err(|e| MergeError::Invalid(e.to_string()))?
         .filter(is_owned_path);
@@ -105,7 +146,7 @@ pub fn server_side_apply(
         operation: Operation::Apply,
         api_version: api_version.to_string(),
         time: Some(opts.now.to_string()),
-        subresource: None,
+        subresource: (part == Part::Status).then(|| "status".to_string()),
         set: applied,
     };
     let last = managers.take(&acting).map(|e| e.set);

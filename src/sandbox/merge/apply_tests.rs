@@ -612,3 +612,34 @@ fn updates_start_from_the_managed_fields_the_client_sends() {
         assert_eq!(fields_of(&new, "kubectl"), None, "{name}: nothing changed");
     }
 }
+
+#[test]
+fn status_applies_touch_only_status_and_are_tracked_per_subresource() {
+    let live = ok(apply(None, &deployment(json!({"replicas": 1})), "ci"));
+    let mut config = deployment(json!({"replicas": 9}));
+    config["status"] =
+        json!({"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]});
+    let opts = ApplyOptions {
+        manager: "ci",
+        force: false,
+        now: T2,
+    };
+    let result = server_side_apply_status(&live, &config, &opts).expect("status apply");
+    assert_eq!(result["spec"], json!({"replicas": 1}));
+    assert_eq!(result["status"], config["status"]);
+    let entries: Vec<(Value, Value)> = result["metadata"]["managedFields"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["manager"].clone(), e["subresource"].clone()))
+        .collect();
+    assert_eq!(
+        entries,
+        [(json!("ci"), Value::Null), (json!("ci"), json!("status"))]
+    );
+    assert_eq!(
+        server_side_apply_status(&result, &config, &opts),
+        Ok(result.clone()),
+        "re-applying the same status changes nothing"
+    );
+}

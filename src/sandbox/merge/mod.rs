@@ -10,6 +10,7 @@
 //!  PUT / POST / merge & JSON patch (done by the caller) ─────────────┴▶ apply_defaults
 //!                                                        ─▶ record_update ─▶ (bookkeeping)
 //!  PUT / PATCH on /status ─────────────────────────────────▶ record_status_update
+//!  apply on /status ───────────────────────────────────────▶ server_side_apply_status
 //! ```
 //!
 //! Defaulting comes before `record_update`, so an updater owns the fields defaulting added
@@ -43,7 +44,7 @@ mod test_support;
 
 use std::fmt;
 
-pub use apply::{record_status_update, record_update, server_side_apply};
+pub use apply::{record_status_update, record_update, server_side_apply, server_side_apply_status};
 pub use defaults::apply_defaults;
 pub use strategic::strategic_merge;
 
