@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod compile;
 pub mod sandbox;
+pub mod source;
 pub mod spec;
