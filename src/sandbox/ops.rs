@@ -287,19 +287,20 @@ impl Cluster {
             }
             _ => {}
         }
-        if let (Some(url), Some(got)) = (name, meta_str(body, "name")) {
-            if url != got {
-                return Err(ApiError::BadRequest(format!(
-                    "the name of the object ({got}) does not match the name on the URL ({url})"
-                )));
-            }
+        if let (Some(url), Some(got)) = (name, meta_str(body, "name"))
+            && url != got
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({got}) does not match the name on the URL ({url})"
+            )));
         }
-        if let (true, Some(url), Some(got)) = (rt.namespaced, ns, meta_str(body, "namespace")) {
-            if url != got && !got.is_empty() {
-                return Err(ApiError::BadRequest(
+        if let (true, Some(url), Some(got)) = (rt.namespaced, ns, meta_str(body, "namespace"))
+            && url != got
+            && !got.is_empty()
+        {
+            return Err(ApiError::BadRequest(
                     "the namespace of the provided object does not match the namespace sent on the request".into(),
                 ));
-            }
         }
         Ok(())
     }
@@ -322,13 +323,13 @@ impl Cluster {
         if ok {
             Ok(())
         } else {
-            Err(ApiError::Invalid {
-                kind: rt.qualified_kind(),
-                name: name.into(),
-                field: "metadata.name".into(),
-                detail: format!("Invalid value: \"{name}\": {rule}"),
-                target: target(rt, name),
-            })
+            Err(ApiError::invalid(
+                rt.qualified_kind(),
+                name,
+                "metadata.name",
+                format!("Invalid value: \"{name}\": {rule}"),
+                target(rt, name),
+            ))
         }
     }
 
@@ -371,13 +372,13 @@ impl Cluster {
                     self.generate_name(&prefix)
                 }
                 None => {
-                    return Err(ApiError::Invalid {
-                        kind: rt.qualified_kind(),
-                        name: String::new(),
-                        field: "metadata.name".into(),
-                        detail: "Required value: name or generateName is required".into(),
-                        target: target(rt, ""),
-                    });
+                    return Err(ApiError::invalid(
+                        rt.qualified_kind(),
+                        "",
+                        "metadata.name",
+                        "Required value: name or generateName is required".into(),
+                        target(rt, ""),
+                    ));
                 }
             },
         };
@@ -493,10 +494,10 @@ impl Cluster {
                 meta.insert("creationTimestamp".into(), json!(ctx.now));
                 meta.insert("generation".into(), json!(1));
                 meta.remove("resourceVersion");
-                if rt.status_subresource {
-                    if let Some(m) = new.as_object_mut() {
-                        m.remove("status");
-                    }
+                if rt.status_subresource
+                    && let Some(m) = new.as_object_mut()
+                {
+                    m.remove("status");
                 }
             }
         }
@@ -522,10 +523,10 @@ impl Cluster {
             }
             _ => {}
         }
-        if let Some(old) = &old {
-            if strip_volatile(old) == strip_volatile(&new) {
-                return Ok(old.clone());
-            }
+        if let Some(old) = &old
+            && strip_volatile(old) == strip_volatile(&new)
+        {
+            return Ok(old.clone());
         }
         if ctx.dry_run {
             return Ok(new);
@@ -557,13 +558,14 @@ impl Cluster {
                 }
             }
         }
-        if rt.status_subresource && matches!(mode, WriteMode::Main { .. }) {
-            if let Some(m) = new.as_object_mut() {
-                match old.get("status") {
-                    Some(s) => m.insert("status".into(), s.clone()),
-                    None => m.remove("status"),
-                };
-            }
+        if rt.status_subresource
+            && matches!(mode, WriteMode::Main { .. })
+            && let Some(m) = new.as_object_mut()
+        {
+            match old.get("status") {
+                Some(s) => m.insert("status".into(), s.clone()),
+                None => m.remove("status"),
+            };
         }
     }
 
@@ -575,16 +577,15 @@ impl Cluster {
         ctx: WriteCtx<'_>,
     ) -> Result<()> {
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "services") => self
-                .ips
-                .assign(old, new)
-                .map_err(|detail| ApiError::Invalid {
-                    kind: rt.qualified_kind(),
-                    name: meta_str(new, "name").unwrap_or_default().to_string(),
-                    field: "spec.clusterIPs".into(),
+            ("", "services") => self.ips.assign(old, new).map_err(|detail| {
+                ApiError::invalid(
+                    rt.qualified_kind(),
+                    meta_str(new, "name").unwrap_or_default(),
+                    "spec.clusterIPs",
                     detail,
-                    target: target(rt, meta_str(new, "name").unwrap_or_default()),
-                }),
+                    target(rt, meta_str(new, "name").unwrap_or_default()),
+                )
+            }),
             ("", "namespaces") => {
                 new["status"] = json!({ "phase": "Active" });
                 if new.pointer("/spec/finalizers").is_none() {
@@ -618,13 +619,7 @@ fn crd_invalid(rt: &ResourceType, name: &str, e: super::registry::RegistryError)
         .map_or((String::new(), text.clone()), |(f, d)| {
             (f.to_string(), d.to_string())
         });
-    ApiError::Invalid {
-        kind: rt.qualified_kind(),
-        name: name.into(),
-        field,
-        detail,
-        target: target(rt, name),
-    }
+    ApiError::invalid(rt.qualified_kind(), name, &field, detail, target(rt, name))
 }
 
 /// The status a CRD gets once accepted: names accepted, established, stored versions.
