@@ -518,3 +518,88 @@ async fn shutdown_stops_the_server() {
     within(sb.shutdown()).await.expect("clean shutdown");
     assert!(within(cms.list(&Default::default())).await.is_err());
 }
+
+/// Drives a kube-runtime watcher through list, add and delete; returns what it saw.
+async fn watcher_sees(sb: &Sandbox, config: kube::runtime::watcher::Config) -> Vec<String> {
+    use kube::runtime::watcher::{Event, watcher};
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    cms.create(&PostParams::default(), &configmap("listed", &[]))
+        .await
+        .expect("listed");
+    let mut stream = watcher(cms.clone(), config).boxed();
+    let mut seen = Vec::new();
+    let name = |o: &ConfigMap| o.metadata.name.clone().unwrap_or_default();
+    loop {
+        match stream
+            .try_next()
+            .await
+            .expect("watcher event")
+            .expect("open")
+        {
+            Event::Init => seen.push("init".to_string()),
+            Event::InitApply(o) => seen.push(format!("init-apply {}", name(&o))),
+            Event::InitDone => {
+                seen.push("init-done".to_string());
+                cms.create(&PostParams::default(), &configmap("later", &[]))
+                    .await
+                    .expect("later");
+            }
+            Event::Apply(o) => {
+                seen.push(format!("apply {}", name(&o)));
+                cms.delete("later", &DeleteParams::default())
+                    .await
+                    .expect("delete");
+            }
+            Event::Delete(o) => {
+                seen.push(format!("delete {}", name(&o)));
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_lists_then_watches() {
+    let sb = within(Sandbox::start()).await.expect("sandbox");
+    let seen = within(watcher_sees(&sb, kube::runtime::watcher::Config::default())).await;
+    assert_eq!(
+        seen,
+        vec![
+            "init",
+            "init-apply listed",
+            "init-done",
+            "apply later",
+            "delete later"
+        ]
+    );
+    let counts = sb.requests();
+    assert_eq!(
+        (
+            counts.get(Verb::List, "configmaps"),
+            counts.get(Verb::Watch, "configmaps")
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_with_streaming_lists() {
+    let sb = within(Sandbox::start()).await.expect("sandbox");
+    let config = kube::runtime::watcher::Config::default().streaming_lists();
+    let seen = within(watcher_sees(&sb, config)).await;
+    assert_eq!(
+        seen,
+        vec![
+            "init",
+            "init-apply listed",
+            "init-done",
+            "apply later",
+            "delete later"
+        ]
+    );
+    assert_eq!(
+        sb.requests().get(Verb::List, "configmaps"),
+        0,
+        "streaming lists need no LIST"
+    );
+}

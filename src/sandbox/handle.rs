@@ -389,7 +389,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // The server task shuts down gracefully in the background (connection tasks are
+        // its children, so aborting it would leave them serving); open watches end now.
         let _ = self.stop.send(true);
-        self.server.abort();
+        self.shared.faults.drop_watches();
     }
 }

@@ -441,6 +441,27 @@ impl Cluster {
         Ok(success_status(&target(rt, name), &uid))
     }
 
+    /// DELETE on a collection: removes every matching object, answers them as a List.
+    pub fn delete_collection(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        ctx: WriteCtx<'_>,
+    ) -> Value {
+        let list = self.list(rt, version, ns, labels, fields);
+        if !ctx.dry_run {
+            for item in list["items"].as_array().into_iter().flatten() {
+                let item_ns = meta_str(item, "namespace").unwrap_or_default().to_string();
+                let name = meta_str(item, "name").unwrap_or_default().to_string();
+                self.remove_with_dependents(rt, &item_ns, &name, item);
+            }
+        }
+        list
+    }
+
     fn remove_with_dependents(&mut self, rt: &ResourceType, ns: &str, name: &str, old: &Value) {
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "namespaces") => {
