@@ -690,3 +690,7 @@ pub fn replace_status(old: &Value, body: &Value) -> Value {
     }
     new
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;
