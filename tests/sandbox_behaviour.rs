@@ -603,3 +603,56 @@ async fn kube_runtime_watcher_with_streaming_lists() {
         "streaming lists need no LIST"
     );
 }
+
+#[tokio::test]
+async fn serve_writes_a_kubeconfig_kube_can_load_and_stops_on_signal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kubeconfig");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = {
+        let path = path.clone();
+        tokio::spawn(async move {
+            modelship::sandbox::serve(addr, Some(&path), async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    within(async {
+        let kubeconfig = eventually("kubeconfig written", || async {
+            kube::config::Kubeconfig::read_from(&path).ok()
+        })
+        .await;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("kube accepts the kubeconfig");
+        assert_eq!(config.default_namespace, "default");
+        let client = kube::Client::try_from(config).expect("client");
+        let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+        let names: Vec<String> = nss
+            .list(&Default::default())
+            .await
+            .expect("list namespaces")
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        assert_eq!(names, vec!["default", "kube-public", "kube-system"]);
+        let _ = stop.send(());
+        server.await.expect("server task").expect("clean stop");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn crd_preloading_can_be_turned_off() {
+    let sb = within(Sandbox::builder().preload_crds(false).start())
+        .await
+        .expect("sandbox");
+    let discovery = within(Discovery::new(sb.client()).run())
+        .await
+        .expect("discovery");
+    assert!(!discovery.has_group("gateway.networking.k8s.io"));
+    assert!(discovery.has_group("apps"));
+}
