@@ -144,6 +144,8 @@ struct Builder {
     errors: Vec<Located>,
     /// Set when the document was given up (too large): later events are ignored.
     abandoned: bool,
+    /// Between a document's start and end.
+    open: bool,
 }
 
 impl Builder {
@@ -154,11 +156,15 @@ impl Builder {
             Event::DocumentStart(..) => {
                 *self = Builder {
                     line: mark.line,
+                    open: true,
                     ..Builder::default()
                 };
                 None
             }
-            Event::DocumentEnd => Some(self.finish(false)),
+            Event::DocumentEnd => {
+                self.open = false;
+                Some(self.finish(false))
+            }
             _ if self.abandoned => None,
             Event::Scalar(text, style, anchor, tag) => {
                 let style = self.scalar_style(style, tag.as_deref(), tag_mark(&span, mark));
@@ -211,8 +217,14 @@ impl Builder {
             line: error.marker().line(),
             column: error.marker().col() + 1,
         };
-        let line = if self.line == 0 { mark.line } else { self.line };
-        self.line = line;
+        if !self.open {
+            // The error is before any document start: the document begins here.
+            *self = Builder {
+                line: mark.line,
+                ..Builder::default()
+            };
+        }
+        self.open = false;
         self.error(mark, ParseError::Syntax(error.info()));
         // Close what is open; a key still waiting for its value is dropped.
         while let Some(frame) = self.stack.pop() {
