@@ -414,8 +414,11 @@ spec:
 
 #[test]
 fn diagnostics_are_sorted_by_file_line_and_column_across_files() {
-    // An optional field that fails to read does not hide rules elsewhere.
-    let a = service("a").replace("name: a", "name: A") + "  replicas: many\n";
+    // Fields that fail to read, required or not, do not hide rules elsewhere.
+    let a = service("a")
+        .replace("name: a", "name: A")
+        .replace("memory: 1Gi", "memory: lots")
+        + "  replicas: many\n";
     let repo = repo(&[("services/b.yaml", &service("B")), ("services/a.yaml", &a)]);
     let places: Vec<(String, usize, usize)> = repo
         .diagnostics
@@ -426,6 +429,7 @@ fn diagnostics_are_sorted_by_file_line_and_column_across_files() {
         places,
         [
             ("services/a.yaml".to_string(), 4, 9),
+            ("services/a.yaml".to_string(), 8, 33),
             ("services/a.yaml".to_string(), 9, 13),
             ("services/b.yaml".to_string(), 4, 9),
         ]

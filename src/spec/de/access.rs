@@ -44,7 +44,7 @@ impl<'a> SeqAccess<'a> for Items<'a> {
     }
 }
 
-/// The entries of a mapping, leaving out poisoned ones.
+/// The entries of a mapping.
 pub(super) struct Entries<'a> {
     de: De<'a>,
     entries: std::vec::IntoIter<&'a Entry>,
@@ -68,17 +68,13 @@ impl<'a> MapAccess<'a> for Entries<'a> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        for entry in self.entries.by_ref() {
-            if !self
-                .de
-                .ctx
-                .is_poisoned(&self.de.path.key(entry.key.clone()))
-            {
-                self.value = Some(entry);
-                return seed
-                    .deserialize(entry.key.as_str().into_deserializer())
-                    .map(Some);
-            }
+        // Poisoned entries stay: their values read as placeholders (see `blank`), so a
+        // required field that failed does not fail its parent too.
+        if let Some(entry) = self.entries.next() {
+            self.value = Some(entry);
+            return seed
+                .deserialize(entry.key.as_str().into_deserializer())
+                .map(Some);
         }
         Ok(None)
     }

@@ -7,11 +7,11 @@
 //! - unknown keys of a struct are recorded one by one (with a did-you-mean hint from the
 //!   struct's own field list) and skipped, so a typo never hides the next one;
 //! - any other failure (wrong type, bad quantity, unknown enum value, missing field) is
-//!   recorded, its path is *poisoned*, and the document is read again with poisoned values
-//!   left out. A poisoned optional field or list item is simply absent on the next pass;
-//!   a poisoned required field makes its parent fail silently (already reported). Each pass
-//!   reports at least one new problem or poisons one more path, and the number of passes
-//!   is bounded, so every independent problem of a document is found in one run.
+//!   recorded, its path is *poisoned*, and the document is read again: a poisoned list
+//!   item is left out, any other poisoned value reads as a placeholder of its type (see
+//!   `blank`), so its parent still builds and the rest of the document is still read and
+//!   validated. Each pass reports at least one new problem or poisons one more path, and
+//!   the number of passes is bounded, so every independent problem is found in one run.
 //!
 //! Scalars follow YAML 1.2: a string target reads the text exactly as written (`1.10`
 //! stays `1.10`); other targets resolve plain scalars by the core schema, and quoted
@@ -26,9 +26,11 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, Expected, Unexpected, V
 use super::node::{FieldPath, Mark, Node, Value};
 
 mod access;
+mod blank;
 mod text;
 
 use access::{Entries, Items, Variant};
+use blank::Blank;
 pub use text::{closest, suggest};
 use text::{
     exactly_one_key, expected_text, rewrite_message, split_hint, unexpected_text, visit_scalar,
@@ -90,10 +92,11 @@ impl de::Error for Error {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Read<T> {
     /// The value, when it could be built. With problems it is incomplete: values at
-    /// `poisoned` paths were left out (optional fields absent, list items dropped).
+    /// `poisoned` paths are placeholders (options absent, list items dropped, other
+    /// values zero or empty) and must not be judged.
     pub value: Option<T>,
     pub problems: Vec<Problem>,
-    /// Paths whose values failed and were left out.
+    /// Paths whose values failed and were replaced by placeholders.
     pub poisoned: Vec<FieldPath>,
 }
 
@@ -219,7 +222,11 @@ impl<'a> De<'a> {
 
     /// Reads a value of this node, recording a failure here even when it comes from the
     /// type itself after the node was read (a quantity that does not parse).
+    /// A value that failed on an earlier pass reads as a placeholder.
     fn read<T: DeserializeSeed<'a>>(self, seed: T) -> Result<T::Value, Error> {
+        if self.ctx.is_poisoned(&self.path) {
+            return seed.deserialize(Blank).map_err(|_| Error::Reported);
+        }
         let guard = self.guard();
         guard.check(seed.deserialize(self))
     }
