@@ -304,3 +304,20 @@ fn alias_bombs_are_rejected_with_a_diagnostic() {
     assert_eq!(shown.len(), 1, "{shown:#?}");
     assert!(shown[0].contains("document too large"), "{shown:#?}");
 }
+
+#[test]
+fn huge_documents_load_in_linear_time_with_a_bounded_report() {
+    // 50,000 unknown fields: duplicate checks and reports must not be quadratic, and the
+    // report stops at a readable number of problems.
+    let mut text = String::from(FULL);
+    for i in 0..50_000 {
+        text.push_str(&format!("  unknown{i}: {i}\n"));
+    }
+    let repo = load_one(text.as_bytes(), Some(CONFIG.as_bytes()));
+    assert_eq!(repo.diagnostics.len(), spec::de::MAX_PROBLEMS);
+    assert!(repo.services.is_empty());
+    assert_eq!(
+        repo.invalid,
+        [("ml-prod".to_string(), "fraud-detection".to_string())]
+    );
+}

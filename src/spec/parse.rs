@@ -11,7 +11,7 @@
 //! - merge keys (`<<: *defaults`) are applied, explicit keys win;
 //! - duplicate keys, non-scalar keys and custom tags are errors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde_saphyr::granit_parser::{
@@ -130,6 +130,8 @@ enum Frame {
         entries: Vec<Entry>,
         merges: Vec<(Mark, Rc<Node>)>,
         key: Option<(Mark, Option<String>)>,
+        /// Line of each key, for duplicate checks in constant time.
+        lines: HashMap<String, usize>,
         size: usize,
     },
 }
@@ -190,6 +192,7 @@ impl Builder {
                     entries: Vec::new(),
                     merges: Vec::new(),
                     key: None,
+                    lines: HashMap::new(),
                     size: 1,
                 });
                 None
@@ -297,6 +300,7 @@ impl Builder {
                 entries,
                 merges,
                 key,
+                lines,
                 size,
                 ..
             } => match key.take() {
@@ -318,13 +322,13 @@ impl Builder {
                     *size = size.saturating_add(node.size);
                     if key == "<<" {
                         merges.push((key_mark, node));
-                    } else if let Some(first) = entries.iter().find(|e| e.key == key) {
-                        let first_line = first.key_mark.line;
+                    } else if let Some(&first_line) = lines.get(&key) {
                         self.errors.push(Located {
                             mark: key_mark,
                             error: ParseError::DuplicateKey { key, first_line },
                         });
                     } else {
+                        lines.insert(key.clone(), key_mark.line);
                         entries.push(Entry {
                             key,
                             key_mark,
@@ -381,21 +385,23 @@ impl Builder {
 /// Adds the entries of `merged` (a mapping or a list of mappings) whose keys are not set
 /// yet. Returns false when `merged` has the wrong shape.
 fn merge_into(entries: &mut Vec<Entry>, merged: &Node) -> bool {
-    match &merged.value {
-        Value::Map(extra) => {
-            for entry in extra {
-                if !entries.iter().any(|e| e.key == entry.key) {
-                    entries.push(entry.clone());
-                }
+    let mut present: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+    let sources: Vec<&Node> = match &merged.value {
+        Value::Map(_) => vec![merged],
+        Value::Seq(items) => items.iter().map(|item| item.as_ref()).collect(),
+        Value::Scalar { .. } => return false,
+    };
+    for source in sources {
+        let Value::Map(extra) = &source.value else {
+            return false;
+        };
+        for entry in extra {
+            if present.insert(entry.key.clone()) {
+                entries.push(entry.clone());
             }
-            true
         }
-        Value::Seq(items) => items.iter().all(|item| match &item.value {
-            Value::Map(_) => merge_into(entries, item),
-            _ => false,
-        }),
-        Value::Scalar { .. } => false,
     }
+    true
 }
 
 #[cfg(test)]

@@ -39,8 +39,12 @@ use text::{
 /// Passes over one document before giving up on finding more problems.
 const MAX_PASSES: usize = 64;
 
+/// Problems reported for one document; a document with more is hopeless, and a flood of
+/// messages helps no one.
+pub const MAX_PROBLEMS: usize = 100;
+
 /// A problem found while reading typed values out of a tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
     pub mark: Mark,
     pub path: FieldPath,
@@ -117,7 +121,9 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Read<T> {
                 value = Some(read);
                 break;
             }
-            Err(_) if ctx.is_poisoned(&root) || ctx.progress() == progress => break,
+            Err(_) if ctx.is_poisoned(&root) || ctx.progress() == progress || ctx.is_full() => {
+                break;
+            }
             Err(_) => {}
         }
     }
@@ -134,15 +140,21 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Read<T> {
 #[derive(Debug, Default)]
 struct Ctx {
     problems: RefCell<Vec<Problem>>,
+    seen: RefCell<HashSet<Problem>>,
     poisoned: RefCell<HashSet<FieldPath>>,
 }
 
 impl Ctx {
+    /// Records a problem once; past [`MAX_PROBLEMS`] the rest are dropped.
     fn report(&self, problem: Problem) {
         let mut problems = self.problems.borrow_mut();
-        if !problems.contains(&problem) {
+        if problems.len() < MAX_PROBLEMS && self.seen.borrow_mut().insert(problem.clone()) {
             problems.push(problem);
         }
+    }
+
+    fn is_full(&self) -> bool {
+        self.problems.borrow().len() >= MAX_PROBLEMS
     }
 
     fn poison(&self, path: &FieldPath) {
