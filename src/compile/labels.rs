@@ -83,6 +83,8 @@ impl std::io::Write for HashWriter<'_> {
 /// Labels of every object of the service: the user's, then modelship's (which win).
 pub(crate) fn object_labels(ctx: &Ctx) -> BTreeMap<String, String> {
     let mut labels = ctx.svc.metadata.labels.clone();
+    // The track belongs to Deployments and pods only; a user value would mislead selectors.
+    labels.remove(LABEL_TRACK);
     let spec = ctx.spec;
     let mut put = |key: &str, value: Option<String>| match value {
         Some(v) => {
@@ -196,6 +198,9 @@ mod tests {
         svc.metadata
             .labels
             .insert(LABEL_MANAGED_BY.into(), "someone-else".into());
+        svc.metadata
+            .labels
+            .insert(LABEL_TRACK.into(), "canary".into());
         svc.spec.owner = Some("risk-ml@example.com".into());
         let loaded = loaded(svc);
         let config = RepositoryConfig::default();
