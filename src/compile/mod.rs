@@ -106,6 +106,8 @@ mod workload;
 #[cfg(test)]
 mod testutil;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::spec::{self, ModelService, ModelServiceSpec, RepositoryConfig, Router, Strategy};
@@ -338,8 +340,10 @@ pub(crate) struct Ctx<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub spec_hash: String,
-    /// `modelship.dev/source` value.
-    pub source: String,
+    /// Labels of every object (see `labels::service_labels`).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations of every object: user annotations, spec-hash and source.
+    pub annotations: BTreeMap<String, String>,
     pub router: Router,
     pub strategy: Strategy,
 }
@@ -348,14 +352,20 @@ impl<'a> Ctx<'a> {
     fn new(svc: &'a spec::LoadedService, config: &'a RepositoryConfig, source: &Source) -> Self {
         let namespace = svc.namespace(config);
         let spec = &svc.service.spec;
+        let hash = spec_hash(&svc.service, namespace);
         Ctx {
             svc: &svc.service,
             spec,
             config,
             namespace,
             name: svc.name(),
-            spec_hash: spec_hash(&svc.service, namespace),
-            source: source.annotation(&svc.file),
+            labels: labels::service_labels(&svc.service),
+            annotations: labels::service_annotations(
+                &svc.service,
+                &hash,
+                &source.annotation(&svc.file),
+            ),
+            spec_hash: hash,
             router: spec
                 .traffic
                 .as_ref()
