@@ -3,6 +3,7 @@
 //! `main.rs` parses a [`Cli`], sets up logging and calls [`run`], which returns the
 //! process exit code. Commands print results on stdout and diagnostics on stderr.
 
+pub mod cluster;
 mod commands;
 pub mod logging;
 pub mod output;
@@ -20,6 +21,8 @@ pub enum ExitCode {
     Failure = 1,
     /// The repository is invalid: diagnostics were printed.
     Invalid = 2,
+    /// The cluster could not be reached or read (`plan`, `apply`).
+    Cluster = 3,
 }
 
 /// modelship: GitOps for ML model serving on Kubernetes.
@@ -62,6 +65,11 @@ pub enum Command {
         #[arg(long)]
         write_kubeconfig: Option<PathBuf>,
     },
+    /// Show what apply would change in the cluster (exit 0: none, 1: changes, 2: invalid
+    /// repository, 3: cluster error).
+    Plan(cluster::PlanArgs),
+    /// Make the cluster match the repository with server-side apply.
+    Apply(cluster::ApplyArgs),
 }
 
 /// Output of `render`.
@@ -86,5 +94,7 @@ pub fn run(cli: Cli) -> ExitCode {
             service,
             output,
         } => commands::render(&dir, service.as_deref(), output),
+        Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
+        Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
     }
 }
