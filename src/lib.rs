@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod compile;
+pub mod policy;
 pub mod sandbox;
 pub mod spec;
