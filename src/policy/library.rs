@@ -17,7 +17,7 @@ use cel::common::types::{
 use cel::common::value::{CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
-use super::quantity;
+use super::{lists, quantity};
 
 /// Functions an expression may call (macros such as `has`, `all`, `exists`, `exists_one`,
 /// `map` and `filter` are expanded by the parser and never appear as calls).
@@ -53,6 +53,11 @@ pub const SUPPORTED_FUNCTIONS: &[&str] = &[
     // Kubernetes regex library.
     "find",
     "findAll",
+    // Kubernetes list library.
+    "sum",
+    "min",
+    "max",
+    "isSorted",
     // Kubernetes quantity library.
     "quantity",
     "isQuantity",
@@ -96,6 +101,7 @@ fn build_env() -> Result<Env, DeclarationError> {
     let mut env = Env::stdlib();
     env.add_extension(cel::extensions::strings)?;
     env.add_extension(quantity::register)?;
+    env.add_extension(lists::register)?;
     env.add_member_overload("find", "string_find", STRING_TYPE, vec![STRING_TYPE], find)?;
     env.add_member_overload(
         "findAll",
@@ -246,6 +252,13 @@ mod tests {
                 "findAll",
                 "'v1.2'.findAll('[0-9]+') == ['1', '2'] && 'v1.2'.findAll('[0-9]', 1) == ['1']",
             ),
+            (
+                "sum",
+                "[1, 2, 3].sum() == 6 && [].sum() == 0 && [0.5, 0.25].sum() == 0.75",
+            ),
+            ("min", "[3, 1, 2].min() == 1 && ['b', 'a'].min() == 'a'"),
+            ("max", "[3, 1, 2].max() == 3"),
+            ("isSorted", "[1, 2, 2].isSorted() && ![2, 1].isSorted()"),
             ("quantity", "quantity('1') == quantity('1000m')"),
             ("isQuantity", "isQuantity('8Gi') && !isQuantity('8GB')"),
             (
@@ -308,6 +321,8 @@ mod tests {
         assert!(eval("object.spec.nothing == 1").is_err());
         assert!(eval("quantity('8GB')").is_err());
         assert!(eval("'a'.find('(')").is_err());
+        assert!(eval("[].max()").is_err());
+        assert!(eval("[{}, {}].min()").is_err());
         assert!(eval("quantity('2').asInteger() == quantity('16Ei').asInteger()").is_err());
     }
 }

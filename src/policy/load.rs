@@ -230,19 +230,6 @@ impl Doc<'_> {
             located.referenced.column() as usize,
         )
     }
-
-    /// True when the located value is a block scalar (`|` or `>`), whose text starts on the
-    /// next line.
-    fn is_block(&self, located: &Located) -> bool {
-        let line = located.referenced.line() as usize;
-        let column = located.referenced.column() as usize;
-        self.text
-            .text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .and_then(|l| l.get(column.saturating_sub(1)..))
-            .is_some_and(|rest| rest.starts_with(['|', '>']))
-    }
 }
 
 impl Loader {
@@ -540,8 +527,12 @@ impl Loader {
         let program = match compile_guarded(env, &source) {
             Ok(program) => program,
             Err(errors) => {
+                // Block scalars are located at their first content line, so the line of
+                // the error inside the expression adds up (an error at the end counts
+                // on the last line).
+                let last = source.trim_end().lines().count().saturating_sub(1);
                 for (offset, message) in errors {
-                    let line = line + offset + usize::from(doc.is_block(located));
+                    let line = line + offset.min(last);
                     self.error(
                         doc,
                         line,

@@ -21,6 +21,7 @@ pub mod document;
 pub mod evaluate;
 pub mod export;
 pub mod library;
+pub mod lists;
 pub mod load;
 pub mod matching;
 pub mod quantity;
@@ -99,3 +100,6 @@ pub fn check_services(
     }
     Ok(violations)
 }
+
+#[cfg(test)]
+mod tests;
