@@ -1,1 +1,2 @@
 //! An embedded Kubernetes API server for tests, demos and `--sandbox`.
+pub mod merge;

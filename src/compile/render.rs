@@ -1,0 +1,129 @@
+//! Output of compiled objects: a YAML stream (documents separated by `---`, what
+//! `kubectl apply -f` reads) or a JSON `v1 List`. Both are deterministic: objects keep the
+//! order given, fields the API order of their types, maps are sorted.
+
+use serde_json::Value;
+
+use super::{CompileError, Object};
+
+/// The objects as a YAML stream, `---` between documents.
+pub fn render_yaml<'a>(
+    objects: impl IntoIterator<Item = &'a Object>,
+) -> Result<String, CompileError> {
+    let mut out = String::new();
+    for (i, object) in objects.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        // Typed objects serialize straight to YAML, in the same field order `to_json` gives.
+        serde_saphyr::to_fmt_writer_with_options(&mut out, object, yaml_options())
+            .map_err(|e| serialize_error(object, e))?;
+    }
+    Ok(out)
+}
+
+/// Block style, two-space indent, list items flush with their key (as kubectl writes
+/// them), and long single-line strings kept on one line instead of folded (`>-`), so a
+/// value reads and greps the same in YAML as in the API.
+fn yaml_options() -> serde_saphyr::SerializerOptions {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.indent_step = 2;
+    options.compact_list_indent = true;
+    options.folded_wrap_chars = u32::MAX as usize;
+    options
+}
+
+/// The objects as a pretty-printed JSON `List` (apiVersion v1), with a final newline.
+pub fn render_json<'a>(
+    objects: impl IntoIterator<Item = &'a Object>,
+) -> Result<String, CompileError> {
+    let items = objects
+        .into_iter()
+        .map(Object::to_json)
+        .collect::<Result<Vec<Value>, _>>()?;
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let mut out = serde_json::to_string_pretty(&list).map_err(|e| CompileError::Serialize {
+        kind: "List",
+        name: String::new(),
+        message: e.to_string(),
+    })?;
+    out.push('\n');
+    Ok(out)
+}
+
+fn serialize_error(object: &Object, e: impl std::fmt::Display) -> CompileError {
+    CompileError::Serialize {
+        kind: object.kind().as_str(),
+        name: object.name().to_string(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::testutil::{cpu_service, loaded};
+    use crate::compile::{Source, compile_service};
+    use crate::spec::RepositoryConfig;
+
+    fn objects() -> Vec<Object> {
+        let mut svc = cpu_service("fraud");
+        // Values that YAML would read as other types unless quoted.
+        svc.spec.runtime.env.insert("FLAG".into(), "true".into());
+        svc.spec.runtime.env.insert("COUNT".into(), "0012".into());
+        svc.spec.runtime.env.insert("EMPTY".into(), String::new());
+        svc.spec.runtime.env.insert("NULLISH".into(), "null".into());
+        svc.spec
+            .runtime
+            .env
+            .insert("MULTI".into(), "a: b\n- c".into());
+        let long = "word ".repeat(40).trim().to_string();
+        svc.spec.runtime.env.insert("LONG".into(), long);
+        svc.metadata.annotations.insert("note".into(), "yes".into());
+        compile_service(&loaded(svc), &RepositoryConfig::default(), &Source::local())
+            .unwrap()
+            .objects
+    }
+
+    #[test]
+    fn yaml_round_trips_to_the_same_json() {
+        let objects = objects();
+        let yaml = render_yaml(&objects).unwrap();
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+        let expected: Vec<Value> = objects.iter().map(|o| o.to_json().unwrap()).collect();
+        assert_eq!(docs, expected);
+        assert_eq!(yaml.matches("\n---\n").count(), objects.len() - 1);
+        assert!(
+            !yaml.contains(">-"),
+            "long strings stay on one line:\n{yaml}"
+        );
+    }
+
+    #[test]
+    fn json_is_a_list_of_the_objects() {
+        let objects = objects();
+        let json: Value = serde_json::from_str(&render_json(&objects).unwrap()).unwrap();
+        assert_eq!(json["kind"], "List");
+        let items = json["items"].as_array().unwrap();
+        assert_eq!(items.len(), objects.len());
+        assert_eq!(items[0]["kind"], objects[0].kind().as_str());
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let a = render_yaml(&objects()).unwrap();
+        let b = render_yaml(&objects()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            render_json(&objects()).unwrap(),
+            render_json(&objects()).unwrap()
+        );
+    }
+
+    #[test]
+    fn nothing_renders_to_nothing() {
+        assert_eq!(render_yaml(&[]).unwrap(), "");
+        let json: Value = serde_json::from_str(&render_json(&[]).unwrap()).unwrap();
+        assert_eq!(json["items"], serde_json::json!([]));
+    }
+}
