@@ -7,4 +7,5 @@ pub mod cli;
 pub mod compile;
 pub mod policy;
 pub mod sandbox;
+pub mod source;
 pub mod spec;

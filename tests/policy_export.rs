@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use modelship::cli::ExitCode;
 use modelship::cli::policies::{ExportConfig, export};
 use modelship::policy::{Action, PolicySet, Subject};
 use serde_json::json;
@@ -40,7 +41,7 @@ fn export_to_dir(extra: &[PathBuf]) -> (tempfile::TempDir, String) {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let code = export(&config, &mut stdout, &mut stderr).unwrap();
     let stderr = String::from_utf8(stderr).unwrap();
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, ExitCode::Success, "{stderr}");
     assert!(stdout.is_empty());
     (out, stderr)
 }
@@ -196,7 +197,10 @@ fn broken_policies_export_nothing_and_exit_2() {
         out_dir: Some(out.path().join("out")),
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    assert_eq!(export(&config, &mut stdout, &mut stderr).unwrap(), 2);
+    assert_eq!(
+        export(&config, &mut stdout, &mut stderr).unwrap(),
+        ExitCode::Invalid
+    );
     let stderr = String::from_utf8(stderr).unwrap();
     let expected = format!(
         "{}/bad.yaml:10:19: error: spec.validations[0].expression: unknown function `isSemver`",
@@ -214,7 +218,10 @@ fn without_a_directory_the_yaml_goes_to_stdout() {
         out_dir: None,
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    assert_eq!(export(&config, &mut stdout, &mut stderr).unwrap(), 0);
+    assert_eq!(
+        export(&config, &mut stdout, &mut stderr).unwrap(),
+        ExitCode::Success
+    );
     let stdout = String::from_utf8(stdout).unwrap();
     assert_eq!(
         stdout.matches("kind: ValidatingAdmissionPolicy\n").count(),

@@ -1,3 +1,87 @@
-//! The command line: clap definitions and the commands they run.
+//! The command line: clap definitions (parse only) and the commands they run.
+//!
+//! `main.rs` parses a [`Cli`], sets up logging and calls [`run`], which returns the
+//! process exit code. Commands print results on stdout and diagnostics on stderr.
 
+mod commands;
+pub mod logging;
+pub mod output;
 pub mod policies;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes shared by every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything worked.
+    Success = 0,
+    /// Something other than the input failed (I/O, cluster, internal).
+    Failure = 1,
+    /// The repository is invalid: diagnostics were printed.
+    Invalid = 2,
+}
+
+/// modelship: GitOps for ML model serving on Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "modelship", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Auto)]
+    pub log_format: logging::LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every spec of a repository and report all problems with their location.
+    Validate {
+        /// Repository root (the directory holding modelship.yaml and services/).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// More policy directories, checked with the repository's policies/ (repeatable).
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
+    },
+    /// Print the Kubernetes objects that the repository compiles to.
+    Render {
+        /// Repository root.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Only this service (metadata.name; `namespace/name` when ambiguous).
+        #[arg(long)]
+        service: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
+        output: RenderFormat,
+    },
+    /// Policy commands (`policies export [DIR]`).
+    Policies {
+        #[command(subcommand)]
+        command: policies::PoliciesCommand,
+    },
+}
+
+/// Output of `render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// A YAML stream, documents separated by `---`.
+    Yaml,
+    /// One JSON `List` object.
+    Json,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate { dir, policies } => commands::validate(&dir, &policies),
+        Command::Render {
+            dir,
+            service,
+            output,
+        } => commands::render(&dir, service.as_deref(), output),
+        Command::Policies { command } => policies::run(command),
+    }
+}

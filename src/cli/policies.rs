@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::policy::{self, PolicySet, Violation};
-use crate::spec::{Diagnostic, Severity};
+use super::ExitCode;
+use super::output::{Color, write_diagnostics};
+use crate::compile::DesiredSet;
+use crate::policy::{self, ClusterView, PolicySet, Violation};
+use crate::spec::{Diagnostic, Repository, Severity};
 
 /// `modelship policies <command>`.
 #[derive(Debug, clap::Subcommand)]
@@ -54,28 +57,31 @@ impl From<ExportArgs> for ExportConfig {
     }
 }
 
-/// Runs `modelship policies <command>`; returns the exit code.
-pub fn run(
-    command: PoliciesCommand,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
-) -> anyhow::Result<i32> {
-    match command {
-        PoliciesCommand::Export(args) => export(&args.into(), stdout, stderr),
-    }
+/// Runs `modelship policies <command>` on the process's stdout and stderr.
+pub fn run(command: PoliciesCommand) -> ExitCode {
+    let result = match command {
+        PoliciesCommand::Export(args) => export(
+            &args.into(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::Failure
+    })
 }
 
-/// `policies export`: exit code 0, or 2 when a policy has errors (nothing is written).
+/// `policies export`: [`ExitCode::Invalid`] when a policy has errors (nothing is written).
 pub fn export(
     config: &ExportConfig,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-) -> anyhow::Result<i32> {
-    let repository = read_yaml_tree(&config.root.join("policies"), "policies")?;
-    let (set, diagnostics) = load_policies(&repository, &config.policy_dirs)?;
-    print_diagnostics(&diagnostics, stderr)?;
+) -> anyhow::Result<ExitCode> {
+    let (set, diagnostics) = load_policies(&config.root, &config.policy_dirs)?;
+    write_diagnostics(&mut &mut *stderr, &diagnostics, Color::Never)?;
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        return Ok(2);
+        return Ok(ExitCode::Invalid);
     }
     let exported = policy::export::export(&set)?;
     for note in &exported.skipped {
@@ -105,18 +111,57 @@ pub fn export(
             write!(stdout, "{}", texts.join("---\n"))?;
         }
     }
-    Ok(0)
+    Ok(ExitCode::Success)
 }
 
-/// Loads the repository's policies (`policies/**/*.yaml` of `repository_files`) and those
-/// of every extra directory, named by their path on disk.
+/// The policy check of `validate`: loads the policies of `root` and `extra_dirs`, checks
+/// every service and compiled object (offline: no live objects, namespace labels
+/// unknown), and prints problems and violations on stderr. [`ExitCode::Invalid`] when a
+/// policy is broken or a violation denies; warnings and audits are printed only.
+pub fn check(
+    root: &Path,
+    extra_dirs: &[PathBuf],
+    repo: &Repository,
+    desired: &DesiredSet,
+) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    let color = Color::for_stderr();
+    let checked = load_policies(root, extra_dirs).and_then(|(set, diagnostics)| {
+        // A closed stderr leaves nobody to tell; the exit code still says what happened.
+        let _ = write_diagnostics(&mut stderr, &diagnostics, color);
+        let broken = diagnostics.iter().any(|d| d.severity == Severity::Error);
+        let violations = policy::check_repository(repo, desired, &set, &ClusterView::default())?;
+        Ok((broken, violations))
+    });
+    match checked {
+        Ok((broken, violations)) => {
+            let denied = print_violations(&violations, &mut stderr).unwrap_or(true);
+            if broken || denied {
+                ExitCode::Invalid
+            } else {
+                ExitCode::Success
+            }
+        }
+        Err(err) => {
+            let _ = writeln!(stderr, "error: {err:#}");
+            ExitCode::Failure
+        }
+    }
+}
+
+/// Loads the policies of the repository at `root` (`policies/**/*.yaml`) and of every
+/// extra directory; files are named relative to the root, or by their path on disk.
 pub fn load_policies(
-    repository_files: &BTreeMap<String, Vec<u8>>,
+    root: &Path,
     extra_dirs: &[PathBuf],
 ) -> anyhow::Result<(PolicySet, Vec<Diagnostic>)> {
-    let mut files = policy::policy_files(repository_files);
+    let mut files = BTreeMap::new();
+    let own = root.join("policies");
+    if own.is_dir() {
+        files.extend(read_prefixed(&own, "policies")?);
+    }
     for dir in extra_dirs {
-        files.extend(read_yaml_tree(dir, &dir.display().to_string())?);
+        files.extend(read_prefixed(dir, &dir.display().to_string())?);
     }
     Ok(PolicySet::load(&files))
 }
@@ -129,44 +174,12 @@ pub fn print_violations(violations: &[Violation], out: &mut dyn Write) -> std::i
     Ok(violations.iter().any(Violation::is_deny))
 }
 
-fn print_diagnostics(diagnostics: &[Diagnostic], out: &mut dyn Write) -> std::io::Result<()> {
-    for diagnostic in diagnostics {
-        writeln!(out, "{diagnostic}")?;
-    }
-    Ok(())
-}
-
-/// The `*.yaml` / `*.yml` files under `dir`, keyed `<prefix>/<relative path>`; an absent
-/// directory has none.
-fn read_yaml_tree(dir: &Path, prefix: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
-    let mut files = BTreeMap::new();
-    if !dir.exists() {
-        return Ok(files);
-    }
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = std::fs::read_dir(&current)
-            .with_context(|| format!("reading {}", current.display()))?;
-        for entry in entries {
-            let path = entry
-                .with_context(|| format!("reading {}", current.display()))?
-                .path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                let relative = path.strip_prefix(dir).unwrap_or(&path);
-                let relative: Vec<String> = relative
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                let bytes =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                files.insert(
-                    format!("{}/{}", prefix.trim_end_matches('/'), relative.join("/")),
-                    bytes,
-                );
-            }
-        }
-    }
-    Ok(files)
+/// The YAML files under `dir`, keyed `<prefix>/<relative path>`.
+fn read_prefixed(dir: &Path, prefix: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let files = crate::source::read_dir(dir)?;
+    let prefix = prefix.trim_end_matches('/');
+    Ok(files
+        .into_iter()
+        .map(|(path, bytes)| (format!("{prefix}/{path}"), bytes))
+        .collect())
 }

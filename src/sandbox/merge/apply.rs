@@ -95,12 +95,14 @@ pub fn server_side_apply(
     }
     let api_version = type_field(config, "apiVersion")?;
     let kind = type_field(config, "kind")?;
-    if let Some(live) = live
-        && live.get("kind").and_then(Value::as_str) != Some(kind)
+    check_against_live(live, api_version, kind)?;
+    if config
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| !m.is_null())
     {
-        return Err(MergeError::Invalid(format!(
-            "kind {kind} does not match the live object's kind"
-        )));
+        return Err(MergeError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
     }
     let schema = ObjectSchema::for_type(api_version, kind);
     let config = sanitize_config(config, &schema);
@@ -152,6 +154,32 @@ pub fn server_side_apply(
     }
     managers.write(&mut merged);
     Ok(merged)
+}
+
+/// An applied configuration must name the live object's kind and version (no conversion
+/// here), with kube-apiserver's message for a version mismatch.
+fn check_against_live(
+    live: Option<&Value>,
+    api_version: &str,
+    kind: &str,
+) -> Result<(), MergeError> {
+    let Some(live) = live else {
+        return Ok(());
+    };
+    let field = |name: &str| live.get(name).and_then(Value::as_str).unwrap_or("");
+    if field("kind") != kind {
+        return Err(MergeError::Invalid(format!(
+            "kind {kind} does not match the live object's kind {:?}",
+            field("kind")
+        )));
+    }
+    if field("apiVersion") != api_version {
+        return Err(MergeError::Invalid(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {api_version}, expected: {}",
+            field("apiVersion")
+        )));
+    }
+    Ok(())
 }
 
 /// Orders conflicts by manager, then field, for a stable message.

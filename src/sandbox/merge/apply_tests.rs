@@ -403,11 +403,29 @@ fn invalid_configurations_are_rejected() {
         }
     }
     let live = ok(apply(None, &deployment(json!({})), "ci"));
-    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}});
-    assert!(matches!(
-        apply(Some(&live), &service, "ci"),
-        Err(MergeError::Invalid(_))
-    ));
+    let mut with_managed_fields = deployment(json!({}));
+    with_managed_fields["metadata"]["managedFields"] = json!([]);
+    let mut other_version = deployment(json!({}));
+    other_version["apiVersion"] = json!("apps/v1beta2");
+    let against_live = [
+        (
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}),
+            "does not match the live object's kind",
+        ),
+        (with_managed_fields, "metadata.managedFields must be nil"),
+        (
+            other_version,
+            "Incorrect version specified in apply patch. Specified patch version: apps/v1beta2, expected: apps/v1",
+        ),
+    ];
+    for (config, want) in against_live {
+        match apply(Some(&live), &config, "ci") {
+            Err(MergeError::Invalid(message)) => {
+                assert!(message.contains(want), "{message} should contain {want}")
+            }
+            other => panic!("expected Invalid for {config}, got {other:?}"),
+        }
+    }
 }
 
 /// Random Deployment configurations: labels, replicas, containers with env and ports.

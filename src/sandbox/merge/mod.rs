@@ -28,6 +28,9 @@ mod compare;
 mod managed;
 mod tree;
 
+#[cfg(test)]
+mod robustness_tests;
+
 use std::fmt;
 
 pub use apply::{record_status_update, record_update, server_side_apply};
