@@ -57,7 +57,7 @@ fn a_deny_violation_makes_validate_exit_2_at_the_spec() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("services/genai/llm-chat.yaml:2: error: Deployment genai/llm-chat: images must come from registry.example.com or nvcr.io: docker.io/vllm/vllm-openai:0.6.3 [policy allowed-registries, policies/allowed-registries.yaml:"),
+        stderr.contains("services/genai/llm-chat.yaml:2: error: Deployment genai/llm-chat: images must come from registry.example.com or nvcr.io: docker.io/vllm/vllm-openai:0.6.3 [policy allowed-registries, policies/allowed-registries.yaml:26]"),
         "{stderr}"
     );
     assert!(!stderr.contains("services valid"), "{stderr}");
