@@ -468,3 +468,134 @@ fn hostile_objects_never_panic() {
         assert_eq!(violations[0].reason, "InternalError");
     }
 }
+
+mod no_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Expressions assembled from CEL's tokens and the library's names: mostly broken,
+    /// sometimes valid, never a panic at load or evaluation.
+    fn expression() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "object",
+            "oldObject",
+            "request",
+            "variables.v",
+            ".",
+            "spec",
+            "replicas",
+            "metadata",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            ":",
+            "?",
+            "'a'",
+            "\"1Gi\"",
+            "1",
+            "-1",
+            "2.5",
+            "0u",
+            "true",
+            "null",
+            "+",
+            "-",
+            "*",
+            "/",
+            "%",
+            "<",
+            "<=",
+            "==",
+            "!=",
+            "!",
+            "&&",
+            "||",
+            " in ",
+            "has(",
+            "size(",
+            ".all(x, ",
+            ".exists(x, ",
+            ".map(x, ",
+            ".filter(x, ",
+            "x",
+            "quantity(",
+            ".isLessThan(",
+            ".asInteger()",
+            ".sum()",
+            ".split(",
+            ".matches(",
+            ".find(",
+            "int(",
+            "string(",
+        ]);
+        prop::collection::vec(token, 1..16).prop_map(|tokens| tokens.concat())
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            "[a-z0-9.]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("spec|replicas|metadata|[a-z]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn any_expression_on_any_object(expression in expression(), spec in json_value(), old in proptest::option::of(json_value())) {
+            let yaml = policy(
+                "p",
+                &format!(
+                    "  variables:\n    - name: v\n      expression: {}\n  validations:\n    - expression: {}\n      messageExpression: {}\n",
+                    serde_json::to_string(&expression).unwrap(),
+                    serde_json::to_string(&expression).unwrap(),
+                    serde_json::to_string(&expression).unwrap(),
+                ),
+            );
+            let (set, _) = load(&[("policies/p.yaml", yaml.as_str())]);
+            let mut object = deployment("ml", 1, 1);
+            object["spec"] = spec;
+            let old = old.map(|spec| {
+                let mut old = deployment("ml", 1, 1);
+                old["spec"] = spec;
+                old
+            });
+            let _ = set.evaluate(&Subject::new(&object).with_old_object(old.as_ref()));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn valid_expressions_give_at_most_one_violation_each(index in 0usize..6, spec in json_value()) {
+            let expressions = [
+                "object.spec.replicas <= 2",
+                "object.spec.all(x, x != null)",
+                "has(object.spec.metadata) && size(object.spec.metadata) > 0",
+                "quantity(string(object.spec.replicas)).asInteger() > 0",
+                "object.spec.map(x, x).sum() == 0",
+                "string(object.spec.a).matches('^[0-9]+$')",
+            ];
+            let yaml = policy("p", &format!("  validations:\n    - expression: {:?}\n", expressions[index]));
+            let (set, diagnostics) = load(&[("policies/p.yaml", yaml.as_str())]);
+            prop_assert!(diagnostics.is_empty(), "{:?}", diagnostics);
+            let mut object = deployment("ml", 1, 1);
+            object["spec"] = spec;
+            prop_assert!(set.evaluate(&Subject::new(&object)).len() <= 1);
+        }
+    }
+}
