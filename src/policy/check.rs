@@ -552,6 +552,23 @@ mod tests {
     }
 
     #[test]
+    fn every_supported_function_has_a_signature_and_back() {
+        for function in SUPPORTED_FUNCTIONS {
+            assert!(
+                SIGNATURES.iter().any(|s| s.name == *function),
+                "{function} has no signature"
+            );
+        }
+        for signature in SIGNATURES {
+            assert!(
+                SUPPORTED_FUNCTIONS.contains(&signature.name),
+                "{} is not supported",
+                signature.name
+            );
+        }
+    }
+
+    #[test]
     fn knows_result_types() {
         let env = super::super::library::env().unwrap();
         let ty = |e: &str| check(env.compile(e).unwrap().expression(), &[]).ty;
