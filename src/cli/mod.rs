@@ -7,6 +7,7 @@ pub mod cluster;
 mod commands;
 pub mod logging;
 pub mod output;
+pub mod policies;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ pub enum Command {
         /// Repository root (the directory holding modelship.yaml and services/).
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// More policy directories, checked with the repository's policies/ (repeatable).
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
     },
     /// Print the Kubernetes objects that the repository compiles to.
     Render {
@@ -70,6 +74,11 @@ pub enum Command {
     Plan(cluster::PlanArgs),
     /// Make the cluster match the repository with server-side apply.
     Apply(cluster::ApplyArgs),
+    /// Policy commands (`policies export [DIR]`).
+    Policies {
+        #[command(subcommand)]
+        command: policies::PoliciesCommand,
+    },
 }
 
 /// Output of `render`.
@@ -84,11 +93,11 @@ pub enum RenderFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Validate { dir } => commands::validate(&dir),
         Command::Sandbox {
             listen,
             write_kubeconfig,
         } => commands::sandbox(listen, write_kubeconfig.as_deref()),
+        Command::Validate { dir, policies } => commands::validate(&dir, &policies),
         Command::Render {
             dir,
             service,
@@ -96,5 +105,6 @@ pub fn run(cli: Cli) -> ExitCode {
         } => commands::render(&dir, service.as_deref(), output),
         Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
         Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
+        Command::Policies { command } => policies::run(command),
     }
 }
