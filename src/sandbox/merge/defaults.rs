@@ -11,11 +11,12 @@
 //! | Deployment | `replicas` 1, `revisionHistoryLimit` 10, `progressDeadlineSeconds` 600, `strategy` RollingUpdate with `maxUnavailable`/`maxSurge` 25%, pod template below |
 //! | ReplicaSet, StatefulSet, DaemonSet, Pod | the pod spec below |
 //! | pod spec | `restartPolicy` Always, `terminationGracePeriodSeconds` 30, `dnsPolicy` ClusterFirst, `schedulerName` default-scheduler, `securityContext` {}; configMap/secret/downwardAPI/projected volumes `defaultMode` 420; `emptyDir: {}` stays as is |
-//! | containers | `terminationMessagePath` /dev/termination-log, `terminationMessagePolicy` File, `imagePullPolicy` (Always for `:latest` or untagged, else IfNotPresent), ports `protocol` TCP, probes `timeoutSeconds` 1 `periodSeconds` 10 `successThreshold` 1 `failureThreshold` 3, `httpGet.scheme` HTTP, env `fieldRef.apiVersion` v1 |
-//! | Service | `type` ClusterIP, `sessionAffinity` None, ports `protocol` TCP and `targetPort` = `port`; unless ExternalName: `ipFamilies` [IPv4], `ipFamilyPolicy` SingleStack, `internalTrafficPolicy` Cluster; NodePort/LoadBalancer: `externalTrafficPolicy` Cluster; LoadBalancer: `allocateLoadBalancerNodePorts` true |
+//! | containers | `resources` {} (always serialized by a typed server), `terminationMessagePath` /dev/termination-log, `terminationMessagePolicy` File, `imagePullPolicy` (Always for `:latest` or untagged, else IfNotPresent), ports `protocol` TCP, probes `timeoutSeconds` 1 `periodSeconds` 10 `successThreshold` 1 `failureThreshold` 3, `httpGet.scheme` HTTP, env `fieldRef.apiVersion` v1 |
+//! | Service | `type` ClusterIP, `sessionAffinity` None, ports `protocol` TCP and `targetPort` = `port`; unless ExternalName: `ipFamilies` `["IPv4"]`, `ipFamilyPolicy` SingleStack, `internalTrafficPolicy` Cluster; NodePort/LoadBalancer: `externalTrafficPolicy` Cluster; LoadBalancer: `allocateLoadBalancerNodePorts` true |
 //! | HorizontalPodAutoscaler v2 | `minReplicas` 1, `metrics` CPU utilization 80% when empty; when `behavior` is set: scaleUp `stabilizationWindowSeconds` 0, `selectPolicy` Max, policies Pods 4/15s and Percent 100/15s; scaleDown `selectPolicy` Max, policies Percent 100/15s (its stabilization window stays unset: kube leaves it to the controller's 300 s flag) |
-//! | NetworkPolicy | `policyTypes` [Ingress] (+ Egress when `egress` rules exist), rule ports `protocol` TCP |
+//! | NetworkPolicy | `policyTypes` `["Ingress"]` (+ `"Egress"` when `egress` rules exist), rule ports `protocol` TCP |
 //! | Secret | `type` Opaque |
+//! | ValidatingAdmissionPolicy(+Binding) | `failurePolicy` Fail; match resources `matchPolicy` Equivalent, `namespaceSelector` {}, `objectSelector` {}, rules `scope` "*"; binding `paramRef.parameterNotFoundAction` Deny |
 //!
 //! Not done here: Service `clusterIP`/`clusterIPs` and `nodePort` allocation (the caller
 //! allocates them, as they need cluster state), and status fields.
@@ -57,6 +58,24 @@ pub fn apply_defaults(obj: &mut Value) {
         ("autoscaling", "HorizontalPodAutoscaler") if api_version == "autoscaling/v2" => {
             if let Some(spec) = child(root, "spec") {
                 hpa_spec(spec);
+            }
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            if let Some(spec) = child(root, "spec") {
+                set_default(spec, "failurePolicy", json!("Fail"));
+                if let Some(resources) = child(spec, "matchConstraints") {
+                    match_resources(resources);
+                }
+            }
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+            if let Some(spec) = child(root, "spec") {
+                if let Some(resources) = child(spec, "matchResources") {
+                    match_resources(resources);
+                }
+                if let Some(param_ref) = child(spec, "paramRef") {
+                    set_default(param_ref, "parameterNotFoundAction", json!("Deny"));
+                }
             }
         }
         ("networking.k8s.io", "NetworkPolicy") => {
@@ -172,6 +191,8 @@ fn container_defaults(container: &mut Map<String, Value>) {
         json!("/dev/termination-log"),
     );
     set_default(container, "terminationMessagePolicy", json!("File"));
+    // Container.Resources is a non-pointer struct: a typed server always returns it.
+    set_default(container, "resources", json!({}));
     let image = container
         .get("image")
         .and_then(Value::as_str)
@@ -261,6 +282,18 @@ fn hpa_spec(spec: &mut Map<String, Value>) {
     }
 }
 
+/// `SetDefaults_MatchResources` and `SetDefaults_Rule` (admissionregistration/v1).
+fn match_resources(resources: &mut Map<String, Value>) {
+    set_default(resources, "matchPolicy", json!("Equivalent"));
+    set_default(resources, "namespaceSelector", json!({}));
+    set_default(resources, "objectSelector", json!({}));
+    for list in ["resourceRules", "excludeResourceRules"] {
+        for rule in items(resources, list) {
+            set_default(rule, "scope", json!("*"));
+        }
+    }
+}
+
 fn network_policy_spec(spec: &mut Map<String, Value>) {
     let has_egress = spec.get("egress").is_some_and(|e| !e.is_null());
     let no_types = spec
@@ -317,7 +350,7 @@ mod tests {
                             "timeoutSeconds": 1, "periodSeconds": 10,
                             "successThreshold": 1, "failureThreshold": 3},
                         "terminationMessagePath": "/dev/termination-log",
-                        "terminationMessagePolicy": "File",
+                        "terminationMessagePolicy": "File", "resources": {},
                         "imagePullPolicy": "Always"}],
                     "volumes": [{"name": "cache", "emptyDir": {}},
                                 {"name": "cfg", "configMap": {"name": "c", "defaultMode": 420}}],
@@ -392,6 +425,26 @@ mod tests {
                 json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                        "spec": {"egress": [{"ports": [{"port": 53, "protocol": "TCP"}]}],
                                 "policyTypes": ["Ingress", "Egress"]}}),
+            ),
+            (
+                json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                       "kind": "ValidatingAdmissionPolicy", "spec": {"matchConstraints": {
+                           "resourceRules": [{"apiGroups": ["apps"], "resources": ["deployments"]}]}}}),
+                json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                       "kind": "ValidatingAdmissionPolicy", "spec": {"matchConstraints": {
+                           "resourceRules": [{"apiGroups": ["apps"], "resources": ["deployments"],
+                               "scope": "*"}],
+                           "matchPolicy": "Equivalent", "namespaceSelector": {}, "objectSelector": {}},
+                           "failurePolicy": "Fail"}}),
+            ),
+            (
+                json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                       "kind": "ValidatingAdmissionPolicyBinding",
+                       "spec": {"policyName": "p", "paramRef": {"name": "x"}}}),
+                json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                       "kind": "ValidatingAdmissionPolicyBinding",
+                       "spec": {"policyName": "p",
+                                "paramRef": {"name": "x", "parameterNotFoundAction": "Deny"}}}),
             ),
             (
                 json!({"apiVersion": "v1", "kind": "Secret"}),
