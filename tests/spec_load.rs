@@ -435,3 +435,21 @@ fn diagnostics_are_sorted_by_file_line_and_column_across_files() {
         ]
     );
 }
+
+#[test]
+fn a_broken_document_naming_a_loaded_service_keeps_both_untouched() {
+    let broken = service("a").replace("resources: {cpu", "resources: [{cpu");
+    let repo = repo(&[
+        ("services/a.yaml", &service("a")),
+        ("services/b.yaml", &broken),
+    ]);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "services/b.yaml:4:9: error: metadata.name: service default/a is defined twice; first defined at services/a.yaml:4",
+            "services/b.yaml:8:14: error: YAML syntax error: unclosed bracket '['",
+        ]
+    );
+    assert!(repo.services.is_empty());
+    assert_eq!(repo.invalid, ids(&[("default", "a")]));
+}

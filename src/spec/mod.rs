@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod load;
 pub mod node;
 pub mod parse;
+mod recover;
 pub mod types;
 pub mod units;
 pub mod validate;
