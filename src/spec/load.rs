@@ -133,7 +133,7 @@ fn load_config(
             config = header_ok.then_some(value);
         }
     }
-    let ok = report.diagnostics.len() == before;
+    let ok = report.clean_since(before);
     (config.unwrap_or_default(), ok)
 }
 
@@ -213,7 +213,7 @@ impl FileReport<'_> {
                 service = header_ok.then_some(value);
             }
         }
-        let clean = report.diagnostics.len() == before;
+        let clean = report.clean_since(before);
         match service {
             Some(service) if clean => {
                 let service = LoadedService {
@@ -349,6 +349,13 @@ impl Report<'_> {
             let mark = root.locate(&f.path, f.at_key);
             self.push(mark, &f.path, f.violation.to_string(), f.violation.hint());
         }
+    }
+
+    /// True when no error was reported since `before` (warnings do not count).
+    fn clean_since(&self, before: usize) -> bool {
+        self.diagnostics
+            .get(before..)
+            .is_none_or(|new| new.iter().all(|d| d.severity != Severity::Error))
     }
 
     /// Checks `apiVersion` and `kind`; true when both are what `expected` needs.
