@@ -482,7 +482,7 @@ fn odd_documents_get_clear_diagnostics() {
         (
             "tabs for indentation",
             service("x").replace("  name: x", "\tname: x"),
-            &["services/x.yaml:4:1: error: YAML syntax error"],
+            &["services/x.yaml:4:2: error: YAML syntax error: tabs disallowed"],
         ),
         ("a null document", "~\n".to_string(), &[]),
     ];
