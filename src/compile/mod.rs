@@ -16,6 +16,7 @@
 //!       guards.rs      ServiceAccount, PodDisruptionBudget, NetworkPolicy
 //!   object.rs          `Object`, `Kind` (apply order) and `ObjectKey`
 //!   render.rs          YAML stream / JSON List output
+//!     yaml.rs          streaming block-style YAML emitter (a serde Serializer)
 //! ```
 //!
 //! # Decisions where SPEC.md is silent
@@ -102,6 +103,7 @@ mod render;
 mod storage;
 mod traffic;
 mod workload;
+mod yaml;
 
 #[cfg(test)]
 mod testutil;
