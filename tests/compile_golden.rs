@@ -17,7 +17,7 @@ use modelship::compile::{
     LABEL_MANAGED_BY, LABEL_NAME, LABEL_SERVICE, LABEL_VERSION, Source, compile_canary_deployment,
     compile_repository, render_yaml,
 };
-use modelship::spec::{LoadedService, ModelService, Repository, RepositoryConfig};
+use modelship::spec::Repository;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -31,52 +31,12 @@ fn source() -> Source {
     }
 }
 
-/// Reads a repository directory. The one place that parses specs in these tests: it
-/// becomes a call of `spec::load` once that exists.
+/// Reads and validates a repository directory the way the CLI does.
 fn load_repository(dir: &Path) -> Repository {
-    let config_text = fs::read_to_string(dir.join("modelship.yaml")).expect("modelship.yaml");
-    let config: RepositoryConfig = serde_saphyr::from_str(&config_text).expect("RepositoryConfig");
-    let mut files = Vec::new();
-    collect_yaml(&dir.join("services"), &mut files);
-    files.sort();
-    let mut services = Vec::new();
-    for path in files {
-        let text = fs::read_to_string(&path).expect("service file");
-        let file = path
-            .strip_prefix(dir)
-            .expect("file under the repository")
-            .to_string_lossy()
-            .replace('\\', "/");
-        let docs: Vec<ModelService> =
-            serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        services.extend(docs.into_iter().map(|service| LoadedService {
-            service,
-            file: file.clone(),
-            line: 1,
-        }));
-    }
-    services
-        .sort_by(|a, b| (a.namespace(&config), a.name()).cmp(&(b.namespace(&config), b.name())));
-    Repository {
-        config,
-        services,
-        diagnostics: Vec::new(),
-        invalid: Vec::new(),
-    }
-}
-
-fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("services directory") {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            collect_yaml(&path, out);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            out.push(path);
-        }
-    }
+    let files = modelship::source::read_dir(dir).expect("repository directory");
+    let repo = modelship::spec::load(&files);
+    assert!(repo.is_valid(), "{}: {:?}", dir.display(), repo.diagnostics);
+    repo
 }
 
 fn example() -> (Repository, DesiredSet) {
@@ -231,4 +191,18 @@ fn canary_deployment_differs_from_stable_only_by_track() {
         .expect("spec object")
         .remove("replicas");
     assert_eq!(canary, stable);
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("golden directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            collect_yaml(&path, out);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            out.push(path);
+        }
+    }
 }

@@ -9,11 +9,18 @@
 //! `crate::cli` for the directory walk), so the same code checks a local directory, a
 //! git tree and untrusted pull-request content.
 
+pub mod de;
 pub mod diagnostic;
+pub mod load;
+pub mod node;
+pub mod parse;
 pub mod types;
 pub mod units;
+pub mod validate;
 
 pub use diagnostic::{Diagnostic, Severity};
+pub use load::{CONFIG_FILE, load};
+pub use node::FieldPath;
 pub use types::*;
 pub use units::{Duration, Quantity, UnitError};
 

@@ -4,6 +4,8 @@
 //! Both keep the text the user wrote (that is what goes into objects, unchanged) next to
 //! the parsed value (what validation and compile compute with). Both deserialize from a
 //! YAML string or number and fail with a message that says what the accepted forms are.
+//! They ask the deserializer for a string, so YAML deserializers hand over the scalar text
+//! as written (`1.50` stays `1.50`, not the float `1.5`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -115,7 +117,7 @@ impl Serialize for Quantity {
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = deserializer.deserialize_any(ScalarText("a quantity such as 500m, 2 or 8Gi"))?;
+        let text = deserializer.deserialize_str(ScalarText("a quantity such as 500m, 2 or 8Gi"))?;
         text.parse().map_err(de::Error::custom)
     }
 }
@@ -212,7 +214,7 @@ impl Serialize for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = deserializer.deserialize_any(ScalarText("a duration such as 30s, 5m or 1h"))?;
+        let text = deserializer.deserialize_str(ScalarText("a duration such as 30s, 5m or 1h"))?;
         text.parse().map_err(de::Error::custom)
     }
 }

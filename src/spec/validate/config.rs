@@ -1,0 +1,81 @@
+//! The rules of `modelship.yaml` (`RepositoryConfig`).
+
+use super::{Findings, Violation, names};
+use crate::spec::node::FieldPath;
+use crate::spec::types::{RepositoryConfig, Router};
+
+/// Checks every rule of the repository configuration.
+pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
+    let mut out = Findings::default();
+    let spec = FieldPath::root().key("spec");
+    let c = &config.spec;
+    if let Err(reason) = names::rfc1123_label(&c.default_namespace, 63) {
+        out.at(
+            spec.key("defaultNamespace"),
+            Violation::Namespace {
+                name: c.default_namespace.clone(),
+                reason,
+            },
+        );
+    }
+    for (i, glob) in c.services.iter().enumerate() {
+        if let Err(error) = globset::Glob::new(glob) {
+            out.at(
+                spec.key("services").index(i),
+                Violation::Glob {
+                    glob: glob.clone(),
+                    reason: error.kind().to_string(),
+                },
+            );
+        }
+    }
+    if c.traffic.router == Router::GatewayApi && c.traffic.gateway.is_none() {
+        out.at(spec.key("traffic").key("router"), Violation::GatewayMissing);
+    }
+    if let Some(gateway) = &c.traffic.gateway {
+        let path = spec.key("traffic").key("gateway");
+        out.object_name(path.key("name"), &gateway.name);
+        if let Some(namespace) = &gateway.namespace
+            && let Err(reason) = names::rfc1123_label(namespace, 63)
+        {
+            let name = namespace.clone();
+            out.at(path.key("namespace"), Violation::Namespace { name, reason });
+        }
+    }
+    if let Some(prometheus) = &c.prometheus
+        && !(prometheus.url.starts_with("http://") || prometheus.url.starts_with("https://"))
+    {
+        out.at(
+            spec.key("prometheus").key("url"),
+            Violation::PrometheusUrl(prometheus.url.clone()),
+        );
+    }
+    let metric_names = [
+        ("requestsPerSecond", &c.metric_names.requests_per_second),
+        ("queueLength", &c.metric_names.queue_length),
+        ("gpuUtilization", &c.metric_names.gpu_utilization),
+    ];
+    for (field, name) in metric_names {
+        if name.trim().is_empty() {
+            out.at(spec.key("metricNames").key(field), Violation::Empty);
+        }
+    }
+    if let Some(loader) = &c.model_loader {
+        out.image(spec.key("modelLoader").key("image"), &loader.image);
+    }
+    let gpu = spec.key("gpu");
+    super::service::tolerations(&mut out, &gpu.key("tolerations"), &c.gpu.tolerations);
+    if c.gpu.shared_resource_name.trim().is_empty() {
+        out.at(gpu.key("sharedResourceName"), Violation::Empty);
+    }
+    for (key, model) in &c.gpu.catalog {
+        let at = gpu.key("catalog").key(key.clone());
+        if model.product.trim().is_empty() {
+            out.at(at.key("product"), Violation::Empty);
+        } else if let Err(reason) = names::label_value(&model.product) {
+            let value = model.product.clone();
+            out.at(at.key("product"), Violation::LabelValue { value, reason });
+        }
+    }
+    out.0
+}

@@ -1,0 +1,273 @@
+//! Format checks for names, keys and references: Kubernetes names, label keys and values,
+//! environment variable names, image references and model URIs. Each returns what is
+//! wrong (`Err(reason)`), so callers turn it into a located violation.
+
+/// Checks an RFC 1035 label (`[a-z]([-a-z0-9]*[a-z0-9])?`, at most `max` characters).
+pub fn rfc1035_label(text: &str, max: usize) -> Result<(), String> {
+    rfc1123_label(text, max)?;
+    match text.chars().next() {
+        Some(c) if c.is_ascii_lowercase() => Ok(()),
+        _ => Err("must start with a lowercase letter".to_string()),
+    }
+}
+
+/// Checks an RFC 1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most `max` characters).
+pub fn rfc1123_label(text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if text.len() > max {
+        return Err(format!(
+            "is {} characters long; at most {max} are allowed",
+            text.len()
+        ));
+    }
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("may contain only lowercase letters, digits and '-'".to_string());
+    }
+    if text.starts_with('-') || text.ends_with('-') {
+        return Err("must start and end with a letter or digit".to_string());
+    }
+    Ok(())
+}
+
+/// Checks an RFC 1123 subdomain (dot-separated labels, at most 253 characters): the
+/// format of Secret, PersistentVolumeClaim and PriorityClass names.
+pub fn rfc1123_subdomain(text: &str) -> Result<(), String> {
+    if text.len() > 253 {
+        return Err(format!(
+            "is {} characters long; at most 253 are allowed",
+            text.len()
+        ));
+    }
+    text.split('.')
+        .try_for_each(|label| rfc1123_label(label, 63))
+}
+
+/// Checks a hostname of a route: an RFC 1123 subdomain, optionally `*.` wildcarded.
+pub fn hostname(text: &str) -> Result<(), String> {
+    rfc1123_subdomain(text.strip_prefix("*.").unwrap_or(text))
+}
+
+/// Checks a label value: at most 63 characters, alphanumeric at both ends, `-_.` inside.
+pub fn label_value(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    label_name(text)
+}
+
+/// Checks a label or annotation key: an optional DNS subdomain prefix and `/`, then a name.
+pub fn label_key(text: &str) -> Result<(), String> {
+    let name = match text.rsplit_once('/') {
+        Some((prefix, name)) => {
+            rfc1123_subdomain(prefix).map_err(|reason| format!("prefix `{prefix}` {reason}"))?;
+            name
+        }
+        None => text,
+    };
+    if name.is_empty() {
+        return Err("name part must not be empty".to_string());
+    }
+    label_name(name)
+}
+
+fn label_name(text: &str) -> Result<(), String> {
+    if text.len() > 63 {
+        return Err(format!(
+            "is {} characters long; at most 63 are allowed",
+            text.len()
+        ));
+    }
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("may contain only letters, digits, '-', '_' and '.'".to_string());
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !alnum(text.chars().next()) || !alnum(text.chars().last()) {
+        return Err("must start and end with a letter or digit".to_string());
+    }
+    Ok(())
+}
+
+/// Checks an environment variable name: a C identifier.
+pub fn env_name(text: &str) -> Result<(), String> {
+    let mut chars = text.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err("must be a C identifier: letters, digits and '_', not starting with a digit".into())
+    }
+}
+
+/// What is wrong with an image reference, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageProblem {
+    Empty,
+    Untagged,
+    Latest,
+    BadDigest,
+}
+
+/// Checks that an image is pinned: a tag other than `latest`, or a digest.
+pub fn image(reference: &str) -> Result<(), ImageProblem> {
+    if reference.trim().is_empty() || reference.chars().any(char::is_whitespace) {
+        return Err(ImageProblem::Empty);
+    }
+    if let Some((_, digest)) = reference.split_once('@') {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        return if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(())
+        } else {
+            Err(ImageProblem::BadDigest)
+        };
+    }
+    // A registry port (`host:5000/x`) is in an earlier path component, never the last.
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    match last.split_once(':') {
+        None => Err(ImageProblem::Untagged),
+        Some((_, "")) => Err(ImageProblem::Untagged),
+        Some((_, "latest")) => Err(ImageProblem::Latest),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The schemes `model.uri` accepts.
+pub const URI_SCHEMES: [&str; 6] = ["pvc", "s3", "gs", "hf", "https", "oci"];
+
+/// Schemes whose model is copied in by the model-loader init container.
+pub const LOADER_SCHEMES: [&str; 4] = ["s3", "gs", "hf", "https"];
+
+/// What is wrong with a model URI, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriProblem {
+    NoScheme,
+    UnknownScheme(String),
+    Malformed(String),
+}
+
+/// Checks a model URI and returns its scheme.
+pub fn model_uri(uri: &str) -> Result<&str, UriProblem> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(UriProblem::NoScheme);
+    };
+    if !URI_SCHEMES.contains(&scheme) {
+        return Err(UriProblem::UnknownScheme(scheme.to_string()));
+    }
+    if rest.is_empty() || rest.chars().any(char::is_whitespace) {
+        return Err(UriProblem::Malformed(
+            "needs a location after the scheme, without spaces".to_string(),
+        ));
+    }
+    let first = rest.split('/').next().unwrap_or("");
+    match scheme {
+        "pvc" => {
+            rfc1123_subdomain(first).map_err(|reason| {
+                UriProblem::Malformed(format!("claim name `{first}` {reason}"))
+            })?;
+            if rest.split('/').any(|seg| seg == "..") {
+                return Err(UriProblem::Malformed(
+                    "the path inside the claim must not contain `..`".to_string(),
+                ));
+            }
+        }
+        _ if first.is_empty() => {
+            return Err(UriProblem::Malformed(format!(
+                "needs a {} after {scheme}://",
+                if scheme == "https" {
+                    "host"
+                } else {
+                    "bucket or repository"
+                }
+            )));
+        }
+        _ => {}
+    }
+    Ok(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let cases: [(&str, bool); 8] = [
+            ("fraud-detection", true),
+            ("a", true),
+            ("1abc", false),
+            ("Abc", false),
+            ("abc-", false),
+            ("a_b", false),
+            ("", false),
+            ("a.b", false),
+        ];
+        for (name, ok) in cases {
+            assert_eq!(rfc1035_label(name, 45).is_ok(), ok, "{name}");
+        }
+        assert!(rfc1123_label("1abc", 63).is_ok());
+        assert!(rfc1035_label(&"a".repeat(46), 45).is_err());
+    }
+
+    #[test]
+    fn images() {
+        let cases = [
+            ("registry.example.com/triton:24.05", Ok(())),
+            ("host:5000/team/model", Err(ImageProblem::Untagged)),
+            ("host:5000/team/model:1.0", Ok(())),
+            ("nginx", Err(ImageProblem::Untagged)),
+            ("nginx:latest", Err(ImageProblem::Latest)),
+            (
+                "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                Ok(()),
+            ),
+            ("nginx@sha256:abc", Err(ImageProblem::BadDigest)),
+            ("", Err(ImageProblem::Empty)),
+        ];
+        for (reference, expected) in cases {
+            assert_eq!(image(reference), expected, "{reference}");
+        }
+    }
+
+    #[test]
+    fn labels_and_env() {
+        assert!(label_key("app.kubernetes.io/name").is_ok());
+        assert!(label_key("team").is_ok());
+        assert!(label_key("Bad Key").is_err());
+        assert!(label_key("/x").is_err());
+        assert!(label_value("").is_ok());
+        assert!(label_value("1.4.2").is_ok());
+        assert!(label_value("1.4.2+build").is_err());
+        assert!(env_name("LOG_LEVEL").is_ok());
+        assert!(env_name("2X").is_err());
+        assert!(env_name("A-B").is_err());
+    }
+
+    #[test]
+    fn uris() {
+        assert_eq!(model_uri("s3://models/fraud"), Ok("s3"));
+        assert_eq!(model_uri("pvc://models/fraud/1"), Ok("pvc"));
+        assert!(matches!(
+            model_uri("pvc://Bad_Claim/x"),
+            Err(UriProblem::Malformed(_))
+        ));
+        assert!(matches!(
+            model_uri("pvc://c/../x"),
+            Err(UriProblem::Malformed(_))
+        ));
+        assert_eq!(
+            model_uri("ftp://x/y"),
+            Err(UriProblem::UnknownScheme("ftp".into()))
+        );
+        assert_eq!(model_uri("models/fraud"), Err(UriProblem::NoScheme));
+        assert!(matches!(model_uri("s3://"), Err(UriProblem::Malformed(_))));
+    }
+}
