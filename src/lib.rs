@@ -4,7 +4,9 @@
 //! handed in. The edges (`sandbox`, `cli`) do I/O and stay thin.
 
 pub mod cli;
+pub mod cluster;
 pub mod compile;
+pub mod plan;
 pub mod policy;
 pub mod sandbox;
 pub mod source;

@@ -3,6 +3,7 @@
 //! `main.rs` parses a [`Cli`], sets up logging and calls [`run`], which returns the
 //! process exit code. Commands print results on stdout and diagnostics on stderr.
 
+pub mod cluster;
 mod commands;
 pub mod logging;
 pub mod output;
@@ -21,6 +22,8 @@ pub enum ExitCode {
     Failure = 1,
     /// The repository is invalid: diagnostics were printed.
     Invalid = 2,
+    /// The cluster could not be reached or read (`plan`, `apply`).
+    Cluster = 3,
 }
 
 /// modelship: GitOps for ML model serving on Kubernetes.
@@ -57,6 +60,20 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
     },
+    /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: std::net::SocketAddr,
+        /// Write a kubeconfig pointing at the sandbox to this file.
+        #[arg(long)]
+        write_kubeconfig: Option<PathBuf>,
+    },
+    /// Show what apply would change in the cluster (exit 0: none, 1: changes, 2: invalid
+    /// repository, 3: cluster error).
+    Plan(cluster::PlanArgs),
+    /// Make the cluster match the repository with server-side apply.
+    Apply(cluster::ApplyArgs),
     /// Policy commands (`policies export [DIR]`).
     Policies {
         #[command(subcommand)]
@@ -76,12 +93,18 @@ pub enum RenderFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Sandbox {
+            listen,
+            write_kubeconfig,
+        } => commands::sandbox(listen, write_kubeconfig.as_deref()),
         Command::Validate { dir, policies } => commands::validate(&dir, &policies),
         Command::Render {
             dir,
             service,
             output,
         } => commands::render(&dir, service.as_deref(), output),
+        Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
+        Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
         Command::Policies { command } => policies::run(command),
     }
 }
