@@ -1,7 +1,8 @@
 //! The commands behind the subcommands of [`super::Command`].
 
 use std::io::Write;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use super::output::{Color, write_diagnostics};
 use super::{ExitCode, RenderFormat};
@@ -41,12 +42,17 @@ fn report(repo: &Repository) {
     let _ = write_diagnostics(&mut stderr, &repo.diagnostics, Color::for_stderr());
 }
 
-/// `modelship validate DIR`: 0 when valid, 2 with diagnostics, 1 when unreadable.
-pub fn validate(dir: &Path) -> ExitCode {
+/// `modelship validate DIR`: 0 when valid, 2 with diagnostics or a denying policy, 1 when
+/// unreadable.
+pub fn validate(dir: &Path, policy_dirs: &[PathBuf]) -> ExitCode {
     let (repo, compiled) = match load_and_compile(dir) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    let policies = super::policies::check(dir, policy_dirs, &repo, &compiled);
+    if policies != ExitCode::Success {
+        return policies;
+    }
     eprintln!(
         "{}: {} valid, {} objects",
         dir.display(),
@@ -132,5 +138,27 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+/// `modelship sandbox`: serve the embedded API server until Ctrl-C.
+pub fn sandbox(listen: SocketAddr, kubeconfig: Option<&Path>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::Failure;
+        }
+    };
+    let result = runtime.block_on(crate::sandbox::serve(listen, kubeconfig, async {
+        // If the signal handler cannot be installed the server runs until killed.
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    match result {
+        Ok(()) => ExitCode::Success,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::Failure
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod cluster;
 mod commands;
 pub mod logging;
 pub mod output;
+pub mod policies;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ pub enum Command {
         /// Repository root (the directory holding modelship.yaml and services/).
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// More policy directories, checked with the repository's policies/ (repeatable).
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
     },
     /// Print the Kubernetes objects that the repository compiles to.
     Render {
@@ -56,11 +60,25 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
     },
+    /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: std::net::SocketAddr,
+        /// Write a kubeconfig pointing at the sandbox to this file.
+        #[arg(long)]
+        write_kubeconfig: Option<PathBuf>,
+    },
     /// Show what apply would change in the cluster (exit 0: none, 1: changes, 2: invalid
     /// repository, 3: cluster error).
     Plan(cluster::PlanArgs),
     /// Make the cluster match the repository with server-side apply.
     Apply(cluster::ApplyArgs),
+    /// Policy commands (`policies export [DIR]`).
+    Policies {
+        #[command(subcommand)]
+        command: policies::PoliciesCommand,
+    },
 }
 
 /// Output of `render`.
@@ -75,7 +93,11 @@ pub enum RenderFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Validate { dir } => commands::validate(&dir),
+        Command::Sandbox {
+            listen,
+            write_kubeconfig,
+        } => commands::sandbox(listen, write_kubeconfig.as_deref()),
+        Command::Validate { dir, policies } => commands::validate(&dir, &policies),
         Command::Render {
             dir,
             service,
@@ -83,5 +105,6 @@ pub fn run(cli: Cli) -> ExitCode {
         } => commands::render(&dir, service.as_deref(), output),
         Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
         Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
+        Command::Policies { command } => policies::run(command),
     }
 }

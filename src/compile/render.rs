@@ -1,10 +1,9 @@
 //! Output of compiled objects: a YAML stream (documents separated by `---`, what
-//! `kubectl apply -f` reads) or a JSON `v1 List`. Both are deterministic: objects keep the
-//! order given, fields the API order of their types, maps are sorted.
+//! `kubectl apply -f` reads; written by `yaml.rs`) or a JSON `v1 List`. Both are
+//! deterministic: objects keep the order given, fields the API order of their types, maps
+//! are sorted.
 
-use serde_json::Value;
-
-use super::{CompileError, Object};
+use super::{CompileError, Object, yaml};
 
 /// The objects as a YAML stream, `---` between documents.
 pub fn render_yaml<'a>(
@@ -15,33 +14,29 @@ pub fn render_yaml<'a>(
         if i > 0 {
             out.push_str("---\n");
         }
-        // Typed objects serialize straight to YAML, in the same field order `to_json` gives.
-        serde_saphyr::to_fmt_writer_with_options(&mut out, object, yaml_options())
-            .map_err(|e| serialize_error(object, e))?;
+        // Typed objects stream straight to YAML, in the same field order `to_json` gives.
+        yaml::write_document(&mut out, object).map_err(|e| serialize_error(object, e))?;
     }
     Ok(out)
-}
-
-/// Block style, two-space indent, list items flush with their key (as kubectl writes
-/// them), and long single-line strings kept on one line instead of folded (`>-`), so a
-/// value reads and greps the same in YAML as in the API.
-fn yaml_options() -> serde_saphyr::SerializerOptions {
-    let mut options = serde_saphyr::SerializerOptions::default();
-    options.indent_step = 2;
-    options.compact_list_indent = true;
-    options.folded_wrap_chars = u32::MAX as usize;
-    options
 }
 
 /// The objects as a pretty-printed JSON `List` (apiVersion v1), with a final newline.
 pub fn render_json<'a>(
     objects: impl IntoIterator<Item = &'a Object>,
 ) -> Result<String, CompileError> {
-    let items = objects
-        .into_iter()
-        .map(Object::to_json)
-        .collect::<Result<Vec<Value>, _>>()?;
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    /// A `v1 List`, serialized straight from the typed objects.
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        kind: &'static str,
+        items: Vec<&'a Object>,
+    }
+    let list = List {
+        api_version: "v1",
+        kind: "List",
+        items: objects.into_iter().collect(),
+    };
     let mut out = serde_json::to_string_pretty(&list).map_err(|e| CompileError::Serialize {
         kind: "List",
         name: String::new(),
@@ -65,6 +60,7 @@ mod tests {
     use crate::compile::testutil::{cpu_service, loaded};
     use crate::compile::{Source, compile_service};
     use crate::spec::RepositoryConfig;
+    use serde_json::Value;
 
     fn objects() -> Vec<Object> {
         let mut svc = cpu_service("fraud");
@@ -106,7 +102,9 @@ mod tests {
         assert_eq!(json["kind"], "List");
         let items = json["items"].as_array().unwrap();
         assert_eq!(items.len(), objects.len());
-        assert_eq!(items[0]["kind"], objects[0].kind().as_str());
+        for (item, object) in items.iter().zip(&objects) {
+            assert_eq!(item, &object.to_json().unwrap());
+        }
     }
 
     #[test]

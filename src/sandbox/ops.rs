@@ -81,7 +81,8 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+/// `metadata` of an object as a map, created (and the object made an object) if needed.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {
         *obj = json!({});
     }
@@ -188,7 +189,12 @@ impl Cluster {
     fn generate_name(&mut self, prefix: &str) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         let suffix: String = (0..5)
-            .map(|_| char::from(ALPHABET[self.rng.below(ALPHABET.len())]))
+            .filter_map(|_| {
+                ALPHABET
+                    .get(self.rng.below(ALPHABET.len()))
+                    .copied()
+                    .map(char::from)
+            })
             .collect();
         format!("{prefix}{suffix}")
     }
@@ -264,6 +270,11 @@ impl Cluster {
                 "the request body must be a JSON object".into(),
             ));
         }
+        if body.get("metadata").is_some_and(|m| !m.is_object()) {
+            return Err(ApiError::BadRequest(
+                "error decoding request body: metadata must be an object".into(),
+            ));
+        }
         match body.get("kind").and_then(Value::as_str) {
             None | Some("") => {
                 return Err(ApiError::BadRequest(
@@ -287,19 +298,20 @@ impl Cluster {
             }
             _ => {}
         }
-        if let (Some(url), Some(got)) = (name, meta_str(body, "name")) {
-            if url != got {
-                return Err(ApiError::BadRequest(format!(
-                    "the name of the object ({got}) does not match the name on the URL ({url})"
-                )));
-            }
+        if let (Some(url), Some(got)) = (name, meta_str(body, "name"))
+            && url != got
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({got}) does not match the name on the URL ({url})"
+            )));
         }
-        if let (true, Some(url), Some(got)) = (rt.namespaced, ns, meta_str(body, "namespace")) {
-            if url != got && !got.is_empty() {
-                return Err(ApiError::BadRequest(
+        if let (true, Some(url), Some(got)) = (rt.namespaced, ns, meta_str(body, "namespace"))
+            && url != got
+            && !got.is_empty()
+        {
+            return Err(ApiError::BadRequest(
                     "the namespace of the provided object does not match the namespace sent on the request".into(),
                 ));
-            }
         }
         Ok(())
     }
@@ -322,13 +334,13 @@ impl Cluster {
         if ok {
             Ok(())
         } else {
-            Err(ApiError::Invalid {
-                kind: rt.qualified_kind(),
-                name: name.into(),
-                field: "metadata.name".into(),
-                detail: format!("Invalid value: \"{name}\": {rule}"),
-                target: target(rt, name),
-            })
+            Err(ApiError::invalid(
+                rt.qualified_kind(),
+                name,
+                "metadata.name",
+                format!("Invalid value: \"{name}\": {rule}"),
+                target(rt, name),
+            ))
         }
     }
 
@@ -371,13 +383,13 @@ impl Cluster {
                     self.generate_name(&prefix)
                 }
                 None => {
-                    return Err(ApiError::Invalid {
-                        kind: rt.qualified_kind(),
-                        name: String::new(),
-                        field: "metadata.name".into(),
-                        detail: "Required value: name or generateName is required".into(),
-                        target: target(rt, ""),
-                    });
+                    return Err(ApiError::invalid(
+                        rt.qualified_kind(),
+                        "",
+                        "metadata.name",
+                        "Required value: name or generateName is required".into(),
+                        target(rt, ""),
+                    ));
                 }
             },
         };
@@ -440,6 +452,27 @@ impl Cluster {
         Ok(success_status(&target(rt, name), &uid))
     }
 
+    /// DELETE on a collection: removes every matching object, answers them as a List.
+    pub fn delete_collection(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        ctx: WriteCtx<'_>,
+    ) -> Value {
+        let list = self.list(rt, version, ns, labels, fields);
+        if !ctx.dry_run {
+            for item in list["items"].as_array().into_iter().flatten() {
+                let item_ns = meta_str(item, "namespace").unwrap_or_default().to_string();
+                let name = meta_str(item, "name").unwrap_or_default().to_string();
+                self.remove_with_dependents(rt, &item_ns, &name, item);
+            }
+        }
+        list
+    }
+
     fn remove_with_dependents(&mut self, rt: &ResourceType, ns: &str, name: &str, old: &Value) {
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "namespaces") => {
@@ -475,7 +508,8 @@ impl Cluster {
         }
         new["kind"] = json!(rt.kind);
         if new.get("apiVersion").and_then(Value::as_str).is_none() {
-            new["apiVersion"] = json!(rt.api_version(&rt.versions[0]));
+            let version = rt.versions.first().map_or("v1", String::as_str);
+            new["apiVersion"] = json!(rt.api_version(version));
         }
         let meta = meta_mut(&mut new);
         meta.insert("name".into(), json!(name));
@@ -493,10 +527,10 @@ impl Cluster {
                 meta.insert("creationTimestamp".into(), json!(ctx.now));
                 meta.insert("generation".into(), json!(1));
                 meta.remove("resourceVersion");
-                if rt.status_subresource {
-                    if let Some(m) = new.as_object_mut() {
-                        m.remove("status");
-                    }
+                if rt.status_subresource
+                    && let Some(m) = new.as_object_mut()
+                {
+                    m.remove("status");
                 }
             }
         }
@@ -522,11 +556,12 @@ impl Cluster {
             }
             _ => {}
         }
-        if let Some(old) = &old {
-            if strip_volatile(old) == strip_volatile(&new) {
-                return Ok(old.clone());
-            }
+        if let Some(old) = &old
+            && strip_volatile(old) == strip_volatile(&new)
+        {
+            return Ok(old.clone());
         }
+        super::typed::check(rt, &new).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         if ctx.dry_run {
             return Ok(new);
         }
@@ -557,13 +592,14 @@ impl Cluster {
                 }
             }
         }
-        if rt.status_subresource && matches!(mode, WriteMode::Main { .. }) {
-            if let Some(m) = new.as_object_mut() {
-                match old.get("status") {
-                    Some(s) => m.insert("status".into(), s.clone()),
-                    None => m.remove("status"),
-                };
-            }
+        if rt.status_subresource
+            && matches!(mode, WriteMode::Main { .. })
+            && let Some(m) = new.as_object_mut()
+        {
+            match old.get("status") {
+                Some(s) => m.insert("status".into(), s.clone()),
+                None => m.remove("status"),
+            };
         }
     }
 
@@ -575,16 +611,15 @@ impl Cluster {
         ctx: WriteCtx<'_>,
     ) -> Result<()> {
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "services") => self
-                .ips
-                .assign(old, new)
-                .map_err(|detail| ApiError::Invalid {
-                    kind: rt.qualified_kind(),
-                    name: meta_str(new, "name").unwrap_or_default().to_string(),
-                    field: "spec.clusterIPs".into(),
+            ("", "services") => self.ips.assign(old, new).map_err(|detail| {
+                ApiError::invalid(
+                    rt.qualified_kind(),
+                    meta_str(new, "name").unwrap_or_default(),
+                    "spec.clusterIPs",
                     detail,
-                    target: target(rt, meta_str(new, "name").unwrap_or_default()),
-                }),
+                    target(rt, meta_str(new, "name").unwrap_or_default()),
+                )
+            }),
             ("", "namespaces") => {
                 new["status"] = json!({ "phase": "Active" });
                 if new.pointer("/spec/finalizers").is_none() {
@@ -618,13 +653,7 @@ fn crd_invalid(rt: &ResourceType, name: &str, e: super::registry::RegistryError)
         .map_or((String::new(), text.clone()), |(f, d)| {
             (f.to_string(), d.to_string())
         });
-    ApiError::Invalid {
-        kind: rt.qualified_kind(),
-        name: name.into(),
-        field,
-        detail,
-        target: target(rt, name),
-    }
+    ApiError::invalid(rt.qualified_kind(), name, &field, detail, target(rt, name))
 }
 
 /// The status a CRD gets once accepted: names accepted, established, stored versions.
@@ -674,3 +703,7 @@ pub fn replace_status(old: &Value, body: &Value) -> Value {
     }
     new
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;
