@@ -314,6 +314,15 @@ fn absent_object_is_created_and_orphan_of_present_service_deleted() {
         "{}",
         objects[0].diff
     );
+    let summary = &plan.services[0].summary;
+    assert_eq!(
+        summary.replicas,
+        Some(Delta {
+            before: None,
+            after: Some("1".into())
+        })
+    );
+    assert_eq!(summary.gpus, None, "a CPU-only service has no GPU line");
     assert!(
         objects[1].diff.contains("-kind: PodDisruptionBudget"),
         "{}",
