@@ -35,7 +35,7 @@
 //! | manual gates among the steps | `spec.rollout.manualGates[i]` | `GateNotAStep` |
 //! | analysis `successRate` in 0..100 | `spec.rollout.analysis.successRate` | `Percent` |
 //! | `gpu.count` in 1..16 | `spec.gpu.count` | `GpuCount` |
-//! | `gpu.type` keys in the catalog | `spec.gpu.type` | `UnknownGpuType` |
+//! | `gpu.type` keys in the catalog, not an empty list | `spec.gpu.type` | `UnknownGpuType`, `Empty` |
 //! | `partition` and `shared` not both | `spec.gpu.partition` | `PartitionAndShared` |
 //! | `shm` only with `gpu` | | structural: `shm` is a field of `gpu` |
 //! | `model.uri` scheme known and well-formed (`pvc://<claim>/<path>`) | `spec.model.uri` | `Uri` |

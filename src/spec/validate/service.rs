@@ -197,6 +197,9 @@ fn gpu(out: &mut Findings, path: &FieldPath, gpu: &GpuSpec, config: &RepositoryC
         out.at(path.key("count"), Violation::GpuCount(gpu.count));
     }
     if let Some(types) = &gpu.gpu_type {
+        if types.keys().is_empty() {
+            out.at(path.key("type"), Violation::Empty);
+        }
         let catalog: Vec<String> = config.spec.gpu.catalog.keys().cloned().collect();
         let many = matches!(types, crate::spec::types::GpuTypes::Any(_));
         for (i, key) in types.keys().iter().enumerate() {
