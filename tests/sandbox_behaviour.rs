@@ -329,14 +329,30 @@ fn widget_crd() -> CustomResourceDefinition {
     .expect("valid CRD")
 }
 
+/// Whether legacy and aggregated discovery both list widgets (and agree).
 async fn discovers_widgets(client: kube::Client) -> bool {
-    let discovery = Discovery::new(client).run().await.expect("discovery");
-    discovery.groups().any(|g| {
-        g.name() == "example.com"
-            && g.recommended_resources()
-                .iter()
-                .any(|(r, _)| r.plural == "widgets")
-    })
+    let has = |d: &Discovery| {
+        d.groups().any(|g| {
+            g.name() == "example.com"
+                && g.recommended_resources().iter().any(|(r, caps)| {
+                    r.plural == "widgets" && caps.scope == kube::discovery::Scope::Namespaced
+                })
+        })
+    };
+    let legacy = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let aggregated = Discovery::new(client)
+        .run_aggregated()
+        .await
+        .expect("aggregated discovery");
+    assert_eq!(
+        has(&legacy),
+        has(&aggregated),
+        "legacy and aggregated discovery disagree"
+    );
+    has(&legacy)
 }
 
 #[tokio::test]

@@ -117,6 +117,19 @@ async fn dispatch(
         return error_response(&ApiError::MethodNotAllowed);
     }
     let cluster = shared.lock();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if matches!(route, Route::CoreVersions | Route::Groups) && discovery::wants_aggregated(accept) {
+        let doc = discovery::aggregated(&cluster.registry, route == Route::CoreVersions);
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, discovery::AGGREGATED_V2)],
+            doc.to_string(),
+        )
+            .into_response();
+    }
     let doc = match route {
         Route::Version => Some(discovery::version()),
         Route::CoreVersions => Some(discovery::core_versions(&shared.server_address)),
