@@ -46,7 +46,8 @@
 //!   objects entering or leaving a selection), and patch: JSON patch, merge patch,
 //!   strategic merge patch (built-in kinds only; 415 for custom resources, like kube)
 //!   and server-side apply (`fieldManager`, `force`, managedFields, conflicts).
-//!   `dryRun=All` on every write.
+//!   `dryRun=All` on every write. Get, list and watch also answer in the
+//!   `PartialObjectMetadata` view when asked.
 //! - Validation: built-in kinds must decode as their k8s-openapi types, names must be
 //!   DNS names; a body whose kind, apiVersion, name or namespace disagrees with the URL is
 //!   a 400 BadRequest, as kube-apiserver answers.
@@ -78,6 +79,7 @@ mod handle;
 pub mod merge;
 pub mod openapi;
 pub mod ops;
+pub mod partial;
 pub mod patch;
 pub mod path;
 pub mod registry;

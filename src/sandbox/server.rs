@@ -16,6 +16,7 @@ use super::discovery;
 use super::faults::Faults;
 use super::openapi;
 use super::ops::{Cluster, WriteCtx, WriteMode, target, with_version};
+use super::partial;
 use super::patch::{Part, PatchKind, PatchRequest, scale_of};
 use super::path::{self, ResourcePath, Route};
 use super::registry::ResourceType;
@@ -280,7 +281,14 @@ async fn resource(
     }
     if verb == Verb::Watch {
         return match watch::WatchParams::from_query(&rt, &rp, &q) {
-            Ok(params) => watch::response(shared, rt, params),
+            Ok(params) => watch::response(
+                shared,
+                rt,
+                watch::WatchParams {
+                    metadata_only: metadata_only(headers),
+                    ..params
+                },
+            ),
             Err(e) => error_response(&e),
         };
     }
@@ -288,6 +296,13 @@ async fn resource(
         Ok((code, value)) => json_response(code, &value),
         Err(e) => error_response(&e),
     }
+}
+
+fn metadata_only(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(partial::wanted)
 }
 
 fn selectors(q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -342,16 +357,24 @@ fn handle(
             let obj = shared.lock().get(rt, ns, name)?;
             Ok((
                 200,
-                if part == Part::Scale {
-                    scale_of(&obj)
-                } else {
-                    present(obj)
+                match part {
+                    Part::Scale => scale_of(&obj),
+                    _ if metadata_only(headers) => partial::object(&present(obj)),
+                    _ => present(obj),
                 },
             ))
         }
         Verb::List => {
             let (labels, fields) = selectors(q)?;
-            Ok((200, shared.lock().list(rt, version, ns, &labels, &fields)))
+            let list = shared.lock().list(rt, version, ns, &labels, &fields);
+            Ok((
+                200,
+                if metadata_only(headers) {
+                    partial::list(&list)
+                } else {
+                    list
+                },
+            ))
         }
         Verb::Create => {
             let body = parse_body(body)?;
