@@ -460,3 +460,99 @@ pub fn stream_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
     });
     Body::from_stream(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn manager_comes_from_field_manager_or_user_agent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::USER_AGENT,
+            "kubectl/v1.32.0 (linux/amd64) kubernetes/abc"
+                .parse()
+                .expect("header"),
+        );
+        assert_eq!(manager(&query(&[]), &headers), "kubectl");
+        assert_eq!(
+            manager(&query(&[("fieldManager", "modelship")]), &headers),
+            "modelship"
+        );
+        assert_eq!(manager(&query(&[]), &HeaderMap::new()), "unknown");
+    }
+
+    #[test]
+    fn dry_run_accepts_only_all() {
+        assert_eq!(dry_run(&query(&[])), Ok(false));
+        assert_eq!(dry_run(&query(&[("dryRun", "All")])), Ok(true));
+        assert_eq!(
+            dry_run(&query(&[("dryRun", "Some")])).map_err(|e| e.code()),
+            Err(400)
+        );
+    }
+
+    #[test]
+    fn verbs_follow_method_name_and_query() {
+        let rp = |name: Option<&str>| ResourcePath {
+            group: "apps".into(),
+            version: "v1".into(),
+            plural: "deployments".into(),
+            namespace: Some("default".into()),
+            name: name.map(String::from),
+            subresource: None,
+        };
+        let none = HeaderMap::new();
+        let mut apply = HeaderMap::new();
+        apply.insert(
+            header::CONTENT_TYPE,
+            "application/apply-patch+yaml".parse().expect("header"),
+        );
+        let cases = [
+            (Method::GET, rp(Some("a")), query(&[]), &none, Ok(Verb::Get)),
+            (
+                Method::GET,
+                rp(None),
+                query(&[("watch", "1")]),
+                &none,
+                Ok(Verb::Watch),
+            ),
+            (Method::GET, rp(None), query(&[]), &none, Ok(Verb::List)),
+            (Method::POST, rp(None), query(&[]), &none, Ok(Verb::Create)),
+            (
+                Method::PUT,
+                rp(Some("a")),
+                query(&[]),
+                &none,
+                Ok(Verb::Update),
+            ),
+            (
+                Method::PATCH,
+                rp(Some("a")),
+                query(&[]),
+                &apply,
+                Ok(Verb::Apply),
+            ),
+            (Method::PATCH, rp(Some("a")), query(&[]), &none, Err(415)),
+            (
+                Method::DELETE,
+                rp(None),
+                query(&[]),
+                &none,
+                Ok(Verb::Delete),
+            ),
+            (Method::POST, rp(Some("a")), query(&[]), &none, Err(405)),
+        ];
+        for (method, path, q, headers, want) in cases {
+            let got = classify(&method, &path, &q, headers).map_err(|e| e.code());
+            assert_eq!(got, want, "{method} {:?}", path.name);
+        }
+    }
+}
