@@ -652,6 +652,25 @@ mod properties {
         }
 
         #[test]
+        fn fast_equality_agrees_with_projection(a in tree(), b in tree(), extra in tree(), own in any::<bool>()) {
+            let desired = json!({"kind": "Thing", "metadata": {"name": "n"}, "spec": a});
+            let mut live = json!({"kind": "Thing", "metadata": {"name": "n"}, "spec": b});
+            if own {
+                // modelship owns whatever the live object has under spec.
+                let fields = super::fields_of(&live["spec"]);
+                live["metadata"]["managedFields"] = json!([{"manager": "modelship",
+                    "operation": "Apply", "fieldsV1": {"f:spec": fields}}]);
+            }
+            let similar = with_server_additions(&desired, &extra);
+            for live in [&live, &similar] {
+                prop_assert_eq!(
+                    crate::plan::project::projects_to_desired(live, &desired, &[]),
+                    project(live, &desired) == desired
+                );
+            }
+        }
+
+        #[test]
         fn patch_turns_projected_live_into_desired(a in tree(), b in tree()) {
             let desired = json!({"kind": "Thing", "spec": a});
             let live = json!({"kind": "Thing", "spec": b});
