@@ -252,7 +252,7 @@ fn plan_present(service: &DesiredService, live: &dyn LiveState) -> Result<Servic
         }
     }
     objects.sort_by(|a, b| (a.key.order(), &a.key).cmp(&(b.key.order(), &b.key)));
-    let summary = summary::summarize(projected.iter(), service.objects.iter());
+    let summary = summary::summarize(projected.iter().map(AsRef::as_ref), service.objects.iter());
     Ok(ServicePlan {
         namespace: service.namespace.clone(),
         name: service.name.clone(),
@@ -263,11 +263,11 @@ fn plan_present(service: &DesiredService, live: &dyn LiveState) -> Result<Servic
 }
 
 /// Plans one desired object; returns the projected live object too (for the summary).
-fn plan_object(
+fn plan_object<'a>(
     key: ObjectKey,
-    desired: &Value,
+    desired: &'a Value,
     live: Option<&Value>,
-) -> (ObjectPlan, Option<Value>) {
+) -> (ObjectPlan, Option<Cow<'a, Value>>) {
     let api_version = desired
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -290,7 +290,7 @@ fn plan_object(
         };
         // The summary reads Deployments and HPAs only; for them live means desired here.
         let summarized = matches!(key_kind(desired), "Deployment" | "HorizontalPodAutoscaler");
-        return (plan, summarized.then(|| desired.clone()));
+        return (plan, summarized.then_some(Cow::Borrowed(desired)));
     }
     // The desired object is used as it is unless something must change in it.
     let mut after = if secret || project::has_server_fields(desired) {
@@ -343,7 +343,7 @@ fn plan_object(
         patch,
         diff,
     };
-    (plan, before)
+    (plan, before.map(Cow::Owned))
 }
 
 /// Bookkeeping annotations: the commit and file an object was compiled from, and the hash
