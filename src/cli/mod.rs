@@ -69,10 +69,12 @@ pub enum Command {
         #[arg(long)]
         write_kubeconfig: Option<PathBuf>,
     },
-    /// Show what apply would change in the cluster (exit 0: none, 1: changes, 2: invalid
-    /// repository, 3: cluster error).
+    /// Show what apply would change in the cluster, with the policies' verdicts (exit 0:
+    /// none, 1: changes, 2: invalid repository or a policy denies a service, 3: cluster
+    /// error).
     Plan(cluster::PlanArgs),
-    /// Make the cluster match the repository with server-side apply.
+    /// Make the cluster match the repository with server-side apply; services a policy
+    /// denies are left untouched.
     Apply(cluster::ApplyArgs),
     /// Policy commands (`policies export [DIR]`).
     Policies {

@@ -31,7 +31,9 @@ pub use document::{Action, FailurePolicy};
 pub use evaluate::Violation;
 pub use load::{PolicySet, SourceDocument, policy_files};
 pub use matching::{Identity, Operation, SourceRef, Subject};
-pub use repository::{ClusterView, check_desired, check_repository, service_object};
+pub use repository::{
+    ClusterView, check_desired, check_desired_by_service, check_repository, service_object,
+};
 
 /// Errors of the policy module.
 #[derive(Debug, thiserror::Error)]
