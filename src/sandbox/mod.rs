@@ -31,6 +31,7 @@
 //!   history window is exceeded, `sendInitialEvents`), and patch: JSON patch, merge patch,
 //!   strategic merge patch (built-in kinds only; 415 for custom resources, like kube) and
 //!   server-side apply (`fieldManager`, `force`, managedFields, conflicts), `dryRun=All`.
+//! - Built-in kinds must decode as their k8s-openapi types (400 otherwise).
 //! - Bookkeeping: uid, creationTimestamp, generation, one global resourceVersion,
 //!   no-op writes keep the resourceVersion, namespaces must exist and take their contents
 //!   with them when deleted, Service cluster IPs from 10.96.0.0/12, `Status` error bodies.
@@ -67,6 +68,7 @@ pub mod server;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod typed;
 pub mod watch;
 
 pub use counters::{RequestCounts, Verb};

@@ -99,7 +99,9 @@ impl WatchParams {
         match (e.kind, before, now) {
             (EventType::Modified, Some(prev), false) => {
                 let mut prev = prev.clone();
-                prev["metadata"]["resourceVersion"] = json!(e.rv.to_string());
+                if let Some(meta) = prev.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("resourceVersion".into(), json!(e.rv.to_string()));
+                }
                 Some((EventType::Deleted, prev))
             }
             (EventType::Modified, None, true) => Some((EventType::Added, (*e.object).clone())),
