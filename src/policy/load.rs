@@ -466,13 +466,15 @@ impl Loader {
         for (i, entry) in entries.iter().enumerate() {
             let field = format!("{field}[{i}]");
             if !seen.insert(entry.name.clone()) {
-                self.error(
-                    doc,
-                    doc.line(),
-                    0,
-                    &format!("{field}.name"),
-                    format!("`{}` is defined twice", entry.name),
+                let message = format!("`{}` is defined twice", entry.name);
+                self.doc_error(doc, &format!("{field}.name"), &message);
+            }
+            if are_variables && !is_identifier(&entry.name) {
+                let message = format!(
+                    "`{}` is not a CEL identifier (letters, digits and `_`, not starting with a digit)",
+                    entry.name
                 );
+                self.doc_error(doc, &format!("{field}.name"), &message);
             }
             let declared: Vec<String> = if are_variables {
                 compiled.iter().map(|v| v.name.clone()).collect()
@@ -700,6 +702,15 @@ fn compile_guarded(env: &Env, source: &str) -> Result<Program, Vec<(usize, Strin
             .collect()),
         Err(_) => Err(vec![(0, "the expression could not be parsed".to_string())]),
     }
+}
+
+/// True for a CEL identifier, which a variable name must be to be read as `variables.<name>`.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The expression on one line, shortened for messages.
