@@ -311,8 +311,15 @@ impl Loader {
             .map(|l| (doc.text.first_line + l.line() as usize, l.column() as usize))
             .unwrap_or((doc.line(), 0));
         let message = error.without_snippet().to_string();
-        let message = message.lines().next().unwrap_or_default().to_string();
-        self.error(doc, line, column, "", message);
+        let message = message.lines().next().unwrap_or_default();
+        // The location is ours (in file coordinates); drop the parser's own.
+        let message = match message.rfind(" at line ") {
+            Some(at) if message[at..].contains(", column ") => &message[..at],
+            _ => message,
+        };
+        let mut diagnostic = error_at(doc.file, line, column, "", message.to_string());
+        diagnostic.hint = unknown_field_hint(message);
+        self.diagnostics.push(diagnostic);
     }
 
     /// An error about the whole document, at its first line.
@@ -702,6 +709,19 @@ fn compile_guarded(env: &Env, source: &str) -> Result<Program, Vec<(usize, Strin
             .collect()),
         Err(_) => Err(vec![(0, "the expression could not be parsed".to_string())]),
     }
+}
+
+/// `did you mean reason?` for serde's "unknown field `reasn`, expected one of ...".
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let candidates: Vec<&str> = rest
+        .split_once("expected one of ")?
+        .1
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .collect();
+    crate::spec::de::closest(field, candidates).map(|best| format!("did you mean {best}?"))
 }
 
 /// True for a CEL identifier, which a variable name must be to be read as `variables.<name>`.
