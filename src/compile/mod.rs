@@ -131,6 +131,7 @@ pub use labels::{
 };
 pub use object::{Kind, Object, ObjectKey};
 pub use render::{render_json, render_yaml};
+pub use traffic::track_service_name;
 
 /// Where the specs were read from; becomes the `modelship.dev/source` annotation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
