@@ -11,8 +11,9 @@
 //! ```
 //!
 //! Callers: `modelship validate` uses [`check_repository`] (offline: no live objects,
-//! namespace labels unknown); a plan uses [`check_desired`] with its live state, so the
-//! live object is `oldObject` and a Deny violation blocks the plan; `policies export` uses
+//! namespace labels unknown); `plan` and `apply` use [`check_desired_by_service`] with
+//! the live state and the namespaces' live labels, so the live object is `oldObject`, and
+//! `plan::enforce` blocks each service a Deny violation names; `policies export` uses
 //! [`export::export`].
 //!
 //! ModelService documents are subjects too, as resource `modelservices` of group
