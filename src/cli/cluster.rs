@@ -246,13 +246,16 @@ struct Planned {
     plan: Plan,
 }
 
-/// Why planning against the cluster failed.
+/// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 enum PlanFailure {
-    /// The cluster could not be reached or read.
+    /// The cluster could not be reached or read (exit 3).
     #[error(transparent)]
     Cluster(#[from] cluster::Error),
-    /// The policies could not be evaluated on the repository.
+    /// The compiled objects could not be planned: a compiler bug (exit 1).
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+    /// The policies could not be evaluated on the repository (exit 2).
     #[error(transparent)]
     Policy(#[from] policy::Error),
 }
@@ -261,6 +264,7 @@ impl PlanFailure {
     fn exit(&self) -> Exit {
         match self {
             PlanFailure::Cluster(_) => Exit::Cluster,
+            PlanFailure::Plan(_) => Exit::Changes,
             PlanFailure::Policy(_) => Exit::Invalid,
         }
     }
@@ -294,9 +298,7 @@ async fn plan_against_cluster(
     } else {
         cluster::read_namespace_labels(&client, &mut kinds, &loaded.namespaces, retry).await?
     };
-    // plan::Error only arises from a compiler bug (an object without a name).
-    let mut plan =
-        plan::plan(&loaded.desired, &live).map_err(|e| cluster::Error::Config(e.to_string()))?;
+    let mut plan = plan::plan(&loaded.desired, &live)?;
     let violations = policy::check_desired_by_service(
         &loaded.repository,
         &loaded.desired,
