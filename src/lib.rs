@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod compile;
+pub mod daemon;
 pub mod sandbox;
 pub mod source;
 pub mod spec;

@@ -1,0 +1,119 @@
+//! An in-memory index of live objects by key and by service: what the watch cache holds
+//! and what the pure decisions in [`super::sync`] read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::sync::{Live, ServiceId, key_of, service_of};
+use crate::compile::ObjectKey;
+
+/// Live objects labelled managed-by=modelship, indexed by service.
+#[derive(Debug, Clone, Default)]
+pub struct LiveMap {
+    objects: BTreeMap<ObjectKey, Value>,
+    by_service: BTreeMap<ServiceId, BTreeSet<ObjectKey>>,
+}
+
+impl LiveMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an object; returns its service. Objects of other kinds or without
+    /// our labels are ignored, so nothing foreign can ever be pruned.
+    pub fn upsert(&mut self, object: Value) -> Option<ServiceId> {
+        let key = key_of(&object)?;
+        let Some(service) = service_of(&object) else {
+            // It lost our labels: it is no longer ours.
+            self.remove(&key);
+            return None;
+        };
+        self.remove(&key);
+        self.by_service
+            .entry(service.clone())
+            .or_default()
+            .insert(key.clone());
+        self.objects.insert(key, object);
+        Some(service)
+    }
+
+    /// Like [`LiveMap::upsert`], unless the held copy has a higher resourceVersion (an
+    /// event older than a write already recorded). Non-numeric versions always replace.
+    pub fn upsert_if_newer(&mut self, object: Value) -> Option<ServiceId> {
+        if let Some(key) = key_of(&object)
+            && let (Some(held), Some(new)) = (
+                self.objects.get(&key).and_then(resource_version),
+                resource_version(&object),
+            )
+            && held > new
+        {
+            return self.get_service(&key);
+        }
+        self.upsert(object)
+    }
+
+    /// Removes an object; returns the service it belonged to.
+    pub fn remove(&mut self, key: &ObjectKey) -> Option<ServiceId> {
+        let object = self.objects.remove(key)?;
+        let service = service_of(&object)?;
+        if let Some(keys) = self.by_service.get_mut(&service) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_service.remove(&service);
+            }
+        }
+        Some(service)
+    }
+
+    /// Removes every object of `kind` (before a relist replaces them).
+    pub fn clear_kind(&mut self, kind: crate::compile::Kind) {
+        let keys: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.kind == kind)
+            .cloned()
+            .collect();
+        for key in keys {
+            self.remove(&key);
+        }
+    }
+
+    /// The service of the object held under `key`.
+    pub fn get_service(&self, key: &ObjectKey) -> Option<ServiceId> {
+        self.objects.get(key).and_then(service_of)
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+fn resource_version(object: &Value) -> Option<u64> {
+    object
+        .pointer("/metadata/resourceVersion")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+impl Live for LiveMap {
+    fn get(&self, key: &ObjectKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey> {
+        self.by_service
+            .get(&(namespace.to_string(), service.to_string()))
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn services(&self) -> BTreeSet<ServiceId> {
+        self.by_service.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,253 @@
+//! The pure reconcile decisions: what one service needs written, which objects are its
+//! orphans, which services may be pruned. No client, no clock.
+//!
+//! ```text
+//! DesiredSet ──work_items──▶ [ServiceWork { key, spec_hash, objects }]
+//! ServiceWork x Live ──diff_service──▶ ServiceDiff { apply, orphans }
+//! repository verdict x Live ──prune_candidates──▶ services to delete | MassPrune
+//! ```
+//!
+//! An object is in sync when every field modelship writes has the value the repository
+//! asks for in the live object ([`covers`]); fields the server or other controllers add
+//! are not ours and never count. The bookkeeping annotations (`modelship.dev/source`,
+//! `modelship.dev/spec-hash`) are written with real changes but are never a change alone,
+//! so a new commit that does not change a service writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::compile::{DesiredSet, Kind, ObjectKey};
+
+/// The label every object modelship writes carries, with value [`MANAGED_BY_VALUE`].
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY`] on our objects.
+pub const MANAGED_BY_VALUE: &str = "modelship";
+/// The label naming the service an object was compiled from.
+pub const SERVICE_LABEL: &str = "modelship.dev/service";
+/// Annotations that are never a change by themselves.
+pub const BOOKKEEPING: [&str; 2] = ["modelship.dev/source", "modelship.dev/spec-hash"];
+
+/// (namespace, service name).
+pub type ServiceId = (String, String);
+
+/// Read access to the live objects labelled managed-by=modelship.
+pub trait Live {
+    /// The live object with this key.
+    fn get(&self, key: &ObjectKey) -> Option<&Value>;
+    /// Keys of the live objects labelled for this service.
+    fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey>;
+    /// Every service with at least one live object.
+    fn services(&self) -> BTreeSet<ServiceId>;
+}
+
+/// The key of a live or desired object, when it is of a kind modelship writes.
+pub fn key_of(object: &Value) -> Option<ObjectKey> {
+    let kind = Kind::from_api(
+        object.get("apiVersion")?.as_str()?,
+        object.get("kind")?.as_str()?,
+    )?;
+    Some(ObjectKey {
+        namespace: object.pointer("/metadata/namespace")?.as_str()?.to_string(),
+        kind,
+        name: object.pointer("/metadata/name")?.as_str()?.to_string(),
+    })
+}
+
+/// The service a live object belongs to, when it carries our labels.
+pub fn service_of(object: &Value) -> Option<ServiceId> {
+    let labels = object.pointer("/metadata/labels")?;
+    if labels.get(MANAGED_BY)?.as_str()? != MANAGED_BY_VALUE {
+        return None;
+    }
+    Some((
+        object.pointer("/metadata/namespace")?.as_str()?.to_string(),
+        labels.get(SERVICE_LABEL)?.as_str()?.to_string(),
+    ))
+}
+
+/// One valid service to reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceWork {
+    pub namespace: String,
+    pub name: String,
+    pub spec_hash: String,
+    pub file: String,
+    /// Objects in apply order, as JSON.
+    pub objects: Vec<(ObjectKey, Value)>,
+}
+
+impl ServiceWork {
+    pub fn id(&self) -> ServiceId {
+        (self.namespace.clone(), self.name.clone())
+    }
+}
+
+/// A service that cannot be reconciled at this revision: its live objects stay untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidService {
+    pub namespace: String,
+    pub name: String,
+    pub error: String,
+}
+
+/// The valid services of a compiled repository as work items; services whose objects
+/// cannot be serialized join the invalid ones.
+pub fn work_items(desired: &DesiredSet) -> (Vec<ServiceWork>, Vec<InvalidService>) {
+    let mut work = Vec::new();
+    let mut invalid: Vec<InvalidService> = desired
+        .errors
+        .iter()
+        .map(|e| InvalidService {
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+            error: format!("{}: {}", e.file, e.error),
+        })
+        .collect();
+    for service in &desired.services {
+        let objects: Result<Vec<_>, _> = service
+            .objects
+            .iter()
+            .map(|o| o.to_json().map(|json| (o.key(), json)))
+            .collect();
+        match objects {
+            Ok(objects) => work.push(ServiceWork {
+                namespace: service.namespace.clone(),
+                name: service.name.clone(),
+                spec_hash: service.spec_hash.clone(),
+                file: service.file.clone(),
+                objects,
+            }),
+            Err(error) => invalid.push(InvalidService {
+                namespace: service.namespace.clone(),
+                name: service.name.clone(),
+                error: format!("{}: {error}", service.file),
+            }),
+        }
+    }
+    (work, invalid)
+}
+
+/// What one service needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDiff {
+    /// Desired objects missing or differing in the cluster, in apply order.
+    pub apply: Vec<ObjectKey>,
+    /// Live objects of the service that the repository no longer asks for.
+    pub orphans: Vec<ObjectKey>,
+}
+
+impl ServiceDiff {
+    pub fn is_empty(&self) -> bool {
+        self.apply.is_empty() && self.orphans.is_empty()
+    }
+}
+
+/// Compares one service with the live objects.
+pub fn diff_service(work: &ServiceWork, live: &dyn Live) -> ServiceDiff {
+    let apply = work
+        .objects
+        .iter()
+        .filter(|(key, desired)| !live.get(key).is_some_and(|l| in_sync(desired, l)))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let desired: BTreeSet<&ObjectKey> = work.objects.iter().map(|(k, _)| k).collect();
+    let mut orphans: Vec<ObjectKey> = live
+        .owned_by(&work.namespace, &work.name)
+        .into_iter()
+        .filter(|k| !desired.contains(k))
+        .collect();
+    orphans.sort_by(|a, b| b.cmp(a));
+    ServiceDiff { apply, orphans }
+}
+
+/// True when the live object has every field of the desired one (bookkeeping annotations
+/// aside).
+pub fn in_sync(desired: &Value, live: &Value) -> bool {
+    let mut desired = desired.clone();
+    if let Some(annotations) = desired
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        for name in BOOKKEEPING {
+            annotations.remove(name);
+        }
+    }
+    covers(live, &desired)
+}
+
+/// True when `live` has every field of `desired` with the same value: objects by key
+/// (extra live keys are fine, a `null` desired value matches a missing one), lists item
+/// by item with the same length, scalars equal (numbers by value).
+pub fn covers(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (_, Value::Null) => true,
+        (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => covers(lv, dv),
+            None => dv.is_null() || is_empty_collection(dv),
+        }),
+        (Value::Array(l), Value::Array(d)) => {
+            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| covers(lv, dv))
+        }
+        (Value::Number(l), Value::Number(d)) => l.as_f64() == d.as_f64(),
+        (l, d) => l == d,
+    }
+}
+
+/// Empty lists and maps are dropped by the API server on write; their absence is equal.
+fn is_empty_collection(value: &Value) -> bool {
+    matches!(value, Value::Array(a) if a.is_empty())
+        || matches!(value, Value::Object(o) if o.is_empty())
+}
+
+/// Too many services would be pruned at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refusing to prune {would_prune} of {live} services in namespace {namespace} (more than half); allow with --allow-mass-prune")]
+pub struct MassPrune {
+    pub namespace: String,
+    pub would_prune: usize,
+    pub live: usize,
+}
+
+/// Services to prune: live services gone from a fully valid repository. Nothing is pruned
+/// when the repository has any error, or when a namespace would lose more than half of
+/// its services (unless `allow_mass`).
+pub fn prune_candidates(
+    present: &BTreeSet<ServiceId>,
+    repository_valid: bool,
+    allow_mass: bool,
+    live: &dyn Live,
+) -> Result<Vec<ServiceId>, MassPrune> {
+    if !repository_valid {
+        return Ok(Vec::new());
+    }
+    let live_services = live.services();
+    let gone: Vec<ServiceId> = live_services
+        .iter()
+        .filter(|s| !present.contains(*s))
+        .cloned()
+        .collect();
+    if !allow_mass {
+        let mut per_namespace: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for (namespace, _) in &live_services {
+            per_namespace.entry(namespace).or_default().1 += 1;
+        }
+        for (namespace, _) in &gone {
+            per_namespace.entry(namespace).or_default().0 += 1;
+        }
+        for (namespace, (would_prune, total)) in per_namespace {
+            if would_prune > 1 && would_prune * 2 > total {
+                return Err(MassPrune {
+                    namespace: namespace.to_string(),
+                    would_prune,
+                    live: total,
+                });
+            }
+        }
+    }
+    Ok(gone)
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;

@@ -1,0 +1,171 @@
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+use crate::compile::{Source, compile_repository};
+use crate::daemon::live::LiveMap;
+
+fn example_work() -> (Vec<ServiceWork>, Vec<InvalidService>) {
+    let files = crate::source::read_dir(Path::new("example-repo")).unwrap();
+    let repo = crate::spec::load(&files);
+    work_items(&compile_repository(&repo, &Source::local()))
+}
+
+/// What an API server adds to an object: status, uid, defaults inside lists and maps.
+fn as_served(object: &Value) -> Value {
+    let mut live = object.clone();
+    live["metadata"]["uid"] = json!("0000");
+    live["metadata"]["resourceVersion"] = json!("7");
+    live["status"] = json!({"observedGeneration": 1});
+    if let Some(containers) = live
+        .pointer_mut("/spec/template/spec/containers")
+        .and_then(Value::as_array_mut)
+    {
+        for container in containers {
+            container["terminationMessagePath"] = json!("/dev/termination-log");
+        }
+    }
+    live
+}
+
+fn live_of(work: &[ServiceWork]) -> LiveMap {
+    let mut live = LiveMap::new();
+    for service in work {
+        for (_, object) in &service.objects {
+            live.upsert(as_served(object));
+        }
+    }
+    live
+}
+
+#[test]
+fn every_example_service_becomes_work_with_keys_in_apply_order() {
+    let (work, invalid) = example_work();
+    assert!(invalid.is_empty(), "{invalid:?}");
+    assert_eq!(work.len(), 5);
+    for service in &work {
+        assert!(!service.spec_hash.is_empty());
+        let keys: Vec<_> = service.objects.iter().map(|(k, _)| k.clone()).collect();
+        for (key, object) in &service.objects {
+            assert_eq!(key_of(object).as_ref(), Some(key));
+            assert_eq!(
+                service_of(object),
+                Some((service.namespace.clone(), service.name.clone()))
+            );
+        }
+        assert!(keys.iter().any(|k| k.kind == Kind::Deployment));
+    }
+}
+
+#[test]
+fn a_served_copy_is_in_sync_and_a_missing_or_edited_object_is_not() {
+    let (work, _) = example_work();
+    let mut live = live_of(&work);
+    let service = &work[0];
+    assert_eq!(diff_service(service, &live), ServiceDiff::default());
+
+    // Someone scales the Deployment by hand (or removes it).
+    let (deploy_key, deploy) = service
+        .objects
+        .iter()
+        .find(|(k, _)| k.kind == Kind::Deployment)
+        .unwrap();
+    let mut edited = as_served(deploy);
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
+    live.upsert(edited);
+    assert_eq!(diff_service(service, &live).apply, [deploy_key.clone()]);
+    live.remove(deploy_key);
+    assert_eq!(diff_service(service, &live).apply, [deploy_key.clone()]);
+}
+
+#[test]
+fn a_new_source_annotation_alone_is_not_a_change() {
+    let (work, _) = example_work();
+    let (_, object) = &work[0].objects[0];
+    let mut live = as_served(object);
+    live["metadata"]["annotations"]["modelship.dev/source"] = json!("repo@0123:services/x.yaml");
+    live["metadata"]["annotations"]["modelship.dev/spec-hash"] = json!("old");
+    assert!(in_sync(object, &live));
+    live["metadata"]["labels"]["team"] = json!("someone-else");
+    assert_eq!(
+        in_sync(object, &live),
+        object.pointer("/metadata/labels/team").is_none()
+    );
+}
+
+#[test]
+fn covers_compares_fields_modelship_writes_only() {
+    let cases = [
+        (json!({"a": 1, "b": 2}), json!({"a": 1}), true),
+        (json!({"a": 1.0}), json!({"a": 1}), true),
+        (json!({"a": 1}), json!({"a": 2}), false),
+        (json!({}), json!({"a": null, "l": [], "m": {}}), true),
+        (json!({}), json!({"a": 1}), false),
+        (json!({"l": [{"x": 1, "y": 2}]}), json!({"l": [{"x": 1}]}), true),
+        (json!({"l": [1, 2]}), json!({"l": [1]}), false),
+        (json!({"l": [2, 1]}), json!({"l": [1, 2]}), false),
+        (json!("1"), json!(1), false),
+    ];
+    for (live, desired, expected) in cases {
+        assert_eq!(covers(&live, &desired), expected, "{live} vs {desired}");
+    }
+}
+
+#[test]
+fn objects_no_longer_desired_are_orphans_of_their_service() {
+    let (work, _) = example_work();
+    let mut live = live_of(&work);
+    let service = &work[0];
+    let mut extra = service.objects[0].1.clone();
+    extra["kind"] = json!("NetworkPolicy");
+    extra["apiVersion"] = json!("networking.k8s.io/v1");
+    let extra_key = key_of(&extra).unwrap();
+    live.upsert(extra);
+    let diff = diff_service(service, &live);
+    assert!(diff.apply.is_empty());
+    assert_eq!(diff.orphans, [extra_key]);
+}
+
+#[test]
+fn pruning_needs_a_valid_repository_and_respects_the_mass_guard() {
+    let (work, _) = example_work();
+    let live = live_of(&work);
+    let all: BTreeSet<ServiceId> = work.iter().map(ServiceWork::id).collect();
+    assert_eq!(prune_candidates(&all, true, false, &live), Ok(vec![]));
+
+    let mut one_gone = all.clone();
+    let gone = work[0].id();
+    one_gone.remove(&gone);
+    assert_eq!(
+        prune_candidates(&one_gone, true, false, &live),
+        Ok(vec![gone.clone()])
+    );
+    assert_eq!(prune_candidates(&one_gone, false, false, &live), Ok(vec![]));
+
+    let namespace = &work[0].namespace;
+    let in_namespace: Vec<&ServiceWork> =
+        work.iter().filter(|w| &w.namespace == namespace).collect();
+    assert!(in_namespace.len() >= 2, "example has 2+ services per namespace");
+    let others: BTreeSet<ServiceId> = all
+        .iter()
+        .filter(|(n, _)| n != namespace)
+        .cloned()
+        .collect();
+    let error = prune_candidates(&others, true, false, &live).unwrap_err();
+    assert_eq!(error.namespace, *namespace);
+    assert_eq!(error.would_prune, in_namespace.len());
+    assert_eq!(
+        prune_candidates(&others, true, true, &live).unwrap().len(),
+        in_namespace.len()
+    );
+}
+
+#[test]
+fn objects_without_our_labels_are_never_held() {
+    let mut live = LiveMap::new();
+    let foreign = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "x", "namespace": "ml", "labels": {"app": "x"}}});
+    assert_eq!(live.upsert(foreign), None);
+    assert!(live.is_empty());
+}
