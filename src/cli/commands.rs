@@ -1,6 +1,7 @@
 //! The commands behind the subcommands of [`super::Command`].
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use super::output::{Color, write_diagnostics};
@@ -132,5 +133,27 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+/// `modelship sandbox`: serve the embedded API server until Ctrl-C.
+pub fn sandbox(listen: SocketAddr, kubeconfig: Option<&Path>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::Failure;
+        }
+    };
+    let result = runtime.block_on(crate::sandbox::serve(listen, kubeconfig, async {
+        // If the signal handler cannot be installed the server runs until killed.
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    match result {
+        Ok(()) => ExitCode::Success,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::Failure
+        }
     }
 }

@@ -53,6 +53,15 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
     },
+    /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: std::net::SocketAddr,
+        /// Write a kubeconfig pointing at the sandbox to this file.
+        #[arg(long)]
+        write_kubeconfig: Option<PathBuf>,
+    },
 }
 
 /// Output of `render`.
@@ -68,6 +77,10 @@ pub enum RenderFormat {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { dir } => commands::validate(&dir),
+        Command::Sandbox {
+            listen,
+            write_kubeconfig,
+        } => commands::sandbox(listen, write_kubeconfig.as_deref()),
         Command::Render {
             dir,
             service,
