@@ -6,6 +6,7 @@
 mod commands;
 pub mod logging;
 pub mod output;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,8 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
     },
+    /// Follow a repository and keep the cluster in line with it (the GitOps daemon).
+    Run(Box<run::RunArgs>),
     /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
     Sandbox {
         /// Address to listen on.
@@ -77,6 +80,7 @@ pub enum RenderFormat {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { dir } => commands::validate(&dir),
+        Command::Run(args) => run::run(&args),
         Command::Sandbox {
             listen,
             write_kubeconfig,

@@ -93,7 +93,11 @@ impl Writer {
 
     /// Deletes an object; a missing object is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ApplyError> {
-        match self.api(key).delete(&key.name, &DeleteParams::default()).await {
+        match self
+            .api(key)
+            .delete(&key.name, &DeleteParams::default())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(source) => Err(ApplyError::Delete {

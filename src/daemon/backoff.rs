@@ -96,7 +96,10 @@ mod tests {
             let mut seen = Vec::new();
             for _ in 0..200 {
                 let delay = backoff.delay(attempt, jitter.unit());
-                assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} {ceiling:?}");
+                assert!(
+                    delay >= ceiling / 2 && delay <= ceiling,
+                    "{delay:?} {ceiling:?}"
+                );
                 seen.push(delay);
             }
             seen.sort();

@@ -47,7 +47,11 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     if state.board.read().await.ready {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "first revision not reconciled yet").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "first revision not reconciled yet",
+        )
+            .into_response()
     }
 }
 
@@ -122,7 +126,12 @@ mod tests {
         }
     }
 
-    async fn deliver(state: &HttpState, event: &str, body: Vec<u8>, signature: Option<String>) -> StatusCode {
+    async fn deliver(
+        state: &HttpState,
+        event: &str,
+        body: Vec<u8>,
+        signature: Option<String>,
+    ) -> StatusCode {
         let mut request = Request::post("/hooks/github").header("x-github-event", event);
         if let Some(signature) = signature {
             request = request.header("x-hub-signature-256", signature);
@@ -144,7 +153,10 @@ mod tests {
         let body = push("main");
         let signature = webhook::sign(SECRET.as_bytes(), &body);
         let triggered = state.trigger.clone();
-        assert_eq!(deliver(&state, "push", body, Some(signature)).await, StatusCode::ACCEPTED);
+        assert_eq!(
+            deliver(&state, "push", body, Some(signature)).await,
+            StatusCode::ACCEPTED
+        );
         tokio::time::timeout(std::time::Duration::from_secs(1), triggered.notified())
             .await
             .expect("the fetch trigger fired");
@@ -155,8 +167,14 @@ mod tests {
         let state = state();
         let body = push("main");
         let wrong = webhook::sign(b"other", &body);
-        assert_eq!(deliver(&state, "push", body.clone(), Some(wrong)).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(deliver(&state, "push", body, None).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            deliver(&state, "push", body.clone(), Some(wrong)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            deliver(&state, "push", body, None).await,
+            StatusCode::UNAUTHORIZED
+        );
         let big = vec![b' '; MAX_BODY_BYTES + 10];
         let signature = webhook::sign(SECRET.as_bytes(), &big);
         assert_eq!(
@@ -170,7 +188,10 @@ mod tests {
         .await;
         assert!(fired.is_err(), "no fetch was triggered");
         let text = state.metrics.encode();
-        assert!(text.contains(r#"modelship_webhooks_total{outcome="webhook_bad_signature"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="webhook_bad_signature"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"modelship_webhooks_total{outcome="webhook_unsigned"} 1"#));
     }
 
@@ -179,9 +200,15 @@ mod tests {
         let state = state();
         let body = push("dev");
         let signature = webhook::sign(SECRET.as_bytes(), &body);
-        assert_eq!(deliver(&state, "push", body, Some(signature)).await, StatusCode::NO_CONTENT);
+        assert_eq!(
+            deliver(&state, "push", body, Some(signature)).await,
+            StatusCode::NO_CONTENT
+        );
         let signature = webhook::sign(SECRET.as_bytes(), b"{}");
-        assert_eq!(deliver(&state, "ping", b"{}".to_vec(), Some(signature)).await, StatusCode::OK);
+        assert_eq!(
+            deliver(&state, "ping", b"{}".to_vec(), Some(signature)).await,
+            StatusCode::OK
+        );
     }
 
     #[tokio::test]

@@ -108,7 +108,10 @@ where
     result
 }
 
-async fn lost_or_stopped(is_leader: &mut watch::Receiver<bool>, shutdown: &mut watch::Receiver<bool>) {
+async fn lost_or_stopped(
+    is_leader: &mut watch::Receiver<bool>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     tokio::select! {
         _ = is_leader.wait_for(|leader| !*leader) => {}
         _ = shutdown.wait_for(|stop| *stop) => {}

@@ -127,11 +127,7 @@ impl Metrics {
             "The revision last read from the repository (value 1)",
             metrics.revision.clone(),
         );
-        registry.register(
-            "services",
-            "Services by state",
-            metrics.services.clone(),
-        );
+        registry.register("services", "Services by state", metrics.services.clone());
         registry.register(
             "leader",
             "1 while this replica holds the leader lease",

@@ -139,10 +139,12 @@ pub async fn run(
             addr: config.listen,
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| DaemonError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     tracing::info!(%addr, "serving /healthz /readyz /metrics /status /hooks/github");
     let state = http::HttpState {
         board: board.clone(),

@@ -136,7 +136,10 @@ impl Runner {
                 _ = shutdown.changed() => break,
             }
         }
-        tracing::info!(in_flight = tasks.len(), "stopping: finishing in-flight reconciles");
+        tracing::info!(
+            in_flight = tasks.len(),
+            "stopping: finishing in-flight reconciles"
+        );
         while let Some(done) = tasks.join_next().await {
             if let Ok(outcome) = done {
                 self.on_outcome(outcome).await;
@@ -167,10 +170,7 @@ impl Runner {
         }
         let repository_valid = errors.is_empty() && invalid.is_empty();
         self.revision = Some(snapshot.revision.clone());
-        self.work = work
-            .into_iter()
-            .map(|w| (w.id(), Arc::new(w)))
-            .collect();
+        self.work = work.into_iter().map(|w| (w.id(), Arc::new(w))).collect();
         {
             let mut board = self.shared.board.write().await;
             board.revision = Some(snapshot.revision.clone());
@@ -182,9 +182,7 @@ impl Runner {
                 self.shared.metrics.reconciled("invalid", 0.0);
                 self.shared.metrics.error("invalid_spec");
             }
-            self.shared
-                .metrics
-                .set_services(board.counts().into_iter());
+            self.shared.metrics.set_services(board.counts());
         }
         for id in self.work.keys() {
             self.queue.insert(id.clone(), Reason::Revision);
@@ -198,7 +196,11 @@ impl Runner {
             .work
             .keys()
             .cloned()
-            .chain(invalid.iter().map(|s| (s.namespace.clone(), s.name.clone())))
+            .chain(
+                invalid
+                    .iter()
+                    .map(|s| (s.namespace.clone(), s.name.clone())),
+            )
             .collect();
         self.prune(&present, repository_valid).await;
     }
@@ -285,10 +287,15 @@ impl Runner {
                 continue;
             };
             // A change under a spec we already applied is drift; anything else is a change.
-            let drift = reason != Reason::Revision
-                && self.applied.get(&id) == Some(&work.spec_hash);
+            let drift =
+                reason != Reason::Revision && self.applied.get(&id) == Some(&work.spec_hash);
             self.running.insert(id);
-            tasks.spawn(reconcile(self.shared.clone(), work.clone(), revision, drift));
+            tasks.spawn(reconcile(
+                self.shared.clone(),
+                work.clone(),
+                revision,
+                drift,
+            ));
         }
     }
 
@@ -327,7 +334,7 @@ impl Runner {
                     .insert(outcome.id.clone(), (TokioInstant::now() + delay, *attempt));
             }
         }
-        metrics.set_services(board.counts().into_iter());
+        metrics.set_services(board.counts());
         drop(board);
         if let Some(pending) = self.first_pending.as_mut() {
             pending.remove(&outcome.id);

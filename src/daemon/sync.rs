@@ -202,7 +202,9 @@ fn is_empty_collection(value: &Value) -> bool {
 
 /// Too many services would be pruned at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refusing to prune {would_prune} of {live} services in namespace {namespace} (more than half); allow with --allow-mass-prune")]
+#[error(
+    "refusing to prune {would_prune} of {live} services in namespace {namespace} (more than half); allow with --allow-mass-prune"
+)]
 pub struct MassPrune {
     pub namespace: String,
     pub would_prune: usize,

@@ -74,9 +74,15 @@ fn a_served_copy_is_in_sync_and_a_missing_or_edited_object_is_not() {
     let mut edited = as_served(deploy);
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
     live.upsert(edited);
-    assert_eq!(diff_service(service, &live).apply, [deploy_key.clone()]);
+    assert_eq!(
+        diff_service(service, &live).apply,
+        std::slice::from_ref(deploy_key)
+    );
     live.remove(deploy_key);
-    assert_eq!(diff_service(service, &live).apply, [deploy_key.clone()]);
+    assert_eq!(
+        diff_service(service, &live).apply,
+        std::slice::from_ref(deploy_key)
+    );
 }
 
 #[test]
@@ -102,7 +108,11 @@ fn covers_compares_fields_modelship_writes_only() {
         (json!({"a": 1}), json!({"a": 2}), false),
         (json!({}), json!({"a": null, "l": [], "m": {}}), true),
         (json!({}), json!({"a": 1}), false),
-        (json!({"l": [{"x": 1, "y": 2}]}), json!({"l": [{"x": 1}]}), true),
+        (
+            json!({"l": [{"x": 1, "y": 2}]}),
+            json!({"l": [{"x": 1}]}),
+            true,
+        ),
         (json!({"l": [1, 2]}), json!({"l": [1]}), false),
         (json!({"l": [2, 1]}), json!({"l": [1, 2]}), false),
         (json!("1"), json!(1), false),
@@ -146,7 +156,10 @@ fn pruning_needs_a_valid_repository_and_respects_the_mass_guard() {
     let namespace = &work[0].namespace;
     let in_namespace: Vec<&ServiceWork> =
         work.iter().filter(|w| &w.namespace == namespace).collect();
-    assert!(in_namespace.len() >= 2, "example has 2+ services per namespace");
+    assert!(
+        in_namespace.len() >= 2,
+        "example has 2+ services per namespace"
+    );
     let others: BTreeSet<ServiceId> = all
         .iter()
         .filter(|(n, _)| n != namespace)
