@@ -7,7 +7,7 @@
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use modelship::compile::{Source, compile_repository, render_yaml};
+use modelship::compile::{Source, compile_repository, render_json, render_yaml};
 use modelship::spec::{LoadedService, ModelService, Repository, RepositoryConfig};
 
 const CONFIG: &str = r#"
@@ -186,6 +186,9 @@ fn bench(c: &mut Criterion) {
     let set = compile_repository(&repo, &source);
     group.bench_function("render_yaml", |b| {
         b.iter(|| render_yaml(set.objects()).expect("renders").len())
+    });
+    group.bench_function("render_json", |b| {
+        b.iter(|| render_json(set.objects()).expect("renders").len())
     });
     group.finish();
 }

@@ -4,8 +4,11 @@
 //! handed in. The edges (`sandbox`, `cli`) do I/O and stay thin.
 
 pub mod cli;
+pub mod cluster;
 pub mod compile;
 pub mod daemon;
+pub mod plan;
+pub mod policy;
 pub mod sandbox;
 pub mod source;
 pub mod spec;

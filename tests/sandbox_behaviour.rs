@@ -518,3 +518,141 @@ async fn shutdown_stops_the_server() {
     within(sb.shutdown()).await.expect("clean shutdown");
     assert!(within(cms.list(&Default::default())).await.is_err());
 }
+
+/// Drives a kube-runtime watcher through list, add and delete; returns what it saw.
+async fn watcher_sees(sb: &Sandbox, config: kube::runtime::watcher::Config) -> Vec<String> {
+    use kube::runtime::watcher::{Event, watcher};
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    cms.create(&PostParams::default(), &configmap("listed", &[]))
+        .await
+        .expect("listed");
+    let mut stream = watcher(cms.clone(), config).boxed();
+    let mut seen = Vec::new();
+    let name = |o: &ConfigMap| o.metadata.name.clone().unwrap_or_default();
+    loop {
+        match stream
+            .try_next()
+            .await
+            .expect("watcher event")
+            .expect("open")
+        {
+            Event::Init => seen.push("init".to_string()),
+            Event::InitApply(o) => seen.push(format!("init-apply {}", name(&o))),
+            Event::InitDone => {
+                seen.push("init-done".to_string());
+                cms.create(&PostParams::default(), &configmap("later", &[]))
+                    .await
+                    .expect("later");
+            }
+            Event::Apply(o) => {
+                seen.push(format!("apply {}", name(&o)));
+                cms.delete("later", &DeleteParams::default())
+                    .await
+                    .expect("delete");
+            }
+            Event::Delete(o) => {
+                seen.push(format!("delete {}", name(&o)));
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_lists_then_watches() {
+    let sb = within(Sandbox::start()).await.expect("sandbox");
+    let seen = within(watcher_sees(&sb, kube::runtime::watcher::Config::default())).await;
+    assert_eq!(
+        seen,
+        vec![
+            "init",
+            "init-apply listed",
+            "init-done",
+            "apply later",
+            "delete later"
+        ]
+    );
+    let counts = sb.requests();
+    assert_eq!(
+        (
+            counts.get(Verb::List, "configmaps"),
+            counts.get(Verb::Watch, "configmaps")
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_with_streaming_lists() {
+    let sb = within(Sandbox::start()).await.expect("sandbox");
+    let config = kube::runtime::watcher::Config::default().streaming_lists();
+    let seen = within(watcher_sees(&sb, config)).await;
+    assert_eq!(
+        seen,
+        vec![
+            "init",
+            "init-apply listed",
+            "init-done",
+            "apply later",
+            "delete later"
+        ]
+    );
+    assert_eq!(
+        sb.requests().get(Verb::List, "configmaps"),
+        0,
+        "streaming lists need no LIST"
+    );
+}
+
+#[tokio::test]
+async fn serve_writes_a_kubeconfig_kube_can_load_and_stops_on_signal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kubeconfig");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = {
+        let path = path.clone();
+        tokio::spawn(async move {
+            modelship::sandbox::serve(addr, Some(&path), async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    within(async {
+        let kubeconfig = eventually("kubeconfig written", || async {
+            kube::config::Kubeconfig::read_from(&path).ok()
+        })
+        .await;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("kube accepts the kubeconfig");
+        assert_eq!(config.default_namespace, "default");
+        let client = kube::Client::try_from(config).expect("client");
+        let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+        let names: Vec<String> = nss
+            .list(&Default::default())
+            .await
+            .expect("list namespaces")
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        assert_eq!(names, vec!["default", "kube-public", "kube-system"]);
+        let _ = stop.send(());
+        server.await.expect("server task").expect("clean stop");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn crd_preloading_can_be_turned_off() {
+    let sb = within(Sandbox::builder().preload_crds(false).start())
+        .await
+        .expect("sandbox");
+    let discovery = within(Discovery::new(sb.client()).run())
+        .await
+        .expect("discovery");
+    assert!(!discovery.has_group("gateway.networking.k8s.io"));
+    assert!(discovery.has_group("apps"));
+}

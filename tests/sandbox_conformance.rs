@@ -498,3 +498,43 @@ async fn services_get_unique_cluster_ips() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn delete_collection_removes_matching_objects() {
+    let sb = sandbox().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    within(async {
+        for (name, app) in [("a", "web"), ("b", "web"), ("c", "api")] {
+            cms.create(&PostParams::default(), &configmap(name, &[("app", app)]))
+                .await
+                .expect("create");
+        }
+        let deleted = cms
+            .delete_collection(
+                &DeleteParams::default(),
+                &ListParams::default().labels("app=web"),
+            )
+            .await
+            .expect("delete collection");
+        let names: Vec<String> = deleted
+            .left()
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|c| c.metadata.name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(names, vec!["a", "b"]);
+        let left: Vec<String> = cms
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect();
+        assert_eq!(left, vec!["c"]);
+    })
+    .await;
+}

@@ -149,6 +149,35 @@ async fn server_side_apply_then_diff_is_clean() {
         text(&diff)
     );
 
+    let changed = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(
+        changed.path(),
+        MANIFEST.replace("replicas: 2", "replicas: 3"),
+    )
+    .expect("write");
+    let changed_path = changed.path().to_str().expect("utf-8 path");
+    let diff = kubectl(&sandbox, &["diff", "--server-side", "-f", changed_path]).await;
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "a changed manifest must diff: {}",
+        text(&diff)
+    );
+    let shown = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        shown.contains("-  replicas: 2") && shown.contains("+  replicas: 3"),
+        "{}",
+        text(&diff)
+    );
+    let again = ok(&sandbox, &["apply", "--server-side", "-f", path]).await;
+    assert!(
+        again.contains("deployment.apps/llama serverside-applied"),
+        "{again}"
+    );
+
     let deploys = ok(&sandbox, &["get", "deploy", "-A"]).await;
     assert!(deploys.contains("llama"), "{deploys}");
     let routes = ok(

@@ -228,3 +228,210 @@ fn unknown_fields_are_each_reported_with_a_suggestion() {
         repo.diagnostics
     );
 }
+
+fn ids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_service_defined_twice_is_an_error_at_the_second_and_neither_is_applied() {
+    let other_ns = service("a").replace("  name: a\n", "  name: a\n  namespace: other\n");
+    let repo = repo(&[
+        ("services/one.yaml", &service("a")),
+        (
+            "services/two.yaml",
+            &format!("{}---\n{}", service("b"), service("a")),
+        ),
+        ("services/three.yaml", &other_ns),
+    ]);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "services/two.yaml:13:9: error: metadata.name: service default/a is defined twice; first defined at services/one.yaml:4"
+        ]
+    );
+    assert_eq!(repo.invalid, ids(&[("default", "a")]));
+    let loaded: Vec<(String, String)> = repo
+        .services
+        .iter()
+        .map(|s| (s.namespace(&repo.config).to_string(), s.name().to_string()))
+        .collect();
+    assert_eq!(loaded, ids(&[("default", "b"), ("other", "a")]));
+}
+
+#[test]
+fn documents_of_a_stream_load_with_their_lines_and_empty_documents_are_skipped() {
+    let text = format!(
+        "---\n# nothing here\n---\n{}---\n---\n{}",
+        service("x"),
+        service("y")
+    );
+    let repo = repo(&[("services/many.yml", &text)]);
+    assert_eq!(rendered(&repo), Vec::<String>::new());
+    let found: Vec<(&str, usize)> = repo.services.iter().map(|s| (s.name(), s.line)).collect();
+    assert_eq!(found, [("x", 4), ("y", 14)]);
+}
+
+#[test]
+fn non_utf8_files_are_located_and_their_services_kept_untouched() {
+    let mut bytes = service("broken").into_bytes();
+    let at = bytes.len() - 3;
+    bytes.insert(at, 0xff);
+    let mut files = BTreeMap::new();
+    files.insert("services/bin.yaml".to_string(), bytes);
+    let repo = spec::load(&files);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "services/bin.yaml:8:35: error: not valid UTF-8 (byte 192); YAML files must be UTF-8 encoded"
+        ]
+    );
+    assert_eq!(repo.invalid, ids(&[("default", "broken")]));
+    assert!(repo.services.is_empty());
+}
+
+#[test]
+fn a_syntax_error_keeps_the_name_and_the_other_documents() {
+    let broken = service("broken").replace("resources: {cpu", "resources: [{cpu");
+    let text = format!("{broken}---\n{}", service("fine"));
+    let repo = repo(&[("services/s.yaml", &text)]);
+    let shown = rendered(&repo);
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert_eq!(
+        shown[0],
+        "services/s.yaml:8:14: error: YAML syntax error: unclosed bracket '['"
+    );
+    assert_eq!(repo.invalid, ids(&[("default", "broken")]));
+    assert_eq!(repo.services.len(), 1);
+    assert_eq!(repo.services[0].name(), "fine");
+}
+
+#[test]
+fn unknown_kinds_are_errors_and_their_names_are_protected() {
+    let text = service("job").replace("kind: ModelService", "kind: ModelJob");
+    let repo = repo(&[("services/job.yaml", &text)]);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "services/job.yaml:2:7: error: kind: unknown kind `ModelJob`; service files hold ModelService documents"
+        ]
+    );
+    assert_eq!(repo.invalid, ids(&[("default", "job")]));
+}
+
+#[test]
+fn a_wrong_api_version_does_not_hide_other_errors() {
+    let text = service("v")
+        .replace("modelship.dev/v1alpha1", "modelship.dev/v2")
+        .replace("memory: 1Gi", "memory: 1Gi, gpu: 1");
+    let repo = repo(&[("services/v.yaml", &text)]);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "services/v.yaml:1:13: error: apiVersion: unsupported apiVersion `modelship.dev/v2`; expected modelship.dev/v1alpha1",
+            "services/v.yaml:8:38: error: spec.resources.gpu: unknown field; did you mean cpu?",
+        ]
+    );
+    assert_eq!(repo.invalid, ids(&[("default", "v")]));
+}
+
+#[test]
+fn config_globs_and_default_namespace_decide_what_loads() {
+    let config = "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\nspec:\n  defaultNamespace: ml\n  services: [\"models/*.yaml\"]\n";
+    let repo = repo(&[
+        ("modelship.yaml", config),
+        ("models/a.yaml", &service("a")),
+        ("models/deep/b.yaml", &service("b")),
+        ("services/c.yaml", &service("c")),
+        ("policies/p.yaml", "not: [a service"),
+    ]);
+    assert_eq!(rendered(&repo), Vec::<String>::new());
+    let names: Vec<&str> = repo.services.iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["a"]);
+    assert_eq!(repo.services[0].namespace(&repo.config), "ml");
+}
+
+#[test]
+fn an_invalid_config_keeps_every_service_untouched() {
+    let config = "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\nspec:\n  defaultNamespace: ml\n  gpu: {catalog: {l4: {}}}\n";
+    let repo = repo(&[
+        ("modelship.yaml", config),
+        ("services/a.yaml", &service("a")),
+    ]);
+    assert_eq!(
+        rendered(&repo),
+        ["modelship.yaml:5:23: error: spec.gpu.catalog.l4.product: missing required field"]
+    );
+    assert!(repo.services.is_empty());
+    assert_eq!(repo.invalid, ids(&[("ml", "a")]));
+}
+
+#[test]
+fn a_misnamed_config_file_is_reported() {
+    let config = "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\n";
+    let repo = repo(&[
+        ("modelship.yml", config),
+        ("services/a.yaml", &service("a")),
+    ]);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "modelship.yml: error: the repository configuration is read from modelship.yaml; rename the file to modelship.yaml"
+        ]
+    );
+    assert!(repo.services.is_empty());
+    assert_eq!(repo.invalid, ids(&[("default", "a")]));
+}
+
+#[test]
+fn anchors_and_merge_keys_resolve_inside_a_service() {
+    let text = "apiVersion: modelship.dev/v1alpha1
+kind: ModelService
+metadata:
+  name: anchored
+  labels: &labels {team: risk}
+  annotations: *labels
+spec:
+  model: {name: m, version: \"1\"}
+  runtime: {image: \"r.example.com/s:1\"}
+  resources: &res {cpu: \"1\", memory: 1Gi}
+  placement:
+    nodeSelector:
+      <<: *labels
+      pool: gpu
+";
+    let repo = repo(&[("services/a.yaml", text)]);
+    assert_eq!(rendered(&repo), Vec::<String>::new());
+    let s = &repo.services[0].service;
+    assert_eq!(s.metadata.annotations["team"], "risk");
+    let selector = &s.spec.placement.as_ref().expect("placement").node_selector;
+    assert_eq!(selector.len(), 2);
+    assert_eq!(selector["team"], "risk");
+}
+
+#[test]
+fn diagnostics_are_sorted_by_file_line_and_column_across_files() {
+    // Fields that fail to read, required or not, do not hide rules elsewhere.
+    let a = service("a")
+        .replace("name: a", "name: A")
+        .replace("memory: 1Gi", "memory: lots")
+        + "  replicas: many\n";
+    let repo = repo(&[("services/b.yaml", &service("B")), ("services/a.yaml", &a)]);
+    let places: Vec<(String, usize, usize)> = repo
+        .diagnostics
+        .iter()
+        .map(|d| (d.file.clone(), d.line, d.column))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("services/a.yaml".to_string(), 4, 9),
+            ("services/a.yaml".to_string(), 8, 33),
+            ("services/a.yaml".to_string(), 9, 13),
+            ("services/b.yaml".to_string(), 4, 9),
+        ]
+    );
+}

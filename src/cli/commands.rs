@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::output::{Color, write_diagnostics};
 use super::{ExitCode, RenderFormat};
@@ -42,12 +42,17 @@ fn report(repo: &Repository) {
     let _ = write_diagnostics(&mut stderr, &repo.diagnostics, Color::for_stderr());
 }
 
-/// `modelship validate DIR`: 0 when valid, 2 with diagnostics, 1 when unreadable.
-pub fn validate(dir: &Path) -> ExitCode {
+/// `modelship validate DIR`: 0 when valid, 2 with diagnostics or a denying policy, 1 when
+/// unreadable.
+pub fn validate(dir: &Path, policy_dirs: &[PathBuf]) -> ExitCode {
     let (repo, compiled) = match load_and_compile(dir) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    let policies = super::policies::check(dir, policy_dirs, &repo, &compiled);
+    if policies != ExitCode::Success {
+        return policies;
+    }
     eprintln!(
         "{}: {} valid, {} objects",
         dir.display(),

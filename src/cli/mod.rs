@@ -3,9 +3,11 @@
 //! `main.rs` parses a [`Cli`], sets up logging and calls [`run`], which returns the
 //! process exit code. Commands print results on stdout and diagnostics on stderr.
 
+pub mod cluster;
 mod commands;
 pub mod logging;
 pub mod output;
+pub mod policies;
 pub mod run;
 
 use std::path::PathBuf;
@@ -21,6 +23,8 @@ pub enum ExitCode {
     Failure = 1,
     /// The repository is invalid: diagnostics were printed.
     Invalid = 2,
+    /// The cluster could not be reached or read (`plan`, `apply`).
+    Cluster = 3,
 }
 
 /// modelship: GitOps for ML model serving on Kubernetes.
@@ -41,6 +45,9 @@ pub enum Command {
         /// Repository root (the directory holding modelship.yaml and services/).
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// More policy directories, checked with the repository's policies/ (repeatable).
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
     },
     /// Print the Kubernetes objects that the repository compiles to.
     Render {
@@ -65,6 +72,16 @@ pub enum Command {
         #[arg(long)]
         write_kubeconfig: Option<PathBuf>,
     },
+    /// Show what apply would change in the cluster (exit 0: none, 1: changes, 2: invalid
+    /// repository, 3: cluster error).
+    Plan(cluster::PlanArgs),
+    /// Make the cluster match the repository with server-side apply.
+    Apply(cluster::ApplyArgs),
+    /// Policy commands (`policies export [DIR]`).
+    Policies {
+        #[command(subcommand)]
+        command: policies::PoliciesCommand,
+    },
 }
 
 /// Output of `render`.
@@ -79,16 +96,19 @@ pub enum RenderFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Validate { dir } => commands::validate(&dir),
         Command::Run(args) => run::run(&args),
         Command::Sandbox {
             listen,
             write_kubeconfig,
         } => commands::sandbox(listen, write_kubeconfig.as_deref()),
+        Command::Validate { dir, policies } => commands::validate(&dir, &policies),
         Command::Render {
             dir,
             service,
             output,
         } => commands::render(&dir, service.as_deref(), output),
+        Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
+        Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
+        Command::Policies { command } => policies::run(command),
     }
 }

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, Track};
-use crate::spec::ModelService;
+use crate::spec::{Metadata, ModelService, ModelServiceSpec};
 
 pub const LABEL_NAME: &str = "app.kubernetes.io/name";
 pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
@@ -51,8 +51,26 @@ pub fn label_value(text: &str) -> Option<String> {
 /// sha256 (lowercase hex) of the compact JSON of the service with its namespace resolved.
 /// Formatting of the YAML (key order, quotes, comments) never changes it.
 pub fn spec_hash(svc: &ModelService, namespace: &str) -> String {
-    let mut normalized = svc.clone();
-    normalized.metadata.namespace = Some(namespace.to_string());
+    /// The service as serialized, with only the metadata copied (to resolve the
+    /// namespace) instead of the whole spec.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Normalized<'a> {
+        api_version: &'a str,
+        kind: &'a str,
+        metadata: &'a Metadata,
+        spec: &'a ModelServiceSpec,
+    }
+    let metadata = Metadata {
+        namespace: Some(namespace.to_string()),
+        ..svc.metadata.clone()
+    };
+    let normalized = Normalized {
+        api_version: &svc.api_version,
+        kind: &svc.kind,
+        metadata: &metadata,
+        spec: &svc.spec,
+    };
     let mut hasher = Sha256::new();
     // Writing JSON into a hasher cannot fail: the types have string keys only and the
     // writer never errors. Should that ever change, the hash still covers the bytes
@@ -81,9 +99,13 @@ impl std::io::Write for HashWriter<'_> {
 }
 
 /// Labels of every object of the service: the user's, then modelship's (which win).
-pub(crate) fn object_labels(ctx: &Ctx) -> BTreeMap<String, String> {
-    let mut labels = ctx.svc.metadata.labels.clone();
-    let spec = ctx.spec;
+/// Computed once per service (see `Ctx::new`); objects clone them.
+pub(crate) fn service_labels(svc: &ModelService) -> BTreeMap<String, String> {
+    let mut labels = svc.metadata.labels.clone();
+    // The track belongs to Deployments and pods only; a user value would mislead selectors.
+    labels.remove(LABEL_TRACK);
+    let spec = &svc.spec;
+    let name = &svc.metadata.name;
     let mut put = |key: &str, value: Option<String>| match value {
         Some(v) => {
             labels.insert(key.to_string(), v);
@@ -93,20 +115,24 @@ pub(crate) fn object_labels(ctx: &Ctx) -> BTreeMap<String, String> {
         }
     };
     put(LABEL_NAME, label_value(&spec.model.name));
-    put(LABEL_INSTANCE, Some(ctx.name.to_string()));
+    put(LABEL_INSTANCE, Some(name.clone()));
     put(LABEL_VERSION, label_value(&spec.model.version));
     put(LABEL_COMPONENT, Some(COMPONENT.to_string()));
     put(LABEL_MANAGED_BY, Some(MANAGED_BY.to_string()));
-    put(LABEL_SERVICE, Some(ctx.name.to_string()));
+    put(LABEL_SERVICE, Some(name.clone()));
     put(LABEL_OWNER, spec.owner.as_deref().and_then(label_value));
     labels
 }
 
 /// Annotations of every object: the user's, then spec-hash and source.
-pub(crate) fn object_annotations(ctx: &Ctx) -> BTreeMap<String, String> {
-    let mut annotations = ctx.svc.metadata.annotations.clone();
-    annotations.insert(ANNOTATION_SPEC_HASH.to_string(), ctx.spec_hash.clone());
-    annotations.insert(ANNOTATION_SOURCE.to_string(), ctx.source.clone());
+pub(crate) fn service_annotations(
+    svc: &ModelService,
+    spec_hash: &str,
+    source: &str,
+) -> BTreeMap<String, String> {
+    let mut annotations = svc.metadata.annotations.clone();
+    annotations.insert(ANNOTATION_SPEC_HASH.to_string(), spec_hash.to_string());
+    annotations.insert(ANNOTATION_SOURCE.to_string(), source.to_string());
     annotations
 }
 
@@ -115,8 +141,8 @@ pub(crate) fn object_meta(ctx: &Ctx, name: String) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(ctx.namespace.to_string()),
-        labels: Some(object_labels(ctx)),
-        annotations: Some(object_annotations(ctx)),
+        labels: Some(ctx.labels.clone()),
+        annotations: Some(ctx.annotations.clone()),
         ..ObjectMeta::default()
     }
 }
@@ -132,7 +158,7 @@ pub(crate) fn track_object_meta(ctx: &Ctx, name: String, track: Track) -> Object
 
 /// Labels of the pods of a track: object labels plus `modelship.dev/track`.
 pub(crate) fn pod_labels(ctx: &Ctx, track: Track) -> BTreeMap<String, String> {
-    let mut labels = object_labels(ctx);
+    let mut labels = ctx.labels.clone();
     labels.insert(LABEL_TRACK.to_string(), track.as_str().to_string());
     labels
 }
@@ -196,11 +222,14 @@ mod tests {
         svc.metadata
             .labels
             .insert(LABEL_MANAGED_BY.into(), "someone-else".into());
+        svc.metadata
+            .labels
+            .insert(LABEL_TRACK.into(), "canary".into());
         svc.spec.owner = Some("risk-ml@example.com".into());
         let loaded = loaded(svc);
         let config = RepositoryConfig::default();
         let ctx = ctx_for(&loaded, &config);
-        let labels = object_labels(&ctx);
+        let labels = &ctx.labels;
         let expected = [
             ("app.kubernetes.io/name", "fraud-model"),
             ("app.kubernetes.io/instance", "fraud"),
@@ -215,6 +244,21 @@ mod tests {
         for (k, v) in expected {
             assert_eq!(labels.get(k).map(String::as_str), Some(v), "{k}");
         }
+    }
+
+    #[test]
+    fn spec_hash_covers_the_whole_service_with_namespace_resolved() {
+        let mut svc = cpu_service("m");
+        svc.metadata.labels.insert("team".into(), "a".into());
+        svc.spec.owner = Some("o@example.com".into());
+        let mut resolved = svc.clone();
+        resolved.metadata.namespace = Some("ns".into());
+        let json = serde_json::to_vec(&resolved).unwrap();
+        let expected: String = Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(spec_hash(&svc, "ns"), expected);
     }
 
     #[test]

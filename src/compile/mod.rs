@@ -34,7 +34,7 @@
 //!   label-safe: `@` becomes `_at_`, any other character outside `[A-Za-z0-9._-]` becomes
 //!   `_`, the result is cut to 63 characters and trimmed to start and end alphanumeric; an
 //!   empty result omits the label. User labels and annotations are copied first, so the
-//!   modelship keys win on a clash.
+//!   modelship keys win on a clash; a user `modelship.dev/track` label is dropped.
 //! - **Pod template metadata**: the object labels plus `modelship.dev/track`, the user
 //!   annotations and the Prometheus scrape annotations; never spec-hash or source.
 //! - **Selectors**: Deployments, PDB and the per-track Services select
@@ -77,13 +77,17 @@
 //!   them to everyone). `namespace` is matched by the `kubernetes.io/metadata.name` label;
 //!   `podLabels` alone means pods of the service's own namespace; both together mean those
 //!   pods in that namespace. A distinct metrics port is open to every namespace of the
-//!   cluster (`namespaceSelector: {}`) so Prometheus keeps scraping.
+//!   cluster (`namespaceSelector: {}`) so Prometheus keeps scraping; when metrics share the
+//!   http port, Prometheus must be one of the `allowFrom` peers to scrape.
 //! - **Routes**: HTTPRoute `<name>` attaches to `traffic.gateway` of RepositoryConfig (its
 //!   absence is [`CompileError::NoGateway`]), matches PathPrefix `/`, and routes to
 //!   `<name>-stable` 100 / `<name>-canary` 0 under canary, to `<name>` under rolling. The
 //!   VirtualService hosts are `<name>.<namespace>.svc.cluster.local` plus `traffic.hosts`;
 //!   gateways are `mesh`, plus `<gwns>/<gw>` when hosts are given and a gateway is
-//!   configured. The DestinationRule always defines subsets `stable` and `canary`.
+//!   configured. The DestinationRule always defines subsets `stable` and `canary`. The
+//!   VirtualService has one route per serving port: `grpc` (mesh traffic to the gRPC port,
+//!   listed first) and `http` (everything else), each stable 100 / canary 0 under canary.
+//!   HTTPRoute carries HTTP only (gRPC through a Gateway would need a GRPCRoute).
 //! - **Canary Deployment** `<name>-canary`: the same pod template with track `canary`,
 //!   explicit replicas, and no HPA, PDB or route of its own.
 
@@ -101,6 +105,8 @@ mod workload;
 
 #[cfg(test)]
 mod testutil;
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
@@ -334,8 +340,10 @@ pub(crate) struct Ctx<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub spec_hash: String,
-    /// `modelship.dev/source` value.
-    pub source: String,
+    /// Labels of every object (see `labels::service_labels`).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations of every object: user annotations, spec-hash and source.
+    pub annotations: BTreeMap<String, String>,
     pub router: Router,
     pub strategy: Strategy,
 }
@@ -344,14 +352,20 @@ impl<'a> Ctx<'a> {
     fn new(svc: &'a spec::LoadedService, config: &'a RepositoryConfig, source: &Source) -> Self {
         let namespace = svc.namespace(config);
         let spec = &svc.service.spec;
+        let hash = spec_hash(&svc.service, namespace);
         Ctx {
             svc: &svc.service,
             spec,
             config,
             namespace,
             name: svc.name(),
-            spec_hash: spec_hash(&svc.service, namespace),
-            source: source.annotation(&svc.file),
+            labels: labels::service_labels(&svc.service),
+            annotations: labels::service_annotations(
+                &svc.service,
+                &hash,
+                &source.annotation(&svc.file),
+            ),
+            spec_hash: hash,
             router: spec
                 .traffic
                 .as_ref()
@@ -402,3 +416,7 @@ impl<'a> Ctx<'a> {
 pub(crate) fn to_i32(field: &'static str, value: u64) -> Result<i32, CompileError> {
     i32::try_from(value).map_err(|_| CompileError::OutOfRange { field, value })
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -2,8 +2,6 @@
 //! `kubectl apply -f` reads) or a JSON `v1 List`. Both are deterministic: objects keep the
 //! order given, fields the API order of their types, maps are sorted.
 
-use serde_json::Value;
-
 use super::{CompileError, Object};
 
 /// The objects as a YAML stream, `---` between documents.
@@ -37,11 +35,19 @@ fn yaml_options() -> serde_saphyr::SerializerOptions {
 pub fn render_json<'a>(
     objects: impl IntoIterator<Item = &'a Object>,
 ) -> Result<String, CompileError> {
-    let items = objects
-        .into_iter()
-        .map(Object::to_json)
-        .collect::<Result<Vec<Value>, _>>()?;
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    /// A `v1 List`, serialized straight from the typed objects.
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        kind: &'static str,
+        items: Vec<&'a Object>,
+    }
+    let list = List {
+        api_version: "v1",
+        kind: "List",
+        items: objects.into_iter().collect(),
+    };
     let mut out = serde_json::to_string_pretty(&list).map_err(|e| CompileError::Serialize {
         kind: "List",
         name: String::new(),
@@ -65,6 +71,7 @@ mod tests {
     use crate::compile::testutil::{cpu_service, loaded};
     use crate::compile::{Source, compile_service};
     use crate::spec::RepositoryConfig;
+    use serde_json::Value;
 
     fn objects() -> Vec<Object> {
         let mut svc = cpu_service("fraud");
@@ -106,7 +113,9 @@ mod tests {
         assert_eq!(json["kind"], "List");
         let items = json["items"].as_array().unwrap();
         assert_eq!(items.len(), objects.len());
-        assert_eq!(items[0]["kind"], objects[0].kind().as_str());
+        for (item, object) in items.iter().zip(&objects) {
+            assert_eq!(item, &object.to_json().unwrap());
+        }
     }
 
     #[test]

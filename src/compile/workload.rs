@@ -40,8 +40,8 @@ pub(crate) fn deployment(
     track: Track,
     replicas: Option<i32>,
 ) -> Result<Deployment, CompileError> {
-    let progress_deadline =
-        (load_timeout_secs(ctx) + PROGRESS_SLACK_SECS).max(MIN_PROGRESS_DEADLINE_SECS);
+    let progress_deadline = (load_timeout_secs(ctx).saturating_add(PROGRESS_SLACK_SECS))
+        .max(MIN_PROGRESS_DEADLINE_SECS);
     Ok(Deployment {
         metadata: track_object_meta(ctx, track.object_name(ctx.name), track),
         spec: Some(DeploymentSpec {

@@ -13,7 +13,7 @@
 use super::ops::{WriteCtx, WriteMode, key_of};
 use super::server::Shared;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -115,8 +115,18 @@ pub fn converged(deploy: &Value, held: bool) -> bool {
 
 type Key = (String, String);
 
-/// Deployments whose status lags, with the (generation, held) state that was seen.
-fn lagging(shared: &Shared) -> Vec<(Key, (i64, bool))> {
+/// What the controller has already looked at: the resourceVersion up to which
+/// Deployment events were examined, and the held set at that time.
+#[derive(Debug, Default)]
+struct Seen {
+    cursor: u64,
+    held: HashSet<Key>,
+}
+
+/// Examines the Deployments changed since the last look (all of them after a change of
+/// the held set or when the history no longer reaches back): for each, `Some` state
+/// (generation, held) when its status lags, `None` when it has converged.
+fn examine(shared: &Shared, seen: &mut Seen) -> Vec<(Key, Option<(i64, bool)>)> {
     let held = shared
         .held
         .lock()
@@ -126,16 +136,40 @@ fn lagging(shared: &Shared) -> Vec<(Key, (i64, bool))> {
     let Some(rt) = cluster.registry.find("apps", "v1", "deployments") else {
         return Vec::new();
     };
+    let res = key_of(rt);
+    let changed: Option<HashSet<Key>> = match (
+        held == seen.held,
+        cluster.store.events_since(&res, seen.cursor),
+    ) {
+        (true, Ok(events)) => Some(
+            events
+                .iter()
+                .filter_map(|e| object_key(&e.object))
+                .collect(),
+        ),
+        _ => None,
+    };
+    seen.cursor = cluster.store.current_rv();
+    seen.held = held;
     cluster
         .store
-        .list(&key_of(rt), None)
+        .list(&res, None)
         .filter_map(|d| {
-            let ns = d.pointer("/metadata/namespace")?.as_str()?.to_string();
-            let name = d.pointer("/metadata/name")?.as_str()?.to_string();
-            let is_held = held.contains(&(ns.clone(), name.clone()));
-            (!converged(d, is_held)).then(|| ((ns, name), (generation(d), is_held)))
+            let key = object_key(d)?;
+            if changed.as_ref().is_some_and(|c| !c.contains(&key)) {
+                return None;
+            }
+            let is_held = seen.held.contains(&key);
+            let state = (!converged(d, is_held)).then(|| (generation(d), is_held));
+            Some((key, state))
         })
         .collect()
+}
+
+fn object_key(obj: &Value) -> Option<Key> {
+    let ns = obj.pointer("/metadata/namespace")?.as_str()?;
+    let name = obj.pointer("/metadata/name")?.as_str()?;
+    Some((ns.to_string(), name.to_string()))
 }
 
 fn write_status(shared: &Shared, (ns, name): &Key) {
@@ -173,14 +207,16 @@ fn write_status(shared: &Shared, (ns, name): &Key) {
 pub async fn run(shared: Arc<Shared>, delay: Duration) {
     let mut changes = shared.changes.subscribe();
     let mut due: HashMap<Key, ((i64, bool), Instant)> = HashMap::new();
+    let mut seen = Seen::default();
     loop {
         let now = Instant::now();
-        let lag = lagging(&shared);
-        due.retain(|k, _| lag.iter().any(|(l, _)| l == k));
-        for (key, state) in lag {
-            match due.get(&key) {
-                Some((seen, _)) if *seen == state => {}
-                _ => {
+        for (key, state) in examine(&shared, &mut seen) {
+            match (state, due.get(&key)) {
+                (None, _) => {
+                    due.remove(&key);
+                }
+                (Some(state), Some((pending, _))) if *pending == state => {}
+                (Some(state), _) => {
                     due.insert(key, (state, now + delay));
                 }
             }

@@ -65,6 +65,13 @@ pub enum SandboxError {
     },
 }
 
+/// A spawned server: its state, its stop switch and its task.
+type Running = (
+    Arc<Shared>,
+    watch::Sender<bool>,
+    JoinHandle<Result<(), SandboxError>>,
+);
+
 /// Options for a sandbox; [`Sandbox::builder`] starts with the defaults.
 #[derive(Debug, Clone)]
 pub struct SandboxBuilder {
@@ -185,18 +192,7 @@ impl SandboxBuilder {
         })
     }
 
-    fn spawn(
-        &self,
-        listener: TcpListener,
-        addr: SocketAddr,
-    ) -> Result<
-        (
-            Arc<Shared>,
-            watch::Sender<bool>,
-            JoinHandle<Result<(), SandboxError>>,
-        ),
-        SandboxError,
-    > {
+    fn spawn(&self, listener: TcpListener, addr: SocketAddr) -> Result<Running, SandboxError> {
         let cluster = self.cluster()?;
         let rv = cluster.store.current_rv();
         let shared = Arc::new(Shared {
@@ -393,7 +389,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // The server task shuts down gracefully in the background (connection tasks are
+        // its children, so aborting it would leave them serving); open watches end now.
         let _ = self.stop.send(true);
-        self.server.abort();
+        self.shared.faults.drop_watches();
     }
 }

@@ -287,19 +287,20 @@ impl Cluster {
             }
             _ => {}
         }
-        if let (Some(url), Some(got)) = (name, meta_str(body, "name")) {
-            if url != got {
-                return Err(ApiError::BadRequest(format!(
-                    "the name of the object ({got}) does not match the name on the URL ({url})"
-                )));
-            }
+        if let (Some(url), Some(got)) = (name, meta_str(body, "name"))
+            && url != got
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({got}) does not match the name on the URL ({url})"
+            )));
         }
-        if let (true, Some(url), Some(got)) = (rt.namespaced, ns, meta_str(body, "namespace")) {
-            if url != got && !got.is_empty() {
-                return Err(ApiError::BadRequest(
+        if let (true, Some(url), Some(got)) = (rt.namespaced, ns, meta_str(body, "namespace"))
+            && url != got
+            && !got.is_empty()
+        {
+            return Err(ApiError::BadRequest(
                     "the namespace of the provided object does not match the namespace sent on the request".into(),
                 ));
-            }
         }
         Ok(())
     }
@@ -322,13 +323,13 @@ impl Cluster {
         if ok {
             Ok(())
         } else {
-            Err(ApiError::Invalid {
-                kind: rt.qualified_kind(),
-                name: name.into(),
-                field: "metadata.name".into(),
-                detail: format!("Invalid value: \"{name}\": {rule}"),
-                target: target(rt, name),
-            })
+            Err(ApiError::invalid(
+                rt.qualified_kind(),
+                name,
+                "metadata.name",
+                format!("Invalid value: \"{name}\": {rule}"),
+                target(rt, name),
+            ))
         }
     }
 
@@ -371,13 +372,13 @@ impl Cluster {
                     self.generate_name(&prefix)
                 }
                 None => {
-                    return Err(ApiError::Invalid {
-                        kind: rt.qualified_kind(),
-                        name: String::new(),
-                        field: "metadata.name".into(),
-                        detail: "Required value: name or generateName is required".into(),
-                        target: target(rt, ""),
-                    });
+                    return Err(ApiError::invalid(
+                        rt.qualified_kind(),
+                        "",
+                        "metadata.name",
+                        "Required value: name or generateName is required".into(),
+                        target(rt, ""),
+                    ));
                 }
             },
         };
@@ -440,6 +441,27 @@ impl Cluster {
         Ok(success_status(&target(rt, name), &uid))
     }
 
+    /// DELETE on a collection: removes every matching object, answers them as a List.
+    pub fn delete_collection(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        ctx: WriteCtx<'_>,
+    ) -> Value {
+        let list = self.list(rt, version, ns, labels, fields);
+        if !ctx.dry_run {
+            for item in list["items"].as_array().into_iter().flatten() {
+                let item_ns = meta_str(item, "namespace").unwrap_or_default().to_string();
+                let name = meta_str(item, "name").unwrap_or_default().to_string();
+                self.remove_with_dependents(rt, &item_ns, &name, item);
+            }
+        }
+        list
+    }
+
     fn remove_with_dependents(&mut self, rt: &ResourceType, ns: &str, name: &str, old: &Value) {
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "namespaces") => {
@@ -493,10 +515,10 @@ impl Cluster {
                 meta.insert("creationTimestamp".into(), json!(ctx.now));
                 meta.insert("generation".into(), json!(1));
                 meta.remove("resourceVersion");
-                if rt.status_subresource {
-                    if let Some(m) = new.as_object_mut() {
-                        m.remove("status");
-                    }
+                if rt.status_subresource
+                    && let Some(m) = new.as_object_mut()
+                {
+                    m.remove("status");
                 }
             }
         }
@@ -522,10 +544,10 @@ impl Cluster {
             }
             _ => {}
         }
-        if let Some(old) = &old {
-            if strip_volatile(old) == strip_volatile(&new) {
-                return Ok(old.clone());
-            }
+        if let Some(old) = &old
+            && strip_volatile(old) == strip_volatile(&new)
+        {
+            return Ok(old.clone());
         }
         if ctx.dry_run {
             return Ok(new);
@@ -557,13 +579,14 @@ impl Cluster {
                 }
             }
         }
-        if rt.status_subresource && matches!(mode, WriteMode::Main { .. }) {
-            if let Some(m) = new.as_object_mut() {
-                match old.get("status") {
-                    Some(s) => m.insert("status".into(), s.clone()),
-                    None => m.remove("status"),
-                };
-            }
+        if rt.status_subresource
+            && matches!(mode, WriteMode::Main { .. })
+            && let Some(m) = new.as_object_mut()
+        {
+            match old.get("status") {
+                Some(s) => m.insert("status".into(), s.clone()),
+                None => m.remove("status"),
+            };
         }
     }
 
@@ -575,16 +598,15 @@ impl Cluster {
         ctx: WriteCtx<'_>,
     ) -> Result<()> {
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "services") => self
-                .ips
-                .assign(old, new)
-                .map_err(|detail| ApiError::Invalid {
-                    kind: rt.qualified_kind(),
-                    name: meta_str(new, "name").unwrap_or_default().to_string(),
-                    field: "spec.clusterIPs".into(),
+            ("", "services") => self.ips.assign(old, new).map_err(|detail| {
+                ApiError::invalid(
+                    rt.qualified_kind(),
+                    meta_str(new, "name").unwrap_or_default(),
+                    "spec.clusterIPs",
                     detail,
-                    target: target(rt, meta_str(new, "name").unwrap_or_default()),
-                }),
+                    target(rt, meta_str(new, "name").unwrap_or_default()),
+                )
+            }),
             ("", "namespaces") => {
                 new["status"] = json!({ "phase": "Active" });
                 if new.pointer("/spec/finalizers").is_none() {
@@ -618,13 +640,7 @@ fn crd_invalid(rt: &ResourceType, name: &str, e: super::registry::RegistryError)
         .map_or((String::new(), text.clone()), |(f, d)| {
             (f.to_string(), d.to_string())
         });
-    ApiError::Invalid {
-        kind: rt.qualified_kind(),
-        name: name.into(),
-        field,
-        detail,
-        target: target(rt, name),
-    }
+    ApiError::invalid(rt.qualified_kind(), name, &field, detail, target(rt, name))
 }
 
 /// The status a CRD gets once accepted: names accepted, established, stored versions.
@@ -674,3 +690,7 @@ pub fn replace_status(old: &Value, body: &Value) -> Value {
     }
     new
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;

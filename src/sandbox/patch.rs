@@ -186,12 +186,14 @@ fn with_scale(rt: &ResourceType, name: &str, live: &Value, scale: &Value) -> Res
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .filter(|r| *r >= 0)
-        .ok_or_else(|| ApiError::Invalid {
-            kind: "Scale.autoscaling".into(),
-            name: name.into(),
-            field: "spec.replicas".into(),
-            detail: "Invalid value: must be a non-negative integer".into(),
-            target: target(rt, name),
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Scale.autoscaling".into(),
+                name,
+                "spec.replicas",
+                "Invalid value: must be a non-negative integer".into(),
+                target(rt, name),
+            )
         })?;
     let mut new = live.clone();
     new["spec"]["replicas"] = json!(replicas);

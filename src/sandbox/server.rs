@@ -182,7 +182,7 @@ fn classify(
                 }
             }
         }
-        ("DELETE", true) => Verb::Delete,
+        ("DELETE", _) => Verb::Delete,
         _ => return Err(ApiError::MethodNotAllowed),
     })
 }
@@ -277,6 +277,15 @@ async fn resource(
     }
 }
 
+fn selectors(q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let get = |k: &str| q.get(k).map_or("", String::as_str);
+    let bad = |e: super::selector::SelectorError| ApiError::BadRequest(e.to_string());
+    Ok((
+        LabelSelector::parse(get("labelSelector")).map_err(bad)?,
+        FieldSelector::parse(get("fieldSelector")).map_err(bad)?,
+    ))
+}
+
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
@@ -328,10 +337,7 @@ fn handle(
             ))
         }
         Verb::List => {
-            let labels = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let fields = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let (labels, fields) = selectors(q)?;
             Ok((200, shared.lock().list(rt, version, ns, &labels, &fields)))
         }
         Verb::Create => {
@@ -394,6 +400,13 @@ fn handle(
                 dry_run: ctx.dry_run || in_body,
                 ..ctx
             };
+            if rp.name.is_none() {
+                let (labels, fields) = selectors(q)?;
+                return Ok((
+                    200,
+                    shared.write(|c| c.delete_collection(rt, version, ns, &labels, &fields, ctx)),
+                ));
+            }
             shared
                 .write(|c| c.delete(rt, ns, name, &options, ctx))
                 .map(|v| (200, v))

@@ -30,6 +30,22 @@ impl Target {
     }
 }
 
+/// What makes an object invalid (the payload of [`ApiError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} \"{name}\" is invalid: {field}: {detail}")]
+pub struct InvalidField {
+    /// Kind (qualified by group when not core), e.g. `Deployment.apps`.
+    pub kind: String,
+    /// Object name as sent.
+    pub name: String,
+    /// The offending field path, e.g. `metadata.name`.
+    pub field: String,
+    /// What is wrong with it.
+    pub detail: String,
+    /// Group and resource for `details`.
+    pub target: Target,
+}
+
 /// A failed API request. Each variant maps to one HTTP code and one `Status.reason`.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ApiError {
@@ -58,20 +74,9 @@ pub enum ApiError {
         /// `(field, manager message)` pairs for `details.causes`.
         causes: Vec<(String, String)>,
     },
-    /// 422: the object is not valid (bad name, kind/URL mismatch, ...).
-    #[error("{kind} \"{name}\" is invalid: {field}: {detail}")]
-    Invalid {
-        /// Kind (qualified by group when not core), e.g. `Deployment.apps`.
-        kind: String,
-        /// Object name as sent.
-        name: String,
-        /// The offending field path, e.g. `metadata.name`.
-        field: String,
-        /// What is wrong with it.
-        detail: String,
-        /// Group and resource for `details`.
-        target: Target,
-    },
+    /// 422: the object is not valid (bad name, bad field value, ...).
+    #[error("{0}")]
+    Invalid(Box<InvalidField>),
     /// 422: a patch could not be applied to the live object.
     #[error("{0}")]
     UnprocessablePatch(String),
@@ -104,12 +109,23 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 422 Invalid error.
+    pub fn invalid(kind: String, name: &str, field: &str, detail: String, target: Target) -> Self {
+        Self::Invalid(Box::new(InvalidField {
+            kind,
+            name: name.to_string(),
+            field: field.to_string(),
+            detail,
+            target,
+        }))
+    }
+
     /// The HTTP status code of this error.
     pub fn code(&self) -> u16 {
         match self {
             Self::NotFound(_) | Self::NoRoute => 404,
             Self::AlreadyExists(_) | Self::Conflict(_) | Self::ApplyConflict { .. } => 409,
-            Self::Invalid { .. } | Self::UnprocessablePatch(_) => 422,
+            Self::Invalid(_) | Self::UnprocessablePatch(_) => 422,
             Self::BadRequest(_) => 400,
             Self::MethodNotAllowed => 405,
             Self::Expired { .. } => 410,
@@ -126,7 +142,7 @@ impl ApiError {
             Self::NotFound(_) | Self::NoRoute => "NotFound",
             Self::AlreadyExists(_) => "AlreadyExists",
             Self::Conflict(_) | Self::ApplyConflict { .. } => "Conflict",
-            Self::Invalid { .. } | Self::UnprocessablePatch(_) => "Invalid",
+            Self::Invalid(_) | Self::UnprocessablePatch(_) => "Invalid",
             Self::BadRequest(_) => "BadRequest",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::Expired { .. } => "Expired",
@@ -159,15 +175,9 @@ impl ApiError {
                     .collect();
                 Some(d)
             }
-            Self::Invalid {
-                field,
-                detail,
-                target,
-                ..
-            } => {
-                let mut d = target_details(target);
-                d["causes"] =
-                    json!([{ "reason": "FieldValueInvalid", "message": detail, "field": field }]);
+            Self::Invalid(invalid) => {
+                let mut d = target_details(&invalid.target);
+                d["causes"] = json!([{ "reason": "FieldValueInvalid", "message": invalid.detail, "field": invalid.field }]);
                 Some(d)
             }
             Self::NoRoute => Some(json!({

@@ -53,6 +53,9 @@ pub struct Event {
     pub resource: ResourceKey,
     /// The object after the change (before it, for deletions).
     pub object: Arc<Value>,
+    /// For modifications, the object before the change (filtered watches need it to
+    /// turn an object leaving or entering their selection into DELETED or ADDED).
+    pub previous: Option<Arc<Value>>,
 }
 
 /// A watch asked for history that is no longer kept.
@@ -137,7 +140,7 @@ impl Store {
         } else {
             EventType::Added
         };
-        self.record(kind, res, obj.clone());
+        self.record(kind, res, obj.clone(), previous);
         obj
     }
 
@@ -149,7 +152,7 @@ impl Store {
             .remove(&(namespace.to_string(), name.to_string()))?;
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        self.record(EventType::Deleted, res, obj.clone());
+        self.record(EventType::Deleted, res, obj.clone(), None);
         Some(obj)
     }
 
@@ -183,12 +186,13 @@ impl Store {
         keys.len()
     }
 
-    fn record(&mut self, kind: EventType, res: &ResourceKey, obj: Value) {
+    fn record(&mut self, kind: EventType, res: &ResourceKey, obj: Value, previous: Option<Value>) {
         self.history.push_back(Event {
             rv: self.rv,
             kind,
             resource: res.clone(),
             object: Arc::new(obj),
+            previous: previous.map(Arc::new),
         });
         while self.history.len() > self.window {
             self.history.pop_front();

@@ -16,7 +16,7 @@ use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::{Shared, stream_body};
 use super::status::ApiError;
-use super::store::StoreError;
+use super::store::{Event, EventType, StoreError};
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -89,6 +89,25 @@ impl WatchParams {
         })
     }
 
+    /// How a watch with these filters reports an event, if at all. As in the apiserver's
+    /// watch cache, a modification that moves an object into the selection is an ADDED,
+    /// and one that moves it out is a DELETED carrying the previous state (stamped with
+    /// the event's resourceVersion).
+    fn seen_as(&self, e: &Event) -> Option<(EventType, Value)> {
+        let now = self.matches(&e.object);
+        let before = e.previous.as_deref().filter(|p| self.matches(p));
+        match (e.kind, before, now) {
+            (EventType::Modified, Some(prev), false) => {
+                let mut prev = prev.clone();
+                prev["metadata"]["resourceVersion"] = json!(e.rv.to_string());
+                Some((EventType::Deleted, prev))
+            }
+            (EventType::Modified, None, true) => Some((EventType::Added, (*e.object).clone())),
+            (kind, _, true) => Some((kind, (*e.object).clone())),
+            _ => None,
+        }
+    }
+
     fn matches(&self, obj: &Value) -> bool {
         let ns_ok = self.namespace.as_deref().is_none_or(|ns| {
             obj.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
@@ -149,12 +168,9 @@ fn since(shared: &Shared, rt: &ResourceType, p: &WatchParams, cursor: u64) -> Ba
         Ok(events) => {
             let lines = events
                 .iter()
-                .filter(|e| p.matches(&e.object))
-                .map(|e| {
-                    line(
-                        e.kind.as_str(),
-                        with_version((*e.object).clone(), rt, &p.version),
-                    )
+                .filter_map(|e| {
+                    let (kind, object) = p.seen_as(e)?;
+                    Some(line(kind.as_str(), with_version(object, rt, &p.version)))
                 })
                 .collect();
             Batch::Lines(lines, cluster.store.current_rv().max(cursor))
@@ -228,5 +244,63 @@ async fn run(shared: Arc<Shared>, rt: ResourceType, p: WatchParams, tx: mpsc::Se
             _ = drops.changed() => return,
             _ = tx.closed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::store::ResourceKey;
+
+    fn params(labels: &str) -> WatchParams {
+        WatchParams {
+            namespace: None,
+            since: None,
+            labels: LabelSelector::parse(labels).expect("selector"),
+            fields: FieldSelector::default(),
+            timeout: None,
+            bookmarks: false,
+            send_initial_events: false,
+            version: "v1".into(),
+        }
+    }
+
+    fn event(kind: EventType, before: Option<&str>, after: &str) -> Event {
+        let obj =
+            |app: &str| Arc::new(json!({ "metadata": { "name": "x", "labels": { "app": app } } }));
+        Event {
+            rv: 9,
+            kind,
+            resource: ResourceKey {
+                group: String::new(),
+                plural: "configmaps".into(),
+            },
+            object: obj(after),
+            previous: before.map(obj),
+        }
+    }
+
+    #[test]
+    fn objects_entering_and_leaving_a_selection() {
+        let p = params("app=web");
+        let kind = |e: &Event| p.seen_as(e).map(|(k, _)| k);
+        assert_eq!(
+            kind(&event(EventType::Modified, Some("api"), "web")),
+            Some(EventType::Added)
+        );
+        assert_eq!(
+            kind(&event(EventType::Modified, Some("web"), "web")),
+            Some(EventType::Modified)
+        );
+        assert_eq!(kind(&event(EventType::Modified, Some("api"), "db")), None);
+        let left = p.seen_as(&event(EventType::Modified, Some("web"), "api"));
+        let (k, obj) = left.expect("reported");
+        assert_eq!(k, EventType::Deleted);
+        assert_eq!(
+            obj["metadata"]["labels"]["app"], "web",
+            "DELETED carries the state that matched"
+        );
+        assert_eq!(obj["metadata"]["resourceVersion"], "9");
+        assert_eq!(kind(&event(EventType::Added, None, "api")), None);
     }
 }

@@ -184,18 +184,21 @@ impl FileReport<'_> {
             return;
         };
         for doc in parse::parse_stream(&text) {
-            self.document(doc);
+            self.document(&text, doc);
         }
     }
 
-    fn document(&mut self, doc: Document) {
+    fn document(&mut self, text: &str, doc: Document) {
         let mut report = Report {
             file: self.file,
             diagnostics: self.diagnostics,
         };
         let before = report.diagnostics.len();
         report.parse_errors(&doc);
-        let Some(root) = doc.root.filter(|r| !r.is_null()) else {
+        let Some(root) = doc.root.clone().filter(|r| !r.is_null()) else {
+            if !doc.errors.is_empty() {
+                self.invalid.extend(scan_id(text, doc.line, self.config));
+            }
             return;
         };
         // A document cut short by a syntax error is only searched for its name; reading
@@ -230,12 +233,52 @@ impl FileReport<'_> {
                 });
             }
             _ => {
-                if let Some(id) = recover_id(&root, self.config) {
-                    self.invalid.push(id);
-                }
+                // A tree cut short, or with a duplicate key dropped, may hold a half-read
+                // name or none: keep both readings.
+                let broken = !doc.errors.is_empty();
+                let scanned = broken.then(|| scan_id(text, doc.line, self.config));
+                let ids = [recover_id(&root, self.config), scanned.flatten()];
+                self.invalid.extend(ids.into_iter().flatten());
             }
         }
     }
+}
+
+/// (namespace, name) read line by line from the text of a document whose tree is broken
+/// (cut short by a syntax error, or a duplicate `metadata` dropped): `metadata:` at column
+/// 0, then indented `name:` and `namespace:` lines. Used only to keep such a service's
+/// objects untouched.
+fn scan_id(text: &str, from_line: usize, config: &RepositoryConfig) -> Option<(String, String)> {
+    let lines = text.lines().skip(from_line.saturating_sub(1));
+    let mut in_metadata = false;
+    let (mut name, mut namespace) = (None, None);
+    for (i, line) in lines.enumerate() {
+        if i > 0 && (line.starts_with("---") || line.starts_with("...")) {
+            break;
+        }
+        if !line.starts_with([' ', '\t']) && !line.trim().is_empty() {
+            in_metadata = line.trim_end() == "metadata:";
+            continue;
+        }
+        if !in_metadata {
+            continue;
+        }
+        let Some((key, value)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let value = value.split(" #").next().unwrap_or("").trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            continue;
+        }
+        match key {
+            "name" if name.is_none() => name = Some(value.to_string()),
+            "namespace" if namespace.is_none() => namespace = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let namespace = namespace.unwrap_or_else(|| config.spec.default_namespace.clone());
+    name.map(|name| (namespace, name))
 }
 
 /// (namespace, name) of a document whose `metadata.name` is still readable.

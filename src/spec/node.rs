@@ -18,7 +18,7 @@ use std::fmt;
 use std::rc::Rc;
 
 /// A 1-based position in a file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mark {
     pub line: usize,
     pub column: usize,

@@ -11,7 +11,7 @@
 //! - merge keys (`<<: *defaults`) are applied, explicit keys win;
 //! - duplicate keys, non-scalar keys and custom tags are errors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde_saphyr::granit_parser::{
@@ -130,6 +130,8 @@ enum Frame {
         entries: Vec<Entry>,
         merges: Vec<(Mark, Rc<Node>)>,
         key: Option<(Mark, Option<String>)>,
+        /// Line of each key, for duplicate checks in constant time.
+        lines: HashMap<String, usize>,
         size: usize,
     },
 }
@@ -144,6 +146,8 @@ struct Builder {
     errors: Vec<Located>,
     /// Set when the document was given up (too large): later events are ignored.
     abandoned: bool,
+    /// Between a document's start and end.
+    open: bool,
 }
 
 impl Builder {
@@ -154,11 +158,15 @@ impl Builder {
             Event::DocumentStart(..) => {
                 *self = Builder {
                     line: mark.line,
+                    open: true,
                     ..Builder::default()
                 };
                 None
             }
-            Event::DocumentEnd => Some(self.finish(false)),
+            Event::DocumentEnd => {
+                self.open = false;
+                Some(self.finish(false))
+            }
             _ if self.abandoned => None,
             Event::Scalar(text, style, anchor, tag) => {
                 let style = self.scalar_style(style, tag.as_deref(), tag_mark(&span, mark));
@@ -184,6 +192,7 @@ impl Builder {
                     entries: Vec::new(),
                     merges: Vec::new(),
                     key: None,
+                    lines: HashMap::new(),
                     size: 1,
                 });
                 None
@@ -211,8 +220,14 @@ impl Builder {
             line: error.marker().line(),
             column: error.marker().col() + 1,
         };
-        let line = if self.line == 0 { mark.line } else { self.line };
-        self.line = line;
+        if !self.open {
+            // The error is before any document start: the document begins here.
+            *self = Builder {
+                line: mark.line,
+                ..Builder::default()
+            };
+        }
+        self.open = false;
         self.error(mark, ParseError::Syntax(error.info()));
         // Close what is open; a key still waiting for its value is dropped.
         while let Some(frame) = self.stack.pop() {
@@ -285,6 +300,7 @@ impl Builder {
                 entries,
                 merges,
                 key,
+                lines,
                 size,
                 ..
             } => match key.take() {
@@ -306,13 +322,13 @@ impl Builder {
                     *size = size.saturating_add(node.size);
                     if key == "<<" {
                         merges.push((key_mark, node));
-                    } else if let Some(first) = entries.iter().find(|e| e.key == key) {
-                        let first_line = first.key_mark.line;
+                    } else if let Some(&first_line) = lines.get(&key) {
                         self.errors.push(Located {
                             mark: key_mark,
                             error: ParseError::DuplicateKey { key, first_line },
                         });
                     } else {
+                        lines.insert(key.clone(), key_mark.line);
                         entries.push(Entry {
                             key,
                             key_mark,
@@ -369,21 +385,23 @@ impl Builder {
 /// Adds the entries of `merged` (a mapping or a list of mappings) whose keys are not set
 /// yet. Returns false when `merged` has the wrong shape.
 fn merge_into(entries: &mut Vec<Entry>, merged: &Node) -> bool {
-    match &merged.value {
-        Value::Map(extra) => {
-            for entry in extra {
-                if !entries.iter().any(|e| e.key == entry.key) {
-                    entries.push(entry.clone());
-                }
+    let mut present: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+    let sources: Vec<&Node> = match &merged.value {
+        Value::Map(_) => vec![merged],
+        Value::Seq(items) => items.iter().map(|item| item.as_ref()).collect(),
+        Value::Scalar { .. } => return false,
+    };
+    for source in sources {
+        let Value::Map(extra) = &source.value else {
+            return false;
+        };
+        for entry in extra {
+            if present.insert(entry.key.clone()) {
+                entries.push(entry.clone());
             }
-            true
         }
-        Value::Seq(items) => items.iter().all(|item| match &item.value {
-            Value::Map(_) => merge_into(entries, item),
-            _ => false,
-        }),
-        Value::Scalar { .. } => false,
     }
+    true
 }
 
 #[cfg(test)]

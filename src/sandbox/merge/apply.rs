@@ -39,7 +39,7 @@ const BOOKKEEPING: &[&str] = &[
 /// an object without managedFields.
 const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
-/// Whether a path is one no manager owns.
+/// Whether a path can be owned (kube's `stripmeta` leaves out identity and bookkeeping).
 fn is_owned_path(path: &Path) -> bool {
     match path.as_slice() {
         [PathElement::Field(top), ..] if top == "apiVersion" || top == "kind" => false,
@@ -58,13 +58,34 @@ fn type_field<'a>(obj: &'a Value, name: &str) -> Result<&'a str, MergeError> {
         .ok_or_else(|| MergeError::Invalid(format!("{name} must be set")))
 }
 
+/// The resource an apply writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// The main resource: `status` is ignored for kinds with a status subresource.
+    Main,
+    /// The `status` subresource: only `status` is applied.
+    Status,
+}
+
 /// The applied configuration without what apply ignores: bookkeeping metadata and, for
-/// kinds with a status subresource, `status`.
-fn sanitize_config(config: &Value, schema: &ObjectSchema) -> Value {
+/// kinds with a status subresource, `status` (main resource) or everything but `status`
+/// (status subresource).
+fn sanitize_config(config: &Value, schema: &ObjectSchema, part: Part) -> Value {
     let mut config = config.clone();
     if let Some(root) = config.as_object_mut() {
-        if schema.has_status_subresource() {
-            root.remove("status");
+        match part {
+            Part::Main if schema.has_status_subresource() => {
+                root.remove("status");
+            }
+            Part::Main => {}
+            Part::Status => {
+                root.retain(|k, _| {
+                    matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")
+                });
+                if let Some(metadata) = root.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.retain(|k, _| k == "name" || k == "namespace");
+                }
+            }
         }
         if let Some(metadata) = root.get_mut("metadata").and_then(Value::as_object_mut) {
             for field in BOOKKEEPING {
@@ -88,24 +109,29 @@ pub fn server_side_apply(
     config: &Value,
     opts: &ApplyOptions,
 ) -> Result<Value, MergeError> {
-    if !config.is_object() {
-        return Err(MergeError::Invalid(
-            "the applied configuration must be an object".into(),
-        ));
-    }
-    let api_version = type_field(config, "apiVersion")?;
-    let kind = type_field(config, "kind")?;
-    check_against_live(live, api_version, kind)?;
-    if config
-        .pointer("/metadata/managedFields")
-        .is_some_and(|m| !m.is_null())
-    {
-        return Err(MergeError::Invalid(
-            "metadata.managedFields must be nil".into(),
-        ));
-    }
+    apply_to(live, config, opts, Part::Main)
+}
+
+/// Server-side apply to the `status` subresource (`kubectl apply --subresource=status`):
+/// only the config's `status` is applied, and the applier's entry carries
+/// `subresource: status`. Otherwise like [`server_side_apply`].
+pub fn server_side_apply_status(
+    live: &Value,
+    config: &Value,
+    opts: &ApplyOptions,
+) -> Result<Value, MergeError> {
+    apply_to(Some(live), config, opts, Part::Status)
+}
+
+fn apply_to(
+    live: Option<&Value>,
+    config: &Value,
+    opts: &ApplyOptions,
+    part: Part,
+) -> Result<Value, MergeError> {
+    let (api_version, kind) = validate_config(live, config)?;
     let schema = ObjectSchema::for_type(api_version, kind);
-    let config = sanitize_config(config, &schema);
+    let config = sanitize_config(config, &schema, part);
     let applied = FieldSet::from_value(&config, &schema)
         .map_err(|e| MergeError::Invalid(e.to_string()))?
         .filter(is_owned_path);
@@ -113,22 +139,14 @@ pub fn server_side_apply(
     let live_body = live
         .map(without_managed_fields)
         .unwrap_or_else(|| json!({}));
-    let mut managers = match live {
-        Some(live) => Managers::from_object(live).map_err(MergeError::Invalid)?,
-        None => Managers::default(),
-    };
-    if live.is_some() && managers.entries.is_empty() {
-        managers
-            .entries
-            .push(before_first_apply(&live_body, &schema, api_version));
-    }
+    let mut managers = live_managers(live, &live_body, &schema, api_version)?;
     let original = managers.clone();
     let acting = Entry {
         manager: opts.manager.to_string(),
         operation: Operation::Apply,
         api_version: api_version.to_string(),
         time: Some(opts.now.to_string()),
-        subresource: None,
+        subresource: (part == Part::Status).then(|| "status".to_string()),
         set: applied,
     };
     let last = managers.take(&acting).map(|e| e.set);
@@ -154,6 +172,50 @@ pub fn server_side_apply(
     }
     managers.write(&mut merged);
     Ok(merged)
+}
+
+/// Checks the applied configuration's shape and returns its apiVersion and kind.
+fn validate_config<'a>(
+    live: Option<&Value>,
+    config: &'a Value,
+) -> Result<(&'a str, &'a str), MergeError> {
+    if !config.is_object() {
+        return Err(MergeError::Invalid(
+            "the applied configuration must be an object".into(),
+        ));
+    }
+    let api_version = type_field(config, "apiVersion")?;
+    let kind = type_field(config, "kind")?;
+    check_against_live(live, api_version, kind)?;
+    if config
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(MergeError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
+    Ok((api_version, kind))
+}
+
+/// The managedFields entries of the live object; an existing object without any gets
+/// kube's `before-first-apply` entry owning all its fields.
+fn live_managers(
+    live: Option<&Value>,
+    live_body: &Value,
+    schema: &ObjectSchema,
+    api_version: &str,
+) -> Result<Managers, MergeError> {
+    let Some(live) = live else {
+        return Ok(Managers::default());
+    };
+    let mut managers = Managers::from_object(live).map_err(MergeError::Invalid)?;
+    if managers.entries.is_empty() {
+        managers
+            .entries
+            .push(before_first_apply(live_body, schema, api_version));
+    }
+    Ok(managers)
 }
 
 /// An applied configuration must name the live object's kind and version (no conversion
@@ -248,8 +310,9 @@ fn prune(merged: &mut Value, last: &FieldSet, applied: &FieldSet, schema: &Objec
 /// records in `new.metadata.managedFields` an `Update` entry owning the fields that changed
 /// from `old`, and removes those fields from other managers' sets, like kube-apiserver.
 ///
-/// The base entries are `old`'s, unless `new` carries managedFields that differ from
-/// `old`'s (a client resetting them, as kube allows). Malformed managedFields are dropped.
+/// The base entries are those `new` carries when they are valid and not empty (clients
+/// may rewrite managedFields, as kube allows), else `old`'s; `managedFields: [{}]` clears
+/// them, as kube documents.
 pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
     record_write(old, new, manager, now, None);
 }
@@ -277,14 +340,7 @@ fn record_write(
     let schema = ObjectSchema::for_object(new);
     let old_body = old.map(without_managed_fields).unwrap_or_else(|| json!({}));
     let new_body = without_managed_fields(new);
-    let old_managed = old.map(|o| o.pointer("/metadata/managedFields"));
-    let new_managed = new.pointer("/metadata/managedFields");
-    let base = match (new_managed, old) {
-        (Some(given), _) if Some(Some(given)) != old_managed => new,
-        (_, Some(old)) => old,
-        (_, None) => &new_body,
-    };
-    let mut managers = Managers::from_object(base).unwrap_or_default();
+    let mut managers = base_managers(old, new);
 
     let comparison = compare(&old_body, &new_body, &schema).filter(is_owned_path);
     let slot = Entry {
@@ -307,6 +363,20 @@ fn record_write(
         managers.entries.push(acting);
     }
     managers.write(new);
+}
+
+/// The entries an update starts from (see [`record_update`]).
+fn base_managers(old: Option<&Value>, new: &Value) -> Managers {
+    let given = new.pointer("/metadata/managedFields");
+    if given == Some(&json!([{}])) {
+        return Managers::default();
+    }
+    match Managers::from_object(new) {
+        Ok(managers) if !managers.entries.is_empty() => managers,
+        _ => old
+            .and_then(|old| Managers::from_object(old).ok())
+            .unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

@@ -4,24 +4,11 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::sandbox::merge::test_support::{arb_config, arb_config_of, containers, deployment};
 use crate::sandbox::merge::{ApplyOptions, Conflict, UpdateManager, apply_defaults};
 
 const T1: &str = "2026-01-01T00:00:01Z";
 const T2: &str = "2026-01-01T00:00:02Z";
-
-/// A Deployment applied configuration with `spec` merged from `spec`.
-fn deployment(spec: Value) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "ml"},
-        "spec": spec,
-    })
-}
-
-fn containers(items: Value) -> Value {
-    deployment(json!({"template": {"spec": {"containers": items}}}))
-}
 
 fn apply(live: Option<&Value>, config: &Value, manager: &str) -> Result<Value, MergeError> {
     server_side_apply(
@@ -428,46 +415,47 @@ fn invalid_configurations_are_rejected() {
     }
 }
 
-/// Random Deployment configurations: labels, replicas, containers with env and ports.
-fn arb_config() -> impl Strategy<Value = Value> {
-    let container = (
-        "[a-c]",
-        "[a-z]{1,3}:[0-9]",
-        proptest::collection::btree_map("[A-C]", "[a-z]{0,2}", 0..3),
-        proptest::collection::btree_set(1u16..4, 0..3),
-    )
-        .prop_map(|(name, image, env, ports)| {
-            let env: Vec<Value> = env
-                .into_iter()
-                .map(|(k, v)| json!({"name": k, "value": v}))
-                .collect();
-            let ports: Vec<Value> = ports
-                .into_iter()
-                .map(|p| json!({"containerPort": 8000 + p}))
-                .collect();
-            json!({"name": name, "image": image, "env": env, "ports": ports})
-        });
-    (
-        proptest::collection::btree_map("[a-c]", "[a-z]{1,2}", 0..3),
-        proptest::option::of(0u8..5),
-        proptest::collection::vec(container, 0..3),
-    )
-        .prop_map(|(labels, replicas, items)| {
-            let mut seen = std::collections::BTreeSet::new();
-            let items: Vec<Value> = items
-                .into_iter()
-                .filter(|c| seen.insert(c["name"].to_string()))
-                .collect();
-            let mut config = containers(Value::Array(items));
-            config["metadata"]["labels"] = json!(labels);
-            if let Some(replicas) = replicas {
-                config["spec"]["replicas"] = json!(replicas);
-            }
-            config
-        })
+/// The fields of `obj` (without managedFields) as an applier would own them.
+fn field_set(obj: &Value) -> FieldSet {
+    let schema = ObjectSchema::for_object(obj);
+    FieldSet::from_value(&without_managed(obj), &schema).expect("valid object")
+}
+
+/// `set` without paths that have descendants in it (an empty map in one configuration
+/// and its filled version in another describe the same fields).
+fn leaves(set: FieldSet) -> FieldSet {
+    set.filter(|path| !set.has_descendant(path))
+}
+
+/// `config` without `spec.replicas`.
+fn without_replicas(mut config: Value) -> Value {
+    if let Some(spec) = config["spec"].as_object_mut() {
+        spec.remove("replicas");
+    }
+    config
 }
 
 proptest! {
+    #[test]
+    fn disjoint_appliers_keep_each_others_fields(
+        first in arb_config_of("x"),
+        other in arb_config_of("y"),
+        next in arb_config_of("x"),
+    ) {
+        let other = without_replicas(other);
+        let live = ok(apply(None, &first, "one"));
+        let live = ok(apply(Some(&live), &other, "two"));
+        prop_assert_eq!(
+            leaves(field_set(&live)),
+            leaves(field_set(&first).union(&field_set(&other)))
+        );
+        let live = ok(apply(Some(&live), &next, "one"));
+        prop_assert_eq!(
+            leaves(field_set(&live)),
+            leaves(field_set(&next).union(&field_set(&other)))
+        );
+    }
+
     #[test]
     fn reapplying_the_same_config_changes_nothing(config in arb_config()) {
         let mut live = ok(apply(None, &config, "ci"));
@@ -585,5 +573,73 @@ fn switching_a_volume_source_drops_the_old_one() {
     assert_eq!(
         result["spec"]["template"]["spec"]["volumes"],
         json!([{"name": "v", "configMap": {"name": "c"}}])
+    );
+}
+
+#[test]
+fn updates_start_from_the_managed_fields_the_client_sends() {
+    let live = ok(apply(None, &deployment(json!({"replicas": 1})), "ci"));
+    let ci_only = json!({"f:spec": {"f:replicas": {}}});
+    let cases = [
+        ("absent: the live entries", None, Some(ci_only.clone())),
+        (
+            "empty list: the live entries",
+            Some(json!([])),
+            Some(ci_only.clone()),
+        ),
+        (
+            "malformed: the live entries",
+            Some(json!([{"operation": "Bogus"}])),
+            Some(ci_only),
+        ),
+        ("[{}]: cleared", Some(json!([{}])), None),
+        (
+            "rewritten: the client's entries",
+            Some(
+                json!([{"manager": "ci", "operation": "Apply", "apiVersion": "apps/v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:paused": {}}}}]),
+            ),
+            Some(json!({"f:spec": {"f:paused": {}}})),
+        ),
+    ];
+    for (name, given, want) in cases {
+        let mut new = without_managed(&live);
+        if let Some(given) = given {
+            new["metadata"]["managedFields"] = given;
+        }
+        record_update(Some(&live), &mut new, "kubectl", T2);
+        assert_eq!(fields_of(&new, "ci"), want, "{name}");
+        assert_eq!(fields_of(&new, "kubectl"), None, "{name}: nothing changed");
+    }
+}
+
+#[test]
+fn status_applies_touch_only_status_and_are_tracked_per_subresource() {
+    let live = ok(apply(None, &deployment(json!({"replicas": 1})), "ci"));
+    let mut config = deployment(json!({"replicas": 9}));
+    config["status"] =
+        json!({"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]});
+    let opts = ApplyOptions {
+        manager: "ci",
+        force: false,
+        now: T2,
+    };
+    let result = server_side_apply_status(&live, &config, &opts).expect("status apply");
+    assert_eq!(result["spec"], json!({"replicas": 1}));
+    assert_eq!(result["status"], config["status"]);
+    let entries: Vec<(Value, Value)> = result["metadata"]["managedFields"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["manager"].clone(), e["subresource"].clone()))
+        .collect();
+    assert_eq!(
+        entries,
+        [(json!("ci"), Value::Null), (json!("ci"), json!("status"))]
+    );
+    assert_eq!(
+        server_side_apply_status(&result, &config, &opts),
+        Ok(result.clone()),
+        "re-applying the same status changes nothing"
     );
 }

@@ -12,9 +12,9 @@
 //! | ReplicaSet, StatefulSet, DaemonSet, Pod | the pod spec below |
 //! | pod spec | `restartPolicy` Always, `terminationGracePeriodSeconds` 30, `dnsPolicy` ClusterFirst, `schedulerName` default-scheduler, `securityContext` {}; configMap/secret/downwardAPI/projected volumes `defaultMode` 420; `emptyDir: {}` stays as is |
 //! | containers | `resources` {} (always serialized by a typed server), `terminationMessagePath` /dev/termination-log, `terminationMessagePolicy` File, `imagePullPolicy` (Always for `:latest` or untagged, else IfNotPresent), ports `protocol` TCP, probes `timeoutSeconds` 1 `periodSeconds` 10 `successThreshold` 1 `failureThreshold` 3, `httpGet.scheme` HTTP, env `fieldRef.apiVersion` v1 |
-//! | Service | `type` ClusterIP, `sessionAffinity` None, ports `protocol` TCP and `targetPort` = `port`; unless ExternalName: `ipFamilies` [IPv4], `ipFamilyPolicy` SingleStack, `internalTrafficPolicy` Cluster; NodePort/LoadBalancer: `externalTrafficPolicy` Cluster; LoadBalancer: `allocateLoadBalancerNodePorts` true |
+//! | Service | `type` ClusterIP, `sessionAffinity` None, ports `protocol` TCP and `targetPort` = `port`; unless ExternalName: `ipFamilies` `["IPv4"]`, `ipFamilyPolicy` SingleStack, `internalTrafficPolicy` Cluster; NodePort/LoadBalancer: `externalTrafficPolicy` Cluster; LoadBalancer: `allocateLoadBalancerNodePorts` true |
 //! | HorizontalPodAutoscaler v2 | `minReplicas` 1, `metrics` CPU utilization 80% when empty; when `behavior` is set: scaleUp `stabilizationWindowSeconds` 0, `selectPolicy` Max, policies Pods 4/15s and Percent 100/15s; scaleDown `selectPolicy` Max, policies Percent 100/15s (its stabilization window stays unset: kube leaves it to the controller's 300 s flag) |
-//! | NetworkPolicy | `policyTypes` [Ingress] (+ Egress when `egress` rules exist), rule ports `protocol` TCP |
+//! | NetworkPolicy | `policyTypes` `["Ingress"]` (+ `"Egress"` when `egress` rules exist), rule ports `protocol` TCP |
 //! | Secret | `type` Opaque |
 //! | ValidatingAdmissionPolicy(+Binding) | `failurePolicy` Fail; match resources `matchPolicy` Equivalent, `namespaceSelector` {}, `objectSelector` {}, rules `scope` "*"; binding `paramRef.parameterNotFoundAction` Deny |
 //!

@@ -2,21 +2,30 @@
 //! strategic merge patch, the schema of associative lists, and server-side defaulting.
 //!
 //! Everything here is pure (no I/O, no clock: the caller hands in the time). The sandbox's
-//! HTTP verbs call into it:
+//! HTTP verbs call into it in kube-apiserver's order:
 //!
 //! ```text
-//!  PATCH application/apply-patch+yaml ─▶ server_side_apply ─▶ (bookkeeping) ─▶ apply_defaults
+//!  PATCH application/apply-patch+yaml ─▶ server_side_apply ─▶ apply_defaults ─▶ (bookkeeping)
 //!  PATCH application/strategic-merge-patch+json ─▶ strategic_merge ─┐
 //!  PUT / POST / merge & JSON patch (done by the caller) ─────────────┴▶ apply_defaults
-//!                                                                       ─▶ record_update
+//!                                                        ─▶ record_update ─▶ (bookkeeping)
+//!  PUT / PATCH on /status ─────────────────────────────────▶ record_status_update
+//!  apply on /status ───────────────────────────────────────▶ server_side_apply_status
 //! ```
+//!
+//! Defaulting comes before `record_update`, so an updater owns the fields defaulting added
+//! to its write (as `kubectl create` does in kube), and after `server_side_apply`, so an
+//! applier never owns defaulted fields. An apply that changes nothing returns the live
+//! object unchanged (managedFields times included): the caller can compare and skip the
+//! write, keeping `resourceVersion`.
 //!
 //! - [`schema`] knows which lists are associative (and their keys) per kind and path;
 //! - [`fieldset`] is the `FieldsV1` set algebra;
 //! - [`apply`] merges applied configurations and tracks ownership, like kube-apiserver's
 //!   structured-merge-diff;
 //! - [`strategic`] is strategic merge patch for built-in kinds;
-//! - [`defaults`] is the documented subset of defaulting.
+//! - [`defaults`] is the documented subset of defaulting (Service `clusterIP` allocation is
+//!   left to the caller).
 
 pub mod apply;
 pub mod defaults;
@@ -30,10 +39,12 @@ mod tree;
 
 #[cfg(test)]
 mod robustness_tests;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 
-pub use apply::{record_status_update, record_update, server_side_apply};
+pub use apply::{record_status_update, record_update, server_side_apply, server_side_apply_status};
 pub use defaults::apply_defaults;
 pub use strategic::strategic_merge;
 
@@ -48,7 +59,8 @@ pub struct ApplyOptions<'a> {
     pub now: &'a str,
 }
 
-/// One field another manager owns with a different value.
+/// One field another manager owns with a different value. `Display` gives the message of
+/// its `StatusCause` in the 409 response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     /// The other manager's name.
@@ -126,13 +138,45 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
     )
 }
 
+/// The message of the conflict's `StatusCause` (type `FieldManagerConflict`, whose
+/// `field` is [`Conflict::field`]), as kube-apiserver words it:
+/// `conflict with "kubectl-edit" using apps/v1 at 2026-01-01T00:00:00Z`.
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "conflict with {}: {}",
-            self.manager_display(),
-            self.field
-        )
+        write!(f, "conflict with {}", self.manager_display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_cause_messages_name_the_manager_like_kube() {
+        let cases = [
+            (None, r#"conflict with "ci""#),
+            (
+                Some(UpdateManager {
+                    api_version: "apps/v1".into(),
+                    time: None,
+                }),
+                r#"conflict with "ci" using apps/v1"#,
+            ),
+            (
+                Some(UpdateManager {
+                    api_version: "apps/v1".into(),
+                    time: Some("2026-01-01T00:00:00Z".into()),
+                }),
+                r#"conflict with "ci" using apps/v1 at 2026-01-01T00:00:00Z"#,
+            ),
+        ];
+        for (update, want) in cases {
+            let conflict = Conflict {
+                manager: "ci".into(),
+                field: ".spec.replicas".into(),
+                update,
+            };
+            assert_eq!(conflict.to_string(), want);
+        }
     }
 }

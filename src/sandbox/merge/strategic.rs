@@ -232,6 +232,8 @@ fn clean_map(map: &Map<String, Value>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::merge::test_support::arb_config;
+    use crate::sandbox::merge::tree;
     use serde_json::json;
 
     fn deployment(containers: Value) -> Value {
@@ -307,6 +309,25 @@ mod tests {
         for (name, patch, want) in cases {
             let got = strategic_merge(&deployment(two.clone()), &patch);
             assert_eq!(got, Ok(want), "{name}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Without directives, nulls or set lists, a strategic merge patch and a
+        /// server-side apply merge agree: both merge keyed lists by key and replace the
+        /// rest.
+        #[test]
+        fn agrees_with_apply_merge(live in arb_config(), patch in arb_config()) {
+            let schema = ObjectSchema::for_object(&live);
+            let merged = strategic_merge(&live, &patch);
+            proptest::prop_assert_eq!(merged, Ok(tree::merge(&live, &patch, &schema)));
+        }
+
+        #[test]
+        fn patching_twice_equals_patching_once(live in arb_config(), patch in arb_config()) {
+            let once = strategic_merge(&live, &patch).expect("valid patch");
+            proptest::prop_assert_eq!(strategic_merge(&once, &patch), Ok(once.clone()));
+            proptest::prop_assert_eq!(strategic_merge(&once, &json!({})), Ok(once));
         }
     }
 

@@ -7,11 +7,11 @@
 //! - unknown keys of a struct are recorded one by one (with a did-you-mean hint from the
 //!   struct's own field list) and skipped, so a typo never hides the next one;
 //! - any other failure (wrong type, bad quantity, unknown enum value, missing field) is
-//!   recorded, its path is *poisoned*, and the document is read again with poisoned values
-//!   left out. A poisoned optional field or list item is simply absent on the next pass;
-//!   a poisoned required field makes its parent fail silently (already reported). Each pass
-//!   reports at least one new problem or poisons one more path, and the number of passes
-//!   is bounded, so every independent problem of a document is found in one run.
+//!   recorded, its path is *poisoned*, and the document is read again: a poisoned list
+//!   item is left out, any other poisoned value reads as a placeholder of its type (see
+//!   `blank`), so its parent still builds and the rest of the document is still read and
+//!   validated. Each pass reports at least one new problem or poisons one more path, and
+//!   the number of passes is bounded, so every independent problem is found in one run.
 //!
 //! Scalars follow YAML 1.2: a string target reads the text exactly as written (`1.10`
 //! stays `1.10`); other targets resolve plain scalars by the core schema, and quoted
@@ -21,18 +21,30 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess,
-    SeqAccess, Unexpected, VariantAccess, Visitor,
-};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Expected, Unexpected, Visitor};
 
-use super::node::{Entry, FieldPath, Mark, Node, ScalarStyle, Value};
+use super::node::{FieldPath, Mark, Node, Value};
+
+mod access;
+mod blank;
+mod text;
+
+use access::{Entries, Items, Variant};
+use blank::Blank;
+pub use text::{closest, suggest};
+use text::{
+    exactly_one_key, expected_text, rewrite_message, split_hint, unexpected_text, visit_scalar,
+};
 
 /// Passes over one document before giving up on finding more problems.
 const MAX_PASSES: usize = 64;
 
+/// Problems reported for one document; a document with more is hopeless, and a flood of
+/// messages helps no one.
+pub const MAX_PROBLEMS: usize = 100;
+
 /// A problem found while reading typed values out of a tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
     pub mark: Mark,
     pub path: FieldPath,
@@ -84,10 +96,11 @@ impl de::Error for Error {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Read<T> {
     /// The value, when it could be built. With problems it is incomplete: values at
-    /// `poisoned` paths were left out (optional fields absent, list items dropped).
+    /// `poisoned` paths are placeholders (options absent, list items dropped, other
+    /// values zero or empty) and must not be judged.
     pub value: Option<T>,
     pub problems: Vec<Problem>,
-    /// Paths whose values failed and were left out.
+    /// Paths whose values failed and were replaced by placeholders.
     pub poisoned: Vec<FieldPath>,
 }
 
@@ -108,7 +121,9 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Read<T> {
                 value = Some(read);
                 break;
             }
-            Err(_) if ctx.is_poisoned(&root) || ctx.progress() == progress => break,
+            Err(_) if ctx.is_poisoned(&root) || ctx.progress() == progress || ctx.is_full() => {
+                break;
+            }
             Err(_) => {}
         }
     }
@@ -125,15 +140,21 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Read<T> {
 #[derive(Debug, Default)]
 struct Ctx {
     problems: RefCell<Vec<Problem>>,
+    seen: RefCell<HashSet<Problem>>,
     poisoned: RefCell<HashSet<FieldPath>>,
 }
 
 impl Ctx {
+    /// Records a problem once; past [`MAX_PROBLEMS`] the rest are dropped.
     fn report(&self, problem: Problem) {
         let mut problems = self.problems.borrow_mut();
-        if !problems.contains(&problem) {
+        if problems.len() < MAX_PROBLEMS && self.seen.borrow_mut().insert(problem.clone()) {
             problems.push(problem);
         }
+    }
+
+    fn is_full(&self) -> bool {
+        self.problems.borrow().len() >= MAX_PROBLEMS
     }
 
     fn poison(&self, path: &FieldPath) {
@@ -213,7 +234,11 @@ impl<'a> De<'a> {
 
     /// Reads a value of this node, recording a failure here even when it comes from the
     /// type itself after the node was read (a quantity that does not parse).
+    /// A value that failed on an earlier pass reads as a placeholder.
     fn read<T: DeserializeSeed<'a>>(self, seed: T) -> Result<T::Value, Error> {
+        if self.ctx.is_poisoned(&self.path) {
+            return seed.deserialize(Blank).map_err(|_| Error::Reported);
+        }
         let guard = self.guard();
         guard.check(seed.deserialize(self))
     }
@@ -321,103 +346,6 @@ impl<'a> De<'a> {
             },
             _ => self.invalid(&visitor),
         }
-    }
-}
-
-fn exactly_one_key(entries: &[Entry], variants: &[&str]) -> String {
-    let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
-    let found = if keys.is_empty() {
-        "found none".to_string()
-    } else {
-        format!("found {}: {}", keys.len(), keys.join(", "))
-    };
-    format!(
-        "must have exactly one key, {found}\none of {}; write each as its own list item",
-        variants.join(", ")
-    )
-}
-
-/// Resolves a scalar by the YAML 1.2 core schema (plain) or as a string (quoted).
-fn visit_scalar<'de, V: Visitor<'de>>(
-    text: &str,
-    style: ScalarStyle,
-    visitor: V,
-) -> Result<V::Value, Error> {
-    if style == ScalarStyle::Text {
-        return visitor.visit_str(text);
-    }
-    if super::node::is_null_text(text) {
-        return visitor.visit_unit();
-    }
-    match text {
-        "true" | "True" | "TRUE" => return visitor.visit_bool(true),
-        "false" | "False" | "FALSE" => return visitor.visit_bool(false),
-        _ => {}
-    }
-    if let Some(int) = parse_int(text) {
-        return match u64::try_from(int) {
-            Ok(unsigned) => visitor.visit_u64(unsigned),
-            Err(_) => match i64::try_from(int) {
-                Ok(signed) => visitor.visit_i64(signed),
-                Err(_) => visitor.visit_str(text),
-            },
-        };
-    }
-    match parse_float(text) {
-        Some(float) => visitor.visit_f64(float),
-        None => visitor.visit_str(text),
-    }
-}
-
-/// Core-schema integers: `[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`.
-fn parse_int(text: &str) -> Option<i128> {
-    if let Some(octal) = text.strip_prefix("0o") {
-        return i128::from_str_radix(octal, 8)
-            .ok()
-            .filter(|_| !octal.is_empty());
-    }
-    if let Some(hex) = text.strip_prefix("0x") {
-        return i128::from_str_radix(hex, 16)
-            .ok()
-            .filter(|_| !hex.is_empty());
-    }
-    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Core-schema floats: `1.5`, `.5`, `1e3`, `-2.5E-3`, `.inf`, `-.inf`, `.nan`.
-fn parse_float(text: &str) -> Option<f64> {
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    let negative = text.starts_with('-');
-    match unsigned {
-        ".inf" | ".Inf" | ".INF" => {
-            return Some(if negative {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            });
-        }
-        ".nan" | ".NaN" | ".NAN" if unsigned == text => return Some(f64::NAN),
-        _ => {}
-    }
-    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((m, e)) => (m, Some(e)),
-        None => (unsigned, None),
-    };
-    let mantissa_ok = mantissa.bytes().any(|b| b.is_ascii_digit())
-        && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && mantissa.bytes().filter(|&b| b == b'.').count() <= 1;
-    let exponent_ok = exponent.is_none_or(|e| {
-        let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-    });
-    if mantissa_ok && exponent_ok {
-        text.parse().ok()
-    } else {
-        None
     }
 }
 
@@ -548,216 +476,6 @@ impl<'a> de::Deserializer<'a> for De<'a> {
 
     fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
-    }
-}
-
-/// The items of a list, leaving out poisoned ones.
-struct Items<'a> {
-    de: De<'a>,
-    items: std::iter::Enumerate<std::slice::Iter<'a, std::rc::Rc<Node>>>,
-}
-
-impl<'a> Items<'a> {
-    fn new(de: De<'a>, items: &'a [std::rc::Rc<Node>]) -> Self {
-        Items {
-            de,
-            items: items.iter().enumerate(),
-        }
-    }
-}
-
-impl<'a> SeqAccess<'a> for Items<'a> {
-    type Error = Error;
-
-    fn next_element_seed<T: DeserializeSeed<'a>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
-        for (index, item) in self.items.by_ref() {
-            let path = self.de.path.index(index);
-            if !self.de.ctx.is_poisoned(&path) {
-                return self.de.child(item, path).read(seed).map(Some);
-            }
-        }
-        Ok(None)
-    }
-}
-
-/// The entries of a mapping, leaving out poisoned ones.
-struct Entries<'a> {
-    de: De<'a>,
-    entries: std::vec::IntoIter<&'a Entry>,
-    value: Option<&'a Entry>,
-}
-
-impl<'a> Entries<'a> {
-    fn new(de: De<'a>, entries: Vec<&'a Entry>) -> Self {
-        Entries {
-            de,
-            entries: entries.into_iter(),
-            value: None,
-        }
-    }
-}
-
-impl<'a> MapAccess<'a> for Entries<'a> {
-    type Error = Error;
-
-    fn next_key_seed<K: DeserializeSeed<'a>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Error> {
-        for entry in self.entries.by_ref() {
-            if !self
-                .de
-                .ctx
-                .is_poisoned(&self.de.path.key(entry.key.clone()))
-            {
-                self.value = Some(entry);
-                return seed
-                    .deserialize(entry.key.as_str().into_deserializer())
-                    .map(Some);
-            }
-        }
-        Ok(None)
-    }
-
-    fn next_value_seed<T: DeserializeSeed<'a>>(&mut self, seed: T) -> Result<T::Value, Error> {
-        let entry = self
-            .value
-            .take()
-            .ok_or_else(|| Error::Message("a value was read before its key".to_string()))?;
-        let path = self.de.path.key(entry.key.clone());
-        self.de.child(&entry.value, path).read(seed)
-    }
-}
-
-/// One variant of an enum: a plain name, or the single key of a mapping and its value.
-struct Variant<'a> {
-    name: &'a str,
-    value: Option<&'a Entry>,
-    de: De<'a>,
-}
-
-impl<'a> EnumAccess<'a> for Variant<'a> {
-    type Error = Error;
-    type Variant = Self;
-
-    fn variant_seed<V: DeserializeSeed<'a>>(self, seed: V) -> Result<(V::Value, Self), Error> {
-        let name = seed.deserialize(self.name.into_deserializer())?;
-        Ok((name, self))
-    }
-}
-
-impl<'a> Variant<'a> {
-    fn value(self) -> Result<De<'a>, Error> {
-        match self.value {
-            Some(entry) => {
-                let path = self.de.path.key(entry.key.clone());
-                Ok(self.de.child(&entry.value, path))
-            }
-            None => Err(Error::Message(format!(
-                "`{}` needs a value, written `{}: <value>`",
-                self.name, self.name
-            ))),
-        }
-    }
-}
-
-impl<'a> VariantAccess<'a> for Variant<'a> {
-    type Error = Error;
-
-    fn unit_variant(self) -> Result<(), Error> {
-        match self.value {
-            Some(entry) if !entry.value.is_null() => {
-                Err(Error::Message(format!("`{}` takes no value", self.name)))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'a>>(self, seed: T) -> Result<T::Value, Error> {
-        self.value()?.read(seed)
-    }
-
-    fn tuple_variant<V: Visitor<'a>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
-        de::Deserializer::deserialize_seq(self.value()?, visitor)
-    }
-
-    fn struct_variant<V: Visitor<'a>>(
-        self,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        de::Deserializer::deserialize_struct(self.value()?, "", fields, visitor)
-    }
-}
-
-/// `did you mean X?` for a close match among `candidates`, else the list of them.
-pub fn suggest(word: &str, candidates: &[&str]) -> String {
-    match closest(word, candidates.iter().copied()) {
-        Some(best) => format!("did you mean {best}?"),
-        None => format!("expected one of: {}", candidates.join(", ")),
-    }
-}
-
-/// The candidate closest to `word` when it is close enough to be a likely typo.
-pub fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
-    let lower = word.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (strsim::levenshtein(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(distance, c)| *distance <= (c.len() / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
-/// A message and an optional hint, separated by a newline in `Error::Message`.
-fn split_hint(message: String) -> (String, Option<String>) {
-    match message.split_once('\n') {
-        Some((message, hint)) => (message.to_string(), Some(hint.to_string())),
-        None => (message, None),
-    }
-}
-
-/// Friendlier wording for serde's messages about our untagged enums.
-fn rewrite_message(message: &str) -> String {
-    match message {
-        "data did not match any variant of untagged enum GpuTypes" => {
-            "expected a GPU catalog key or a list of keys".to_string()
-        }
-        "data did not match any variant of untagged enum IntOrPercent" => {
-            "expected an integer or a percentage such as \"25%\"".to_string()
-        }
-        other => other.to_string(),
-    }
-}
-
-fn expected_text(exp: &dyn Expected) -> String {
-    let text = exp.to_string();
-    match text.as_str() {
-        "u8" | "u16" | "u32" | "u64" | "u128" => "a non-negative integer".to_string(),
-        "i8" | "i16" | "i32" | "i64" | "i128" => "an integer".to_string(),
-        "f32" | "f64" => "a number".to_string(),
-        "a boolean" => "true or false".to_string(),
-        "a sequence" => "a list".to_string(),
-        "a map" => "a mapping".to_string(),
-        _ if text.starts_with("struct ") => "a mapping".to_string(),
-        _ => text,
-    }
-}
-
-fn unexpected_text(unexp: &Unexpected<'_>) -> String {
-    match unexp {
-        Unexpected::Unit => "an empty value".to_string(),
-        Unexpected::Map => "a mapping".to_string(),
-        Unexpected::Seq => "a list".to_string(),
-        Unexpected::Str(s) => format!("\"{s}\""),
-        Unexpected::Unsigned(n) => n.to_string(),
-        Unexpected::Signed(n) => n.to_string(),
-        Unexpected::Float(n) => n.to_string(),
-        Unexpected::Bool(b) => b.to_string(),
-        other => other.to_string(),
     }
 }
 

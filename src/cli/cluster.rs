@@ -1,0 +1,388 @@
+//! `modelship plan` and `modelship apply`: the commands that talk to a cluster.
+//!
+//! ```text
+//! DIR ──read──> files ──spec::load──> Repository ──compile──> DesiredState
+//!                                                                 │
+//!  --kubeconfig/--context ──connect──> Client ──read_live──> LiveSet
+//!                                                                 │
+//!                                       plan::plan ──> Plan ──render──> stdout
+//!                                                        │ (apply)
+//!                              cluster::apply ──> cluster::wait_healthy (--wait)
+//! ```
+//!
+//! Exit codes of `plan`, like `kubectl diff`: 0 no changes, 1 changes, 2 invalid input,
+//! 3 cluster error. `apply`: 0 done, 1 some objects failed, did not become ready, or the
+//! mass-prune guard refused, 2 invalid input (the valid services were still applied),
+//! 3 cluster error.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::output::{Color, write_diagnostics};
+use crate::cluster::{
+    self, ApplyMode, ApplyOptions, ConnectOptions, DeploymentHealth, HealthOptions, Kinds,
+    PruneMode, RetryPolicy,
+};
+use crate::compile::{self, Source};
+use crate::plan::render::{self, Format};
+use crate::plan::{self, Action, DesiredState, ObjectKey, Plan, ServiceStatus};
+use crate::spec;
+
+/// How the commands reach the cluster.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// `-o text|markdown|json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A summary table and diffs, coloured on a terminal.
+    #[default]
+    Text,
+    /// Collapsible sections per service, for pull-request comments.
+    Markdown,
+    /// The versioned JSON schema documented in `plan::render::json`.
+    Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Markdown => Format::Markdown,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// `modelship plan [DIR]`: what apply would change.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// The repository directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `modelship apply [DIR]`: make the cluster match the repository.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    /// The repository directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Delete the objects of services gone from the repository (only when the whole
+    /// repository is valid).
+    #[arg(long)]
+    pub prune: bool,
+    /// Allow pruning more than half of the services of a namespace in one run.
+    #[arg(long, requires = "prune")]
+    pub allow_mass_prune: bool,
+    /// Send everything with dryRun=All: the server validates, nothing persists.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait until the Deployments are rolled out and available.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Create the namespaces the repository uses when they are missing (they are never
+    /// pruned).
+    #[arg(long)]
+    pub create_namespaces: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format of the plan.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    text.parse::<spec::Duration>()
+        .map(|d| d.value())
+        .map_err(|e| e.to_string())
+}
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing to change (plan) or everything done (apply).
+    Ok = 0,
+    /// Changes planned (plan) or some objects failed (apply).
+    Changes = 1,
+    /// The repository has errors.
+    Invalid = 2,
+    /// The cluster could not be reached or read.
+    Cluster = 3,
+}
+
+impl From<Exit> for super::ExitCode {
+    fn from(exit: Exit) -> Self {
+        match exit {
+            Exit::Ok => super::ExitCode::Success,
+            Exit::Changes => super::ExitCode::Failure,
+            Exit::Invalid => super::ExitCode::Invalid,
+            Exit::Cluster => super::ExitCode::Cluster,
+        }
+    }
+}
+
+/// Runs a command future on a runtime of its own (the CLI is otherwise synchronous).
+pub fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            Exit::Cluster
+        }
+    }
+}
+
+/// A repository read and compiled.
+#[derive(Debug)]
+pub struct Loaded {
+    pub repository: spec::Repository,
+    pub desired: DesiredState,
+    /// Namespaces whose live objects are read: every namespace the repository uses.
+    pub namespaces: BTreeSet<String>,
+}
+
+/// Reads, validates and compiles a repository directory, writing its diagnostics to
+/// `errors`. `Err` when the directory cannot be read.
+pub fn load(dir: &Path, errors: &mut impl Write, color: Color) -> Result<Loaded, String> {
+    let files = crate::source::read_dir(dir).map_err(|e| e.to_string())?;
+    let repository = spec::load(&files);
+    // A closed stderr leaves nobody to tell; the exit code still says what happened.
+    let _ = write_diagnostics(errors, &repository.diagnostics, color);
+    let compiled = compile::compile_repository(&repository, &Source::local());
+    for failure in &compiled.errors {
+        let _ = writeln!(
+            errors,
+            "{}: service {}/{}: {}",
+            failure.file, failure.namespace, failure.name, failure.error
+        );
+    }
+    let desired = plan::desired_state(&repository, &compiled);
+    let mut namespaces: BTreeSet<String> = desired
+        .services
+        .iter()
+        .map(|s| s.namespace.clone())
+        .chain(desired.invalid.iter().map(|(ns, _)| ns.clone()))
+        .collect();
+    namespaces.insert(repository.config.spec.default_namespace.clone());
+    Ok(Loaded {
+        repository,
+        desired,
+        namespaces,
+    })
+}
+
+/// Whether stdout shows colours: a terminal, and `NO_COLOR` unset.
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Reads the live state and plans the repository against it.
+async fn plan_against_cluster(
+    loaded: &Loaded,
+    cluster: &ClusterArgs,
+    retry: &RetryPolicy,
+) -> Result<(kube::Client, Kinds, Plan), cluster::Error> {
+    let options = ConnectOptions {
+        kubeconfig: cluster.kubeconfig.clone(),
+        context: cluster.context.clone(),
+    };
+    let client = cluster::connect(&options).await?;
+    let mut kinds = Kinds::new(client.clone(), *retry);
+    let live = cluster::read_live(
+        &client,
+        &mut kinds,
+        &loaded.namespaces,
+        &loaded.desired,
+        retry,
+    )
+    .await?;
+    // plan::Error only arises from a compiler bug (an object without a name).
+    let plan =
+        plan::plan(&loaded.desired, &live).map_err(|e| cluster::Error::Config(e.to_string()))?;
+    Ok((client, kinds, plan))
+}
+
+/// Runs `modelship plan`.
+pub async fn run_plan(args: &PlanArgs) -> Exit {
+    let mut stderr = std::io::stderr();
+    let loaded = match load(&args.dir, &mut stderr, Color::for_stderr()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let retry = RetryPolicy::default();
+    let plan = match plan_against_cluster(&loaded, &args.cluster, &retry).await {
+        Ok((_, _, plan)) => plan,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::Cluster;
+        }
+    };
+    print!("{}", render::render(&plan, args.output.into(), color()));
+    plan_exit(&loaded, &plan)
+}
+
+fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
+    if !loaded.desired.repository_valid {
+        Exit::Invalid
+    } else if plan.has_changes() {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Runs `modelship apply`.
+pub async fn run_apply(args: &ApplyArgs) -> Exit {
+    let mut stderr = std::io::stderr();
+    let loaded = match load(&args.dir, &mut stderr, Color::for_stderr()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let retry = RetryPolicy::default();
+    let (client, mut kinds, plan) = match plan_against_cluster(&loaded, &args.cluster, &retry).await
+    {
+        Ok(planned) => planned,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::Cluster;
+        }
+    };
+    print!("{}", render::render(&plan, args.output.into(), color()));
+    let options = apply_options(args, retry);
+    let report = match cluster::apply(&client, &mut kinds, &plan, &loaded.desired, &options).await {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::Changes;
+        }
+    };
+    report_apply(&report, &mut stderr);
+    let mut exit = if report.is_success() {
+        Exit::Ok
+    } else {
+        Exit::Changes
+    };
+    if args.wait && options.mode == ApplyMode::Apply && exit == Exit::Ok {
+        exit = wait(&client, &plan, args.timeout, retry, &mut stderr).await;
+    }
+    if !loaded.desired.repository_valid {
+        let _ = writeln!(
+            stderr,
+            "error: the repository has errors: invalid services were left untouched and nothing was pruned"
+        );
+        return Exit::Invalid;
+    }
+    exit
+}
+
+/// The apply options the flags ask for.
+pub fn apply_options(args: &ApplyArgs, retry: RetryPolicy) -> ApplyOptions {
+    ApplyOptions {
+        mode: if args.dry_run {
+            ApplyMode::DryRun
+        } else {
+            ApplyMode::Apply
+        },
+        prune: match (args.prune, args.allow_mass_prune) {
+            (false, _) => PruneMode::Keep,
+            (true, false) => PruneMode::Prune,
+            (true, true) => PruneMode::PruneAllowMass,
+        },
+        create_namespaces: args.create_namespaces,
+        retry,
+    }
+}
+
+fn report_apply(report: &cluster::ApplyReport, out: &mut impl Write) {
+    for namespace in &report.namespaces_created {
+        let _ = writeln!(out, "created namespace {namespace}");
+    }
+    let _ = writeln!(
+        out,
+        "applied {} objects, deleted {}",
+        report.applied.len(),
+        report.deleted.len()
+    );
+    if !report.not_pruned.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} objects of removed services were kept: pass --prune to delete them",
+            report.not_pruned.len()
+        );
+    }
+    for failure in &report.failures {
+        let _ = writeln!(out, "error: {failure}");
+    }
+}
+
+/// The Deployments apply leaves in place for present services.
+fn deployments(plan: &Plan) -> Vec<ObjectKey> {
+    plan.services
+        .iter()
+        .filter(|s| s.status == ServiceStatus::Present)
+        .flat_map(|s| &s.objects)
+        .filter(|o| o.key.kind == "Deployment" && o.action != Action::Delete)
+        .map(|o| o.key.clone())
+        .collect()
+}
+
+async fn wait(
+    client: &kube::Client,
+    plan: &Plan,
+    timeout: Duration,
+    retry: RetryPolicy,
+    out: &mut impl Write,
+) -> Exit {
+    let keys = deployments(plan);
+    let options = HealthOptions {
+        timeout,
+        retry,
+        ..HealthOptions::default()
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_ready = usize::MAX;
+    let progress = |health: &[DeploymentHealth]| {
+        let ready = health.iter().filter(|h| h.is_ready()).count();
+        if terminal && ready != last_ready {
+            eprintln!("waiting: {ready}/{} deployments ready", health.len());
+            last_ready = ready;
+        }
+    };
+    match cluster::wait_healthy(client, &keys, &options, progress).await {
+        Ok(health) => {
+            let _ = writeln!(out, "{} deployments ready", health.len());
+            Exit::Ok
+        }
+        Err(error) => {
+            let _ = writeln!(out, "error: {error}");
+            Exit::Changes
+        }
+    }
+}

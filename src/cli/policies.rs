@@ -1,0 +1,185 @@
+//! `modelship policies ...`: the policy commands, and the helpers `validate` uses to load
+//! policies from a repository and from `--policies DIR` and to print violations.
+//!
+//! `modelship policies export [DIR]` writes the policies of the repository (and of every
+//! `--policies DIR`) with their bindings as Kubernetes YAML for `kubectl apply`, one file
+//! per policy in DIR, or all of them to stdout. Policies that only check ModelService
+//! specs are skipped with a note on stderr: the cluster never sees specs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::ExitCode;
+use super::output::{Color, write_diagnostics};
+use crate::compile::DesiredSet;
+use crate::policy::{self, ClusterView, PolicySet, Violation};
+use crate::spec::{Diagnostic, Repository, Severity};
+
+/// `modelship policies <command>`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PoliciesCommand {
+    /// Write the policies and their bindings as Kubernetes YAML, for admission-time
+    /// enforcement with `kubectl apply -f DIR`.
+    Export(ExportArgs),
+}
+
+/// Arguments of `modelship policies export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Directory to write `<policy>.yaml` files to; stdout when omitted.
+    pub dir: Option<PathBuf>,
+    /// Repository root (its `policies/**/*.yaml` are exported).
+    #[arg(long, default_value = ".")]
+    pub path: PathBuf,
+    /// More policy directories (repeatable).
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
+}
+
+/// What `export` needs, resolved from the arguments (tests build it by hand).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportConfig {
+    pub root: PathBuf,
+    pub policy_dirs: Vec<PathBuf>,
+    pub out_dir: Option<PathBuf>,
+}
+
+impl From<ExportArgs> for ExportConfig {
+    fn from(args: ExportArgs) -> Self {
+        ExportConfig {
+            root: args.path,
+            policy_dirs: args.policies,
+            out_dir: args.dir,
+        }
+    }
+}
+
+/// Runs `modelship policies <command>` on the process's stdout and stderr.
+pub fn run(command: PoliciesCommand) -> ExitCode {
+    let result = match command {
+        PoliciesCommand::Export(args) => export(
+            &args.into(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::Failure
+    })
+}
+
+/// `policies export`: [`ExitCode::Invalid`] when a policy has errors (nothing is written).
+pub fn export(
+    config: &ExportConfig,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let (set, diagnostics) = load_policies(&config.root, &config.policy_dirs)?;
+    write_diagnostics(&mut &mut *stderr, &diagnostics, Color::Never)?;
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        return Ok(ExitCode::Invalid);
+    }
+    let exported = policy::export::export(&set)?;
+    for note in &exported.skipped {
+        writeln!(stderr, "note: {note}")?;
+    }
+    match &config.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (name, yaml) in &exported.files {
+                let path = dir.join(name);
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            writeln!(
+                stderr,
+                "wrote {} policies to {}",
+                exported.files.len(),
+                dir.display()
+            )?;
+        }
+        None => {
+            let texts: Vec<&str> = exported
+                .files
+                .iter()
+                .map(|(_, yaml)| yaml.as_str())
+                .collect();
+            write!(stdout, "{}", texts.join("---\n"))?;
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The policy check of `validate`: loads the policies of `root` and `extra_dirs`, checks
+/// every service and compiled object (offline: no live objects, namespace labels
+/// unknown), and prints problems and violations on stderr. [`ExitCode::Invalid`] when a
+/// policy is broken or a violation denies; warnings and audits are printed only.
+pub fn check(
+    root: &Path,
+    extra_dirs: &[PathBuf],
+    repo: &Repository,
+    desired: &DesiredSet,
+) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    let color = Color::for_stderr();
+    let checked = load_policies(root, extra_dirs).and_then(|(set, diagnostics)| {
+        // A closed stderr leaves nobody to tell; the exit code still says what happened.
+        let _ = write_diagnostics(&mut stderr, &diagnostics, color);
+        let broken = diagnostics.iter().any(|d| d.severity == Severity::Error);
+        let violations = policy::check_repository(repo, desired, &set, &ClusterView::default())?;
+        Ok((broken, violations))
+    });
+    match checked {
+        Ok((broken, violations)) => {
+            let denied = print_violations(&violations, &mut stderr).unwrap_or(true);
+            if broken || denied {
+                ExitCode::Invalid
+            } else {
+                ExitCode::Success
+            }
+        }
+        Err(err) => {
+            let _ = writeln!(stderr, "error: {err:#}");
+            ExitCode::Failure
+        }
+    }
+}
+
+/// Loads the policies of the repository at `root` (`policies/**/*.yaml`) and of every
+/// extra directory; files are named relative to the root, or by their path on disk.
+pub fn load_policies(
+    root: &Path,
+    extra_dirs: &[PathBuf],
+) -> anyhow::Result<(PolicySet, Vec<Diagnostic>)> {
+    let mut files = BTreeMap::new();
+    let own = root.join("policies");
+    if own.is_dir() {
+        files.extend(read_prefixed(&own, "policies")?);
+    }
+    for dir in extra_dirs {
+        files.extend(read_prefixed(dir, &dir.display().to_string())?);
+    }
+    Ok(PolicySet::load(&files))
+}
+
+/// Prints violations like diagnostics; true when one of them denies.
+pub fn print_violations(violations: &[Violation], out: &mut dyn Write) -> std::io::Result<bool> {
+    for violation in violations {
+        writeln!(out, "{violation}")?;
+    }
+    Ok(violations.iter().any(Violation::is_deny))
+}
+
+/// The YAML files under `dir`, keyed `<prefix>/<relative path>`.
+fn read_prefixed(dir: &Path, prefix: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let files = crate::source::read_dir(dir)?;
+    let prefix = prefix.trim_end_matches('/');
+    Ok(files
+        .into_iter()
+        .map(|(path, bytes)| (format!("{prefix}/{path}"), bytes))
+        .collect())
+}

@@ -1,0 +1,127 @@
+//! Errors of the cluster edge.
+
+use std::time::Duration;
+
+use crate::plan::{MassPrune, ObjectKey};
+
+use super::health::DeploymentHealth;
+
+/// Errors talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("cannot load the cluster configuration: {0}")]
+    Config(String),
+    /// The client could not be built from the configuration.
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    /// A kind modelship must write is not served by the cluster (its CRD is missing).
+    #[error("{kind} ({api_version}) is not served by the cluster: {hint}")]
+    KindNotServed {
+        kind: String,
+        api_version: String,
+        hint: &'static str,
+    },
+    /// Discovery of a kind failed for another reason than the kind being absent.
+    #[error("discovery of {kind} ({api_version}) failed: {source}")]
+    Discovery {
+        kind: String,
+        api_version: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Listing the live objects of a kind in a namespace failed.
+    #[error("listing {kind} in namespace {namespace} failed: {source}")]
+    List {
+        kind: String,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Reading or creating a namespace failed.
+    #[error("namespace {namespace}: {source}")]
+    Namespace {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// The namespace of an object does not exist and was not to be created.
+    #[error("namespace {0} does not exist: create it or pass --create-namespaces")]
+    MissingNamespace(String),
+    /// Server-side apply of an object failed.
+    #[error("applying {key} failed: {source}")]
+    Apply {
+        key: ObjectKey,
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting an object failed.
+    #[error("deleting {key} failed: {source}")]
+    Delete {
+        key: ObjectKey,
+        #[source]
+        source: kube::Error,
+    },
+    /// The plan names an object to write that the desired state does not hold: the plan
+    /// and the desired state given to apply do not belong together.
+    #[error("the plan writes {0} but the desired state has no such object")]
+    MissingDesired(ObjectKey),
+    /// Pruning would remove more than half of the services of a namespace.
+    #[error("refusing to prune {}: pass --allow-mass-prune if this is intended", describe(.0))]
+    MassPrune(Vec<MassPrune>),
+    /// Deployments did not become ready in time.
+    #[error("deployments not ready after {}s: {}", .timeout.as_secs(), list(.deployments))]
+    NotReady {
+        timeout: Duration,
+        deployments: Vec<DeploymentHealth>,
+    },
+    /// Reading Deployment status failed while waiting.
+    #[error("reading deployments in namespace {namespace} failed: {source}")]
+    Health {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn describe(guards: &[MassPrune]) -> String {
+    let parts: Vec<String> = guards
+        .iter()
+        .map(|g| {
+            format!(
+                "{} of {} services in namespace {}",
+                g.removed, g.total, g.namespace
+            )
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn list(deployments: &[DeploymentHealth]) -> String {
+    let parts: Vec<String> = deployments.iter().map(ToString::to_string).collect();
+    parts.join("; ")
+}
+
+impl Error {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "cluster_config",
+            Error::Client(_) => "cluster_client",
+            Error::KindNotServed { .. } => "kind_not_served",
+            Error::Discovery { .. } => "discovery",
+            Error::List { .. } => "list",
+            Error::Namespace { .. } => "namespace",
+            Error::MissingNamespace(_) => "missing_namespace",
+            Error::Apply { .. } => "apply",
+            Error::Delete { .. } => "delete",
+            Error::MissingDesired(_) => "missing_desired",
+            Error::MassPrune(_) => "mass_prune",
+            Error::NotReady { .. } => "not_ready",
+            Error::Health { .. } => "health",
+        }
+    }
+}
+
+/// Result of cluster operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,86 @@
+//! Reading live state: one LIST per kind and namespace, selected by our managed-by label.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
+
+use super::kinds::{Kinds, LISTED_BUILTINS, ROUTE_KINDS};
+use super::retry::{RetryPolicy, retry};
+use super::{Error, Result};
+use crate::plan::{DesiredState, LiveSet, MANAGED_BY, MANAGED_BY_VALUE, group_of};
+
+/// The label selector of everything modelship manages.
+pub fn managed_selector() -> String {
+    format!("{MANAGED_BY}={MANAGED_BY_VALUE}")
+}
+
+/// Reads the live objects modelship manages in `namespaces`.
+///
+/// Kinds read: the built-ins modelship writes, every kind of the desired state (which must
+/// be served: [`Error::KindNotServed`] otherwise), and the route kinds the cluster serves.
+pub async fn read_live(
+    client: &Client,
+    kinds: &mut Kinds,
+    namespaces: &BTreeSet<String>,
+    desired: &DesiredState,
+    policy: &RetryPolicy,
+) -> Result<LiveSet> {
+    let resolved = kinds_to_read(kinds, desired).await?;
+    let params = ListParams::default().labels(&managed_selector());
+    let mut live = LiveSet::new();
+    for resolved in resolved.values().filter(|r| r.namespaced) {
+        let resource = &resolved.resource;
+        for namespace in namespaces {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+            let list = retry(policy, || api.list(&params))
+                .await
+                .map_err(|source| Error::List {
+                    kind: resource.kind.clone(),
+                    namespace: namespace.clone(),
+                    source,
+                })?;
+            for mut object in list.items {
+                object.types.get_or_insert_with(|| TypeMeta {
+                    api_version: resource.api_version.clone(),
+                    kind: resource.kind.clone(),
+                });
+                // A DynamicObject is a map of JSON values: serializing it cannot fail.
+                if let Ok(value) = serde_json::to_value(&object) {
+                    live.insert(value);
+                }
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// The kinds to list, one per (group, kind), the desired state's version first.
+async fn kinds_to_read(
+    kinds: &mut Kinds,
+    desired: &DesiredState,
+) -> Result<BTreeMap<(String, String), super::Resolved>> {
+    let mut out = BTreeMap::new();
+    let desired_kinds: BTreeSet<(&str, &str)> = desired
+        .services
+        .iter()
+        .flat_map(|s| &s.objects)
+        .filter_map(|o| Some((o.get("apiVersion")?.as_str()?, o.get("kind")?.as_str()?)))
+        .collect();
+    for (api_version, kind) in desired_kinds.iter().copied().chain(LISTED_BUILTINS) {
+        let key = (group_of(api_version).to_string(), kind.to_string());
+        if let std::collections::btree_map::Entry::Vacant(entry) = out.entry(key) {
+            entry.insert(kinds.resolve(api_version, kind).await?);
+        }
+    }
+    for (api_version, kind) in ROUTE_KINDS {
+        let key = (group_of(api_version).to_string(), kind.to_string());
+        if out.contains_key(&key) {
+            continue;
+        }
+        if let Some(resolved) = kinds.lookup(api_version, kind).await? {
+            out.insert(key, resolved);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,29 @@
+//! The Kubernetes edge: connecting, resolving kinds, reading live state, applying a plan
+//! with server-side apply, pruning, and waiting for Deployments to become healthy.
+//!
+//! ```text
+//! connect ──> Client ──> Kinds (built-ins known, CRDs by discovery)
+//!                 │
+//!   read_live ────┤  one LIST per kind and namespace  ──> plan::LiveSet
+//!   apply ────────┤  SSA (manager modelship, force), ordered; deletes reversed; prune last
+//!   wait_healthy ─┘  one LIST of Deployments per namespace per poll
+//! ```
+//!
+//! Every request goes through [`retry::retry`]: 429, 409, 5xx and connection errors are
+//! retried with exponential backoff and jitter, a bounded number of times.
+
+mod apply;
+mod connect;
+mod error;
+mod health;
+mod kinds;
+mod live;
+pub mod retry;
+
+pub use apply::{ApplyMode, ApplyOptions, ApplyReport, PruneMode, apply};
+pub use connect::{ConnectOptions, connect};
+pub use error::{Error, Result};
+pub use health::{DeploymentHealth, HealthOptions, wait_healthy};
+pub use kinds::{Kinds, Resolved};
+pub use live::read_live;
+pub use retry::RetryPolicy;

@@ -1,0 +1,116 @@
+//! The JSON rendering. Its schema is stable; additions bump nothing, any change in the
+//! meaning or shape of an existing field bumps [`SCHEMA_VERSION`].
+//!
+//! ```text
+//! {
+//!   "version": 1,
+//!   "hasChanges": bool,
+//!   "counts": {"create": n, "update": n, "delete": n, "unchanged": n, "blocked": n},
+//!   "services": [{
+//!     "namespace": str, "name": str,
+//!     "status": "present" | "removed" | "blocked",
+//!     "reason": "invalid-spec" | "repository-invalid",      (blocked only)
+//!     "summary": {"version"?: {"before", "after"}, "images"?: [{"container", "before", "after"}],
+//!                 "replicas"?: {"before", "after"}, "gpus"?: {"before", "after"}},
+//!     "objects": [{
+//!       "apiVersion": str, "kind": str, "namespace": str, "name": str,
+//!       "action": "create" | "update" | "delete" | "unchanged" | "blocked",
+//!       "changes": [{"path": str, "kind": "add" | "remove" | "replace", "before"?, "after"?}],
+//!       "patch": [RFC 6902 operations from projected live to desired],
+//!       "diff": str (unified YAML diff)
+//!     }]
+//!   }]
+//! }
+//! ```
+//!
+//! `before`/`after` sides are `null` where the object does not exist. Secret values appear
+//! only as `(redacted)` or `(redacted, changed)`.
+
+use serde::Serialize;
+
+use crate::plan::{Action, FieldChange, Plan, ServiceStatus, Summary};
+
+/// Version of the JSON schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    version: u32,
+    has_changes: bool,
+    counts: Counts,
+    services: Vec<Service<'a>>,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    create: usize,
+    update: usize,
+    delete: usize,
+    unchanged: usize,
+    blocked: usize,
+}
+
+#[derive(Serialize)]
+struct Service<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    #[serde(flatten)]
+    status: ServiceStatus,
+    summary: &'a Summary,
+    objects: Vec<Object<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Object<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    action: Action,
+    changes: &'a [FieldChange],
+    patch: &'a json_patch::Patch,
+    diff: &'a str,
+}
+
+/// Renders a plan as pretty-printed JSON.
+pub fn json(plan: &Plan) -> String {
+    let document = Document {
+        version: SCHEMA_VERSION,
+        has_changes: plan.has_changes(),
+        counts: Counts {
+            create: plan.count(Action::Create),
+            update: plan.count(Action::Update),
+            delete: plan.count(Action::Delete),
+            unchanged: plan.count(Action::Unchanged),
+            blocked: plan.count(Action::Blocked),
+        },
+        services: plan
+            .services
+            .iter()
+            .map(|s| Service {
+                namespace: &s.namespace,
+                name: &s.name,
+                status: s.status,
+                summary: &s.summary,
+                objects: s
+                    .objects
+                    .iter()
+                    .map(|o| Object {
+                        api_version: &o.api_version,
+                        kind: &o.key.kind,
+                        namespace: &o.key.namespace,
+                        name: &o.key.name,
+                        action: o.action,
+                        changes: &o.changes,
+                        patch: &o.patch,
+                        diff: &o.diff,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    // Serializing plain structs of strings, numbers and JSON values cannot fail.
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,100 @@
+//! The terminal rendering: a summary table, then the diff of every changing object.
+
+use std::fmt::Write as _;
+
+use super::{action_sign, counts_text, service_heading, status_text, summary_text};
+use crate::plan::{Action, Plan};
+
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const CYAN: &str = "\x1b[36m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Renders a plan for a terminal; `color` adds ANSI colours (only on a terminal).
+pub fn text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Plan: {}", counts_text(|a| plan.count(a)));
+    if plan.services.is_empty() {
+        let _ = writeln!(out, "No services.");
+        return out;
+    }
+    table(plan, &mut out);
+    for service in plan
+        .services
+        .iter()
+        .filter(|s| s.has_changes() || !matches!(s.status, crate::plan::ServiceStatus::Present))
+    {
+        let _ = writeln!(out);
+        let heading = service_heading(service);
+        if color {
+            let _ = writeln!(out, "{BOLD}{heading}{RESET}");
+        } else {
+            let _ = writeln!(out, "{heading}");
+        }
+        for object in &service.objects {
+            if object.action == Action::Unchanged {
+                continue;
+            }
+            let _ = writeln!(out, "  {} {}", action_sign(object.action), object.key);
+            for line in object.diff.lines() {
+                let _ = writeln!(out, "    {}", paint(line, color));
+            }
+        }
+    }
+    out
+}
+
+fn table(plan: &Plan, out: &mut String) {
+    let rows: Vec<[String; 4]> = plan
+        .services
+        .iter()
+        .map(|s| {
+            [
+                format!("{}/{}", s.namespace, s.name),
+                status_text(s.status).to_string(),
+                counts_text(|a| s.count(a)),
+                summary_text(&s.summary),
+            ]
+        })
+        .collect();
+    let header = ["SERVICE", "STATUS", "OBJECTS", "SUMMARY"].map(str::to_string);
+    let mut widths = [0usize; 3];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let _ = writeln!(out);
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn paint(line: &str, color: bool) -> String {
+    if !color {
+        return line.to_string();
+    }
+    let colour = if line.starts_with("+++") || line.starts_with("---") {
+        BOLD
+    } else if line.starts_with('+') {
+        GREEN
+    } else if line.starts_with('-') {
+        RED
+    } else if line.starts_with("@@") {
+        CYAN
+    } else {
+        return line.to_string();
+    };
+    format!("{colour}{line}{RESET}")
+}

@@ -1,0 +1,342 @@
+//! Evaluating a [`PolicySet`] against one [`Subject`], with the semantics of a
+//! ValidatingAdmissionPolicy at admission:
+//!
+//! ```text
+//! policy matchConstraints + binding matchResources select the subject?
+//!   -> matchConditions (all true, else skipped; an error follows failurePolicy)
+//!   -> variables (evaluated in order; an error surfaces only where the variable is read)
+//!   -> validations (false -> message / messageExpression; error -> failurePolicy)
+//!   -> one Violation per failure and per action of each binding (Deny, Warn, Audit)
+//! ```
+//!
+//! Policies see `object`, `oldObject` (null on CREATE), `request` (operation, namespace,
+//! name, kind, resource), `namespaceObject` (null when the namespace labels are unknown)
+//! and `variables`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use cel::common::types::{CelBool, CelMap, CelMapKey, CelNull, CelString};
+use cel::common::value::Val;
+use cel::{Context, Value};
+use serde_json::json;
+
+use super::document::{Action, FailurePolicy};
+use super::library::json_to_val;
+use super::load::{CompiledValidation, Expression, Policy, PolicySet};
+use super::matching::{Identity, SourceRef, Subject, matches};
+
+/// A failed validation of one object, for one action of one binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The policy's `metadata.name`.
+    pub policy: String,
+    /// The binding's name; `None` for a policy without binding (implicitly Deny).
+    pub binding: Option<String>,
+    pub action: Action,
+    /// The object: kind, namespace (none when cluster-scoped) and name.
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub message: String,
+    /// `Invalid`, `Forbidden`, ... as the validation says; `InternalError` when the
+    /// expression failed to evaluate.
+    pub reason: String,
+    /// The spec file and line that produced the object, when the caller gave them.
+    pub source: Option<SourceRef>,
+    /// The policy file and the line of the failing expression.
+    pub policy_file: String,
+    pub policy_line: usize,
+}
+
+impl Violation {
+    /// True when this violation blocks the plan.
+    pub fn is_deny(&self) -> bool {
+        self.action == Action::Deny
+    }
+
+    /// `error`, `warning` or `info`, by action.
+    pub fn severity(&self) -> &'static str {
+        match self.action {
+            Action::Deny => "error",
+            Action::Warn => "warning",
+            Action::Audit => "info",
+        }
+    }
+}
+
+/// Printed like a diagnostic, at the spec that produced the object:
+/// `services/llm.yaml:3: error: Deployment genai/llm-chat: GPU count above 8 [policy gpu-budget, policies/gpu.yaml:12]`
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) if source.line > 0 => write!(f, "{}:{}: ", source.file, source.line)?,
+            Some(source) => write!(f, "{}: ", source.file)?,
+            None => {}
+        }
+        write!(f, "{}: {} ", self.severity(), self.kind)?;
+        if let Some(namespace) = &self.namespace {
+            write!(f, "{namespace}/")?;
+        }
+        write!(
+            f,
+            "{}: {} [policy {}, {}:{}]",
+            self.name, self.message, self.policy, self.policy_file, self.policy_line
+        )
+    }
+}
+
+/// Why a policy did not pass, before it is multiplied by the binding's actions.
+struct Failure {
+    message: String,
+    reason: String,
+    line: usize,
+}
+
+impl PolicySet {
+    /// Every violation of every policy for `subject`, in policy order.
+    pub fn evaluate(&self, subject: &Subject<'_>) -> Vec<Violation> {
+        let identity = subject.identity();
+        let mut violations = Vec::new();
+        for policy in &self.policies {
+            if !matches(&policy.match_constraints, subject, &identity, true) {
+                continue;
+            }
+            let bindings: Vec<_> = policy
+                .bindings
+                .iter()
+                .filter(|b| {
+                    b.match_resources
+                        .as_ref()
+                        .is_none_or(|m| matches(m, subject, &identity, false))
+                })
+                .collect();
+            if bindings.is_empty() {
+                continue;
+            }
+            for failure in self.failures(policy, subject, &identity) {
+                for binding in &bindings {
+                    for &action in &binding.actions {
+                        violations.push(Violation {
+                            policy: policy.name.clone(),
+                            binding: binding.name.clone(),
+                            action,
+                            kind: identity.kind.clone(),
+                            namespace: identity.namespace.clone(),
+                            name: identity.name.clone(),
+                            message: failure.message.clone(),
+                            reason: failure.reason.clone(),
+                            source: subject.source.cloned(),
+                            policy_file: policy.file.clone(),
+                            policy_line: failure.line,
+                        });
+                    }
+                }
+            }
+        }
+        violations
+    }
+
+    fn failures(
+        &self,
+        policy: &Policy,
+        subject: &Subject<'_>,
+        identity: &Identity,
+    ) -> Vec<Failure> {
+        let Some(env) = &self.env else {
+            return Vec::new();
+        };
+        let request = request_json(identity);
+        let namespace = namespace_json(subject, identity);
+        let mut root = Context::with_env(env.clone());
+        root.add_variable_as_val("object", json_to_val(subject.object));
+        root.add_variable_as_val(
+            "oldObject",
+            subject.old_object.map_or_else(null, json_to_val),
+        );
+        root.add_variable_as_val("request", json_to_val(&request));
+        root.add_variable_as_val("namespaceObject", json_to_val(&namespace));
+        root.add_variable_as_val("variables", Box::new(CelMap::from(HashMap::new())));
+
+        let fail = |expression: &Expression, error: String| {
+            (policy.failure_policy == FailurePolicy::Fail).then(|| Failure {
+                message: format!("expression `{}` failed: {error}", expression.source),
+                reason: "InternalError".to_string(),
+                line: expression.line,
+            })
+        };
+        match match_conditions(policy, &root) {
+            Applies::No => return Vec::new(),
+            Applies::Failed(expression, error) => {
+                return fail(expression, error).into_iter().collect();
+            }
+            Applies::Yes => {}
+        }
+        let (values, errors) = variables(policy, &root);
+        let mut scope = root.new_inner_scope();
+        scope.add_variable_as_val("variables", variables_map(&values));
+        policy
+            .validations
+            .iter()
+            .filter_map(|validation| {
+                let failed_variable =
+                    validation.expression.variables.iter().find_map(|name| {
+                        errors.get(name).map(|e| format!("variables.{name}: {e}"))
+                    });
+                if let Some(error) = failed_variable {
+                    return fail(&validation.expression, error);
+                }
+                match run(&validation.expression, &scope).and_then(as_bool) {
+                    Ok(true) => None,
+                    Ok(false) => Some(Failure {
+                        message: message(validation, &scope),
+                        reason: validation.reason.clone(),
+                        line: validation.expression.line,
+                    }),
+                    Err(error) => fail(&validation.expression, error),
+                }
+            })
+            .collect()
+    }
+}
+
+fn null<'v>() -> Box<dyn Val + 'v> {
+    Box::new(CelNull)
+}
+
+/// `request` as an admission request carries it.
+fn request_json(identity: &Identity) -> serde_json::Value {
+    json!({
+        "operation": identity.operation.as_str(),
+        "namespace": identity.namespace.clone().unwrap_or_default(),
+        "name": identity.name,
+        "kind": {"group": identity.group, "version": identity.version, "kind": identity.kind},
+        "resource": {"group": identity.group, "version": identity.version, "resource": identity.resource},
+        "requestKind": {"group": identity.group, "version": identity.version, "kind": identity.kind},
+        "requestResource": {"group": identity.group, "version": identity.version, "resource": identity.resource},
+        "subResource": "",
+        "dryRun": false,
+    })
+}
+
+/// `namespaceObject`: the namespace with its labels when known, else null.
+fn namespace_json(subject: &Subject<'_>, identity: &Identity) -> serde_json::Value {
+    match (&identity.namespace, subject.namespace_labels) {
+        (Some(name), Some(labels)) => json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels},
+        }),
+        _ => serde_json::Value::Null,
+    }
+}
+
+enum Applies<'p> {
+    Yes,
+    No,
+    Failed(&'p Expression, String),
+}
+
+/// Kubernetes semantics: any false condition skips the policy, even when another failed.
+fn match_conditions<'p>(policy: &'p Policy, context: &Context<'_, '_>) -> Applies<'p> {
+    let mut failed = None;
+    for condition in &policy.match_conditions {
+        match run(&condition.expression, context).and_then(as_bool) {
+            Ok(true) => {}
+            Ok(false) => return Applies::No,
+            Err(error) => {
+                failed.get_or_insert((
+                    &condition.expression,
+                    format!("matchCondition {}: {error}", condition.name),
+                ));
+            }
+        }
+    }
+    match failed {
+        Some((expression, error)) => Applies::Failed(expression, error),
+        None => Applies::Yes,
+    }
+}
+
+type Values<'v> = Vec<(String, Box<dyn Val + 'v>)>;
+
+/// Evaluates the variables in order; each sees the ones before it.
+fn variables<'v>(
+    policy: &Policy,
+    root: &Context<'_, 'v>,
+) -> (Values<'v>, BTreeMap<String, String>) {
+    let mut values: Values<'v> = Vec::new();
+    let mut errors = BTreeMap::new();
+    for variable in &policy.variables {
+        let expression = &variable.expression;
+        if let Some(name) = expression
+            .variables
+            .iter()
+            .find(|n| errors.contains_key(*n))
+        {
+            errors.insert(
+                variable.name.clone(),
+                format!("reads variables.{name}, which failed"),
+            );
+            continue;
+        }
+        let mut scope = root.new_inner_scope();
+        scope.add_variable_as_val("variables", variables_map(&values));
+        match run(expression, &scope) {
+            Ok(value) => values.push((variable.name.clone(), value)),
+            Err(error) => {
+                errors.insert(variable.name.clone(), error);
+            }
+        }
+    }
+    (values, errors)
+}
+
+fn variables_map<'v>(values: &Values<'v>) -> Box<dyn Val + 'v> {
+    let map: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = values
+        .iter()
+        .map(|(name, value)| (CelMapKey::from(name.clone()), value.clone_as_boxed()))
+        .collect();
+    Box::new(CelMap::from(map))
+}
+
+/// Evaluates `expression`; a panic inside the interpreter is an error like any other.
+fn run<'v>(
+    expression: &Expression,
+    context: &Context<'_, 'v>,
+) -> Result<Box<dyn Val + 'v>, String> {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        Value::resolve_val(expression.program.expression(), context)
+            .map(|value| value.clone_as_boxed())
+    }));
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("the expression could not be evaluated".to_string()),
+    }
+}
+
+fn as_bool(value: Box<dyn Val + '_>) -> Result<bool, String> {
+    value
+        .downcast_ref::<CelBool>()
+        .map(|b| *b.inner())
+        .ok_or_else(|| format!("evaluated to {} instead of bool", value.get_type().name()))
+}
+
+/// The message of a failed validation: messageExpression when it gives a non-empty single
+/// line, else message, else the expression (as Kubernetes does).
+fn message(validation: &CompiledValidation, context: &Context<'_, '_>) -> String {
+    let from_expression = validation.message_expression.as_ref().and_then(|m| {
+        let value = run(m, context).ok()?;
+        let text = value
+            .downcast_ref::<CelString>()?
+            .inner()
+            .trim()
+            .to_string();
+        (!text.is_empty() && !text.contains('\n')).then_some(text)
+    });
+    from_expression
+        .or_else(|| validation.message.clone())
+        .unwrap_or_else(|| format!("failed expression: {}", validation.expression.source))
+}

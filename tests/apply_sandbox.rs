@@ -1,0 +1,317 @@
+//! Applying against the sandbox through the real client: prune only when asked and only
+//! from a valid repository, the mass-prune guard, retries under injected faults, dry run,
+//! the health wait, and the commands' exit codes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::Api;
+use modelship::cli::cluster::{ClusterArgs, Exit, OutputFormat, PlanArgs, run_plan};
+use modelship::cluster::{self, ApplyMode, ApplyOptions, Error, HealthOptions, PruneMode};
+use modelship::plan::{Action, ObjectKey, ServiceStatus};
+use modelship::sandbox::{FaultCode, FaultFilter, Sandbox, Verb};
+
+async fn service_account(sandbox: &Sandbox, namespace: &str, name: &str) -> Option<ServiceAccount> {
+    let api: Api<ServiceAccount> = Api::namespaced(sandbox.client(), namespace);
+    tokio::time::timeout(STEP, api.get_opt(name))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn pruning(mode: PruneMode) -> ApplyOptions {
+    ApplyOptions {
+        prune: mode,
+        ..options()
+    }
+}
+
+#[tokio::test]
+async fn removed_service_is_pruned_only_with_prune() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    std::fs::remove_file(repo.path().join("services/genai/text-embedding.yaml")).unwrap();
+    let loaded = load_repo(repo.path());
+
+    let report = apply_ok(&sandbox, &loaded, &options()).await;
+    assert!(report.deleted.is_empty());
+    assert!(!report.not_pruned.is_empty());
+    assert!(
+        service_account(&sandbox, "genai", "text-embedding")
+            .await
+            .is_some()
+    );
+
+    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Prune)).await;
+    assert_eq!(
+        report.deleted.len(),
+        report
+            .deleted
+            .iter()
+            .filter(|k| k.name.starts_with("text-embedding"))
+            .count()
+    );
+    assert!(!report.deleted.is_empty());
+    assert!(
+        service_account(&sandbox, "genai", "text-embedding")
+            .await
+            .is_none()
+    );
+    let plan = plan_repo(&sandbox, &loaded).await;
+    assert!(plan.services.iter().all(|s| s.name != "text-embedding"));
+    assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
+}
+
+#[tokio::test]
+async fn broken_spec_applies_the_others_and_deletes_nothing() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    let deployments: Api<Deployment> = Api::namespaced(sandbox.client(), "risk-prod");
+    let before = deployments.get("transaction-anomaly").await.unwrap();
+
+    edit(
+        repo.path(),
+        "services/risk/transaction-anomaly.yaml",
+        "maxReplicas: 8",
+        "maxReplica: 8",
+    );
+    edit(
+        repo.path(),
+        "services/risk/fraud-detection.yaml",
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+    std::fs::remove_file(repo.path().join("services/genai/text-embedding.yaml")).unwrap();
+    let loaded = load_repo(repo.path());
+    assert!(!loaded.desired.repository_valid);
+
+    let (plan, report) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::PruneAllowMass)).await;
+    let report = report.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(
+        report.deleted.is_empty(),
+        "nothing is pruned from an invalid repository"
+    );
+    assert_eq!(report.applied.len(), 1, "{:?}", report.applied);
+    let broken = plan
+        .services
+        .iter()
+        .find(|s| s.name == "transaction-anomaly")
+        .unwrap();
+    assert!(matches!(broken.status, ServiceStatus::Blocked(_)));
+    assert!(broken.objects.iter().all(|o| o.action == Action::Blocked));
+    let gone = plan
+        .services
+        .iter()
+        .find(|s| s.name == "text-embedding")
+        .unwrap();
+    assert!(matches!(gone.status, ServiceStatus::Blocked(_)));
+
+    // Untouched: the status may move (the Deployment controller), the object may not.
+    let after = deployments.get("transaction-anomaly").await.unwrap();
+    assert_eq!(before.metadata.generation, after.metadata.generation);
+    assert_eq!(before.metadata.annotations, after.metadata.annotations);
+    assert_eq!(before.metadata.labels, after.metadata.labels);
+    assert_eq!(before.spec, after.spec);
+    assert!(
+        service_account(&sandbox, "genai", "text-embedding")
+            .await
+            .is_some()
+    );
+    let fraud = deployments.get("fraud-detection").await.unwrap();
+    let image = fraud.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone();
+    assert_eq!(
+        image.as_deref(),
+        Some("registry.example.com/risk/xgboost-server:2.1.1")
+    );
+}
+
+#[tokio::test]
+async fn mass_prune_is_refused_unless_allowed() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    // Two of the three services of namespace genai go.
+    std::fs::remove_file(repo.path().join("services/genai/text-embedding.yaml")).unwrap();
+    std::fs::remove_file(repo.path().join("services/genai/image-classifier.yaml")).unwrap();
+    let loaded = load_repo(repo.path());
+
+    sandbox.reset_requests();
+    let (_, result) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::Prune)).await;
+    match result {
+        Err(Error::MassPrune(guards)) => {
+            assert_eq!(guards.len(), 1);
+            assert_eq!(guards[0].namespace, "genai");
+            assert_eq!((guards[0].removed, guards[0].total), (2, 3));
+        }
+        other => panic!("expected the mass-prune guard, got {other:?}"),
+    }
+    assert_eq!(sandbox.requests().total_writes(), 0);
+    assert!(
+        service_account(&sandbox, "genai", "text-embedding")
+            .await
+            .is_some()
+    );
+
+    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::PruneAllowMass)).await;
+    assert!(!report.deleted.is_empty());
+    assert!(
+        service_account(&sandbox, "genai", "text-embedding")
+            .await
+            .is_none()
+    );
+    assert!(
+        service_account(&sandbox, "genai", "image-classifier")
+            .await
+            .is_none()
+    );
+    assert!(
+        service_account(&sandbox, "genai", "llm-chat")
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_are_retried_and_apply_converges() {
+    let sandbox = sandbox().await;
+    let loaded = load_repo(&example_repo());
+    sandbox
+        .faults()
+        .fail_rate(0.3, FaultCode::Unavailable, FaultFilter::any());
+    sandbox.faults().fail_rate(
+        0.2,
+        FaultCode::TooManyRequests,
+        FaultFilter::verb(Verb::Apply),
+    );
+    sandbox.faults().conflict_next_writes(3);
+
+    let report = apply_ok(&sandbox, &loaded, &options()).await;
+    let requests = sandbox.requests();
+    assert!(
+        requests.verb_total(Verb::Apply) > report.applied.len() as u64,
+        "some writes were retried: {requests:?}"
+    );
+
+    sandbox.faults().clear();
+    let plan = plan_repo(&sandbox, &loaded).await;
+    assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
+}
+
+#[tokio::test]
+async fn dry_run_persists_nothing() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    edit(
+        repo.path(),
+        "services/risk/fraud-detection.yaml",
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+    let loaded = load_repo(repo.path());
+    let dry = ApplyOptions {
+        mode: ApplyMode::DryRun,
+        ..options()
+    };
+    let report = apply_ok(&sandbox, &loaded, &dry).await;
+    assert_eq!(report.applied.len(), 1);
+    let plan = plan_repo(&sandbox, &loaded).await;
+    assert_eq!(
+        plan.count(Action::Update),
+        1,
+        "the change is still to be made"
+    );
+}
+
+#[tokio::test]
+async fn wait_reports_the_deployment_that_is_not_ready() {
+    let sandbox = sandbox().await;
+    let loaded = load_repo(&example_repo());
+    sandbox.hold_unready("risk-prod", "fraud-detection");
+    apply_ok(&sandbox, &loaded, &options()).await;
+    let keys: Vec<ObjectKey> = loaded
+        .desired
+        .services
+        .iter()
+        .flat_map(|s| &s.objects)
+        .filter_map(ObjectKey::of)
+        .filter(|k| k.kind == "Deployment")
+        .collect();
+    assert_eq!(keys.len(), 5);
+    let short = HealthOptions {
+        timeout: Duration::from_millis(1500),
+        interval: Duration::from_millis(50),
+        retry: fast_retry(),
+    };
+    let mut polls = 0;
+    let error = cluster::wait_healthy(&sandbox.client(), &keys, &short, |_| polls += 1)
+        .await
+        .unwrap_err();
+    assert!(polls > 1);
+    match &error {
+        Error::NotReady { deployments, .. } => {
+            let names: Vec<&str> = deployments.iter().map(|d| d.name.as_str()).collect();
+            assert_eq!(names, ["fraud-detection"], "{error}");
+        }
+        other => panic!("expected NotReady, got {other}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .contains("Deployment risk-prod/fraud-detection: "),
+        "{error}"
+    );
+
+    sandbox.release("risk-prod", "fraud-detection");
+    let ready = HealthOptions {
+        timeout: Duration::from_secs(20),
+        ..short
+    };
+    let health = cluster::wait_healthy(&sandbox.client(), &keys, &ready, |_| {})
+        .await
+        .unwrap();
+    assert!(health.iter().all(|h| h.is_ready()));
+}
+
+#[tokio::test]
+async fn plan_command_exit_codes_follow_kubectl_diff() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    let args = |dir: &std::path::Path| PlanArgs {
+        dir: dir.to_path_buf(),
+        cluster: ClusterArgs {
+            kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
+            context: None,
+        },
+        output: OutputFormat::Json,
+    };
+    let run =
+        |args: PlanArgs| async move { tokio::time::timeout(STEP, run_plan(&args)).await.unwrap() };
+    assert_eq!(run(args(repo.path())).await, Exit::Changes);
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    assert_eq!(run(args(repo.path())).await, Exit::Ok);
+    edit(
+        repo.path(),
+        "services/risk/transaction-anomaly.yaml",
+        "maxReplicas: 8",
+        "maxReplica: 8",
+    );
+    assert_eq!(run(args(repo.path())).await, Exit::Invalid);
+    let unreachable = PlanArgs {
+        cluster: ClusterArgs {
+            kubeconfig: Some(repo.path().join("no-such-kubeconfig")),
+            context: None,
+        },
+        ..args(&example_repo())
+    };
+    assert_eq!(run(unreachable).await, Exit::Cluster);
+}

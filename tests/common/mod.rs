@@ -1,0 +1,154 @@
+//! Shared helpers of the plan and apply integration tests: a sandbox with the example
+//! repository's namespaces, loading a repository, planning and applying through the real
+//! client.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use modelship::cli::cluster::{Loaded, load};
+use modelship::cluster::{self, ApplyOptions, ApplyReport, Kinds, RetryPolicy};
+use modelship::plan::{self, Plan};
+use modelship::sandbox::Sandbox;
+
+/// Every test step that talks to the sandbox finishes within this.
+pub const STEP: Duration = Duration::from_secs(30);
+
+/// Fast retries for tests: a fault-injected request is retried within milliseconds.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 8,
+        base: Duration::from_millis(5),
+        max: Duration::from_millis(50),
+    }
+}
+
+/// The example repository shipped with the project.
+pub fn example_repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo")
+}
+
+/// A writable copy of the example repository.
+pub fn example_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&example_repo(), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Replaces `from` with `to` in a file of a repository copy (the text must be there).
+pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
+/// Loads and compiles a repository directory.
+pub fn load_repo(dir: &Path) -> Loaded {
+    let mut diagnostics = Vec::new();
+    load(dir, &mut diagnostics, modelship::cli::output::Color::Never)
+        .expect("repository directory readable")
+}
+
+/// Starts a sandbox.
+pub async fn sandbox() -> Sandbox {
+    tokio::time::timeout(STEP, Sandbox::start())
+        .await
+        .expect("sandbox starts in time")
+        .expect("sandbox starts")
+}
+
+/// Reads the live state and plans `loaded` against it.
+pub async fn plan_repo(sandbox: &Sandbox, loaded: &Loaded) -> Plan {
+    let client = sandbox.client();
+    let mut kinds = Kinds::new(client.clone(), fast_retry());
+    let live = tokio::time::timeout(
+        STEP,
+        cluster::read_live(
+            &client,
+            &mut kinds,
+            &loaded.namespaces,
+            &loaded.desired,
+            &fast_retry(),
+        ),
+    )
+    .await
+    .expect("live state read in time")
+    .expect("live state read");
+    plan::plan(&loaded.desired, &live).expect("plan")
+}
+
+/// Options that create namespaces and retry fast; no prune.
+pub fn options() -> ApplyOptions {
+    ApplyOptions {
+        create_namespaces: true,
+        retry: fast_retry(),
+        ..ApplyOptions::default()
+    }
+}
+
+/// Plans and applies `loaded`; returns the plan and the report.
+pub async fn apply_repo(
+    sandbox: &Sandbox,
+    loaded: &Loaded,
+    options: &ApplyOptions,
+) -> (Plan, Result<ApplyReport, cluster::Error>) {
+    let plan = plan_repo(sandbox, loaded).await;
+    let client = sandbox.client();
+    let mut kinds = Kinds::new(client.clone(), fast_retry());
+    let report = tokio::time::timeout(
+        STEP,
+        cluster::apply(&client, &mut kinds, &plan, &loaded.desired, options),
+    )
+    .await
+    .expect("apply finishes in time");
+    (plan, report)
+}
+
+/// Applies `loaded` and asserts every object succeeded.
+pub async fn apply_ok(sandbox: &Sandbox, loaded: &Loaded, options: &ApplyOptions) -> ApplyReport {
+    let (_, report) = apply_repo(sandbox, loaded, options).await;
+    let report = report.expect("apply");
+    assert!(
+        report.failures.is_empty(),
+        "failures: {:#?}",
+        report.failures
+    );
+    report
+}
+
+/// A one-line description of every object that would change.
+pub fn changes(plan: &Plan) -> Vec<String> {
+    plan.services
+        .iter()
+        .flat_map(|s| &s.objects)
+        .filter(|o| !matches!(o.action, plan::Action::Unchanged | plan::Action::Blocked))
+        .map(|o| {
+            let paths: Vec<String> = o.changes.iter().map(|c| c.path.to_string()).collect();
+            format!("{:?} {} {}\n{}", o.action, o.key, paths.join(", "), o.diff)
+        })
+        .collect()
+}
+
+/// Services (namespace/name) that have live objects.
+pub fn live_services(plan: &Plan) -> BTreeSet<String> {
+    plan.services
+        .iter()
+        .filter(|s| !s.objects.iter().all(|o| o.action == plan::Action::Create))
+        .map(|s| format!("{}/{}", s.namespace, s.name))
+        .collect()
+}

@@ -1,0 +1,238 @@
+//! `modelship policies export`: the shipped policies become Kubernetes YAML that passes
+//! strict schema validation (`kubernetes-validate --strict`, Kubernetes 1.33), loads back
+//! unchanged, keeps written bindings, and leaves out what only checks ModelService specs.
+//!
+//! kubernetes-validate comes from PyPI; `scripts/setup` installs it into `.venv`. The
+//! schema test fails, rather than skips, when it is missing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use modelship::cli::ExitCode;
+use modelship::cli::policies::{ExportConfig, export};
+use modelship::policy::{Action, PolicySet, Subject};
+use serde_json::json;
+
+const SPEC_ONLY: [&str; 3] = ["gpu-budget", "production-gpu-canary", "require-owner"];
+
+fn validator() -> PathBuf {
+    let path = std::env::var_os("MODELSHIP_KUBERNETES_VALIDATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubernetes-validate")
+        });
+    assert!(
+        path.exists(),
+        "kubernetes-validate not found at {}: run scripts/setup (or set MODELSHIP_KUBERNETES_VALIDATE)",
+        path.display()
+    );
+    path
+}
+
+/// Exports the project's policies (plus `extra` directories) into a fresh directory.
+fn export_to_dir(extra: &[PathBuf]) -> (tempfile::TempDir, String) {
+    let out = tempfile::tempdir().unwrap();
+    let config = ExportConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        policy_dirs: extra.to_vec(),
+        out_dir: Some(out.path().to_path_buf()),
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let code = export(&config, &mut stdout, &mut stderr).unwrap();
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert_eq!(code, ExitCode::Success, "{stderr}");
+    assert!(stdout.is_empty());
+    (out, stderr)
+}
+
+fn exported_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn exported_policies_pass_strict_schema_validation() {
+    let validator = validator();
+    let (out, _) = export_to_dir(&[]);
+    let paths: Vec<PathBuf> = exported_files(out.path())
+        .keys()
+        .map(|name| out.path().join(name))
+        .collect();
+    assert!(paths.len() >= 5, "{paths:?}");
+    let result = Command::new(&validator)
+        .args(["--strict", "-k", "1.33.0"])
+        .args(&paths)
+        .output()
+        .expect("kubernetes-validate runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        result.status.success(),
+        "strict validation failed:\n{report}"
+    );
+    assert!(
+        !report.contains("ERROR") && !report.contains("WARN"),
+        "{report}"
+    );
+    // Every document was checked: one policy and one binding per file.
+    let validated = report.matches(" passed for resource ").count();
+    assert_eq!(validated, 2 * paths.len(), "{report}");
+}
+
+#[test]
+fn spec_only_policies_are_skipped_with_a_note() {
+    let (out, stderr) = export_to_dir(&[]);
+    let files = exported_files(out.path());
+    for name in SPEC_ONLY {
+        assert!(
+            !files.contains_key(&format!("{name}.yaml")),
+            "{name} exported"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "skipped policy {name}: it only checks ModelService specs"
+            )),
+            "{stderr}"
+        );
+    }
+    for name in [
+        "allowed-registries",
+        "no-latest-images",
+        "memory-request-equals-limit",
+        "no-privileged-pods",
+        "gpu-increase-limit",
+    ] {
+        assert!(
+            files.contains_key(&format!("{name}.yaml")),
+            "{name} missing: {:?}",
+            files.keys()
+        );
+    }
+}
+
+#[test]
+fn exported_files_load_back_with_a_deny_binding_each() {
+    let (out, _) = export_to_dir(&[]);
+    let files: BTreeMap<String, Vec<u8>> = exported_files(out.path())
+        .into_iter()
+        .map(|(name, bytes)| (format!("policies/{name}"), bytes))
+        .collect();
+    let (set, diagnostics) = PolicySet::load(&files);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let bindings: Vec<_> = set
+        .documents()
+        .iter()
+        .filter(|d| d.kind == "ValidatingAdmissionPolicyBinding")
+        .collect();
+    assert_eq!(bindings.len(), files.len());
+    for binding in bindings {
+        assert_eq!(
+            binding.json["spec"]["validationActions"],
+            json!(["Deny"]),
+            "{}",
+            binding.name
+        );
+    }
+    // The exported rules behave as the originals: a Docker Hub image is denied.
+    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
+        "spec": {"template": {"spec": {"containers": [{"name": "s", "image": "docker.io/x:1",
+            "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}}]}}}});
+    let denied: Vec<String> = set
+        .evaluate(&Subject::new(&object))
+        .into_iter()
+        .filter(|v| v.action == Action::Deny)
+        .map(|v| v.policy)
+        .collect();
+    assert_eq!(denied, ["allowed-registries"]);
+}
+
+#[test]
+fn written_bindings_are_exported_and_mixed_rules_trimmed() {
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(
+        extra.path().join("replicas.yaml"),
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: replicas\n  uid: 1234\nspec:\n  matchConstraints:\n    resourceRules:\n      - {apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE]}\n      - {apiGroups: [modelship.dev], apiVersions: [v1alpha1], resources: [modelservices], operations: [CREATE]}\n  validations:\n    - expression: \"!has(object.spec.replicas) || object.spec.replicas <= 10\"\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: replicas-warn\nspec:\n  policyName: replicas\n  validationActions: [Warn, Audit]\n",
+    )
+    .unwrap();
+    let (out, stderr) = export_to_dir(&[extra.path().to_path_buf()]);
+    assert!(
+        stderr.contains("policy replicas: rules on modelship.dev dropped"),
+        "{stderr}"
+    );
+    let text = String::from_utf8(exported_files(out.path())["replicas.yaml"].clone()).unwrap();
+    assert!(
+        text.contains("replicas-warn") && text.contains("Warn") && text.contains("Audit"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("modelservices") && !text.contains("uid"),
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_policies_export_nothing_and_exit_2() {
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(
+        extra.path().join("bad.yaml"),
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: bad\nspec:\n  matchConstraints:\n    resourceRules:\n      - {apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE]}\n  validations:\n    - expression: object.spec.replicas.isSemver()\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let config = ExportConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        policy_dirs: vec![extra.path().to_path_buf()],
+        out_dir: Some(out.path().join("out")),
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    assert_eq!(
+        export(&config, &mut stdout, &mut stderr).unwrap(),
+        ExitCode::Invalid
+    );
+    let stderr = String::from_utf8(stderr).unwrap();
+    let expected = format!(
+        "{}/bad.yaml:10:19: error: spec.validations[0].expression: unknown function `isSemver`",
+        extra.path().display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!out.path().join("out").exists());
+}
+
+#[test]
+fn without_a_directory_the_yaml_goes_to_stdout() {
+    let config = ExportConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        policy_dirs: Vec::new(),
+        out_dir: None,
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    assert_eq!(
+        export(&config, &mut stdout, &mut stderr).unwrap(),
+        ExitCode::Success
+    );
+    let stdout = String::from_utf8(stdout).unwrap();
+    assert_eq!(
+        stdout.matches("kind: ValidatingAdmissionPolicy\n").count(),
+        5,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("kind: ValidatingAdmissionPolicyBinding\n")
+            .count(),
+        5,
+        "{stdout}"
+    );
+}

@@ -1,0 +1,277 @@
+//! Server-side apply through the real kube client: creation, ownership shared between
+//! managers, conflicts, force, removal of fields a manager stops sending, no-op applies,
+//! and defaulting visible on read.
+
+mod sandbox_support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, Patch, PatchParams};
+use modelship::sandbox::{Sandbox, Verb};
+use sandbox_support::{status_of, within};
+use serde_json::{Value, json};
+
+async fn sandbox() -> Sandbox {
+    within(Sandbox::start()).await.expect("sandbox starts")
+}
+
+fn cm_config(data: Value) -> Value {
+    json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "settings" }, "data": data })
+}
+
+fn managers(cm: &ConfigMap) -> Vec<(String, String)> {
+    cm.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.manager.clone().unwrap_or_default(),
+                m.operation.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn apply(
+    api: &Api<ConfigMap>,
+    manager: &str,
+    force: bool,
+    config: Value,
+) -> kube::Result<ConfigMap> {
+    let mut params = PatchParams::apply(manager);
+    params.force = force;
+    api.patch("settings", &params, &Patch::Apply(config)).await
+}
+
+#[tokio::test]
+async fn apply_creates_then_shares_fields_between_managers() {
+    let sb = sandbox().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    within(async {
+        let created = apply(
+            &cms,
+            "alice",
+            false,
+            cm_config(json!({ "shared": "1", "a": "x" })),
+        )
+        .await
+        .expect("create by apply");
+        assert_eq!(created.metadata.generation, Some(1));
+        assert_eq!(
+            managers(&created),
+            vec![("alice".to_string(), "Apply".to_string())]
+        );
+        let both = apply(
+            &cms,
+            "bob",
+            false,
+            cm_config(json!({ "shared": "1", "b": "y" })),
+        )
+        .await
+        .expect("same value is no conflict");
+        let mut names: Vec<String> = managers(&both).into_iter().map(|(m, _)| m).collect();
+        names.sort();
+        assert_eq!(names, vec!["alice", "bob"]);
+        let data = both.data.unwrap_or_default();
+        assert_eq!(
+            (data.get("a"), data.get("b"), data.get("shared")),
+            (Some(&"x".into()), Some(&"y".into()), Some(&"1".into()))
+        );
+    })
+    .await;
+    assert_eq!(sb.requests().get(Verb::Apply, "configmaps"), 2);
+}
+
+#[tokio::test]
+async fn conflicting_apply_names_manager_and_field_until_forced() {
+    let sb = sandbox().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    within(async {
+        apply(&cms, "alice", false, cm_config(json!({ "owned": "alice" })))
+            .await
+            .expect("alice applies");
+        let status =
+            status_of(apply(&cms, "bob", false, cm_config(json!({ "owned": "bob" }))).await);
+        assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+        assert!(
+            status.message.contains("\"alice\""),
+            "manager missing: {}",
+            status.message
+        );
+        assert!(
+            status.message.contains(".data.owned"),
+            "field missing: {}",
+            status.message
+        );
+        assert_eq!(
+            cms.get("settings")
+                .await
+                .expect("get")
+                .data
+                .unwrap_or_default()
+                .get("owned")
+                .map(String::as_str),
+            Some("alice")
+        );
+
+        let forced = apply(&cms, "bob", true, cm_config(json!({ "owned": "bob" })))
+            .await
+            .expect("force");
+        assert_eq!(
+            forced
+                .data
+                .unwrap_or_default()
+                .get("owned")
+                .map(String::as_str),
+            Some("bob")
+        );
+        let back =
+            status_of(apply(&cms, "alice", false, cm_config(json!({ "owned": "alice" }))).await);
+        assert_eq!(back.code, 409, "bob now owns the field");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fields_dropped_by_their_only_manager_are_removed() {
+    let sb = sandbox().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    within(async {
+        apply(
+            &cms,
+            "alice",
+            false,
+            cm_config(json!({ "keep": "1", "drop": "2" })),
+        )
+        .await
+        .expect("first apply");
+        apply(&cms, "bob", false, cm_config(json!({ "keep": "1" })))
+            .await
+            .expect("bob co-owns keep");
+        let after = apply(&cms, "alice", false, cm_config(json!({})))
+            .await
+            .expect("alice sends nothing");
+        let data = after.data.unwrap_or_default();
+        assert_eq!(data.get("drop"), None, "a field only alice owned survived");
+        assert_eq!(
+            data.get("keep").map(String::as_str),
+            Some("1"),
+            "a field bob still owns was removed"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_apply_is_a_no_op() {
+    let sb = sandbox().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    within(async {
+        let first = apply(&cms, "alice", false, cm_config(json!({ "a": "1" })))
+            .await
+            .expect("apply");
+        let rv = sb.resource_version();
+        let again = apply(&cms, "alice", false, cm_config(json!({ "a": "1" })))
+            .await
+            .expect("apply again");
+        assert_eq!(
+            again.metadata.resource_version,
+            first.metadata.resource_version
+        );
+        assert_eq!(sb.resource_version(), rv, "an unchanged apply wrote");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn update_managers_conflict_with_appliers() {
+    let sb = sandbox().await;
+    let deploys: Api<Deployment> = Api::default_namespaced(sb.client());
+    let config = |replicas: i32| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "web" },
+            "spec": {
+                "replicas": replicas,
+                "selector": { "matchLabels": { "app": "web" } },
+                "template": { "metadata": { "labels": { "app": "web" } },
+                              "spec": { "containers": [{ "name": "server", "image": "example/server:1" }] } }
+            }
+        })
+    };
+    within(async {
+        deploys
+            .patch(
+                "web",
+                &PatchParams::apply("modelship"),
+                &Patch::Apply(config(2)),
+            )
+            .await
+            .expect("apply");
+        let scaler = PatchParams {
+            field_manager: Some("autoscaler".into()),
+            ..Default::default()
+        };
+        deploys
+            .patch(
+                "web",
+                &scaler,
+                &Patch::Merge(json!({ "spec": { "replicas": 5 } })),
+            )
+            .await
+            .expect("autoscaler scales");
+        let status = status_of(
+            deploys
+                .patch(
+                    "web",
+                    &PatchParams::apply("modelship"),
+                    &Patch::Apply(config(2)),
+                )
+                .await,
+        );
+        assert_eq!(status.code, 409);
+        assert!(
+            status.message.contains("\"autoscaler\"") && status.message.contains(".spec.replicas"),
+            "{}",
+            status.message
+        );
+        let forced = deploys
+            .patch(
+                "web",
+                &PatchParams::apply("modelship").force(),
+                &Patch::Apply(config(2)),
+            )
+            .await
+            .expect("force");
+        assert_eq!(forced.spec.and_then(|s| s.replicas), Some(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn defaults_are_visible_on_read() {
+    let sb = sandbox().await;
+    let client = sb.client();
+    within(async {
+        let svcs: Api<Service> = Api::default_namespaced(client.clone());
+        let svc = json!({
+            "apiVersion": "v1", "kind": "Service", "metadata": { "name": "web" },
+            "spec": { "selector": { "app": "web" }, "ports": [{ "name": "http", "port": 80 }] }
+        });
+        svcs.patch("web", &PatchParams::apply("modelship"), &Patch::Apply(svc))
+            .await
+            .expect("apply service");
+        let got = svcs.get("web").await.expect("get").spec.expect("spec");
+        assert_eq!(got.type_.as_deref(), Some("ClusterIP"));
+        assert_eq!(got.session_affinity.as_deref(), Some("None"));
+        let port = got
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .expect("port");
+        assert_eq!(port.protocol.as_deref(), Some("TCP"));
+        assert!(got.cluster_ip.is_some_and(|ip| ip.starts_with("10.")));
+    })
+    .await;
+}

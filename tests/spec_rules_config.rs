@@ -1,0 +1,181 @@
+//! Validation rules of `modelship.yaml` and of services against it, table-driven like
+//! `spec_rules.rs`.
+
+mod spec_common;
+
+use spec_common::*;
+
+fn config_cases() -> Vec<Case> {
+    let svc = |extra: &str| with(extra);
+    let cfg = |name, service: String, config: &str, expect| Case {
+        name,
+        service,
+        config: Some(config.to_string()),
+        expect,
+    };
+    let no_catalog = "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\n";
+    let bad = |spec: &str| format!("{no_catalog}spec:\n{spec}");
+    vec![
+        cfg(
+            "loader image needed",
+            edit("version: \"1\"}", "version: \"1\", uri: \"hf://org/m\"}"),
+            no_catalog,
+            (
+                SVC,
+                6,
+                39,
+                "spec.model.uri",
+                "scheme `hf` needs a model loader, and modelship.yaml sets no modelLoader.image; set spec.modelLoader.image",
+            ),
+        ),
+        cfg(
+            "gateway needed by a service",
+            svc("  traffic: {router: gateway-api}\n"),
+            no_catalog,
+            (
+                SVC,
+                9,
+                21,
+                "spec.traffic.router",
+                "router gateway-api needs traffic.gateway",
+            ),
+        ),
+        cfg(
+            "empty catalog",
+            svc("  gpu: {count: 1, type: l4}\n"),
+            no_catalog,
+            (
+                SVC,
+                9,
+                25,
+                "spec.gpu.type",
+                "the GPU catalog in modelship.yaml (spec.gpu.catalog) is empty",
+            ),
+        ),
+        cfg(
+            "default namespace",
+            BASE.to_string(),
+            &bad("  defaultNamespace: ML\n"),
+            (
+                CFG,
+                4,
+                21,
+                "spec.defaultNamespace",
+                "invalid namespace `ML`",
+            ),
+        ),
+        cfg(
+            "glob",
+            BASE.to_string(),
+            &bad("  services: [\"services/[a.yaml\"]\n"),
+            (
+                CFG,
+                4,
+                14,
+                "spec.services[0]",
+                "invalid glob `services/[a.yaml`",
+            ),
+        ),
+        cfg(
+            "gateway needed by the default router",
+            BASE.to_string(),
+            &bad("  traffic: {router: gateway-api}\n"),
+            (
+                CFG,
+                4,
+                21,
+                "spec.traffic.router",
+                "router gateway-api needs traffic.gateway",
+            ),
+        ),
+        cfg(
+            "catalog product",
+            BASE.to_string(),
+            &bad("  gpu: {catalog: {l4: {product: \"\"}}}\n"),
+            (
+                CFG,
+                4,
+                33,
+                "spec.gpu.catalog.l4.product",
+                "must not be empty",
+            ),
+        ),
+        cfg(
+            "catalog product required",
+            BASE.to_string(),
+            &bad("  gpu: {catalog: {l4: {memory: 24Gi}}}\n"),
+            (
+                CFG,
+                4,
+                23,
+                "spec.gpu.catalog.l4.product",
+                "missing required field",
+            ),
+        ),
+        cfg(
+            "prometheus url",
+            BASE.to_string(),
+            &bad("  prometheus: {url: prometheus:9090}\n"),
+            (
+                CFG,
+                4,
+                21,
+                "spec.prometheus.url",
+                "must start with http:// or https://",
+            ),
+        ),
+        cfg(
+            "loader image pinned",
+            BASE.to_string(),
+            &bad("  modelLoader: {image: loader}\n"),
+            (
+                CFG,
+                4,
+                24,
+                "spec.modelLoader.image",
+                "image `loader` has no tag",
+            ),
+        ),
+        cfg(
+            "config unknown field",
+            BASE.to_string(),
+            &bad("  defaultNamespce: ml\n"),
+            (
+                CFG,
+                4,
+                3,
+                "spec.defaultNamespce",
+                "unknown field; did you mean defaultNamespace?",
+            ),
+        ),
+        cfg(
+            "config kind",
+            BASE.to_string(),
+            "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\n",
+            (
+                CFG,
+                2,
+                7,
+                "kind",
+                "unknown kind `ModelService`; modelship.yaml holds a RepositoryConfig document",
+            ),
+        ),
+        cfg(
+            "config tolerations",
+            BASE.to_string(),
+            &bad("  gpu: {tolerations: [{operator: Always}]}\n"),
+            (
+                CFG,
+                4,
+                34,
+                "spec.gpu.tolerations[0].operator",
+                "operator `Always` is not one of",
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn every_rule_reports_one_located_diagnostic() {
+    assert_cases(&config_cases());
+}
