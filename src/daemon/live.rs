@@ -1,5 +1,9 @@
 //! An in-memory index of live objects by key and by service: what the watch cache holds
 //! and what the pure decisions in [`super::sync`] read.
+//!
+//! Objects are held as compact JSON bytes (without `managedFields`) and parsed when a
+//! decision reads them: a parsed `serde_json::Value` costs several times its text, and the
+//! cache of a thousand services is read one service at a time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,10 +12,18 @@ use serde_json::Value;
 use super::sync::{Live, ServiceId, key_of, service_of};
 use crate::compile::ObjectKey;
 
+/// One held object.
+#[derive(Debug, Clone)]
+struct Held {
+    service: ServiceId,
+    resource_version: Option<u64>,
+    json: Box<[u8]>,
+}
+
 /// Live objects labelled managed-by=modelship, indexed by service.
 #[derive(Debug, Clone, Default)]
 pub struct LiveMap {
-    objects: BTreeMap<ObjectKey, Value>,
+    objects: BTreeMap<ObjectKey, Held>,
     by_service: BTreeMap<ServiceId, BTreeSet<ObjectKey>>,
 }
 
@@ -22,8 +34,9 @@ impl LiveMap {
 
     /// Adds or replaces an object; returns its service. Objects of other kinds or without
     /// our labels are ignored, so nothing foreign can ever be pruned.
-    pub fn upsert(&mut self, object: Value) -> Option<ServiceId> {
+    pub fn upsert(&mut self, mut object: Value) -> Option<ServiceId> {
         let key = key_of(&object)?;
+        slim(&mut object);
         let Some(service) = service_of(&object) else {
             // It lost our labels: it is no longer ours.
             self.remove(&key);
@@ -34,7 +47,16 @@ impl LiveMap {
             .entry(service.clone())
             .or_default()
             .insert(key.clone());
-        self.objects.insert(key, object);
+        // Serializing a Value cannot fail.
+        let json = serde_json::to_vec(&object)
+            .unwrap_or_default()
+            .into_boxed_slice();
+        let held = Held {
+            service: service.clone(),
+            resource_version: resource_version(&object),
+            json,
+        };
+        self.objects.insert(key, held);
         Some(service)
     }
 
@@ -43,7 +65,7 @@ impl LiveMap {
     pub fn upsert_if_newer(&mut self, object: Value) -> Option<ServiceId> {
         if let Some(key) = key_of(&object)
             && let (Some(held), Some(new)) = (
-                self.objects.get(&key).and_then(resource_version),
+                self.objects.get(&key).and_then(|h| h.resource_version),
                 resource_version(&object),
             )
             && held > new
@@ -55,8 +77,7 @@ impl LiveMap {
 
     /// Removes an object; returns the service it belonged to.
     pub fn remove(&mut self, key: &ObjectKey) -> Option<ServiceId> {
-        let object = self.objects.remove(key)?;
-        let service = service_of(&object)?;
+        let service = self.objects.remove(key)?.service;
         if let Some(keys) = self.by_service.get_mut(&service) {
             keys.remove(key);
             if keys.is_empty() {
@@ -81,7 +102,7 @@ impl LiveMap {
 
     /// The service of the object held under `key`.
     pub fn get_service(&self, key: &ObjectKey) -> Option<ServiceId> {
-        self.objects.get(key).and_then(service_of)
+        self.objects.get(key).map(|h| h.service.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -90,6 +111,20 @@ impl LiveMap {
 
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+    }
+}
+
+/// Drops what the decisions never read and what costs the most memory: `managedFields`
+/// (often larger than the object) and kubectl's last-applied annotation.
+fn slim(object: &mut Value) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+        if let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+        {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
     }
 }
 
@@ -102,8 +137,8 @@ fn resource_version(object: &Value) -> Option<u64> {
 }
 
 impl Live for LiveMap {
-    fn get(&self, key: &ObjectKey) -> Option<&Value> {
-        self.objects.get(key)
+    fn get(&self, key: &ObjectKey) -> Option<Value> {
+        serde_json::from_slice(&self.objects.get(key)?.json).ok()
     }
 
     fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey> {

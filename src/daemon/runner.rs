@@ -411,10 +411,10 @@ async fn write(
 ) -> Result<(), ApplyError> {
     shared.writer.ensure_namespace(&work.namespace).await?;
     for key in &diff.apply {
-        let Some((_, object)) = work.objects.iter().find(|(k, _)| k == key) else {
+        let Some(object) = work.object(key) else {
             continue;
         };
-        let stored = shared.writer.apply(key, object).await?;
+        let stored = shared.writer.apply(key, &object).await?;
         *writes += 1;
         shared.metrics.writes.inc();
         // Record what the server returned at once, so that the watch event of our own

@@ -34,7 +34,7 @@ pub type ServiceId = (String, String);
 /// Read access to the live objects labelled managed-by=modelship.
 pub trait Live {
     /// The live object with this key.
-    fn get(&self, key: &ObjectKey) -> Option<&Value>;
+    fn get(&self, key: &ObjectKey) -> Option<Value>;
     /// Keys of the live objects labelled for this service.
     fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey>;
     /// Every service with at least one live object.
@@ -73,13 +73,27 @@ pub struct ServiceWork {
     pub name: String,
     pub spec_hash: String,
     pub file: String,
-    /// Objects in apply order, as JSON.
-    pub objects: Vec<(ObjectKey, Value)>,
+    /// Objects in apply order, as compact JSON text (a parsed `Value` costs several times
+    /// as much memory, and a thousand services are held between revisions).
+    pub objects: Vec<(ObjectKey, Box<[u8]>)>,
 }
 
 impl ServiceWork {
     pub fn id(&self) -> ServiceId {
         (self.namespace.clone(), self.name.clone())
+    }
+
+    /// The desired objects, parsed, in apply order.
+    pub fn parsed(&self) -> impl Iterator<Item = (&ObjectKey, Value)> {
+        self.objects
+            .iter()
+            .filter_map(|(key, json)| Some((key, serde_json::from_slice(json).ok()?)))
+    }
+
+    /// The desired object with this key, parsed.
+    pub fn object(&self, key: &ObjectKey) -> Option<Value> {
+        let (_, json) = self.objects.iter().find(|(k, _)| k == key)?;
+        serde_json::from_slice(json).ok()
     }
 }
 
@@ -108,7 +122,13 @@ pub fn work_items(desired: &DesiredSet) -> (Vec<ServiceWork>, Vec<InvalidService
         let objects: Result<Vec<_>, _> = service
             .objects
             .iter()
-            .map(|o| o.to_json().map(|json| (o.key(), json)))
+            .map(|o| {
+                o.to_json().map(|json| {
+                    // Serializing a Value cannot fail.
+                    let bytes = serde_json::to_vec(&json).unwrap_or_default();
+                    (o.key(), bytes.into_boxed_slice())
+                })
+            })
             .collect();
         match objects {
             Ok(objects) => work.push(ServiceWork {
@@ -146,9 +166,8 @@ impl ServiceDiff {
 /// Compares one service with the live objects.
 pub fn diff_service(work: &ServiceWork, live: &dyn Live) -> ServiceDiff {
     let apply = work
-        .objects
-        .iter()
-        .filter(|(key, desired)| !live.get(key).is_some_and(|l| in_sync(desired, l)))
+        .parsed()
+        .filter(|(key, desired)| !live.get(key).is_some_and(|l| in_sync(desired, &l)))
         .map(|(key, _)| key.clone())
         .collect();
     let desired: BTreeSet<&ObjectKey> = work.objects.iter().map(|(k, _)| k).collect();

@@ -32,8 +32,8 @@ fn as_served(object: &Value) -> Value {
 fn live_of(work: &[ServiceWork]) -> LiveMap {
     let mut live = LiveMap::new();
     for service in work {
-        for (_, object) in &service.objects {
-            live.upsert(as_served(object));
+        for (_, object) in service.parsed() {
+            live.upsert(as_served(&object));
         }
     }
     live
@@ -47,10 +47,10 @@ fn every_example_service_becomes_work_with_keys_in_apply_order() {
     for service in &work {
         assert!(!service.spec_hash.is_empty());
         let keys: Vec<_> = service.objects.iter().map(|(k, _)| k.clone()).collect();
-        for (key, object) in &service.objects {
-            assert_eq!(key_of(object).as_ref(), Some(key));
+        for (key, object) in service.parsed() {
+            assert_eq!(key_of(&object).as_ref(), Some(key));
             assert_eq!(
-                service_of(object),
+                service_of(&object),
                 Some((service.namespace.clone(), service.name.clone()))
             );
         }
@@ -67,11 +67,10 @@ fn a_served_copy_is_in_sync_and_a_missing_or_edited_object_is_not() {
 
     // Someone scales the Deployment by hand (or removes it).
     let (deploy_key, deploy) = service
-        .objects
-        .iter()
+        .parsed()
         .find(|(k, _)| k.kind == Kind::Deployment)
         .unwrap();
-    let mut edited = as_served(deploy);
+    let mut edited = as_served(&deploy);
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
     live.upsert(edited);
     assert_eq!(
@@ -88,7 +87,8 @@ fn a_served_copy_is_in_sync_and_a_missing_or_edited_object_is_not() {
 #[test]
 fn a_new_source_annotation_alone_is_not_a_change() {
     let (work, _) = example_work();
-    let (_, object) = &work[0].objects[0];
+    let (_, object) = work[0].parsed().next().unwrap();
+    let object = &object;
     let mut live = as_served(object);
     live["metadata"]["annotations"]["modelship.dev/source"] = json!("repo@0123:services/x.yaml");
     live["metadata"]["annotations"]["modelship.dev/spec-hash"] = json!("old");
@@ -127,7 +127,7 @@ fn objects_no_longer_desired_are_orphans_of_their_service() {
     let (work, _) = example_work();
     let mut live = live_of(&work);
     let service = &work[0];
-    let mut extra = service.objects[0].1.clone();
+    let (_, mut extra) = service.parsed().next().unwrap();
     extra["kind"] = json!("NetworkPolicy");
     extra["apiVersion"] = json!("networking.k8s.io/v1");
     let extra_key = key_of(&extra).unwrap();
