@@ -7,7 +7,8 @@
 //!   cache.rs (watchers, managed-by=modelship) ──touched service──▶ runner.rs (loop)
 //!        ▲                                                          │ sync.rs: pure diff
 //!        └──────────────── recorded writes ◀── apply.rs (SSA) ◀──────┘
-//!   status.rs (/status, /readyz)   metrics.rs (/metrics)   leader.rs (Lease)
+//!   guard.rs: policies block services   status.rs (/status, /readyz)
+//!   metrics.rs (/metrics)   leader.rs (Lease)
 //! ```
 //!
 //! Safety: an invalid or failing service is left alone and never blocks the others; objects
@@ -19,6 +20,7 @@ pub mod apply;
 pub mod backoff;
 pub mod cache;
 pub mod fetcher;
+pub mod guard;
 pub mod http;
 pub mod leader;
 pub mod live;

@@ -168,7 +168,22 @@ impl Runner {
                 error: format!("invalid spec: {}", errors.join("; ")),
             });
         }
-        let repository_valid = errors.is_empty() && invalid.is_empty();
+        let verdict = super::guard::check(&snapshot.files, &repository, &desired);
+        for report in &verdict.reports {
+            tracing::warn!(policy = %report, "policy");
+        }
+        let blocked: BTreeSet<ServiceId> = verdict
+            .blocked
+            .iter()
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .collect();
+        let work: Vec<ServiceWork> = work
+            .into_iter()
+            .filter(|w| !blocked.contains(&w.id()))
+            .collect();
+        invalid.extend(verdict.blocked);
+        let errors: Vec<String> = errors.into_iter().chain(verdict.reports).collect();
+        let repository_valid = repository.is_valid() && invalid.is_empty() && !verdict.broken;
         self.revision = Some(snapshot.revision.clone());
         self.work = work.into_iter().map(|w| (w.id(), Arc::new(w))).collect();
         {
