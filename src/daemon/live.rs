@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::sync::{Live, ServiceId, key_of, service_of};
 use crate::compile::ObjectKey;
+use crate::plan;
 
 /// One held object.
 #[derive(Debug, Clone)]
@@ -114,11 +115,20 @@ impl LiveMap {
     }
 }
 
-/// Drops what the decisions never read and what costs the most memory: `managedFields`
-/// (often larger than the object) and kubectl's last-applied annotation.
+/// Drops what the decisions never read and what costs the most memory: the
+/// `managedFields` entries of other managers (modelship's own entry tells the plan which
+/// fields it applied before) and kubectl's last-applied annotation.
 fn slim(object: &mut Value) {
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.remove("managedFields");
+        if let Some(entries) = metadata
+            .get_mut("managedFields")
+            .and_then(Value::as_array_mut)
+        {
+            entries.retain(|entry| {
+                entry.get("manager").and_then(Value::as_str) == Some(plan::FIELD_MANAGER)
+                    && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+            });
+        }
         if let Some(annotations) = metadata
             .get_mut("annotations")
             .and_then(Value::as_object_mut)

@@ -7,9 +7,9 @@
 //! repository verdict x Live ──prune_candidates──▶ services to delete | MassPrune
 //! ```
 //!
-//! An object is in sync when every field modelship writes has the value the repository
-//! asks for in the live object ([`covers`]); fields the server or other controllers add
-//! are not ours and never count. The bookkeeping annotations (`modelship.dev/source`,
+//! An object is in sync when the plan's projection of the live object onto the fields
+//! modelship applies equals the desired object ([`in_sync`], through `plan::project`);
+//! fields the server or other controllers add are not ours and never count. The bookkeeping annotations (`modelship.dev/source`,
 //! `modelship.dev/spec-hash`) are written with real changes but are never a change alone,
 //! so a new commit that does not change a service writes nothing.
 
@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::compile::{DesiredSet, Kind, ObjectKey};
+use crate::plan;
 
 /// The label every object modelship writes carries, with value [`MANAGED_BY_VALUE`].
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -180,43 +181,26 @@ pub fn diff_service(work: &ServiceWork, live: &dyn Live) -> ServiceDiff {
     ServiceDiff { apply, orphans }
 }
 
-/// True when the live object has every field of the desired one (bookkeeping annotations
-/// aside).
+/// True when applying `desired` would change nothing the plan can see: the live object is
+/// projected onto the fields modelship applies (`plan::project`: keyed lists by merge key,
+/// quantities and ports by meaning, fields modelship stopped sending as removals) and
+/// compared; the bookkeeping annotations are never a change alone.
 pub fn in_sync(desired: &Value, live: &Value) -> bool {
-    let mut desired = desired.clone();
-    if let Some(annotations) = desired
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
+    let after = plan::strip_server_fields(desired);
+    let mut before = plan::project(live, &after);
+    if let (Some(wanted), Some(held)) = (
+        after.pointer("/metadata/annotations"),
+        before
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut),
+    ) {
         for name in BOOKKEEPING {
-            annotations.remove(name);
+            if let (Some(value), true) = (wanted.get(name), held.contains_key(name)) {
+                held.insert(name.to_string(), value.clone());
+            }
         }
     }
-    covers(live, &desired)
-}
-
-/// True when `live` has every field of `desired` with the same value: objects by key
-/// (extra live keys are fine, a `null` desired value matches a missing one), lists item
-/// by item with the same length, scalars equal (numbers by value).
-pub fn covers(live: &Value, desired: &Value) -> bool {
-    match (live, desired) {
-        (_, Value::Null) => true,
-        (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
-            Some(lv) => covers(lv, dv),
-            None => dv.is_null() || is_empty_collection(dv),
-        }),
-        (Value::Array(l), Value::Array(d)) => {
-            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| covers(lv, dv))
-        }
-        (Value::Number(l), Value::Number(d)) => l.as_f64() == d.as_f64(),
-        (l, d) => l == d,
-    }
-}
-
-/// Empty lists and maps are dropped by the API server on write; their absence is equal.
-fn is_empty_collection(value: &Value) -> bool {
-    matches!(value, Value::Array(a) if a.is_empty())
-        || matches!(value, Value::Object(o) if o.is_empty())
+    plan::changes(&before, &after).is_empty()
 }
 
 /// Too many services would be pruned at once.

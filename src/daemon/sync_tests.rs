@@ -101,25 +101,29 @@ fn a_new_source_annotation_alone_is_not_a_change() {
 }
 
 #[test]
-fn covers_compares_fields_modelship_writes_only() {
-    let cases = [
-        (json!({"a": 1, "b": 2}), json!({"a": 1}), true),
-        (json!({"a": 1.0}), json!({"a": 1}), true),
-        (json!({"a": 1}), json!({"a": 2}), false),
-        (json!({}), json!({"a": null, "l": [], "m": {}}), true),
-        (json!({}), json!({"a": 1}), false),
-        (
-            json!({"l": [{"x": 1, "y": 2}]}),
-            json!({"l": [{"x": 1}]}),
-            true,
-        ),
-        (json!({"l": [1, 2]}), json!({"l": [1]}), false),
-        (json!({"l": [2, 1]}), json!({"l": [1, 2]}), false),
-        (json!("1"), json!(1), false),
-    ];
-    for (live, desired, expected) in cases {
-        assert_eq!(covers(&live, &desired), expected, "{live} vs {desired}");
-    }
+fn server_spellings_and_extra_fields_are_in_sync_and_real_changes_are_not() {
+    let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "a", "namespace": "ml"},
+        "spec": {"template": {"spec": {"containers": [{"name": "server",
+            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}}});
+    let served = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "a", "namespace": "ml", "uid": "u", "generation": 3},
+        "spec": {"replicas": 4, "template": {"spec": {"dnsPolicy": "ClusterFirst",
+            "containers": [{"name": "server", "terminationMessagePath": "/dev/termination-log",
+            "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"}},
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}},
+        "status": {"replicas": 4}});
+    assert!(in_sync(&desired, &served));
+    let mut changed = served.clone();
+    changed["spec"]["template"]["spec"]["containers"][0]["env"][1]["value"] = json!("3");
+    assert!(!in_sync(&desired, &changed));
+    let mut missing = served;
+    missing["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    assert!(!in_sync(&desired, &missing));
 }
 
 #[test]
