@@ -73,6 +73,7 @@ pub fn check(
             namespace,
             name,
             error: messages.join("; "),
+            cause: "policy_denied",
         })
         .collect();
     verdict

@@ -166,6 +166,7 @@ impl Runner {
                 namespace: namespace.clone(),
                 name: name.clone(),
                 error: format!("invalid spec: {}", errors.join("; ")),
+                cause: "invalid_spec",
             });
         }
         let verdict = super::guard::check(&snapshot.files, &repository, &desired);
@@ -195,7 +196,7 @@ impl Runner {
                 status.state = ServiceState::Invalid;
                 status.last_error = Some(service.error.clone());
                 self.shared.metrics.reconciled("invalid", 0.0);
-                self.shared.metrics.error("invalid_spec");
+                self.shared.metrics.error(service.cause);
             }
             self.shared.metrics.set_services(board.counts());
         }

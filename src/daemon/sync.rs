@@ -104,6 +104,8 @@ pub struct InvalidService {
     pub namespace: String,
     pub name: String,
     pub error: String,
+    /// The metric label of the cause (`invalid_spec`, `compile`, `policy_denied`).
+    pub cause: &'static str,
 }
 
 /// The valid services of a compiled repository as work items; services whose objects
@@ -117,6 +119,7 @@ pub fn work_items(desired: &DesiredSet) -> (Vec<ServiceWork>, Vec<InvalidService
             namespace: e.namespace.clone(),
             name: e.name.clone(),
             error: format!("{}: {}", e.file, e.error),
+            cause: "compile",
         })
         .collect();
     for service in &desired.services {
@@ -143,6 +146,7 @@ pub fn work_items(desired: &DesiredSet) -> (Vec<ServiceWork>, Vec<InvalidService
                 namespace: service.namespace.clone(),
                 name: service.name.clone(),
                 error: format!("{}: {error}", service.file),
+                cause: "compile",
             }),
         }
     }

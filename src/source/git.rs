@@ -89,6 +89,13 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    /// The cache directory could not be created.
+    #[error("git cache directory {path}: {source}")]
+    CacheDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Fetching the branch failed (network, authentication, host key, missing branch).
     #[error("fetching branch {branch} from {url}: {message}")]
     Fetch {
@@ -134,7 +141,7 @@ impl GitError {
     /// The label of this error in metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            GitError::Cache { .. } => "git_cache",
+            GitError::Cache { .. } | GitError::CacheDir { .. } => "git_cache",
             GitError::Fetch { .. } => "git_fetch",
             GitError::HostKey { .. } => "git_host_key",
             GitError::CredentialFile { .. } => "git_credential_file",
@@ -269,7 +276,7 @@ fn open_cache(path: &Path) -> Result<Repository, GitError> {
     if path.join("HEAD").is_file() {
         Repository::open_bare(path).map_err(cache_error)
     } else {
-        std::fs::create_dir_all(path).map_err(|source| GitError::CredentialFile {
+        std::fs::create_dir_all(path).map_err(|source| GitError::CacheDir {
             path: path.to_path_buf(),
             source,
         })?;
