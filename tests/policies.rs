@@ -40,6 +40,7 @@ fn project(path: &str) -> std::path::PathBuf {
 fn shipped() -> BTreeMap<String, Vec<u8>> {
     read_tree(&project("policies"))
         .into_iter()
+        .filter(|(path, _)| path.ends_with(".yaml"))
         .map(|(path, bytes)| (format!("policies/{path}"), bytes))
         .collect()
 }

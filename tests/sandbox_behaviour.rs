@@ -329,14 +329,30 @@ fn widget_crd() -> CustomResourceDefinition {
     .expect("valid CRD")
 }
 
+/// Whether legacy and aggregated discovery both list widgets (and agree).
 async fn discovers_widgets(client: kube::Client) -> bool {
-    let discovery = Discovery::new(client).run().await.expect("discovery");
-    discovery.groups().any(|g| {
-        g.name() == "example.com"
-            && g.recommended_resources()
-                .iter()
-                .any(|(r, _)| r.plural == "widgets")
-    })
+    let has = |d: &Discovery| {
+        d.groups().any(|g| {
+            g.name() == "example.com"
+                && g.recommended_resources().iter().any(|(r, caps)| {
+                    r.plural == "widgets" && caps.scope == kube::discovery::Scope::Namespaced
+                })
+        })
+    };
+    let legacy = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let aggregated = Discovery::new(client)
+        .run_aggregated()
+        .await
+        .expect("aggregated discovery");
+    assert_eq!(
+        has(&legacy),
+        has(&aggregated),
+        "legacy and aggregated discovery disagree"
+    );
+    has(&legacy)
 }
 
 #[tokio::test]
@@ -655,4 +671,45 @@ async fn crd_preloading_can_be_turned_off() {
         .expect("discovery");
     assert!(!discovery.has_group("gateway.networking.k8s.io"));
     assert!(discovery.has_group("apps"));
+}
+
+#[tokio::test]
+async fn metadata_only_views_for_get_list_and_watch() {
+    let sb = within(Sandbox::start()).await.expect("sandbox");
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client());
+    within(async {
+        cms.create(&PostParams::default(), &configmap("a", &[("app", "web")]))
+            .await
+            .expect("create");
+        let one = cms.get_metadata("a").await.expect("get metadata");
+        assert_eq!(
+            one.types.as_ref().map(|t| t.kind.as_str()),
+            Some("PartialObjectMetadata")
+        );
+        assert_eq!(
+            one.metadata.labels.and_then(|l| l.get("app").cloned()),
+            Some("web".into())
+        );
+        let list = cms
+            .list_metadata(&Default::default())
+            .await
+            .expect("list metadata");
+        assert_eq!(list.items.len(), 1);
+        assert_eq!(list.types.kind, "PartialObjectMetadataList");
+        let mut stream = cms
+            .watch_metadata(&no_bookmarks(), "0")
+            .await
+            .expect("watch metadata")
+            .boxed();
+        match stream.try_next().await.expect("event").expect("open") {
+            WatchEvent::Added(o) => {
+                assert_eq!(
+                    o.types.map(|t| t.kind),
+                    Some("PartialObjectMetadata".to_string())
+                );
+            }
+            other => panic!("expected ADDED, got {other:?}"),
+        }
+    })
+    .await;
 }

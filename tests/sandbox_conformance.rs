@@ -538,3 +538,131 @@ async fn delete_collection_removes_matching_objects() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn malformed_requests_get_client_errors_not_crashes() {
+    let sb = sandbox().await;
+    let client = sb.client();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let deploy = "/apis/apps/v1/namespaces/default/deployments/web";
+    within(async {
+        let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+        deploys
+            .create(&PostParams::default(), &deployment("web", Some(1)))
+            .await
+            .expect("create");
+        Api::<ConfigMap>::default_namespaced(client.clone())
+            .create(&PostParams::default(), &configmap("a", &[]))
+            .await
+            .expect("create cm");
+        let cases: Vec<(&str, String, Option<&str>, &str, u16)> = vec![
+            ("POST", cms.to_string(), None, "not json", 400),
+            ("POST", cms.to_string(), None, "[1, 2]", 400),
+            ("PUT", format!("{cms}/a"), None, "{", 400),
+            (
+                "PATCH",
+                format!("{cms}/a"),
+                Some("application/json-patch+json"),
+                r#"{"op": "add"}"#,
+                400,
+            ),
+            (
+                "PATCH",
+                format!("{cms}/a"),
+                Some("application/json-patch+json"),
+                r#"[{"op": "test", "path": "/data/key", "value": "other"}]"#,
+                422,
+            ),
+            (
+                "PATCH",
+                format!("{cms}/a"),
+                Some("application/json-patch+json"),
+                r#"[{"op": "replace", "path": "", "value": "scalar"}]"#,
+                400,
+            ),
+            (
+                "PATCH",
+                format!("{cms}/a"),
+                Some("application/merge-patch+json"),
+                r#"{"metadata": {"name": "renamed"}}"#,
+                400,
+            ),
+            (
+                "PATCH",
+                format!("{cms}/a?fieldManager=t"),
+                Some("application/apply-patch+yaml"),
+                "- a\n- b\n",
+                400,
+            ),
+            (
+                "PATCH",
+                format!("{cms}/a?fieldManager=t"),
+                Some("application/apply-patch+yaml"),
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: 5\n",
+                400,
+            ),
+            ("PATCH", format!("{cms}/a"), Some("text/plain"), "x", 415),
+            (
+                "PATCH",
+                format!("{cms}/a?dryRun=Some"),
+                Some("application/merge-patch+json"),
+                "{}",
+                400,
+            ),
+            (
+                "PUT",
+                format!("{deploy}/scale"),
+                None,
+                r#"{"kind": "Scale", "apiVersion": "autoscaling/v1"}"#,
+                422,
+            ),
+            ("GET", format!("{deploy}/logs"), None, "", 404),
+            (
+                "GET",
+                format!("{cms}?watch=true&resourceVersion=abc"),
+                None,
+                "",
+                400,
+            ),
+            (
+                "GET",
+                format!("{cms}?labelSelector=a%20b%20c"),
+                None,
+                "",
+                400,
+            ),
+            ("DELETE", format!("{cms}/a"), None, "garbage", 400),
+            ("POST", format!("{cms}/a"), None, "{}", 405),
+        ];
+        for (method, uri, content_type, body, code) in cases {
+            let mut req = http::Request::builder().method(method).uri(&uri);
+            if let Some(ct) = content_type {
+                req = req.header("Content-Type", ct);
+            }
+            let req = req.body(body.as_bytes().to_vec()).expect("request");
+            match client.request_text(req).await {
+                Err(kube::Error::Api(status)) => {
+                    assert_eq!(
+                        status.code, code,
+                        "{method} {uri} {body:?}: {}",
+                        status.message
+                    )
+                }
+                other => panic!("{method} {uri} {body:?}: expected {code}, got {other:?}"),
+            }
+        }
+        // Built-in kinds must keep their shape: a patch that breaks it is refused.
+        let weird = deploys
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": "oops" })),
+            )
+            .await;
+        let weird = status_of(weird);
+        assert_eq!(weird.code, 400, "{}", weird.message);
+        assert!(deploys.get_scale("web").await.is_ok());
+        assert!(deploys.get("web").await.is_ok(), "the server survived");
+    })
+    .await;
+}

@@ -70,11 +70,23 @@ fn kubectl_binary() -> &'static str {
     KUBECTL
 }
 
+/// kubectl's discovery cache, kept beside the sandbox's kubeconfig (removed with it)
+/// instead of piling up in `~/.kube/cache` under ever-new ports.
+fn cache_dir(sandbox: &Sandbox) -> std::path::PathBuf {
+    sandbox
+        .kubeconfig_path()
+        .parent()
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+        .join("kubectl-cache")
+}
+
 /// Runs kubectl against the sandbox with a deadline; returns its output.
 async fn kubectl(sandbox: &Sandbox, args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new(kubectl_binary());
     cmd.arg("--kubeconfig")
         .arg(sandbox.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(cache_dir(sandbox))
         .args(args)
         .kill_on_drop(true);
     match tokio::time::timeout(LIMIT, cmd.output()).await {
@@ -212,6 +224,8 @@ async fn get_watch_receives_an_event() {
     let mut child = Command::new(kubectl_binary())
         .arg("--kubeconfig")
         .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache_dir(&sandbox))
         .args([
             "get",
             "configmaps",

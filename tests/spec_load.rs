@@ -435,3 +435,66 @@ fn diagnostics_are_sorted_by_file_line_and_column_across_files() {
         ]
     );
 }
+
+#[test]
+fn a_broken_document_naming_a_loaded_service_keeps_both_untouched() {
+    let broken = service("a").replace("resources: {cpu", "resources: [{cpu");
+    let repo = repo(&[
+        ("services/a.yaml", &service("a")),
+        ("services/b.yaml", &broken),
+    ]);
+    assert_eq!(
+        rendered(&repo),
+        [
+            "services/b.yaml:4:9: error: metadata.name: service default/a is defined twice; first defined at services/a.yaml:4",
+            "services/b.yaml:8:14: error: YAML syntax error: unclosed bracket '['",
+        ]
+    );
+    assert!(repo.services.is_empty());
+    assert_eq!(repo.invalid, ids(&[("default", "a")]));
+}
+
+#[test]
+fn odd_documents_get_clear_diagnostics() {
+    let cases: [(&str, String, &[&str]); 6] = [
+        (
+            "a list instead of a mapping",
+            "- a\n- b\n".to_string(),
+            &["services/x.yaml:1:1: error: expected a ModelService mapping, found a list"],
+        ),
+        (
+            "metadata left empty",
+            service("x").replace("metadata:\n  name: x\n", "metadata:\n"),
+            &["services/x.yaml:3:9: error: metadata: expected a mapping, found an empty value"],
+        ),
+        (
+            "a quoted port",
+            service("x").replace("s:1\"}", "s:1\", port: \"8080\"}"),
+            &[
+                "services/x.yaml:7:47: error: spec.runtime.port: expected a non-negative integer, found \"8080\"",
+            ],
+        ),
+        (
+            "a byte order mark",
+            format!("\u{feff}{}", service("x")),
+            &[],
+        ),
+        (
+            "tabs for indentation",
+            service("x").replace("  name: x", "\tname: x"),
+            &["services/x.yaml:4:2: error: YAML syntax error: tabs disallowed"],
+        ),
+        ("a null document", "~\n".to_string(), &[]),
+    ];
+    for (name, text, expected) in cases {
+        let repo = repo(&[("services/x.yaml", &text)]);
+        let shown = rendered(&repo);
+        assert_eq!(shown.len(), expected.len(), "{name}: {shown:#?}");
+        for (got, want) in shown.iter().zip(expected) {
+            assert!(
+                got.starts_with(want),
+                "{name}: {got} does not start with {want}"
+            );
+        }
+    }
+}

@@ -389,6 +389,17 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
+            "env set from the model",
+            edit("s:1\"}", "s:1\", env: {MODEL_PATH: /data}}"),
+            (
+                SVC,
+                7,
+                47,
+                "spec.runtime.env.MODEL_PATH",
+                "set by modelship from spec.model",
+            ),
+        ),
+        case(
             "health path",
             edit("s:1\"}", "s:1\", healthPath: health}"),
             (

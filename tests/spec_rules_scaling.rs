@@ -52,6 +52,11 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
+            "gpu type list empty",
+            with("  gpu: {count: 1, type: []}\n"),
+            (SVC, 9, 25, "spec.gpu.type", "must not be empty"),
+        ),
+        case(
             "partition and shared",
             with("  gpu: {count: 1, partition: 1g.10gb, shared: true}\n"),
             (

@@ -16,6 +16,7 @@
 //!       guards.rs      ServiceAccount, PodDisruptionBudget, NetworkPolicy
 //!   object.rs          `Object`, `Kind` (apply order) and `ObjectKey`
 //!   render.rs          YAML stream / JSON List output
+//!     yaml.rs          streaming block-style YAML emitter (a serde Serializer)
 //! ```
 //!
 //! # Decisions where SPEC.md is silent
@@ -88,6 +89,10 @@
 //!   VirtualService has one route per serving port: `grpc` (mesh traffic to the gRPC port,
 //!   listed first) and `http` (everything else), each stable 100 / canary 0 under canary.
 //!   HTTPRoute carries HTTP only (gRPC through a Gateway would need a GRPCRoute).
+//! - **YAML output**: kubectl's layout (two-space indent, list items flush with their key,
+//!   `{}` / `[]` for empty collections); a string is written plain only when no YAML 1.1 or
+//!   1.2 reader could take it for a bool, null or number (`"3.1.0"`, `"16"`, `"yes"` are
+//!   quoted), otherwise double-quoted with JSON escapes.
 //! - **Canary Deployment** `<name>-canary`: the same pod template with track `canary`,
 //!   explicit replicas, and no HPA, PDB or route of its own.
 
@@ -102,6 +107,7 @@ mod render;
 mod storage;
 mod traffic;
 mod workload;
+mod yaml;
 
 #[cfg(test)]
 mod testutil;
@@ -125,6 +131,7 @@ pub use labels::{
 };
 pub use object::{Kind, Object, ObjectKey};
 pub use render::{render_json, render_yaml};
+pub use traffic::track_service_name;
 
 /// Where the specs were read from; becomes the `modelship.dev/source` annotation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

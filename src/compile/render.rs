@@ -1,8 +1,9 @@
 //! Output of compiled objects: a YAML stream (documents separated by `---`, what
-//! `kubectl apply -f` reads) or a JSON `v1 List`. Both are deterministic: objects keep the
-//! order given, fields the API order of their types, maps are sorted.
+//! `kubectl apply -f` reads; written by `yaml.rs`) or a JSON `v1 List`. Both are
+//! deterministic: objects keep the order given, fields the API order of their types, maps
+//! are sorted.
 
-use super::{CompileError, Object};
+use super::{CompileError, Object, yaml};
 
 /// The objects as a YAML stream, `---` between documents.
 pub fn render_yaml<'a>(
@@ -13,22 +14,10 @@ pub fn render_yaml<'a>(
         if i > 0 {
             out.push_str("---\n");
         }
-        // Typed objects serialize straight to YAML, in the same field order `to_json` gives.
-        serde_saphyr::to_fmt_writer_with_options(&mut out, object, yaml_options())
-            .map_err(|e| serialize_error(object, e))?;
+        // Typed objects stream straight to YAML, in the same field order `to_json` gives.
+        yaml::write_document(&mut out, object).map_err(|e| serialize_error(object, e))?;
     }
     Ok(out)
-}
-
-/// Block style, two-space indent, list items flush with their key (as kubectl writes
-/// them), and long single-line strings kept on one line instead of folded (`>-`), so a
-/// value reads and greps the same in YAML as in the API.
-fn yaml_options() -> serde_saphyr::SerializerOptions {
-    let mut options = serde_saphyr::SerializerOptions::default();
-    options.indent_step = 2;
-    options.compact_list_indent = true;
-    options.folded_wrap_chars = u32::MAX as usize;
-    options
 }
 
 /// The objects as a pretty-printed JSON `List` (apiVersion v1), with a final newline.

@@ -50,8 +50,9 @@ pub(crate) fn services(ctx: &Ctx) -> Vec<Service> {
     services
 }
 
-/// `<name>-stable` / `<name>-canary`.
-pub(crate) fn track_service_name(name: &str, track: Track) -> String {
+/// The per-track Service of service `name`: `<name>-stable` / `<name>-canary` (the
+/// HTTPRoute backends the rollout engine weights).
+pub fn track_service_name(name: &str, track: Track) -> String {
     format!("{name}-{}", track.as_str())
 }
 

@@ -23,6 +23,8 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -203,14 +205,19 @@ pub fn plan(desired: &DesiredState, live: &dyn LiveState) -> Result<Plan> {
             BlockReason::InvalidSpec,
         ));
     }
+    let known: std::collections::HashSet<(&str, &str)> = desired
+        .services
+        .iter()
+        .map(|s| (s.namespace.as_str(), s.name.as_str()))
+        .chain(
+            desired
+                .invalid
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.as_str())),
+        )
+        .collect();
     for (namespace, name) in live.services() {
-        let known = |n: &str, s: &str| n == namespace && s == name;
-        let present = desired
-            .services
-            .iter()
-            .any(|s| known(&s.namespace, &s.name));
-        let invalid = desired.invalid.iter().any(|(n, s)| known(n, s));
-        if present || invalid {
+        if known.contains(&(namespace.as_str(), name.as_str())) {
             continue;
         }
         services.push(if desired.repository_valid {
@@ -266,22 +273,30 @@ fn plan_object(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let mut after = strip_server_fields(desired);
-    if key.kind == "Secret" {
-        diff::fold_string_data(&mut after);
+    let secret = key.kind == "Secret";
+    // The desired object is used as it is unless something must change in it.
+    let mut after = if secret || project::has_server_fields(desired) {
+        Cow::Owned(strip_server_fields(desired))
+    } else {
+        Cow::Borrowed(desired)
+    };
+    if secret {
+        diff::fold_string_data(after.to_mut());
     }
     let mut before = live.map(|l| project(l, &after));
     if let Some(before) = before.as_mut() {
         ignore_bookkeeping(before, &after);
     }
-    if key.kind == "Secret" {
-        diff::redact_secret(before.as_mut(), Some(&mut after));
+    if secret {
+        diff::redact_secret(before.as_mut(), Some(after.to_mut()));
     }
+    let after = after.as_ref();
     let title = format!("{}/{}", key.kind, key.name);
     let (action, changes) = match &before {
         None => (Action::Create, Vec::new()),
+        Some(before) if *before == *after => (Action::Unchanged, Vec::new()),
         Some(before) => {
-            let changes = changes(before, &after);
+            let changes = changes(before, after);
             let action = if changes.is_empty() {
                 Action::Unchanged
             } else {
@@ -290,9 +305,17 @@ fn plan_object(
             (action, changes)
         }
     };
-    let empty = json!({});
-    let patch = json_patch::diff(before.as_ref().unwrap_or(&empty), &after);
-    let diff = unified_yaml(before.as_ref(), Some(&after), &title);
+    // An unchanged object has no patch and no diff: skip rendering both (the bulk of a
+    // steady-state plan).
+    let (patch, diff) = if action == Action::Unchanged {
+        (json_patch::Patch::default(), String::new())
+    } else {
+        let empty = json!({});
+        (
+            json_patch::diff(before.as_ref().unwrap_or(&empty), after),
+            unified_yaml(before.as_ref(), Some(after), &title),
+        )
+    };
     let plan = ObjectPlan {
         live_uid: live.and_then(uid),
         key,

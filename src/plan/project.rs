@@ -102,18 +102,18 @@ fn project_map(
     others: &[&Fields],
 ) -> Map<String, Value> {
     let mut out = Map::new();
+    let owned = ours.is_some() || !others.is_empty();
     for (key, d) in desired {
-        let name = format!("f:{key}");
         match live.get(key) {
             Some(l) => {
-                let value = project_value(
-                    l,
-                    d,
-                    key,
-                    field,
-                    child(ours, &name),
-                    &children(others, &name),
-                );
+                // Owner trees are walked only where someone owns something.
+                let (ours, others) = if owned {
+                    let name = format!("f:{key}");
+                    (child(ours, &name), children(others, &name))
+                } else {
+                    (None, Vec::new())
+                };
+                let value = project_value(l, d, key, field, ours, &others);
                 out.insert(key.clone(), value);
             }
             // Servers drop empty maps and lists: absent and empty mean the same.
@@ -173,10 +173,10 @@ fn project_list(
         let Some(l) = live.iter().find(|l| list_key(field, l) == key) else {
             continue;
         };
-        let ours_item = item_node(ours, l);
+        let ours_item = item_node(ours, field, l);
         let others_item: Vec<&Fields> = others
             .iter()
-            .filter_map(|o| item_node(Some(o), l))
+            .filter_map(|o| item_node(Some(o), field, l))
             .collect();
         out.push(project_value(l, d, field, field, ours_item, &others_item));
     }
@@ -186,8 +186,10 @@ fn project_list(
         if key.is_some() && desired.iter().any(|d| list_key(field, d) == key) {
             continue;
         }
-        let ours_item = item_node(ours, l).is_some();
-        let shared = others.iter().any(|o| item_node(Some(o), l).is_some());
+        let ours_item = item_node(ours, field, l).is_some();
+        let shared = others
+            .iter()
+            .any(|o| item_node(Some(o), field, l).is_some());
         if atomic || (ours_item && !shared) {
             out.push(l.clone());
         }
@@ -206,8 +208,19 @@ fn project_positional(field: &str, live: &[Value], desired: &[Value]) -> Value {
 }
 
 /// The `k:{...}` node of a `fieldsV1` list node that names this live item.
-fn item_node<'a>(list: Option<&'a Fields>, item: &Value) -> Option<&'a Fields> {
-    list?.iter().find_map(|(name, node)| {
+///
+/// Servers write the key as compact JSON with sorted field names, so a keyed item is found
+/// by its name directly; other items by reading every key.
+fn item_node<'a>(list: Option<&'a Fields>, field: &str, item: &Value) -> Option<&'a Fields> {
+    let list = list?;
+    if let Some(mut key) = list_key(field, item) {
+        key.sort_by_key(|(name, _)| *name);
+        let key: Map<String, Value> = key.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        return list
+            .get(&format!("k:{}", Value::Object(key)))
+            .and_then(Value::as_object);
+    }
+    list.iter().find_map(|(name, node)| {
         let key: Map<String, Value> = serde_json::from_str(name.strip_prefix("k:")?).ok()?;
         let matches = key.iter().all(|(k, v)| item.get(k) == Some(v));
         if matches { node.as_object() } else { None }
@@ -300,6 +313,27 @@ fn same_quantity(a: &str, b: &str) -> bool {
     }
 }
 
+/// Metadata fields a server manages.
+const SERVER_METADATA: [&str; 8] = [
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// True when an object carries status or server-managed metadata.
+pub fn has_server_fields(object: &Value) -> bool {
+    object.get("status").is_some()
+        || object
+            .get("metadata")
+            .and_then(Value::as_object)
+            .is_some_and(|m| SERVER_METADATA.iter().any(|k| m.contains_key(*k)))
+}
+
 /// Removes what the server manages from an object shown whole (a delete, or a create's
 /// desired side): status and bookkeeping metadata.
 pub fn strip_server_fields(object: &Value) -> Value {
@@ -308,16 +342,7 @@ pub fn strip_server_fields(object: &Value) -> Value {
         map.remove("status");
     }
     if let Some(meta) = out.get_mut("metadata").and_then(Value::as_object_mut) {
-        for key in [
-            "managedFields",
-            "resourceVersion",
-            "uid",
-            "generation",
-            "creationTimestamp",
-            "selfLink",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
+        for key in SERVER_METADATA {
             meta.remove(key);
         }
         if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {

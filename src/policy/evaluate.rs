@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::document::{Action, FailurePolicy};
 use super::library::json_to_val;
-use super::load::{CompiledValidation, Expression, Policy, PolicySet};
+use super::load::{Binding, CompiledValidation, Expression, Policy, PolicySet};
 use super::matching::{Identity, SourceRef, Subject, matches};
 
 /// A failed validation of one object, for one action of one binding.
@@ -98,24 +98,32 @@ impl PolicySet {
     /// Every violation of every policy for `subject`, in policy order.
     pub fn evaluate(&self, subject: &Subject<'_>) -> Vec<Violation> {
         let identity = subject.identity();
+        let applicable: Vec<(&Policy, Vec<&Binding>)> = self
+            .policies
+            .iter()
+            .filter(|policy| matches(&policy.match_constraints, subject, &identity, true))
+            .map(|policy| (policy, selected_bindings(policy, subject, &identity)))
+            .filter(|(_, bindings)| !bindings.is_empty())
+            .collect();
+        let Some(env) = self.env.as_ref().filter(|_| !applicable.is_empty()) else {
+            return Vec::new();
+        };
+        // The subject is turned into CEL values once; each policy evaluates in a child
+        // scope of this context.
+        let request = request_json(&identity);
+        let namespace = namespace_json(subject, &identity);
+        let mut root = Context::with_env(env.clone());
+        root.add_variable_as_val("object", json_to_val(subject.object));
+        root.add_variable_as_val(
+            "oldObject",
+            subject.old_object.map_or_else(null, json_to_val),
+        );
+        root.add_variable_as_val("request", json_to_val(&request));
+        root.add_variable_as_val("namespaceObject", json_to_val(&namespace));
+        root.add_variable_as_val("variables", Box::new(CelMap::from(HashMap::new())));
         let mut violations = Vec::new();
-        for policy in &self.policies {
-            if !matches(&policy.match_constraints, subject, &identity, true) {
-                continue;
-            }
-            let bindings: Vec<_> = policy
-                .bindings
-                .iter()
-                .filter(|b| {
-                    b.match_resources
-                        .as_ref()
-                        .is_none_or(|m| matches(m, subject, &identity, false))
-                })
-                .collect();
-            if bindings.is_empty() {
-                continue;
-            }
-            for failure in self.failures(policy, subject, &identity) {
+        for (policy, bindings) in applicable {
+            for failure in failures(policy, &root) {
                 for binding in &bindings {
                     for &action in &binding.actions {
                         violations.push(Violation {
@@ -137,68 +145,68 @@ impl PolicySet {
         }
         violations
     }
+}
 
-    fn failures(
-        &self,
-        policy: &Policy,
-        subject: &Subject<'_>,
-        identity: &Identity,
-    ) -> Vec<Failure> {
-        let Some(env) = &self.env else {
-            return Vec::new();
-        };
-        let request = request_json(identity);
-        let namespace = namespace_json(subject, identity);
-        let mut root = Context::with_env(env.clone());
-        root.add_variable_as_val("object", json_to_val(subject.object));
-        root.add_variable_as_val(
-            "oldObject",
-            subject.old_object.map_or_else(null, json_to_val),
-        );
-        root.add_variable_as_val("request", json_to_val(&request));
-        root.add_variable_as_val("namespaceObject", json_to_val(&namespace));
-        root.add_variable_as_val("variables", Box::new(CelMap::from(HashMap::new())));
+/// The bindings of `policy` whose `matchResources` select the subject.
+fn selected_bindings<'p>(
+    policy: &'p Policy,
+    subject: &Subject<'_>,
+    identity: &Identity,
+) -> Vec<&'p Binding> {
+    policy
+        .bindings
+        .iter()
+        .filter(|b| {
+            b.match_resources
+                .as_ref()
+                .is_none_or(|m| matches(m, subject, identity, false))
+        })
+        .collect()
+}
 
-        let fail = |expression: &Expression, error: String| {
-            (policy.failure_policy == FailurePolicy::Fail).then(|| Failure {
-                message: format!("expression `{}` failed: {error}", expression.source),
-                reason: "InternalError".to_string(),
-                line: expression.line,
-            })
-        };
-        match match_conditions(policy, &root) {
-            Applies::No => return Vec::new(),
-            Applies::Failed(expression, error) => {
-                return fail(expression, error).into_iter().collect();
-            }
-            Applies::Yes => {}
+/// Why `policy` fails for the subject bound in `root`: matchConditions, then variables,
+/// then each validation.
+fn failures(policy: &Policy, root: &Context<'_, '_>) -> Vec<Failure> {
+    let fail = |expression: &Expression, error: String| {
+        (policy.failure_policy == FailurePolicy::Fail).then(|| Failure {
+            message: format!("expression `{}` failed: {error}", expression.source),
+            reason: "InternalError".to_string(),
+            line: expression.line,
+        })
+    };
+    match match_conditions(policy, root) {
+        Applies::No => return Vec::new(),
+        Applies::Failed(expression, error) => {
+            return fail(expression, error).into_iter().collect();
         }
-        let (values, errors) = variables(policy, &root);
-        let mut scope = root.new_inner_scope();
-        scope.add_variable_as_val("variables", variables_map(&values));
-        policy
-            .validations
-            .iter()
-            .filter_map(|validation| {
-                let failed_variable =
-                    validation.expression.variables.iter().find_map(|name| {
-                        errors.get(name).map(|e| format!("variables.{name}: {e}"))
-                    });
-                if let Some(error) = failed_variable {
-                    return fail(&validation.expression, error);
-                }
-                match run(&validation.expression, &scope).and_then(as_bool) {
-                    Ok(true) => None,
-                    Ok(false) => Some(Failure {
-                        message: message(validation, &scope),
-                        reason: validation.reason.clone(),
-                        line: validation.expression.line,
-                    }),
-                    Err(error) => fail(&validation.expression, error),
-                }
-            })
-            .collect()
+        Applies::Yes => {}
     }
+    let (values, errors) = variables(policy, root);
+    let mut scope = root.new_inner_scope();
+    scope.add_variable_as_val("variables", variables_map(&values, |_| true));
+    policy
+        .validations
+        .iter()
+        .filter_map(|validation| {
+            let failed_variable = validation
+                .expression
+                .variables
+                .iter()
+                .find_map(|name| errors.get(name).map(|e| format!("variables.{name}: {e}")));
+            if let Some(error) = failed_variable {
+                return fail(&validation.expression, error);
+            }
+            match run(&validation.expression, &scope).and_then(as_bool) {
+                Ok(true) => None,
+                Ok(false) => Some(Failure {
+                    message: message(validation, &scope),
+                    reason: validation.reason.clone(),
+                    line: validation.expression.line,
+                }),
+                Err(error) => fail(&validation.expression, error),
+            }
+        })
+        .collect()
 }
 
 fn null<'v>() -> Box<dyn Val + 'v> {
@@ -281,8 +289,12 @@ fn variables<'v>(
             );
             continue;
         }
+        // Only the variables this one reads (directly or not) are copied into its scope.
         let mut scope = root.new_inner_scope();
-        scope.add_variable_as_val("variables", variables_map(&values));
+        scope.add_variable_as_val(
+            "variables",
+            variables_map(&values, |name| expression.variables.contains(name)),
+        );
         match run(expression, &scope) {
             Ok(value) => values.push((variable.name.clone(), value)),
             Err(error) => {
@@ -293,9 +305,11 @@ fn variables<'v>(
     (values, errors)
 }
 
-fn variables_map<'v>(values: &Values<'v>) -> Box<dyn Val + 'v> {
+/// The `variables` map: copies of the values whose name is `wanted`.
+fn variables_map<'v>(values: &Values<'v>, wanted: impl Fn(&str) -> bool) -> Box<dyn Val + 'v> {
     let map: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = values
         .iter()
+        .filter(|(name, _)| wanted(name))
         .map(|(name, value)| (CelMapKey::from(name.clone()), value.clone_as_boxed()))
         .collect();
     Box::new(CelMap::from(map))

@@ -11,8 +11,8 @@ use cel::{Env, Program};
 
 use super::check::{self, Ty};
 use super::document::{
-    API_VERSION, Action, BINDING_KIND, BindingDocument, DocumentText, FailurePolicy, Located,
-    MatchResources, POLICY_KIND, PolicyDocument, split_documents,
+    API_VERSION, Action, BINDING_KIND, BindingDocument, BindingSpec, DocumentText, FailurePolicy,
+    Located, MatchResources, POLICY_KIND, PolicyDocument, PolicySpec, Validation, split_documents,
 };
 use super::library;
 use super::matching::{MODELSHIP_GROUP, selector_problems};
@@ -311,69 +311,30 @@ impl Loader {
             .map(|l| (doc.text.first_line + l.line() as usize, l.column() as usize))
             .unwrap_or((doc.line(), 0));
         let message = error.without_snippet().to_string();
-        let message = message.lines().next().unwrap_or_default().to_string();
-        self.error(doc, line, column, "", message);
+        let message = message.lines().next().unwrap_or_default();
+        // The location is ours (in file coordinates); drop the parser's own.
+        let message = match message.rfind(" at line ") {
+            Some(at) if message[at..].contains(", column ") => &message[..at],
+            _ => message,
+        };
+        let mut diagnostic = error_at(doc.file, line, column, "", message.to_string());
+        diagnostic.hint = unknown_field_hint(message);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// An error about the whole document, at its first line.
+    fn doc_error(&mut self, doc: &Doc<'_>, field: &str, message: &str) {
+        self.error(doc, doc.line(), 0, field, message.to_string());
     }
 
     /// Checks and compiles one policy; true when it loaded.
     fn policy(&mut self, env: &Env, doc: &Doc<'_>, policy: PolicyDocument) -> bool {
         let errors = self.diagnostics.len();
         let name = policy.metadata.name.clone();
-        if name.is_empty() {
-            self.error(
-                doc,
-                doc.line(),
-                0,
-                "metadata.name",
-                "a policy needs a name".to_string(),
-            );
-        }
-        if self.set.policies.iter().any(|p| p.name == name) {
-            self.error(
-                doc,
-                doc.line(),
-                0,
-                "metadata.name",
-                format!("policy `{name}` is defined twice"),
-            );
-        }
         let spec = policy.spec;
-        if spec.param_kind.is_some() {
-            self.error(
-                doc,
-                doc.line(),
-                0,
-                "spec.paramKind",
-                "policies with parameters are not supported".to_string(),
-            );
-        }
-        let constraints = spec.match_constraints.unwrap_or_default();
-        if constraints.resource_rules.is_empty() {
-            let message =
-                "matchConstraints.resourceRules is required: the policy would match nothing"
-                    .to_string();
-            self.error(
-                doc,
-                doc.line(),
-                0,
-                "spec.matchConstraints.resourceRules",
-                message,
-            );
-        }
+        self.policy_fields(doc, &name, &spec);
+        let constraints = spec.match_constraints.clone().unwrap_or_default();
         self.selectors(doc, "spec.matchConstraints", &constraints);
-        if spec.validations.is_empty() {
-            self.error(
-                doc,
-                doc.line(),
-                0,
-                "spec.validations",
-                "a policy needs at least one validation".to_string(),
-            );
-        }
-        if !spec.audit_annotations.is_empty() {
-            let message = "auditAnnotations are only evaluated in the cluster".to_string();
-            self.warning(doc, "spec.auditAnnotations", message);
-        }
         let match_conditions = self.named(
             env,
             doc,
@@ -382,59 +343,11 @@ impl Loader {
             false,
         );
         let variables = self.named(env, doc, "spec.variables", &spec.variables, true);
-        let declared: Vec<String> = variables.iter().map(|v| v.name.clone()).collect();
-        let validations = spec
-            .validations
+        let validations = self.validations(env, doc, &spec.validations, &variables);
+        let broken = self.diagnostics[errors..]
             .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                let field = format!("spec.validations[{i}]");
-                if let Some(reason) = v.reason.as_deref().filter(|r| !REASONS.contains(r)) {
-                    let message =
-                        format!("unknown reason `{reason}` (one of {})", REASONS.join(", "));
-                    self.error(doc, doc.line(), 0, &format!("{field}.reason"), message);
-                }
-                if v.message.as_deref().is_some_and(|m| m.contains('\n')) {
-                    self.error(
-                        doc,
-                        doc.line(),
-                        0,
-                        &format!("{field}.message"),
-                        "a message must be one line".to_string(),
-                    );
-                }
-                let expression = self.compile(
-                    env,
-                    doc,
-                    &format!("{field}.expression"),
-                    &v.expression,
-                    &declared,
-                    &variables,
-                    Ty::Bool,
-                );
-                let message_expression = v.message_expression.as_ref().and_then(|m| {
-                    self.compile(
-                        env,
-                        doc,
-                        &format!("{field}.messageExpression"),
-                        m,
-                        &declared,
-                        &variables,
-                        Ty::String,
-                    )
-                });
-                Some(CompiledValidation {
-                    expression: expression?,
-                    message: v.message.clone(),
-                    message_expression,
-                    reason: v.reason.clone().unwrap_or_else(|| "Invalid".to_string()),
-                })
-            })
-            .collect();
-        if self.diagnostics[errors..]
-            .iter()
-            .any(|d| d.severity == Severity::Error)
-        {
+            .any(|d| d.severity == Severity::Error);
+        if broken {
             return false;
         }
         self.set.policies.push(Policy {
@@ -451,14 +364,97 @@ impl Loader {
         true
     }
 
-    fn selectors(&mut self, doc: &Doc<'_>, field: &str, rules: &MatchResources) {
-        for (name, selector) in [
-            ("namespaceSelector", &rules.namespace_selector),
-            ("objectSelector", &rules.object_selector),
-        ] {
-            for problem in selector.iter().flat_map(selector_problems) {
-                self.error(doc, doc.line(), 0, &format!("{field}.{name}"), problem);
+    /// Problems of a policy's fields that need no compiling.
+    fn policy_fields(&mut self, doc: &Doc<'_>, name: &str, spec: &PolicySpec) {
+        if name.is_empty() {
+            self.doc_error(doc, "metadata.name", "a policy needs a name");
+        }
+        if self.set.policies.iter().any(|p| p.name == name) {
+            self.doc_error(
+                doc,
+                "metadata.name",
+                &format!("policy `{name}` is defined twice"),
+            );
+        }
+        if spec.param_kind.is_some() {
+            self.doc_error(
+                doc,
+                "spec.paramKind",
+                "policies with parameters are not supported",
+            );
+        }
+        let no_rules = spec
+            .match_constraints
+            .as_ref()
+            .is_none_or(|m| m.resource_rules.is_empty());
+        if no_rules {
+            let message =
+                "matchConstraints.resourceRules is required: the policy would match nothing";
+            self.doc_error(doc, "spec.matchConstraints.resourceRules", message);
+        }
+        if spec.validations.is_empty() {
+            self.doc_error(
+                doc,
+                "spec.validations",
+                "a policy needs at least one validation",
+            );
+        }
+        if !spec.audit_annotations.is_empty() {
+            let message = "auditAnnotations are only evaluated in the cluster".to_string();
+            self.warning(doc, "spec.auditAnnotations", message);
+        }
+        for (i, v) in spec.validations.iter().enumerate() {
+            if let Some(reason) = v.reason.as_deref().filter(|r| !REASONS.contains(r)) {
+                let message = format!("unknown reason `{reason}` (one of {})", REASONS.join(", "));
+                self.doc_error(doc, &format!("spec.validations[{i}].reason"), &message);
             }
+            if v.message.as_deref().is_some_and(|m| m.contains('\n')) {
+                let field = format!("spec.validations[{i}].message");
+                self.doc_error(doc, &field, "a message must be one line");
+            }
+        }
+    }
+
+    /// Compiles the validations; a broken one is reported and left out.
+    fn validations(
+        &mut self,
+        env: &Env,
+        doc: &Doc<'_>,
+        validations: &[Validation],
+        variables: &[NamedProgram],
+    ) -> Vec<CompiledValidation> {
+        let declared: Vec<String> = variables.iter().map(|v| v.name.clone()).collect();
+        let mut compiled = Vec::new();
+        for (i, v) in validations.iter().enumerate() {
+            let field = format!("spec.validations[{i}]");
+            let expression = self.compile(
+                env,
+                doc,
+                &format!("{field}.expression"),
+                &v.expression,
+                &declared,
+                variables,
+                Ty::Bool,
+            );
+            let message_expression = v.message_expression.as_ref().and_then(|m| {
+                let field = format!("{field}.messageExpression");
+                self.compile(env, doc, &field, m, &declared, variables, Ty::String)
+            });
+            if let Some(expression) = expression {
+                compiled.push(CompiledValidation {
+                    expression,
+                    message: v.message.clone(),
+                    message_expression,
+                    reason: v.reason.clone().unwrap_or_else(|| "Invalid".to_string()),
+                });
+            }
+        }
+        compiled
+    }
+
+    fn selectors(&mut self, doc: &Doc<'_>, field: &str, rules: &MatchResources) {
+        for (field, message) in selector_problems_of(field, rules) {
+            self.doc_error(doc, &field, &message);
         }
     }
 
@@ -477,13 +473,15 @@ impl Loader {
         for (i, entry) in entries.iter().enumerate() {
             let field = format!("{field}[{i}]");
             if !seen.insert(entry.name.clone()) {
-                self.error(
-                    doc,
-                    doc.line(),
-                    0,
-                    &format!("{field}.name"),
-                    format!("`{}` is defined twice", entry.name),
+                let message = format!("`{}` is defined twice", entry.name);
+                self.doc_error(doc, &format!("{field}.name"), &message);
+            }
+            if are_variables && !is_identifier(&entry.name) {
+                let message = format!(
+                    "`{}` is not a CEL identifier (letters, digits and `_`, not starting with a digit)",
+                    entry.name
                 );
+                self.doc_error(doc, &format!("{field}.name"), &message);
             }
             let declared: Vec<String> = if are_variables {
                 compiled.iter().map(|v| v.name.clone()).collect()
@@ -592,56 +590,31 @@ impl Loader {
     fn attach_bindings(&mut self) {
         let bindings = std::mem::take(&mut self.bindings);
         for (binding, file, line) in bindings {
-            let at = |field: &str, message: String| error_at(&file, line, 0, field, message);
             let spec = binding.spec;
-            let mut problems = Vec::new();
-            if spec.param_ref.is_some() {
-                problems.push(at(
-                    "spec.paramRef",
-                    "bindings with parameters are not supported".to_string(),
-                ));
-            }
-            let actions: BTreeSet<Action> = spec.validation_actions.iter().copied().collect();
-            if actions.is_empty() {
-                problems.push(at(
-                    "spec.validationActions",
-                    "at least one of Deny, Warn, Audit is required".to_string(),
-                ));
-            }
-            if actions.len() != spec.validation_actions.len() {
-                problems.push(at(
-                    "spec.validationActions",
-                    "an action is listed twice".to_string(),
-                ));
-            }
-            if actions.contains(&Action::Deny) && actions.contains(&Action::Warn) {
-                problems.push(at(
-                    "spec.validationActions",
-                    "Deny and Warn cannot be used together".to_string(),
-                ));
-            }
-            let Some(policy) = self
+            let mut problems = binding_problems(&spec);
+            let policy = self
                 .set
                 .policies
                 .iter_mut()
-                .find(|p| p.name == spec.policy_name)
-            else {
+                .find(|p| p.name == spec.policy_name);
+            if policy.is_none() {
                 let message = format!(
                     "binding `{}` refers to no loaded policy `{}`",
                     binding.metadata.name, spec.policy_name
                 );
-                problems.push(at("spec.policyName", message));
-                self.diagnostics.extend(problems);
-                continue;
-            };
-            if problems.is_empty() {
-                policy.bindings.push(Binding {
+                problems.push(("spec.policyName".to_string(), message));
+            }
+            match policy {
+                Some(policy) if problems.is_empty() => policy.bindings.push(Binding {
                     name: Some(binding.metadata.name),
-                    actions: actions.into_iter().collect(),
+                    actions: dedup(&spec.validation_actions),
                     match_resources: spec.match_resources,
-                });
-            } else {
-                self.diagnostics.extend(problems);
+                }),
+                _ => self.diagnostics.extend(
+                    problems
+                        .into_iter()
+                        .map(|(field, message)| error_at(&file, line, 0, &field, message)),
+                ),
             }
         }
         for policy in &mut self.set.policies {
@@ -654,6 +627,62 @@ impl Loader {
             }
         }
     }
+}
+
+fn dedup(actions: &[Action]) -> Vec<Action> {
+    actions
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// (field, message) of every problem of a binding that needs no policy.
+fn binding_problems(spec: &BindingSpec) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| problems.push((field.to_string(), message));
+    if spec.param_ref.is_some() {
+        problem(
+            "spec.paramRef",
+            "bindings with parameters are not supported".to_string(),
+        );
+    }
+    let actions = dedup(&spec.validation_actions);
+    if actions.is_empty() {
+        let message = "at least one of Deny, Warn, Audit is required".to_string();
+        problem("spec.validationActions", message);
+    }
+    if actions.len() != spec.validation_actions.len() {
+        problem(
+            "spec.validationActions",
+            "an action is listed twice".to_string(),
+        );
+    }
+    if actions.contains(&Action::Deny) && actions.contains(&Action::Warn) {
+        let message = "Deny and Warn cannot be used together".to_string();
+        problem("spec.validationActions", message);
+    }
+    if let Some(rules) = &spec.match_resources {
+        problems.extend(selector_problems_of("spec.matchResources", rules));
+    }
+    problems
+}
+
+/// (field, message) of the label selector problems of `rules`.
+fn selector_problems_of(field: &str, rules: &MatchResources) -> Vec<(String, String)> {
+    [
+        ("namespaceSelector", &rules.namespace_selector),
+        ("objectSelector", &rules.object_selector),
+    ]
+    .into_iter()
+    .flat_map(|(name, selector)| {
+        selector
+            .iter()
+            .flat_map(selector_problems)
+            .map(move |message| (format!("{field}.{name}"), message))
+    })
+    .collect()
 }
 
 /// Compiles `source`, turning a parse failure (or a panic of the parser on hostile input)
@@ -680,6 +709,28 @@ fn compile_guarded(env: &Env, source: &str) -> Result<Program, Vec<(usize, Strin
             .collect()),
         Err(_) => Err(vec![(0, "the expression could not be parsed".to_string())]),
     }
+}
+
+/// `did you mean reason?` for serde's "unknown field `reasn`, expected one of ...".
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let candidates: Vec<&str> = rest
+        .split_once("expected one of ")?
+        .1
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .collect();
+    crate::spec::de::closest(field, candidates).map(|best| format!("did you mean {best}?"))
+}
+
+/// True for a CEL identifier, which a variable name must be to be read as `variables.<name>`.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The expression on one line, shortened for messages.

@@ -1,7 +1,9 @@
 //! Checking a whole repository: every ModelService (as resource `modelservices` of group
 //! `modelship.dev`) and every object compiled from it, with the live objects and namespace
-//! labels the caller knows ([`ClusterView`]; empty offline, as in `modelship validate`).
-//! Each violation points at the spec file and line that produced the object.
+//! labels the caller knows. [`check_repository`] takes compiled objects and a
+//! [`ClusterView`] (empty offline, as in `modelship validate`); [`check_desired`] takes a
+//! plan's desired state and live state. Each violation points at the spec file and line
+//! that produced the object.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +12,7 @@ use serde_json::Value;
 use super::matching::{SourceRef, Subject};
 use super::{Error, PolicySet, Violation};
 use crate::compile::{DesiredSet, ObjectKey};
+use crate::plan::{DesiredState, LiveState, ObjectKey as PlanKey};
 use crate::spec::{LoadedService, Repository, RepositoryConfig};
 
 /// What the caller knows of the cluster.
@@ -46,8 +49,56 @@ pub fn check_repository(
     policies: &PolicySet,
     cluster: &ClusterView,
 ) -> Result<Vec<Violation>, Error> {
+    let (mut violations, sources) = check_services(repo, &cluster.namespace_labels, policies)?;
+    for service in &desired.services {
+        let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        for object in &service.objects {
+            let json = object.to_json()?;
+            let subject = Subject::new(&json)
+                .with_old_object(cluster.live.get(&object.key()))
+                .with_namespace_labels(cluster.namespace_labels.get(&service.namespace))
+                .with_source(&source);
+            violations.extend(policies.evaluate(&subject));
+        }
+    }
+    Ok(violations)
+}
+
+/// The policy check of a plan: every ModelService, and every desired object with its live
+/// version from `live` as `oldObject`. A Deny violation blocks the plan.
+pub fn check_desired(
+    repo: &Repository,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+) -> Result<Vec<Violation>, Error> {
+    let (mut violations, sources) = check_services(repo, namespace_labels, policies)?;
+    for service in &desired.services {
+        let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        for object in &service.objects {
+            let old = PlanKey::of(object).and_then(|key| live.get(&key));
+            let subject = Subject::new(object)
+                .with_old_object(old)
+                .with_namespace_labels(namespace_labels.get(&service.namespace))
+                .with_source(&source);
+            violations.extend(policies.evaluate(&subject));
+        }
+    }
+    Ok(violations)
+}
+
+type Sources = BTreeMap<(String, String), SourceRef>;
+
+/// Checks every valid service of the repository; returns the violations and where each
+/// service (namespace, name) was written.
+fn check_services(
+    repo: &Repository,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+) -> Result<(Vec<Violation>, Sources), Error> {
     let mut violations = Vec::new();
-    let mut sources: BTreeMap<(&str, &str), SourceRef> = BTreeMap::new();
+    let mut sources = Sources::new();
     for service in &repo.services {
         let object = service_object(service, &repo.config)?;
         let namespace = service.namespace(&repo.config);
@@ -56,27 +107,21 @@ pub fn check_repository(
             line: service.line,
         };
         let subject = Subject::new(&object)
-            .with_namespace_labels(cluster.namespace_labels.get(namespace))
+            .with_namespace_labels(namespace_labels.get(namespace))
             .with_source(&source);
         violations.extend(policies.evaluate(&subject));
-        sources.insert((namespace, service.name()), source);
+        sources.insert((namespace.to_string(), service.name().to_string()), source);
     }
-    for service in &desired.services {
-        let fallback = SourceRef {
-            file: service.file.clone(),
+    Ok((violations, sources))
+}
+
+/// Where a service was written; its file alone when the repository does not list it.
+fn source_of(sources: &Sources, namespace: &str, name: &str, file: &str) -> SourceRef {
+    sources
+        .get(&(namespace.to_string(), name.to_string()))
+        .cloned()
+        .unwrap_or_else(|| SourceRef {
+            file: file.to_string(),
             line: 0,
-        };
-        let source = sources
-            .get(&(service.namespace.as_str(), service.name.as_str()))
-            .unwrap_or(&fallback);
-        for object in &service.objects {
-            let json = object.to_json()?;
-            let subject = Subject::new(&json)
-                .with_old_object(cluster.live.get(&object.key()))
-                .with_namespace_labels(cluster.namespace_labels.get(&service.namespace))
-                .with_source(source);
-            violations.extend(policies.evaluate(&subject));
-        }
-    }
-    Ok(violations)
+        })
 }

@@ -1,10 +1,10 @@
 //! Discovery documents rendered from the [`Registry`].
 //!
 //! `/version`, `/api` (APIVersions), `/apis` (APIGroupList), `/api/v1` and
-//! `/apis/<group>/<version>` (APIResourceList). Only the legacy (unaggregated) format is
-//! served: clients asking for aggregated discovery (`as=APIGroupDiscoveryList`) get the
-//! plain documents with `Content-Type: application/json` and fall back, as they do
-//! against older apiservers.
+//! `/apis/<group>/<version>` (APIResourceList), and the aggregated form of `/api` and
+//! `/apis` (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`, one request for
+//! everything) when the Accept header asks for it, as kubectl and
+//! `kube::Discovery::run_aggregated` do.
 
 use super::registry::{Registry, ResourceType, VERBS};
 use serde_json::{Value, json};
@@ -114,6 +114,84 @@ fn resource_entries(t: &ResourceType) -> Vec<Value> {
     entries
 }
 
+/// The media type of aggregated discovery v2 answers.
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an Accept header asks for aggregated discovery v2.
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|m| {
+        let params: Vec<&str> = m.split(';').map(str::trim).collect();
+        ["g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"]
+            .iter()
+            .all(|p| params.contains(p))
+    })
+}
+
+/// Aggregated discovery: `/api` (`core` true, the core group) or `/apis` (named groups).
+pub fn aggregated(registry: &Registry, core: bool) -> Value {
+    let items: Vec<Value> = registry
+        .groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = registry
+                        .types()
+                        .iter()
+                        .filter(|t| t.group == group && t.serves(v))
+                        .map(|t| aggregated_resource(t, v))
+                        .collect();
+                    json!({ "version": v, "resources": resources, "freshness": "Current" })
+                })
+                .collect();
+            json!({ "metadata": { "name": group }, "versions": versions })
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
+fn aggregated_resource(t: &ResourceType, version: &str) -> Value {
+    let gvk = |group: &str, version: &str, kind: &str| json!({ "group": group, "version": version, "kind": kind });
+    let mut subresources = Vec::new();
+    if t.status_subresource {
+        subresources.push(json!({
+            "subresource": "status",
+            "responseKind": gvk(&t.group, version, &t.kind),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if t.scale_subresource {
+        subresources.push(json!({
+            "subresource": "scale",
+            "responseKind": gvk("autoscaling", "v1", "Scale"),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    let mut r = json!({
+        "resource": t.plural,
+        "responseKind": gvk(&t.group, version, &t.kind),
+        "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": t.singular,
+        "verbs": VERBS,
+        "subresources": subresources,
+    });
+    if !t.short_names.is_empty() {
+        r["shortNames"] = json!(t.short_names);
+    }
+    if !t.categories.is_empty() {
+        r["categories"] = json!(t.categories);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +224,38 @@ mod tests {
                 .any(|g| g["preferredVersion"]["groupVersion"] == "autoscaling/v2")
         );
         assert!(resource_list(&Registry::builtin(), "apps", "v1beta1").is_none());
+    }
+}
+
+#[cfg(test)]
+mod aggregated_tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_negotiation() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated(kubectl));
+        assert!(!wants_aggregated("application/json, */*"));
+        assert!(!wants_aggregated(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+        ));
+    }
+
+    #[test]
+    fn aggregated_documents_split_core_from_named_groups() {
+        let r = Registry::builtin();
+        let core = aggregated(&r, true);
+        assert_eq!(core["items"].as_array().map(Vec::len), Some(1));
+        assert_eq!(core["items"][0]["metadata"]["name"], "");
+        let named = aggregated(&r, false);
+        let apps = named["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|g| g["metadata"]["name"] == "apps"))
+            .cloned()
+            .expect("apps group");
+        let deploy = &apps["versions"][0]["resources"][0];
+        assert_eq!(deploy["resource"], "deployments");
+        assert_eq!(deploy["scope"], "Namespaced");
+        assert_eq!(deploy["subresources"][1]["responseKind"]["kind"], "Scale");
     }
 }

@@ -17,38 +17,59 @@
 //!  controller.rs   simulated Deployment status
 //! ```
 //!
+//! # Usage
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use modelship::sandbox::{Sandbox, Verb};
+//! let sandbox = Sandbox::builder().controller_delay(std::time::Duration::from_millis(10)).start().await?;
+//! let client = sandbox.client(); // or point kubectl at sandbox.kubeconfig_path()
+//! // ... exercise code against `client` ...
+//! assert_eq!(sandbox.requests().get(Verb::Apply, "deployments"), 0);
+//! sandbox.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # What it models
-//! - Discovery: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>` for
-//!   namespaces, serviceaccounts, configmaps, secrets, services, events, deployments
-//!   (with `/status` and `/scale`), horizontalpodautoscalers (autoscaling/v2),
-//!   poddisruptionbudgets, networkpolicies, leases, events.k8s.io events,
-//!   validatingadmissionpolicies(+bindings) and customresourcedefinitions; CRDs created at
-//!   run time are served (and unserved when deleted). HTTPRoute, VirtualService and
-//!   DestinationRule CRDs are preloaded unless disabled.
-//! - Verbs: get, list (label and `metadata.name`/`metadata.namespace` field selectors),
-//!   create (with generateName), update (resourceVersion preconditions), delete,
-//!   watch (resume from a resourceVersion, bookmarks, `timeoutSeconds`, 410 once the
-//!   history window is exceeded, `sendInitialEvents`), and patch: JSON patch, merge patch,
-//!   strategic merge patch (built-in kinds only; 415 for custom resources, like kube) and
-//!   server-side apply (`fieldManager`, `force`, managedFields, conflicts), `dryRun=All`.
+//! - Discovery, legacy and aggregated (v2): `/version`, `/api`, `/apis`, `/api/v1`,
+//!   `/apis/<group>/<version>` for namespaces, serviceaccounts, configmaps, secrets,
+//!   services, events, deployments (with `/status` and `/scale`),
+//!   horizontalpodautoscalers (autoscaling/v2), poddisruptionbudgets, networkpolicies,
+//!   leases, events.k8s.io events, validatingadmissionpolicies (and bindings) and
+//!   customresourcedefinitions. CRDs created at run time are served, and unserved when
+//!   deleted; HTTPRoute, VirtualService and DestinationRule CRDs are preloaded unless
+//!   disabled. `/openapi/v3` lists PATCH operations only, enough for kubectl to choose
+//!   server-side field validation.
+//! - Verbs: get, list (label selectors, `metadata.name`/`metadata.namespace` field
+//!   selectors), create (with generateName), update (resourceVersion preconditions),
+//!   delete and deletecollection, watch (resume from a resourceVersion, bookmarks,
+//!   `timeoutSeconds`, `sendInitialEvents`, 410 once the history window is exceeded,
+//!   objects entering or leaving a selection), and patch: JSON patch, merge patch,
+//!   strategic merge patch (built-in kinds only; 415 for custom resources, like kube)
+//!   and server-side apply (`fieldManager`, `force`, managedFields, conflicts).
+//!   `dryRun=All` on every write. Get, list and watch also answer in the
+//!   `PartialObjectMetadata` view when asked.
+//! - Validation: built-in kinds must decode as their k8s-openapi types, names must be
+//!   DNS names; a body whose kind, apiVersion, name or namespace disagrees with the URL is
+//!   a 400 BadRequest, as kube-apiserver answers.
 //! - Bookkeeping: uid, creationTimestamp, generation, one global resourceVersion,
 //!   no-op writes keep the resourceVersion, namespaces must exist and take their contents
-//!   with them when deleted, Service cluster IPs from 10.96.0.0/12, `Status` error bodies.
+//!   with them when deleted, Service cluster IPs from 10.96.0.0/12, `Status` error bodies,
+//!   server-side defaulting (`merge::defaults`).
 //! - A simulated Deployment controller and fault injection (latency, 5xx/429 answers,
 //!   forced 409s, dropped watches), deterministic from a seed.
 //!
 //! # What it does not model
-//! Authentication and RBAC, admission webhooks and admission policies (they are stored,
-//! not enforced), OpenAPI schemas and validation beyond names (`/openapi/v3` lists only PATCH
-//! operations, enough for kubectl to choose server-side field validation; no
-//! `/openapi/v2`),
-//! pagination (`limit`/`continue` are ignored: every list is complete), protobuf and
-//! Table output (JSON only; kubectl prints its default columns), aggregated discovery
-//! (clients fall back to the legacy documents), list `resourceVersion` semantics (lists
-//! are always served from the latest state), version conversion (one stored copy is
-//! served in every version of a kind), finalizers and graceful deletion (deletes are
-//! immediate), garbage collection by ownerReferences, pods, ReplicaSets, scheduling,
-//! Endpoints, and every controller except the Deployment status simulation.
+//! Authentication and RBAC; admission webhooks and admission policies (stored, not
+//! enforced); OpenAPI schemas, `/openapi/v2` and schema validation of custom resources;
+//! dropping unknown fields (they are kept); pagination (`limit`/`continue` are ignored:
+//! every list is complete); protobuf and CBOR (such request bodies get 415, so the
+//! `kubectl create <kind>` generators, which send protobuf, fail, while `kubectl apply`,
+//! `diff`, `get` and `delete` work); Table output (kubectl prints NAME and AGE); list
+//! `resourceVersion` semantics (lists always show the latest state); version conversion
+//! (one stored copy is served in every version of a kind); finalizers and graceful
+//! deletion (deletes are immediate); garbage collection by ownerReferences; pods,
+//! ReplicaSets, scheduling, Endpoints, and every controller except the Deployment status
+//! simulation.
 
 pub mod controller;
 pub mod counters;
@@ -58,6 +79,7 @@ mod handle;
 pub mod merge;
 pub mod openapi;
 pub mod ops;
+pub mod partial;
 pub mod patch;
 pub mod path;
 pub mod registry;
@@ -67,6 +89,7 @@ pub mod server;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod typed;
 pub mod watch;
 
 pub use counters::{RequestCounts, Verb};

@@ -81,7 +81,8 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+/// `metadata` of an object as a map, created (and the object made an object) if needed.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {
         *obj = json!({});
     }
@@ -188,7 +189,12 @@ impl Cluster {
     fn generate_name(&mut self, prefix: &str) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         let suffix: String = (0..5)
-            .map(|_| char::from(ALPHABET[self.rng.below(ALPHABET.len())]))
+            .filter_map(|_| {
+                ALPHABET
+                    .get(self.rng.below(ALPHABET.len()))
+                    .copied()
+                    .map(char::from)
+            })
             .collect();
         format!("{prefix}{suffix}")
     }
@@ -262,6 +268,11 @@ impl Cluster {
         if !body.is_object() {
             return Err(ApiError::BadRequest(
                 "the request body must be a JSON object".into(),
+            ));
+        }
+        if body.get("metadata").is_some_and(|m| !m.is_object()) {
+            return Err(ApiError::BadRequest(
+                "error decoding request body: metadata must be an object".into(),
             ));
         }
         match body.get("kind").and_then(Value::as_str) {
@@ -497,7 +508,8 @@ impl Cluster {
         }
         new["kind"] = json!(rt.kind);
         if new.get("apiVersion").and_then(Value::as_str).is_none() {
-            new["apiVersion"] = json!(rt.api_version(&rt.versions[0]));
+            let version = rt.versions.first().map_or("v1", String::as_str);
+            new["apiVersion"] = json!(rt.api_version(version));
         }
         let meta = meta_mut(&mut new);
         meta.insert("name".into(), json!(name));
@@ -549,6 +561,7 @@ impl Cluster {
         {
             return Ok(old.clone());
         }
+        super::typed::check(rt, &new).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         if ctx.dry_run {
             return Ok(new);
         }

@@ -6,7 +6,9 @@
 //! ([`Cluster::commit`]), so patches get the same bookkeeping as PUT.
 
 use super::merge;
-use super::ops::{Cluster, Result, WriteCtx, WriteMode, check_rv, replace_status, target};
+use super::ops::{
+    Cluster, Result, WriteCtx, WriteMode, check_rv, meta_mut, replace_status, target,
+};
 use super::registry::ResourceType;
 use super::status::ApiError;
 use serde_json::{Value, json};
@@ -196,7 +198,16 @@ fn with_scale(rt: &ResourceType, name: &str, live: &Value, scale: &Value) -> Res
             )
         })?;
     let mut new = live.clone();
-    new["spec"]["replicas"] = json!(replicas);
+    match new.get_mut("spec").and_then(Value::as_object_mut) {
+        Some(spec) => {
+            spec.insert("replicas".into(), json!(replicas));
+        }
+        None => {
+            if let Some(obj) = new.as_object_mut() {
+                obj.insert("spec".into(), json!({ "replicas": replicas }));
+            }
+        }
+    }
     Ok(new)
 }
 
@@ -335,7 +346,7 @@ impl Cluster {
         };
         let mut merged =
             merge::server_side_apply(None, &config, &opts).map_err(|e| merge_error(rt, name, e))?;
-        merged["metadata"]["name"] = json!(name);
+        meta_mut(&mut merged).insert("name".into(), json!(name));
         self.create_applied(rt, ns, merged, ctx)
     }
 }

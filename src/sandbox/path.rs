@@ -84,7 +84,7 @@ fn resource_or_gv(group: &str, version: &str, rest: &[&str]) -> Option<Route> {
         });
     }
     let owned = |s: &&str| (*s).to_string();
-    let namespace_subresource = rest.len() == 3 && matches!(rest[2], "status" | "finalize");
+    let namespace_subresource = matches!(rest, ["namespaces", _, "status" | "finalize"]);
     let (namespace, tail) = match rest {
         ["namespaces", ns, tail @ ..] if !tail.is_empty() && !namespace_subresource => {
             (Some((*ns).to_string()), tail)

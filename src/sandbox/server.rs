@@ -16,6 +16,7 @@ use super::discovery;
 use super::faults::Faults;
 use super::openapi;
 use super::ops::{Cluster, WriteCtx, WriteMode, target, with_version};
+use super::partial;
 use super::patch::{Part, PatchKind, PatchRequest, scale_of};
 use super::path::{self, ResourcePath, Route};
 use super::registry::ResourceType;
@@ -117,6 +118,19 @@ async fn dispatch(
         return error_response(&ApiError::MethodNotAllowed);
     }
     let cluster = shared.lock();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if matches!(route, Route::CoreVersions | Route::Groups) && discovery::wants_aggregated(accept) {
+        let doc = discovery::aggregated(&cluster.registry, route == Route::CoreVersions);
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, discovery::AGGREGATED_V2)],
+            doc.to_string(),
+        )
+            .into_response();
+    }
     let doc = match route {
         Route::Version => Some(discovery::version()),
         Route::CoreVersions => Some(discovery::core_versions(&shared.server_address)),
@@ -267,7 +281,14 @@ async fn resource(
     }
     if verb == Verb::Watch {
         return match watch::WatchParams::from_query(&rt, &rp, &q) {
-            Ok(params) => watch::response(shared, rt, params),
+            Ok(params) => watch::response(
+                shared,
+                rt,
+                watch::WatchParams {
+                    metadata_only: metadata_only(headers),
+                    ..params
+                },
+            ),
             Err(e) => error_response(&e),
         };
     }
@@ -275,6 +296,13 @@ async fn resource(
         Ok((code, value)) => json_response(code, &value),
         Err(e) => error_response(&e),
     }
+}
+
+fn metadata_only(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(partial::wanted)
 }
 
 fn selectors(q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -329,16 +357,24 @@ fn handle(
             let obj = shared.lock().get(rt, ns, name)?;
             Ok((
                 200,
-                if part == Part::Scale {
-                    scale_of(&obj)
-                } else {
-                    present(obj)
+                match part {
+                    Part::Scale => scale_of(&obj),
+                    _ if metadata_only(headers) => partial::object(&present(obj)),
+                    _ => present(obj),
                 },
             ))
         }
         Verb::List => {
             let (labels, fields) = selectors(q)?;
-            Ok((200, shared.lock().list(rt, version, ns, &labels, &fields)))
+            let list = shared.lock().list(rt, version, ns, &labels, &fields);
+            Ok((
+                200,
+                if metadata_only(headers) {
+                    partial::list(&list)
+                } else {
+                    list
+                },
+            ))
         }
         Verb::Create => {
             let body = parse_body(body)?;
@@ -423,4 +459,100 @@ pub fn stream_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
             .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
     });
     Body::from_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn manager_comes_from_field_manager_or_user_agent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::USER_AGENT,
+            "kubectl/v1.32.0 (linux/amd64) kubernetes/abc"
+                .parse()
+                .expect("header"),
+        );
+        assert_eq!(manager(&query(&[]), &headers), "kubectl");
+        assert_eq!(
+            manager(&query(&[("fieldManager", "modelship")]), &headers),
+            "modelship"
+        );
+        assert_eq!(manager(&query(&[]), &HeaderMap::new()), "unknown");
+    }
+
+    #[test]
+    fn dry_run_accepts_only_all() {
+        assert_eq!(dry_run(&query(&[])), Ok(false));
+        assert_eq!(dry_run(&query(&[("dryRun", "All")])), Ok(true));
+        assert_eq!(
+            dry_run(&query(&[("dryRun", "Some")])).map_err(|e| e.code()),
+            Err(400)
+        );
+    }
+
+    #[test]
+    fn verbs_follow_method_name_and_query() {
+        let rp = |name: Option<&str>| ResourcePath {
+            group: "apps".into(),
+            version: "v1".into(),
+            plural: "deployments".into(),
+            namespace: Some("default".into()),
+            name: name.map(String::from),
+            subresource: None,
+        };
+        let none = HeaderMap::new();
+        let mut apply = HeaderMap::new();
+        apply.insert(
+            header::CONTENT_TYPE,
+            "application/apply-patch+yaml".parse().expect("header"),
+        );
+        let cases = [
+            (Method::GET, rp(Some("a")), query(&[]), &none, Ok(Verb::Get)),
+            (
+                Method::GET,
+                rp(None),
+                query(&[("watch", "1")]),
+                &none,
+                Ok(Verb::Watch),
+            ),
+            (Method::GET, rp(None), query(&[]), &none, Ok(Verb::List)),
+            (Method::POST, rp(None), query(&[]), &none, Ok(Verb::Create)),
+            (
+                Method::PUT,
+                rp(Some("a")),
+                query(&[]),
+                &none,
+                Ok(Verb::Update),
+            ),
+            (
+                Method::PATCH,
+                rp(Some("a")),
+                query(&[]),
+                &apply,
+                Ok(Verb::Apply),
+            ),
+            (Method::PATCH, rp(Some("a")), query(&[]), &none, Err(415)),
+            (
+                Method::DELETE,
+                rp(None),
+                query(&[]),
+                &none,
+                Ok(Verb::Delete),
+            ),
+            (Method::POST, rp(Some("a")), query(&[]), &none, Err(405)),
+        ];
+        for (method, path, q, headers, want) in cases {
+            let got = classify(&method, &path, &q, headers).map_err(|e| e.code());
+            assert_eq!(got, want, "{method} {:?}", path.name);
+        }
+    }
 }

@@ -45,6 +45,8 @@ pub struct WatchParams {
     pub send_initial_events: bool,
     /// Version the client asked for (objects are presented in it).
     pub version: String,
+    /// Answer `PartialObjectMetadata` objects instead of whole ones.
+    pub metadata_only: bool,
 }
 
 impl WatchParams {
@@ -86,6 +88,7 @@ impl WatchParams {
                 .is_some_and(|v| v == "true" || v == "1"),
             send_initial_events,
             version: rp.version.clone(),
+            metadata_only: false,
         })
     }
 
@@ -99,12 +102,24 @@ impl WatchParams {
         match (e.kind, before, now) {
             (EventType::Modified, Some(prev), false) => {
                 let mut prev = prev.clone();
-                prev["metadata"]["resourceVersion"] = json!(e.rv.to_string());
+                if let Some(meta) = prev.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("resourceVersion".into(), json!(e.rv.to_string()));
+                }
                 Some((EventType::Deleted, prev))
             }
             (EventType::Modified, None, true) => Some((EventType::Added, (*e.object).clone())),
             (kind, _, true) => Some((kind, (*e.object).clone())),
             _ => None,
+        }
+    }
+
+    /// An object as this watch's client wants to see it.
+    fn present(&self, rt: &ResourceType, obj: Value) -> Value {
+        let obj = with_version(obj, rt, &self.version);
+        if self.metadata_only {
+            super::partial::object(&obj)
+        } else {
+            obj
         }
     }
 
@@ -157,7 +172,7 @@ fn initial(shared: &Shared, rt: &ResourceType, p: &WatchParams) -> (Vec<Bytes>, 
         .store
         .list(&key_of(rt), p.namespace.as_deref())
         .filter(|o| p.matches(o))
-        .map(|o| line("ADDED", with_version(o.clone(), rt, &p.version)))
+        .map(|o| line("ADDED", p.present(rt, o.clone())))
         .collect();
     (lines, cluster.store.current_rv())
 }
@@ -170,7 +185,7 @@ fn since(shared: &Shared, rt: &ResourceType, p: &WatchParams, cursor: u64) -> Ba
                 .iter()
                 .filter_map(|e| {
                     let (kind, object) = p.seen_as(e)?;
-                    Some(line(kind.as_str(), with_version(object, rt, &p.version)))
+                    Some(line(kind.as_str(), p.present(rt, object)))
                 })
                 .collect();
             Batch::Lines(lines, cluster.store.current_rv().max(cursor))
@@ -262,6 +277,7 @@ mod tests {
             bookmarks: false,
             send_initial_events: false,
             version: "v1".into(),
+            metadata_only: false,
         }
     }
 

@@ -14,7 +14,7 @@
 //! every service is listed as invalid: compiling them against a half-read configuration
 //! could change objects it should not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -22,6 +22,7 @@ use super::de::{self, Problem, closest};
 use super::diagnostic::{Diagnostic, Severity};
 use super::node::{FieldPath, Mark, Node};
 use super::parse::{self, Document};
+use super::recover;
 use super::types::{API_VERSION, ModelService, RepositoryConfig};
 use super::validate::{self, Finding, Violation};
 use super::{LoadedService, Repository};
@@ -39,8 +40,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
     let mut diagnostics = Vec::new();
     let (config, config_ok) = load_config(files, &mut diagnostics);
     let matcher = service_matcher(&config);
-    let mut found = Vec::new();
-    let mut invalid = Vec::new();
+    let mut named = Vec::new();
     for (path, bytes) in files {
         if path == CONFIG_FILE || !matcher.is_match(path) {
             continue;
@@ -49,18 +49,15 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
             file: path,
             config: &config,
             diagnostics: &mut diagnostics,
-            found: &mut found,
-            invalid: &mut invalid,
+            named: &mut named,
         };
         file.load(bytes);
     }
-    let services = resolve_duplicates(found, &mut diagnostics, &mut invalid);
-    let mut services: Vec<LoadedService> = if config_ok {
-        services
-    } else {
+    let (mut services, mut invalid) = resolve(named, &mut diagnostics);
+    if !config_ok {
         invalid.extend(services.iter().map(|s| id_of(s, &config)));
-        Vec::new()
-    };
+        services.clear();
+    }
     services.sort_by_key(|s| id_of(s, &config));
     invalid.sort();
     invalid.dedup();
@@ -136,7 +133,7 @@ fn load_config(
             config = header_ok.then_some(value);
         }
     }
-    let ok = report.diagnostics.len() == before;
+    let ok = report.clean_since(before);
     (config.unwrap_or_default(), ok)
 }
 
@@ -151,11 +148,13 @@ fn service_matcher(config: &RepositoryConfig) -> GlobSet {
     builder.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
-/// A service document that passed every check, with where its name is written.
-struct Found {
-    service: LoadedService,
+/// A document that names a service: loaded when it passed every check, else failed.
+struct Named {
     id: (String, String),
-    name_mark: Mark,
+    file: String,
+    /// Where `metadata.name` is written.
+    mark: Mark,
+    service: Option<LoadedService>,
 }
 
 /// Loads the documents of one service file.
@@ -163,8 +162,7 @@ struct FileReport<'a> {
     file: &'a str,
     config: &'a RepositoryConfig,
     diagnostics: &'a mut Vec<Diagnostic>,
-    found: &'a mut Vec<Found>,
-    invalid: &'a mut Vec<(String, String)>,
+    named: &'a mut Vec<Named>,
 }
 
 impl FileReport<'_> {
@@ -177,9 +175,7 @@ impl FileReport<'_> {
             // Still find out which services the file names, so they stay untouched.
             let lossy = String::from_utf8_lossy(bytes);
             for doc in parse::parse_stream(&lossy) {
-                if let Some(id) = doc.root.as_deref().and_then(|r| recover_id(r, self.config)) {
-                    self.invalid.push(id);
-                }
+                self.failed(doc.root.as_deref(), &lossy, doc.line, true);
             }
             return;
         };
@@ -195,9 +191,10 @@ impl FileReport<'_> {
         };
         let before = report.diagnostics.len();
         report.parse_errors(&doc);
+        let broken = !doc.errors.is_empty();
         let Some(root) = doc.root.clone().filter(|r| !r.is_null()) else {
-            if !doc.errors.is_empty() {
-                self.invalid.extend(scan_id(text, doc.line, self.config));
+            if broken {
+                self.failed(None, text, doc.line, true);
             }
             return;
         };
@@ -216,120 +213,76 @@ impl FileReport<'_> {
                 service = header_ok.then_some(value);
             }
         }
-        let clean = report.diagnostics.len() == before;
+        let clean = report.clean_since(before);
         match service {
             Some(service) if clean => {
-                let name_mark = root.locate(&FieldPath::parse("metadata.name"), false);
                 let service = LoadedService {
                     service,
                     file: self.file.to_string(),
                     line: root.mark.line,
                 };
-                let id = id_of(&service, self.config);
-                self.found.push(Found {
-                    service,
-                    id,
-                    name_mark,
+                self.named.push(Named {
+                    id: id_of(&service, self.config),
+                    file: self.file.to_string(),
+                    mark: root.locate(&FieldPath::parse("metadata.name"), false),
+                    service: Some(service),
                 });
             }
-            _ => {
-                // A tree cut short, or with a duplicate key dropped, may hold a half-read
-                // name or none: keep both readings.
-                let broken = !doc.errors.is_empty();
-                let scanned = broken.then(|| scan_id(text, doc.line, self.config));
-                let ids = [recover_id(&root, self.config), scanned.flatten()];
-                self.invalid.extend(ids.into_iter().flatten());
-            }
+            _ => self.failed(Some(&root), text, doc.line, broken),
+        }
+    }
+
+    /// Records every name a failed document may have meant.
+    fn failed(&mut self, root: Option<&Node>, text: &str, line: usize, broken: bool) {
+        for (id, mark) in recover::failed_ids(root, text, line, broken, self.config) {
+            self.named.push(Named {
+                id,
+                file: self.file.to_string(),
+                mark,
+                service: None,
+            });
         }
     }
 }
 
-/// (namespace, name) read line by line from the text of a document whose tree is broken
-/// (cut short by a syntax error, or a duplicate `metadata` dropped): `metadata:` at column
-/// 0, then indented `name:` and `namespace:` lines. Used only to keep such a service's
-/// objects untouched.
-fn scan_id(text: &str, from_line: usize, config: &RepositoryConfig) -> Option<(String, String)> {
-    let lines = text.lines().skip(from_line.saturating_sub(1));
-    let mut in_metadata = false;
-    let (mut name, mut namespace) = (None, None);
-    for (i, line) in lines.enumerate() {
-        if i > 0 && (line.starts_with("---") || line.starts_with("...")) {
-            break;
-        }
-        if !line.starts_with([' ', '\t']) && !line.trim().is_empty() {
-            in_metadata = line.trim_end() == "metadata:";
-            continue;
-        }
-        if !in_metadata {
-            continue;
-        }
-        let Some((key, value)) = line.trim().split_once(':') else {
+/// Splits documents into loaded services and the ids of failed ones. A (namespace, name)
+/// named more than once is an error at every occurrence after the first, and none of its
+/// documents is applied.
+fn resolve(
+    named: Vec<Named>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Vec<LoadedService>, Vec<(String, String)>) {
+    let mut first: BTreeMap<&(String, String), &Named> = BTreeMap::new();
+    let mut duplicated = BTreeSet::new();
+    for n in &named {
+        let Some(earlier) = first.get(&n.id) else {
+            first.insert(&n.id, n);
             continue;
         };
-        let value = value.split(" #").next().unwrap_or("").trim();
-        let value = value.trim_matches(|c| c == '"' || c == '\'');
-        if value.is_empty() || value.contains(char::is_whitespace) {
-            continue;
-        }
-        match key {
-            "name" if name.is_none() => name = Some(value.to_string()),
-            "namespace" if namespace.is_none() => namespace = Some(value.to_string()),
-            _ => {}
-        }
+        let violation = Violation::Duplicate {
+            namespace: n.id.0.clone(),
+            name: n.id.1.clone(),
+            first: format!("{}:{}", earlier.file, earlier.mark.line),
+        };
+        let message = violation.to_string();
+        diagnostics.push(error(
+            &n.file,
+            n.mark,
+            "metadata.name",
+            &message,
+            violation.hint(),
+        ));
+        duplicated.insert(n.id.clone());
     }
-    let namespace = namespace.unwrap_or_else(|| config.spec.default_namespace.clone());
-    name.map(|name| (namespace, name))
-}
-
-/// (namespace, name) of a document whose `metadata.name` is still readable.
-fn recover_id(root: &Node, config: &RepositoryConfig) -> Option<(String, String)> {
-    let metadata = root.get("metadata")?;
-    let name = metadata.get("name")?.as_text()?.trim();
-    if name.is_empty() {
-        return None;
-    }
-    let namespace = metadata
-        .get("namespace")
-        .and_then(Node::as_text)
-        .unwrap_or(&config.spec.default_namespace);
-    Some((namespace.to_string(), name.to_string()))
-}
-
-/// Drops every service whose (namespace, name) appears more than once, reporting each
-/// occurrence after the first.
-fn resolve_duplicates(
-    found: Vec<Found>,
-    diagnostics: &mut Vec<Diagnostic>,
-    invalid: &mut Vec<(String, String)>,
-) -> Vec<LoadedService> {
-    let mut first: BTreeMap<(String, String), (String, Mark)> = BTreeMap::new();
-    let mut duplicated = std::collections::BTreeSet::new();
-    for f in &found {
-        match first.get(&f.id) {
-            None => {
-                first.insert(f.id.clone(), (f.service.file.clone(), f.name_mark));
-            }
-            Some((file, mark)) => {
-                let violation = Violation::Duplicate {
-                    namespace: f.id.0.clone(),
-                    name: f.id.1.clone(),
-                    first: format!("{file}:{}", mark.line),
-                };
-                diagnostics.push(error(
-                    &f.service.file,
-                    f.name_mark,
-                    "metadata.name",
-                    &violation.to_string(),
-                    violation.hint(),
-                ));
-                duplicated.insert(f.id.clone());
-            }
+    let mut services = Vec::new();
+    let mut invalid = Vec::new();
+    for n in named {
+        match n.service {
+            Some(service) if !duplicated.contains(&n.id) => services.push(service),
+            _ => invalid.push(n.id),
         }
     }
-    let (dups, unique): (Vec<Found>, Vec<Found>) =
-        found.into_iter().partition(|f| duplicated.contains(&f.id));
-    invalid.extend(dups.into_iter().map(|f| f.id));
-    unique.into_iter().map(|f| f.service).collect()
+    (services, invalid)
 }
 
 /// Turns problems of one file into diagnostics.
@@ -396,6 +349,13 @@ impl Report<'_> {
             let mark = root.locate(&f.path, f.at_key);
             self.push(mark, &f.path, f.violation.to_string(), f.violation.hint());
         }
+    }
+
+    /// True when no error was reported since `before` (warnings do not count).
+    fn clean_since(&self, before: usize) -> bool {
+        self.diagnostics
+            .get(before..)
+            .is_none_or(|new| new.iter().all(|d| d.severity != Severity::Error))
     }
 
     /// Checks `apiVersion` and `kind`; true when both are what `expected` needs.

@@ -2,18 +2,30 @@
 //! of files into them, and validating every rule of the spec with located diagnostics.
 //!
 //! ```text
-//! files (path, bytes) --load--> Repository { config, services, diagnostics }
+//! files (path, bytes) --load--> Repository { config, services, diagnostics, invalid }
+//!
+//! load:  bytes --parse--> node tree (line:col) --de--> types --validate--> findings
+//!                              |                    |                        |
+//!                              +--------------------+---- Diagnostic <-------+ (located
+//!                                                                              via the tree)
 //! ```
+//!
+//! - `parse`: YAML streams into located [`node::Node`] trees (aliases bounded, merge keys).
+//! - `de`: a serde deserializer over a tree that reports every problem with its field path.
+//! - `validate`: the semantic rules, on typed values, as [`validate::Finding`]s.
+//! - `load`: the repository walk: config, service globs, headers, duplicates, and the
+//!   (namespace, name) of every failed document so that its live objects stay untouched.
 //!
 //! Nothing here touches the filesystem: callers hand in file contents (see
 //! `crate::cli` for the directory walk), so the same code checks a local directory, a
-//! git tree and untrusted pull-request content.
+//! git tree and untrusted pull-request content. No input makes it panic.
 
 pub mod de;
 pub mod diagnostic;
 pub mod load;
 pub mod node;
 pub mod parse;
+mod recover;
 pub mod types;
 pub mod units;
 pub mod validate;

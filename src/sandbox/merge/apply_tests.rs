@@ -643,3 +643,20 @@ fn status_applies_touch_only_status_and_are_tracked_per_subresource() {
         "re-applying the same status changes nothing"
     );
 }
+
+#[test]
+fn service_ports_are_keyed_by_port_and_defaulted_protocol() {
+    let service = |target: u16| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"ports": [{"name": "http", "port": 80, "targetPort": target}]}})
+    };
+    let mut live = ok(apply(None, &service(8080), "ci"));
+    apply_defaults(&mut live);
+    assert_eq!(live["spec"]["ports"][0]["protocol"], json!("TCP"));
+    assert_eq!(ok(apply(Some(&live), &service(8080), "ci")), live);
+    let error = apply(Some(&live), &service(9090), "other").expect_err("conflict");
+    assert_eq!(
+        error.to_string(),
+        "Apply failed with 1 conflict: conflict with \"ci\": .spec.ports[port=80,protocol=\"TCP\"].targetPort"
+    );
+}

@@ -276,8 +276,9 @@ fn sorted(value: &Value) -> Value {
     }
 }
 
-/// The key element of an associative-list item, with key defaults filled in; `None` when
-/// the item is not an object or lacks a key field without default.
+/// The key element of an associative-list item, with key defaults filled in. Fails with
+/// the name of a missing key field (one without default), or with `None` when the item is
+/// not an object.
 pub fn key_element(item: &Value, keys: &[KeyField]) -> Result<PathElement, Option<String>> {
     let Some(object) = item.as_object() else {
         return Err(None);

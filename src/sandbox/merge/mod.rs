@@ -26,6 +26,19 @@
 //! - [`strategic`] is strategic merge patch for built-in kinds;
 //! - [`defaults`] is the documented subset of defaulting (Service `clusterIP` allocation is
 //!   left to the caller).
+//!
+//! Known differences from kube-apiserver (a test double, not a re-implementation):
+//! - no version conversion: an apply must use the live object's apiVersion;
+//! - merged associative lists keep the live order and append new items (what
+//!   structured-merge-diff's merge walker does); strategic merge patch ignores
+//!   `$setElementOrder` the same way;
+//! - an empty map below the top level of an applied configuration is owned as a leaf, so an
+//!   applier switching `emptyDir: {}` to `configMap` drops the old source;
+//! - maps and lists emptied by pruning are dropped (a typed server omits them);
+//! - no cap on the number of `Update` managers (kube folds the oldest into
+//!   `ancient-changes` beyond ten);
+//! - unknown kinds (CRD objects) have atomic lists and no status subresource: their
+//!   `status` is applied like any field.
 
 pub mod apply;
 pub mod defaults;

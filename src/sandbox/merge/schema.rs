@@ -93,9 +93,13 @@ const TOPOLOGY_SPREAD: &[KeyField] = &[key("topologyKey"), key("whenUnsatisfiabl
 
 /// `listType=map` with `patchStrategy=merge` and `patchMergeKey` = the first key.
 const fn map_list(keys: &'static [KeyField]) -> ListRule {
+    let patch = match keys {
+        [first, ..] => PatchStrategy::MergeByKey(first.name),
+        [] => PatchStrategy::Replace,
+    };
     ListRule {
         list_type: ListType::Map(keys),
-        patch: PatchStrategy::MergeByKey(keys[0].name),
+        patch,
     }
 }
 

@@ -114,8 +114,9 @@ pub(super) fn strip_nulls(value: &Value) -> Value {
     }
 }
 
-/// Removes the value at `path` (a field, or a list item by its element). Maps that the
-/// removal leaves empty are removed too, as a typed API server drops empty optional maps.
+/// Removes the value at `path` (a field, or a list item by its element). Maps and lists
+/// that the removal leaves empty are removed too, as a typed API server omits empty
+/// optional maps and lists.
 /// Returns whether something was removed.
 pub(super) fn remove_path(value: &mut Value, path: &[PathElement], schema: &ObjectSchema) -> bool {
     let mut prefix = Vec::new();
@@ -142,7 +143,9 @@ fn remove_at(
             prefix.push(first.clone());
             let removed = remove_at(child, rest, prefix, schema);
             prefix.pop();
-            if removed && child.as_object().is_some_and(Map::is_empty) {
+            let emptied = child.as_object().is_some_and(Map::is_empty)
+                || child.as_array().is_some_and(Vec::is_empty);
+            if removed && emptied {
                 map.remove(name);
             }
             removed
@@ -260,5 +263,14 @@ mod tests {
             value,
             json!({"spec": {"template": {"spec": {"containers": [{"name": "b"}]}}}})
         );
+        let last = vec![
+            PathElement::Field("spec".into()),
+            PathElement::Field("template".into()),
+            PathElement::Field("spec".into()),
+            PathElement::Field("containers".into()),
+            PathElement::Key(r#"{"name":"b"}"#.into()),
+        ];
+        assert!(remove_path(&mut value, &last, &schema));
+        assert_eq!(value, json!({}), "emptied lists and maps go too");
     }
 }

@@ -35,13 +35,13 @@
 //! | manual gates among the steps | `spec.rollout.manualGates[i]` | `GateNotAStep` |
 //! | analysis `successRate` in 0..100 | `spec.rollout.analysis.successRate` | `Percent` |
 //! | `gpu.count` in 1..16 | `spec.gpu.count` | `GpuCount` |
-//! | `gpu.type` keys in the catalog | `spec.gpu.type` | `UnknownGpuType` |
+//! | `gpu.type` keys in the catalog, not an empty list | `spec.gpu.type` | `UnknownGpuType`, `Empty` |
 //! | `partition` and `shared` not both | `spec.gpu.partition` | `PartitionAndShared` |
 //! | `shm` only with `gpu` | | structural: `shm` is a field of `gpu` |
 //! | `model.uri` scheme known and well-formed (`pvc://<claim>/<path>`) | `spec.model.uri` | `Uri` |
 //! | loader schemes need `modelLoader.image` | `spec.model.uri` | `LoaderImageMissing` |
 //! | ports in 1..65535 and distinct | `spec.runtime.*port` | `PortZero`, `PortClash` |
-//! | env names are C identifiers, not the device plugin's | `spec.runtime.env` | `EnvName`, `EnvReserved` |
+//! | env names are C identifiers, not the device plugin's nor modelship's | `spec.runtime.env` | `EnvName`, `EnvReserved`, `EnvFromModel` |
 //! | secret, claim and priority class names are RFC 1123 subdomains | several | `ObjectName` |
 //! | health and readiness paths start with `/` | `spec.runtime.*Path` | `HttpPath` |
 //! | router `gateway-api` needs `traffic.gateway` | `spec.traffic.router`, `spec.traffic.router` of the config | `GatewayMissing` |
@@ -188,6 +188,9 @@ pub enum Violation {
     /// An env name the GPU device plugin owns.
     #[error("`{0}` is set by the GPU device plugin and must not be set here")]
     EnvReserved(String),
+    /// An env name modelship sets from `spec.model`.
+    #[error("`{0}` is set by modelship from spec.model and must not be set here")]
+    EnvFromModel(String),
     /// An HTTP path that does not start with `/`.
     #[error("`{0}` must start with /")]
     HttpPath(String),
@@ -233,7 +236,8 @@ impl Violation {
     pub fn hint(&self) -> Option<String> {
         let text = match self {
             Violation::Name { .. } => {
-                "lowercase letters, digits and '-', starting with a letter, at most 45 characters"
+                "a name is lowercase letters, digits and '-', starts with a letter and has at \
+                 most 45 characters (room for suffixes such as -canary)"
                     .to_string()
             }
             Violation::Untagged(_) | Violation::Latest(_) => {
@@ -261,6 +265,11 @@ impl Violation {
             }
             Violation::LoaderImageMissing(_) => {
                 "set spec.modelLoader.image in modelship.yaml".to_string()
+            }
+            Violation::EnvFromModel(_) => {
+                "MODEL_NAME, MODEL_VERSION and MODEL_PATH come from spec.model.name, \
+                 spec.model.version and the model volume"
+                    .to_string()
             }
             Violation::EnvReserved(_) => {
                 "the device plugin assigns GPUs; request them with gpu.count".to_string()

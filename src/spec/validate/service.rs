@@ -14,6 +14,8 @@ pub const MAX_NAME_LEN: usize = 45;
 
 /// Env names the NVIDIA device plugin sets; a spec must not override them.
 const RESERVED_ENV: [&str; 2] = ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"];
+/// Set on the server container from `spec.model`; a second value would be ambiguous.
+const MODEL_ENV: [&str; 3] = ["MODEL_NAME", "MODEL_VERSION", "MODEL_PATH"];
 
 /// Checks every rule of one service against the repository configuration.
 pub fn service(svc: &ModelService, config: &RepositoryConfig) -> Vec<super::Finding> {
@@ -154,6 +156,8 @@ fn runtime(out: &mut Findings, path: &FieldPath, rt: &RuntimeSpec) {
             out.at_key(at, Violation::EnvName { name, reason });
         } else if RESERVED_ENV.contains(&name.as_str()) {
             out.at_key(at, Violation::EnvReserved(name.clone()));
+        } else if MODEL_ENV.contains(&name.as_str()) {
+            out.at_key(at, Violation::EnvFromModel(name.clone()));
         }
     }
     for (i, secret) in rt.env_from_secrets.iter().enumerate() {
@@ -197,6 +201,9 @@ fn gpu(out: &mut Findings, path: &FieldPath, gpu: &GpuSpec, config: &RepositoryC
         out.at(path.key("count"), Violation::GpuCount(gpu.count));
     }
     if let Some(types) = &gpu.gpu_type {
+        if types.keys().is_empty() {
+            out.at(path.key("type"), Violation::Empty);
+        }
         let catalog: Vec<String> = config.spec.gpu.catalog.keys().cloned().collect();
         let many = matches!(types, crate::spec::types::GpuTypes::Any(_));
         for (i, key) in types.keys().iter().enumerate() {
