@@ -41,6 +41,28 @@ enum Reason {
     Retry,
 }
 
+/// Why one service reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The plan of the service could not be made (a desired object without a name: a
+    /// compiler bug).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::Error),
+    /// A write failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl ReconcileError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ReconcileError::Plan(e) => e.metric_label(),
+            ReconcileError::Apply(e) => e.metric_label(),
+        }
+    }
+}
+
 /// The result of one service reconcile.
 #[derive(Debug)]
 struct Outcome {
@@ -50,7 +72,7 @@ struct Outcome {
     state: ServiceState,
     writes: usize,
     drift: bool,
-    error: Option<ApplyError>,
+    error: Option<ReconcileError>,
     objects: usize,
     seconds: f64,
 }
@@ -401,6 +423,15 @@ async fn reconcile(
         objects: work.objects.len(),
         seconds: 0.0,
     };
+    let diff = match diff {
+        Ok(diff) => diff,
+        Err(error) => {
+            outcome.state = ServiceState::Failed;
+            outcome.error = Some(error.into());
+            outcome.seconds = started.elapsed().as_secs_f64();
+            return outcome;
+        }
+    };
     if !diff.is_empty() && drift && shared.config.drift == DriftMode::Warn {
         tracing::warn!(objects = ?diff.apply, orphans = ?diff.orphans, "drift detected (not healed: --drift=warn)");
         outcome.state = ServiceState::Drifted;
@@ -410,7 +441,7 @@ async fn reconcile(
         }
         if let Err(error) = write(&shared, &work, &diff, &mut outcome.writes).await {
             outcome.state = ServiceState::Failed;
-            outcome.error = Some(error);
+            outcome.error = Some(error.into());
         } else {
             tracing::info!(writes = outcome.writes, "applied");
         }

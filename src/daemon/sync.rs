@@ -168,21 +168,56 @@ impl ServiceDiff {
     }
 }
 
-/// Compares one service with the live objects.
-pub fn diff_service(work: &ServiceWork, live: &dyn Live) -> ServiceDiff {
-    let apply = work
-        .parsed()
-        .filter(|(key, desired)| !live.get(key).is_some_and(|l| in_sync(desired, &l)))
-        .map(|(key, _)| key.clone())
-        .collect();
-    let desired: BTreeSet<&ObjectKey> = work.objects.iter().map(|(k, _)| k).collect();
-    let mut orphans: Vec<ObjectKey> = live
-        .owned_by(&work.namespace, &work.name)
-        .into_iter()
-        .filter(|k| !desired.contains(k))
-        .collect();
-    orphans.sort_by(|a, b| b.cmp(a));
-    ServiceDiff { apply, orphans }
+/// Compares one service with the live objects through the plan (`plan::plan` over a
+/// [`plan::LiveSet`] of this service's live objects): Create and Update objects are
+/// applied, Delete objects (no longer compiled) are orphans. A desired object the plan
+/// cannot name is a compiler bug, reported as [`plan::Error`].
+pub fn diff_service(work: &ServiceWork, live: &dyn Live) -> Result<ServiceDiff, plan::Error> {
+    let owned = live.owned_by(&work.namespace, &work.name);
+    let view: plan::LiveSet = owned.iter().filter_map(|k| live.get(k)).collect();
+    let desired = plan::DesiredState {
+        services: vec![plan::DesiredService {
+            namespace: work.namespace.clone(),
+            name: work.name.clone(),
+            file: work.file.clone(),
+            objects: work.parsed().map(|(_, object)| object).collect(),
+        }],
+        invalid: Vec::new(),
+        // Only this service is in view: nothing else may ever be pruned from here.
+        repository_valid: false,
+    };
+    let planned = plan::plan(&desired, &view)?;
+    let same = |key: &ObjectKey, planned: &plan::ObjectKey| {
+        key.kind.as_str() == planned.kind
+            && key.name == planned.name
+            && key.namespace == planned.namespace
+    };
+    let mut diff = ServiceDiff::default();
+    let objects = planned
+        .services
+        .iter()
+        .filter(|s| s.namespace == work.namespace && s.name == work.name)
+        .flat_map(|s| &s.objects);
+    for object in objects {
+        match object.action {
+            plan::Action::Create | plan::Action::Update => {
+                if let Some((key, _)) = work.objects.iter().find(|(k, _)| same(k, &object.key)) {
+                    diff.apply.push(key.clone());
+                }
+            }
+            plan::Action::Delete => {
+                if let Some(key) = owned.iter().find(|k| same(k, &object.key)) {
+                    diff.orphans.push(key.clone());
+                }
+            }
+            plan::Action::Unchanged | plan::Action::Blocked => {}
+        }
+    }
+    // Apply in the service's order; delete in reverse.
+    diff.apply
+        .sort_by_key(|key| work.objects.iter().position(|(k, _)| k == key));
+    diff.orphans.sort_by(|a, b| b.cmp(a));
+    Ok(diff)
 }
 
 /// True when applying `desired` would change nothing the plan can see: the live object is

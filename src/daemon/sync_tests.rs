@@ -63,7 +63,10 @@ fn a_served_copy_is_in_sync_and_a_missing_or_edited_object_is_not() {
     let (work, _) = example_work();
     let mut live = live_of(&work);
     let service = &work[0];
-    assert_eq!(diff_service(service, &live), ServiceDiff::default());
+    assert_eq!(
+        diff_service(service, &live).unwrap(),
+        ServiceDiff::default()
+    );
 
     // Someone scales the Deployment by hand (or removes it).
     let (deploy_key, deploy) = service
@@ -74,12 +77,12 @@ fn a_served_copy_is_in_sync_and_a_missing_or_edited_object_is_not() {
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
     live.upsert(edited);
     assert_eq!(
-        diff_service(service, &live).apply,
+        diff_service(service, &live).unwrap().apply,
         std::slice::from_ref(deploy_key)
     );
     live.remove(deploy_key);
     assert_eq!(
-        diff_service(service, &live).apply,
+        diff_service(service, &live).unwrap().apply,
         std::slice::from_ref(deploy_key)
     );
 }
@@ -136,7 +139,7 @@ fn objects_no_longer_desired_are_orphans_of_their_service() {
     extra["apiVersion"] = json!("networking.k8s.io/v1");
     let extra_key = key_of(&extra).unwrap();
     live.upsert(extra);
-    let diff = diff_service(service, &live);
+    let diff = diff_service(service, &live).unwrap();
     assert!(diff.apply.is_empty());
     assert_eq!(diff.orphans, [extra_key]);
 }
