@@ -8,8 +8,8 @@
 //! ```
 //!
 //! An object is in sync when the plan's projection of the live object onto the fields
-//! modelship applies equals the desired object ([`in_sync`], through `plan::project`);
-//! fields the server or other controllers add are not ours and never count. The bookkeeping annotations (`modelship.dev/source`,
+//! modelship applies equals the desired object ([`diff_service`] runs `plan::plan` for one
+//! service); fields the server or other controllers add are not ours and never count. The bookkeeping annotations (`modelship.dev/source`,
 //! `modelship.dev/spec-hash`) are written with real changes but are never a change alone,
 //! so a new commit that does not change a service writes nothing.
 
@@ -26,8 +26,6 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "modelship";
 /// The label naming the service an object was compiled from.
 pub const SERVICE_LABEL: &str = "modelship.dev/service";
-/// Annotations that are never a change by themselves.
-pub const BOOKKEEPING: [&str; 2] = ["modelship.dev/source", "modelship.dev/spec-hash"];
 
 /// (namespace, service name).
 pub type ServiceId = (String, String);
@@ -218,28 +216,6 @@ pub fn diff_service(work: &ServiceWork, live: &dyn Live) -> Result<ServiceDiff, 
         .sort_by_key(|key| work.objects.iter().position(|(k, _)| k == key));
     diff.orphans.sort_by(|a, b| b.cmp(a));
     Ok(diff)
-}
-
-/// True when applying `desired` would change nothing the plan can see: the live object is
-/// projected onto the fields modelship applies (`plan::project`: keyed lists by merge key,
-/// quantities and ports by meaning, fields modelship stopped sending as removals) and
-/// compared; the bookkeeping annotations are never a change alone.
-pub fn in_sync(desired: &Value, live: &Value) -> bool {
-    let after = plan::strip_server_fields(desired);
-    let mut before = plan::project(live, &after);
-    if let (Some(wanted), Some(held)) = (
-        after.pointer("/metadata/annotations"),
-        before
-            .pointer_mut("/metadata/annotations")
-            .and_then(Value::as_object_mut),
-    ) {
-        for name in BOOKKEEPING {
-            if let (Some(value), true) = (wanted.get(name), held.contains_key(name)) {
-                held.insert(name.to_string(), value.clone());
-            }
-        }
-    }
-    plan::changes(&before, &after).is_empty()
 }
 
 /// Too many services would be pruned at once.

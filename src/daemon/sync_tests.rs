@@ -29,6 +29,22 @@ fn as_served(object: &Value) -> Value {
     live
 }
 
+/// Whether one desired object is in sync with one live object, through [`diff_service`].
+fn in_sync(desired: &Value, live: &Value) -> bool {
+    let key = key_of(desired).unwrap();
+    let (namespace, name) = service_of(desired).unwrap();
+    let work = ServiceWork {
+        namespace,
+        name,
+        spec_hash: "h".into(),
+        file: "services/x.yaml".into(),
+        objects: vec![(key, serde_json::to_vec(desired).unwrap().into_boxed_slice())],
+    };
+    let mut map = LiveMap::new();
+    map.upsert(live.clone());
+    diff_service(&work, &map).unwrap().is_empty()
+}
+
 fn live_of(work: &[ServiceWork]) -> LiveMap {
     let mut live = LiveMap::new();
     for service in work {
@@ -105,13 +121,14 @@ fn a_new_source_annotation_alone_is_not_a_change() {
 
 #[test]
 fn server_spellings_and_extra_fields_are_in_sync_and_real_changes_are_not() {
+    let labels = json!({"app.kubernetes.io/managed-by": "modelship", "modelship.dev/service": "a"});
     let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "a", "namespace": "ml"},
+        "metadata": {"name": "a", "namespace": "ml", "labels": labels},
         "spec": {"template": {"spec": {"containers": [{"name": "server",
             "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
             "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}}});
     let served = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "a", "namespace": "ml", "uid": "u", "generation": 3},
+        "metadata": {"name": "a", "namespace": "ml", "uid": "u", "generation": 3, "labels": labels},
         "spec": {"replicas": 4, "template": {"spec": {"dnsPolicy": "ClusterFirst",
             "containers": [{"name": "server", "terminationMessagePath": "/dev/termination-log",
             "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"}},
