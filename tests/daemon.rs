@@ -296,3 +296,43 @@ async fn with_two_daemons_exactly_one_writes_and_the_other_takes_over() {
     wait_image(&client, "alpha", "2").await;
     standby.stop().await;
 }
+
+#[tokio::test]
+async fn with_drift_warn_an_edit_is_reported_and_left_alone() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let client = sandbox.client();
+    let remote = Remote::new();
+    remote.commit(&files(&[("alpha", "1")]));
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = config(remote.path().display().to_string(), cache.path(), HOUR);
+    config.drift = modelship::daemon::DriftMode::Warn;
+    let daemon = Running::start(config, client.clone()).await;
+    daemon.wait_ready().await;
+    wait_image(&client, "alpha", "1").await;
+
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "ml");
+    let edit = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "server", "image": "registry.example.com/alpha:hacked"}]}}}});
+    let writes_before = sandbox.requests().total_writes();
+    api.patch("alpha", &PatchParams::default(), &Patch::Strategic(&edit))
+        .await
+        .unwrap();
+    eventually("alpha reported drifted", || async {
+        let status = daemon_support::status(daemon.addr()).await;
+        (status["services"]["ml/alpha"]["state"] == "drifted").then_some(())
+    })
+    .await;
+    assert_eq!(
+        sandbox.requests().total_writes(),
+        writes_before + 1,
+        "only the edit itself was written"
+    );
+    assert_eq!(
+        image(&client, "alpha").await.as_deref(),
+        Some("registry.example.com/alpha:hacked")
+    );
+    let text = metrics(daemon.addr()).await;
+    assert_eq!(metric(&text, "modelship_drift_corrections_total"), 0);
+    assert_eq!(metric(&text, r#"modelship_services{state="drifted"}"#), 1);
+    daemon.stop().await;
+}
