@@ -286,6 +286,8 @@ async fn with_two_daemons_exactly_one_writes_and_the_other_takes_over() {
         "the standby reconciles nothing"
     );
     assert!(!leader_of(&standby).await);
+    let (ready, _) = http(standby.addr(), "GET", "/readyz", &[], b"").await;
+    assert_eq!(ready, 200, "a standby is ready (rolling updates finish)");
 
     leader.stop().await;
     eventually("the standby takes over", || async {

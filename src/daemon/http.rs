@@ -90,6 +90,11 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
             (code, error.to_string()).into_response()
         }
         Ok(Delivery::Fetch { after }) => {
+            if !state.board.read().await.leader {
+                tracing::info!(%after, "push webhook on a standby replica: the leader fetches it by polling");
+                state.metrics.webhook("standby");
+                return (StatusCode::ACCEPTED, "standby replica; the leader polls").into_response();
+            }
             tracing::info!(%after, "push webhook: fetching now");
             state.metrics.webhook("fetch");
             state.trigger.notify_one();
@@ -126,6 +131,12 @@ mod tests {
         }
     }
 
+    fn leader_state() -> HttpState {
+        let state = state();
+        state.board.try_write().unwrap().leader = true;
+        state
+    }
+
     async fn deliver(
         state: &HttpState,
         event: &str,
@@ -149,7 +160,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_signed_push_to_the_branch_triggers_a_fetch() {
-        let state = state();
+        let state = leader_state();
         let body = push("main");
         let signature = webhook::sign(SECRET.as_bytes(), &body);
         let triggered = state.trigger.clone();
@@ -164,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_missing_and_oversized_deliveries_are_refused_without_a_fetch() {
-        let state = state();
+        let state = leader_state();
         let body = push("main");
         let wrong = webhook::sign(b"other", &body);
         assert_eq!(

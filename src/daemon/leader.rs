@@ -65,6 +65,9 @@ where
         .await
         .map_err(lease_error)?;
     let (mut is_leader, task) = manager.watch().await;
+    // A standby is ready: it serves health and metrics and stands by to take over. Were it
+    // unready, a rolling update whose new pod starts as standby would never finish.
+    handles.board.write().await.ready = true;
     tracing::info!(identity = %election.identity, lease = %election.lease_name, "waiting for the leader lease");
     let mut result = Ok(());
     loop {

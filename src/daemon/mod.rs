@@ -173,15 +173,15 @@ pub async fn run(
         trigger: trigger.clone(),
         addr,
     };
+    if config.election.is_none() {
+        board.write().await.leader = true;
+        metrics.leader.set(1);
+    }
     if let Some(started) = started {
         let _ = started.send(handles.clone());
     }
     let result = match config.election.clone() {
-        None => {
-            board.write().await.leader = true;
-            metrics.leader.set(1);
-            reconcile(&config, &client, &handles, shutdown.clone()).await
-        }
+        None => reconcile(&config, &client, &handles, shutdown.clone()).await,
         Some(election) => {
             leader::run_as_leader(&election, &client, &handles, shutdown.clone(), |stop| {
                 reconcile(&config, &client, &handles, stop)
