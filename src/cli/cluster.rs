@@ -198,11 +198,31 @@ fn color() -> bool {
 }
 
 /// Reads the live state and plans the repository against it.
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+enum PlanFailure {
+    /// The cluster could not be reached or read (exit 3).
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
+    /// The compiled objects could not be planned: a compiler bug (exit 1).
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+}
+
+impl PlanFailure {
+    fn exit(&self) -> Exit {
+        match self {
+            PlanFailure::Cluster(_) => Exit::Cluster,
+            PlanFailure::Plan(_) => Exit::Changes,
+        }
+    }
+}
+
 async fn plan_against_cluster(
     loaded: &Loaded,
     cluster: &ClusterArgs,
     retry: &RetryPolicy,
-) -> Result<(kube::Client, Kinds, Plan), cluster::Error> {
+) -> Result<(kube::Client, Kinds, Plan), PlanFailure> {
     let options = ConnectOptions {
         kubeconfig: cluster.kubeconfig.clone(),
         context: cluster.context.clone(),
@@ -217,9 +237,7 @@ async fn plan_against_cluster(
         retry,
     )
     .await?;
-    // plan::Error only arises from a compiler bug (an object without a name).
-    let plan =
-        plan::plan(&loaded.desired, &live).map_err(|e| cluster::Error::Config(e.to_string()))?;
+    let plan = plan::plan(&loaded.desired, &live)?;
     Ok((client, kinds, plan))
 }
 
@@ -238,7 +256,7 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         Ok((_, _, plan)) => plan,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
-            return Exit::Cluster;
+            return error.exit();
         }
     };
     print!("{}", render::render(&plan, args.output.into(), color()));
@@ -271,7 +289,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
         Ok(planned) => planned,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
-            return Exit::Cluster;
+            return error.exit();
         }
     };
     print!("{}", render::render(&plan, args.output.into(), color()));

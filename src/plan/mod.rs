@@ -274,6 +274,24 @@ fn plan_object(
         .unwrap_or_default()
         .to_string();
     let secret = key.kind == "Secret";
+    // Steady state: most objects are unchanged, which is decided without building the
+    // projection. Secrets always take the full path (their values are redacted there).
+    if let Some(l) = live
+        .filter(|l| !secret && project::projects_to_desired(l, desired, &BOOKKEEPING_ANNOTATIONS))
+    {
+        let plan = ObjectPlan {
+            live_uid: uid(l),
+            key,
+            api_version,
+            action: Action::Unchanged,
+            changes: Vec::new(),
+            patch: json_patch::Patch::default(),
+            diff: String::new(),
+        };
+        // The summary reads Deployments and HPAs only; for them live means desired here.
+        let summarized = matches!(key_kind(desired), "Deployment" | "HorizontalPodAutoscaler");
+        return (plan, summarized.then(|| desired.clone()));
+    }
     // The desired object is used as it is unless something must change in it.
     let mut after = if secret || project::has_server_fields(desired) {
         Cow::Owned(strip_server_fields(desired))
@@ -348,6 +366,13 @@ fn ignore_bookkeeping(before: &mut Value, after: &Value) {
             live.insert(name.to_string(), value.clone());
         }
     }
+}
+
+fn key_kind(object: &Value) -> &str {
+    object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn uid(object: &Value) -> Option<String> {

@@ -207,6 +207,141 @@ fn project_positional(field: &str, live: &[Value], desired: &[Value]) -> Value {
     Value::Array(items.collect())
 }
 
+/// True when [`project`] of `live` onto `desired` would give `desired` back, with the
+/// `ignored` annotations of the top-level metadata compared only for presence. Answers the
+/// steady-state question (nothing changed) without building the projection; it follows
+/// `project` rule by rule, and a property test holds the two together.
+pub fn projects_to_desired(live: &Value, desired: &Value, ignored: &[&str]) -> bool {
+    let (ours, others) = owners(live);
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => {
+            same_map(l, d, "", ours, &others, Level::Top, ignored)
+        }
+        _ => live == desired,
+    }
+}
+
+/// Where a map sits, for the annotations compared by presence only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Top,
+    TopMetadata,
+    TopAnnotations,
+    Inner,
+}
+
+fn same_value(
+    live: &Value,
+    desired: &Value,
+    field: &str,
+    parent: &str,
+    owners: (Option<&Fields>, &[&Fields]),
+    level: Level,
+    ignored: &[&str],
+) -> bool {
+    let (ours, others) = owners;
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => same_map(l, d, field, ours, others, level, ignored),
+        (Value::Array(l), Value::Array(d)) => same_list(field, l, d, ours, others),
+        _ => equivalent(live, desired, field, parent),
+    }
+}
+
+fn same_map(
+    live: &Map<String, Value>,
+    desired: &Map<String, Value>,
+    field: &str,
+    ours: Option<&Fields>,
+    others: &[&Fields],
+    level: Level,
+    ignored: &[&str],
+) -> bool {
+    let owned = ours.is_some() || !others.is_empty();
+    for (key, d) in desired {
+        let Some(l) = live.get(key) else {
+            if is_empty(d) {
+                continue;
+            }
+            return false;
+        };
+        if level == Level::TopAnnotations && ignored.contains(&key.as_str()) {
+            continue;
+        }
+        let (ours, others) = if owned {
+            let name = format!("f:{key}");
+            (child(ours, &name), children(others, &name))
+        } else {
+            (None, Vec::new())
+        };
+        let level = match (level, key.as_str()) {
+            (Level::Top, "metadata") => Level::TopMetadata,
+            (Level::TopMetadata, "annotations") => Level::TopAnnotations,
+            _ => Level::Inner,
+        };
+        if !same_value(l, d, key, field, (ours, &others), level, ignored) {
+            return false;
+        }
+    }
+    let Some(ours) = ours else { return true };
+    !ours.keys().any(|name| {
+        name.strip_prefix("f:").is_some_and(|key| {
+            !desired.contains_key(key)
+                && !others.iter().any(|o| o.contains_key(name))
+                && live.contains_key(key)
+        })
+    })
+}
+
+fn same_list(
+    field: &str,
+    live: &[Value],
+    desired: &[Value],
+    ours: Option<&Fields>,
+    others: &[&Fields],
+) -> bool {
+    if !desired.iter().all(|d| list_key(field, d).is_some()) {
+        return live.len() == desired.len()
+            && live
+                .iter()
+                .zip(desired)
+                .all(|(l, d)| same_value(l, d, field, field, (None, &[]), Level::Inner, &[]));
+    }
+    for d in desired {
+        let key = list_key(field, d);
+        let Some(l) = live.iter().find(|l| list_key(field, l) == key) else {
+            return false;
+        };
+        let ours_item = item_node(ours, field, l);
+        let others_item: Vec<&Fields> = others
+            .iter()
+            .filter_map(|o| item_node(Some(o), field, l))
+            .collect();
+        if !same_value(
+            l,
+            d,
+            field,
+            field,
+            (ours_item, &others_item),
+            Level::Inner,
+            &[],
+        ) {
+            return false;
+        }
+    }
+    let atomic = ours.is_some_and(|n| !n.keys().any(|k| k.starts_with("k:")));
+    !live.iter().any(|l| {
+        let key = list_key(field, l);
+        if key.is_some() && desired.iter().any(|d| list_key(field, d) == key) {
+            return false;
+        }
+        let ours_item = item_node(ours, field, l).is_some();
+        let shared = others
+            .iter()
+            .any(|o| item_node(Some(o), field, l).is_some());
+        atomic || (ours_item && !shared)
+    })
+}
+
 /// The `k:{...}` node of a `fieldsV1` list node that names this live item.
 ///
 /// Servers write the key as compact JSON with sorted field names, so a keyed item is found

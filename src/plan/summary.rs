@@ -97,7 +97,9 @@ fn side<'a>(objects: impl Iterator<Item = &'a Value>) -> Side {
             replicas
         }
     };
+    // A CPU-only service has no GPU line at all rather than "0".
     out.gpus = gpus_per_pod
+        .filter(|per_pod| *per_pod > 0)
         .zip(min_scale)
         .map(|(per_pod, scale)| per_pod * scale);
     out

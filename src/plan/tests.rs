@@ -314,6 +314,15 @@ fn absent_object_is_created_and_orphan_of_present_service_deleted() {
         "{}",
         objects[0].diff
     );
+    let summary = &plan.services[0].summary;
+    assert_eq!(
+        summary.replicas,
+        Some(Delta {
+            before: None,
+            after: Some("1".into())
+        })
+    );
+    assert_eq!(summary.gpus, None, "a CPU-only service has no GPU line");
     assert!(
         objects[1].diff.contains("-kind: PodDisruptionBudget"),
         "{}",
@@ -585,4 +594,90 @@ fn a_new_source_annotation_alone_is_not_a_change() {
         paths(only_object(&changed)),
         ["spec.template.spec.containers[name=server].image"]
     );
+}
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use crate::plan::project::project;
+
+    /// JSON trees with keys that have no special meaning to the projection.
+    fn tree() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            "[a-z0-9]{0,6}".prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-e]", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// What a server adds: a field nobody sent in every map (`x-` keys never collide with
+    /// `[a-e]` ones), bookkeeping, status.
+    fn with_server_additions(value: &Value, extra: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut out: Map<String, Value> = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), with_server_additions(v, extra)))
+                    .collect();
+                out.insert("x-defaulted".into(), extra.clone());
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| with_server_additions(v, extra))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn server_additions_never_show(spec in tree(), extra in tree()) {
+            let desired = json!({"apiVersion": "v1", "kind": "Thing",
+                "metadata": {"name": "n", "namespace": "ns"}, "spec": spec});
+            let mut live = with_server_additions(&desired, &extra);
+            live["metadata"]["resourceVersion"] = json!("9");
+            live["status"] = json!({"ready": true});
+            prop_assert_eq!(project(&live, &desired), desired);
+        }
+
+        #[test]
+        fn fast_equality_agrees_with_projection(a in tree(), b in tree(), extra in tree(), own in any::<bool>()) {
+            let desired = json!({"kind": "Thing", "metadata": {"name": "n"}, "spec": a});
+            let mut live = json!({"kind": "Thing", "metadata": {"name": "n"}, "spec": b});
+            if own {
+                // modelship owns whatever the live object has under spec.
+                let fields = super::fields_of(&live["spec"]);
+                live["metadata"]["managedFields"] = json!([{"manager": "modelship",
+                    "operation": "Apply", "fieldsV1": {"f:spec": fields}}]);
+            }
+            let similar = with_server_additions(&desired, &extra);
+            for live in [&live, &similar] {
+                prop_assert_eq!(
+                    crate::plan::project::projects_to_desired(live, &desired, &[]),
+                    project(live, &desired) == desired
+                );
+            }
+        }
+
+        #[test]
+        fn patch_turns_projected_live_into_desired(a in tree(), b in tree()) {
+            let desired = json!({"kind": "Thing", "spec": a});
+            let live = json!({"kind": "Thing", "spec": b});
+            let mut projected = project(&live, &desired);
+            let patch = json_patch::diff(&projected, &desired);
+            json_patch::patch(&mut projected, &patch).unwrap();
+            prop_assert_eq!(projected, desired);
+        }
+    }
 }
