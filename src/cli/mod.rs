@@ -8,6 +8,7 @@ mod commands;
 pub mod logging;
 pub mod output;
 pub mod policies;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,8 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
     },
+    /// Follow a repository and keep the cluster in line with it (the GitOps daemon).
+    Run(Box<run::RunArgs>),
     /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
     Sandbox {
         /// Address to listen on.
@@ -95,6 +98,7 @@ pub enum RenderFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Sandbox {
             listen,
             write_kubeconfig,
