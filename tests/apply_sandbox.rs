@@ -292,6 +292,7 @@ async fn plan_command_exit_codes_follow_kubectl_diff() {
             kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
             context: None,
         },
+        policies: vec![],
         output: OutputFormat::Json,
     };
     let run =

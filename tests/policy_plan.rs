@@ -1,16 +1,24 @@
 //! Policies in a plan against the sandbox, through the real client: the live Deployment is
 //! the `oldObject`, so raising a service's GPUs 4x in one change is denied (the plan is
 //! blocked), doubling them is not, and a first apply is a CREATE that no update rule sees.
+//! Through the `modelship` binary: `plan` and `apply` block only the denied service and
+//! exit 2, namespace labels come from the cluster, and a broken policy stops everything.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
 
 use common::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams};
 use modelship::cluster::{self, Kinds};
 use modelship::plan::{self, LiveSet};
 use modelship::policy::{PolicySet, Violation, check_desired, policy_files};
-use modelship::sandbox::Sandbox;
+use modelship::sandbox::{Sandbox, Verb};
+use serde_json::{Value, json};
 
 const SPEC: &str = "services/genai/image-classifier.yaml";
 
@@ -121,4 +129,280 @@ async fn a_first_apply_is_a_create_and_passes() {
     .expect("policies evaluate");
     let printed: Vec<String> = violations.iter().map(ToString::to_string).collect();
     assert!(violations.is_empty(), "{}", printed.join("\n"));
+}
+
+/// Runs the `modelship` binary against the sandbox with a deadline.
+async fn modelship(sandbox: &Sandbox, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
+    command
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(sandbox.kubeconfig_path())
+        .env("NO_COLOR", "1")
+        .env_remove("MODELSHIP_LOG")
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
+    tokio::time::timeout(STEP, command.output())
+        .await
+        .expect("modelship finishes in time")
+        .expect("the modelship binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn dir(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+const LLM: &str = "services/genai/llm-chat.yaml";
+const FRAUD: &str = "services/risk/fraud-detection.yaml";
+const GROWTH: &str =
+    "GPUs would grow from 4 to 16, more than 2x in one change; raise them in steps";
+
+async fn deployment(sandbox: &Sandbox, namespace: &str, name: &str) -> Deployment {
+    let api: Api<Deployment> = Api::namespaced(sandbox.client(), namespace);
+    tokio::time::timeout(STEP, api.get(name))
+        .await
+        .expect("GET in time")
+        .expect("the Deployment exists")
+}
+
+fn gpu_limit(deployment: &Deployment) -> Option<String> {
+    let spec = deployment.spec.as_ref()?.template.spec.as_ref()?;
+    let limits = spec.containers[0].resources.as_ref()?.limits.as_ref()?;
+    limits.get("nvidia.com/gpu").map(|q| q.0.clone())
+}
+
+fn image(deployment: &Deployment) -> Option<String> {
+    let spec = deployment.spec.as_ref()?.template.spec.as_ref()?;
+    spec.containers[0].image.clone()
+}
+
+/// example-repo applied to a fresh sandbox, then, in a copy, llm-chat's GPUs raised 4 -> 16
+/// and fraud-detection's image bumped (a change no policy minds).
+async fn raised_llm_chat() -> (Sandbox, tempfile::TempDir) {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    edit(repo.path(), LLM, "count: 4", "count: 16");
+    edit(
+        repo.path(),
+        FRAUD,
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+    (sandbox, repo)
+}
+
+fn json_service<'a>(plan: &'a Value, name: &str) -> &'a Value {
+    plan["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is in the plan"))
+}
+
+#[tokio::test]
+async fn plan_blocks_only_the_denied_service() {
+    let (sandbox, repo) = raised_llm_chat().await;
+    sandbox.reset_requests();
+    let out = modelship(&sandbox, &["plan", dir(repo.path()), "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        sandbox.requests().get(Verb::List, "namespaces"),
+        1,
+        "namespace labels cost one LIST"
+    );
+    assert_eq!(sandbox.requests().total_writes(), 0);
+    assert!(
+        stderr(&out).contains(
+            "error: 1 service denied by policy (genai/llm-chat): apply would leave their \
+             objects untouched and apply the other services"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let plan: Value = serde_json::from_str(&stdout(&out)).expect("JSON plan");
+
+    let llm = json_service(&plan, "llm-chat");
+    assert_eq!(
+        (&llm["status"], &llm["reason"]),
+        (&json!("blocked"), &json!("policy-denied"))
+    );
+    let objects = llm["objects"].as_array().unwrap();
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["action"] != "create" && o["action"] != "update" && o["action"] != "delete")
+    );
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["name"] == "llm-chat")
+        .expect("the Deployment is planned");
+    assert_eq!(deployment["action"], "blocked");
+    let growth = llm["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["policy"] == "gpu-increase-limit")
+        .expect("gpu-increase-limit denies");
+    assert_eq!(growth["action"], "deny");
+    assert_eq!(
+        (&growth["kind"], &growth["name"]),
+        (&json!("Deployment"), &json!("llm-chat"))
+    );
+    assert_eq!(growth["message"], GROWTH);
+    assert_eq!(growth["source"], json!({"file": LLM, "line": 2}));
+
+    let fraud = json_service(&plan, "fraud-detection");
+    assert_eq!(fraud["status"], "present");
+    assert_eq!(fraud["violations"], json!([]));
+    let updates: Vec<&Value> = fraud["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] == "update")
+        .collect();
+    assert_eq!(updates.len(), 1, "{fraud}");
+    for service in plan["services"].as_array().unwrap() {
+        if service["name"] != "llm-chat" {
+            assert_eq!(service["status"], "present", "{service}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn apply_leaves_the_denied_service_untouched_and_applies_the_others() {
+    let (sandbox, repo) = raised_llm_chat().await;
+    let before = deployment(&sandbox, "genai", "llm-chat").await;
+    assert_eq!(gpu_limit(&before).as_deref(), Some("4"));
+    sandbox.reset_requests();
+
+    let out = modelship(&sandbox, &["apply", dir(repo.path())]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("genai/llm-chat (blocked: denied by policy)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{LLM}:2: error: Deployment genai/llm-chat: {GROWTH} [policy gpu-increase-limit, \
+             policies/gpu-increase-limit.yaml:"
+        )),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains(
+            "error: 1 service denied by policy (genai/llm-chat): their objects were left \
+             untouched; the other services were applied"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let requests = sandbox.requests();
+    assert_eq!(requests.verb_total(Verb::Apply), 1, "{requests:?}");
+    assert_eq!(requests.verb_total(Verb::Delete), 0, "{requests:?}");
+
+    let after = deployment(&sandbox, "genai", "llm-chat").await;
+    assert_eq!(gpu_limit(&after).as_deref(), Some("4"));
+    assert_eq!(before.metadata.generation, after.metadata.generation);
+    // The status may move (the Deployment controller), the object may not.
+    assert_eq!(before.spec, after.spec);
+    assert_eq!(before.metadata.annotations, after.metadata.annotations);
+    let fraud = deployment(&sandbox, "risk-prod", "fraud-detection").await;
+    assert_eq!(
+        image(&fraud).as_deref(),
+        Some("registry.example.com/risk/xgboost-server:2.1.1")
+    );
+}
+
+#[tokio::test]
+async fn namespace_labels_come_from_the_cluster() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    let out = modelship(&sandbox, &["plan", dir(repo.path())]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // production-gpu-canary selects namespaces labelled as production: text-embedding is a
+    // GPU service of genai rolled out without a canary.
+    let namespaces: Api<Namespace> = Api::all(sandbox.client());
+    let label = json!({"metadata": {"labels": {"modelship.dev/tier": "production"}}});
+    tokio::time::timeout(
+        STEP,
+        namespaces.patch("genai", &PatchParams::default(), &Patch::Merge(&label)),
+    )
+    .await
+    .expect("patch in time")
+    .expect("namespace labelled");
+    let out = modelship(&sandbox, &["plan", dir(repo.path())]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("1 service denied by policy (genai/text-embedding)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("GPU services in production namespaces need spec.rollout.strategy: canary"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_policy_stops_plan_and_apply_before_the_cluster() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    let extra = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        extra.path().join("broken.yaml"),
+        "apiVersion: admissionregistration.k8s.io/v1\n\
+         kind: ValidatingAdmissionPolicy\n\
+         metadata: {name: broken}\n\
+         spec:\n  validations:\n    - expression: \"object.spec.(\"\n",
+    )
+    .expect("write the policy");
+    let (repo_dir, extra_dir) = (dir(repo.path()), dir(extra.path()));
+    let plan_args = ["plan", repo_dir, "--policies", extra_dir];
+    let apply_args = [
+        "apply",
+        repo_dir,
+        "--policies",
+        extra_dir,
+        "--create-namespaces",
+    ];
+    for args in [&plan_args[..], &apply_args[..]] {
+        let command = args[0];
+        sandbox.reset_requests();
+        let out = modelship(&sandbox, args).await;
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        let errors = stderr(&out);
+        assert!(
+            errors.contains(&format!("{}/broken.yaml:6:", extra.path().display())),
+            "{command}: {errors}"
+        );
+        assert!(
+            errors.contains("nothing was planned or applied"),
+            "{errors}"
+        );
+        assert_eq!(stdout(&out), "", "{command}");
+        assert_eq!(
+            sandbox.requests().total(),
+            0,
+            "{command}: the cluster is not asked"
+        );
+    }
 }

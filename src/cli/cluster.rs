@@ -2,20 +2,29 @@
 //!
 //! ```text
 //! DIR ──read──> files ──spec::load──> Repository ──compile──> DesiredState
+//! DIR/policies, --policies DIR... ──PolicySet::load──> PolicySet   (broken: exit 2)
 //!                                                                 │
 //!  --kubeconfig/--context ──connect──> Client ──read_live──> LiveSet
+//!                                     (policies loaded) read_namespace_labels
 //!                                                                 │
-//!                                       plan::plan ──> Plan ──render──> stdout
+//!   plan::plan ──> Plan ──policy::check_desired_by_service + plan::enforce──> Plan
+//!                                                        │ ──render──> stdout
 //!                                                        │ (apply)
 //!                              cluster::apply ──> cluster::wait_healthy (--wait)
 //! ```
 //!
-//! Exit codes of `plan`, like `kubectl diff`: 0 no changes, 1 changes, 2 invalid input,
-//! 3 cluster error. `apply`: 0 done, 1 some objects failed, did not become ready, or the
-//! mass-prune guard refused, 2 invalid input (the valid services were still applied),
-//! 3 cluster error.
+//! Policies see every ModelService and every compiled object, with the live object the
+//! plan read as `oldObject` and the namespace's live labels. A Deny violation blocks its
+//! service (nothing of it is written or deleted); the other services are planned and
+//! applied as usual.
+//!
+//! Exit codes of `plan`, like `kubectl diff`: 0 no changes, 1 changes, 2 invalid input or
+//! a policy denies a service, 3 cluster error. `apply`: 0 done, 1 some objects failed, did
+//! not become ready, or the mass-prune guard refused, 2 invalid input or a policy denies a
+//! service (the other services were still applied; nothing at all when a policy is
+//! broken), 3 cluster error.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +37,7 @@ use crate::cluster::{
 use crate::compile::{self, Source};
 use crate::plan::render::{self, Format};
 use crate::plan::{self, Action, DesiredState, ObjectKey, Plan, ServiceStatus};
+use crate::policy::{self, PolicySet};
 use crate::spec;
 
 /// How the commands reach the cluster.
@@ -71,6 +81,9 @@ pub struct PlanArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// More policy directories, checked with the repository's policies/ (repeatable).
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -104,6 +117,9 @@ pub struct ApplyArgs {
     pub create_namespaces: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// More policy directories, checked with the repository's policies/ (repeatable).
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
     /// Output format of the plan.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -122,7 +138,7 @@ pub enum Exit {
     Ok = 0,
     /// Changes planned (plan) or some objects failed (apply).
     Changes = 1,
-    /// The repository has errors.
+    /// The repository has errors, or a policy is broken or denies a service.
     Invalid = 2,
     /// The cluster could not be reached or read.
     Cluster = 3,
@@ -192,12 +208,44 @@ pub fn load(dir: &Path, errors: &mut impl Write, color: Color) -> Result<Loaded,
     })
 }
 
+/// Loads the policies of the repository at `dir` (`policies/`) and of every extra
+/// directory, writing their located diagnostics to `errors`. `Err` when a directory cannot
+/// be read or a policy has errors: nothing may be planned or applied then.
+pub fn load_policies(
+    dir: &Path,
+    extra_dirs: &[PathBuf],
+    errors: &mut impl Write,
+    color: Color,
+) -> Result<PolicySet, String> {
+    let (set, diagnostics) =
+        super::policies::load_policies(dir, extra_dirs).map_err(|e| format!("{e:#}"))?;
+    // A closed stderr leaves nobody to tell; the exit code still says what happened.
+    let _ = write_diagnostics(errors, &diagnostics, color);
+    let broken = diagnostics
+        .iter()
+        .filter(|d| d.severity == spec::Severity::Error)
+        .count();
+    match broken {
+        0 => Ok(set),
+        1 => Err("a policy has an error: nothing was planned or applied".to_string()),
+        n => Err(format!(
+            "policies have {n} errors: nothing was planned or applied"
+        )),
+    }
+}
+
 /// Whether stdout shows colours: a terminal, and `NO_COLOR` unset.
 fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Reads the live state and plans the repository against it.
+/// A plan against the cluster, with the client and kinds to apply it.
+struct Planned {
+    client: kube::Client,
+    kinds: Kinds,
+    plan: Plan,
+}
+
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 enum PlanFailure {
@@ -207,6 +255,9 @@ enum PlanFailure {
     /// The compiled objects could not be planned: a compiler bug (exit 1).
     #[error(transparent)]
     Plan(#[from] plan::Error),
+    /// The policies could not be evaluated on the repository (exit 2).
+    #[error(transparent)]
+    Policy(#[from] policy::Error),
 }
 
 impl PlanFailure {
@@ -214,15 +265,20 @@ impl PlanFailure {
         match self {
             PlanFailure::Cluster(_) => Exit::Cluster,
             PlanFailure::Plan(_) => Exit::Changes,
+            PlanFailure::Policy(_) => Exit::Invalid,
         }
     }
 }
 
+/// Reads the live state, plans the repository against it and enforces the policies: the
+/// live objects are their `oldObject`, and, when any policy is loaded, the namespaces'
+/// labels are read with one more LIST.
 async fn plan_against_cluster(
     loaded: &Loaded,
+    policies: &PolicySet,
     cluster: &ClusterArgs,
     retry: &RetryPolicy,
-) -> Result<(kube::Client, Kinds, Plan), PlanFailure> {
+) -> Result<Planned, PlanFailure> {
     let options = ConnectOptions {
         kubeconfig: cluster.kubeconfig.clone(),
         context: cluster.context.clone(),
@@ -237,34 +293,82 @@ async fn plan_against_cluster(
         retry,
     )
     .await?;
-    let plan = plan::plan(&loaded.desired, &live)?;
-    Ok((client, kinds, plan))
+    let labels = if policies.is_empty() {
+        BTreeMap::new()
+    } else {
+        cluster::read_namespace_labels(&client, &mut kinds, &loaded.namespaces, retry).await?
+    };
+    let mut plan = plan::plan(&loaded.desired, &live)?;
+    let violations = policy::check_desired_by_service(
+        &loaded.repository,
+        &loaded.desired,
+        &live,
+        &labels,
+        policies,
+    )?;
+    plan::enforce(&mut plan, violations);
+    Ok(Planned {
+        client,
+        kinds,
+        plan,
+    })
+}
+
+/// Loads the repository and its policies, and plans against the cluster; `Err` is the
+/// exit code of a failure, already reported on `stderr`.
+async fn prepare(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    cluster: &ClusterArgs,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+) -> Result<(Loaded, Planned), Exit> {
+    let color = Color::for_stderr();
+    let loaded = load(dir, stderr, color).map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        Exit::Invalid
+    })?;
+    let policies = load_policies(dir, policy_dirs, stderr, color).map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        Exit::Invalid
+    })?;
+    let planned = plan_against_cluster(&loaded, &policies, cluster, retry)
+        .await
+        .map_err(|error| {
+            let _ = writeln!(stderr, "error: {error}");
+            error.exit()
+        })?;
+    Ok((loaded, planned))
 }
 
 /// Runs `modelship plan`.
 pub async fn run_plan(args: &PlanArgs) -> Exit {
     let mut stderr = std::io::stderr();
-    let loaded = match load(&args.dir, &mut stderr, Color::for_stderr()) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return Exit::Invalid;
-        }
-    };
     let retry = RetryPolicy::default();
-    let plan = match plan_against_cluster(&loaded, &args.cluster, &retry).await {
-        Ok((_, _, plan)) => plan,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return error.exit();
-        }
+    let (loaded, Planned { plan, .. }) = match prepare(
+        &args.dir,
+        &args.policies,
+        &args.cluster,
+        &retry,
+        &mut stderr,
+    )
+    .await
+    {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
     };
     print!("{}", render::render(&plan, args.output.into(), color()));
+    if let Some(denied) = render::denied_text(&plan) {
+        let _ = writeln!(
+            stderr,
+            "error: {denied}: apply would leave their objects untouched and apply the other services"
+        );
+    }
     plan_exit(&loaded, &plan)
 }
 
 fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
-    if !loaded.desired.repository_valid {
+    if !loaded.desired.repository_valid || plan.denied().next().is_some() {
         Exit::Invalid
     } else if plan.has_changes() {
         Exit::Changes
@@ -276,22 +380,24 @@ fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
 /// Runs `modelship apply`.
 pub async fn run_apply(args: &ApplyArgs) -> Exit {
     let mut stderr = std::io::stderr();
-    let loaded = match load(&args.dir, &mut stderr, Color::for_stderr()) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return Exit::Invalid;
-        }
-    };
     let retry = RetryPolicy::default();
-    let (client, mut kinds, plan) = match plan_against_cluster(&loaded, &args.cluster, &retry).await
+    let (loaded, planned) = match prepare(
+        &args.dir,
+        &args.policies,
+        &args.cluster,
+        &retry,
+        &mut stderr,
+    )
+    .await
     {
-        Ok(planned) => planned,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return error.exit();
-        }
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
     };
+    let Planned {
+        client,
+        mut kinds,
+        plan,
+    } = planned;
     print!("{}", render::render(&plan, args.output.into(), color()));
     let options = apply_options(args, retry);
     let report = match cluster::apply(&client, &mut kinds, &plan, &loaded.desired, &options).await {
@@ -309,6 +415,13 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
     };
     if args.wait && options.mode == ApplyMode::Apply && exit == Exit::Ok {
         exit = wait(&client, &plan, args.timeout, retry, &mut stderr).await;
+    }
+    if let Some(denied) = render::denied_text(&plan) {
+        let _ = writeln!(
+            stderr,
+            "error: {denied}: their objects were left untouched; the other services were applied"
+        );
+        exit = Exit::Invalid;
     }
     if !loaded.desired.repository_valid {
         let _ = writeln!(

@@ -8,6 +8,7 @@ mod commands;
 pub mod logging;
 pub mod output;
 pub mod policies;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,8 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
     },
+    /// Follow a repository and keep the cluster in line with it (the GitOps daemon).
+    Run(Box<run::RunArgs>),
     /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
     Sandbox {
         /// Address to listen on.
@@ -69,10 +72,12 @@ pub enum Command {
         #[arg(long)]
         write_kubeconfig: Option<PathBuf>,
     },
-    /// Show what apply would change in the cluster (exit 0: none, 1: changes, 2: invalid
-    /// repository, 3: cluster error).
+    /// Show what apply would change in the cluster, with the policies' verdicts (exit 0:
+    /// none, 1: changes, 2: invalid repository or a policy denies a service, 3: cluster
+    /// error).
     Plan(cluster::PlanArgs),
-    /// Make the cluster match the repository with server-side apply.
+    /// Make the cluster match the repository with server-side apply; services a policy
+    /// denies are left untouched.
     Apply(cluster::ApplyArgs),
     /// Policy commands (`policies export [DIR]`).
     Policies {
@@ -93,6 +98,7 @@ pub enum RenderFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Sandbox {
             listen,
             write_kubeconfig,

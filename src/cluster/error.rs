@@ -38,6 +38,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Listing Namespaces for their labels (which policies see) failed.
+    #[error("listing namespaces for their labels failed (policies need `list` on namespaces): {0}")]
+    NamespaceLabels(#[source] kube::Error),
     /// Reading or creating a namespace failed.
     #[error("namespace {namespace}: {source}")]
     Namespace {
@@ -111,6 +114,7 @@ impl Error {
             Error::KindNotServed { .. } => "kind_not_served",
             Error::Discovery { .. } => "discovery",
             Error::List { .. } => "list",
+            Error::NamespaceLabels(_) => "namespace_labels",
             Error::Namespace { .. } => "namespace",
             Error::MissingNamespace(_) => "missing_namespace",
             Error::Apply { .. } => "apply",

@@ -1,4 +1,6 @@
-//! Reading live state: one LIST per kind and namespace, selected by our managed-by label.
+//! Reading live state: one LIST per kind and namespace, selected by our managed-by label;
+//! and, for policies, the labels of the namespaces the repository uses (one LIST of
+//! Namespaces).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,6 +55,34 @@ pub async fn read_live(
         }
     }
     Ok(live)
+}
+
+/// Labels of the namespaces in `namespaces` that exist, for the `namespaceObject` and
+/// `namespaceSelector` of policies. Costs one LIST of Namespaces (cluster-scoped, so it
+/// needs `list` on namespaces). A namespace that does not exist yet is left out: its
+/// labels are unknown to policies.
+pub async fn read_namespace_labels(
+    client: &Client,
+    kinds: &mut Kinds,
+    namespaces: &BTreeSet<String>,
+    policy: &RetryPolicy,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let resource = kinds.resolve("v1", "Namespace").await?.resource;
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let params = ListParams::default();
+    let list = retry(policy, || api.list(&params))
+        .await
+        .map_err(Error::NamespaceLabels)?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|namespace| {
+            let name = namespace.metadata.name?;
+            namespaces
+                .contains(&name)
+                .then(|| (name, namespace.metadata.labels.unwrap_or_default()))
+        })
+        .collect())
 }
 
 /// The kinds to list, one per (group, kind), the desired state's version first.

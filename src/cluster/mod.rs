@@ -5,6 +5,7 @@
 //! connect ──> Client ──> Kinds (built-ins known, CRDs by discovery)
 //!                 │
 //!   read_live ────┤  one LIST per kind and namespace  ──> plan::LiveSet
+//!   read_namespace_labels  one LIST of Namespaces (only when policies are loaded)
 //!   apply ────────┤  SSA (manager modelship, force), ordered; deletes reversed; prune last
 //!   wait_healthy ─┘  one LIST of Deployments per namespace per poll
 //! ```
@@ -25,5 +26,5 @@ pub use connect::{ConnectOptions, connect};
 pub use error::{Error, Result};
 pub use health::{DeploymentHealth, HealthOptions, wait_healthy};
 pub use kinds::{Kinds, Resolved};
-pub use live::read_live;
+pub use live::{read_live, read_namespace_labels};
 pub use retry::RetryPolicy;

@@ -6,6 +6,9 @@
 //!        -> Plan { services: [ServicePlan { status, objects: [ObjectPlan], summary }] }
 //! ```
 //!
+//! Policy violations are attached afterwards with [`enforce`], which blocks the services a
+//! policy denies.
+//!
 //! Pure: no client, no clock. Each desired object is compared with its live counterpart
 //! projected onto the fields modelship applies ([`project`]), so server defaults and fields
 //! of other managers never show as changes. Secret values are redacted before anything is
@@ -19,6 +22,7 @@ pub mod project;
 mod prune;
 pub mod render;
 mod summary;
+mod verdict;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +42,7 @@ pub use live::{LiveSet, LiveState, MANAGED_BY, MANAGED_BY_VALUE, SERVICE_LABEL};
 pub use project::{FIELD_MANAGER, project, strip_server_fields};
 pub use prune::{MassPrune, check_mass_prune};
 pub use summary::{Delta, ImageChange, Summary};
+pub use verdict::{ServiceViolations, enforce};
 
 /// Errors of planning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,8 +102,8 @@ pub enum Action {
     Delete,
     /// The object is as desired: apply does not write it.
     Unchanged,
-    /// The object must not be touched (its spec is invalid, or the repository has errors
-    /// and it would be pruned).
+    /// The object must not be touched (its spec is invalid, a policy denies its service,
+    /// or the repository has errors and it would be pruned).
     Blocked,
 }
 
@@ -110,6 +115,9 @@ pub enum BlockReason {
     InvalidSpec,
     /// The service is gone from a repository that has errors: nothing is pruned then.
     RepositoryInvalid,
+    /// A policy denies the service's spec or one of its objects: nothing of it is created,
+    /// updated or deleted ([`enforce`]).
+    PolicyDenied,
 }
 
 /// The state of a service in the plan.
@@ -151,6 +159,8 @@ pub struct ServicePlan {
     /// Objects in apply order.
     pub objects: Vec<ObjectPlan>,
     pub summary: Summary,
+    /// Policy violations of the spec and of its objects ([`enforce`]); empty until then.
+    pub violations: Vec<crate::policy::Violation>,
 }
 
 impl ServicePlan {
@@ -259,6 +269,7 @@ fn plan_present(service: &DesiredService, live: &dyn LiveState) -> Result<Servic
         status: ServiceStatus::Present,
         objects,
         summary,
+        violations: Vec::new(),
     })
 }
 
@@ -440,6 +451,7 @@ fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState) -> ServicePla
         status: ServiceStatus::Removed,
         objects,
         summary: summary::summarize(stripped.iter(), std::iter::empty()),
+        violations: Vec::new(),
     }
 }
 
@@ -455,5 +467,6 @@ fn plan_left_alone(
         status: ServiceStatus::Blocked(reason),
         objects: live_objects(namespace, name, live, Action::Blocked),
         summary: Summary::default(),
+        violations: Vec::new(),
     }
 }

@@ -93,6 +93,7 @@ fn max<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionErr
 /// `[1, 2, 2].isSorted()`.
 fn is_sorted<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let items = elements("isSorted", &args)?;
+    // `windows(2)` yields slices of exactly two elements: the indexing cannot fail.
     for pair in items.windows(2) {
         if compare("isSorted", pair[0].as_ref(), pair[1].as_ref())? == Ordering::Greater {
             return Ok(CowVal::owned(CelBool::from(false)));

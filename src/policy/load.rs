@@ -311,8 +311,15 @@ impl Loader {
             .map(|l| (doc.text.first_line + l.line() as usize, l.column() as usize))
             .unwrap_or((doc.line(), 0));
         let message = error.without_snippet().to_string();
-        let message = message.lines().next().unwrap_or_default().to_string();
-        self.error(doc, line, column, "", message);
+        let message = message.lines().next().unwrap_or_default();
+        // The location is ours (in file coordinates); drop the parser's own.
+        let message = match message.rfind(" at line ") {
+            Some(at) if message[at..].contains(", column ") => &message[..at],
+            _ => message,
+        };
+        let mut diagnostic = error_at(doc.file, line, column, "", message.to_string());
+        diagnostic.hint = unknown_field_hint(message);
+        self.diagnostics.push(diagnostic);
     }
 
     /// An error about the whole document, at its first line.
@@ -466,13 +473,15 @@ impl Loader {
         for (i, entry) in entries.iter().enumerate() {
             let field = format!("{field}[{i}]");
             if !seen.insert(entry.name.clone()) {
-                self.error(
-                    doc,
-                    doc.line(),
-                    0,
-                    &format!("{field}.name"),
-                    format!("`{}` is defined twice", entry.name),
+                let message = format!("`{}` is defined twice", entry.name);
+                self.doc_error(doc, &format!("{field}.name"), &message);
+            }
+            if are_variables && !is_identifier(&entry.name) {
+                let message = format!(
+                    "`{}` is not a CEL identifier (letters, digits and `_`, not starting with a digit)",
+                    entry.name
                 );
+                self.doc_error(doc, &format!("{field}.name"), &message);
             }
             let declared: Vec<String> = if are_variables {
                 compiled.iter().map(|v| v.name.clone()).collect()
@@ -700,6 +709,28 @@ fn compile_guarded(env: &Env, source: &str) -> Result<Program, Vec<(usize, Strin
             .collect()),
         Err(_) => Err(vec![(0, "the expression could not be parsed".to_string())]),
     }
+}
+
+/// `did you mean reason?` for serde's "unknown field `reasn`, expected one of ...".
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let candidates: Vec<&str> = rest
+        .split_once("expected one of ")?
+        .1
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .collect();
+    crate::spec::de::closest(field, candidates).map(|best| format!("did you mean {best}?"))
+}
+
+/// True for a CEL identifier, which a variable name must be to be read as `variables.<name>`.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The expression on one line, shortened for messages.

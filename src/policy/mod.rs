@@ -10,6 +10,12 @@
 //!                               --PolicySet::evaluate--> Vec<Violation> (Deny | Warn | Audit)
 //! ```
 //!
+//! Callers: `modelship validate` uses [`check_repository`] (offline: no live objects,
+//! namespace labels unknown); `plan` and `apply` use [`check_desired_by_service`] with
+//! the live state and the namespaces' live labels, so the live object is `oldObject`, and
+//! `plan::enforce` blocks each service a Deny violation names; `policies export` uses
+//! [`export::export`].
+//!
 //! ModelService documents are subjects too, as resource `modelservices` of group
 //! `modelship.dev`, version `v1alpha1` ([`service_object`]), so guard rails can be written
 //! against the spec (`object.spec.gpu.count <= 8`) as well as against the objects.
@@ -31,7 +37,9 @@ pub use document::{Action, FailurePolicy};
 pub use evaluate::Violation;
 pub use load::{PolicySet, SourceDocument, policy_files};
 pub use matching::{Identity, Operation, SourceRef, Subject};
-pub use repository::{ClusterView, check_desired, check_repository, service_object};
+pub use repository::{
+    ClusterView, check_desired, check_desired_by_service, check_repository, service_object,
+};
 
 /// Errors of the policy module.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,9 @@
 //! Checking a whole repository: every ModelService (as resource `modelservices` of group
 //! `modelship.dev`) and every object compiled from it, with the live objects and namespace
 //! labels the caller knows. [`check_repository`] takes compiled objects and a
-//! [`ClusterView`] (empty offline, as in `modelship validate`); [`check_desired`] takes a
-//! plan's desired state and live state. Each violation points at the spec file and line
-//! that produced the object.
+//! [`ClusterView`] (empty offline, as in `modelship validate`); [`check_desired`] and
+//! [`check_desired_by_service`] take a plan's desired state and live state. Each violation
+//! points at the spec file and line that produced the object.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::matching::{SourceRef, Subject};
 use super::{Error, PolicySet, Violation};
 use crate::compile::{DesiredSet, ObjectKey};
-use crate::plan::{DesiredState, LiveState, ObjectKey as PlanKey};
+use crate::plan::{DesiredState, LiveState, ObjectKey as PlanKey, ServiceViolations};
 use crate::spec::{LoadedService, Repository, RepositoryConfig};
 
 /// What the caller knows of the cluster.
@@ -49,7 +49,8 @@ pub fn check_repository(
     policies: &PolicySet,
     cluster: &ClusterView,
 ) -> Result<Vec<Violation>, Error> {
-    let (mut violations, sources) = check_services(repo, &cluster.namespace_labels, policies)?;
+    let (services, sources) = check_services(repo, &cluster.namespace_labels, policies)?;
+    let mut violations: Vec<Violation> = services.into_iter().flat_map(|(_, v)| v).collect();
     for service in &desired.services {
         let source = source_of(&sources, &service.namespace, &service.name, &service.file);
         for object in &service.objects {
@@ -73,9 +74,28 @@ pub fn check_desired(
     namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
     policies: &PolicySet,
 ) -> Result<Vec<Violation>, Error> {
-    let (mut violations, sources) = check_services(repo, namespace_labels, policies)?;
+    let by_service = check_desired_by_service(repo, desired, live, namespace_labels, policies)?;
+    Ok(by_service.into_values().flatten().collect())
+}
+
+/// [`check_desired`], with the violations of each service (its spec and its objects) kept
+/// apart, keyed by (namespace, name), for [`crate::plan::enforce`]. Services without
+/// violations are left out.
+pub fn check_desired_by_service(
+    repo: &Repository,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+) -> Result<ServiceViolations, Error> {
+    let (services, sources) = check_services(repo, namespace_labels, policies)?;
+    let mut out = ServiceViolations::new();
+    for (key, violations) in services {
+        out.entry(key).or_default().extend(violations);
+    }
     for service in &desired.services {
         let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        let mut violations = Vec::new();
         for object in &service.objects {
             let old = PlanKey::of(object).and_then(|key| live.get(&key));
             let subject = Subject::new(object)
@@ -84,19 +104,29 @@ pub fn check_desired(
                 .with_source(&source);
             violations.extend(policies.evaluate(&subject));
         }
+        out.entry((service.namespace.clone(), service.name.clone()))
+            .or_default()
+            .extend(violations);
     }
-    Ok(violations)
+    out.retain(|_, violations| !violations.is_empty());
+    Ok(out)
 }
 
-type Sources = BTreeMap<(String, String), SourceRef>;
+/// A service by (namespace, name).
+type ServiceId = (String, String);
 
-/// Checks every valid service of the repository; returns the violations and where each
-/// service (namespace, name) was written.
+type Sources = BTreeMap<ServiceId, SourceRef>;
+
+/// The violations of each service, in the order of the repository.
+type InRepositoryOrder = Vec<(ServiceId, Vec<Violation>)>;
+
+/// Checks every valid service of the repository; returns the violations of each service
+/// (namespace, name), in repository order, and where each service was written.
 fn check_services(
     repo: &Repository,
     namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
     policies: &PolicySet,
-) -> Result<(Vec<Violation>, Sources), Error> {
+) -> Result<(InRepositoryOrder, Sources), Error> {
     let mut violations = Vec::new();
     let mut sources = Sources::new();
     for service in &repo.services {
@@ -109,8 +139,9 @@ fn check_services(
         let subject = Subject::new(&object)
             .with_namespace_labels(namespace_labels.get(namespace))
             .with_source(&source);
-        violations.extend(policies.evaluate(&subject));
-        sources.insert((namespace.to_string(), service.name().to_string()), source);
+        let key = (namespace.to_string(), service.name().to_string());
+        violations.push((key.clone(), policies.evaluate(&subject)));
+        sources.insert(key, source);
     }
     Ok((violations, sources))
 }

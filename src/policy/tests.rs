@@ -224,6 +224,26 @@ fn document_problems_are_located() {
 }
 
 #[test]
+fn variable_names_are_identifiers_and_unique() {
+    let rest = "  variables:\n    - name: gpu-count\n      expression: '1'\n    - name: a\n      expression: '1'\n    - name: a\n      expression: '2'\n  validations:\n    - expression: 'true'\n";
+    let (set, diagnostics) = load(&[("policies/v.yaml", &policy("v", rest))]);
+    assert!(set.is_empty());
+    let found = errors(&diagnostics);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "policies/v.yaml:1: error: spec.variables[0].name: `gpu-count` is not a CEL identifier"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        found[1]
+            .starts_with("policies/v.yaml:1: error: spec.variables[2].name: `a` is defined twice"),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn failure_policy_fail_reports_and_ignore_skips() {
     let rest = |policy: &str| {
         format!(

@@ -9,7 +9,7 @@
 //!   "services": [{
 //!     "namespace": str, "name": str,
 //!     "status": "present" | "removed" | "blocked",
-//!     "reason": "invalid-spec" | "repository-invalid",      (blocked only)
+//!     "reason": "invalid-spec" | "repository-invalid" | "policy-denied",   (blocked only)
 //!     "summary": {"version"?: {"before", "after"}, "images"?: [{"container", "before", "after"}],
 //!                 "replicas"?: {"before", "after"}, "gpus"?: {"before", "after"}},
 //!     "objects": [{
@@ -18,10 +18,24 @@
 //!       "changes": [{"path": str, "kind": "add" | "remove" | "replace", "before"?, "after"?}],
 //!       "patch": [RFC 6902 operations from projected live to desired],
 //!       "diff": str (unified YAML diff)
+//!     }],
+//!     "violations": [{
+//!       "policy": str, "binding": str | null,
+//!       "action": "deny" | "warn" | "audit",
+//!       "kind": str, "namespace": str | null, "name": str,   (the object or ModelService)
+//!       "message": str, "reason": str,
+//!       "source": {"file": str, "line": n (0 when unknown)} | null,   (the spec)
+//!       "policyFile": str, "policyLine": n
 //!     }]
-//!   }]
+//!   }],
+//!   "violations": {"deny": n, "warn": n, "audit": n}
 //! }
 //! ```
+//!
+//! Policy verdicts are additions to version 1: the per-service and top-level
+//! `violations` and the block reason `policy-denied` (a service with a Deny violation,
+//! whose would-be changes appear as `blocked` objects). Every violation is listed,
+//! Audit included.
 //!
 //! `before`/`after` sides are `null` where the object does not exist. Secret values appear
 //! only as `(redacted)` or `(redacted, changed)`.
@@ -29,6 +43,7 @@
 use serde::Serialize;
 
 use crate::plan::{Action, FieldChange, Plan, ServiceStatus, Summary};
+use crate::policy::{Action as PolicyAction, Violation};
 
 /// Version of the JSON schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,6 +55,14 @@ struct Document<'a> {
     has_changes: bool,
     counts: Counts,
     services: Vec<Service<'a>>,
+    violations: ViolationCounts,
+}
+
+#[derive(Serialize)]
+struct ViolationCounts {
+    deny: usize,
+    warn: usize,
+    audit: usize,
 }
 
 #[derive(Serialize)]
@@ -59,6 +82,62 @@ struct Service<'a> {
     status: ServiceStatus,
     summary: &'a Summary,
     objects: Vec<Object<'a>>,
+    violations: Vec<JsonViolation<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonViolation<'a> {
+    policy: &'a str,
+    binding: Option<&'a str>,
+    action: &'static str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    message: &'a str,
+    reason: &'a str,
+    source: Option<Source<'a>>,
+    policy_file: &'a str,
+    policy_line: usize,
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    file: &'a str,
+    line: usize,
+}
+
+impl<'a> From<&'a Violation> for JsonViolation<'a> {
+    fn from(v: &'a Violation) -> Self {
+        JsonViolation {
+            policy: &v.policy,
+            binding: v.binding.as_deref(),
+            action: action_name(v.action),
+            kind: &v.kind,
+            namespace: v.namespace.as_deref(),
+            name: &v.name,
+            message: &v.message,
+            reason: &v.reason,
+            source: v.source.as_ref().map(|s| Source {
+                file: &s.file,
+                line: s.line,
+            }),
+            policy_file: &v.policy_file,
+            policy_line: v.policy_line,
+        }
+    }
+}
+
+fn action_name(action: PolicyAction) -> &'static str {
+    match action {
+        PolicyAction::Deny => "deny",
+        PolicyAction::Warn => "warn",
+        PolicyAction::Audit => "audit",
+    }
+}
+
+fn count_violations(plan: &Plan, action: PolicyAction) -> usize {
+    plan.violations().filter(|v| v.action == action).count()
 }
 
 #[derive(Serialize)]
@@ -108,8 +187,14 @@ pub fn json(plan: &Plan) -> String {
                         diff: &o.diff,
                     })
                     .collect(),
+                violations: s.violations.iter().map(JsonViolation::from).collect(),
             })
             .collect(),
+        violations: ViolationCounts {
+            deny: count_violations(plan, PolicyAction::Deny),
+            warn: count_violations(plan, PolicyAction::Warn),
+            audit: count_violations(plan, PolicyAction::Audit),
+        },
     };
     // Serializing plain structs of strings, numbers and JSON values cannot fail.
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"

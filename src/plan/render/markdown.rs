@@ -1,16 +1,23 @@
-//! The Markdown rendering, for pull-request comments: a table, then one collapsible
-//! `<details>` section per changing service with its diffs in `diff` code blocks.
+//! The Markdown rendering, for pull-request comments: a table, the services a policy
+//! denies, then one collapsible `<details>` section per changing, blocked or warned service
+//! with its Deny and Warn violations and its diffs in `diff` code blocks.
 
 use std::fmt::Write as _;
 
-use super::{action_sign, counts_text, status_text, summary_text};
-use crate::plan::{Action, Plan, ServiceStatus};
+use super::{
+    action_sign, counts_text, denied_text, has_details, shown_violations, status_text, summary_text,
+};
+use crate::plan::{Action, Plan};
+use crate::policy::Violation;
 
 /// Renders a plan as Markdown.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### modelship plan\n");
     let _ = writeln!(out, "**{}**\n", counts_text(|a| plan.count(a)));
+    if let Some(denied) = denied_text(plan) {
+        let _ = writeln!(out, "**{denied}**: their objects are left untouched.\n");
+    }
     if plan.services.is_empty() {
         let _ = writeln!(out, "No services.");
         return out;
@@ -29,7 +36,7 @@ pub fn markdown(plan: &Plan) -> String {
         );
     }
     for service in &plan.services {
-        if !service.has_changes() && service.status == ServiceStatus::Present {
+        if !has_details(service) {
             continue;
         }
         let _ = writeln!(
@@ -39,6 +46,14 @@ pub fn markdown(plan: &Plan) -> String {
             service.name,
             counts_text(|a| service.count(a))
         );
+        let mut listed = false;
+        for violation in shown_violations(service) {
+            let _ = writeln!(out, "{}", violation_item(violation));
+            listed = true;
+        }
+        if listed {
+            let _ = writeln!(out);
+        }
         for object in service
             .objects
             .iter()
@@ -58,6 +73,37 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "</details>");
     }
     out
+}
+
+/// One list item: severity, policy (file:line), object, message, and the spec file:line.
+fn violation_item(v: &Violation) -> String {
+    let object = match &v.namespace {
+        Some(namespace) => format!("{} {namespace}/{}", v.kind, v.name),
+        None => format!("{} {}", v.kind, v.name),
+    };
+    let source = match &v.source {
+        Some(s) if s.line > 0 => format!(" (`{}:{}`)", s.file, s.line),
+        Some(s) => format!(" (`{}`)", s.file),
+        None => String::new(),
+    };
+    format!(
+        "- **{}** policy `{}` (`{}:{}`): {object}: {}{source}",
+        v.severity(),
+        v.policy,
+        v.policy_file,
+        v.policy_line,
+        escape_message(&v.message)
+    )
+}
+
+/// A policy message as literal text: no HTML or Markdown markup gets through.
+fn escape_message(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('*', "\\*")
+        .replace('_', "\\_")
+        .replace('`', "\\`")
 }
 
 /// A backtick fence longer than any run of backticks in the content.

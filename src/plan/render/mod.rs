@@ -1,7 +1,9 @@
 //! Renderings of a [`Plan`](super::Plan): a terminal report, Markdown for pull-request
 //! comments, and JSON with a stable, versioned schema ([`json`]).
 //!
-//! Every rendering reads only the plan, whose Secret values are already redacted.
+//! Every rendering reads only the plan, whose Secret values are already redacted. Policy
+//! violations appear with their service: Deny and Warn in every rendering, Audit in JSON
+//! only.
 
 pub mod json;
 mod markdown;
@@ -60,6 +62,40 @@ fn status_text(status: ServiceStatus) -> &'static str {
         ServiceStatus::Blocked(super::BlockReason::RepositoryInvalid) => {
             "blocked: repository has errors, not pruned"
         }
+        ServiceStatus::Blocked(super::BlockReason::PolicyDenied) => "blocked: denied by policy",
+    }
+}
+
+/// The violations the text and Markdown renderings show: Deny and Warn. Audit violations
+/// are informational and appear in the JSON rendering only.
+fn shown_violations(service: &ServicePlan) -> impl Iterator<Item = &crate::policy::Violation> {
+    service
+        .violations
+        .iter()
+        .filter(|v| v.action != crate::policy::Action::Audit)
+}
+
+/// True when a service has something to show besides its table row: changes, a status
+/// other than present, or Deny/Warn violations.
+fn has_details(service: &ServicePlan) -> bool {
+    service.has_changes()
+        || service.status != ServiceStatus::Present
+        || shown_violations(service).next().is_some()
+}
+
+/// `3 services denied by policy (ns/a, ns/b, ns/c)`, or `None` when no policy denies.
+pub fn denied_text(plan: &super::Plan) -> Option<String> {
+    let names: Vec<String> = plan
+        .denied()
+        .map(|s| format!("{}/{}", s.namespace, s.name))
+        .collect();
+    match names.len() {
+        0 => None,
+        1 => Some(format!("1 service denied by policy ({})", names[0])),
+        n => Some(format!(
+            "{n} services denied by policy ({})",
+            names.join(", ")
+        )),
     }
 }
 

@@ -1,12 +1,18 @@
-//! The terminal rendering: a summary table, then the diff of every changing object.
+//! The terminal rendering: a summary table, the services a policy denies, then per service
+//! its Deny and Warn violations and the diff of every changing object.
 
 use std::fmt::Write as _;
 
-use super::{action_sign, counts_text, service_heading, status_text, summary_text};
+use super::{
+    action_sign, counts_text, denied_text, has_details, service_heading, shown_violations,
+    status_text, summary_text,
+};
 use crate::plan::{Action, Plan};
+use crate::policy::Violation;
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
@@ -20,17 +26,19 @@ pub fn text(plan: &Plan, color: bool) -> String {
         return out;
     }
     table(plan, &mut out);
-    for service in plan
-        .services
-        .iter()
-        .filter(|s| s.has_changes() || !matches!(s.status, crate::plan::ServiceStatus::Present))
-    {
+    if let Some(denied) = denied_text(plan) {
+        let _ = writeln!(out, "\n{denied}: their objects are left untouched");
+    }
+    for service in plan.services.iter().filter(|s| has_details(s)) {
         let _ = writeln!(out);
         let heading = service_heading(service);
         if color {
             let _ = writeln!(out, "{BOLD}{heading}{RESET}");
         } else {
             let _ = writeln!(out, "{heading}");
+        }
+        for violation in shown_violations(service) {
+            let _ = writeln!(out, "  {}", paint_violation(violation, color));
         }
         for object in &service.objects {
             if object.action == Action::Unchanged {
@@ -79,6 +87,15 @@ fn table(plan: &Plan, out: &mut String) {
         );
         let _ = writeln!(out, "{}", line.trim_end());
     }
+}
+
+/// A violation as a diagnostic line: red when it denies, yellow when it warns.
+fn paint_violation(violation: &Violation, color: bool) -> String {
+    if !color {
+        return violation.to_string();
+    }
+    let colour = if violation.is_deny() { RED } else { YELLOW };
+    format!("{colour}{violation}{RESET}")
 }
 
 fn paint(line: &str, color: bool) -> String {

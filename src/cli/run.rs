@@ -1,0 +1,452 @@
+//! `modelship run`: the daemon. Clap arguments (parse only), their resolution into a
+//! [`DaemonConfig`], the cluster connection (kubeconfig, in-cluster, or `--sandbox`), and
+//! signal handling (SIGTERM and Ctrl-C stop it gracefully).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::ExitCode;
+use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election};
+use crate::source::{GitAuth, GitConfig, GitSource, LocalSource, Secret, Source, git};
+
+/// Arguments of `modelship run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The repository: a Git URL (https://, ssh://, file://), a local Git repository, or a
+    /// plain directory (watched for changes).
+    #[arg(long)]
+    pub repo: String,
+    /// Branch to follow (Git only).
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Sub-directory of the repository holding modelship.yaml and services/ (Git only).
+    #[arg(long, default_value = ".")]
+    pub path: String,
+    /// Poll interval (e.g. 30s, 1m, 5m): the fallback when no webhook arrives.
+    #[arg(long, default_value = "1m")]
+    pub interval: crate::spec::Duration,
+    /// Address of the HTTP server (/healthz, /readyz, /metrics, /status, /hooks/github).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// File holding the GitHub webhook secret (env MODELSHIP_WEBHOOK_SECRET otherwise).
+    #[arg(long)]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Start the embedded sandbox API server and reconcile into it.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Where `--sandbox` writes its kubeconfig.
+    #[arg(long)]
+    pub sandbox_kubeconfig: Option<PathBuf>,
+    /// What to do when the cluster drifts from the repository.
+    #[arg(long, value_enum, default_value_t = Drift::Heal)]
+    pub drift: Drift,
+    /// Create missing namespaces (implied by --sandbox).
+    #[arg(long)]
+    pub create_namespaces: bool,
+    /// Prune even when more than half of a namespace's services go at once.
+    #[arg(long)]
+    pub allow_mass_prune: bool,
+    /// Services reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// File holding an HTTPS token (env MODELSHIP_GIT_TOKEN otherwise).
+    #[arg(long)]
+    pub git_token_file: Option<PathBuf>,
+    /// HTTPS user name (with --git-password-file, or for a token; default x-access-token).
+    #[arg(long)]
+    pub git_username: Option<String>,
+    /// File holding the HTTPS password.
+    #[arg(long)]
+    pub git_password_file: Option<PathBuf>,
+    /// SSH private key file.
+    #[arg(long, requires = "ssh_known_hosts_file")]
+    pub ssh_key_file: Option<PathBuf>,
+    /// known_hosts file with the remote's host key.
+    #[arg(long, requires = "ssh_key_file")]
+    pub ssh_known_hosts_file: Option<PathBuf>,
+    /// Directory of the bare Git cache (default: a directory under the temp dir).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Elect a leader on a Lease so that only one replica writes.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else `modelship`).
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, default_value = "modelship")]
+    pub lease_name: String,
+}
+
+/// `--drift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Drift {
+    /// Re-apply the repository.
+    Heal,
+    /// Only report.
+    Warn,
+}
+
+/// Environment values the resolution reads, passed in so tests set them by hand.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub git_token: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub pod_name: Option<String>,
+    pub pod_namespace: Option<String>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn from_process() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Env {
+            git_token: var("MODELSHIP_GIT_TOKEN"),
+            webhook_secret: var("MODELSHIP_WEBHOOK_SECRET"),
+            pod_name: var("POD_NAME").or_else(|| var("HOSTNAME")),
+            pod_namespace: var("POD_NAMESPACE"),
+        }
+    }
+}
+
+/// Resolves arguments and environment into a daemon configuration.
+pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
+    let source = resolve_source(args, env)?;
+    let webhook_secret = match (&args.webhook_secret_file, &env.webhook_secret) {
+        (Some(path), _) => Some(read_secret(path)?),
+        (None, Some(value)) => Some(Secret::new(value)),
+        (None, None) => None,
+    };
+    let election = args.leader_elect.then(|| Election {
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| env.pod_namespace.clone())
+            .unwrap_or_else(|| "modelship".into()),
+        lease_name: args.lease_name.clone(),
+        identity: env
+            .pod_name
+            .clone()
+            .unwrap_or_else(|| format!("modelship-{}", std::process::id())),
+        duration_seconds: 15,
+    });
+    Ok(DaemonConfig {
+        repo_name: source.repo_name(),
+        source,
+        branch: args.branch.clone(),
+        interval: args.interval.value().max(Duration::from_secs(1)),
+        listen: args.listen,
+        webhook_secret,
+        drift: match args.drift {
+            Drift::Heal => DriftMode::Heal,
+            Drift::Warn => DriftMode::Warn,
+        },
+        create_namespaces: args.create_namespaces || args.sandbox,
+        allow_mass_prune: args.allow_mass_prune,
+        concurrency: args.concurrency.max(1),
+        backoff: Backoff::default(),
+        election,
+    })
+}
+
+fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
+    let path = Path::new(&args.repo);
+    if path.is_dir() && !git::is_repository(path) {
+        return Ok(Source::Local(LocalSource::new(path)));
+    }
+    let auth =
+        if let (Some(key), Some(known_hosts)) = (&args.ssh_key_file, &args.ssh_known_hosts_file) {
+            GitAuth::Ssh {
+                username: "git".into(),
+                private_key: key.clone(),
+                known_hosts: known_hosts.clone(),
+            }
+        } else if let Some(password_file) = &args.git_password_file {
+            GitAuth::Basic {
+                username: args
+                    .git_username
+                    .clone()
+                    .ok_or("--git-password-file needs --git-username")?,
+                password: read_secret(password_file)?,
+            }
+        } else if let Some(token) = match &args.git_token_file {
+            Some(path) => Some(read_secret(path)?),
+            None => env.git_token.as_deref().map(Secret::new),
+        } {
+            GitAuth::Basic {
+                username: args
+                    .git_username
+                    .clone()
+                    .unwrap_or_else(|| "x-access-token".into()),
+                password: token,
+            }
+        } else {
+            GitAuth::Anonymous
+        };
+    let url = match path.canonicalize() {
+        Ok(absolute) if path.exists() => absolute.display().to_string(),
+        _ => args.repo.clone(),
+    };
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| {
+        let digest = Sha256::digest(format!("{url}#{}", args.branch).as_bytes());
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        std::env::temp_dir().join(format!("modelship-git-{hex}"))
+    });
+    Ok(Source::Git(GitSource::new(GitConfig {
+        url,
+        branch: args.branch.clone(),
+        path: args.path.clone(),
+        cache_dir,
+        auth,
+    })))
+}
+
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    std::fs::read_to_string(path)
+        .map(|text| Secret::new(&text))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C.
+pub fn run(args: &RunArgs) -> ExitCode {
+    let config = match resolve(args, &Env::from_process()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::Failure;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::Failure;
+        }
+    };
+    match runtime.block_on(run_async(args, config)) {
+        Ok(()) => ExitCode::Success,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::Failure
+        }
+    }
+}
+
+async fn run_async(args: &RunArgs, config: DaemonConfig) -> Result<(), String> {
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = shutdown_tx.send(true);
+    });
+    if args.sandbox {
+        let sandbox = crate::sandbox::Sandbox::start()
+            .await
+            .map_err(|e| format!("starting the sandbox: {e}"))?;
+        let path = args
+            .sandbox_kubeconfig
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("modelship-sandbox.kubeconfig"));
+        std::fs::copy(sandbox.kubeconfig_path(), &path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!(
+            "sandbox API server at {}; watch it with: kubectl --kubeconfig {} get deploy,svc -A",
+            sandbox.url(),
+            path.display()
+        );
+        let result = crate::daemon::run(config, sandbox.client(), shutdown, None).await;
+        let _ = sandbox.shutdown().await;
+        return result.map_err(|e| e.to_string());
+    }
+    let client = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    crate::daemon::run(config, client, shutdown, None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A client from a kubeconfig file, the default kubeconfig, or the in-cluster config.
+async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<kube::Client, String> {
+    use kube::config::{Config, KubeConfigOptions, Kubeconfig};
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let config = match (kubeconfig, context) {
+        (Some(path), _) => {
+            let file =
+                Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        (None, Some(_)) => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| format!("kubeconfig: {e}"))?,
+        (None, None) => Config::infer()
+            .await
+            .map_err(|e| format!("no kubeconfig and not in a cluster: {e}"))?,
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cluster client: {e}"))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn args(line: &[&str]) -> RunArgs {
+        let mut argv = vec!["modelship"];
+        argv.extend_from_slice(line);
+        Wrapper::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn a_plain_directory_is_watched_and_a_url_is_followed_with_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = resolve(
+            &args(&["--repo", dir.path().to_str().unwrap()]),
+            &Env::default(),
+        )
+        .unwrap();
+        assert!(matches!(local.source, Source::Local(_)));
+        assert_eq!(local.interval, Duration::from_secs(60));
+        assert_eq!(local.drift, DriftMode::Heal);
+        assert!(local.election.is_none() && local.webhook_secret.is_none());
+
+        let remote = resolve(
+            &args(&[
+                "--repo",
+                "https://git.example.com/ml.git",
+                "--branch",
+                "prod",
+                "--path",
+                "deploy",
+                "--interval",
+                "30s",
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        let Source::Git(git) = &remote.source else {
+            panic!("git source expected")
+        };
+        assert_eq!(git.config().branch, "prod");
+        assert_eq!(git.config().path, "deploy");
+        assert_eq!(git.config().auth, GitAuth::Anonymous);
+        assert_eq!(remote.interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn credentials_and_the_webhook_secret_come_from_files_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "tok-file\n").unwrap();
+        let url = "https://git.example.com/ml.git";
+        let env = Env {
+            git_token: Some("tok-env".into()),
+            webhook_secret: Some("hook-env".into()),
+            ..Env::default()
+        };
+        let from_env = resolve(&args(&["--repo", url]), &env).unwrap();
+        let Source::Git(git) = &from_env.source else {
+            panic!()
+        };
+        assert_eq!(
+            git.config().auth,
+            GitAuth::Basic {
+                username: "x-access-token".into(),
+                password: Secret::new("tok-env")
+            }
+        );
+        assert_eq!(from_env.webhook_secret, Some(Secret::new("hook-env")));
+
+        let from_file = resolve(
+            &args(&[
+                "--repo",
+                url,
+                "--git-token-file",
+                token.to_str().unwrap(),
+                "--webhook-secret-file",
+                token.to_str().unwrap(),
+            ]),
+            &env,
+        )
+        .unwrap();
+        let Source::Git(git) = &from_file.source else {
+            panic!()
+        };
+        assert_eq!(
+            git.config().auth,
+            GitAuth::Basic {
+                username: "x-access-token".into(),
+                password: Secret::new("tok-file")
+            }
+        );
+        assert_eq!(from_file.webhook_secret, Some(Secret::new("tok-file")));
+
+        let missing = resolve(
+            &args(&["--repo", url, "--git-token-file", "/no/such/file"]),
+            &env,
+        );
+        assert!(missing.unwrap_err().starts_with("/no/such/file"));
+    }
+
+    #[test]
+    fn sandbox_implies_namespace_creation_and_election_names_the_pod() {
+        let config = resolve(
+            &args(&[
+                "--repo",
+                "https://x/y.git",
+                "--sandbox",
+                "--leader-elect",
+                "--drift",
+                "warn",
+            ]),
+            &Env {
+                pod_name: Some("modelship-abc".into()),
+                pod_namespace: Some("ops".into()),
+                ..Env::default()
+            },
+        )
+        .unwrap();
+        assert!(config.create_namespaces);
+        assert_eq!(config.drift, DriftMode::Warn);
+        let election = config.election.unwrap();
+        assert_eq!(
+            (election.namespace.as_str(), election.identity.as_str()),
+            ("ops", "modelship-abc")
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The daemon's HTTP server: `/healthz`, `/readyz`, `/metrics`, `/status` and
+//! `POST /hooks/github`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{Notify, RwLock};
+
+use super::metrics::Metrics;
+use super::status::Board;
+use crate::source::Secret;
+use crate::source::webhook::{self, Delivery, MAX_BODY_BYTES};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub board: Arc<RwLock<Board>>,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the source task.
+    pub trigger: Arc<Notify>,
+    /// The webhook secret; without one, `/hooks/github` answers 404.
+    pub webhook_secret: Option<Secret>,
+    /// The followed branch (pushes elsewhere are ignored).
+    pub branch: String,
+}
+
+/// The router of every endpoint.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .route("/hooks/github", post(github))
+        // Bodies over the limit get 413 from axum before the handler runs; the handler
+        // checks again so the limit holds whatever the extractor does.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    if state.board.read().await.ready {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "first revision not reconciled yet",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn status(State(state): State<HttpState>) -> Response {
+    let board = state.board.read().await.clone();
+    axum::Json(board).into_response()
+}
+
+async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.webhook_secret else {
+        return (StatusCode::NOT_FOUND, "webhooks are not configured").into_response();
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let verified = webhook::verify_signature(
+        secret.expose().as_bytes(),
+        header("x-hub-signature-256"),
+        &body,
+    )
+    .and_then(|()| webhook::classify(header("x-github-event"), &body, &state.branch));
+    match verified {
+        Err(error) => {
+            tracing::warn!(%error, "webhook refused");
+            state.metrics.webhook(error.metric_label());
+            let code = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (code, error.to_string()).into_response()
+        }
+        Ok(Delivery::Fetch { after }) => {
+            if !state.board.read().await.leader {
+                tracing::info!(%after, "push webhook on a standby replica: the leader fetches it by polling");
+                state.metrics.webhook("standby");
+                return (StatusCode::ACCEPTED, "standby replica; the leader polls").into_response();
+            }
+            tracing::info!(%after, "push webhook: fetching now");
+            state.metrics.webhook("fetch");
+            state.trigger.notify_one();
+            (StatusCode::ACCEPTED, "fetching").into_response()
+        }
+        Ok(Delivery::Ping) => {
+            state.metrics.webhook("ping");
+            (StatusCode::OK, "pong").into_response()
+        }
+        Ok(Delivery::Ignore { reason }) => {
+            tracing::debug!(%reason, "webhook ignored");
+            state.metrics.webhook("ignored");
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    const SECRET: &str = "s3cret";
+
+    fn state() -> HttpState {
+        HttpState {
+            board: Arc::default(),
+            metrics: Arc::new(Metrics::new()),
+            trigger: Arc::new(Notify::new()),
+            webhook_secret: Some(Secret::new(SECRET)),
+            branch: "main".into(),
+        }
+    }
+
+    fn leader_state() -> HttpState {
+        let state = state();
+        state.board.try_write().unwrap().leader = true;
+        state
+    }
+
+    async fn deliver(
+        state: &HttpState,
+        event: &str,
+        body: Vec<u8>,
+        signature: Option<String>,
+    ) -> StatusCode {
+        let mut request = Request::post("/hooks/github").header("x-github-event", event);
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        let response = router(state.clone())
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        response.status()
+    }
+
+    fn push(branch: &str) -> Vec<u8> {
+        format!(r#"{{"ref":"refs/heads/{branch}","after":"abc"}}"#).into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_signed_push_to_the_branch_triggers_a_fetch() {
+        let state = leader_state();
+        let body = push("main");
+        let signature = webhook::sign(SECRET.as_bytes(), &body);
+        let triggered = state.trigger.clone();
+        assert_eq!(
+            deliver(&state, "push", body, Some(signature)).await,
+            StatusCode::ACCEPTED
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(1), triggered.notified())
+            .await
+            .expect("the fetch trigger fired");
+    }
+
+    #[tokio::test]
+    async fn bad_missing_and_oversized_deliveries_are_refused_without_a_fetch() {
+        let state = leader_state();
+        let body = push("main");
+        let wrong = webhook::sign(b"other", &body);
+        assert_eq!(
+            deliver(&state, "push", body.clone(), Some(wrong)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            deliver(&state, "push", body, None).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let big = vec![b' '; MAX_BODY_BYTES + 10];
+        let signature = webhook::sign(SECRET.as_bytes(), &big);
+        assert_eq!(
+            deliver(&state, "push", big, Some(signature)).await,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let fired = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            state.trigger.notified(),
+        )
+        .await;
+        assert!(fired.is_err(), "no fetch was triggered");
+        let text = state.metrics.encode();
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="webhook_bad_signature"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"modelship_webhooks_total{outcome="webhook_unsigned"} 1"#));
+    }
+
+    #[tokio::test]
+    async fn other_branches_and_pings_are_acknowledged_only() {
+        let state = state();
+        let body = push("dev");
+        let signature = webhook::sign(SECRET.as_bytes(), &body);
+        assert_eq!(
+            deliver(&state, "push", body, Some(signature)).await,
+            StatusCode::NO_CONTENT
+        );
+        let signature = webhook::sign(SECRET.as_bytes(), b"{}");
+        assert_eq!(
+            deliver(&state, "ping", b"{}".to_vec(), Some(signature)).await,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_board() {
+        let state = state();
+        let get = |path: &'static str| {
+            let router = router(state.clone());
+            async move {
+                router
+                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(get("/healthz").await, StatusCode::OK);
+        assert_eq!(get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+        state.board.write().await.ready = true;
+        assert_eq!(get("/readyz").await, StatusCode::OK);
+        assert_eq!(get("/status").await, StatusCode::OK);
+        assert_eq!(get("/metrics").await, StatusCode::OK);
+    }
+}

@@ -1,0 +1,164 @@
+//! An in-memory index of live objects by key and by service: what the watch cache holds
+//! and what the pure decisions in [`super::sync`] read.
+//!
+//! Objects are held as compact JSON bytes (without `managedFields`) and parsed when a
+//! decision reads them: a parsed `serde_json::Value` costs several times its text, and the
+//! cache of a thousand services is read one service at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::sync::{Live, ServiceId, key_of, service_of};
+use crate::compile::ObjectKey;
+use crate::plan;
+
+/// One held object.
+#[derive(Debug, Clone)]
+struct Held {
+    service: ServiceId,
+    resource_version: Option<u64>,
+    json: Box<[u8]>,
+}
+
+/// Live objects labelled managed-by=modelship, indexed by service.
+#[derive(Debug, Clone, Default)]
+pub struct LiveMap {
+    objects: BTreeMap<ObjectKey, Held>,
+    by_service: BTreeMap<ServiceId, BTreeSet<ObjectKey>>,
+}
+
+impl LiveMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an object; returns its service. Objects of other kinds or without
+    /// our labels are ignored, so nothing foreign can ever be pruned.
+    pub fn upsert(&mut self, mut object: Value) -> Option<ServiceId> {
+        let key = key_of(&object)?;
+        slim(&mut object);
+        let Some(service) = service_of(&object) else {
+            // It lost our labels: it is no longer ours.
+            self.remove(&key);
+            return None;
+        };
+        self.remove(&key);
+        self.by_service
+            .entry(service.clone())
+            .or_default()
+            .insert(key.clone());
+        // Serializing a Value cannot fail.
+        let json = serde_json::to_vec(&object)
+            .unwrap_or_default()
+            .into_boxed_slice();
+        let held = Held {
+            service: service.clone(),
+            resource_version: resource_version(&object),
+            json,
+        };
+        self.objects.insert(key, held);
+        Some(service)
+    }
+
+    /// Like [`LiveMap::upsert`], unless the held copy has a higher resourceVersion (an
+    /// event older than a write already recorded). Non-numeric versions always replace.
+    pub fn upsert_if_newer(&mut self, object: Value) -> Option<ServiceId> {
+        if let Some(key) = key_of(&object)
+            && let (Some(held), Some(new)) = (
+                self.objects.get(&key).and_then(|h| h.resource_version),
+                resource_version(&object),
+            )
+            && held > new
+        {
+            return self.get_service(&key);
+        }
+        self.upsert(object)
+    }
+
+    /// Removes an object; returns the service it belonged to.
+    pub fn remove(&mut self, key: &ObjectKey) -> Option<ServiceId> {
+        let service = self.objects.remove(key)?.service;
+        if let Some(keys) = self.by_service.get_mut(&service) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_service.remove(&service);
+            }
+        }
+        Some(service)
+    }
+
+    /// Removes every object of `kind` (before a relist replaces them).
+    pub fn clear_kind(&mut self, kind: crate::compile::Kind) {
+        let keys: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.kind == kind)
+            .cloned()
+            .collect();
+        for key in keys {
+            self.remove(&key);
+        }
+    }
+
+    /// The service of the object held under `key`.
+    pub fn get_service(&self, key: &ObjectKey) -> Option<ServiceId> {
+        self.objects.get(key).map(|h| h.service.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// Drops what the decisions never read and what costs the most memory: the
+/// `managedFields` entries of other managers (modelship's own entry tells the plan which
+/// fields it applied before) and kubectl's last-applied annotation.
+fn slim(object: &mut Value) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(entries) = metadata
+            .get_mut("managedFields")
+            .and_then(Value::as_array_mut)
+        {
+            entries.retain(|entry| {
+                entry.get("manager").and_then(Value::as_str) == Some(plan::FIELD_MANAGER)
+                    && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+            });
+        }
+        if let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+        {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+}
+
+fn resource_version(object: &Value) -> Option<u64> {
+    object
+        .pointer("/metadata/resourceVersion")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+impl Live for LiveMap {
+    fn get(&self, key: &ObjectKey) -> Option<Value> {
+        serde_json::from_slice(&self.objects.get(key)?.json).ok()
+    }
+
+    fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey> {
+        self.by_service
+            .get(&(namespace.to_string(), service.to_string()))
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn services(&self) -> BTreeSet<ServiceId> {
+        self.by_service.keys().cloned().collect()
+    }
+}

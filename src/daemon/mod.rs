@@ -1,0 +1,257 @@
+//! The daemon: follows a repository and keeps the cluster in line with it.
+//!
+//! ```text
+//!            webhook (http.rs) ─┐   file watch ─┐
+//!   interval ───────────────────┴───────────────┴─▶ fetcher.rs ──new revision──┐
+//!                                                                             ▼
+//!   cache.rs (watchers, managed-by=modelship) ──touched service──▶ runner.rs (loop)
+//!        ▲                                                          │ sync.rs: pure diff
+//!        └──────────────── recorded writes ◀── apply.rs (SSA) ◀──────┘
+//!   guard.rs: policies block services   status.rs (/status, /readyz)
+//!   metrics.rs (/metrics)   leader.rs (Lease)
+//! ```
+//!
+//! Safety: an invalid or failing service is left alone and never blocks the others; objects
+//! are pruned only when the whole repository is valid and the mass-prune guard allows; a
+//! restart resumes from the cluster itself (the watch cache), so a restart with nothing
+//! changed writes nothing.
+
+pub mod apply;
+pub mod backoff;
+pub mod cache;
+pub mod fetcher;
+pub mod guard;
+pub mod http;
+pub mod leader;
+pub mod live;
+pub mod metrics;
+pub mod runner;
+pub mod status;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use tokio::sync::{Notify, RwLock, mpsc, watch};
+
+use crate::compile::Kind;
+use crate::source::{Secret, Source};
+pub use backoff::Backoff;
+pub use metrics::Metrics;
+pub use status::{Board, ServiceState, ServiceStatus};
+
+/// What to do when the cluster drifts from the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftMode {
+    /// Re-apply the repository's values.
+    #[default]
+    Heal,
+    /// Report the drift on /status and /metrics, write nothing.
+    Warn,
+}
+
+/// Leader election on a Lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Election {
+    pub namespace: String,
+    pub lease_name: String,
+    /// This replica's identity (the pod name).
+    pub identity: String,
+    /// Seconds a lease stays valid without renewal.
+    pub duration_seconds: u64,
+}
+
+/// The resolved configuration of a daemon (tests build it by hand).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub source: Source,
+    /// Repository name written in `modelship.dev/source` annotations.
+    pub repo_name: Option<String>,
+    pub branch: String,
+    pub interval: Duration,
+    pub listen: SocketAddr,
+    pub webhook_secret: Option<Secret>,
+    pub drift: DriftMode,
+    pub create_namespaces: bool,
+    pub allow_mass_prune: bool,
+    /// Services reconciled at once.
+    pub concurrency: usize,
+    pub backoff: Backoff,
+    /// `None`: this replica always writes.
+    pub election: Option<Election>,
+}
+
+/// Why the daemon could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The HTTP listener could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The directory watch of a local source could not be set up.
+    #[error(transparent)]
+    Watch(#[from] crate::source::LocalError),
+    /// Leader election failed.
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+}
+
+impl DaemonError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DaemonError::Listen { .. } => "listen",
+            DaemonError::Watch(e) => e.metric_label(),
+            DaemonError::Leader(e) => e.metric_label(),
+        }
+    }
+}
+
+/// A running daemon's handles, for the command and for tests.
+#[derive(Clone)]
+pub struct Handles {
+    pub board: Arc<RwLock<Board>>,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the source (what a webhook does).
+    pub trigger: Arc<Notify>,
+    /// The address the HTTP server listens on.
+    pub addr: SocketAddr,
+}
+
+/// Binds the HTTP server, then runs until `shutdown` becomes true: serves health, metrics
+/// and webhooks at once; reconciles while leader (always, without election). `started`
+/// receives the handles once the listener is bound.
+pub async fn run(
+    config: DaemonConfig,
+    client: Client,
+    shutdown: watch::Receiver<bool>,
+    started: Option<tokio::sync::oneshot::Sender<Handles>>,
+) -> Result<(), DaemonError> {
+    let board = Arc::new(RwLock::new(Board::default()));
+    let metrics = Arc::new(Metrics::new());
+    let trigger = Arc::new(Notify::new());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    tracing::info!(%addr, "serving /healthz /readyz /metrics /status /hooks/github");
+    let state = http::HttpState {
+        board: board.clone(),
+        metrics: metrics.clone(),
+        trigger: trigger.clone(),
+        webhook_secret: config.webhook_secret.clone(),
+        branch: config.branch.clone(),
+    };
+    let mut http_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = http_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    let handles = Handles {
+        board: board.clone(),
+        metrics: metrics.clone(),
+        trigger: trigger.clone(),
+        addr,
+    };
+    if config.election.is_none() {
+        board.write().await.leader = true;
+        metrics.leader.set(1);
+    }
+    if let Some(started) = started {
+        let _ = started.send(handles.clone());
+    }
+    let result = match config.election.clone() {
+        None => reconcile(&config, &client, &handles, shutdown.clone()).await,
+        Some(election) => {
+            leader::run_as_leader(&election, &client, &handles, shutdown.clone(), |stop| {
+                reconcile(&config, &client, &handles, stop)
+            })
+            .await
+        }
+    };
+    let _ = server.await;
+    result
+}
+
+/// Runs the source task, the watch cache and the loop until `stop` becomes true.
+async fn reconcile(
+    config: &DaemonConfig,
+    client: &Client,
+    handles: &Handles,
+    stop: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let _watch = match &config.source {
+        Source::Local(local) => Some(local.watch(handles.trigger.clone())?),
+        Source::Git(_) => None,
+    };
+    let (touched_tx, touched_rx) = mpsc::unbounded_channel();
+    let kinds = served_kinds(client).await;
+    let (cache, watchers) = cache::LiveCache::start(client, &kinds, touched_tx);
+    // Warm the cache before the first decision, so a restart sees what it already applied.
+    if !cache.wait_ready(Duration::from_secs(30)).await {
+        tracing::warn!("watch cache not warm after 30s; reconciling anyway");
+    }
+    let (snapshots_tx, snapshots_rx) = watch::channel(None);
+    let fetcher = tokio::spawn(fetcher::run(
+        config.source.clone(),
+        config.interval,
+        handles.trigger.clone(),
+        snapshots_tx,
+        handles.metrics.clone(),
+        handles.board.clone(),
+        stop.clone(),
+    ));
+    let shared = Arc::new(runner::Shared {
+        config: config.clone(),
+        cache,
+        writer: apply::Writer::new(client.clone(), config.create_namespaces),
+        metrics: handles.metrics.clone(),
+        board: handles.board.clone(),
+    });
+    runner::Runner::new(shared)
+        .run(snapshots_rx, touched_rx, stop)
+        .await;
+    let _ = fetcher.await;
+    for watcher in watchers {
+        watcher.abort();
+    }
+    Ok(())
+}
+
+/// The kinds modelship writes that the cluster serves (Gateway API and Istio are optional).
+async fn served_kinds(client: &Client) -> Vec<Kind> {
+    let mut kinds = Vec::new();
+    for kind in Kind::ALL {
+        let served = kind.api_version() == "v1"
+            || client
+                .list_api_group_resources(kind.api_version())
+                .await
+                .is_ok_and(|list| list.resources.iter().any(|r| r.name == kind.plural()));
+        if served {
+            kinds.push(kind);
+        } else {
+            tracing::info!(%kind, "kind not served by the cluster: not watched");
+        }
+    }
+    kinds
+}

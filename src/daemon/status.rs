@@ -1,0 +1,138 @@
+//! What the daemon knows about each service: the last revision applied, the last result
+//! and the last error. Served as JSON on `/status`; read by `/readyz`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// The state of one service after its last reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceState {
+    /// Seen in the repository, not reconciled yet.
+    Pending,
+    /// The live objects match the repository.
+    InSync,
+    /// The spec failed to load, validate or compile: its live objects are left untouched.
+    Invalid,
+    /// Applying failed; a retry is scheduled.
+    Failed,
+    /// The cluster differs from the repository and `--drift=warn` forbids healing.
+    Drifted,
+    /// Gone from a valid repository; its objects were pruned.
+    Pruned,
+}
+
+impl ServiceState {
+    /// The `result` label of reconcile metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Pending => "pending",
+            ServiceState::InSync => "in-sync",
+            ServiceState::Invalid => "invalid",
+            ServiceState::Failed => "failed",
+            ServiceState::Drifted => "drifted",
+            ServiceState::Pruned => "pruned",
+        }
+    }
+}
+
+/// One service on `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStatus {
+    pub namespace: String,
+    pub name: String,
+    pub state: ServiceState,
+    /// Revision of the last successful apply (or check) of this service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// spec-hash of the spec last applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    /// The last error, until a later success clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Objects the service compiles to.
+    pub objects: usize,
+    /// Objects written by the last reconcile.
+    pub last_writes: usize,
+    /// Failed attempts since the last success.
+    pub failures: u32,
+}
+
+impl ServiceStatus {
+    pub fn new(namespace: &str, name: &str) -> Self {
+        ServiceStatus {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            state: ServiceState::Pending,
+            revision: None,
+            spec_hash: None,
+            last_error: None,
+            objects: 0,
+            last_writes: 0,
+            failures: 0,
+        }
+    }
+}
+
+/// The whole `/status` document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Board {
+    /// The latest revision read from the source.
+    pub revision: Option<String>,
+    /// The last source error, until a later fetch succeeds.
+    pub source_error: Option<String>,
+    /// Problems of the repository at `revision` (file:line:col: message).
+    pub diagnostics: Vec<String>,
+    /// True once the first revision has been reconciled or failed cleanly.
+    pub ready: bool,
+    /// True while this replica holds the leader lease (always true without election).
+    pub leader: bool,
+    /// Services by "namespace/name".
+    pub services: BTreeMap<String, ServiceStatus>,
+}
+
+impl Board {
+    /// The entry of a service, created as pending when missing.
+    pub fn service(&mut self, namespace: &str, name: &str) -> &mut ServiceStatus {
+        self.services
+            .entry(format!("{namespace}/{name}"))
+            .or_insert_with(|| ServiceStatus::new(namespace, name))
+    }
+
+    /// Number of services in each state.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for status in self.services.values() {
+            *counts.entry(status.state.as_str()).or_default() += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_document_names_each_service_with_its_state() {
+        let mut board = Board::default();
+        board.service("ml", "a").state = ServiceState::InSync;
+        let b = board.service("ml", "b");
+        b.state = ServiceState::Invalid;
+        b.last_error = Some("services/b.yaml:3:1: error".into());
+        board.service("ml", "a").objects = 3;
+
+        let json = serde_json::to_value(&board).unwrap();
+        assert_eq!(json["services"]["ml/a"]["state"], "in-sync");
+        assert_eq!(json["services"]["ml/a"]["objects"], 3);
+        assert_eq!(json["services"]["ml/b"]["state"], "invalid");
+        assert_eq!(
+            json["services"]["ml/b"]["last_error"],
+            "services/b.yaml:3:1: error"
+        );
+        assert_eq!(board.counts()["invalid"], 1);
+        assert_eq!(board.counts()["in-sync"], 1);
+    }
+}

@@ -1,0 +1,266 @@
+//! Helpers of the daemon integration tests: a bare Git "remote" written with git2, specs,
+//! a daemon started on loopback against a sandbox, and a minimal HTTP client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use git2::{Oid, Repository, Signature};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use modelship::daemon::{self, Backoff, DaemonConfig, DriftMode, Election, Handles};
+use modelship::source::{GitAuth, GitConfig, GitSource, Secret, Source};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// The longest any single test step may take.
+pub const LIMIT: Duration = Duration::from_secs(20);
+pub const SECRET: &str = "webhook-secret";
+
+/// Polls `check` until it returns `Some`, failing after [`LIMIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A ModelService document.
+pub fn service(name: &str, image_tag: &str) -> String {
+    format!(
+        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: ml}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{image_tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n"
+    )
+}
+
+/// A bare repository standing for the remote.
+pub struct Remote {
+    pub dir: tempfile::TempDir,
+}
+
+impl Remote {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Repository::init_bare(dir.path()).unwrap();
+        Remote { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Commits exactly `files` on main (flat paths below `services/`).
+    pub fn commit(&self, files: &[(String, String)]) -> Oid {
+        let repo = Repository::open_bare(self.dir.path()).unwrap();
+        let mut services = repo.treebuilder(None).unwrap();
+        for (name, content) in files {
+            let blob = repo.blob(content.as_bytes()).unwrap();
+            services.insert(name, blob, 0o100644).unwrap();
+        }
+        let services = services.write().unwrap();
+        let mut root = repo.treebuilder(None).unwrap();
+        root.insert("services", services, 0o040000).unwrap();
+        let tree = repo.find_tree(root.write().unwrap()).unwrap();
+        let signature = Signature::now("test", "test@example.com").unwrap();
+        let parent = repo
+            .refname_to_id("refs/heads/main")
+            .ok()
+            .map(|id| repo.find_commit(id).unwrap());
+        let parents: Vec<_> = parent.iter().collect();
+        repo.commit(
+            Some("refs/heads/main"),
+            &signature,
+            &signature,
+            "change",
+            &tree,
+            &parents,
+        )
+        .unwrap()
+    }
+}
+
+/// A configuration following `url` on main, listening on a random loopback port.
+pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> DaemonConfig {
+    DaemonConfig {
+        source: Source::Git(GitSource::new(GitConfig {
+            url,
+            branch: "main".into(),
+            path: ".".into(),
+            cache_dir: cache.to_path_buf(),
+            auth: GitAuth::Anonymous,
+        })),
+        repo_name: Some("test/models".into()),
+        branch: "main".into(),
+        interval,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        webhook_secret: Some(Secret::new(SECRET)),
+        drift: DriftMode::Heal,
+        create_namespaces: true,
+        allow_mass_prune: false,
+        concurrency: 4,
+        backoff: Backoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(500),
+        },
+        election: None,
+    }
+}
+
+/// An election config for replica `identity`.
+pub fn election(identity: &str) -> Election {
+    Election {
+        namespace: "default".into(),
+        lease_name: "modelship".into(),
+        identity: identity.into(),
+        duration_seconds: 3,
+    }
+}
+
+/// A daemon running in the background.
+pub struct Running {
+    pub handles: Handles,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), daemon::DaemonError>>,
+}
+
+impl Running {
+    pub async fn start(config: DaemonConfig, client: kube::Client) -> Self {
+        let (stop, shutdown) = watch::channel(false);
+        let (started_tx, started_rx) = oneshot::channel();
+        let task = tokio::spawn(daemon::run(config, client, shutdown, Some(started_tx)));
+        let handles = tokio::time::timeout(LIMIT, started_rx)
+            .await
+            .expect("daemon started in time")
+            .expect("daemon reported its handles");
+        Running {
+            handles,
+            stop,
+            task,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handles.addr
+    }
+
+    pub async fn wait_ready(&self) {
+        let board = self.handles.board.clone();
+        eventually("daemon ready", || {
+            let board = board.clone();
+            async move { board.read().await.ready.then_some(()) }
+        })
+        .await;
+    }
+
+    /// Stops gracefully and waits for the end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::timeout(LIMIT, self.task)
+            .await
+            .expect("daemon stopped in time")
+            .expect("daemon task joined")
+            .expect("daemon ended without error");
+    }
+}
+
+/// The image of Deployment ml/`name`, if it exists.
+pub async fn image(client: &kube::Client, name: &str) -> Option<String> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "ml");
+    let deploy = api.get_opt(name).await.ok()??;
+    deploy
+        .spec?
+        .template
+        .spec?
+        .containers
+        .first()?
+        .image
+        .clone()
+}
+
+/// Waits until Deployment ml/`name` runs `tag`.
+pub async fn wait_image(client: &kube::Client, name: &str, tag: &str) {
+    let want = format!("registry.example.com/{name}:{tag}");
+    eventually(&format!("{name} at {tag}"), || {
+        let want = want.clone();
+        async move { (image(client, name).await.as_deref() == Some(want.as_str())).then_some(()) }
+    })
+    .await;
+}
+
+/// A plain HTTP/1.1 request; returns (status, body).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Delivers a push webhook for main, signed with `secret`.
+pub async fn push_webhook(addr: SocketAddr, secret: &str) -> u16 {
+    let body = br#"{"ref":"refs/heads/main","after":"0000"}"#;
+    let signature = modelship::source::webhook::sign(secret.as_bytes(), body);
+    let headers = [
+        ("x-github-event", "push".to_string()),
+        ("x-hub-signature-256", signature),
+        ("content-type", "application/json".to_string()),
+    ];
+    http(addr, "POST", "/hooks/github", &headers, body).await.0
+}
+
+/// The /status document.
+pub async fn status(addr: SocketAddr) -> serde_json::Value {
+    let (code, body) = http(addr, "GET", "/status", &[], b"").await;
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The /metrics text.
+pub async fn metrics(addr: SocketAddr) -> String {
+    http(addr, "GET", "/metrics", &[], b"").await.1
+}
+
+/// Files of a repository with the given services at the given tags.
+pub fn files(services: &[(&str, &str)]) -> Vec<(String, String)> {
+    services
+        .iter()
+        .map(|(name, tag)| (format!("{name}.yaml"), service(name, tag)))
+        .collect()
+}
