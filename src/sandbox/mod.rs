@@ -82,6 +82,7 @@ pub mod ops;
 pub mod partial;
 pub mod patch;
 pub mod path;
+pub mod protobuf;
 pub mod registry;
 pub mod rng;
 pub mod selector;
@@ -89,6 +90,7 @@ pub mod server;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod typed;
 pub mod watch;
 

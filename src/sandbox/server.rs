@@ -19,9 +19,11 @@ use super::ops::{Cluster, WriteCtx, WriteMode, target, with_version};
 use super::partial;
 use super::patch::{Part, PatchKind, PatchRequest, scale_of};
 use super::path::{self, ResourcePath, Route};
+use super::protobuf::{self, ProtoError};
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
+use super::table::{self, Include};
 use super::watch;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -272,23 +274,31 @@ async fn resource(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let body = if matches!(verb, Verb::Create | Verb::Update) && protobuf::is_protobuf(ct) {
+        match decode_protobuf(&body) {
+            Ok(json) => json,
+            Err(e) => return error_response(&e),
+        }
+    } else {
+        body
+    };
     if matches!(verb, Verb::Create | Verb::Update | Verb::Delete)
         && !body.is_empty()
         && !ct.is_empty()
         && !ct.starts_with("application/json")
+        && !protobuf::is_protobuf(ct)
     {
         return error_response(&ApiError::UnsupportedMediaType("application/json".into()));
     }
     if verb == Verb::Watch {
+        let view = match table_wanted(headers, &q) {
+            Ok(Some(include)) => watch::View::Table(include),
+            Ok(None) if metadata_only(headers) => watch::View::Metadata,
+            Ok(None) => watch::View::Full,
+            Err(e) => return error_response(&e),
+        };
         return match watch::WatchParams::from_query(&rt, &rp, &q) {
-            Ok(params) => watch::response(
-                shared,
-                rt,
-                watch::WatchParams {
-                    metadata_only: metadata_only(headers),
-                    ..params
-                },
-            ),
+            Ok(params) => watch::response(shared, rt, watch::WatchParams { view, ..params }),
             Err(e) => error_response(&e),
         };
     }
@@ -296,6 +306,33 @@ async fn resource(
         Ok((code, value)) => json_response(code, &value),
         Err(e) => error_response(&e),
     }
+}
+
+/// A protobuf request body re-encoded as the JSON body the rest of the server expects.
+fn decode_protobuf(body: &[u8]) -> Result<Bytes, ApiError> {
+    let value = protobuf::decode(body).map_err(|e| match e {
+        ProtoError::UnsupportedKind { .. } => ApiError::UnsupportedBody(e.to_string()),
+        _ => ApiError::BadRequest(format!("error decoding request body: {e}")),
+    })?;
+    Ok(Bytes::from(value.to_string()))
+}
+
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The row object a Table answer should carry, when the client asked for a Table.
+fn table_wanted(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Option<Include>, ApiError> {
+    if !table::wanted(accept(headers)) {
+        return Ok(None);
+    }
+    Include::from_query(q.get("includeObject").map(String::as_str)).map(Some)
 }
 
 fn metadata_only(headers: &HeaderMap) -> bool {
@@ -355,21 +392,28 @@ fn handle(
     match verb {
         Verb::Get => {
             let obj = shared.lock().get(rt, ns, name)?;
+            let as_table = table_wanted(headers, q)?;
             Ok((
                 200,
-                match part {
-                    Part::Scale => scale_of(&obj),
-                    _ if metadata_only(headers) => partial::object(&present(obj)),
+                match (part, as_table) {
+                    (Part::Scale, _) => scale_of(&obj),
+                    (_, Some(include)) => {
+                        table::of_object(rt, &present(obj), include, jiff::Timestamp::now())
+                    }
+                    (_, None) if metadata_only(headers) => partial::object(&present(obj)),
                     _ => present(obj),
                 },
             ))
         }
         Verb::List => {
             let (labels, fields) = selectors(q)?;
+            let as_table = table_wanted(headers, q)?;
             let list = shared.lock().list(rt, version, ns, &labels, &fields);
             Ok((
                 200,
-                if metadata_only(headers) {
+                if let Some(include) = as_table {
+                    table::of_list(rt, &list, include, jiff::Timestamp::now())
+                } else if metadata_only(headers) {
                     partial::list(&list)
                 } else {
                     list
