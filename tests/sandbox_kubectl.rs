@@ -372,6 +372,21 @@ async fn create_generators_send_protobuf_that_reads_back_as_json() {
     );
 }
 
+/// Waits until the simulated controller reports `n` ready replicas of default/llama.
+async fn wait_ready(sandbox: &Sandbox, n: i32) {
+    let deploys: kube::Api<Deployment> = kube::Api::namespaced(sandbox.client(), "default");
+    let ready =
+        kube::runtime::wait::await_condition(deploys, "llama", move |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.ready_replicas)
+                == Some(n)
+        });
+    tokio::time::timeout(LIMIT, ready)
+        .await
+        .expect("llama becomes ready in time")
+        .expect("wait for llama");
+}
+
 #[tokio::test]
 async fn get_deployments_prints_the_ready_column() {
     let sandbox = Sandbox::builder()
@@ -382,16 +397,7 @@ async fn get_deployments_prints_the_ready_column() {
     let file = manifest_file();
     let path = file.path().to_str().expect("utf-8 path");
     ok(&sandbox, &["apply", "--server-side", "-f", path]).await;
-    let deploys: kube::Api<Deployment> = kube::Api::namespaced(sandbox.client(), "default");
-    let ready = kube::runtime::wait::await_condition(deploys, "llama", |d: Option<&Deployment>| {
-        d.and_then(|d| d.status.as_ref())
-            .and_then(|s| s.ready_replicas)
-            == Some(2)
-    });
-    tokio::time::timeout(LIMIT, ready)
-        .await
-        .expect("llama becomes ready in time")
-        .expect("wait for llama");
+    wait_ready(&sandbox, 2).await;
 
     let out = ok(&sandbox, &["get", "deploy", "-A"]).await;
     let rows: Vec<Vec<&str>> = out
@@ -444,5 +450,71 @@ async fn get_deployments_prints_the_ready_column() {
     assert!(
         ns.starts_with("NAME") && ns.contains("STATUS") && ns.contains("Active"),
         "{ns}"
+    );
+}
+
+#[tokio::test]
+async fn get_watch_keeps_the_table_columns() {
+    use tokio::io::AsyncBufReadExt;
+    let sandbox = Sandbox::builder()
+        .controller_delay(Duration::from_millis(10))
+        .start()
+        .await
+        .expect("sandbox starts");
+    let file = manifest_file();
+    let path = file.path().to_str().expect("utf-8 path");
+    ok(&sandbox, &["apply", "--server-side", "-f", path]).await;
+    wait_ready(&sandbox, 2).await;
+
+    let mut child = tokio::process::Command::new(kubectl_binary())
+        .arg("--kubeconfig")
+        .arg(sandbox.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(cache_dir(&sandbox))
+        .args([
+            "get",
+            "deploy",
+            "-n",
+            "default",
+            "-w",
+            "--request-timeout=0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut seen = Vec::new();
+    let watched = tokio::time::timeout(LIMIT, async {
+        let mut scaled = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let cells: Vec<String> = line.split_whitespace().map(String::from).collect();
+            seen.push(cells.clone());
+            if cells.first().map(String::as_str) != Some("llama") {
+                continue;
+            }
+            if !scaled {
+                ok(&sandbox, &["scale", "deploy", "llama", "--replicas=3"]).await;
+                scaled = true;
+            } else if cells.get(1).map(String::as_str) == Some("3/3") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let _ = child.kill().await;
+    assert_eq!(watched, Ok(true), "no 3/3 row for llama; saw {seen:?}");
+    assert_eq!(
+        seen[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{seen:?}"
+    );
+    assert!(
+        seen[1..]
+            .iter()
+            .all(|row| row.first().map(String::as_str) == Some("llama")),
+        "the header must be printed once: {seen:?}"
     );
 }

@@ -49,7 +49,8 @@
 //!   and server-side apply (`fieldManager`, `force`, managedFields, conflicts).
 //!   `dryRun=All` on every write. Get, list and watch also answer in the
 //!   `PartialObjectMetadata` view, and as `meta.k8s.io/v1` Tables (`table.rs`: kubectl's
-//!   columns for deployments, services and namespaces, NAME and AGE otherwise), when asked.
+//!   columns for deployments, services, namespaces, configmaps, secrets,
+//!   serviceaccounts and CRDs, NAME and AGE otherwise), when asked; watch events too.
 //! - Request bodies in JSON, and in protobuf for Namespace, ConfigMap, Secret and
 //!   ServiceAccount (`protobuf.rs`), which is what `kubectl create namespace|configmap|
 //!   secret generic|serviceaccount` send. Answers are always JSON.
@@ -67,11 +68,12 @@
 //! Authentication and RBAC; admission webhooks and admission policies (stored, not
 //! enforced); OpenAPI schemas, `/openapi/v2` and schema validation of custom resources;
 //! dropping unknown fields (they are kept); pagination (`limit`/`continue` are ignored:
-//! every list is complete); protobuf bodies of other kinds and CBOR (415, naming the
-//! kind: e.g. `kubectl create deployment` fails, `kubectl apply -f` works); protobuf or
-//! CBOR answers; Table columns beyond deployments, services and namespaces (other kinds
-//! print NAME and AGE; CRD `additionalPrinterColumns` are ignored); list
-//! `resourceVersion` semantics (lists always show the latest state); version conversion
+//! every list is complete); protobuf bodies of other kinds (a 415 naming the kind:
+//! `kubectl create deployment` fails, `kubectl apply -f` works), protobuf ObjectMeta
+//! beyond name, generateName, namespace, labels, annotations and finalizers (e.g.
+//! ownerReferences are dropped), CBOR bodies, and protobuf or CBOR answers; Table
+//! columns of other kinds (they print NAME and AGE; CRD `additionalPrinterColumns` are
+//! ignored); list `resourceVersion` semantics (lists always show the latest state); version conversion
 //! (one stored copy is served in every version of a kind); finalizers and graceful
 //! deletion (deletes are immediate); garbage collection by ownerReferences; pods,
 //! ReplicaSets, scheduling, Endpoints, and every controller except the Deployment status

@@ -9,7 +9,9 @@
 //! Columns follow kube-apiserver's printers for deployments (Name, Ready, Up-to-date,
 //! Available, Age; Containers, Images and Selector at priority 1, shown by `-o wide`),
 //! services (Name, Type, Cluster-IP, External-IP, Port(s), Age; Selector) and namespaces
-//! (Name, Status, Age); every other kind gets Name and Age. kubectl adds the NAMESPACE
+//! (Name, Status, Age), configmaps (Name, Data, Age), secrets (Name, Type, Data, Age),
+//! serviceaccounts (Name, Secrets, Age) and CRDs (Name, Created At); every other kind
+//! (custom resources included: `additionalPrinterColumns` are not read) gets Name and Age. kubectl adds the NAMESPACE
 //! column itself from each row's object metadata. `includeObject` selects the row object:
 //! `None`, `Metadata` (the default, as in kube-apiserver) or `Object`.
 
@@ -99,6 +101,10 @@ enum Printer {
     Deployment,
     Service,
     Namespace,
+    ConfigMap,
+    Secret,
+    ServiceAccount,
+    CustomResourceDefinition,
     Default,
 }
 
@@ -108,6 +114,10 @@ impl Printer {
             ("apps", "Deployment") => Self::Deployment,
             ("", "Service") => Self::Service,
             ("", "Namespace") => Self::Namespace,
+            ("", "ConfigMap") => Self::ConfigMap,
+            ("", "Secret") => Self::Secret,
+            ("", "ServiceAccount") => Self::ServiceAccount,
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => Self::CustomResourceDefinition,
             _ => Self::Default,
         }
     }
@@ -188,6 +198,31 @@ impl Printer {
                 col("Status", "string", 0, "The status of the namespace"),
                 AGE,
             ],
+            Self::ConfigMap => vec![NAME, col("Data", "integer", 0, "Number of keys"), AGE],
+            Self::Secret => vec![
+                NAME,
+                col(
+                    "Type",
+                    "string",
+                    0,
+                    "Used to facilitate programmatic handling of secret data.",
+                ),
+                col("Data", "integer", 0, "Number of keys"),
+                AGE,
+            ],
+            Self::ServiceAccount => {
+                vec![NAME, col("Secrets", "integer", 0, "Number of secrets"), AGE]
+            }
+            Self::CustomResourceDefinition => vec![
+                NAME,
+                Column {
+                    name: "Created At",
+                    kind: "date",
+                    format: "",
+                    priority: 0,
+                    description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
+                },
+            ],
             Self::Default => vec![NAME, AGE],
         }
     }
@@ -249,9 +284,38 @@ impl Printer {
                 ),
                 age,
             ],
+            Self::ConfigMap => vec![name, json!(keys(obj, &["data", "binaryData"])), age],
+            Self::Secret => vec![
+                name,
+                json!(obj.get("type").and_then(Value::as_str).unwrap_or("Opaque")),
+                json!(keys(obj, &["data", "stringData"])),
+                age,
+            ],
+            Self::ServiceAccount => {
+                let secrets = obj
+                    .get("secrets")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                vec![name, json!(secrets), age]
+            }
+            Self::CustomResourceDefinition => {
+                vec![name, json!(str_at(obj, "/metadata/creationTimestamp"))]
+            }
             Self::Default => vec![name, age],
         }
     }
+}
+
+/// The number of distinct keys in the given maps of `obj` (e.g. `data` and `binaryData`).
+fn keys(obj: &Value, maps: &[&str]) -> usize {
+    let mut all: Vec<&String> = maps
+        .iter()
+        .filter_map(|m| obj.get(*m).and_then(Value::as_object))
+        .flat_map(|m| m.keys())
+        .collect();
+    all.sort();
+    all.dedup();
+    all.len()
 }
 
 fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {

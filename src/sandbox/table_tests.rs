@@ -119,9 +119,45 @@ fn namespaces_show_status_and_other_kinds_name_and_age() {
     let t = of_object(&rt("", "Namespace"), &ns, Include::Metadata, now());
     assert_eq!(headers(&t), ["Name", "Status", "Age"]);
     assert_eq!(t["rows"][0]["cells"], json!(["ml", "Active", "10m"]));
-    let t = of_object(&rt("", "ConfigMap"), &ns, Include::Metadata, now());
+    let t = of_object(
+        &rt("coordination.k8s.io", "Lease"),
+        &ns,
+        Include::Metadata,
+        now(),
+    );
     assert_eq!(headers(&t), ["Name", "Age"]);
     assert_eq!(t["rows"][0]["cells"], json!(["ml", "10m"]));
+}
+
+#[test]
+fn configmaps_secrets_and_serviceaccounts_count_their_keys() {
+    let cm = json!({ "metadata": { "name": "cfg" }, "data": { "a": "1", "b": "2" }, "binaryData": { "c": "AA==" } });
+    let t = of_object(&rt("", "ConfigMap"), &cm, Include::None, now());
+    assert_eq!(headers(&t), ["Name", "Data", "Age"]);
+    assert_eq!(t["rows"][0]["cells"], json!(["cfg", 3, "<unknown>"]));
+    let secret = json!({ "metadata": { "name": "s" }, "type": "kubernetes.io/tls", "data": { "a": "" }, "stringData": { "a": "x", "b": "y" } });
+    let t = of_object(&rt("", "Secret"), &secret, Include::None, now());
+    assert_eq!(headers(&t), ["Name", "Type", "Data", "Age"]);
+    assert_eq!(
+        t["rows"][0]["cells"],
+        json!(["s", "kubernetes.io/tls", 2, "<unknown>"])
+    );
+    let sa = json!({ "metadata": { "name": "bot" }, "secrets": [{ "name": "t" }] });
+    let t = of_object(&rt("", "ServiceAccount"), &sa, Include::None, now());
+    assert_eq!(headers(&t), ["Name", "Secrets", "Age"]);
+    assert_eq!(t["rows"][0]["cells"], json!(["bot", 1, "<unknown>"]));
+    let crd = json!({ "metadata": { "name": "a.b", "creationTimestamp": "2026-01-01T00:00:00Z" } });
+    let t = of_object(
+        &rt("apiextensions.k8s.io", "CustomResourceDefinition"),
+        &crd,
+        Include::None,
+        now(),
+    );
+    assert_eq!(headers(&t), ["Name", "Created At"]);
+    assert_eq!(
+        t["rows"][0]["cells"],
+        json!(["a.b", "2026-01-01T00:00:00Z"])
+    );
 }
 
 #[test]
