@@ -69,15 +69,14 @@
 //! enforced); OpenAPI schemas, `/openapi/v2` and schema validation of custom resources;
 //! dropping unknown fields (they are kept); pagination (`limit`/`continue` are ignored:
 //! every list is complete); protobuf bodies of other kinds (a 415 naming the kind:
-//! `kubectl create deployment` fails, `kubectl apply -f` works), protobuf ObjectMeta
-//! beyond name, generateName, namespace, labels, annotations and finalizers (e.g.
-//! ownerReferences are dropped), CBOR bodies, and protobuf or CBOR answers; Table
-//! columns of other kinds (they print NAME and AGE; CRD `additionalPrinterColumns` are
-//! ignored); list `resourceVersion` semantics (lists always show the latest state); version conversion
-//! (one stored copy is served in every version of a kind); finalizers and graceful
-//! deletion (deletes are immediate); garbage collection by ownerReferences; pods,
-//! ReplicaSets, scheduling, Endpoints, and every controller except the Deployment status
-//! simulation.
+//! `kubectl create deployment` fails, `kubectl apply -f` works), server-owned ObjectMeta
+//! fields in protobuf bodies (uid, timestamps, managedFields are dropped), CBOR bodies,
+//! and protobuf or CBOR answers; Table columns of other kinds (they print NAME and AGE;
+//! CRD `additionalPrinterColumns` are ignored); list `resourceVersion` semantics (lists
+//! always show the latest state); version conversion (one stored copy is served in every
+//! version of a kind); finalizers and graceful deletion (deletes are immediate); garbage
+//! collection by ownerReferences; pods, ReplicaSets, scheduling, Endpoints, and every
+//! controller except the Deployment status simulation.
 
 pub mod controller;
 pub mod counters;

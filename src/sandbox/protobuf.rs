@@ -238,14 +238,14 @@ fn put_nonempty(obj: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
-/// `metav1.ObjectMeta`: name, generateName, namespace, labels, annotations and
-/// finalizers. Server-owned fields (uid, resourceVersion, timestamps, managedFields) are
+/// `metav1.ObjectMeta`: name, generateName, namespace, labels, annotations,
+/// ownerReferences and finalizers. Server-owned fields (uid, resourceVersion, timestamps, managedFields) are
 /// skipped, as the server sets them anyway.
 fn object_meta(b: &[u8]) -> Result<Value> {
     const M: &str = "ObjectMeta";
     let mut meta = Map::new();
     let (mut labels, mut annotations) = (Map::new(), Map::new());
-    let mut finalizers = Vec::new();
+    let (mut finalizers, mut owners) = (Vec::new(), Vec::new());
     Fields::new(M, b).each(|f, w| {
         match f {
             1 => put_nonempty(&mut meta, "name", json!(string(M, f, w)?)),
@@ -253,6 +253,7 @@ fn object_meta(b: &[u8]) -> Result<Value> {
             3 => put_nonempty(&mut meta, "namespace", json!(string(M, f, w)?)),
             11 => string_entry(M, bytes(M, f, w)?, &mut labels)?,
             12 => string_entry(M, bytes(M, f, w)?, &mut annotations)?,
+            13 => owners.push(reference("OwnerReference", bytes(M, f, w)?)?),
             14 => finalizers.push(json!(string(M, f, w)?)),
             _ => {}
         }
@@ -260,6 +261,7 @@ fn object_meta(b: &[u8]) -> Result<Value> {
     })?;
     put_nonempty(&mut meta, "labels", Value::Object(labels));
     put_nonempty(&mut meta, "annotations", Value::Object(annotations));
+    put_nonempty(&mut meta, "ownerReferences", Value::Array(owners));
     put_nonempty(&mut meta, "finalizers", Value::Array(finalizers));
     Ok(Value::Object(meta))
 }
@@ -342,16 +344,45 @@ fn secret(obj: &mut Map<String, Value>, b: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A reference's `name` (field 3 of `ObjectReference`, field 1 of
-/// `LocalObjectReference`) and, for `ObjectReference`, its `namespace` (field 2).
-fn reference(message: &'static str, name_field: u64, b: &[u8]) -> Result<Value> {
+/// A `LocalObjectReference`: `name` (1).
+fn local_reference(b: &[u8]) -> Result<Value> {
+    const M: &str = "LocalObjectReference";
+    let mut r = Map::new();
+    Fields::new(M, b).each(|f, w| {
+        if f == 1 {
+            put_nonempty(&mut r, "name", json!(string(M, f, w)?));
+        }
+        Ok(())
+    })?;
+    Ok(Value::Object(r))
+}
+
+/// An `ObjectReference` (kind 1, namespace 2, name 3, uid 4, apiVersion 5,
+/// resourceVersion 6, fieldPath 7; all strings) or an `OwnerReference` (kind 1, name 3,
+/// uid 4, apiVersion 5 as strings; controller 6, blockOwnerDeletion 7 as booleans).
+fn reference(message: &'static str, b: &[u8]) -> Result<Value> {
+    let owner = message == "OwnerReference";
     let mut r = Map::new();
     Fields::new(message, b).each(|f, w| {
-        if f == name_field {
-            put_nonempty(&mut r, "name", json!(string(message, f, w)?));
-        } else if f == 2 && name_field == 3 {
-            put_nonempty(&mut r, "namespace", json!(string(message, f, w)?));
-        }
+        let key = match (f, owner) {
+            (1, _) => "kind",
+            (2, false) => "namespace",
+            (3, _) => "name",
+            (4, _) => "uid",
+            (5, _) => "apiVersion",
+            (6, false) => "resourceVersion",
+            (7, false) => "fieldPath",
+            (6, true) => {
+                r.insert("controller".into(), json!(boolean(message, f, w)?));
+                return Ok(());
+            }
+            (7, true) => {
+                r.insert("blockOwnerDeletion".into(), json!(boolean(message, f, w)?));
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        put_nonempty(&mut r, key, json!(string(message, f, w)?));
         Ok(())
     })?;
     Ok(Value::Object(r))
@@ -365,8 +396,8 @@ fn service_account(obj: &mut Map<String, Value>, b: &[u8]) -> Result<()> {
             1 => {
                 obj.insert("metadata".into(), object_meta(bytes(M, f, w)?)?);
             }
-            2 => secrets.push(reference("ObjectReference", 3, bytes(M, f, w)?)?),
-            3 => pull.push(reference("LocalObjectReference", 1, bytes(M, f, w)?)?),
+            2 => secrets.push(reference("ObjectReference", bytes(M, f, w)?)?),
+            3 => pull.push(local_reference(bytes(M, f, w)?)?),
             4 => {
                 obj.insert(
                     "automountServiceAccountToken".into(),

@@ -119,13 +119,25 @@ fn metadata_labels_annotations_and_finalizers_are_carried() {
         meta("demo")
             .str(2, "gen-")
             .str(14, "example.com/f")
-            .entry(11, "tier", b"gpu"),
+            .entry(11, "tier", b"gpu")
+            .msg(
+                13,
+                Enc::default()
+                    .str(1, "Deployment")
+                    .str(3, "web")
+                    .str(4, "u-1")
+                    .str(5, "apps/v1")
+                    .bool(6, true)
+                    .bool(7, false),
+            ),
     );
     let got = decode(&envelope_of("v1", "Namespace", raw)).expect("decodes");
     assert_eq!(
         got["metadata"],
         json!({ "name": "demo", "generateName": "gen-", "namespace": "ml",
             "labels": { "app": "llama", "tier": "gpu" }, "annotations": { "note": "hi" },
+            "ownerReferences": [{ "kind": "Deployment", "name": "web", "uid": "u-1",
+                "apiVersion": "apps/v1", "controller": true, "blockOwnerDeletion": false }],
             "finalizers": ["example.com/f"] })
     );
 }
@@ -171,11 +183,21 @@ fn secret_fields_decode() {
 fn serviceaccount_references_and_automount_decode() {
     let raw = Enc::default()
         .msg(1, meta("bot"))
-        .msg(2, Enc::default().str(1, "Secret").str(3, "bot-token"))
+        .msg(
+            2,
+            Enc::default()
+                .str(1, "Secret")
+                .str(2, "ml")
+                .str(3, "bot-token")
+                .str(7, ""),
+        )
         .msg(3, Enc::default().str(1, "registry"))
         .bool(4, false);
     let got = decode(&envelope_of("v1", "ServiceAccount", raw)).expect("decodes");
-    assert_eq!(got["secrets"], json!([{ "name": "bot-token" }]));
+    assert_eq!(
+        got["secrets"],
+        json!([{ "kind": "Secret", "namespace": "ml", "name": "bot-token" }])
+    );
     assert_eq!(got["imagePullSecrets"], json!([{ "name": "registry" }]));
     assert_eq!(got["automountServiceAccountToken"], json!(false));
 }
