@@ -274,7 +274,9 @@ async fn resource(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let body = if matches!(verb, Verb::Create | Verb::Update) && protobuf::is_protobuf(ct) {
+    // Only object bodies (create, update) are decoded from protobuf; DeleteOptions are not.
+    let decodes_protobuf = matches!(verb, Verb::Create | Verb::Update) && protobuf::is_protobuf(ct);
+    let body = if decodes_protobuf {
         match decode_protobuf(&body) {
             Ok(json) => json,
             Err(e) => return error_response(&e),
@@ -286,7 +288,7 @@ async fn resource(
         && !body.is_empty()
         && !ct.is_empty()
         && !ct.starts_with("application/json")
-        && !protobuf::is_protobuf(ct)
+        && !decodes_protobuf
     {
         return error_response(&ApiError::UnsupportedMediaType("application/json".into()));
     }
@@ -336,10 +338,7 @@ fn table_wanted(
 }
 
 fn metadata_only(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(partial::wanted)
+    partial::wanted(accept(headers))
 }
 
 fn selectors(q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -531,6 +530,25 @@ mod tests {
             "modelship"
         );
         assert_eq!(manager(&query(&[]), &HeaderMap::new()), "unknown");
+    }
+
+    #[test]
+    fn protobuf_bodies_fail_as_400_when_malformed_and_415_for_other_kinds() {
+        let code = |body: &[u8]| decode_protobuf(body).map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code(b"{}"), Err(400));
+        assert_eq!(code(b"k8s\x00\x0a\x7f"), Err(400));
+        let deployment = b"k8s\x00\x0a\x15\x0a\x07apps/v1\x12\x0aDeployment";
+        let err = decode_protobuf(deployment).expect_err("Deployment is refused");
+        assert_eq!((err.code(), err.reason()), (415, "UnsupportedMediaType"));
+        assert!(
+            err.to_string().contains("not Deployment (apps/v1)"),
+            "{err}"
+        );
+        let namespace = b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x06\x0a\x04\x0a\x02ml";
+        let json: Value = decode_protobuf(namespace)
+            .map(|b| serde_json::from_slice(&b).expect("JSON"))
+            .expect("Namespace decodes");
+        assert_eq!(json["metadata"]["name"], "ml");
     }
 
     #[test]
