@@ -1,7 +1,9 @@
 //! The sandbox driven by the real `kubectl` binary: discovery, server-side apply, diff,
-//! get, delete and watch must work as against a real cluster.
+//! get (with server-side Table printing), the `create` generators (protobuf bodies),
+//! delete and watch must work as against a real cluster.
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use modelship::sandbox::Sandbox;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -258,16 +260,11 @@ async fn get_watch_receives_an_event() {
                 .get(modelship::sandbox::Verb::Watch, "configmaps")
                 > 0
             {
-                // kubectl create sends protobuf, which the sandbox does not speak: create
-                // through the kube client instead.
-                let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client());
-                let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-                    "metadata": { "name": "watched" }, "data": { "a": "b" }
-                }))
-                .expect("valid ConfigMap");
-                cms.create(&Default::default(), &cm)
-                    .await
-                    .expect("create watched");
+                ok(
+                    &sandbox,
+                    &["create", "configmap", "watched", "--from-literal=a=b"],
+                )
+                .await;
                 created = true;
             } else {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -287,4 +284,237 @@ async fn get_watch_receives_an_event() {
     let _ = child.kill();
     let _ = child.wait();
     panic!("kubectl get -w saw no event for configmap/watched within {LIMIT:?}; saw {seen:?}");
+}
+
+#[tokio::test]
+async fn create_generators_send_protobuf_that_reads_back_as_json() {
+    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let created = [
+        (
+            vec!["create", "namespace", "demo"],
+            "namespace/demo created",
+        ),
+        (
+            vec![
+                "create",
+                "configmap",
+                "cfg",
+                "-n",
+                "demo",
+                "--from-literal=a=b",
+            ],
+            "configmap/cfg created",
+        ),
+        (
+            vec![
+                "create",
+                "secret",
+                "generic",
+                "sec",
+                "-n",
+                "demo",
+                "--from-literal=token=s3cret",
+            ],
+            "secret/sec created",
+        ),
+        (
+            vec!["create", "serviceaccount", "bot", "-n", "demo"],
+            "serviceaccount/bot created",
+        ),
+    ];
+    for (args, line) in created {
+        let out = ok(&sandbox, &args).await;
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+
+    let client = sandbox.client();
+    let ns = kube::Api::<Namespace>::all(client.clone())
+        .get("demo")
+        .await
+        .expect("namespace reads back");
+    assert_eq!(ns.metadata.name.as_deref(), Some("demo"));
+    let cm = kube::Api::<ConfigMap>::namespaced(client.clone(), "demo")
+        .get("cfg")
+        .await
+        .expect("configmap reads back");
+    assert_eq!(
+        cm.data,
+        Some([("a".to_string(), "b".to_string())].into_iter().collect())
+    );
+    let secret = kube::Api::<Secret>::namespaced(client.clone(), "demo")
+        .get("sec")
+        .await
+        .expect("secret reads back");
+    assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+    let token = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("token"))
+        .map(|b| b.0.as_slice());
+    assert_eq!(token, Some(b"s3cret".as_slice()));
+    let sa = kube::Api::<ServiceAccount>::namespaced(client, "demo")
+        .get("bot")
+        .await
+        .expect("serviceaccount reads back");
+    assert_eq!(sa.metadata.namespace.as_deref(), Some("demo"));
+
+    let refused = kubectl(
+        &sandbox,
+        &["create", "deployment", "web", "-n", "demo", "--image=nginx"],
+    )
+    .await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("not Deployment (apps/v1)") && err.contains("kubectl apply -f"),
+        "{}",
+        text(&refused)
+    );
+}
+
+/// Waits until the simulated controller reports `n` ready replicas of default/llama.
+async fn wait_ready(sandbox: &Sandbox, n: i32) {
+    let deploys: kube::Api<Deployment> = kube::Api::namespaced(sandbox.client(), "default");
+    let ready =
+        kube::runtime::wait::await_condition(deploys, "llama", move |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.ready_replicas)
+                == Some(n)
+        });
+    tokio::time::timeout(LIMIT, ready)
+        .await
+        .expect("llama becomes ready in time")
+        .expect("wait for llama");
+}
+
+#[tokio::test]
+async fn get_deployments_prints_the_ready_column() {
+    let sandbox = Sandbox::builder()
+        .controller_delay(Duration::from_millis(10))
+        .start()
+        .await
+        .expect("sandbox starts");
+    let file = manifest_file();
+    let path = file.path().to_str().expect("utf-8 path");
+    ok(&sandbox, &["apply", "--server-side", "-f", path]).await;
+    wait_ready(&sandbox, 2).await;
+
+    let out = ok(&sandbox, &["get", "deploy", "-A"]).await;
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(Vec::as_slice),
+        Some(
+            [
+                "NAMESPACE",
+                "NAME",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "AGE"
+            ]
+            .as_slice()
+        ),
+        "{out}"
+    );
+    let llama = rows.iter().find(|r| r.get(1) == Some(&"llama"));
+    assert_eq!(
+        llama.map(|r| &r[..5]),
+        Some(["default", "llama", "2/2", "2", "2"].as_slice()),
+        "{out}"
+    );
+
+    let svc = ok(&sandbox, &["get", "svc", "llama"]).await;
+    let header: Vec<&str> = svc
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ],
+        "{svc}"
+    );
+    assert!(svc.contains("ClusterIP") && svc.contains("80/TCP"), "{svc}");
+    let ns = ok(&sandbox, &["get", "ns", "default"]).await;
+    assert!(
+        ns.starts_with("NAME") && ns.contains("STATUS") && ns.contains("Active"),
+        "{ns}"
+    );
+}
+
+#[tokio::test]
+async fn get_watch_keeps_the_table_columns() {
+    use tokio::io::AsyncBufReadExt;
+    let sandbox = Sandbox::builder()
+        .controller_delay(Duration::from_millis(10))
+        .start()
+        .await
+        .expect("sandbox starts");
+    let file = manifest_file();
+    let path = file.path().to_str().expect("utf-8 path");
+    ok(&sandbox, &["apply", "--server-side", "-f", path]).await;
+    wait_ready(&sandbox, 2).await;
+
+    let mut child = tokio::process::Command::new(kubectl_binary())
+        .arg("--kubeconfig")
+        .arg(sandbox.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(cache_dir(&sandbox))
+        .args([
+            "get",
+            "deploy",
+            "-n",
+            "default",
+            "-w",
+            "--request-timeout=0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut seen = Vec::new();
+    let watched = tokio::time::timeout(LIMIT, async {
+        let mut scaled = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let cells: Vec<String> = line.split_whitespace().map(String::from).collect();
+            seen.push(cells.clone());
+            if cells.first().map(String::as_str) != Some("llama") {
+                continue;
+            }
+            if !scaled {
+                ok(&sandbox, &["scale", "deploy", "llama", "--replicas=3"]).await;
+                scaled = true;
+            } else if cells.get(1).map(String::as_str) == Some("3/3") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let _ = child.kill().await;
+    assert_eq!(watched, Ok(true), "no 3/3 row for llama; saw {seen:?}");
+    assert_eq!(
+        seen[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{seen:?}"
+    );
+    assert!(
+        seen[1..]
+            .iter()
+            .all(|row| row.first().map(String::as_str) == Some("llama")),
+        "the header must be printed once: {seen:?}"
+    );
 }

@@ -7,8 +7,9 @@
 //!
 //! ```text
 //!  kube::Client / kubectl
-//!          |  HTTP/1.1 JSON on 127.0.0.1:PORT
-//!  server.rs   route by path -> count -> inject faults
+//!          |  HTTP/1.1 JSON (protobuf bodies for a few kinds) on 127.0.0.1:PORT
+//!  server.rs   route by path -> count -> inject faults   protobuf.rs: body -> JSON
+//!          |                                             table.rs: answer -> Table
 //!          |
 //!  ops.rs / patch.rs   verbs and bookkeeping (under one lock)   merge/: SSA, SMP, defaults
 //!          |
@@ -47,7 +48,12 @@
 //!   strategic merge patch (built-in kinds only; 415 for custom resources, like kube)
 //!   and server-side apply (`fieldManager`, `force`, managedFields, conflicts).
 //!   `dryRun=All` on every write. Get, list and watch also answer in the
-//!   `PartialObjectMetadata` view when asked.
+//!   `PartialObjectMetadata` view, and as `meta.k8s.io/v1` Tables (`table.rs`: kubectl's
+//!   columns for deployments, services, namespaces, configmaps, secrets,
+//!   serviceaccounts and CRDs, NAME and AGE otherwise), when asked; watch events too.
+//! - Request bodies in JSON, and in protobuf for Namespace, ConfigMap, Secret and
+//!   ServiceAccount (`protobuf.rs`), which is what `kubectl create namespace|configmap|
+//!   secret generic|serviceaccount` send. Answers are always JSON.
 //! - Validation: built-in kinds must decode as their k8s-openapi types, names must be
 //!   DNS names; a body whose kind, apiVersion, name or namespace disagrees with the URL is
 //!   a 400 BadRequest, as kube-apiserver answers.
@@ -62,14 +68,15 @@
 //! Authentication and RBAC; admission webhooks and admission policies (stored, not
 //! enforced); OpenAPI schemas, `/openapi/v2` and schema validation of custom resources;
 //! dropping unknown fields (they are kept); pagination (`limit`/`continue` are ignored:
-//! every list is complete); protobuf and CBOR (such request bodies get 415, so the
-//! `kubectl create <kind>` generators, which send protobuf, fail, while `kubectl apply`,
-//! `diff`, `get` and `delete` work); Table output (kubectl prints NAME and AGE); list
-//! `resourceVersion` semantics (lists always show the latest state); version conversion
-//! (one stored copy is served in every version of a kind); finalizers and graceful
-//! deletion (deletes are immediate); garbage collection by ownerReferences; pods,
-//! ReplicaSets, scheduling, Endpoints, and every controller except the Deployment status
-//! simulation.
+//! every list is complete); protobuf bodies of other kinds (a 415 naming the kind:
+//! `kubectl create deployment` fails, `kubectl apply -f` works), server-owned ObjectMeta
+//! fields in protobuf bodies (uid, timestamps, managedFields are dropped), CBOR bodies,
+//! and protobuf or CBOR answers; Table columns of other kinds (they print NAME and AGE;
+//! CRD `additionalPrinterColumns` are ignored); list `resourceVersion` semantics (lists
+//! always show the latest state); version conversion (one stored copy is served in every
+//! version of a kind); finalizers and graceful deletion (deletes are immediate); garbage
+//! collection by ownerReferences; pods, ReplicaSets, scheduling, Endpoints, and every
+//! controller except the Deployment status simulation.
 
 pub mod controller;
 pub mod counters;
@@ -82,6 +89,7 @@ pub mod ops;
 pub mod partial;
 pub mod patch;
 pub mod path;
+pub mod protobuf;
 pub mod registry;
 pub mod rng;
 pub mod selector;
@@ -89,6 +97,7 @@ pub mod server;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod typed;
 pub mod watch;
 

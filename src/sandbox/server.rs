@@ -19,9 +19,11 @@ use super::ops::{Cluster, WriteCtx, WriteMode, target, with_version};
 use super::partial;
 use super::patch::{Part, PatchKind, PatchRequest, scale_of};
 use super::path::{self, ResourcePath, Route};
+use super::protobuf::{self, ProtoError};
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
+use super::table::{self, Include};
 use super::watch;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -272,23 +274,33 @@ async fn resource(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    // Only object bodies (create, update) are decoded from protobuf; DeleteOptions are not.
+    let decodes_protobuf = matches!(verb, Verb::Create | Verb::Update) && protobuf::is_protobuf(ct);
+    let body = if decodes_protobuf {
+        match decode_protobuf(&body) {
+            Ok(json) => json,
+            Err(e) => return error_response(&e),
+        }
+    } else {
+        body
+    };
     if matches!(verb, Verb::Create | Verb::Update | Verb::Delete)
         && !body.is_empty()
         && !ct.is_empty()
         && !ct.starts_with("application/json")
+        && !decodes_protobuf
     {
         return error_response(&ApiError::UnsupportedMediaType("application/json".into()));
     }
     if verb == Verb::Watch {
+        let view = match table_wanted(headers, &q) {
+            Ok(Some(include)) => watch::View::Table(include),
+            Ok(None) if metadata_only(headers) => watch::View::Metadata,
+            Ok(None) => watch::View::Full,
+            Err(e) => return error_response(&e),
+        };
         return match watch::WatchParams::from_query(&rt, &rp, &q) {
-            Ok(params) => watch::response(
-                shared,
-                rt,
-                watch::WatchParams {
-                    metadata_only: metadata_only(headers),
-                    ..params
-                },
-            ),
+            Ok(params) => watch::response(shared, rt, watch::WatchParams { view, ..params }),
             Err(e) => error_response(&e),
         };
     }
@@ -298,11 +310,35 @@ async fn resource(
     }
 }
 
-fn metadata_only(headers: &HeaderMap) -> bool {
+/// A protobuf request body re-encoded as the JSON body the rest of the server expects.
+fn decode_protobuf(body: &[u8]) -> Result<Bytes, ApiError> {
+    let value = protobuf::decode(body).map_err(|e| match e {
+        ProtoError::UnsupportedKind { .. } => ApiError::UnsupportedBody(e.to_string()),
+        _ => ApiError::BadRequest(format!("error decoding request body: {e}")),
+    })?;
+    Ok(Bytes::from(value.to_string()))
+}
+
+fn accept(headers: &HeaderMap) -> &str {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(partial::wanted)
+        .unwrap_or_default()
+}
+
+/// The row object a Table answer should carry, when the client asked for a Table.
+fn table_wanted(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Option<Include>, ApiError> {
+    if !table::wanted(accept(headers)) {
+        return Ok(None);
+    }
+    Include::from_query(q.get("includeObject").map(String::as_str)).map(Some)
+}
+
+fn metadata_only(headers: &HeaderMap) -> bool {
+    partial::wanted(accept(headers))
 }
 
 fn selectors(q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -355,21 +391,28 @@ fn handle(
     match verb {
         Verb::Get => {
             let obj = shared.lock().get(rt, ns, name)?;
+            let as_table = table_wanted(headers, q)?;
             Ok((
                 200,
-                match part {
-                    Part::Scale => scale_of(&obj),
-                    _ if metadata_only(headers) => partial::object(&present(obj)),
+                match (part, as_table) {
+                    (Part::Scale, _) => scale_of(&obj),
+                    (_, Some(include)) => {
+                        table::of_object(rt, &present(obj), include, jiff::Timestamp::now())
+                    }
+                    (_, None) if metadata_only(headers) => partial::object(&present(obj)),
                     _ => present(obj),
                 },
             ))
         }
         Verb::List => {
             let (labels, fields) = selectors(q)?;
+            let as_table = table_wanted(headers, q)?;
             let list = shared.lock().list(rt, version, ns, &labels, &fields);
             Ok((
                 200,
-                if metadata_only(headers) {
+                if let Some(include) = as_table {
+                    table::of_list(rt, &list, include, jiff::Timestamp::now())
+                } else if metadata_only(headers) {
                     partial::list(&list)
                 } else {
                     list
@@ -487,6 +530,25 @@ mod tests {
             "modelship"
         );
         assert_eq!(manager(&query(&[]), &HeaderMap::new()), "unknown");
+    }
+
+    #[test]
+    fn protobuf_bodies_fail_as_400_when_malformed_and_415_for_other_kinds() {
+        let code = |body: &[u8]| decode_protobuf(body).map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code(b"{}"), Err(400));
+        assert_eq!(code(b"k8s\x00\x0a\x7f"), Err(400));
+        let deployment = b"k8s\x00\x0a\x15\x0a\x07apps/v1\x12\x0aDeployment";
+        let err = decode_protobuf(deployment).expect_err("Deployment is refused");
+        assert_eq!((err.code(), err.reason()), (415, "UnsupportedMediaType"));
+        assert!(
+            err.to_string().contains("not Deployment (apps/v1)"),
+            "{err}"
+        );
+        let namespace = b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x06\x0a\x04\x0a\x02ml";
+        let json: Value = decode_protobuf(namespace)
+            .map(|b| serde_json::from_slice(&b).expect("JSON"))
+            .expect("Namespace decodes");
+        assert_eq!(json["metadata"]["name"], "ml");
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub enum ApiError {
     /// 415: the patch content type is not supported for this resource.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(String),
+    /// 415: a protobuf body of a kind the sandbox cannot decode (the message names it).
+    #[error("{0}")]
+    UnsupportedBody(String),
     /// 429: injected throttling.
     #[error("the server has received too many requests and has asked us to try again later")]
     TooManyRequests,
@@ -129,7 +132,7 @@ impl ApiError {
             Self::BadRequest(_) => 400,
             Self::MethodNotAllowed => 405,
             Self::Expired { .. } => 410,
-            Self::UnsupportedMediaType(_) => 415,
+            Self::UnsupportedMediaType(_) | Self::UnsupportedBody(_) => 415,
             Self::TooManyRequests => 429,
             Self::ServiceUnavailable => 503,
             Self::Internal(_) => 500,
@@ -146,7 +149,7 @@ impl ApiError {
             Self::BadRequest(_) => "BadRequest",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::Expired { .. } => "Expired",
-            Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            Self::UnsupportedMediaType(_) | Self::UnsupportedBody(_) => "UnsupportedMediaType",
             Self::TooManyRequests => "TooManyRequests",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::Internal(_) => "InternalError",

@@ -8,7 +8,8 @@
 //! `Faults::drop_watches`, or when the client goes away. A starting point older than the
 //! kept history yields one `ERROR` event carrying a `410 Expired` Status.
 //! `sendInitialEvents=true` is supported: initial `ADDED` events, then a BOOKMARK
-//! annotated `k8s.io/initial-events-end: "true"`.
+//! annotated `k8s.io/initial-events-end: "true"`. Event objects are whole objects,
+//! `PartialObjectMetadata` or one-row Tables ([`View`]), as the Accept header asks.
 
 use super::ops::{key_of, with_version};
 use super::path::ResourcePath;
@@ -17,6 +18,7 @@ use super::selector::{FieldSelector, LabelSelector};
 use super::server::{Shared, stream_body};
 use super::status::ApiError;
 use super::store::{Event, EventType, StoreError};
+use super::table::{self, Include};
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,8 +47,19 @@ pub struct WatchParams {
     pub send_initial_events: bool,
     /// Version the client asked for (objects are presented in it).
     pub version: String,
-    /// Answer `PartialObjectMetadata` objects instead of whole ones.
-    pub metadata_only: bool,
+    /// How event objects are presented.
+    pub view: View,
+}
+
+/// How a watch presents the objects of its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Whole objects.
+    Full,
+    /// `PartialObjectMetadata` objects.
+    Metadata,
+    /// One-row `meta.k8s.io/v1` Tables (`kubectl get -w`), rows carrying this object.
+    Table(Include),
 }
 
 impl WatchParams {
@@ -88,7 +101,7 @@ impl WatchParams {
                 .is_some_and(|v| v == "true" || v == "1"),
             send_initial_events,
             version: rp.version.clone(),
-            metadata_only: false,
+            view: View::Full,
         })
     }
 
@@ -116,10 +129,10 @@ impl WatchParams {
     /// An object as this watch's client wants to see it.
     fn present(&self, rt: &ResourceType, obj: Value) -> Value {
         let obj = with_version(obj, rt, &self.version);
-        if self.metadata_only {
-            super::partial::object(&obj)
-        } else {
-            obj
+        match self.view {
+            View::Full => obj,
+            View::Metadata => super::partial::object(&obj),
+            View::Table(include) => table::of_object(rt, &obj, include, jiff::Timestamp::now()),
         }
     }
 
@@ -277,7 +290,7 @@ mod tests {
             bookmarks: false,
             send_initial_events: false,
             version: "v1".into(),
-            metadata_only: false,
+            view: View::Full,
         }
     }
 
