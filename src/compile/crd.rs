@@ -12,6 +12,30 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
+/// A top-level resource: `metadata` and `spec`, with its `apiVersion` and `kind` as
+/// constants and written first on serialization.
+macro_rules! resource {
+    ($(#[$doc:meta])* $name:ident, $spec:ty, $api_version:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+        pub struct $name {
+            pub metadata: ObjectMeta,
+            pub spec: $spec,
+        }
+
+        impl $name {
+            pub const API_VERSION: &'static str = $api_version;
+            pub const KIND: &'static str = $kind;
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serialize_resource(serializer, Self::API_VERSION, Self::KIND, &self.metadata, &self.spec)
+            }
+        }
+    };
+}
+
 /// Writes `{apiVersion, kind, metadata, spec}`.
 fn serialize_resource<S: serde::Serializer, T: Serialize>(
     serializer: S,
@@ -28,28 +52,9 @@ fn serialize_resource<S: serde::Serializer, T: Serialize>(
     state.end()
 }
 
-/// `HTTPRoute` of the Gateway API.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct HttpRoute {
-    pub metadata: ObjectMeta,
-    pub spec: HttpRouteSpec,
-}
-
-impl HttpRoute {
-    pub const API_VERSION: &'static str = "gateway.networking.k8s.io/v1";
-    pub const KIND: &'static str = "HTTPRoute";
-}
-
-impl Serialize for HttpRoute {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize_resource(
-            serializer,
-            Self::API_VERSION,
-            Self::KIND,
-            &self.metadata,
-            &self.spec,
-        )
-    }
+resource! {
+    /// `HTTPRoute` of the Gateway API.
+    HttpRoute, HttpRouteSpec, "gateway.networking.k8s.io/v1", "HTTPRoute"
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,28 +112,9 @@ pub struct HttpBackendRef {
     pub weight: Option<i32>,
 }
 
-/// Istio `VirtualService`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct VirtualService {
-    pub metadata: ObjectMeta,
-    pub spec: VirtualServiceSpec,
-}
-
-impl VirtualService {
-    pub const API_VERSION: &'static str = "networking.istio.io/v1";
-    pub const KIND: &'static str = "VirtualService";
-}
-
-impl Serialize for VirtualService {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize_resource(
-            serializer,
-            Self::API_VERSION,
-            Self::KIND,
-            &self.metadata,
-            &self.spec,
-        )
-    }
+resource! {
+    /// Istio `VirtualService`.
+    VirtualService, VirtualServiceSpec, "networking.istio.io/v1", "VirtualService"
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -189,28 +175,9 @@ pub struct IstioPortSelector {
     pub number: u32,
 }
 
-/// Istio `DestinationRule`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct DestinationRule {
-    pub metadata: ObjectMeta,
-    pub spec: DestinationRuleSpec,
-}
-
-impl DestinationRule {
-    pub const API_VERSION: &'static str = "networking.istio.io/v1";
-    pub const KIND: &'static str = "DestinationRule";
-}
-
-impl Serialize for DestinationRule {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize_resource(
-            serializer,
-            Self::API_VERSION,
-            Self::KIND,
-            &self.metadata,
-            &self.spec,
-        )
-    }
+resource! {
+    /// Istio `DestinationRule`.
+    DestinationRule, DestinationRuleSpec, "networking.istio.io/v1", "DestinationRule"
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
