@@ -6,25 +6,15 @@
 //! kubectl and kubernetes-validate are installed by `scripts/setup`; this test fails,
 //! rather than skips, when either is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
+mod strict_schema;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn validator() -> PathBuf {
-    let path = std::env::var_os("MODELSHIP_KUBERNETES_VALIDATE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/kubernetes-validate"));
-    assert!(
-        path.exists(),
-        "kubernetes-validate not found at {}: run scripts/setup (or set MODELSHIP_KUBERNETES_VALIDATE)",
-        path.display()
-    );
-    path
 }
 
 fn kustomize() -> String {
@@ -58,21 +48,7 @@ fn the_kustomization_builds_and_passes_strict_validation() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("deploy.yaml");
     std::fs::write(&file, &yaml).unwrap();
-    let out = Command::new(validator())
-        .args(["--strict", "-k", "1.33.0"])
-        .arg(&file)
-        .output()
-        .expect("kubernetes-validate runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{report}");
-    assert!(
-        !report.contains("ERROR") && !report.contains("WARN"),
-        "{report}"
-    );
+    let report = strict_schema::assert_strictly_valid(&[file], "1.33.0");
     let kinds: Vec<String> = objects(&yaml)
         .iter()
         .map(|o| o["kind"].as_str().unwrap_or_default().to_string())

@@ -5,30 +5,16 @@
 //! The tool comes from PyPI; `scripts/setup` installs it into `.venv`. This test fails,
 //! rather than skips, when it is missing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use modelship::compile::{self, Source};
 
-const VERSIONS: [&str; 2] = ["1.33.0", "1.37.0"];
+mod strict_schema;
 
-fn validator() -> PathBuf {
-    let path = std::env::var_os("MODELSHIP_KUBERNETES_VALIDATE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubernetes-validate")
-        });
-    assert!(
-        path.exists(),
-        "kubernetes-validate not found at {}: run scripts/setup (or set MODELSHIP_KUBERNETES_VALIDATE)",
-        path.display()
-    );
-    path
-}
+const VERSIONS: [&str; 2] = ["1.33.0", "1.37.0"];
 
 #[test]
 fn rendered_builtin_objects_pass_strict_schema_validation() {
-    let validator = validator();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
     let files = modelship::source::read_dir(&root).unwrap();
     let repo = modelship::spec::load(&files);
@@ -58,23 +44,6 @@ fn rendered_builtin_objects_pass_strict_schema_validation() {
     );
 
     for version in VERSIONS {
-        let out = Command::new(&validator)
-            .args(["--strict", "--quiet", "-k", version])
-            .args(&paths)
-            .output()
-            .expect("kubernetes-validate runs");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "Kubernetes {version}: strict validation failed:\n{report}"
-        );
-        assert!(
-            !report.contains("ERROR") && !report.contains("WARN"),
-            "Kubernetes {version}:\n{report}"
-        );
+        strict_schema::assert_strictly_valid(&paths, version);
     }
 }
