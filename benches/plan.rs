@@ -14,96 +14,16 @@ use modelship::cluster::{self, ApplyOptions, Kinds, RetryPolicy};
 use modelship::compile::{Source, compile_repository};
 use modelship::plan::{self, DesiredState, LiveSet};
 use modelship::sandbox::{Sandbox, Verb};
-use modelship::spec::{LoadedService, ModelService, Repository, RepositoryConfig};
+use modelship::spec::Repository;
+
+mod support;
+
+use support::NAMESPACES;
 
 const SERVICES: usize = 1_000;
-const NAMESPACES: usize = 10;
-
-const CONFIG: &str = r#"
-apiVersion: modelship.dev/v1alpha1
-kind: RepositoryConfig
-metadata: {name: bench}
-spec:
-  defaultNamespace: ml-serving
-  traffic:
-    router: gateway-api
-    gateway: {name: ml-gateway, namespace: gateway-system}
-  modelLoader: {image: "registry.example.com/model-loader:1.0"}
-  gpu:
-    catalog:
-      a100-80gb: {product: NVIDIA-A100-SXM4-80GB}
-"#;
-
-/// Service shapes: CPU with fixed replicas; CPU with an HPA, a canary over gateway-api and
-/// a network policy; a MIG slice over istio.
-const SHAPES: [&str; 3] = [
-    r#"
-apiVersion: modelship.dev/v1alpha1
-kind: ModelService
-metadata: {name: cpu, labels: {team: a}}
-spec:
-  model: {name: m, version: "1.0.0", uri: "s3://models/m/1.0.0", size: 2Gi}
-  runtime: {image: "registry.example.com/srv:1.0", env: {LOG_LEVEL: info}}
-  resources: {cpu: "1", memory: 2Gi}
-  replicas: 2
-  traffic: {router: replicas}
-"#,
-    r#"
-apiVersion: modelship.dev/v1alpha1
-kind: ModelService
-metadata: {name: hpa}
-spec:
-  model: {name: m, version: "2.1.0", uri: "pvc://models/m/2.1.0"}
-  runtime: {image: "registry.example.com/srv:2.1", port: 8080, metricsPort: 9090}
-  resources: {cpu: "2", cpuLimit: "4", memory: 4Gi}
-  autoscaling:
-    minReplicas: 3
-    maxReplicas: 20
-    metrics: [{cpu: 70}, {requestsPerSecond: 250}]
-  rollout: {strategy: canary, steps: [10, 50, 100], stepInterval: 1m}
-  network: {allowFrom: [{namespace: apps}]}
-"#,
-    r#"
-apiVersion: modelship.dev/v1alpha1
-kind: ModelService
-metadata: {name: mig}
-spec:
-  model: {name: vision, version: "2024.11.1", uri: "pvc://vision/effnet"}
-  runtime: {image: "nvcr.io/nvidia/tritonserver:24.05-py3", port: 8000, grpcPort: 8001}
-  resources: {cpu: "2", memory: 8Gi}
-  gpu: {count: 1, type: a100-80gb, partition: 1g.10gb}
-  replicas: 2
-  rollout: {strategy: canary, steps: [10, 100], stepInterval: 2m}
-  traffic: {router: istio}
-"#,
-];
 
 fn repository() -> Repository {
-    let config: RepositoryConfig = serde_saphyr::from_str(CONFIG).expect("bench config parses");
-    let shapes: Vec<ModelService> = SHAPES
-        .iter()
-        .map(|text| serde_saphyr::from_str(text).expect("bench shape parses"))
-        .collect();
-    let mut services: Vec<LoadedService> = (0..SERVICES)
-        .map(|i| {
-            let mut service = shapes[i % shapes.len()].clone();
-            service.metadata.name = format!("{}-{i:05}", service.metadata.name);
-            service.metadata.namespace = Some(format!("team-{}", i % NAMESPACES));
-            LoadedService {
-                file: format!("services/{}.yaml", service.metadata.name),
-                service,
-                line: 1,
-            }
-        })
-        .collect();
-    services
-        .sort_by(|a, b| (a.namespace(&config), a.name()).cmp(&(b.namespace(&config), b.name())));
-    Repository {
-        config,
-        services,
-        diagnostics: Vec::new(),
-        invalid: Vec::new(),
-    }
+    support::repository(SERVICES)
 }
 
 fn retry() -> RetryPolicy {
