@@ -78,10 +78,14 @@ pub fn read_dir(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, DirError> {
 }
 
 fn is_yaml(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    )
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(is_yaml_name)
+}
+
+/// Whether a file name is one a snapshot holds (`*.yaml`, `*.yml`), in every source.
+pub(super) fn is_yaml_name(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
 /// `root/services/a.yaml` -> `services/a.yaml`, always with `/` separators.

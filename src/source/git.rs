@@ -23,7 +23,7 @@ use git2::{
 };
 
 use super::Snapshot;
-use super::dir::MAX_FILE_BYTES;
+use super::dir::{MAX_FILE_BYTES, is_yaml_name};
 use super::known_hosts::KnownHosts;
 
 /// A credential value read from the environment or a mounted Secret file.
@@ -297,8 +297,9 @@ pub fn read_commit(repo: &Repository, commit: Oid, path: &str) -> Result<Snapsho
         .and_then(|c| c.tree())
         .map_err(read_error)?;
     let root = subtree(repo, &tree, path, &id)?;
+    let odb = repo.odb().map_err(read_error)?;
     let mut files = BTreeMap::new();
-    collect(repo, &root, "", &id, &mut files)?;
+    collect(repo, &odb, &root, "", &id, &mut files)?;
     Ok(Snapshot {
         revision: id,
         files,
@@ -336,6 +337,7 @@ const SYMLINK_MODE: i32 = 0o120000;
 
 fn collect(
     repo: &Repository,
+    odb: &git2::Odb<'_>,
     tree: &Tree<'_>,
     prefix: &str,
     commit: &str,
@@ -357,10 +359,9 @@ fn collect(
         match entry.kind() {
             Some(ObjectType::Tree) => {
                 let child = repo.find_tree(entry.id()).map_err(read_error)?;
-                collect(repo, &child, &format!("{path}/"), commit, files)?;
+                collect(repo, odb, &child, &format!("{path}/"), commit, files)?;
             }
-            Some(ObjectType::Blob) if entry.filemode() != SYMLINK_MODE && is_yaml(name) => {
-                let odb = repo.odb().map_err(read_error)?;
+            Some(ObjectType::Blob) if entry.filemode() != SYMLINK_MODE && is_yaml_name(name) => {
                 let (size, _) = odb.read_header(entry.id()).map_err(read_error)?;
                 if size as u64 > MAX_FILE_BYTES {
                     return Err(GitError::TooLarge {
@@ -376,10 +377,6 @@ fn collect(
         }
     }
     Ok(())
-}
-
-fn is_yaml(name: &str) -> bool {
-    name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
 /// The URL without a `user:password@` part, for messages.
