@@ -3,12 +3,16 @@
 //! The core (`spec`, `compile`) is pure: no network, no clock, no filesystem beyond what is
 //! handed in. The edges (`sandbox`, `cli`) do I/O and stay thin.
 
+pub mod backoff;
 pub mod cli;
 pub mod cluster;
 pub mod compile;
 pub mod daemon;
+pub mod engine;
+pub mod meta;
 pub mod plan;
 pub mod policy;
 pub mod sandbox;
 pub mod source;
 pub mod spec;
+pub mod state;

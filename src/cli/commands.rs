@@ -78,7 +78,7 @@ pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCo
                 .filter(|s| matches_service(s, wanted))
                 .flat_map(|s| s.objects.iter())
                 .collect();
-            objects.sort_by_key(|o| o.key());
+            compile::sort_in_apply_order(&mut objects);
             objects
         }
     };

@@ -79,7 +79,7 @@ pub enum Command {
     /// Make the cluster match the repository with server-side apply; services a policy
     /// denies are left untouched.
     Apply(cluster::ApplyArgs),
-    /// Policy commands (`policies export [DIR]`).
+    /// Policy commands (`policies export [DIR] [-o OUT]`).
     Policies {
         #[command(subcommand)]
         command: policies::PoliciesCommand,

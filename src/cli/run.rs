@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::ExitCode;
 use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election};
+use crate::plan::PruneMode;
 use crate::source::{GitAuth, GitConfig, GitSource, LocalSource, Secret, Source, git};
 
 /// Arguments of `modelship run`.
@@ -54,7 +55,8 @@ pub struct RunArgs {
     /// Create missing namespaces (implied by --sandbox).
     #[arg(long)]
     pub create_namespaces: bool,
-    /// Prune even when more than half of a namespace's services go at once.
+    /// Prune even when the mass-prune guard would refuse (most of the repository, or a
+    /// whole folder of three or more services, gone at once).
     #[arg(long)]
     pub allow_mass_prune: bool,
     /// Services reconciled at once.
@@ -153,7 +155,11 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
             Drift::Warn => DriftMode::Warn,
         },
         create_namespaces: args.create_namespaces || args.sandbox,
-        allow_mass_prune: args.allow_mass_prune,
+        prune: if args.allow_mass_prune {
+            PruneMode::Unguarded
+        } else {
+            PruneMode::Guarded
+        },
         concurrency: args.concurrency.max(1),
         backoff: Backoff::default(),
         election,

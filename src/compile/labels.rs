@@ -15,18 +15,10 @@ use sha2::{Digest, Sha256};
 use super::{Ctx, Track};
 use crate::spec::{Metadata, ModelService, ModelServiceSpec};
 
-pub const LABEL_NAME: &str = "app.kubernetes.io/name";
-pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
-pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
-pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_SERVICE: &str = "modelship.dev/service";
-pub const LABEL_OWNER: &str = "modelship.dev/owner";
-pub const LABEL_TRACK: &str = "modelship.dev/track";
-pub const ANNOTATION_SPEC_HASH: &str = "modelship.dev/spec-hash";
-pub const ANNOTATION_SOURCE: &str = "modelship.dev/source";
-/// The value of `app.kubernetes.io/managed-by` on everything modelship owns.
-pub const MANAGED_BY: &str = "modelship";
+pub use crate::meta::{
+    ANNOTATION_SOURCE, ANNOTATION_SPEC_HASH, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY,
+    LABEL_NAME, LABEL_OWNER, LABEL_SERVICE, LABEL_TRACK, LABEL_VERSION, MANAGED_BY_VALUE,
+};
 const COMPONENT: &str = "model-server";
 const MAX_LABEL_VALUE: usize = 63;
 
@@ -118,7 +110,7 @@ pub(crate) fn service_labels(svc: &ModelService) -> BTreeMap<String, String> {
     put(LABEL_INSTANCE, Some(name.clone()));
     put(LABEL_VERSION, label_value(&spec.model.version));
     put(LABEL_COMPONENT, Some(COMPONENT.to_string()));
-    put(LABEL_MANAGED_BY, Some(MANAGED_BY.to_string()));
+    put(LABEL_MANAGED_BY, Some(MANAGED_BY_VALUE.to_string()));
     put(LABEL_SERVICE, Some(name.clone()));
     put(LABEL_OWNER, spec.owner.as_deref().and_then(label_value));
     labels

@@ -126,10 +126,10 @@ pub use crd::{
 };
 pub use labels::{
     ANNOTATION_SOURCE, ANNOTATION_SPEC_HASH, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY,
-    LABEL_NAME, LABEL_OWNER, LABEL_SERVICE, LABEL_TRACK, LABEL_VERSION, MANAGED_BY, label_value,
-    spec_hash,
+    LABEL_NAME, LABEL_OWNER, LABEL_SERVICE, LABEL_TRACK, LABEL_VERSION, MANAGED_BY_VALUE,
+    label_value, spec_hash,
 };
-pub use object::{Kind, Object, ObjectKey};
+pub use object::{Kind, Object, ObjectKey, sort_in_apply_order};
 pub use render::{render_json, render_yaml};
 pub use traffic::track_service_name;
 
@@ -264,7 +264,7 @@ impl DesiredSet {
             .flat_map(|s| s.objects.iter())
             .map(|o| (o.key(), o))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by(|a, b| a.0.apply_order().cmp(&b.0.apply_order()));
         all.into_iter().map(|(_, o)| o).collect()
     }
 }
@@ -317,7 +317,7 @@ pub fn compile_service(
         objects.push(Object::NetworkPolicy(Box::new(policy)));
     }
     objects.extend(traffic::routes(&ctx)?);
-    objects.sort_by_key(Object::key);
+    sort_in_apply_order(&mut objects);
     Ok(ServiceObjects {
         namespace: ctx.namespace.to_string(),
         name: ctx.name.to_string(),

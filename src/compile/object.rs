@@ -1,5 +1,5 @@
-//! The compiled objects: one enum over every kind modelship emits, the kind order objects
-//! are applied in, and the key that identifies an object in a cluster.
+//! The compiled objects: one enum over every kind modelship emits, declared in the apply
+//! order of [`crate::meta::kind_order`]; objects are identified by [`crate::meta::ObjectKey`].
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::CompileError;
 use super::crd::{DestinationRule, HttpRoute, VirtualService};
+pub use crate::meta::ObjectKey;
 
 /// Every kind modelship emits, declared in apply order: what others depend on first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,9 +22,9 @@ pub enum Kind {
     HorizontalPodAutoscaler,
     PodDisruptionBudget,
     NetworkPolicy,
+    DestinationRule,
     HttpRoute,
     VirtualService,
-    DestinationRule,
 }
 
 impl Kind {
@@ -35,9 +36,9 @@ impl Kind {
         Kind::HorizontalPodAutoscaler,
         Kind::PodDisruptionBudget,
         Kind::NetworkPolicy,
+        Kind::DestinationRule,
         Kind::HttpRoute,
         Kind::VirtualService,
-        Kind::DestinationRule,
     ];
 
     /// `apiVersion` of the kind.
@@ -94,21 +95,6 @@ impl Kind {
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Identifies an object in a cluster. Orders as objects are applied: namespace, kind
-/// order, name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    pub namespace: String,
-    pub kind: Kind,
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.kind, self.name)
     }
 }
 
@@ -175,11 +161,12 @@ impl Object {
 
     /// The key of the object.
     pub fn key(&self) -> ObjectKey {
-        ObjectKey {
-            namespace: self.namespace().to_string(),
-            kind: self.kind(),
-            name: self.name().to_string(),
-        }
+        ObjectKey::new(
+            crate::meta::group_of(self.api_version()),
+            self.kind().as_str(),
+            self.namespace(),
+            self.name(),
+        )
     }
 
     /// The object as JSON, with `apiVersion` and `kind`, fields in API order.
@@ -190,6 +177,19 @@ impl Object {
             message: e.to_string(),
         })
     }
+}
+
+/// Sorts objects in the apply order of [`ObjectKey::apply_order`].
+pub fn sort_in_apply_order<T: std::borrow::Borrow<Object>>(objects: &mut [T]) {
+    objects.sort_by_cached_key(|o| {
+        let key = o.borrow().key();
+        (
+            key.namespace.clone(),
+            key.order(),
+            key.kind.clone(),
+            key.name,
+        )
+    });
 }
 
 impl Serialize for Object {
@@ -225,35 +225,48 @@ mod tests {
     }
 
     #[test]
-    fn kind_order_is_apply_order() {
+    fn kinds_are_declared_in_the_one_apply_order() {
         let mut sorted = Kind::ALL;
-        sorted.sort();
+        sorted.sort_by_key(|k| crate::meta::kind_order(k.as_str()));
         assert_eq!(sorted, Kind::ALL);
-        assert!(Kind::ServiceAccount < Kind::Deployment);
-        assert!(Kind::Service < Kind::Deployment);
-        assert!(Kind::NetworkPolicy < Kind::HttpRoute);
+        for pair in Kind::ALL.windows(2) {
+            assert!(
+                crate::meta::kind_order(pair[0].as_str())
+                    <= crate::meta::kind_order(pair[1].as_str()),
+                "{} before {}",
+                pair[0],
+                pair[1]
+            );
+        }
     }
 
     #[test]
-    fn keys_sort_by_namespace_then_kind_then_name() {
-        let key = |ns: &str, kind, name: &str| ObjectKey {
-            namespace: ns.into(),
-            kind,
-            name: name.into(),
+    fn keys_sort_in_apply_order_by_namespace_then_kind_then_name() {
+        let key = |ns: &str, kind: Kind, name: &str| {
+            ObjectKey::new(
+                crate::meta::group_of(kind.api_version()),
+                kind.as_str(),
+                ns,
+                name,
+            )
         };
         let mut keys = vec![
             key("b", Kind::ServiceAccount, "a"),
             key("a", Kind::Deployment, "a"),
             key("a", Kind::Service, "z"),
             key("a", Kind::Service, "b"),
+            key("a", Kind::VirtualService, "a"),
+            key("a", Kind::DestinationRule, "a"),
         ];
-        keys.sort();
+        keys.sort_by(|a, b| a.apply_order().cmp(&b.apply_order()));
         assert_eq!(
             keys,
             vec![
                 key("a", Kind::Service, "b"),
                 key("a", Kind::Service, "z"),
                 key("a", Kind::Deployment, "a"),
+                key("a", Kind::DestinationRule, "a"),
+                key("a", Kind::VirtualService, "a"),
                 key("b", Kind::ServiceAccount, "a"),
             ]
         );

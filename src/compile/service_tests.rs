@@ -76,8 +76,8 @@ fn each_shape_compiles_to_its_object_set() {
                 k(Service, "m-canary"),
                 k(Service, "m-stable"),
                 k(Deployment, "m"),
-                k(VirtualService, "m"),
                 k(DestinationRule, "m"),
+                k(VirtualService, "m"),
             ],
         ),
         (
@@ -169,7 +169,7 @@ fn repository_collects_errors_and_sorts_services() {
     assert_eq!(objects.first().map(|o| o.namespace()), Some("a"));
     let keys: Vec<ObjectKey> = objects.iter().map(|o| o.key()).collect();
     let mut sorted = keys.clone();
-    sorted.sort();
+    sorted.sort_by(|a, b| a.apply_order().cmp(&b.apply_order()));
     assert_eq!(keys, sorted);
 }
 

@@ -14,10 +14,7 @@
 //! of other managers never show as changes. Secret values are redacted before anything is
 //! compared, so no output of a plan can hold them. Renderers live in [`render`].
 
-mod desired;
 mod diff;
-mod key;
-mod live;
 pub mod project;
 mod prune;
 pub mod render;
@@ -32,17 +29,18 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use desired::desired_state;
+pub use crate::meta::{ObjectKey, group_of, kind_order};
+pub use crate::state::{DesiredService, DesiredState, LiveSet, LiveState, desired_state};
 pub use diff::{
     ChangeKind, FieldChange, FieldPath, REDACTED, REDACTED_CHANGED, Segment, changes, to_yaml,
     unified_yaml,
 };
-pub use key::{ObjectKey, group_of, kind_order};
-pub use live::{LiveSet, LiveState, MANAGED_BY, MANAGED_BY_VALUE, SERVICE_LABEL};
 pub use project::{FIELD_MANAGER, project, strip_server_fields};
-pub use prune::{MassPrune, check_mass_prune};
+pub use prune::{
+    FOLDER_THRESHOLD, MassPrune, MassPruneReason, PruneMode, check_mass_prune, file_of_source,
+};
 pub use summary::{Delta, ImageChange, Summary};
-pub use verdict::{ServiceViolations, enforce};
+pub use verdict::{ServiceViolations, block, enforce};
 
 /// Errors of planning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,28 +65,6 @@ impl Error {
 
 /// Result of planning.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The compiled objects of one valid service.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredService {
-    pub namespace: String,
-    pub name: String,
-    /// Repository file the service was written in.
-    pub file: String,
-    /// Objects as JSON, each with `apiVersion`, `kind` and `metadata`.
-    pub objects: Vec<Value>,
-}
-
-/// What the repository asks for, and what it cannot vouch for.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DesiredState {
-    /// Valid services with their compiled objects.
-    pub services: Vec<DesiredService>,
-    /// (namespace, name) of services whose spec failed: their live objects are blocked.
-    pub invalid: Vec<(String, String)>,
-    /// True when the repository has no error at all: only then may services be pruned.
-    pub repository_valid: bool,
-}
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -118,6 +94,11 @@ pub enum BlockReason {
     /// A policy denies the service's spec or one of its objects: nothing of it is created,
     /// updated or deleted ([`enforce`]).
     PolicyDenied,
+    /// A policy file of the repository has errors: no service can be checked, so none is
+    /// written or pruned.
+    PoliciesBroken,
+    /// The service would be pruned, but the mass-prune guard tripped ([`check_mass_prune`]).
+    MassPrune,
 }
 
 /// The state of a service in the plan.
@@ -155,6 +136,9 @@ pub struct ObjectPlan {
 pub struct ServicePlan {
     pub namespace: String,
     pub name: String,
+    /// The repository file of the service: its spec's file, or for a service gone from the
+    /// repository the file its live objects were compiled from (`modelship.dev/source`).
+    pub file: Option<String>,
     pub status: ServiceStatus,
     /// Objects in apply order.
     pub objects: Vec<ObjectPlan>,
@@ -266,6 +250,7 @@ fn plan_present(service: &DesiredService, live: &dyn LiveState) -> Result<Servic
     Ok(ServicePlan {
         namespace: service.namespace.clone(),
         name: service.name.clone(),
+        file: Some(service.file.clone()),
         status: ServiceStatus::Present,
         objects,
         summary,
@@ -438,6 +423,20 @@ fn live_objects(
     objects
 }
 
+/// The file the live objects of a service were compiled from.
+fn live_file(namespace: &str, name: &str, live: &dyn LiveState) -> Option<String> {
+    live.owned_by_service(namespace, name)
+        .into_iter()
+        .filter_map(|key| live.get(key))
+        .find_map(|object| {
+            let source = object
+                .pointer("/metadata/annotations")?
+                .get(crate::meta::ANNOTATION_SOURCE)?
+                .as_str()?;
+            prune::file_of_source(source).map(str::to_string)
+        })
+}
+
 fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState) -> ServicePlan {
     let objects = live_objects(namespace, name, live, Action::Delete);
     let stripped: Vec<Value> = live
@@ -448,6 +447,7 @@ fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState) -> ServicePla
     ServicePlan {
         namespace: namespace.to_string(),
         name: name.to_string(),
+        file: live_file(namespace, name, live),
         status: ServiceStatus::Removed,
         objects,
         summary: summary::summarize(stripped.iter(), std::iter::empty()),
@@ -464,6 +464,7 @@ fn plan_left_alone(
     ServicePlan {
         namespace: namespace.to_string(),
         name: name.to_string(),
+        file: live_file(namespace, name, live),
         status: ServiceStatus::Blocked(reason),
         objects: live_objects(namespace, name, live, Action::Blocked),
         summary: Summary::default(),

@@ -27,8 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::spec::Quantity;
 
-/// The field manager modelship applies with.
-pub const FIELD_MANAGER: &str = "modelship";
+pub use crate::meta::FIELD_MANAGER;
 
 /// A node of a `fieldsV1` tree (`{"f:spec": {"f:replicas": {}}}`).
 type Fields = Map<String, Value>;

@@ -11,13 +11,9 @@
 //!
 //! Pure: the violations are computed by [`crate::policy::check_desired_by_service`].
 
-use std::collections::BTreeMap;
-
 use super::{Action, BlockReason, Plan, ServicePlan, ServiceStatus, Summary};
+pub use crate::policy::ServiceViolations;
 use crate::policy::Violation;
-
-/// Policy violations of each service, keyed by (namespace, service name).
-pub type ServiceViolations = BTreeMap<(String, String), Vec<Violation>>;
 
 /// Attaches each service's violations to its plan and blocks the services a policy denies.
 ///
@@ -39,6 +35,7 @@ pub fn enforce(plan: &mut Plan, violations: ServiceViolations) {
                 plan.services.push(ServicePlan {
                     namespace,
                     name,
+                    file: None,
                     status: ServiceStatus::Present,
                     objects: Vec::new(),
                     summary: Summary::default(),
@@ -53,16 +50,17 @@ pub fn enforce(plan: &mut Plan, violations: ServiceViolations) {
         if service.status == ServiceStatus::Present
             && service.violations.iter().any(Violation::is_deny)
         {
-            block(service);
+            block(service, BlockReason::PolicyDenied);
         }
     }
     plan.services
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 }
 
-/// Marks a service denied: nothing of it is written or deleted.
-fn block(service: &mut ServicePlan) {
-    service.status = ServiceStatus::Blocked(BlockReason::PolicyDenied);
+/// Blocks a service for `reason`: nothing of it is written or deleted (its diffs stay, to
+/// show what was refused).
+pub fn block(service: &mut ServicePlan, reason: BlockReason) {
+    service.status = ServiceStatus::Blocked(reason);
     for object in &mut service.objects {
         if matches!(
             object.action,

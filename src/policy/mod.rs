@@ -38,7 +38,8 @@ pub use evaluate::Violation;
 pub use load::{PolicySet, SourceDocument, policy_files};
 pub use matching::{Identity, Operation, SourceRef, Subject};
 pub use repository::{
-    ClusterView, check_desired, check_desired_by_service, check_repository, service_object,
+    ClusterView, ServiceViolations, check_desired, check_desired_by_service, check_desired_of,
+    check_repository, service_object,
 };
 
 /// Errors of the policy module.

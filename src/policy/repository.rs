@@ -5,14 +5,18 @@
 //! [`check_desired_by_service`] take a plan's desired state and live state. Each violation
 //! points at the spec file and line that produced the object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::matching::{SourceRef, Subject};
 use super::{Error, PolicySet, Violation};
-use crate::compile::{DesiredSet, ObjectKey};
-use crate::plan::{DesiredState, LiveState, ObjectKey as PlanKey, ServiceViolations};
+use crate::compile::DesiredSet;
+use crate::meta::{ObjectKey, ServiceId};
+use crate::state::{DesiredState, LiveState};
+
+/// Policy violations of each service, keyed by (namespace, service name).
+pub type ServiceViolations = BTreeMap<(String, String), Vec<Violation>>;
 use crate::spec::{LoadedService, Repository, RepositoryConfig};
 
 /// What the caller knows of the cluster.
@@ -49,7 +53,7 @@ pub fn check_repository(
     policies: &PolicySet,
     cluster: &ClusterView,
 ) -> Result<Vec<Violation>, Error> {
-    let (services, sources) = check_services(repo, &cluster.namespace_labels, policies)?;
+    let (services, sources) = check_services(repo, &cluster.namespace_labels, policies, None)?;
     let mut violations: Vec<Violation> = services.into_iter().flat_map(|(_, v)| v).collect();
     for service in &desired.services {
         let source = source_of(&sources, &service.namespace, &service.name, &service.file);
@@ -88,32 +92,44 @@ pub fn check_desired_by_service(
     namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
     policies: &PolicySet,
 ) -> Result<ServiceViolations, Error> {
-    let (services, sources) = check_services(repo, namespace_labels, policies)?;
+    check_desired_of(repo, desired, live, namespace_labels, policies, None)
+}
+
+/// [`check_desired_by_service`] restricted to the services of `only` (every service when
+/// `None`): what the daemon asks when it re-plans one service.
+pub fn check_desired_of(
+    repo: &Repository,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+    only: Option<&BTreeSet<ServiceId>>,
+) -> Result<ServiceViolations, Error> {
+    let (services, sources) = check_services(repo, namespace_labels, policies, only)?;
     let mut out = ServiceViolations::new();
     for (key, violations) in services {
         out.entry(key).or_default().extend(violations);
     }
     for service in &desired.services {
+        let id = (service.namespace.clone(), service.name.clone());
+        if only.is_some_and(|only| !only.contains(&id)) {
+            continue;
+        }
         let source = source_of(&sources, &service.namespace, &service.name, &service.file);
         let mut violations = Vec::new();
         for object in &service.objects {
-            let old = PlanKey::of(object).and_then(|key| live.get(&key));
+            let old = ObjectKey::of(object).and_then(|key| live.get(&key));
             let subject = Subject::new(object)
                 .with_old_object(old)
                 .with_namespace_labels(namespace_labels.get(&service.namespace))
                 .with_source(&source);
             violations.extend(policies.evaluate(&subject));
         }
-        out.entry((service.namespace.clone(), service.name.clone()))
-            .or_default()
-            .extend(violations);
+        out.entry(id).or_default().extend(violations);
     }
     out.retain(|_, violations| !violations.is_empty());
     Ok(out)
 }
-
-/// A service by (namespace, name).
-type ServiceId = (String, String);
 
 type Sources = BTreeMap<ServiceId, SourceRef>;
 
@@ -126,12 +142,18 @@ fn check_services(
     repo: &Repository,
     namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
     policies: &PolicySet,
+    only: Option<&BTreeSet<ServiceId>>,
 ) -> Result<(InRepositoryOrder, Sources), Error> {
     let mut violations = Vec::new();
     let mut sources = Sources::new();
     for service in &repo.services {
-        let object = service_object(service, &repo.config)?;
         let namespace = service.namespace(&repo.config);
+        if only.is_some_and(|only| {
+            !only.contains(&(namespace.to_string(), service.name().to_string()))
+        }) {
+            continue;
+        }
+        let object = service_object(service, &repo.config)?;
         let source = SourceRef {
             file: service.file.clone(),
             line: service.line,

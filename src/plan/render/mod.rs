@@ -63,6 +63,12 @@ fn status_text(status: ServiceStatus) -> &'static str {
             "blocked: repository has errors, not pruned"
         }
         ServiceStatus::Blocked(super::BlockReason::PolicyDenied) => "blocked: denied by policy",
+        ServiceStatus::Blocked(super::BlockReason::PoliciesBroken) => {
+            "blocked: a policy file has errors"
+        }
+        ServiceStatus::Blocked(super::BlockReason::MassPrune) => {
+            "blocked: kept by the mass-prune guard"
+        }
     }
 }
 

@@ -1,20 +1,13 @@
 //! What the plan reads about the cluster: the live objects modelship manages.
 //!
-//! The CLI fills a [`LiveSet`] from one LIST per kind and namespace; the daemon will back
-//! [`LiveState`] with a watch cache. Either way the plan itself never makes a request.
+//! The CLI fills a [`LiveSet`] from one cluster-wide LIST per kind; the daemon backs
+//! [`LiveState`] with its watch cache. Either way the plan itself never makes a request.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::key::ObjectKey;
-
-/// The label every object modelship writes carries, with value [`MANAGED_BY_VALUE`].
-pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// The value of [`MANAGED_BY`] on our objects.
-pub const MANAGED_BY_VALUE: &str = "modelship";
-/// The label naming the service an object was compiled from.
-pub const SERVICE_LABEL: &str = "modelship.dev/service";
+use crate::meta::{LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey};
 
 /// Read access to the live objects labelled `app.kubernetes.io/managed-by=modelship`.
 pub trait LiveState {
@@ -47,10 +40,10 @@ impl LiveSet {
         };
         let labels = object.pointer("/metadata/labels");
         let label = |name: &str| labels.and_then(|l| l.get(name)).and_then(Value::as_str);
-        if label(MANAGED_BY) != Some(MANAGED_BY_VALUE) {
+        if label(LABEL_MANAGED_BY) != Some(MANAGED_BY_VALUE) {
             return;
         }
-        if let Some(service) = label(SERVICE_LABEL) {
+        if let Some(service) = label(LABEL_SERVICE) {
             self.by_service
                 .entry((key.namespace.clone(), service.to_string()))
                 .or_default()

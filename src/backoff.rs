@@ -1,5 +1,6 @@
-//! Retry delays: exponential backoff with full jitter, per service. Pure: the caller hands
-//! in the random unit, so the bounds are testable.
+//! The one backoff: exponential delays with half jitter, used for every retry modelship
+//! makes (a request to the API server, a service reconcile that failed). Pure: the caller
+//! hands in the random unit, so the bounds are testable.
 
 use std::time::Duration;
 

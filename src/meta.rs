@@ -1,8 +1,39 @@
-//! Object identity and the apply order of kinds.
+//! The shared vocabulary of every layer: object identity ([`ObjectKey`]), the one apply
+//! order of kinds ([`kind_order`]; deletes run in reverse), the labels and annotations
+//! modelship puts on what it writes, and its field manager.
+//!
+//! Compile writes these labels, the plan and the live views read them, the engine writes
+//! with [`FIELD_MANAGER`]: each is defined here once, so no two layers can disagree.
 
 use std::fmt;
 
 use serde_json::Value;
+
+/// The field manager of every server-side apply modelship makes.
+pub const FIELD_MANAGER: &str = "modelship";
+
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
+pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+/// The label every object modelship writes carries, with value [`MANAGED_BY_VALUE`]:
+/// the only objects modelship ever updates or prunes.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// The value of [`LABEL_MANAGED_BY`] on everything modelship owns.
+pub const MANAGED_BY_VALUE: &str = "modelship";
+/// The label naming the service an object was compiled from.
+pub const LABEL_SERVICE: &str = "modelship.dev/service";
+pub const LABEL_OWNER: &str = "modelship.dev/owner";
+/// `stable` or `canary` on pods and on the track Services.
+pub const LABEL_TRACK: &str = "modelship.dev/track";
+/// Put on namespaces that `--create-namespaces` created (never pruned).
+pub const LABEL_CREATED_BY: &str = "app.kubernetes.io/created-by";
+pub const ANNOTATION_SPEC_HASH: &str = "modelship.dev/spec-hash";
+/// `<repo>@<commit>:<file>` (`local` outside Git).
+pub const ANNOTATION_SOURCE: &str = "modelship.dev/source";
+
+/// A service: (namespace, name).
+pub type ServiceId = (String, String);
 
 /// Identifies one Kubernetes object: API group, kind, namespace and name.
 ///
@@ -49,6 +80,12 @@ impl ObjectKey {
     pub fn order(&self) -> u8 {
         kind_order(&self.kind)
     }
+
+    /// The sort key of the apply order: namespace, kind order, kind, name. Compiled
+    /// objects, renders and the engine's writes all follow it.
+    pub fn apply_order(&self) -> (&str, u8, &str, &str) {
+        (&self.namespace, self.order(), &self.kind, &self.name)
+    }
 }
 
 impl fmt::Display for ObjectKey {
@@ -85,7 +122,8 @@ pub fn kind_order(kind: &str) -> u8 {
         "NetworkPolicy" => 8,
         "DestinationRule" => 9,
         "HTTPRoute" | "VirtualService" => 10,
-        _ => 11,
+        "PodMonitor" => 11,
+        _ => 12,
     }
 }
 

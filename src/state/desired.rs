@@ -1,4 +1,4 @@
-//! Building the plan's [`DesiredState`] from a loaded repository and its compiled objects.
+//! Building the [`DesiredState`] from a loaded repository and its compiled objects.
 
 use super::{DesiredService, DesiredState};
 use crate::compile::DesiredSet;
@@ -27,6 +27,10 @@ pub fn desired_state(repository: &Repository, compiled: &DesiredSet) -> DesiredS
             Err(_) => invalid.push((service.namespace.clone(), service.name.clone())),
         }
     }
+    // Sorted by (namespace, name): callers look services up by binary search.
+    services.sort_by(|a: &DesiredService, b: &DesiredService| {
+        (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name))
+    });
     invalid.sort();
     invalid.dedup();
     DesiredState {
