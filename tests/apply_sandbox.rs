@@ -10,7 +10,9 @@ use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
-use modelship::cli::cluster::{ClusterArgs, Exit, OutputFormat, PlanArgs, run_plan};
+use modelship::cli::cluster::{
+    ApplyArgs, ClusterArgs, Exit, OutputFormat, PlanArgs, run_apply, run_plan,
+};
 use modelship::cluster::{self, Error, HealthOptions, WriteMode};
 use modelship::engine::Strategy;
 use modelship::plan::{Action, MassPruneReason, ObjectKey, PruneMode, ServiceStatus};
@@ -353,4 +355,42 @@ async fn plan_command_exit_codes_follow_kubectl_diff() {
         ..args(&example_repo())
     };
     assert_eq!(run(unreachable).await, Exit::Cluster);
+}
+
+#[tokio::test]
+async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    edit(
+        repo.path(),
+        "services/genai/llm-chat.yaml",
+        "namespace: genai",
+        "namespace: llm",
+    );
+    let args = ApplyArgs {
+        dir: repo.path().to_path_buf(),
+        prune: true,
+        allow_mass_prune: false,
+        dry_run: false,
+        wait: true,
+        timeout: Duration::from_secs(20),
+        create_namespaces: true,
+        cluster: ClusterArgs {
+            kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
+            context: None,
+        },
+        policies: vec![],
+        output: OutputFormat::Text,
+    };
+    let run = |args: ApplyArgs| async move {
+        tokio::time::timeout(STEP, run_apply(&args)).await.unwrap()
+    };
+    assert_eq!(run(args.clone()).await, Exit::Ok);
+    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_some());
+    // No file of the repository names namespace llm any more.
+    std::fs::remove_file(repo.path().join("services/genai/llm-chat.yaml")).unwrap();
+    assert_eq!(run(args).await, Exit::Ok);
+    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_none());
+    let deployments: Api<Deployment> = Api::namespaced(sandbox.client(), "llm");
+    assert!(deployments.get_opt("llm-chat").await.unwrap().is_none());
 }

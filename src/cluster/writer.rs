@@ -130,9 +130,11 @@ impl Writer {
         }
     }
 
-    /// Creates `namespace` when it does not exist; `true` when it was created.
+    /// Creates `namespace` when it does not exist; `true` when it was created. Concurrent
+    /// callers for one namespace wait for each other, so it is read and created once.
     pub async fn ensure_namespace(&self, namespace: &str) -> Result<bool> {
-        if self.namespaces.lock().await.contains(namespace) {
+        let mut known = self.namespaces.lock().await;
+        if known.contains(namespace) {
             return Ok(false);
         }
         let resource = self
@@ -166,7 +168,7 @@ impl Writer {
             true
         };
         if self.mode == WriteMode::Persist {
-            self.namespaces.lock().await.insert(namespace.to_string());
+            known.insert(namespace.to_string());
         }
         Ok(created)
     }

@@ -752,3 +752,47 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn text_and_markdown_list_only_services_that_change_and_count_the_rest() {
+    let services: Vec<&str> = vec!["alpha", "beta", "gamma"];
+    let live: LiveSet = services
+        .iter()
+        .map(|name| mk_service_from("ns", name, "services/a.yaml"))
+        .collect();
+    let mut changed = mk_service_from("ns", "beta", "services/a.yaml");
+    changed["metadata"]["labels"]["team"] = json!("new");
+    let desired = DesiredState {
+        services: services
+            .iter()
+            .map(|name| DesiredService {
+                namespace: "ns".into(),
+                name: name.to_string(),
+                file: "services/a.yaml".into(),
+                objects: vec![if *name == "beta" {
+                    changed.clone()
+                } else {
+                    mk_service_from("ns", name, "services/a.yaml")
+                }],
+            })
+            .collect(),
+        invalid: vec![],
+        repository_valid: true,
+    };
+    let plan = plan(&desired, &live).unwrap();
+    let text = render::render(&plan, render::Format::Text, false);
+    assert!(text.contains("ns/beta"), "{text}");
+    assert!(
+        !text.contains("ns/alpha") && !text.contains("ns/gamma"),
+        "{text}"
+    );
+    assert!(text.contains("and 2 services unchanged"), "{text}");
+    let markdown = render::render(&plan, render::Format::Markdown, false);
+    assert!(markdown.contains("`ns/beta`"), "{markdown}");
+    assert!(!markdown.contains("ns/alpha"), "{markdown}");
+    assert!(markdown.contains("2 services unchanged."), "{markdown}");
+    let json = render::render(&plan, render::Format::Json, false);
+    for name in services {
+        assert!(json.contains(&format!("\"{name}\"")), "json keeps {name}");
+    }
+}

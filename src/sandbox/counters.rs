@@ -99,15 +99,47 @@ impl RequestCounts {
     }
 }
 
-/// Shared, thread-safe counters.
+/// One write request, in the order the sandbox received them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub verb: Verb,
+    /// Plural resource name (with a subresource appended, as counted).
+    pub resource: String,
+    /// Namespace, empty for cluster-scoped requests.
+    pub namespace: String,
+    /// Object name, empty for collection requests.
+    pub name: String,
+}
+
+/// How many writes [`Counters`] keeps in order (the oldest are dropped beyond).
+const WRITE_LOG: usize = 100_000;
+
+/// Shared, thread-safe counters, and the ordered log of writes.
 #[derive(Debug, Clone, Default)]
-pub struct Counters(Arc<Mutex<RequestCounts>>);
+pub struct Counters(Arc<Mutex<RequestCounts>>, Arc<Mutex<Vec<Write>>>);
 
 impl Counters {
     /// Counts one request.
     pub fn record(&self, verb: Verb, resource: &str) {
         let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         *counts.0.entry((verb, resource.to_string())).or_insert(0) += 1;
+    }
+
+    /// Logs one write request, in order.
+    pub fn record_write(&self, write: Write) {
+        let mut log = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= WRITE_LOG {
+            log.remove(0);
+        }
+        log.push(write);
+    }
+
+    /// The writes so far, oldest first.
+    pub fn writes(&self) -> Vec<Write> {
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The counts so far.
@@ -118,12 +150,16 @@ impl Counters {
             .clone()
     }
 
-    /// Sets every count back to zero.
+    /// Sets every count back to zero and empties the write log.
     pub fn reset(&self) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .0
+            .clear();
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .clear();
     }
 }

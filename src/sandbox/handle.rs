@@ -341,7 +341,12 @@ impl Sandbox {
         self.shared.counters.snapshot()
     }
 
-    /// Sets all request counters back to zero.
+    /// Every write request so far, in the order they arrived.
+    pub fn writes(&self) -> Vec<super::counters::Write> {
+        self.shared.counters.writes()
+    }
+
+    /// Forgets the requests counted and logged so far.
     pub fn reset_requests(&self) {
         self.shared.counters.reset();
     }

@@ -101,6 +101,6 @@ pub mod table;
 pub mod typed;
 pub mod watch;
 
-pub use counters::{RequestCounts, Verb};
+pub use counters::{RequestCounts, Verb, Write};
 pub use faults::{FaultCode, FaultFilter, Faults};
 pub use handle::{CRD_FIXTURES, Sandbox, SandboxBuilder, SandboxError, kubeconfig, serve};

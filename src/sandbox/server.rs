@@ -11,7 +11,7 @@
 //! resourceVersion is published on `changes`, which wakes watches and the Deployment
 //! controller.
 
-use super::counters::{Counters, Verb};
+use super::counters::{Counters, Verb, Write};
 use super::discovery;
 use super::faults::Faults;
 use super::openapi;
@@ -259,6 +259,14 @@ async fn resource(
         None => rt.plural.clone(),
     };
     shared.counters.record(verb, &counted);
+    if verb.is_write() {
+        shared.counters.record_write(Write {
+            verb,
+            resource: counted.clone(),
+            namespace: rp.namespace.clone().unwrap_or_default(),
+            name: rp.name.clone().unwrap_or_default(),
+        });
+    }
     let decision = shared.faults.decide(
         verb,
         &counted,

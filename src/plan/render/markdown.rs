@@ -1,11 +1,13 @@
-//! The Markdown rendering, for pull-request comments: a table, the services a policy
+//! The Markdown rendering, for pull-request comments: a table of the services that change,
+//! are blocked, removed or warned (one line counts the unchanged ones), the services a policy
 //! denies, then one collapsible `<details>` section per changing, blocked or warned service
 //! with its Deny and Warn violations and its diffs in `diff` code blocks.
 
 use std::fmt::Write as _;
 
 use super::{
-    action_sign, counts_text, denied_text, has_details, shown_violations, status_text, summary_text,
+    action_sign, counts_text, denied_text, has_details, shown_violations, status_text,
+    summary_text, unchanged_line,
 };
 use crate::plan::{Action, Plan};
 use crate::policy::Violation;
@@ -22,9 +24,12 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "No services.");
         return out;
     }
-    let _ = writeln!(out, "| Service | Status | Objects | Summary |");
-    let _ = writeln!(out, "|---|---|---|---|");
-    for s in &plan.services {
+    let shown: Vec<_> = plan.services.iter().filter(|s| has_details(s)).collect();
+    if !shown.is_empty() {
+        let _ = writeln!(out, "| Service | Status | Objects | Summary |");
+        let _ = writeln!(out, "|---|---|---|---|");
+    }
+    for s in shown {
         let _ = writeln!(
             out,
             "| `{}/{}` | {} | {} | {} |",
@@ -34,6 +39,9 @@ pub fn markdown(plan: &Plan) -> String {
             counts_text(|a| s.count(a)),
             escape(&summary_text(&s.summary))
         );
+    }
+    if let Some(unchanged) = unchanged_line(plan) {
+        let _ = writeln!(out, "\n{unchanged}.");
     }
     for service in &plan.services {
         if !has_details(service) {

@@ -89,6 +89,17 @@ fn has_details(service: &ServicePlan) -> bool {
         || shown_violations(service).next().is_some()
 }
 
+/// `1 service unchanged`, `12 services unchanged`: the line that stands for every service
+/// left out of the text and Markdown tables ([`has_details`] is false for it); `None` when
+/// every service is shown.
+fn unchanged_line(plan: &super::Plan) -> Option<String> {
+    match plan.services.iter().filter(|s| !has_details(s)).count() {
+        0 => None,
+        1 => Some("1 service unchanged".to_string()),
+        n => Some(format!("{n} services unchanged")),
+    }
+}
+
 /// `3 services denied by policy (ns/a, ns/b, ns/c)`, or `None` when no policy denies.
 pub fn denied_text(plan: &super::Plan) -> Option<String> {
     let names: Vec<String> = plan

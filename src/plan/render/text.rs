@@ -1,11 +1,12 @@
-//! The terminal rendering: a summary table, the services a policy denies, then per service
-//! its Deny and Warn violations and the diff of every changing object.
+//! The terminal rendering: a summary table of the services that change, are blocked,
+//! removed or warned (one line counts the unchanged ones), the services a policy denies,
+//! then per service its Deny and Warn violations and the diff of every changing object.
 
 use std::fmt::Write as _;
 
 use super::{
     action_sign, counts_text, denied_text, has_details, service_heading, shown_violations,
-    status_text, summary_text,
+    status_text, summary_text, unchanged_line,
 };
 use crate::plan::{Action, Plan};
 use crate::policy::Violation;
@@ -57,6 +58,7 @@ fn table(plan: &Plan, out: &mut String) {
     let rows: Vec<[String; 4]> = plan
         .services
         .iter()
+        .filter(|s| has_details(s))
         .map(|s| {
             [
                 format!("{}/{}", s.namespace, s.name),
@@ -66,6 +68,13 @@ fn table(plan: &Plan, out: &mut String) {
             ]
         })
         .collect();
+    let _ = writeln!(out);
+    if rows.is_empty() {
+        if let Some(unchanged) = unchanged_line(plan) {
+            let _ = writeln!(out, "{unchanged}");
+        }
+        return;
+    }
     let header = ["SERVICE", "STATUS", "OBJECTS", "SUMMARY"].map(str::to_string);
     let mut widths = [0usize; 3];
     for row in std::iter::once(&header).chain(&rows) {
@@ -73,7 +82,6 @@ fn table(plan: &Plan, out: &mut String) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let _ = writeln!(out);
     for row in std::iter::once(&header).chain(&rows) {
         let line = format!(
             "{:w0$}  {:w1$}  {:w2$}  {}",
@@ -86,6 +94,9 @@ fn table(plan: &Plan, out: &mut String) {
             w2 = widths[2]
         );
         let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if let Some(unchanged) = unchanged_line(plan) {
+        let _ = writeln!(out, "and {unchanged}");
     }
 }
 
