@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -155,17 +155,26 @@ impl Writer {
         let created = if existing.is_some() {
             false
         } else {
-            let body = json!({
+            // A plain create: it needs only the `create` verb, and another writer that got
+            // there first (409) is as good.
+            let body: DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "v1",
                 "kind": "Namespace",
                 "metadata": {"name": namespace, "labels": {LABEL_CREATED_BY: MANAGED_BY_VALUE}},
-            });
-            let params = self.patch_params();
-            let patch = Patch::Apply(&body);
-            retry(&self.retry, || api.patch(namespace, &params, &patch))
-                .await
-                .map_err(error)?;
-            true
+            }))
+            .map_err(|source| Error::Namespace {
+                namespace: namespace.to_string(),
+                source: kube::Error::SerdeError(source),
+            })?;
+            let params = PostParams {
+                dry_run: self.mode == WriteMode::DryRun,
+                field_manager: Some(FIELD_MANAGER.to_string()),
+            };
+            match retry(&self.retry, || api.create(&params, &body)).await {
+                Ok(_) => true,
+                Err(kube::Error::Api(status)) if status.code == 409 => false,
+                Err(source) => return Err(error(source)),
+            }
         };
         if self.mode == WriteMode::Persist {
             known.insert(namespace.to_string());
