@@ -12,6 +12,7 @@ pub mod engine;
 pub mod meta;
 pub mod plan;
 pub mod policy;
+pub mod quantity;
 pub mod sandbox;
 pub mod source;
 pub mod spec;

@@ -25,7 +25,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::spec::Quantity;
+use crate::quantity::Quantity;
 
 pub use crate::meta::FIELD_MANAGER;
 
@@ -438,11 +438,8 @@ pub fn equivalent(live: &Value, desired: &Value, field: &str, parent: &str) -> b
 }
 
 fn same_quantity(a: &str, b: &str) -> bool {
-    match (a.parse::<Quantity>(), b.parse::<Quantity>()) {
-        (Ok(a), Ok(b)) => {
-            let (a, b) = (a.value(), b.value());
-            (a - b).abs() <= f64::EPSILON * a.abs().max(b.abs()).max(1.0) * 4.0
-        }
+    match (Quantity::parse(a), Quantity::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
 }

@@ -1,5 +1,6 @@
 //! Validated scalar newtypes: Kubernetes quantities (`2`, `500m`, `8Gi`) and durations
-//! (`500ms`, `30s`, `5m`, `1h30m`).
+//! (`500ms`, `30s`, `5m`, `1h30m`). A quantity's value is the one exact
+//! [`crate::quantity::Quantity`] that policies and plans use too.
 //!
 //! Both keep the text the user wrote (that is what goes into objects, unchanged) next to
 //! the parsed value (what validation and compile compute with). Both deserialize from a
@@ -12,11 +13,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-/// A Kubernetes resource quantity.
+/// A Kubernetes resource quantity, as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantity {
     text: String,
-    value: f64,
+    exact: crate::quantity::Quantity,
 }
 
 /// A quantity or duration that does not parse.
@@ -38,9 +39,14 @@ impl Quantity {
         &self.text
     }
 
-    /// The value in base units (cores, bytes, or a plain number).
+    /// The exact value in base units (cores, bytes, or a plain number).
+    pub fn exact(&self) -> crate::quantity::Quantity {
+        self.exact
+    }
+
+    /// The value in base units, possibly rounded (for display and ratios).
     pub fn value(&self) -> f64 {
-        self.value
+        self.exact.as_approximate_float()
     }
 }
 
@@ -48,59 +54,13 @@ impl FromStr for Quantity {
     type Err = UnitError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || UnitError::Quantity(s.to_string());
-        let text = s.trim();
-        if text.is_empty() || text != s {
-            return Err(err());
-        }
-        let (number, multiplier) = split_quantity(text).ok_or_else(err)?;
-        let digits = number.strip_prefix(['+', '-']).unwrap_or(number);
-        let valid_number = !digits.is_empty()
-            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
-            && digits.chars().filter(|&c| c == '.').count() <= 1
-            && digits.chars().any(|c| c.is_ascii_digit());
-        if !valid_number {
-            return Err(err());
-        }
-        let parsed: f64 = number.parse().map_err(|_| err())?;
+        let exact =
+            crate::quantity::Quantity::parse(s).map_err(|_| UnitError::Quantity(s.to_string()))?;
         Ok(Quantity {
-            text: text.to_string(),
-            value: parsed * multiplier,
+            text: s.to_string(),
+            exact,
         })
     }
-}
-
-/// Splits `8Gi` into `("8", 2^33)`; decimal exponents (`1e3`) are accepted too.
-fn split_quantity(text: &str) -> Option<(&str, f64)> {
-    const SUFFIXES: [(&str, f64); 14] = [
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("Ei", 1152921504606846976.0),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-    ];
-    for (suffix, multiplier) in SUFFIXES {
-        if let Some(number) = text.strip_suffix(suffix) {
-            return Some((number, multiplier));
-        }
-    }
-    if let Some(number) = text.strip_suffix('E') {
-        return Some((number, 1e18));
-    }
-    if let Some((mantissa, exponent)) = text.split_once(['e', 'E']) {
-        let exponent: i32 = exponent.parse().ok()?;
-        return Some((mantissa, 10f64.powi(exponent)));
-    }
-    Some((text, 1.0))
 }
 
 impl fmt::Display for Quantity {
@@ -245,6 +205,27 @@ impl de::Visitor<'_> for ScalarText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities_keep_their_text_and_compare_by_the_one_exact_value() {
+        let q = |text: &str| text.parse::<Quantity>().unwrap();
+        assert_eq!(q("1000m").exact(), q("1").exact());
+        assert_eq!(
+            q("8Gi").exact(),
+            crate::quantity::Quantity::parse("8589934592").unwrap()
+        );
+        assert!(
+            q("1").exact() < q("1.0000000001").exact(),
+            "rounded up to 1n, as Kubernetes does"
+        );
+        assert_eq!(q("1000m").as_str(), "1000m");
+        assert!(" 1".parse::<Quantity>().is_err());
+        assert!(
+            "99999999999999999999999999999999Ei"
+                .parse::<Quantity>()
+                .is_err()
+        );
+    }
 
     #[test]
     fn quantities_parse_to_base_units() {

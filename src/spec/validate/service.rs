@@ -30,7 +30,7 @@ pub fn service(svc: &ModelService, config: &RepositoryConfig) -> Vec<super::Find
     positive(&mut out, res.key("cpu"), &s.resources.cpu);
     positive(&mut out, res.key("memory"), &s.resources.memory);
     if let Some(limit) = &s.resources.cpu_limit
-        && limit.value() < s.resources.cpu.value()
+        && limit.exact() < s.resources.cpu.exact()
     {
         out.at(
             res.key("cpuLimit"),
@@ -434,7 +434,7 @@ fn max_unavailable_ok(value: &IntOrPercent) -> bool {
 }
 
 fn positive(out: &mut Findings, path: FieldPath, quantity: &Quantity) {
-    if quantity.value() <= 0.0 || !quantity.value().is_finite() {
+    if quantity.exact().signum() <= 0 {
         out.at(path, Violation::NotPositive(quantity.to_string()));
     }
 }
