@@ -64,6 +64,7 @@ pub enum Command {
     /// Follow a repository and keep the cluster in line with it (the GitOps daemon).
     Run(Box<run::RunArgs>),
     /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:6443")]
@@ -99,6 +100,7 @@ pub enum RenderFormat {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(&args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox {
             listen,
             write_kubeconfig,

@@ -257,28 +257,48 @@ async fn run_async(args: &RunArgs, config: DaemonConfig) -> Result<(), String> {
         let _ = shutdown_tx.send(true);
     });
     if args.sandbox {
-        let sandbox = crate::sandbox::Sandbox::start()
-            .await
-            .map_err(|e| format!("starting the sandbox: {e}"))?;
-        let path = args
-            .sandbox_kubeconfig
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("modelship-sandbox.kubeconfig"));
-        std::fs::copy(sandbox.kubeconfig_path(), &path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!(
-            "sandbox API server at {}; watch it with: kubectl --kubeconfig {} get deploy,svc -A",
-            sandbox.url(),
-            path.display()
-        );
-        let result = crate::daemon::run(config, sandbox.client(), shutdown, None).await;
-        let _ = sandbox.shutdown().await;
-        return result.map_err(|e| e.to_string());
+        return run_in_sandbox(args, config, shutdown).await;
     }
     let client = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     crate::daemon::run(config, client, shutdown, None)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// `--sandbox`: the daemon against an embedded API server of its own.
+#[cfg(feature = "sandbox")]
+async fn run_in_sandbox(
+    args: &RunArgs,
+    config: DaemonConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let sandbox = crate::sandbox::Sandbox::start()
+        .await
+        .map_err(|e| format!("starting the sandbox: {e}"))?;
+    let path = args
+        .sandbox_kubeconfig
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("modelship-sandbox.kubeconfig"));
+    std::fs::copy(sandbox.kubeconfig_path(), &path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "sandbox API server at {}; watch it with: kubectl --kubeconfig {} get deploy,svc -A",
+        sandbox.url(),
+        path.display()
+    );
+    let result = crate::daemon::run(config, sandbox.client(), shutdown, None).await;
+    let _ = sandbox.shutdown().await;
+    result.map_err(|e| e.to_string())
+}
+
+/// `--sandbox` in a build without the embedded API server.
+#[cfg(not(feature = "sandbox"))]
+async fn run_in_sandbox(
+    _: &RunArgs,
+    _: DaemonConfig,
+    _: watch::Receiver<bool>,
+) -> Result<(), String> {
+    Err("this build has no embedded sandbox (built without the `sandbox` feature)".to_string())
 }
 
 /// A client from a kubeconfig file, the default kubeconfig, or the in-cluster config.

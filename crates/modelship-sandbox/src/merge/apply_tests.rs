@@ -4,8 +4,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::sandbox::merge::test_support::{arb_config, arb_config_of, containers, deployment};
-use crate::sandbox::merge::{ApplyOptions, Conflict, UpdateManager, apply_defaults};
+use crate::merge::test_support::{arb_config, arb_config_of, containers, deployment};
+use crate::merge::{ApplyOptions, Conflict, UpdateManager, apply_defaults};
 
 const T1: &str = "2026-01-01T00:00:01Z";
 const T2: &str = "2026-01-01T00:00:02Z";

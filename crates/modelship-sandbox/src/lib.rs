@@ -21,7 +21,7 @@
 //! # Usage
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use modelship::sandbox::{Sandbox, Verb};
+//! use modelship_sandbox::{Sandbox, Verb};
 //! let sandbox = Sandbox::builder().controller_delay(std::time::Duration::from_millis(10)).start().await?;
 //! let client = sandbox.client(); // or point kubectl at sandbox.kubeconfig_path()
 //! // ... exercise code against `client` ...

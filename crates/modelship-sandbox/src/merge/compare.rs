@@ -259,7 +259,7 @@ mod tests {
                 "template": {"metadata": {"labels": {"app": "web"}},
                     "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}
         });
-        crate::sandbox::merge::apply_defaults(&mut created);
+        crate::merge::apply_defaults(&mut created);
         let got = compare(&json!({}), &created, &schema).added.to_json();
         let want = json!({
             "f:apiVersion": {}, "f:kind": {},

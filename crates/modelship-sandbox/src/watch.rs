@@ -278,7 +278,7 @@ async fn run(shared: Arc<Shared>, rt: ResourceType, p: WatchParams, tx: mpsc::Se
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::store::ResourceKey;
+    use crate::store::ResourceKey;
 
     fn params(labels: &str) -> WatchParams {
         WatchParams {

@@ -74,7 +74,7 @@ pub fn check(rt: &ResourceType, obj: &Value) -> Result<(), TypedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::registry::Registry;
+    use crate::registry::Registry;
     use serde_json::json;
 
     #[test]

@@ -232,8 +232,8 @@ fn clean_map(map: &Map<String, Value>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::merge::test_support::arb_config;
-    use crate::sandbox::merge::tree;
+    use crate::merge::test_support::arb_config;
+    use crate::merge::tree;
     use serde_json::json;
 
     fn deployment(containers: Value) -> Value {

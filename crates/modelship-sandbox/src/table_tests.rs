@@ -1,5 +1,5 @@
 use super::*;
-use crate::sandbox::registry::Registry;
+use crate::registry::Registry;
 
 fn rt(group: &str, kind: &str) -> ResourceType {
     Registry::builtin()
