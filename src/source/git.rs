@@ -315,7 +315,13 @@ impl GitSource {
                     reason,
                 });
             }
-            return Err(fetch_error(error.message().to_string()));
+            let mut message = error.message().to_string();
+            if error.class() == git2::ErrorClass::Ssl && config.ca_file.is_none() {
+                message.push_str(
+                    " (for a server whose certificate a private CA signed, pass the CA with --git-ca-file)",
+                );
+            }
+            return Err(fetch_error(message));
         }
         repo.refname_to_id(&local_ref)
             .map_err(|e| fetch_error(e.message().to_string()))
