@@ -199,12 +199,27 @@ fn a_fetch_reads_only_the_files_that_changed_since_the_previous_one() {
     );
     assert_eq!(second.files["services/team-1/s5.yaml"], b"n: changed");
     assert_eq!(second.files.len(), 40);
-    // What was reused is what a fresh read gives.
-    let fresh_cache = tempfile::tempdir().unwrap();
-    let fresh = source(remote.url(), fresh_cache.path(), ".")
+    assert_eq!(second, fresh_read(&remote));
+
+    // Deleted, added (in a new directory), hidden and non-YAML files, through the diff.
+    files.remove(0);
+    files.push(("services/new-team/n.yaml".into(), "n: new".into()));
+    files.push(("services/.drafts/d.yaml".into(), "hidden".into()));
+    files.push(("services/team-2/notes.txt".into(), "not yaml".into()));
+    remote.commit("main", &files);
+    let (third, stats) = git.fetch_blocking_with_stats().unwrap();
+    assert_eq!(stats.blobs_read, 1);
+    assert_eq!(third.files.len(), 40);
+    assert!(!third.files.contains_key("services/team-0/s0.yaml"));
+    assert_eq!(third, fresh_read(&remote));
+}
+
+/// What a source with an empty cache reads of main.
+fn fresh_read(remote: &Remote) -> Snapshot {
+    let cache = tempfile::tempdir().unwrap();
+    source(remote.url(), cache.path(), ".")
         .fetch_blocking()
-        .unwrap();
-    assert_eq!(fresh, second);
+        .unwrap()
 }
 
 #[test]

@@ -2,15 +2,19 @@
 //! what the previous snapshot already read.
 //!
 //! ```text
-//! commit ─▶ tree below --path ─▶ walk entries
-//!    subtree with the object id it had in the previous read ─▶ its files copied, not read
-//!    blob with the object id it had at that path             ─▶ its content copied
-//!    anything else                                           ─▶ read from the odb
-//! ─▶ Read { snapshot, index (object id of every tree and blob by path) }
+//! commit ─▶ tree below --path
+//!    same tree id as the previous read        ─▶ the previous files, nothing read
+//!    previous read (its tree still in the odb) ─▶ previous files + diff_tree_to_tree:
+//!                                                 changed and added files read, deleted
+//!                                                 ones dropped
+//!    no previous read                          ─▶ walk every entry, read every file
+//! ─▶ Read { snapshot, root tree id }
 //! ```
 //!
-//! Git names objects by content, so an equal id is equal content: a fetch that brings one
-//! changed file reads one blob and the trees on its path, whatever the repository's size.
+//! Git names objects by content, and its tree diff skips subtrees whose ids are equal, so a
+//! fetch that brings one changed file reads one blob and the trees on its path, whatever
+//! the size of the repository. Both roads apply one rule for what a snapshot holds
+//! ([`wanted`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,14 +25,12 @@ use super::Snapshot;
 use super::dir::{MAX_FILE_BYTES, is_yaml_name};
 use super::git::GitError;
 
-/// A snapshot and the object ids it was read from.
+/// A snapshot and the tree it was read from.
 #[derive(Debug, Clone, Default)]
 pub struct Read {
     pub snapshot: Snapshot,
-    /// Directory prefix (`""`, `services/`, ...) to its tree id.
-    trees: BTreeMap<String, Oid>,
-    /// File path to its blob id.
-    blobs: BTreeMap<String, Oid>,
+    /// The tree below `--path`.
+    root: Option<Oid>,
 }
 
 /// How much of a read was copied from the previous one (for tests and benchmarks).
@@ -60,26 +62,52 @@ pub fn read_commit(
     let root = subtree(repo, &tree, path, &id)?;
     let odb = repo.odb().map_err(read_error)?;
     let mut walk = Walk {
-        repo,
         odb: &odb,
         commit: &id,
-        previous,
-        read: Read::default(),
-        stats: ReadStats::default(),
+        files: BTreeMap::new(),
+        blobs_read: 0,
     };
-    walk.tree(&root, "")?;
-    let (mut read, stats) = (walk.read, walk.stats);
-    read.snapshot.revision = id;
+    let previous_tree = previous.and_then(|p| Some((p, repo.find_tree(p.root?).ok()?)));
+    match previous_tree {
+        Some((previous, old)) => {
+            walk.files = previous.snapshot.files.clone();
+            if old.id() != root.id() {
+                walk.diff(repo, &old, &root)?;
+            }
+        }
+        None => walk.tree(repo, &root, "")?,
+    }
+    let Walk {
+        files, blobs_read, ..
+    } = walk;
+    let stats = ReadStats {
+        blobs_read,
+        files_reused: files.len().saturating_sub(blobs_read),
+    };
+    let snapshot = Snapshot {
+        revision: id,
+        files,
+    };
+    let read = Read {
+        snapshot,
+        root: Some(root.id()),
+    };
     Ok((read, stats))
 }
 
+/// Whether the entry at `path` (relative to the root) with `mode` belongs in a snapshot:
+/// a regular file with a YAML name, below no hidden directory.
+fn wanted(path: &str, mode: i32) -> bool {
+    mode != SYMLINK_MODE
+        && path.split('/').all(|part| !part.starts_with('.'))
+        && is_yaml_name(path.rsplit('/').next().unwrap_or(path))
+}
+
 struct Walk<'a, 'r> {
-    repo: &'r Repository,
     odb: &'a Odb<'r>,
     commit: &'a str,
-    previous: Option<&'a Read>,
-    read: Read,
-    stats: ReadStats,
+    files: BTreeMap<String, Vec<u8>>,
+    blobs_read: usize,
 }
 
 /// Git's file mode of a symbolic link.
@@ -93,11 +121,8 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn tree(&mut self, tree: &Tree<'_>, prefix: &str) -> Result<(), GitError> {
-        if self.reuse_tree(tree.id(), prefix) {
-            return Ok(());
-        }
-        self.read.trees.insert(prefix.to_string(), tree.id());
+    /// Every wanted file of `tree`.
+    fn tree(&mut self, repo: &Repository, tree: &Tree<'_>, prefix: &str) -> Result<(), GitError> {
         for entry in tree.iter() {
             // Names that are not UTF-8 cannot be YAML files modelship reads.
             let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
@@ -109,12 +134,10 @@ impl Walk<'_, '_> {
             let path = format!("{prefix}{name}");
             match entry.kind() {
                 Some(ObjectType::Tree) => {
-                    let child = self.repo.find_tree(entry.id()).map_err(self.read_error())?;
-                    self.tree(&child, &format!("{path}/"))?;
+                    let child = repo.find_tree(entry.id()).map_err(self.read_error())?;
+                    self.tree(repo, &child, &format!("{path}/"))?;
                 }
-                Some(ObjectType::Blob)
-                    if entry.filemode() != SYMLINK_MODE && is_yaml_name(name) =>
-                {
+                Some(ObjectType::Blob) if wanted(&path, entry.filemode()) => {
                     self.blob(entry.id(), path)?;
                 }
                 _ => {}
@@ -123,61 +146,52 @@ impl Walk<'_, '_> {
         Ok(())
     }
 
-    /// Copies every file below `prefix` from the previous read when the tree there had
-    /// the same id.
-    fn reuse_tree(&mut self, id: Oid, prefix: &str) -> bool {
-        let Some(previous) = self.previous else {
-            return false;
-        };
-        if previous.trees.get(prefix) != Some(&id) {
-            return false;
-        }
-        let below = |map: &BTreeMap<String, Oid>| -> Vec<(String, Oid)> {
-            map.range(prefix.to_string()..)
-                .take_while(|(path, _)| path.starts_with(prefix))
-                .map(|(path, id)| (path.clone(), *id))
-                .collect()
-        };
-        self.read.trees.extend(below(&previous.trees));
-        for (path, blob) in below(&previous.blobs) {
-            if let Some(content) = previous.snapshot.files.get(&path) {
-                self.read
-                    .snapshot
-                    .files
-                    .insert(path.clone(), content.clone());
-                self.read.blobs.insert(path, blob);
-                self.stats.files_reused += 1;
+    /// Applies the difference between the previous tree `old` and `new` to the files.
+    fn diff(&mut self, repo: &Repository, old: &Tree<'_>, new: &Tree<'_>) -> Result<(), GitError> {
+        let mut options = git2::DiffOptions::new();
+        options.include_typechange(true);
+        let diff = repo
+            .diff_tree_to_tree(Some(old), Some(new), Some(&mut options))
+            .map_err(self.read_error())?;
+        for delta in diff.deltas() {
+            let old_file = delta.old_file();
+            if let Some(path) = old_file
+                .path_bytes()
+                .and_then(|p| std::str::from_utf8(p).ok())
+            {
+                self.files.remove(path);
+            }
+            let new_file = delta.new_file();
+            let Some(path) = new_file
+                .path_bytes()
+                .and_then(|p| std::str::from_utf8(p).ok())
+            else {
+                continue;
+            };
+            let mode = i32::from(new_file.mode());
+            let is_blob = matches!(
+                new_file.mode(),
+                git2::FileMode::Blob | git2::FileMode::BlobExecutable
+            );
+            if new_file.exists() && is_blob && wanted(path, mode) {
+                self.blob(new_file.id(), path.to_string())?;
             }
         }
-        true
+        Ok(())
     }
 
     fn blob(&mut self, id: Oid, path: String) -> Result<(), GitError> {
-        let reused = self
-            .previous
-            .filter(|p| p.blobs.get(&path) == Some(&id))
-            .and_then(|p| p.snapshot.files.get(&path));
-        let content = match reused {
-            Some(content) => {
-                self.stats.files_reused += 1;
-                content.clone()
-            }
-            None => {
-                let (size, _) = self.odb.read_header(id).map_err(self.read_error())?;
-                if size as u64 > MAX_FILE_BYTES {
-                    return Err(GitError::TooLarge {
-                        commit: self.commit.to_string(),
-                        path,
-                        size,
-                    });
-                }
-                self.stats.blobs_read += 1;
-                let object = self.odb.read(id).map_err(self.read_error())?;
-                object.data().to_vec()
-            }
-        };
-        self.read.blobs.insert(path.clone(), id);
-        self.read.snapshot.files.insert(path, content);
+        let (size, _) = self.odb.read_header(id).map_err(self.read_error())?;
+        if size as u64 > MAX_FILE_BYTES {
+            return Err(GitError::TooLarge {
+                commit: self.commit.to_string(),
+                path,
+                size,
+            });
+        }
+        self.blobs_read += 1;
+        let object = self.odb.read(id).map_err(self.read_error())?;
+        self.files.insert(path, object.data().to_vec());
         Ok(())
     }
 }

@@ -25,6 +25,13 @@ impl Remote {
         Remote { dir, path, repo }
     }
 
+    /// An existing repository (kept where it is; `dir` is an unused temporary directory).
+    pub fn open(repo: Repository) -> Self {
+        let path = repo.path().to_path_buf();
+        let dir = tempfile::tempdir().unwrap();
+        Remote { dir, path, repo }
+    }
+
     /// Commits exactly `files` (path -> content) on `branch`; returns the commit id.
     pub fn commit<P: AsRef<str>, C: AsRef<str>>(&self, branch: &str, files: &[(P, C)]) -> Oid {
         let files: Vec<(&str, &[u8])> = files
