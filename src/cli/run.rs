@@ -453,6 +453,62 @@ mod tests {
     }
 
     #[test]
+    fn ssh_and_ca_files_are_named_in_the_config_and_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            path.display().to_string()
+        };
+        let (key, known_hosts, ca) = (file("id"), file("known_hosts"), file("ca.crt"));
+        let url = "ssh://git@git.example.com:2222/ml.git";
+        let config = resolve(
+            &args(&[
+                "--repo",
+                url,
+                "--ssh-key-file",
+                &key,
+                "--ssh-known-hosts-file",
+                &known_hosts,
+                "--git-ca-file",
+                &ca,
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        let Source::Git(git) = &config.source else {
+            panic!("git source expected")
+        };
+        assert_eq!(
+            git.config().auth,
+            GitAuth::Ssh {
+                username: "git".into(),
+                private_key: key.clone().into(),
+                known_hosts: known_hosts.clone().into(),
+            }
+        );
+        assert_eq!(git.config().ca_file, Some(ca.into()));
+
+        let missing = resolve(
+            &args(&["--repo", url, "--git-ca-file", "/no/such/ca.crt"]),
+            &Env::default(),
+        );
+        assert!(missing.unwrap_err().starts_with("/no/such/ca.crt"));
+        let missing = resolve(
+            &args(&[
+                "--repo",
+                url,
+                "--ssh-key-file",
+                &key,
+                "--ssh-known-hosts-file",
+                "/no/such/known_hosts",
+            ]),
+            &Env::default(),
+        );
+        assert!(missing.unwrap_err().starts_with("/no/such/known_hosts"));
+    }
+
+    #[test]
     fn sandbox_implies_namespace_creation_and_election_names_the_pod() {
         let config = resolve(
             &args(&[
