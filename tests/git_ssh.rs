@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use git_support::remote::Remote;
 use git_support::sshd::{self, Sshd};
+use git_support::within;
 use modelship::source::known_hosts::HostKeyError;
-use modelship::source::{GitAuth, GitConfig, GitError, GitSource};
+use modelship::source::{GitAuth, GitConfig, GitError, GitSource, Snapshot};
 
 /// A source following main of `remote` through `sshd`, trusting `known_hosts`.
 fn source(sshd: &Sshd, remote: &Remote, known_hosts: &str) -> (GitSource, tempfile::TempDir) {
@@ -33,6 +34,12 @@ fn source(sshd: &Sshd, remote: &Remote, known_hosts: &str) -> (GitSource, tempfi
         ca_file: None,
     });
     (git, dir)
+}
+
+/// One fetch of main, with a deadline.
+fn fetch(git: &GitSource) -> Result<Snapshot, GitError> {
+    let git = git.clone();
+    within("an ssh fetch", move || git.fetch_blocking())
 }
 
 fn known_hosts_of(dir: &tempfile::TempDir) -> PathBuf {
@@ -60,9 +67,8 @@ fn a_key_on_a_non_default_port_with_keyscan_entries_plain_and_hashed() {
             );
         }
         let (git, _dir) = source(&sshd, &remote, &lines);
-        let snapshot = git
-            .fetch_blocking()
-            .unwrap_or_else(|e| panic!("hashed={hashed}: {e}\nsshd:\n{}", sshd.log()));
+        let snapshot =
+            fetch(&git).unwrap_or_else(|e| panic!("hashed={hashed}: {e}\nsshd:\n{}", sshd.log()));
         assert_eq!(snapshot.revision, commit.to_string());
         assert_eq!(snapshot.files["services/a.yaml"], b"v: 1");
     }
@@ -70,7 +76,7 @@ fn a_key_on_a_non_default_port_with_keyscan_entries_plain_and_hashed() {
     // A bare host name means port 22 to OpenSSH, so it does not vouch for this port.
     let plain = format!("127.0.0.1 {}\n", sshd.host_key);
     let (git, _dir) = source(&sshd, &remote, &plain);
-    let error = git.fetch_blocking().unwrap_err();
+    let error = fetch(&git).unwrap_err();
     let port = sshd.addr.port();
     assert!(
         matches!(&error, GitError::HostKey { host, reason: HostKeyError::Unknown, .. }
@@ -96,8 +102,7 @@ fn a_plain_host_entry_is_used_for_port_22() {
     let (git, dir) = source(&sshd, &remote, &format!("{ip} {}\n", sshd.host_key));
     let mut config = git.config().clone();
     config.url = url;
-    let snapshot = GitSource::new(config.clone())
-        .fetch_blocking()
+    let snapshot = fetch(&GitSource::new(config.clone()))
         .unwrap_or_else(|e| panic!("{e}\nsshd:\n{}", sshd.log()));
     assert_eq!(snapshot.revision, commit.to_string());
 
@@ -107,7 +112,7 @@ fn a_plain_host_entry_is_used_for_port_22() {
         format!("[{ip}]:22 {}\n", sshd.host_key),
     )
     .unwrap();
-    let error = GitSource::new(config).fetch_blocking().unwrap_err();
+    let error = fetch(&GitSource::new(config)).unwrap_err();
     assert!(
         matches!(
             &error,
@@ -134,7 +139,7 @@ fn a_changed_host_key_is_refused_naming_the_host_and_the_change() {
         &remote,
         &format!("[127.0.0.1]:{port} {}\n", sshd::public_key(&old_key)),
     );
-    let error = git.fetch_blocking().unwrap_err();
+    let error = fetch(&git).unwrap_err();
     let message = error.to_string();
     assert!(
         matches!(
@@ -161,10 +166,10 @@ fn a_force_push_is_followed_back_to_the_older_commit() {
     let first = remote.commit("main", &[("a.yaml", "v: 1")]);
     let second = remote.commit("main", &[("a.yaml", "v: 2")]);
     let (git, _dir) = source(&sshd, &remote, &sshd.keyscan(false));
-    assert_eq!(git.fetch_blocking().unwrap().revision, second.to_string());
+    assert_eq!(fetch(&git).unwrap().revision, second.to_string());
 
     remote.set_ref("refs/heads/main", first);
-    let snapshot = git.fetch_blocking().unwrap();
+    let snapshot = fetch(&git).unwrap();
     assert_eq!(snapshot.revision, first.to_string());
     assert_eq!(snapshot.files["a.yaml"], b"v: 1");
 }
@@ -175,18 +180,18 @@ fn key_and_known_hosts_files_are_read_again_at_each_fetch() {
     let remote = Remote::new();
     let first = remote.commit("main", &[("a.yaml", "v: 1")]);
     let (git, dir) = source(&sshd, &remote, "# nothing trusted yet\n");
-    let error = git.fetch_blocking().unwrap_err();
+    let error = fetch(&git).unwrap_err();
     assert!(matches!(error, GitError::HostKey { .. }), "{error}");
 
     // The known_hosts Secret is filled in: the same source trusts the host.
     std::fs::write(known_hosts_of(&dir), sshd.keyscan(true)).unwrap();
-    assert_eq!(git.fetch_blocking().unwrap().revision, first.to_string());
+    assert_eq!(fetch(&git).unwrap().revision, first.to_string());
 
     // A key that becomes unreadable fails the fetch naming the file, not the key.
     let key: &Path = &sshd.client_key;
     let saved = std::fs::read(key).unwrap();
     std::fs::remove_file(key).unwrap();
-    let error = git.fetch_blocking().unwrap_err();
+    let error = fetch(&git).unwrap_err();
     assert!(
         matches!(&error, GitError::CredentialFile { path, .. } if path == key),
         "{error}"
@@ -199,7 +204,7 @@ fn key_and_known_hosts_files_are_read_again_at_each_fetch() {
 
     // A key the server does not authorize is refused as such.
     sshd::keygen(key);
-    let error = git.fetch_blocking().unwrap_err();
+    let error = fetch(&git).unwrap_err();
     assert!(
         matches!(error, GitError::CredentialsRefused { .. }),
         "{error}\nsshd:\n{}",
@@ -208,5 +213,5 @@ fn key_and_known_hosts_files_are_read_again_at_each_fetch() {
     std::fs::remove_file(key).unwrap();
     std::fs::write(key, saved).unwrap();
     let second = remote.commit("main", &[("a.yaml", "v: 2")]);
-    assert_eq!(git.fetch_blocking().unwrap().revision, second.to_string());
+    assert_eq!(fetch(&git).unwrap().revision, second.to_string());
 }

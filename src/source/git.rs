@@ -148,6 +148,10 @@ impl GitError {
     }
 }
 
+/// The longest an asynchronous fetch may take (a first fetch of a large repository
+/// included) before it is reported as failed.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What to fetch: the followed branch, or the head of a pull request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target<'a> {
@@ -211,9 +215,28 @@ impl GitSource {
     /// Fetches the branch and reads its head commit, on a blocking thread.
     pub async fn fetch(&self) -> Result<Snapshot, GitError> {
         let source = self.clone();
-        tokio::task::spawn_blocking(move || source.fetch_blocking())
-            .await
-            .map_err(|e| GitError::Task(e.to_string()))?
+        self.on_blocking_thread(Target::Branch(&self.config.branch), move || {
+            source.fetch_blocking()
+        })
+        .await
+    }
+
+    /// Runs `fetch` on a blocking thread, giving up after [`FETCH_TIMEOUT`]: libssh2 has
+    /// no timeout of its own, and a server that stops answering must not stop the daemon.
+    /// The thread is left to finish; its result is dropped.
+    async fn on_blocking_thread(
+        &self,
+        target: Target<'_>,
+        fetch: impl FnOnce() -> Result<Snapshot, GitError> + Send + 'static,
+    ) -> Result<Snapshot, GitError> {
+        match tokio::time::timeout(FETCH_TIMEOUT, tokio::task::spawn_blocking(fetch)).await {
+            Ok(joined) => joined.map_err(|e| GitError::Task(e.to_string()))?,
+            Err(_) => Err(GitError::Fetch {
+                url: redact_url(&self.config.url),
+                reference: target.describe(),
+                message: format!("no answer within {} s", FETCH_TIMEOUT.as_secs()),
+            }),
+        }
     }
 
     /// Fetches the branch and reads its head commit (blocking).
@@ -233,9 +256,10 @@ impl GitSource {
     /// for unchanged files and is left as it is.
     pub async fn fetch_pull_request(&self, number: u64) -> Result<Snapshot, GitError> {
         let source = self.clone();
-        tokio::task::spawn_blocking(move || source.fetch_pull_request_blocking(number))
-            .await
-            .map_err(|e| GitError::Task(e.to_string()))?
+        self.on_blocking_thread(Target::PullRequest(number), move || {
+            source.fetch_pull_request_blocking(number)
+        })
+        .await
     }
 
     /// Fetches and reads the head of pull request `number` (blocking).

@@ -16,6 +16,18 @@ use std::time::Duration;
 /// The longest any single step of a server test may take.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
+/// Runs the blocking `work` (a fetch) on a thread of its own and fails the test if it
+/// takes longer than [`LIMIT`].
+pub fn within<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    result
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("{what} did not finish within {LIMIT:?}"))
+}
+
 /// A port nobody listens on at `ip` right now.
 pub fn free_port(ip: Ipv4Addr) -> u16 {
     TcpListener::bind((ip, 0))
