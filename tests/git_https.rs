@@ -232,8 +232,37 @@ async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
         202
     );
     wait_image(&sandbox.client(), "alpha", "2").await;
-    let back = status(daemon.addr()).await;
-    assert!(back["source_error"].is_null(), "{back}");
+    eventually("the error cleared on /status", || async {
+        status(daemon.addr()).await["source_error"]
+            .is_null()
+            .then_some(())
+    })
+    .await;
+
+    // A token file that becomes unreadable: the fetch fails naming the file, and the
+    // daemon keeps the revision it has.
+    std::fs::remove_file(token_file(dir.path())).unwrap();
+    remote.commit("main", &[("services/alpha.yaml", service("alpha", "3"))]);
+    assert_eq!(
+        push_webhook(daemon.addr(), daemon_support::SECRET).await,
+        202
+    );
+    let unreadable = eventually("the credential error on /status", || async {
+        let status = status(daemon.addr()).await;
+        status["source_error"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(
+        unreadable.contains("token or password file"),
+        "{unreadable}"
+    );
+    assert!(unreadable.contains(&token_file(dir.path()).display().to_string()));
+    assert_eq!(
+        daemon_support::image(&sandbox.client(), "alpha")
+            .await
+            .as_deref(),
+        Some("registry.example.com/alpha:2")
+    );
     daemon.stop().await;
     let _ = sandbox.shutdown().await;
 }
