@@ -332,7 +332,11 @@ impl GitSource {
                     username: username(&config.auth),
                 });
             }
-            if let Some(reason) = rejection.certificate {
+            // The CA file's verdict explains a TLS failure only; a certificate the system
+            // store accepted may have failed it without harm.
+            let tls_failure = error.class() == git2::ErrorClass::Ssl
+                || error.code() == git2::ErrorCode::Certificate;
+            if let Some(reason) = rejection.certificate.filter(|_| tls_failure) {
                 return Err(GitError::Certificate {
                     url,
                     reference: target.describe(),
@@ -340,7 +344,7 @@ impl GitSource {
                 });
             }
             let mut message = error.message().to_string();
-            if error.class() == git2::ErrorClass::Ssl && config.ca_file.is_none() {
+            if tls_failure && config.ca_file.is_none() {
                 message.push_str(
                     " (for a server whose certificate a private CA signed, pass the CA with --git-ca-file)",
                 );

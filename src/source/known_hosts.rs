@@ -155,6 +155,7 @@ impl KnownHosts {
         }
         if !trusted.is_empty() {
             let mut known: Vec<&str> = trusted.iter().map(|e| e.key_type.as_str()).collect();
+            known.sort_unstable();
             known.dedup();
             return Err(HostKeyError::NoKeyOfType {
                 offered,
