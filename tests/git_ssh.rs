@@ -126,6 +126,19 @@ fn a_plain_host_entry_is_used_for_port_22() {
 }
 
 #[test]
+fn a_url_without_a_user_logs_in_as_the_configured_user() {
+    let Some(sshd) = Sshd::start() else { return };
+    let remote = Remote::new();
+    let commit = remote.commit("main", &[("a.yaml", "v: 1")]);
+    let (git, _dir) = source(&sshd, &remote, &sshd.keyscan(false));
+    let mut config = git.config().clone();
+    config.url = format!("ssh://{}{}", sshd.addr, remote.path.display());
+    let snapshot =
+        fetch(&GitSource::new(config)).unwrap_or_else(|e| panic!("{e}\nsshd:\n{}", sshd.log()));
+    assert_eq!(snapshot.revision, commit.to_string());
+}
+
+#[test]
 fn a_changed_host_key_is_refused_naming_the_host_and_the_change() {
     let Some(sshd) = Sshd::start() else { return };
     let remote = Remote::new();

@@ -173,15 +173,17 @@ pub(super) fn callbacks<'a>(
 ) -> RemoteCallbacks<'a> {
     let port = ssh_port(url);
     let mut callbacks = RemoteCallbacks::new();
-    let mut attempts = 0u32;
+    let mut answered = CredentialType::empty();
     callbacks.credentials(move |_url, username_from_url, allowed| {
-        attempts += 1;
-        // libgit2 asks again after a rejected credential: answering forever would loop.
-        if attempts > 1 {
+        let (kind, cred) = give_credentials(credentials, username_from_url, allowed)?;
+        // libgit2 asks again after a rejected credential: answering the same kind again
+        // would loop. A user name first and a key next (ssh URLs without a user) is fine.
+        if answered.contains(kind) {
             rejection.borrow_mut().credentials_refused = true;
             return Err(git2::Error::from_str("credentials rejected"));
         }
-        give_credentials(credentials, username_from_url, allowed)
+        answered.insert(kind);
+        Ok(cred)
     });
     callbacks.certificate_check(move |cert, host| {
         if let Some(hostkey) = cert.as_hostkey() {
@@ -213,27 +215,30 @@ pub(super) fn callbacks<'a>(
     callbacks
 }
 
+/// The credential to answer a request allowing `allowed`, and its kind.
 fn give_credentials(
     credentials: &Credentials,
     username_from_url: Option<&str>,
     allowed: CredentialType,
-) -> Result<Cred, git2::Error> {
+) -> Result<(CredentialType, Cred), git2::Error> {
     if let Some((username, password)) = &credentials.basic
         && allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
     {
-        return Cred::userpass_plaintext(username, password.expose());
+        let cred = Cred::userpass_plaintext(username, password.expose())?;
+        return Ok((CredentialType::USER_PASS_PLAINTEXT, cred));
     }
     if let Some((username, key)) = &credentials.ssh {
         let user = username_from_url.unwrap_or(username);
         if allowed.contains(CredentialType::SSH_KEY) {
-            return Cred::ssh_key_from_memory(user, None, key.expose(), None);
+            let cred = Cred::ssh_key_from_memory(user, None, key.expose(), None)?;
+            return Ok((CredentialType::SSH_KEY, cred));
         }
         if allowed.contains(CredentialType::USERNAME) {
-            return Cred::username(user);
+            return Ok((CredentialType::USERNAME, Cred::username(user)?));
         }
     }
     if allowed.contains(CredentialType::DEFAULT) {
-        return Cred::default();
+        return Ok((CredentialType::DEFAULT, Cred::default()?));
     }
     Err(git2::Error::from_str("no credentials configured"))
 }
