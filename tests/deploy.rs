@@ -154,4 +154,21 @@ fn the_deployment_is_locked_down_and_highly_available() {
         secrets,
         ["modelship-git", "modelship-webhook", "modelship-github"]
     );
+    // The Git credentials are also files the daemon reads again at every fetch.
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "git-credentials")
+        .expect("a git-credentials volume");
+    assert_eq!(volume["secret"]["secretName"], "modelship-git");
+    assert_eq!(volume["secret"]["optional"], true);
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "git-credentials")
+        .expect("git-credentials mounted");
+    assert_eq!(mount["mountPath"], "/etc/modelship/git");
+    assert_eq!(mount["readOnly"], true);
 }

@@ -13,7 +13,9 @@ use tokio::sync::watch;
 use super::ExitCode;
 use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election};
 use crate::plan::PruneMode;
-use crate::source::{GitAuth, GitConfig, GitSource, LocalSource, Secret, Source, git};
+use crate::source::{
+    GitAuth, GitConfig, GitSource, LocalSource, Secret, SecretSource, Source, git,
+};
 
 /// Arguments of `modelship run`.
 #[derive(Debug, Clone, Args)]
@@ -62,19 +64,25 @@ pub struct RunArgs {
     /// Services reconciled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// File holding an HTTPS token (env MODELSHIP_GIT_TOKEN otherwise).
+    /// File holding an HTTPS token, read again at every fetch (env MODELSHIP_GIT_TOKEN
+    /// otherwise, read once).
     #[arg(long)]
     pub git_token_file: Option<PathBuf>,
     /// HTTPS user name (with --git-password-file, or for a token; default x-access-token).
     #[arg(long)]
     pub git_username: Option<String>,
-    /// File holding the HTTPS password.
+    /// File holding the HTTPS password, read again at every fetch.
     #[arg(long)]
     pub git_password_file: Option<PathBuf>,
-    /// SSH private key file.
+    /// PEM bundle of CA certificates trusted, besides the system's, for HTTPS remotes;
+    /// read again at every fetch.
+    #[arg(long)]
+    pub git_ca_file: Option<PathBuf>,
+    /// SSH private key file, read again at every fetch.
     #[arg(long, requires = "ssh_known_hosts_file")]
     pub ssh_key_file: Option<PathBuf>,
-    /// known_hosts file with the remote's host key.
+    /// known_hosts file with the remote's host key (`ssh-keyscan -p PORT HOST`; plain,
+    /// `[host]:port` and hashed entries), read again at every fetch.
     #[arg(long, requires = "ssh_key_file")]
     pub ssh_known_hosts_file: Option<PathBuf>,
     /// Directory of the bare Git cache (default: a directory under the temp dir).
@@ -173,22 +181,31 @@ fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
     }
     let auth =
         if let (Some(key), Some(known_hosts)) = (&args.ssh_key_file, &args.ssh_known_hosts_file) {
+            check_readable(key)?;
+            check_readable(known_hosts)?;
             GitAuth::Ssh {
                 username: "git".into(),
                 private_key: key.clone(),
                 known_hosts: known_hosts.clone(),
             }
         } else if let Some(password_file) = &args.git_password_file {
+            check_readable(password_file)?;
             GitAuth::Basic {
                 username: args
                     .git_username
                     .clone()
                     .ok_or("--git-password-file needs --git-username")?,
-                password: read_secret(password_file)?,
+                password: SecretSource::File(password_file.clone()),
             }
         } else if let Some(token) = match &args.git_token_file {
-            Some(path) => Some(read_secret(path)?),
-            None => env.git_token.as_deref().map(Secret::new),
+            Some(path) => {
+                check_readable(path)?;
+                Some(SecretSource::File(path.clone()))
+            }
+            None => env
+                .git_token
+                .as_deref()
+                .map(|value| SecretSource::Value(Secret::new(value))),
         } {
             GitAuth::Basic {
                 username: args
@@ -200,6 +217,9 @@ fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
         } else {
             GitAuth::Anonymous
         };
+    if let Some(ca_file) = &args.git_ca_file {
+        check_readable(ca_file)?;
+    }
     let url = match path.canonicalize() {
         Ok(absolute) if path.exists() => absolute.display().to_string(),
         _ => args.repo.clone(),
@@ -215,7 +235,16 @@ fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
         path: args.path.clone(),
         cache_dir,
         auth,
+        ca_file: args.git_ca_file.clone(),
     })))
+}
+
+/// Credential files are read again at every fetch; at start-up a missing one is a typo
+/// to report at once rather than at the first fetch.
+fn check_readable(path: &Path) -> Result<(), String> {
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn read_secret(path: &Path) -> Result<Secret, String> {
@@ -413,7 +442,7 @@ mod tests {
             git.config().auth,
             GitAuth::Basic {
                 username: "x-access-token".into(),
-                password: Secret::new("tok-env")
+                password: SecretSource::Value(Secret::new("tok-env"))
             }
         );
         assert_eq!(from_env.webhook_secret, Some(Secret::new("hook-env")));
@@ -437,7 +466,7 @@ mod tests {
             git.config().auth,
             GitAuth::Basic {
                 username: "x-access-token".into(),
-                password: Secret::new("tok-file")
+                password: SecretSource::File(token.clone())
             }
         );
         assert_eq!(from_file.webhook_secret, Some(Secret::new("tok-file")));
@@ -447,6 +476,62 @@ mod tests {
             &env,
         );
         assert!(missing.unwrap_err().starts_with("/no/such/file"));
+    }
+
+    #[test]
+    fn ssh_and_ca_files_are_named_in_the_config_and_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            path.display().to_string()
+        };
+        let (key, known_hosts, ca) = (file("id"), file("known_hosts"), file("ca.crt"));
+        let url = "ssh://git@git.example.com:2222/ml.git";
+        let config = resolve(
+            &args(&[
+                "--repo",
+                url,
+                "--ssh-key-file",
+                &key,
+                "--ssh-known-hosts-file",
+                &known_hosts,
+                "--git-ca-file",
+                &ca,
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        let Source::Git(git) = &config.source else {
+            panic!("git source expected")
+        };
+        assert_eq!(
+            git.config().auth,
+            GitAuth::Ssh {
+                username: "git".into(),
+                private_key: key.clone().into(),
+                known_hosts: known_hosts.clone().into(),
+            }
+        );
+        assert_eq!(git.config().ca_file, Some(ca.into()));
+
+        let missing = resolve(
+            &args(&["--repo", url, "--git-ca-file", "/no/such/ca.crt"]),
+            &Env::default(),
+        );
+        assert!(missing.unwrap_err().starts_with("/no/such/ca.crt"));
+        let missing = resolve(
+            &args(&[
+                "--repo",
+                url,
+                "--ssh-key-file",
+                &key,
+                "--ssh-known-hosts-file",
+                "/no/such/known_hosts",
+            ]),
+            &Env::default(),
+        );
+        assert!(missing.unwrap_err().starts_with("/no/such/known_hosts"));
     }
 
     #[test]

@@ -1,69 +1,35 @@
-//! A Git source: a bare cache repository that fetches one branch and reads the tree of its
-//! head commit straight from the object database (no work tree).
+//! A Git source: a bare cache repository that fetches one branch (or a pull request's
+//! head) and reads the tree of its commit straight from the object database (no work
+//! tree).
 //!
 //! ```text
-//! GitSource::fetch ──spawn_blocking──▶ open or init the bare cache
+//! GitSource::fetch ──spawn_blocking──▶ read the credential files (git_auth)
+//!                                      open or init the bare cache
 //!                                      fetch +refs/heads/<branch>:refs/modelship/<branch>
-//!                                      read the commit's tree below --path
+//!                                      read the commit's tree below --path (git_tree),
+//!                                      reusing what the previous fetch read
 //!                                  ──▶ Snapshot { revision: <commit id>, files }
+//! GitSource::fetch_pull_request(n) ──▶ the same for +refs/pull/<n>/head:refs/modelship/pull/<n>
 //! ```
 //!
-//! Remotes: `https://` (token or basic auth), `ssh://` and `user@host:path` (a private
-//! key, host key checked against a known_hosts file), `file://` URLs and local paths.
-//! Credentials are [`Secret`]s: their `Debug` form never shows the value, and no error or
-//! log line carries them.
+//! Remotes: `https://` (token or basic auth, optionally a private CA), `ssh://` and
+//! `user@host:path` (a private key, host key checked against a known_hosts file with the
+//! URL's port), `file://` URLs and local paths. Credentials never appear in errors or logs.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use git2::{
-    CertificateCheckStatus, Cred, CredentialType, FetchOptions, ObjectType, Oid, RemoteCallbacks,
-    Repository, Tree,
-};
+use git2::{FetchOptions, Oid, Repository};
 
 use super::Snapshot;
-use super::dir::{MAX_FILE_BYTES, is_yaml_name};
-use super::known_hosts::KnownHosts;
-
-/// A credential value read from the environment or a mounted Secret file.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value; surrounding whitespace (a trailing newline of a file) is dropped.
-    pub fn new(value: &str) -> Self {
-        Secret(value.trim().to_string())
-    }
-
-    /// The value, for the one place that hands it to libgit2 or HMAC.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// How to authenticate to the remote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum GitAuth {
-    /// No credentials (public remotes, local repositories).
-    #[default]
-    Anonymous,
-    /// HTTPS basic auth; a token is a password with any user name
-    /// (`x-access-token` by default, as GitHub expects).
-    Basic { username: String, password: Secret },
-    /// An SSH private key; the server's host key must be in `known_hosts`.
-    Ssh {
-        username: String,
-        private_key: PathBuf,
-        known_hosts: PathBuf,
-    },
-}
+use super::ca::CaError;
+use super::dir::MAX_FILE_BYTES;
+use super::git_auth::{self, CredentialKind, Credentials, Rejection};
+pub use super::git_auth::{GitAuth, Secret, SecretSource};
+use super::git_tree::{Read, ReadStats, read_commit};
+use super::known_hosts::HostKeyError;
 
 /// Where and what to fetch.
 #[derive(Debug, Clone)]
@@ -77,6 +43,8 @@ pub struct GitConfig {
     /// Directory of the bare cache repository (created when missing).
     pub cache_dir: PathBuf,
     pub auth: GitAuth,
+    /// PEM bundle of CAs trusted (besides the system's) for HTTPS remotes.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Why a fetch or a tree read failed.
@@ -96,23 +64,48 @@ pub enum GitError {
         #[source]
         source: std::io::Error,
     },
-    /// Fetching the branch failed (network, authentication, host key, missing branch).
-    #[error("fetching branch {branch} from {url}: {message}")]
+    /// Fetching the reference failed (network, missing branch, TLS).
+    #[error("fetching {reference} from {url}: {message}")]
     Fetch {
         url: String,
-        branch: String,
+        reference: String,
         message: String,
     },
-    /// The SSH host key of the remote is not in known_hosts, or differs from it.
-    #[error("host key of {host} is not trusted: {reason}")]
-    HostKey { host: String, reason: String },
-    /// The known_hosts or private key file could not be read.
-    #[error("{path}: {source}")]
+    /// The server refused the credentials (HTTP 401, SSH key not authorized).
+    #[error(
+        "fetching {reference} from {url}: the server refused the credentials of user {username}"
+    )]
+    CredentialsRefused {
+        url: String,
+        reference: String,
+        username: String,
+    },
+    /// The SSH host key of the remote is not trusted by known_hosts.
+    #[error("host key of {host} is not trusted by {known_hosts}: {reason}")]
+    HostKey {
+        /// The host as known_hosts names it (`host`, or `[host]:port`).
+        host: String,
+        known_hosts: PathBuf,
+        reason: HostKeyError,
+    },
+    /// The HTTPS certificate is trusted neither by the system nor by the CA file.
+    #[error("fetching {reference} from {url}: {reason}")]
+    Certificate {
+        url: String,
+        reference: String,
+        reason: CaError,
+    },
+    /// A credential file (token, password, key, known_hosts, CA) could not be read.
+    #[error("reading the {kind} {path}: {source}")]
     CredentialFile {
+        kind: CredentialKind,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The CA file holds no usable certificate.
+    #[error("CA file {path}: {reason}")]
+    CaFile { path: PathBuf, reason: CaError },
     /// `--path` does not name a directory in the commit.
     #[error("commit {commit} has no directory {path}")]
     NoSuchPath { commit: String, path: String },
@@ -143,8 +136,10 @@ impl GitError {
         match self {
             GitError::Cache { .. } | GitError::CacheDir { .. } => "git_cache",
             GitError::Fetch { .. } => "git_fetch",
-            GitError::HostKey { .. } => "git_host_key",
-            GitError::CredentialFile { .. } => "git_credential_file",
+            GitError::CredentialsRefused { .. } => "git_credentials_refused",
+            GitError::HostKey { reason, .. } => reason.metric_label(),
+            GitError::Certificate { .. } => "git_certificate",
+            GitError::CredentialFile { .. } | GitError::CaFile { .. } => "git_credential_file",
             GitError::NoSuchPath { .. } => "git_no_such_path",
             GitError::TooLarge { .. } => "git_file_too_large",
             GitError::Read { .. } => "git_read",
@@ -153,15 +148,64 @@ impl GitError {
     }
 }
 
-/// A followed branch of a Git repository.
-#[derive(Debug, Clone)]
+/// The longest an asynchronous fetch may take (a first fetch of a large repository
+/// included) before it is reported as failed.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What to fetch: the followed branch, or the head of a pull request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target<'a> {
+    Branch(&'a str),
+    PullRequest(u64),
+}
+
+impl Target<'_> {
+    fn remote_ref(&self) -> String {
+        match self {
+            Target::Branch(branch) => format!("refs/heads/{branch}"),
+            Target::PullRequest(number) => format!("refs/pull/{number}/head"),
+        }
+    }
+
+    fn local_ref(&self) -> String {
+        match self {
+            Target::Branch(branch) => format!("refs/modelship/{branch}"),
+            Target::PullRequest(number) => format!("refs/modelship/pull/{number}"),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Branch(branch) => format!("branch {branch}"),
+            Target::PullRequest(number) => {
+                format!("pull request {number} (refs/pull/{number}/head)")
+            }
+        }
+    }
+}
+
+/// A followed branch of a Git repository. Clones share the last read, so the next fetch
+/// reads only what changed.
+#[derive(Clone)]
 pub struct GitSource {
     config: GitConfig,
+    last: Arc<Mutex<Option<Arc<Read>>>>,
+}
+
+impl fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitSource")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GitSource {
     pub fn new(config: GitConfig) -> Self {
-        GitSource { config }
+        GitSource {
+            config,
+            last: Arc::default(),
+        }
     }
 
     pub fn config(&self) -> &GitConfig {
@@ -171,100 +215,151 @@ impl GitSource {
     /// Fetches the branch and reads its head commit, on a blocking thread.
     pub async fn fetch(&self) -> Result<Snapshot, GitError> {
         let source = self.clone();
-        tokio::task::spawn_blocking(move || source.fetch_blocking())
-            .await
-            .map_err(|e| GitError::Task(e.to_string()))?
+        self.on_blocking_thread(Target::Branch(&self.config.branch), move || {
+            source.fetch_blocking()
+        })
+        .await
+    }
+
+    /// Runs `fetch` on a blocking thread, giving up after [`FETCH_TIMEOUT`]: libssh2 has
+    /// no timeout of its own, and a server that stops answering must not stop the daemon.
+    /// The thread is left to finish; its result is dropped.
+    async fn on_blocking_thread(
+        &self,
+        target: Target<'_>,
+        fetch: impl FnOnce() -> Result<Snapshot, GitError> + Send + 'static,
+    ) -> Result<Snapshot, GitError> {
+        match tokio::time::timeout(FETCH_TIMEOUT, tokio::task::spawn_blocking(fetch)).await {
+            Ok(joined) => joined.map_err(|e| GitError::Task(e.to_string()))?,
+            Err(_) => Err(GitError::Fetch {
+                url: redact_url(&self.config.url),
+                reference: target.describe(),
+                message: format!("no answer within {} s", FETCH_TIMEOUT.as_secs()),
+            }),
+        }
     }
 
     /// Fetches the branch and reads its head commit (blocking).
     pub fn fetch_blocking(&self) -> Result<Snapshot, GitError> {
-        let repo = open_cache(&self.config.cache_dir)?;
-        let commit = self.fetch_head(&repo)?;
-        read_commit(&repo, commit, &self.config.path)
+        self.fetch_with_stats(Target::Branch(&self.config.branch))
+            .map(|(snapshot, _)| snapshot)
     }
 
-    fn fetch_head(&self, repo: &Repository) -> Result<Oid, GitError> {
+    /// Like [`GitSource::fetch_blocking`], also saying how much was read and how much
+    /// reused from the previous fetch.
+    pub fn fetch_blocking_with_stats(&self) -> Result<(Snapshot, ReadStats), GitError> {
+        self.fetch_with_stats(Target::Branch(&self.config.branch))
+    }
+
+    /// Fetches `refs/pull/<number>/head` (the head of a GitHub pull request) into the
+    /// cache and reads it, on a blocking thread. The followed branch's last read is reused
+    /// for unchanged files and is left as it is.
+    pub async fn fetch_pull_request(&self, number: u64) -> Result<Snapshot, GitError> {
+        let source = self.clone();
+        self.on_blocking_thread(Target::PullRequest(number), move || {
+            source.fetch_pull_request_blocking(number)
+        })
+        .await
+    }
+
+    /// Fetches and reads the head of pull request `number` (blocking).
+    pub fn fetch_pull_request_blocking(&self, number: u64) -> Result<Snapshot, GitError> {
+        self.fetch_with_stats(Target::PullRequest(number))
+            .map(|(snapshot, _)| snapshot)
+    }
+
+    fn fetch_with_stats(&self, target: Target<'_>) -> Result<(Snapshot, ReadStats), GitError> {
+        let credentials = Credentials::load(&self.config.auth, self.config.ca_file.as_deref())?;
+        let repo = open_cache(&self.config.cache_dir)?;
+        let commit = self.fetch_ref(&repo, &credentials, target)?;
+        let previous = self
+            .last
+            .lock()
+            .map(|last| last.clone())
+            .unwrap_or_default();
+        if let Some(previous) = &previous
+            && previous.snapshot.revision == commit.to_string()
+        {
+            let stats = ReadStats {
+                blobs_read: 0,
+                files_reused: previous.snapshot.files.len(),
+            };
+            return Ok((previous.snapshot.clone(), stats));
+        }
+        let (read, stats) = read_commit(&repo, commit, &self.config.path, previous.as_deref())?;
+        let snapshot = read.snapshot.clone();
+        if matches!(target, Target::Branch(_))
+            && let Ok(mut last) = self.last.lock()
+        {
+            *last = Some(Arc::new(read));
+        }
+        Ok((snapshot, stats))
+    }
+
+    fn fetch_ref(
+        &self,
+        repo: &Repository,
+        credentials: &Credentials,
+        target: Target<'_>,
+    ) -> Result<Oid, GitError> {
         let config = &self.config;
-        let local_ref = format!("refs/modelship/{}", config.branch);
-        let refspec = format!("+refs/heads/{}:{local_ref}", config.branch);
+        let local_ref = target.local_ref();
+        let refspec = format!("+{}:{local_ref}", target.remote_ref());
+        let url = redact_url(&config.url);
         let fetch_error = |message: String| GitError::Fetch {
-            url: redact_url(&config.url),
-            branch: config.branch.clone(),
+            url: url.clone(),
+            reference: target.describe(),
             message,
         };
-        let known_hosts = match &config.auth {
-            GitAuth::Ssh { known_hosts, .. } => Some(KnownHosts::read(known_hosts)?),
-            _ => None,
-        };
-        let host_key_error = std::cell::RefCell::new(None);
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(credentials(&config.auth));
-        if let Some(known_hosts) = &known_hosts {
-            callbacks.certificate_check(|cert, host| {
-                let Some(hostkey) = cert.as_hostkey() else {
-                    return Ok(CertificateCheckStatus::CertificatePassthrough);
-                };
-                let key = hostkey.hostkey().unwrap_or_default();
-                match known_hosts.check(host, key) {
-                    Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
-                    Err(reason) => {
-                        *host_key_error.borrow_mut() = Some(GitError::HostKey {
-                            host: host.to_string(),
-                            reason: reason.to_string(),
-                        });
-                        Err(git2::Error::from_str("untrusted host key"))
-                    }
-                }
-            });
-        }
+        let rejection = RefCell::new(Rejection::default());
         let mut options = FetchOptions::new();
-        options.remote_callbacks(callbacks);
+        options.remote_callbacks(git_auth::callbacks(credentials, &config.url, &rejection));
         let mut remote = repo
             .remote_anonymous(&config.url)
             .map_err(|e| fetch_error(e.message().to_string()))?;
         let fetched = remote.fetch(&[refspec.as_str()], Some(&mut options), None);
         drop(remote);
         drop(options);
-        if let Some(error) = host_key_error.into_inner() {
+        let rejection = rejection.into_inner();
+        if let Some(error) = rejection.host_key {
             return Err(error);
         }
-        fetched.map_err(|e| fetch_error(e.message().to_string()))?;
+        if let Err(error) = fetched {
+            if rejection.credentials_refused {
+                return Err(GitError::CredentialsRefused {
+                    url,
+                    reference: target.describe(),
+                    username: username(&config.auth),
+                });
+            }
+            // The CA file's verdict explains a TLS failure only; a certificate the system
+            // store accepted may have failed it without harm.
+            let tls_failure = error.class() == git2::ErrorClass::Ssl
+                || error.code() == git2::ErrorCode::Certificate;
+            if let Some(reason) = rejection.certificate.filter(|_| tls_failure) {
+                return Err(GitError::Certificate {
+                    url,
+                    reference: target.describe(),
+                    reason,
+                });
+            }
+            let mut message = error.message().to_string();
+            if tls_failure && config.ca_file.is_none() {
+                message.push_str(
+                    " (for a server whose certificate a private CA signed, pass the CA with --git-ca-file)",
+                );
+            }
+            return Err(fetch_error(message));
+        }
         repo.refname_to_id(&local_ref)
             .map_err(|e| fetch_error(e.message().to_string()))
     }
 }
 
-/// A credentials callback that answers each kind of request once: libgit2 asks again after
-/// a rejected credential, and answering forever would loop instead of failing.
-fn credentials(
-    auth: &GitAuth,
-) -> impl FnMut(&str, Option<&str>, CredentialType) -> Result<Cred, git2::Error> + '_ {
-    let mut attempts = 0u32;
-    move |_url, username_from_url, allowed| {
-        attempts += 1;
-        if attempts > 1 {
-            return Err(git2::Error::from_str("credentials rejected"));
-        }
-        match auth {
-            GitAuth::Basic { username, password }
-                if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
-            {
-                Cred::userpass_plaintext(username, password.expose())
-            }
-            GitAuth::Ssh {
-                username,
-                private_key,
-                ..
-            } if allowed.contains(CredentialType::SSH_KEY) => {
-                let user = username_from_url.unwrap_or(username);
-                Cred::ssh_key(user, None, private_key, None)
-            }
-            GitAuth::Ssh { username, .. } if allowed.contains(CredentialType::USERNAME) => {
-                Cred::username(username_from_url.unwrap_or(username))
-            }
-            _ if allowed.contains(CredentialType::DEFAULT) => Cred::default(),
-            _ => Err(git2::Error::from_str("no credentials configured")),
-        }
+fn username(auth: &GitAuth) -> String {
+    match auth {
+        GitAuth::Anonymous => "(none)".into(),
+        GitAuth::Basic { username, .. } | GitAuth::Ssh { username, .. } => username.clone(),
     }
 }
 
@@ -282,101 +377,6 @@ fn open_cache(path: &Path) -> Result<Repository, GitError> {
         })?;
         Repository::init_bare(path).map_err(cache_error)
     }
-}
-
-/// Reads the YAML files of `commit` below `path` into a snapshot whose revision is the
-/// commit id. Hidden entries and symbolic links are skipped, as in `read_dir`.
-pub fn read_commit(repo: &Repository, commit: Oid, path: &str) -> Result<Snapshot, GitError> {
-    let id = commit.to_string();
-    let read_error = |source| GitError::Read {
-        commit: id.clone(),
-        source,
-    };
-    let tree = repo
-        .find_commit(commit)
-        .and_then(|c| c.tree())
-        .map_err(read_error)?;
-    let root = subtree(repo, &tree, path, &id)?;
-    let odb = repo.odb().map_err(read_error)?;
-    let mut files = BTreeMap::new();
-    collect(repo, &odb, &root, "", &id, &mut files)?;
-    Ok(Snapshot {
-        revision: id,
-        files,
-    })
-}
-
-fn subtree<'r>(
-    repo: &'r Repository,
-    tree: &Tree<'r>,
-    path: &str,
-    commit: &str,
-) -> Result<Tree<'r>, GitError> {
-    let trimmed = path.trim_matches('/');
-    if trimmed.is_empty() || trimmed == "." {
-        return Ok(tree.clone());
-    }
-    let no_such_path = || GitError::NoSuchPath {
-        commit: commit.to_string(),
-        path: path.to_string(),
-    };
-    let entry = tree
-        .get_path(Path::new(trimmed))
-        .map_err(|_| no_such_path())?;
-    if entry.kind() != Some(ObjectType::Tree) {
-        return Err(no_such_path());
-    }
-    repo.find_tree(entry.id()).map_err(|source| GitError::Read {
-        commit: commit.to_string(),
-        source,
-    })
-}
-
-/// Git's file mode of a symbolic link.
-const SYMLINK_MODE: i32 = 0o120000;
-
-fn collect(
-    repo: &Repository,
-    odb: &git2::Odb<'_>,
-    tree: &Tree<'_>,
-    prefix: &str,
-    commit: &str,
-    files: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<(), GitError> {
-    let read_error = |source| GitError::Read {
-        commit: commit.to_string(),
-        source,
-    };
-    for entry in tree.iter() {
-        // Names that are not UTF-8 cannot be YAML files modelship reads.
-        let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = format!("{prefix}{name}");
-        match entry.kind() {
-            Some(ObjectType::Tree) => {
-                let child = repo.find_tree(entry.id()).map_err(read_error)?;
-                collect(repo, odb, &child, &format!("{path}/"), commit, files)?;
-            }
-            Some(ObjectType::Blob) if entry.filemode() != SYMLINK_MODE && is_yaml_name(name) => {
-                let (size, _) = odb.read_header(entry.id()).map_err(read_error)?;
-                if size as u64 > MAX_FILE_BYTES {
-                    return Err(GitError::TooLarge {
-                        commit: commit.to_string(),
-                        path,
-                        size,
-                    });
-                }
-                let blob = repo.find_blob(entry.id()).map_err(read_error)?;
-                files.insert(path, blob.content().to_vec());
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// The URL without a `user:password@` part, for messages.

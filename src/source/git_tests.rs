@@ -1,73 +1,10 @@
-use std::collections::BTreeMap;
-
-use git2::{Oid, Repository, Signature};
+use git2::Repository;
 
 use super::*;
 
-/// A bare "remote" repository in a temporary directory, written with git2 only.
-pub(crate) struct Remote {
-    pub dir: tempfile::TempDir,
-    pub repo: Repository,
-}
-
-impl Remote {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init_bare(dir.path()).unwrap();
-        Remote { dir, repo }
-    }
-
-    /// Commits exactly `files` (path -> content) on `branch`; returns the commit id.
-    pub fn commit(&self, branch: &str, files: &[(&str, &str)]) -> Oid {
-        let tree = self.tree(files);
-        let tree = self.repo.find_tree(tree).unwrap();
-        let signature = Signature::now("modelship test", "test@example.com").unwrap();
-        let reference = format!("refs/heads/{branch}");
-        let parent = self
-            .repo
-            .refname_to_id(&reference)
-            .ok()
-            .map(|id| self.repo.find_commit(id).unwrap());
-        let parents: Vec<_> = parent.iter().collect();
-        self.repo
-            .commit(
-                Some(&reference),
-                &signature,
-                &signature,
-                "change",
-                &tree,
-                &parents,
-            )
-            .unwrap()
-    }
-
-    fn tree(&self, files: &[(&str, &str)]) -> Oid {
-        let mut here = BTreeMap::new();
-        let mut below: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-        for (path, content) in files {
-            match path.split_once('/') {
-                Some((dir, rest)) => below.entry(dir).or_default().push((rest, content)),
-                None => {
-                    here.insert(*path, *content);
-                }
-            }
-        }
-        let mut builder = self.repo.treebuilder(None).unwrap();
-        for (name, content) in here {
-            let blob = self.repo.blob(content.as_bytes()).unwrap();
-            builder.insert(name, blob, 0o100644).unwrap();
-        }
-        for (dir, files) in below {
-            let child = self.tree(&files);
-            builder.insert(dir, child, 0o040000).unwrap();
-        }
-        builder.write().unwrap()
-    }
-
-    pub fn url(&self) -> String {
-        self.dir.path().display().to_string()
-    }
-}
+#[path = "../../tests/git_support/remote.rs"]
+mod remote;
+use remote::Remote;
 
 fn source(url: String, cache: &std::path::Path, path: &str) -> GitSource {
     GitSource::new(GitConfig {
@@ -76,6 +13,7 @@ fn source(url: String, cache: &std::path::Path, path: &str) -> GitSource {
         path: path.into(),
         cache_dir: cache.join("cache"),
         auth: GitAuth::Anonymous,
+        ca_file: None,
     })
 }
 
@@ -149,7 +87,7 @@ fn a_missing_branch_or_path_is_an_error_naming_it() {
     let mut config = source(remote.url(), cache.path(), ".").config().clone();
     config.branch = "release".into();
     let error = GitSource::new(config).fetch_blocking().unwrap_err();
-    assert!(matches!(&error, GitError::Fetch { branch, .. } if branch == "release"));
+    assert!(matches!(&error, GitError::Fetch { reference, .. } if reference == "branch release"));
     assert_eq!(error.metric_label(), "git_fetch");
 
     for path in ["nope", "a.yaml"] {
@@ -184,10 +122,14 @@ fn credentials_never_show_in_urls_or_debug_output() {
     );
     let auth = GitAuth::Basic {
         username: "bot".into(),
-        password: Secret::new("hunter2\n"),
+        password: SecretSource::Value(Secret::new("hunter2\n")),
     };
     assert!(!format!("{auth:?}").contains("hunter2"));
-    if let GitAuth::Basic { password, .. } = &auth {
+    if let GitAuth::Basic {
+        password: SecretSource::Value(password),
+        ..
+    } = &auth
+    {
         assert_eq!(password.expose(), "hunter2");
     }
 }
@@ -204,13 +146,108 @@ fn ssh_remotes_need_a_readable_known_hosts_file() {
         known_hosts: cache.path().join("missing_known_hosts"),
     };
     let error = GitSource::new(config).fetch_blocking().unwrap_err();
-    assert!(matches!(error, GitError::CredentialFile { .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            GitError::CredentialFile {
+                kind: crate::source::git_auth::CredentialKind::KnownHosts,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("known_hosts file"), "{error}");
+}
+
+#[test]
+fn a_fetch_reads_only_the_files_that_changed_since_the_previous_one() {
+    let remote = Remote::new();
+    let mut files: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            (
+                format!("services/team-{}/s{i}.yaml", i % 4),
+                format!("n: {i}"),
+            )
+        })
+        .collect();
+    remote.commit("main", &files);
+    let cache = tempfile::tempdir().unwrap();
+    let git = source(remote.url(), cache.path(), ".");
+    let (first, stats) = git.fetch_blocking_with_stats().unwrap();
+    assert_eq!(
+        stats,
+        ReadStats {
+            blobs_read: 40,
+            files_reused: 0
+        }
+    );
+
+    let (same, stats) = git.fetch_blocking_with_stats().unwrap();
+    assert_eq!(same, first);
+    assert_eq!(stats.blobs_read, 0);
+
+    files[5].1 = "n: changed".into();
+    let changed = remote.commit("main", &files);
+    let (second, stats) = git.clone().fetch_blocking_with_stats().unwrap();
+    assert_eq!(second.revision, changed.to_string());
+    assert_eq!(
+        stats,
+        ReadStats {
+            blobs_read: 1,
+            files_reused: 39
+        }
+    );
+    assert_eq!(second.files["services/team-1/s5.yaml"], b"n: changed");
+    assert_eq!(second.files.len(), 40);
+    assert_eq!(second, fresh_read(&remote));
+
+    // Deleted, added (in a new directory), hidden and non-YAML files, through the diff.
+    files.remove(0);
+    files.push(("services/new-team/n.yaml".into(), "n: new".into()));
+    files.push(("services/.drafts/d.yaml".into(), "hidden".into()));
+    files.push(("services/team-2/notes.txt".into(), "not yaml".into()));
+    remote.commit("main", &files);
+    let (third, stats) = git.fetch_blocking_with_stats().unwrap();
+    assert_eq!(stats.blobs_read, 1);
+    assert_eq!(third.files.len(), 40);
+    assert!(!third.files.contains_key("services/team-0/s0.yaml"));
+    assert_eq!(third, fresh_read(&remote));
+}
+
+/// What a source with an empty cache reads of main.
+fn fresh_read(remote: &Remote) -> Snapshot {
+    let cache = tempfile::tempdir().unwrap();
+    source(remote.url(), cache.path(), ".")
+        .fetch_blocking()
+        .unwrap()
+}
+
+#[test]
+fn a_pull_request_head_is_fetched_without_moving_the_branch() {
+    let remote = Remote::new();
+    let main = remote.commit("main", &[("a.yaml", "v: main")]);
+    let head = remote.commit("pr-branch", &[("a.yaml", "v: pr"), ("b.yaml", "w: 1")]);
+    remote.set_ref("refs/pull/7/head", head);
+    let cache = tempfile::tempdir().unwrap();
+    let git = source(remote.url(), cache.path(), ".");
+    assert_eq!(git.fetch_blocking().unwrap().revision, main.to_string());
+
+    let pull = git.fetch_pull_request_blocking(7).unwrap();
+    assert_eq!(pull.revision, head.to_string());
+    assert_eq!(pull.files["a.yaml"], b"v: pr");
+    assert_eq!(git.fetch_blocking().unwrap().revision, main.to_string());
+
+    let error = git.fetch_pull_request_blocking(8).unwrap_err();
+    assert!(
+        matches!(&error, GitError::Fetch { reference, .. } if reference.contains("refs/pull/8/head")),
+        "{error}"
+    );
 }
 
 #[test]
 fn plain_directories_are_not_repositories() {
     let remote = Remote::new();
     let plain = tempfile::tempdir().unwrap();
-    assert!(is_repository(remote.dir.path()));
+    assert!(is_repository(&remote.path));
     assert!(!is_repository(plain.path()));
 }

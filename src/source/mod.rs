@@ -9,11 +9,16 @@
 //!
 //! ```text
 //! --repo URL | bare repo | git work tree ──▶ GitSource   (revision: commit id)
+//!     git_auth (credential files read at each fetch, host key and CA checks)
+//!     known_hosts, ca, git_tree (commit tree to files, reusing the previous read)
 //! --repo DIR (not a git repository)      ──▶ LocalSource (revision: local-<content hash>)
 //! ```
 
+pub mod ca;
 pub mod dir;
 pub mod git;
+pub mod git_auth;
+pub mod git_tree;
 pub mod known_hosts;
 pub mod local;
 pub mod webhook;
@@ -21,7 +26,8 @@ pub mod webhook;
 use std::collections::BTreeMap;
 
 pub use dir::{DirError, read_dir};
-pub use git::{GitAuth, GitConfig, GitError, GitSource, Secret};
+pub use git::{GitAuth, GitConfig, GitError, GitSource, Secret, SecretSource};
+pub use git_tree::ReadStats;
 pub use local::{LocalError, LocalSource};
 
 /// The YAML files of a repository at one revision.

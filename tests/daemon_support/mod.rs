@@ -100,6 +100,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
             path: ".".into(),
             cache_dir: cache.to_path_buf(),
             auth: GitAuth::Anonymous,
+            ca_file: None,
         })),
         repo_name: Some("test/models".into()),
         branch: "main".into(),
