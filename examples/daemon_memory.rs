@@ -2,8 +2,9 @@
 //! resident memory of the daemon process, and writes of a no-change cycle.
 //!
 //! ```sh
-//! cargo run --example daemon_memory            # 1,000 services
-//! cargo run --example daemon_memory -- 200     # another count
+//! cargo run --release --example daemon_memory                    # 1,000 small services
+//! cargo run --release --example daemon_memory -- 1000 example    # example-repo's five
+//!                                                 # services, cycled (about 6.8 objects each)
 //! ```
 //!
 //! The sandbox API server runs in a child process (this same executable with the argument
@@ -28,7 +29,11 @@ fn main() {
         return;
     }
     let services: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    runtime.block_on(measure(services));
+    let shape = match args.get(2).map(String::as_str) {
+        Some("example") => Shape::Example,
+        _ => Shape::Small,
+    };
+    runtime.block_on(measure(services, shape));
 }
 
 /// The child: a sandbox that writes its kubeconfig and runs until its stdin closes.
@@ -43,6 +48,37 @@ async fn serve_sandbox(kubeconfig: &Path) {
     modelship::sandbox::serve("127.0.0.1:0".parse().expect("addr"), Some(kubeconfig), stop)
         .await
         .expect("sandbox serves");
+}
+
+/// The services of the generated repository.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// One CPU model server each (about 3.3 objects).
+    Small,
+    /// example-repo's services cycled, with its modelship.yaml (GPUs, HPAs, canaries,
+    /// routes: about 6.8 objects each).
+    Example,
+}
+
+fn write_example_repository(root: &Path, services: usize) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
+    std::fs::create_dir_all(root.join("services")).expect("mkdir");
+    std::fs::copy(example.join("modelship.yaml"), root.join("modelship.yaml")).expect("config");
+    let mut shapes = Vec::new();
+    for team in ["genai", "risk"] {
+        for entry in std::fs::read_dir(example.join("services").join(team)).expect("services") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            let name = path.file_stem().expect("stem").to_string_lossy().to_string();
+            shapes.push((name, text));
+        }
+    }
+    shapes.sort();
+    for i in 0..services {
+        let (name, text) = &shapes[i % shapes.len()];
+        let doc = text.replacen(&format!("  name: {name}\n"), &format!("  name: {name}-{i}\n"), 1);
+        std::fs::write(root.join(format!("services/{name}-{i}.yaml")), doc).expect("write");
+    }
 }
 
 fn write_repository(root: &Path, services: usize) {
@@ -94,10 +130,13 @@ fn memory_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn measure(services: usize) {
+async fn measure(services: usize, shape: Shape) {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo: PathBuf = dir.path().join("repo");
-    write_repository(&repo, services);
+    match shape {
+        Shape::Small => write_repository(&repo, services),
+        Shape::Example => write_example_repository(&repo, services),
+    }
     let kubeconfig = dir.path().join("kubeconfig");
     let mut sandbox = start_sandbox(&kubeconfig);
     let client = client(&kubeconfig).await;
@@ -136,6 +175,12 @@ async fn measure(services: usize) {
     let (rss, hwm) = memory_kib();
     let board = handles.board.read().await;
     let objects: usize = board.services.values().map(|s| s.objects).sum();
+    let in_sync = board
+        .services
+        .values()
+        .filter(|s| s.state == daemon::ServiceState::InSync)
+        .count();
+    println!("services in sync:         {in_sync}");
     println!("services:                 {services} ({objects} objects)");
     println!("first revision reconciled: {ready_after:.2?}");
     println!("writes to reach it:        {writes_at_ready}");
