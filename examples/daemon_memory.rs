@@ -69,14 +69,22 @@ fn write_example_repository(root: &Path, services: usize) {
         for entry in std::fs::read_dir(example.join("services").join(team)).expect("services") {
             let path = entry.expect("entry").path();
             let text = std::fs::read_to_string(&path).expect("read");
-            let name = path.file_stem().expect("stem").to_string_lossy().to_string();
+            let name = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .to_string();
             shapes.push((name, text));
         }
     }
     shapes.sort();
     for i in 0..services {
         let (name, text) = &shapes[i % shapes.len()];
-        let doc = text.replacen(&format!("  name: {name}\n"), &format!("  name: {name}-{i}\n"), 1);
+        let doc = text.replacen(
+            &format!("  name: {name}\n"),
+            &format!("  name: {name}-{i}\n"),
+            1,
+        );
         std::fs::write(root.join(format!("services/{name}-{i}.yaml")), doc).expect("write");
     }
 }

@@ -22,6 +22,9 @@
 mod apply;
 mod prepare;
 
+#[cfg(test)]
+mod tests;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 

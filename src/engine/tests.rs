@@ -1,0 +1,112 @@
+//! The engine's decisions without a cluster: live views built by hand.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::compile::Source;
+use crate::plan::{Action, BlockReason, ServiceStatus};
+use crate::state::LiveSet;
+
+fn service(name: &str) -> (String, Vec<u8>) {
+    (
+        format!("services/{name}.yaml"),
+        format!(
+            "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: ml}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:1\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n"
+        )
+        .into_bytes(),
+    )
+}
+
+fn files(names: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    names.iter().map(|n| service(n)).collect()
+}
+
+/// The live objects of `prepared`'s services, as if applied.
+fn applied(prepared: &Prepared) -> LiveSet {
+    prepared
+        .desired
+        .services
+        .iter()
+        .flat_map(|s| s.objects.iter().cloned())
+        .collect()
+}
+
+fn status(plan: &Plan, name: &str) -> ServiceStatus {
+    plan.services
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.status)
+        .unwrap_or_else(|| panic!("{name} not in the plan"))
+}
+
+#[test]
+fn a_broken_policy_file_blocks_every_service_and_prunes_nothing() {
+    let before = prepare(&files(&["a", "b"]), &BTreeMap::new(), &Source::local());
+    let live = applied(&before);
+    let mut next = files(&["a"]);
+    next.insert("policies/broken.yaml".into(), b"kind: [".to_vec());
+    let prepared = prepare(&next, &BTreeMap::new(), &Source::local());
+    assert!(prepared.policies_broken());
+    let plan = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    assert_eq!(
+        status(&plan, "a"),
+        ServiceStatus::Blocked(BlockReason::PoliciesBroken)
+    );
+    assert_eq!(
+        status(&plan, "b"),
+        ServiceStatus::Blocked(BlockReason::RepositoryInvalid),
+        "nothing is pruned without the policies"
+    );
+    assert!(!plan.has_changes());
+}
+
+#[test]
+fn a_scoped_plan_covers_its_services_only_and_never_prunes() {
+    let before = prepare(&files(&["a", "b", "c"]), &BTreeMap::new(), &Source::local());
+    let live = applied(&before);
+    let mut changed = files(&["a"]);
+    changed.insert(
+        "services/a.yaml".into(),
+        String::from_utf8(service("a").1)
+            .unwrap()
+            .replace("a:1", "a:2")
+            .into_bytes(),
+    );
+    let prepared = prepare(&changed, &BTreeMap::new(), &Source::local());
+    let only = BTreeSet::from([("ml".to_string(), "a".to_string())]);
+    let scoped = plan(
+        &prepared,
+        &live,
+        &NamespaceLabels::new(),
+        Scope::Services(&only),
+    )
+    .unwrap();
+    let names: Vec<&str> = scoped.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["a"]);
+    assert_eq!(scoped.count(Action::Update), 1);
+    assert_eq!(scoped.count(Action::Delete), 0);
+    let all = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    assert_eq!(status(&all, "b"), ServiceStatus::Removed);
+    assert_eq!(status(&all, "c"), ServiceStatus::Removed);
+}
+
+#[test]
+fn prepare_names_invalid_and_failing_services_with_their_cause() {
+    let mut next = files(&["a"]);
+    next.insert(
+        "services/b.yaml".into(),
+        b"apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {name: b, namespace: ml}\nspec:\n  model: {name: b, version: \"1\"}\n  runtime: {image: \"registry.example.com/b:latest\"}\n  resources: {cpu: \"1\", memory: 1Gi}\n"
+            .to_vec(),
+    );
+    let prepared = prepare(&next, &BTreeMap::new(), &Source::local());
+    let error = &prepared.errors[&("ml".to_string(), "b".to_string())];
+    assert_eq!(error.cause, Cause::InvalidSpec);
+    assert!(
+        error.message.contains("services/b.yaml"),
+        "{}",
+        error.message
+    );
+    assert!(prepared.service(&("ml".into(), "a".into())).is_some());
+    assert!(prepared.service(&("ml".into(), "b".into())).is_none());
+    assert_eq!(Cause::InvalidSpec.metric_label(), "invalid_spec");
+}
