@@ -240,28 +240,30 @@ impl Runner {
             repo: self.shared.config.repo_name.clone(),
             commit: (!snapshot.revision.starts_with("local-")).then(|| snapshot.revision.clone()),
         };
-        let prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
+        let mut prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
         let labels = self.namespace_labels(&prepared).await;
+        let plan = {
+            let live = self.shared.cache.read().await.view(None);
+            engine::plan(&prepared, &live, &labels, Scope::All)
+        };
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::error!(%error, revision = %snapshot.revision, "revision could not be planned");
+                self.shared.metrics.error(error.metric_label());
+                let mut board = self.shared.board.write().await;
+                board.revision = Some(snapshot.revision.clone());
+                board.diagnostics = vec![error.to_string()];
+                return;
+            }
+        };
+        // Held until the next revision: one service's objects are parsed when it is planned.
+        prepared.compact();
         let revision = Arc::new(Revision {
             id: snapshot.revision.clone(),
             prepared,
             labels,
         });
-        let plan = {
-            let live = self.shared.cache.read().await.view(None);
-            engine::plan(&revision.prepared, &live, &revision.labels, Scope::All)
-        };
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(error) => {
-                tracing::error!(%error, revision = %revision.id, "revision could not be planned");
-                self.shared.metrics.error(error.metric_label());
-                let mut board = self.shared.board.write().await;
-                board.revision = Some(revision.id.clone());
-                board.diagnostics = vec![error.to_string()];
-                return;
-            }
-        };
         self.publish(&revision, &plan).await;
         let present: BTreeSet<ServiceId> = plan
             .services
@@ -540,7 +542,7 @@ async fn reconcile(
     let desired = prepared.service(&id);
     let mut outcome = Outcome {
         spec_hash: prepared.spec_hashes.get(&id).cloned().unwrap_or_default(),
-        objects: desired.map_or(0, |d| d.objects.len()),
+        objects: desired.as_ref().map_or(0, |d| d.objects.len()),
         id,
         revision: revision.id.clone(),
         state: ServiceState::InSync,
@@ -583,7 +585,7 @@ async fn reconcile(
             tracing::info!("drift detected: healing");
         }
         let report =
-            engine::apply_service(&shared.writer, service, desired, &shared.strategy()).await;
+            engine::apply_service(&shared.writer, service, &desired, &shared.strategy()).await;
         outcome.writes = report.writes();
         for _ in 0..report.writes() {
             shared.metrics.writes.inc();

@@ -83,7 +83,7 @@ pub fn plan(
     labels: &NamespaceLabels,
     scope: Scope<'_>,
 ) -> Result<Plan, Error> {
-    let desired = scoped(&prepared.desired, scope, prepared.policies_broken());
+    let desired = scoped(prepared, scope);
     let mut plan = plan::plan(&desired, live)?;
     if let Scope::Services(only) = scope {
         plan.services
@@ -113,32 +113,28 @@ pub fn plan(
     Ok(plan)
 }
 
-/// The desired state of `scope`; borrowed when it is the whole repository.
-fn scoped<'a>(desired: &'a DesiredState, scope: Scope<'_>, broken: bool) -> Cow<'a, DesiredState> {
+/// The desired state of `scope`; borrowed when it is the whole, uncompacted repository.
+fn scoped<'a>(prepared: &'a Prepared, scope: Scope<'_>) -> Cow<'a, DesiredState> {
     match scope {
-        Scope::All if !broken => Cow::Borrowed(desired),
+        Scope::All if !prepared.policies_broken() => prepared.desired(),
         Scope::All => Cow::Owned(DesiredState {
             repository_valid: false,
-            ..desired.clone()
+            ..prepared.desired().into_owned()
         }),
-        Scope::Services(only) => {
-            let keep = |ns: &String, name: &String| only.contains(&(ns.clone(), name.clone()));
-            Cow::Owned(DesiredState {
-                services: desired
-                    .services
-                    .iter()
-                    .filter(|s| keep(&s.namespace, &s.name))
-                    .cloned()
-                    .collect(),
-                invalid: desired
-                    .invalid
-                    .iter()
-                    .filter(|(ns, name)| keep(ns, name))
-                    .cloned()
-                    .collect(),
-                // Only these services are in view: nothing else may be pruned from here.
-                repository_valid: false,
-            })
-        }
+        Scope::Services(only) => Cow::Owned(DesiredState {
+            services: only
+                .iter()
+                .filter_map(|id| prepared.service(id).map(Cow::into_owned))
+                .collect(),
+            invalid: prepared
+                .desired
+                .invalid
+                .iter()
+                .filter(|id| only.contains(*id))
+                .cloned()
+                .collect(),
+            // Only these services are in view: nothing else may be pruned from here.
+            repository_valid: false,
+        }),
     }
 }

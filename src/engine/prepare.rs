@@ -3,6 +3,7 @@
 //! hands in the files, so a directory, a Git commit and a pull request's head are
 //! prepared alike.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::compile::{self, Source};
@@ -75,6 +76,9 @@ pub struct Prepared {
     pub policy_diagnostics: Vec<Diagnostic>,
     /// Services that failed to compile, as `file: service ns/name: error` lines.
     pub compile_errors: Vec<String>,
+    /// After [`Prepared::compact`]: the objects of each service of `desired`, in the same
+    /// order, as compact JSON text (`desired`'s object lists are empty then).
+    compact: Option<Vec<Vec<Box<[u8]>>>>,
 }
 
 impl Prepared {
@@ -85,14 +89,70 @@ impl Prepared {
             .any(|d| d.severity == Severity::Error)
     }
 
-    /// The compiled objects of a valid service.
-    pub fn service(&self, id: &ServiceId) -> Option<&DesiredService> {
+    /// The compiled objects of a valid service (parsed again when compacted).
+    pub fn service(&self, id: &ServiceId) -> Option<Cow<'_, DesiredService>> {
         // The desired services are sorted by (namespace, name).
-        self.desired
+        let index = self
+            .desired
             .services
             .binary_search_by(|s| (&s.namespace, &s.name).cmp(&(&id.0, &id.1)))
-            .ok()
-            .and_then(|index| self.desired.services.get(index))
+            .ok()?;
+        self.service_at(index)
+    }
+
+    fn service_at(&self, index: usize) -> Option<Cow<'_, DesiredService>> {
+        let service = self.desired.services.get(index)?;
+        match &self.compact {
+            None => Some(Cow::Borrowed(service)),
+            Some(compact) => Some(Cow::Owned(DesiredService {
+                objects: compact
+                    .get(index)?
+                    .iter()
+                    .filter_map(|json| serde_json::from_slice(json).ok())
+                    .collect(),
+                ..service.clone()
+            })),
+        }
+    }
+
+    /// The whole desired state, parsed again when compacted.
+    pub fn desired(&self) -> Cow<'_, DesiredState> {
+        if self.compact.is_none() {
+            return Cow::Borrowed(&self.desired);
+        }
+        let services = (0..self.desired.services.len())
+            .filter_map(|index| self.service_at(index).map(Cow::into_owned))
+            .collect();
+        Cow::Owned(DesiredState {
+            services,
+            ..self.desired.clone()
+        })
+    }
+
+    /// Keeps the compiled objects as compact JSON text, parsed again one service at a
+    /// time when asked for: what a long-running caller holds between revisions (a parsed
+    /// `Value` costs several times its text).
+    pub fn compact(&mut self) {
+        if self.compact.is_some() {
+            return;
+        }
+        let compact = self
+            .desired
+            .services
+            .iter_mut()
+            .map(|service| {
+                std::mem::take(&mut service.objects)
+                    .iter()
+                    // Serializing a Value cannot fail.
+                    .map(|object| {
+                        serde_json::to_vec(object)
+                            .unwrap_or_default()
+                            .into_boxed_slice()
+                    })
+                    .collect()
+            })
+            .collect();
+        self.compact = Some(compact);
     }
 
     /// Every error diagnostic of the specs and policies, as `file:line:col: ...` lines.
@@ -166,6 +226,7 @@ pub fn prepare(
         policies,
         policy_diagnostics,
         compile_errors,
+        compact: None,
     }
 }
 

@@ -110,3 +110,33 @@ fn prepare_names_invalid_and_failing_services_with_their_cause() {
     assert!(prepared.service(&("ml".into(), "b".into())).is_none());
     assert_eq!(Cause::InvalidSpec.metric_label(), "invalid_spec");
 }
+
+#[test]
+fn a_compacted_preparation_plans_exactly_as_the_parsed_one() {
+    let before = prepare(&files(&["a", "b"]), &BTreeMap::new(), &Source::local());
+    let live = applied(&before);
+    let mut prepared = prepare(&files(&["a", "c"]), &BTreeMap::new(), &Source::local());
+    let parsed = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    let service_a = prepared
+        .service(&("ml".into(), "a".into()))
+        .unwrap()
+        .into_owned();
+    prepared.compact();
+    assert!(
+        prepared
+            .desired
+            .services
+            .iter()
+            .all(|s| s.objects.is_empty())
+    );
+    let compacted = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    assert_eq!(parsed, compacted);
+    assert_eq!(
+        prepared
+            .service(&("ml".into(), "a".into()))
+            .unwrap()
+            .into_owned(),
+        service_a
+    );
+    assert_eq!(prepared.desired().services.len(), 2);
+}
