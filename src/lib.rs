@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod compile;
 pub mod daemon;
+pub mod forge;
 pub mod plan;
 pub mod policy;
 pub mod sandbox;

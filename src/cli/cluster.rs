@@ -239,11 +239,13 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// A plan against the cluster, with the client and kinds to apply it.
-struct Planned {
-    client: kube::Client,
-    kinds: Kinds,
-    plan: Plan,
+/// A plan against the cluster, with the client and kinds to apply it and the live state
+/// it was planned against.
+pub struct Planned {
+    pub client: kube::Client,
+    pub kinds: Kinds,
+    pub plan: Plan,
+    pub live: plan::LiveSet,
 }
 
 /// Why a plan could not be made.
@@ -311,12 +313,13 @@ async fn plan_against_cluster(
         client,
         kinds,
         plan,
+        live,
     })
 }
 
 /// Loads the repository and its policies, and plans against the cluster; `Err` is the
 /// exit code of a failure, already reported on `stderr`.
-async fn prepare(
+pub async fn prepare(
     dir: &Path,
     policy_dirs: &[PathBuf],
     cluster: &ClusterArgs,
@@ -345,7 +348,7 @@ async fn prepare(
 pub async fn run_plan(args: &PlanArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
-    let (loaded, Planned { plan, .. }) = match prepare(
+    let (loaded, planned) = match prepare(
         &args.dir,
         &args.policies,
         &args.cluster,
@@ -357,17 +360,26 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    print!("{}", render::render(&plan, args.output.into(), color()));
-    if let Some(denied) = render::denied_text(&plan) {
+    let plan = &planned.plan;
+    match args.output {
+        // The pull-request comment, with GPUs, costs and diagnostics.
+        OutputFormat::Markdown => print!(
+            "{}",
+            super::pr::markdown(&loaded, plan, &planned.live, None)
+        ),
+        other => print!("{}", render::render(plan, other.into(), color())),
+    }
+    if let Some(denied) = render::denied_text(plan) {
         let _ = writeln!(
             stderr,
             "error: {denied}: apply would leave their objects untouched and apply the other services"
         );
     }
-    plan_exit(&loaded, &plan)
+    plan_exit(&loaded, plan)
 }
 
-fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
+/// The exit code of `plan` for a plan of a loaded repository.
+pub fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
     if !loaded.desired.repository_valid || plan.denied().next().is_some() {
         Exit::Invalid
     } else if plan.has_changes() {
@@ -397,6 +409,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
         client,
         mut kinds,
         plan,
+        ..
     } = planned;
     print!("{}", render::render(&plan, args.output.into(), color()));
     let options = apply_options(args, retry);

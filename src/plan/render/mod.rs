@@ -1,12 +1,15 @@
 //! Renderings of a [`Plan`](super::Plan): a terminal report, Markdown for pull-request
-//! comments, and JSON with a stable, versioned schema ([`json`]).
+//! comments ([`markdown`], with GPUs and cost from [`capacity`] and what merging does from
+//! [`merge`]), and JSON with a stable, versioned schema ([`json`]).
 //!
 //! Every rendering reads only the plan, whose Secret values are already redacted. Policy
 //! violations appear with their service: Deny and Warn in every rendering, Audit in JSON
 //! only.
 
+pub mod capacity;
 pub mod json;
-mod markdown;
+pub mod markdown;
+pub mod merge;
 mod text;
 
 use std::fmt::Write as _;
@@ -14,7 +17,7 @@ use std::str::FromStr;
 
 use super::{Action, ServicePlan, ServiceStatus, Summary};
 
-pub use markdown::markdown;
+pub use markdown::{COMMENT_LIMIT, CommentContext, Links, comment, markdown};
 pub use text::text;
 
 /// An output format (`-o text|markdown|json`).
