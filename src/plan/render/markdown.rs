@@ -144,6 +144,8 @@ pub fn markdown(plan: &Plan) -> String {
 
 /// Renders the pull-request comment, always under [`COMMENT_LIMIT`].
 pub fn comment(plan: &Plan, context: &CommentContext) -> String {
+    let blocked_asks = blocked_keep_live(plan, context);
+    let context = &blocked_asks.0;
     let mut head = String::new();
     headline(plan, context, &mut head);
     diagnostics(context, &mut head);
@@ -158,9 +160,39 @@ pub fn comment(plan: &Plan, context: &CommentContext) -> String {
     if listed.is_empty() {
         return head;
     }
-    table(&listed, plan.services.len(), context, &mut head);
+    table(
+        &listed,
+        plan.services.len(),
+        context,
+        &blocked_asks.1,
+        &mut head,
+    );
     let sections: Vec<Section> = listed.iter().map(|s| section(s, context)).collect();
     fit(head, sections)
+}
+
+/// A blocked service changes nothing: its figures after the merge are its live ones. The
+/// second map keeps what such a service asked for, to show it.
+fn blocked_keep_live(
+    plan: &Plan,
+    context: &CommentContext,
+) -> (CommentContext, BTreeMap<(String, String), Capacity>) {
+    let mut adjusted = context.clone();
+    let mut asked = BTreeMap::new();
+    for service in plan
+        .services
+        .iter()
+        .filter(|s| matches!(s.status, ServiceStatus::Blocked(_)))
+    {
+        let key = (service.namespace.clone(), service.name.clone());
+        if let Some(capacity) = adjusted.capacities.services.get_mut(&key)
+            && capacity.after != capacity.before
+        {
+            asked.insert(key, capacity.after);
+            capacity.after = capacity.before;
+        }
+    }
+    (adjusted, asked)
 }
 
 /// A service's `<details>` block, with and without its diffs.
@@ -254,14 +286,25 @@ fn headline(plan: &Plan, context: &CommentContext, out: &mut String) {
     let (before, after) = (total.before, total.after);
     if before.gpus > 0 || after.gpus > 0 {
         let delta = after.hourly - before.hourly;
-        let _ = write!(
-            out,
-            "\nGPUs **{} → {}** · cost **{}/hour** ({}/month)",
-            before.gpus,
-            after.gpus,
-            signed_money(delta),
-            signed_money(delta * HOURS_PER_MONTH)
-        );
+        if before.gpus == after.gpus && delta.abs() < 0.005 {
+            let _ = write!(
+                out,
+                "\nGPUs **{}**, no change · {}/hour ({}/month)",
+                after.gpus,
+                money(after.hourly),
+                money(after.hourly * HOURS_PER_MONTH)
+            );
+        } else {
+            let _ = write!(
+                out,
+                "\nGPUs **{} → {}** · cost **{}/hour** ({}/month), {}/hour in all",
+                before.gpus,
+                after.gpus,
+                signed_money(delta),
+                signed_money(delta * HOURS_PER_MONTH),
+                money(after.hourly)
+            );
+        }
         let unpriced = before.unpriced.max(after.unpriced);
         if unpriced > 0 {
             let _ = write!(
@@ -339,7 +382,13 @@ fn diagnostics(context: &CommentContext, out: &mut String) {
     let _ = writeln!(out);
 }
 
-fn table(listed: &[&ServicePlan], total: usize, context: &CommentContext, out: &mut String) {
+fn table(
+    listed: &[&ServicePlan],
+    total: usize,
+    context: &CommentContext,
+    asked: &BTreeMap<(String, String), Capacity>,
+    out: &mut String,
+) {
     let _ = writeln!(
         out,
         "| Service | Status | Objects | GPUs | Cost/hour | Summary |"
@@ -347,6 +396,10 @@ fn table(listed: &[&ServicePlan], total: usize, context: &CommentContext, out: &
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for s in listed.iter().take(MAX_TABLE_ROWS) {
         let capacity = context.capacities.of(&s.namespace, &s.name);
+        let mut gpus = gpus_cell(capacity.before, capacity.after);
+        if let Some(wanted) = asked.get(&(s.namespace.clone(), s.name.clone())) {
+            let _ = write!(gpus, " (asks for {})", wanted.gpus);
+        }
         let _ = writeln!(
             out,
             "| `{}/{}` | {} | {} | {} | {} | {} |",
@@ -354,9 +407,9 @@ fn table(listed: &[&ServicePlan], total: usize, context: &CommentContext, out: &
             s.name,
             status_text(s.status),
             counts_text(|a| s.count(a)),
-            gpus_cell(capacity.before, capacity.after),
+            gpus,
             cost_cell(capacity.before, capacity.after),
-            escape(&summary_text(&s.summary))
+            summary_cell(&s.summary)
         );
     }
     if listed.len() > MAX_TABLE_ROWS {
@@ -372,6 +425,13 @@ fn table(listed: &[&ServicePlan], total: usize, context: &CommentContext, out: &
             "\n{} unchanged, not listed.",
             plural(total - listed.len(), "more service")
         );
+    }
+}
+
+fn summary_cell(summary: &crate::plan::Summary) -> String {
+    match summary_text(summary) {
+        text if text.is_empty() => "-".to_string(),
+        text => escape(&text),
     }
 }
 
@@ -409,7 +469,7 @@ fn section(service: &ServicePlan, context: &CommentContext) -> Section {
     }
     let mut listed = false;
     for violation in shown_violations(service) {
-        let _ = writeln!(head, "{}", violation_item(violation));
+        let _ = writeln!(head, "{}", violation_item(violation, context));
         listed = true;
     }
     if listed {
@@ -548,22 +608,25 @@ fn is_version_label(change: &FieldChange) -> bool {
 }
 
 /// One list item: severity, policy (file:line), object, message, and the spec file:line.
-fn violation_item(v: &Violation) -> String {
+fn violation_item(v: &Violation, context: &CommentContext) -> String {
     let object = match &v.namespace {
         Some(namespace) => format!("{} {namespace}/{}", v.kind, v.name),
         None => format!("{} {}", v.kind, v.name),
     };
     let source = match &v.source {
-        Some(s) if s.line > 0 => format!(" (`{}:{}`)", s.file, s.line),
-        Some(s) => format!(" (`{}`)", s.file),
+        Some(s) => format!(" ({})", context.location(&s.file, s.line, 0)),
         None => String::new(),
     };
+    // Policies of the repository link to it; those of `--policies DIR` live elsewhere.
+    let policy_at = if v.policy_file.starts_with("policies/") {
+        context.location(&v.policy_file, v.policy_line, 0)
+    } else {
+        format!("`{}:{}`", v.policy_file, v.policy_line)
+    };
     format!(
-        "- **{}** policy `{}` (`{}:{}`): {object}: {}{source}",
+        "- **{}** policy `{}` ({policy_at}): {object}: {}{source}",
         v.severity(),
         v.policy,
-        v.policy_file,
-        v.policy_line,
         escape_message(&v.message)
     )
 }

@@ -137,7 +137,9 @@ fn headline_counts_gpus_and_cost_and_the_canary_peak() {
     let md = comment(&plan, &context);
     assert!(md.contains("**1 of 2 services changes**"), "{md}");
     assert!(
-        md.contains("GPUs **4 → 8** · cost **+$14.68/hour** (+$10,716.40/month)"),
+        md.contains(
+            "GPUs **4 → 8** · cost **+$14.68/hour** (+$10,716.40/month), $29.36/hour in all"
+        ),
         "{md}"
     );
     assert!(
