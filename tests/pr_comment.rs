@@ -80,12 +80,7 @@ fn golden(name: &str, actual: &str) {
 fn a_model_version_bump_of_a_canary_gpu_service() {
     let live = applied(&load_repo(&example_repo()));
     let repo = example_copy();
-    edit(
-        repo.path(),
-        "services/genai/llm-chat.yaml",
-        "version: \"3.1.0\"",
-        "version: \"3.2.0\"",
-    );
+    bump_llm_chat_version(repo.path());
     let md = comment(repo.path(), &live);
     // Every object of the service carries the version label, but only the Deployment's
     // diff is shown.

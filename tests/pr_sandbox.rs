@@ -87,12 +87,7 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
     let sandbox = applied_sandbox().await;
     let double = Double::start().await;
     let repo = example_copy();
-    edit(
-        repo.path(),
-        "services/genai/llm-chat.yaml",
-        "version: \"3.1.0\"",
-        "version: \"3.2.0\"",
-    );
+    bump_llm_chat_version(repo.path());
     assert_eq!(
         post(&args(repo.path(), &sandbox, &double, SHA_1)).await,
         Exit::Ok
@@ -161,26 +156,30 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
     }
 }
 
-#[tokio::test]
-async fn an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit() {
+/// Posts the plan of example-repo with one edit, expecting a failed plan: the double, the
+/// body of the one comment and the last `modelship/plan` status.
+async fn post_failing(file: &str, from: &str, to: &str) -> (Double, String, (String, String)) {
     let sandbox = applied_sandbox().await;
     let double = Double::start().await;
     let repo = example_copy();
-    edit(
-        repo.path(),
+    edit(repo.path(), file, from, to);
+    let exit = post(&args(repo.path(), &sandbox, &double, SHA_1)).await;
+    assert_eq!(exit, Exit::Invalid);
+    let comments = double.own_comments(PR);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    let status = statuses(&double, SHA_1).pop().expect("a status");
+    (double, comments[0].body.clone(), status)
+}
+
+#[tokio::test]
+async fn an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit() {
+    let (double, body, status) = post_failing(
         "services/genai/llm-chat.yaml",
         "maxReplicas: 6",
         "maxReplica: 6",
-    );
-    assert_eq!(
-        post(&args(repo.path(), &sandbox, &double, SHA_1)).await,
-        Exit::Invalid
-    );
-    assert_eq!(
-        statuses(&double, SHA_1).last(),
-        Some(&("failure".to_string(), "invalid: 2 errors".to_string()))
-    );
-    let body = &double.own_comments(PR)[0].body;
+    )
+    .await;
+    assert_eq!(status, ("failure".into(), "invalid: 2 errors".into()));
     let link = format!(
         "]({}/acme/models/blob/{SHA_1}/services/genai/llm-chat.yaml#L39)",
         double.url
@@ -191,27 +190,16 @@ async fn an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit
 
 #[tokio::test]
 async fn a_denied_service_fails_the_status_and_shows_the_policy_and_its_message() {
-    let sandbox = applied_sandbox().await;
-    let double = Double::start().await;
-    let repo = example_copy();
-    edit(
-        repo.path(),
+    let (_double, body, status) = post_failing(
         "services/risk/fraud-detection.yaml",
         "  owner: risk-ml@example.com\n",
         "",
-    );
+    )
+    .await;
     assert_eq!(
-        post(&args(repo.path(), &sandbox, &double, SHA_1)).await,
-        Exit::Invalid
+        status,
+        ("failure".into(), "1 service denied by policy".into())
     );
-    assert_eq!(
-        statuses(&double, SHA_1).last(),
-        Some(&(
-            "failure".to_string(),
-            "1 service denied by policy".to_string()
-        ))
-    );
-    let body = &double.own_comments(PR)[0].body;
     assert!(
         body.contains("**1 service denied by policy (risk-prod/fraud-detection)**"),
         "{body}"
