@@ -94,6 +94,13 @@ fn a_model_version_bump_of_a_canary_gpu_service() {
         "{md}"
     );
     golden("llm-chat-version-bump", &md);
+    // The README's example comment is this one.
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/pr-comment-example.md");
+    let example = std::fs::read_to_string(&docs).expect("docs/pr-comment-example.md");
+    assert!(
+        example == md,
+        "docs/pr-comment-example.md is out of date: cp tests/golden/comments/llm-chat-version-bump.md docs/pr-comment-example.md"
+    );
 }
 
 #[test]
