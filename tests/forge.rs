@@ -298,6 +298,43 @@ async fn a_github_app_gets_an_installation_token_once_and_uses_it() {
 }
 
 #[tokio::test]
+async fn an_installation_token_close_to_expiry_is_replaced_before_use() {
+    let double = Double::start().await;
+    double.enable_app();
+    // Four minutes left is inside the five-minute margin: every use fetches a new one.
+    double.set_token_lifetime(Duration::from_secs(240));
+    let key = AppKey::from_pem(42, include_str!("fixtures/forge/app-key.pem")).unwrap();
+    let github = GitHub::new(
+        &double.url,
+        Credentials::App(key),
+        fast(),
+        ForgeMetrics::default(),
+    )
+    .unwrap();
+    for text in ["one", "two"] {
+        within(github.set_status(
+            &repo(),
+            "abcdef1",
+            StatusContext::Plan,
+            StatusState::Pending,
+            text,
+            None,
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        double.issued_tokens(),
+        ["ghs_installation_1", "ghs_installation_2"]
+    );
+    let last = double.requests().pop().expect("a request");
+    assert_eq!(
+        last.authorization.as_deref(),
+        Some("Bearer ghs_installation_2")
+    );
+}
+
+#[tokio::test]
 async fn no_credential_appears_in_bodies_errors_or_debug_output() {
     let double = Double::start().await;
     let github = client(&double);

@@ -19,7 +19,7 @@ const PR: u64 = 12;
 const SHA_1: &str = "1111111111111111111111111111111111111111";
 const SHA_2: &str = "2222222222222222222222222222222222222222";
 
-fn args(dir: &Path, sandbox: &Sandbox, double: &Double, sha: &str) -> PrCommentArgs {
+fn args(dir: &Path, kubeconfig: &Path, double: &Double, sha: &str) -> PrCommentArgs {
     PrCommentArgs {
         dir: dir.to_path_buf(),
         repo: "acme/models".parse().expect("repo"),
@@ -28,7 +28,7 @@ fn args(dir: &Path, sandbox: &Sandbox, double: &Double, sha: &str) -> PrCommentA
         github_api_url: double.url.clone(),
         github_token_file: None,
         cluster: ClusterArgs {
-            kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
+            kubeconfig: Some(kubeconfig.to_path_buf()),
             context: None,
         },
         policies: Vec::new(),
@@ -89,7 +89,13 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
     let repo = example_copy();
     bump_llm_chat_version(repo.path());
     assert_eq!(
-        post(&args(repo.path(), &sandbox, &double, SHA_1)).await,
+        post(&args(
+            repo.path(),
+            sandbox.kubeconfig_path(),
+            &double,
+            SHA_1
+        ))
+        .await,
         Exit::Ok
     );
     let comments = double.own_comments(PR);
@@ -136,7 +142,13 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
         "xgboost-server:2.2.0",
     );
     assert_eq!(
-        post(&args(repo.path(), &sandbox, &double, SHA_2)).await,
+        post(&args(
+            repo.path(),
+            sandbox.kubeconfig_path(),
+            &double,
+            SHA_2
+        ))
+        .await,
         Exit::Ok
     );
     let comments = double.own_comments(PR);
@@ -163,7 +175,13 @@ async fn post_failing(file: &str, from: &str, to: &str) -> (Double, String, (Str
     let double = Double::start().await;
     let repo = example_copy();
     edit(repo.path(), file, from, to);
-    let exit = post(&args(repo.path(), &sandbox, &double, SHA_1)).await;
+    let exit = post(&args(
+        repo.path(),
+        sandbox.kubeconfig_path(),
+        &double,
+        SHA_1,
+    ))
+    .await;
     assert_eq!(exit, Exit::Invalid);
     let comments = double.own_comments(PR);
     assert_eq!(comments.len(), 1, "{comments:?}");
@@ -206,4 +224,31 @@ async fn a_denied_service_fails_the_status_and_shows_the_policy_and_its_message(
     );
     assert!(body.contains("policy `require-owner`"), "{body}");
     assert!(body.contains("spec.owner is required"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_posts_an_error_status_and_says_why() {
+    let double = Double::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    // Port 1 on loopback: nothing listens there.
+    std::fs::write(
+        &kubeconfig,
+        modelship::sandbox::kubeconfig("http://127.0.0.1:1"),
+    )
+    .expect("write kubeconfig");
+    let args = args(&example_repo(), &kubeconfig, &double, SHA_1);
+    assert_eq!(post(&args).await, Exit::Cluster);
+    assert_eq!(
+        statuses(&double, SHA_1).last(),
+        Some(&(
+            "error".to_string(),
+            "the cluster could not be read".to_string()
+        ))
+    );
+    let body = &double.own_comments(PR)[0].body;
+    assert!(
+        body.contains("**Nothing was planned**: the cluster could not be read."),
+        "{body}"
+    );
 }

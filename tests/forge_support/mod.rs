@@ -78,6 +78,8 @@ struct State {
     requests: Vec<Recorded>,
     /// Accept a JWT on the App endpoints.
     app: bool,
+    /// How long issued installation tokens live (GitHub: an hour).
+    token_lifetime_secs: i64,
     per_page_max: usize,
 }
 
@@ -100,6 +102,7 @@ impl Double {
         let state = Arc::new(Mutex::new(State {
             next_id: 1000,
             per_page_max: 100,
+            token_lifetime_secs: 3600,
             ..State::default()
         }));
         let shared = state.clone();
@@ -130,6 +133,12 @@ impl Double {
     /// Accept GitHub App JWTs and hand out installation tokens.
     pub fn enable_app(&self) {
         self.with(|s| s.app = true);
+    }
+
+    /// Issues installation tokens that live this long.
+    pub fn set_token_lifetime(&self, lifetime: std::time::Duration) {
+        let secs = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+        self.with(|s| s.token_lifetime_secs = secs);
     }
 
     /// Gives a user a role (`admin`, `maintain`, `write`, `triage`, `read`).
@@ -285,7 +294,8 @@ fn route(
         ("POST", ["app", "installations", "7", "access_tokens"]) if s.app && jwt => {
             let token = format!("ghs_installation_{}", s.tokens.len() + 1);
             s.tokens.push(token.clone());
-            let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+            let expires =
+                jiff::Timestamp::now() + jiff::SignedDuration::from_secs(s.token_lifetime_secs);
             return ok(
                 201,
                 json!({"token": token, "expires_at": expires.to_string()}),
