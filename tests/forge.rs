@@ -40,6 +40,18 @@ fn client(double: &Double) -> GitHub {
     .unwrap()
 }
 
+/// A client authenticating as GitHub App 42 with the test key.
+fn app_client(double: &Double) -> GitHub {
+    let key = AppKey::from_pem(42, include_str!("fixtures/forge/app-key.pem")).unwrap();
+    GitHub::new(
+        &double.url,
+        Credentials::App(key),
+        fast(),
+        ForgeMetrics::default(),
+    )
+    .unwrap()
+}
+
 async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(STEP, future)
         .await
@@ -256,14 +268,7 @@ async fn approvals_need_write_permission_or_a_listed_approver() {
 async fn a_github_app_gets_an_installation_token_once_and_uses_it() {
     let double = Double::start().await;
     double.enable_app();
-    let key = AppKey::from_pem(42, include_str!("fixtures/forge/app-key.pem")).unwrap();
-    let github = GitHub::new(
-        &double.url,
-        Credentials::App(key),
-        fast(),
-        ForgeMetrics::default(),
-    )
-    .unwrap();
+    let github = app_client(&double);
     within(github.upsert_comment(&repo(), 2, Marker::Plan, "one"))
         .await
         .unwrap();
@@ -303,14 +308,7 @@ async fn an_installation_token_close_to_expiry_is_replaced_before_use() {
     double.enable_app();
     // Four minutes left is inside the five-minute margin: every use fetches a new one.
     double.set_token_lifetime(Duration::from_secs(240));
-    let key = AppKey::from_pem(42, include_str!("fixtures/forge/app-key.pem")).unwrap();
-    let github = GitHub::new(
-        &double.url,
-        Credentials::App(key),
-        fast(),
-        ForgeMetrics::default(),
-    )
-    .unwrap();
+    let github = app_client(&double);
     for text in ["one", "two"] {
         within(github.set_status(
             &repo(),
