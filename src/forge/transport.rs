@@ -513,6 +513,27 @@ mod tests {
     }
 
     #[test]
+    fn the_counter_registers_as_modelship_forge_requests_total() {
+        let metrics = ForgeMetrics::default();
+        let mut registry = Registry::with_prefix("modelship");
+        metrics.register(&mut registry);
+        metrics.inc("ok");
+        metrics.inc("ok");
+        metrics.inc("rate_limited");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(r#"modelship_forge_requests_total{result="ok"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"modelship_forge_requests_total{result="rate_limited"} 1"#),
+            "{text}"
+        );
+        assert_eq!(metrics.count("ok"), 2);
+    }
+
+    #[test]
     fn error_messages_are_github_s_message_shortened() {
         let body = Bytes::from(r#"{"message":"Resource not accessible by integration"}"#);
         assert_eq!(
