@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use super::cluster::{self, ClusterArgs, Exit, Loaded, Planned};
 use crate::cluster::RetryPolicy as ClusterRetry;
 use crate::forge::{
-    self, Credentials, ForgeMetrics, GitHub, Marker, Repo, RetryPolicy, Secret, StatusContext,
-    StatusState,
+    self, CredentialSources, Credentials, ForgeMetrics, GitHub, Marker, Repo, RetryPolicy, Secret,
+    StatusContext, StatusState,
 };
 use crate::plan::render::capacity::{self, PriceList};
 use crate::plan::render::{CommentContext, Links, comment};
@@ -72,17 +72,19 @@ fn parse_repo(text: &str) -> Result<Repo, String> {
 pub async fn run(command: &PrCommand) -> Exit {
     match command {
         PrCommand::Comment(args) => {
-            let token = match args.github_token_file.as_deref() {
-                Some(path) => Credentials::token_file(path).map_err(|e| e.to_string()),
-                None => std::env::var("GITHUB_TOKEN")
-                    .ok()
-                    .map(Secret::new)
-                    .filter(|s| !s.expose().is_empty())
-                    .map(Credentials::Token)
-                    .ok_or_else(|| "set GITHUB_TOKEN (or pass --github-token-file)".to_string()),
+            let sources = CredentialSources {
+                token_file: args.github_token_file.as_deref(),
+                token_env: std::env::var("GITHUB_TOKEN").ok().map(Secret::new),
+                ..CredentialSources::default()
             };
-            match token {
-                Ok(credentials) => comment_command(args, credentials, RetryPolicy::default()).await,
+            match sources.resolve() {
+                Ok(Some(credentials)) => {
+                    comment_command(args, credentials, RetryPolicy::default()).await
+                }
+                Ok(None) => {
+                    eprintln!("error: set GITHUB_TOKEN (or pass --github-token-file)");
+                    Exit::Changes
+                }
                 Err(error) => {
                     eprintln!("error: {error}");
                     Exit::Changes

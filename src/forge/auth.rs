@@ -72,6 +72,52 @@ impl Credentials {
     }
 }
 
+/// The credentials the command line and the environment offer, before they are chosen:
+/// `--github-token-file`, a token variable (`MODELSHIP_GITHUB_TOKEN` for the daemon,
+/// `GITHUB_TOKEN` for `pr comment`), `--github-app-id` and `--github-app-key-file`.
+#[derive(Debug, Default)]
+pub struct CredentialSources<'a> {
+    pub token_file: Option<&'a Path>,
+    pub token_env: Option<Secret>,
+    pub app_id: Option<u64>,
+    pub app_key_file: Option<&'a Path>,
+}
+
+impl CredentialSources<'_> {
+    /// The one credential given, `None` when none is (GitHub is then not used). A token
+    /// file wins over the variable; an App and a token together, or half an App, are
+    /// errors.
+    pub fn resolve(&self) -> Result<Option<Credentials>, Error> {
+        let token = match (self.token_file, &self.token_env) {
+            (Some(path), _) => Some(Credentials::token_file(path)?),
+            (None, Some(secret)) if !secret.expose().is_empty() => {
+                Some(Credentials::Token(secret.clone()))
+            }
+            (None, _) => None,
+        };
+        let app = match (self.app_id, self.app_key_file) {
+            (Some(id), Some(path)) => Some(Credentials::App(AppKey::from_file(id, path)?)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::CredentialChoice(
+                    "--github-app-id needs --github-app-key-file".to_string(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::CredentialChoice(
+                    "--github-app-key-file needs --github-app-id".to_string(),
+                ));
+            }
+        };
+        match (token, app) {
+            (Some(_), Some(_)) => Err(Error::CredentialChoice(
+                "give a token or a GitHub App, not both".to_string(),
+            )),
+            (token, app) => Ok(token.or(app)),
+        }
+    }
+}
+
 /// A GitHub App's id and private key.
 pub struct AppKey {
     pub app_id: u64,
@@ -221,6 +267,54 @@ mod tests {
     use super::*;
 
     const KEY: &str = include_str!("../../tests/fixtures/forge/app-key.pem");
+
+    #[test]
+    fn one_credential_is_chosen_from_the_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, KEY).unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "ghp_from_file\n").unwrap();
+        let env = || Some(Secret::new("ghp_from_env"));
+        let resolve = |sources: CredentialSources| sources.resolve();
+        assert!(resolve(CredentialSources::default()).unwrap().is_none());
+        let Some(Credentials::Token(t)) = resolve(CredentialSources {
+            token_file: Some(&token),
+            token_env: env(),
+            ..CredentialSources::default()
+        })
+        .unwrap() else {
+            panic!("a token");
+        };
+        assert_eq!(t.expose(), "ghp_from_file");
+        let app = resolve(CredentialSources {
+            app_id: Some(7),
+            app_key_file: Some(&key),
+            ..CredentialSources::default()
+        });
+        assert!(matches!(app, Ok(Some(Credentials::App(k))) if k.app_id == 7));
+        let both = resolve(CredentialSources {
+            token_env: env(),
+            app_id: Some(7),
+            app_key_file: Some(&key),
+            ..CredentialSources::default()
+        });
+        assert!(both.unwrap_err().to_string().contains("not both"));
+        let half = resolve(CredentialSources {
+            app_id: Some(7),
+            ..CredentialSources::default()
+        });
+        assert!(
+            half.unwrap_err()
+                .to_string()
+                .contains("needs --github-app-key-file")
+        );
+        let missing = resolve(CredentialSources {
+            token_file: Some(&dir.path().join("nope")),
+            ..CredentialSources::default()
+        });
+        assert!(missing.unwrap_err().to_string().contains("nope"));
+    }
 
     #[test]
     fn secrets_never_show_in_debug() {

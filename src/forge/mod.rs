@@ -40,7 +40,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use auth::{AppKey, Credentials, Secret};
+pub use auth::{AppKey, CredentialSources, Credentials, Secret};
 pub use client::{Approval, CommentWrite, GitHub, Marker, Permission, StatusContext, StatusState};
 pub use transport::{ForgeMetrics, RetryPolicy};
 
@@ -56,6 +56,9 @@ pub enum Error {
     /// A token or App key file cannot be read or used.
     #[error("GitHub credentials {}: {reason}", path.display())]
     Credentials { path: PathBuf, reason: String },
+    /// Credentials given in a combination that does not work.
+    #[error("GitHub credentials: {0}")]
+    CredentialChoice(String),
     /// The App's JWT could not be signed.
     #[error("cannot sign the GitHub App token")]
     Signing,
@@ -111,7 +114,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::ApiUrl(_) => "forge_api_url",
-            Error::Credentials { .. } => "forge_credentials",
+            Error::Credentials { .. } | Error::CredentialChoice(_) => "forge_credentials",
             Error::Signing => "forge_signing",
             Error::NotInstalled(_) => "forge_not_installed",
             Error::RepoName(_) => "forge_repo_name",
