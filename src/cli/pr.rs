@@ -16,14 +16,14 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::cluster::{self, ClusterArgs, Exit, Loaded, Planned};
+use super::cluster::{self, ClusterArgs, Exit, Loaded};
 use crate::cluster::RetryPolicy as ClusterRetry;
 use crate::forge::{
-    self, CredentialSources, Credentials, ForgeMetrics, GitHub, Marker, Repo, RetryPolicy, Secret,
+    self, CredentialSources, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, Secret,
     StatusContext, StatusState,
 };
 use crate::plan::render::capacity::{self, PriceList};
-use crate::plan::render::{CommentContext, Links, comment};
+use crate::plan::render::{self, CommentContext, Links, comment};
 use crate::plan::{LiveState, Plan};
 
 /// `modelship pr ...`.
@@ -154,7 +154,17 @@ pub async fn comment_command(
                 root,
             };
             let exit = cluster::plan_exit(loaded, &planned.plan);
-            let (state, description) = verdict(loaded, planned);
+            let verdict = render::verdict(
+                &loaded.repository.diagnostics,
+                loaded.desired.repository_valid,
+                &planned.plan,
+            );
+            let state = if verdict.passed {
+                StatusState::Success
+            } else {
+                StatusState::Failure
+            };
+            let description = verdict.description;
             (
                 markdown(loaded, &planned.plan, &planned.live, Some(links)),
                 state,
@@ -176,20 +186,15 @@ pub async fn comment_command(
         }
     };
     let posted = github
-        .upsert_comment(repo, args.pr, Marker::Plan, &markdown)
+        .publish_plan(repo, args.pr, &sha, &markdown, state, &description)
         .await;
     let posted = match posted {
         Ok(write) => write,
         Err(error) => {
-            eprintln!("error: posting the comment: {error}");
-            let _ = status(StatusState::Error, "the comment could not be posted".into()).await;
+            eprintln!("error: {error}");
             return Exit::Changes;
         }
     };
-    if let Err(error) = status(state, description.clone()).await {
-        eprintln!("error: setting the status: {error}");
-        return Exit::Changes;
-    }
     eprintln!(
         "{repo}#{}: comment {} ({posted:?}); modelship/plan {}: {description}",
         args.pr,
@@ -215,48 +220,6 @@ pub fn markdown(
     let mut context = CommentContext::new(&loaded.repository, capacities);
     context.links = links;
     comment(plan, &context)
-}
-
-/// The status of a plan and its description.
-fn verdict(loaded: &Loaded, planned: &Planned) -> (StatusState, String) {
-    let errors = loaded
-        .repository
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == crate::spec::Severity::Error)
-        .count();
-    let denied = planned.plan.denied().count();
-    if errors > 0 || !loaded.desired.repository_valid {
-        let errors = errors.max(1);
-        return (
-            StatusState::Failure,
-            format!(
-                "invalid: {errors} {}",
-                if errors == 1 { "error" } else { "errors" }
-            ),
-        );
-    }
-    if denied > 0 {
-        return (
-            StatusState::Failure,
-            format!(
-                "{denied} {} denied by policy",
-                if denied == 1 { "service" } else { "services" }
-            ),
-        );
-    }
-    let changing = planned
-        .plan
-        .services
-        .iter()
-        .filter(|s| s.has_changes())
-        .count();
-    let description = match changing {
-        0 => "no changes".to_string(),
-        1 => "1 service changes".to_string(),
-        n => format!("{n} services change"),
-    };
-    (StatusState::Success, description)
 }
 
 /// The head commit and where DIR lies in its Git repository (for links): `--sha` when

@@ -209,6 +209,41 @@ impl GitHub {
         }
     }
 
+    /// Publishes a finished plan: the sticky plan comment, then the `modelship/plan`
+    /// status of `sha` (`state` with `description`). When the comment cannot be written
+    /// the status becomes `error` (best effort) and the error is returned.
+    pub async fn publish_plan(
+        &self,
+        repo: &Repo,
+        pr: u64,
+        sha: &str,
+        markdown: &str,
+        state: StatusState,
+        description: &str,
+    ) -> Result<CommentWrite> {
+        let write = match self.upsert_comment(repo, pr, Marker::Plan, markdown).await {
+            Ok(write) => write,
+            Err(error) => {
+                let text = "the plan comment could not be posted";
+                let status = self.set_status(
+                    repo,
+                    sha,
+                    StatusContext::Plan,
+                    StatusState::Error,
+                    text,
+                    None,
+                );
+                if let Err(also) = status.await {
+                    tracing::warn!(%repo, pr, error = %also, "setting the error status failed too");
+                }
+                return Err(error);
+            }
+        };
+        self.set_status(repo, sha, StatusContext::Plan, state, description, None)
+            .await?;
+        Ok(write)
+    }
+
     /// Posts a plain comment (a reply, such as a refused approval). Sent once: a reply
     /// that GitHub may have stored is not repeated.
     pub async fn reply(&self, repo: &Repo, pr: u64, markdown: &str) -> Result<u64> {

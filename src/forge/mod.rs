@@ -21,8 +21,9 @@
 //!
 //! The flows of a pull request are a few calls each:
 //! - plan comment: `set_status(Plan, Pending)`, plan, render
-//!   [`crate::plan::render::comment`], `upsert_comment(Marker::Plan)`, `set_status(Plan,
-//!   Success|Failure)` ([`post_plan`] does exactly this after planning);
+//!   [`crate::plan::render::comment`] and [`crate::plan::render::verdict`], then
+//!   [`GitHub::publish_plan`] (the sticky comment, then `Success` or `Failure`);
+//!   `cli::pr::comment_command` is the whole flow;
 //! - outcome of a merged PR: `set_status(Apply, Pending)` on the merge commit, then once
 //!   the rollouts finished `upsert_comment(Marker::Outcome, ...)` and `set_status(Apply,
 //!   Success|Failure)`;
