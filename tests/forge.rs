@@ -223,6 +223,51 @@ async fn statuses_go_pending_then_success_or_failure() {
 }
 
 #[tokio::test]
+async fn publishing_a_plan_sets_the_status_after_the_comment_or_error_when_it_fails() {
+    let double = Double::start().await;
+    let github = client(&double);
+    let sha = "abcdef1234567";
+    let write = within(github.publish_plan(
+        &repo(),
+        4,
+        sha,
+        "plan",
+        StatusState::Failure,
+        "invalid: 1 error",
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(write, CommentWrite::Created(_)));
+    double.fault(Method::PATCH, "/issues/comments/", Fault::Status(422));
+    let error = within(github.publish_plan(
+        &repo(),
+        4,
+        sha,
+        "plan two",
+        StatusState::Success,
+        "no changes",
+    ))
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("422"), "{error}");
+    let states: Vec<(String, String)> = double
+        .statuses()
+        .into_iter()
+        .map(|s| (s.state, s.description))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("failure".to_string(), "invalid: 1 error".to_string()),
+            (
+                "error".to_string(),
+                "the plan comment could not be posted".to_string()
+            )
+        ]
+    );
+}
+
+#[tokio::test]
 async fn approvals_need_write_permission_or_a_listed_approver() {
     let double = Double::start().await;
     let github = client(&double);
