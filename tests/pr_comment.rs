@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! UPDATE_GOLDEN=1 cargo test --test pr_comment
-//! git diff tests/golden/comments
+//! git diff tests/golden/comments docs/pr-comment-example.md
 //! ```
 
 mod common;
@@ -96,6 +96,9 @@ fn a_model_version_bump_of_a_canary_gpu_service() {
     golden("llm-chat-version-bump", &md);
     // The README's example comment is this one.
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/pr-comment-example.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&docs, &md).expect("write docs/pr-comment-example.md");
+    }
     let example = std::fs::read_to_string(&docs).expect("docs/pr-comment-example.md");
     assert!(
         example == md,

@@ -89,6 +89,8 @@ pub struct CommentContext {
     pub capacities: Capacities,
     /// What merging does per (namespace, name); a service missing here rolls.
     pub merges: BTreeMap<(String, String), Merge>,
+    /// `spec.owner` per (namespace, name), shown with the service.
+    pub owners: BTreeMap<(String, String), String>,
     /// The peak during a canary rollout per (namespace, name): filled by the rollout
     /// module when it can estimate one; shown in the headline when any is given.
     pub peaks: BTreeMap<(String, String), Peak>,
@@ -99,19 +101,21 @@ pub struct CommentContext {
 impl CommentContext {
     /// The diagnostics and merge strategies of a repository, with its capacities.
     pub fn new(repository: &Repository, capacities: Capacities) -> Self {
-        let merges = repository
-            .services
-            .iter()
-            .map(|loaded| {
-                let namespace = loaded.namespace(&repository.config).to_string();
-                let name = loaded.service.metadata.name.clone();
-                ((namespace, name), Merge::of(&loaded.service))
-            })
-            .collect();
+        let mut merges = BTreeMap::new();
+        let mut owners = BTreeMap::new();
+        for loaded in &repository.services {
+            let namespace = loaded.namespace(&repository.config).to_string();
+            let key = (namespace, loaded.service.metadata.name.clone());
+            if let Some(owner) = &loaded.service.spec.owner {
+                owners.insert(key.clone(), owner.clone());
+            }
+            merges.insert(key, Merge::of(&loaded.service));
+        }
         CommentContext {
             diagnostics: repository.diagnostics.clone(),
             capacities,
             merges,
+            owners,
             peaks: BTreeMap::new(),
             links: None,
         }
@@ -464,6 +468,10 @@ fn section(service: &ServicePlan, context: &CommentContext) -> Section {
         "\n<details><summary><b>{id}</b>: {}</summary>\n\n",
         counts_text(|a| service.count(a))
     );
+    let key = (service.namespace.clone(), service.name.clone());
+    if let Some(owner) = context.owners.get(&key) {
+        let _ = writeln!(head, "Owner: {}\n", escape_message(owner));
+    }
     if let Some(merge) = merge_line(service, context, &id) {
         let _ = writeln!(head, "**Merging will** {merge}.\n");
     }
