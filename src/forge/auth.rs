@@ -210,6 +210,8 @@ fn pem_body(pem: &str) -> Result<(String, Vec<u8>), String> {
         .lines()
         .position(|l| l.starts_with("-----BEGIN "))
         .ok_or("no PEM block (-----BEGIN ...-----) found")?;
+    // `begin` indexes these same lines, and the END line found below comes after the
+    // BEGIN line (they differ), so every slice here is in range.
     let lines: Vec<&str> = pem.lines().collect();
     let label = lines[begin]
         .trim()

@@ -579,13 +579,10 @@ fn changes_pods(deployment: &ObjectPlan) -> bool {
 /// `only the version label changes (1.4.1 → 1.4.2)` when that is an update's only
 /// change (on the object and its pod template), else `None`.
 fn version_only(object: &ObjectPlan) -> Option<String> {
-    if object.action != Action::Update || object.changes.is_empty() {
+    if object.action != Action::Update || !object.changes.iter().all(is_version_label) {
         return None;
     }
-    if !object.changes.iter().all(is_version_label) {
-        return None;
-    }
-    let change = &object.changes[0];
+    let change = object.changes.first()?;
     let side = |v: &Option<serde_json::Value>| {
         v.as_ref()
             .and_then(|v| v.as_str().map(str::to_string))
