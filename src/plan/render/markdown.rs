@@ -576,26 +576,43 @@ fn changes_pods(deployment: &ObjectPlan) -> bool {
     })
 }
 
-/// `only the version label changes (1.4.1 → 1.4.2)` when that is an update's only
-/// change (on the object and its pod template), else `None`.
+/// `only the version label changes (1.4.1 → 1.4.2)` when that (with bookkeeping
+/// annotations) is an update's only change, on the object and its pod template;
+/// `only bookkeeping annotations change` without the label; else `None`.
 fn version_only(object: &ObjectPlan) -> Option<String> {
-    if object.action != Action::Update || !object.changes.iter().all(is_version_label) {
+    if object.action != Action::Update {
         return None;
     }
-    let change = object.changes.first()?;
+    let mut label = None;
+    for change in &object.changes {
+        match bookkeeping(change)? {
+            Bookkeeping::VersionLabel => label = label.or(Some(change)),
+            Bookkeeping::Annotation => {}
+        }
+    }
     let side = |v: &Option<serde_json::Value>| {
         v.as_ref()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "-".to_string())
     };
-    Some(format!(
-        "only the version label changes ({} → {})",
-        side(&change.before),
-        side(&change.after)
-    ))
+    match label {
+        Some(change) => Some(format!(
+            "only the version label changes ({} → {})",
+            side(&change.before),
+            side(&change.after)
+        )),
+        None if object.changes.is_empty() => None,
+        None => Some("only bookkeeping annotations change".to_string()),
+    }
 }
 
-fn is_version_label(change: &FieldChange) -> bool {
+/// A change that is bookkeeping rather than a real change of the object.
+enum Bookkeeping {
+    VersionLabel,
+    Annotation,
+}
+
+fn bookkeeping(change: &FieldChange) -> Option<Bookkeeping> {
     let names: Vec<&str> = change
         .path
         .0
@@ -605,11 +622,17 @@ fn is_version_label(change: &FieldChange) -> bool {
             _ => "",
         })
         .collect();
-    matches!(
-        names.as_slice(),
-        ["metadata", "labels", label] | ["spec", "template", "metadata", "labels", label]
-            if *label == VERSION_LABEL
-    )
+    let (kind, name) = match names.as_slice() {
+        ["metadata", kind, name] | ["spec", "template", "metadata", kind, name] => (*kind, *name),
+        _ => return None,
+    };
+    match kind {
+        "labels" if name == VERSION_LABEL => Some(Bookkeeping::VersionLabel),
+        "annotations" if crate::plan::BOOKKEEPING_ANNOTATIONS.contains(&name) => {
+            Some(Bookkeeping::Annotation)
+        }
+        _ => None,
+    }
 }
 
 /// One list item: severity, policy (file:line), object, message, and the spec file:line.

@@ -110,6 +110,41 @@ fn a_version_bump_is_one_line_per_object_and_one_diff() {
 }
 
 #[test]
+fn bookkeeping_annotations_alone_are_one_line_too() {
+    let annotation = ["metadata", "annotations", "modelship.dev/spec-hash"];
+    let label = ["metadata", "labels", VERSION_LABEL];
+    let plan = Plan {
+        services: vec![service(
+            "fraud",
+            vec![
+                object(
+                    "Service",
+                    "a",
+                    Action::Update,
+                    vec![change(&annotation, "1", "2")],
+                ),
+                object(
+                    "Service",
+                    "b",
+                    Action::Update,
+                    vec![change(&annotation, "1", "2"), change(&label, "1.0", "1.1")],
+                ),
+            ],
+        )],
+    };
+    let md = comment(&plan, &CommentContext::default());
+    assert!(
+        md.contains("- `~ Service ml/a`: only bookkeeping annotations change\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- `~ Service ml/b`: only the version label changes (1.0 → 1.1)\n"),
+        "{md}"
+    );
+    assert!(!md.contains("```diff"), "{md}");
+}
+
+#[test]
 fn headline_counts_gpus_and_cost_and_the_canary_peak() {
     let plan = Plan {
         services: vec![version_bump("llm"), unchanged("other")],
