@@ -20,4 +20,5 @@ pub mod cli;
 pub mod cluster;
 pub mod daemon;
 pub mod engine;
+pub mod forge;
 pub mod source;

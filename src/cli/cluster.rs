@@ -192,6 +192,15 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// A repository prepared and planned against the cluster: the client to apply the plan
+/// with, and the live state it was planned against.
+pub struct Planned {
+    pub prepared: Prepared,
+    pub client: kube::Client,
+    pub plan: Plan,
+    pub live: LiveSet,
+}
+
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 enum PlanFailure {
@@ -239,15 +248,15 @@ async fn read_cluster(
     Ok((live, labels))
 }
 
-/// Prepares the repository and plans it against the cluster; `Err` is the exit code of a
-/// failure, already reported on `stderr`.
-async fn prepare_and_plan(
+/// Prepares the repository and plans it against the cluster, read-only; `Err` is the exit
+/// code of a failure, already reported on `stderr`.
+pub async fn prepare_and_plan(
     dir: &Path,
     policy_dirs: &[PathBuf],
     cluster_args: &ClusterArgs,
     retry: &RetryPolicy,
     stderr: &mut impl Write,
-) -> Result<(Prepared, kube::Client, Plan), Exit> {
+) -> Result<Planned, Exit> {
     let prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
         let _ = writeln!(stderr, "error: {error}");
         Exit::Invalid
@@ -267,11 +276,16 @@ async fn prepare_and_plan(
         let client = cluster::connect(&options).await?;
         let (live, labels) = read_cluster(&client, &prepared, retry).await?;
         let plan = engine::plan(&prepared, &live, &labels, Scope::All)?;
-        Ok::<_, PlanFailure>((client, plan))
+        Ok::<_, PlanFailure>((client, plan, live))
     }
     .await;
     match planned {
-        Ok((client, plan)) => Ok((prepared, client, plan)),
+        Ok((client, plan, live)) => Ok(Planned {
+            prepared,
+            client,
+            plan,
+            live,
+        }),
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
             Err(error.exit())
@@ -283,7 +297,7 @@ async fn prepare_and_plan(
 pub async fn run_plan(args: &PlanArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
-    let (prepared, _, plan) = match prepare_and_plan(
+    let planned = match prepare_and_plan(
         &args.dir,
         &args.policies,
         &args.cluster,
@@ -295,17 +309,26 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         Ok(planned) => planned,
         Err(exit) => return exit,
     };
-    print!("{}", render::render(&plan, args.output.into(), color()));
-    if let Some(denied) = render::denied_text(&plan) {
+    let plan = &planned.plan;
+    match args.output {
+        // The pull-request comment, with GPUs, costs and diagnostics.
+        OutputFormat::Markdown => print!(
+            "{}",
+            super::pr::markdown(&planned.prepared, plan, &planned.live, None)
+        ),
+        other => print!("{}", render::render(plan, other.into(), color())),
+    }
+    if let Some(denied) = render::denied_text(plan) {
         let _ = writeln!(
             stderr,
             "error: {denied}: apply would leave their objects untouched and apply the other services"
         );
     }
-    plan_exit(&prepared, &plan)
+    plan_exit(&planned.prepared, plan)
 }
 
-fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
+/// The exit code of `plan` for a plan of a prepared repository.
+pub fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
     if !prepared.desired.repository_valid || plan.denied().next().is_some() {
         Exit::Invalid
     } else if plan.has_changes() {
@@ -319,7 +342,7 @@ fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
 pub async fn run_apply(args: &ApplyArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
-    let (prepared, client, plan) = match prepare_and_plan(
+    let planned = match prepare_and_plan(
         &args.dir,
         &args.policies,
         &args.cluster,
@@ -331,6 +354,12 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
         Ok(planned) => planned,
         Err(exit) => return exit,
     };
+    let Planned {
+        prepared,
+        client,
+        plan,
+        ..
+    } = planned;
     print!("{}", render::render(&plan, args.output.into(), color()));
     let mode = if args.dry_run {
         WriteMode::DryRun

@@ -8,6 +8,7 @@ mod commands;
 pub mod logging;
 pub mod output;
 pub mod policies;
+pub mod pr;
 pub mod run;
 
 use std::path::PathBuf;
@@ -85,6 +86,11 @@ pub enum Command {
         #[command(subcommand)]
         command: policies::PoliciesCommand,
     },
+    /// Pull-request commands (`pr comment DIR --repo OWNER/NAME --pr N`), for CI jobs.
+    Pr {
+        #[command(subcommand)]
+        command: pr::PrCommand,
+    },
 }
 
 /// Output of `render`.
@@ -114,5 +120,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
         Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
         Command::Policies { command } => policies::run(command),
+        Command::Pr { command } => cluster::block_on(pr::run(&command)).into(),
     }
 }

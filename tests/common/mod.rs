@@ -54,6 +54,17 @@ pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
 }
 
+/// The model version bump of llm-chat (3.1.0 to 3.2.0) in a repository copy: a canary
+/// GPU service whose every object carries the version label.
+pub fn bump_llm_chat_version(dir: &Path) {
+    edit(
+        dir,
+        "services/genai/llm-chat.yaml",
+        "version: \"3.1.0\"",
+        "version: \"3.2.0\"",
+    );
+}
+
 /// Loads, compiles and prepares a repository directory with the engine.
 pub fn load_repo(dir: &Path) -> Prepared {
     let mut diagnostics = Vec::new();

@@ -790,7 +790,7 @@ fn text_and_markdown_list_only_services_that_change_and_count_the_rest() {
     let markdown = render::render(&plan, render::Format::Markdown, false);
     assert!(markdown.contains("`ns/beta`"), "{markdown}");
     assert!(!markdown.contains("ns/alpha"), "{markdown}");
-    assert!(markdown.contains("2 services unchanged."), "{markdown}");
+    assert!(markdown.contains("2 more services unchanged"), "{markdown}");
     let json = render::render(&plan, render::Format::Json, false);
     for name in services {
         assert!(json.contains(&format!("\"{name}\"")), "json keeps {name}");

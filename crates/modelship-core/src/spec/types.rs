@@ -422,6 +422,12 @@ pub struct RepositoryConfigSpec {
     pub model_loader: Option<ModelLoader>,
     #[serde(default)]
     pub gpu: GpuConfig,
+    /// Pull-request preview environments.
+    #[serde(default)]
+    pub previews: PreviewConfig,
+    /// Pull-request interaction on GitHub.
+    #[serde(default)]
+    pub github: GithubConfig,
 }
 
 impl Default for RepositoryConfigSpec {
@@ -434,6 +440,8 @@ impl Default for RepositoryConfigSpec {
             metric_names: MetricNames::default(),
             model_loader: None,
             gpu: GpuConfig::default(),
+            previews: PreviewConfig::default(),
+            github: GithubConfig::default(),
         }
     }
 }
@@ -575,4 +583,40 @@ pub struct GpuModel {
     /// USD per GPU-hour; used for cost figures in plans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly_cost: Option<f64>,
+}
+
+/// `previews`: pull-request preview environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviewConfig {
+    /// The pull-request label that asks for a preview. Default `modelship/preview`.
+    #[serde(default = "default_preview_label")]
+    pub label: String,
+    /// Preview GPU services too (costly). Default false: they are skipped, and the
+    /// comment says so.
+    #[serde(default)]
+    pub gpu: bool,
+}
+
+impl Default for PreviewConfig {
+    fn default() -> Self {
+        PreviewConfig {
+            label: default_preview_label(),
+            gpu: false,
+        }
+    }
+}
+
+fn default_preview_label() -> String {
+    "modelship/preview".to_string()
+}
+
+/// `github`: who may act through pull-request comments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GithubConfig {
+    /// GitHub users (`octocat`) or teams (`org/team`) allowed to approve rollout gates in
+    /// PR comments. Empty (the default): anyone with write permission on the repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }

@@ -1,12 +1,15 @@
 //! Renderings of a [`Plan`](super::Plan): a terminal report, Markdown for pull-request
-//! comments, and JSON with a stable, versioned schema ([`json`]).
+//! comments ([`mod@markdown`], with GPUs and cost from [`capacity`] and what merging does from
+//! [`merge`]), and JSON with a stable, versioned schema ([`json`]).
 //!
 //! Every rendering reads only the plan, whose Secret values are already redacted. Policy
 //! violations appear with their service: Deny and Warn in every rendering, Audit in JSON
 //! only.
 
+pub mod capacity;
 pub mod json;
-mod markdown;
+pub mod markdown;
+pub mod merge;
 mod text;
 
 use std::fmt::Write as _;
@@ -14,7 +17,7 @@ use std::str::FromStr;
 
 use super::{Action, ServicePlan, ServiceStatus, Summary};
 
-pub use markdown::markdown;
+pub use markdown::{COMMENT_LIMIT, CommentContext, Links, comment, markdown};
 pub use text::text;
 
 /// An output format (`-o text|markdown|json`).
@@ -192,4 +195,51 @@ fn service_heading(service: &ServicePlan) -> String {
         counts_text(|a| service.count(a))
     );
     out
+}
+
+/// Whether a plan may merge, in the words of a commit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// False when the repository has errors or a policy denies a service.
+    pub passed: bool,
+    /// `no changes`, `2 services change`, `invalid: 3 errors`, `1 service denied by policy`.
+    pub description: String,
+}
+
+/// The verdict of a plan of a repository with these diagnostics.
+pub fn verdict(
+    diagnostics: &[crate::spec::Diagnostic],
+    repository_valid: bool,
+    plan: &super::Plan,
+) -> Verdict {
+    let count = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::spec::Severity::Error)
+        .count();
+    let denied = plan.denied().count();
+    let (passed, description) = if errors > 0 || !repository_valid {
+        (
+            false,
+            format!("invalid: {}", count(errors.max(1), "error", "errors")),
+        )
+    } else if denied > 0 {
+        let services = count(denied, "service", "services");
+        (false, format!("{services} denied by policy"))
+    } else {
+        match plan.services.iter().filter(|s| s.has_changes()).count() {
+            0 => (true, "no changes".to_string()),
+            n => (true, count(n, "service changes", "services change")),
+        }
+    };
+    Verdict {
+        passed,
+        description,
+    }
 }

@@ -63,6 +63,22 @@ pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
     if let Some(loader) = &c.model_loader {
         out.image(spec.key("modelLoader").key("image"), &loader.image);
     }
+    if let Err(reason) = names::github_label(&c.previews.label) {
+        let label = c.previews.label.clone();
+        out.at(
+            spec.key("previews").key("label"),
+            Violation::GithubLabel { label, reason },
+        );
+    }
+    for (i, approver) in c.github.approvers.iter().enumerate() {
+        if let Err(reason) = names::github_approver(approver) {
+            let approver = approver.clone();
+            out.at(
+                spec.key("github").key("approvers").index(i),
+                Violation::Approver { approver, reason },
+            );
+        }
+    }
     let gpu = spec.key("gpu");
     super::service::tolerations(&mut out, &gpu.key("tolerations"), &c.gpu.tolerations);
     if c.gpu.shared_resource_name.trim().is_empty() {

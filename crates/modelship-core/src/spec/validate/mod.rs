@@ -54,6 +54,8 @@
 //! | config: service globs valid | `spec.services[i]` | `Glob` |
 //! | config: metric names, shared resource name non-empty | `spec.metricNames`, `spec.gpu` | `Empty` |
 //! | config: prometheus url is http(s) | `spec.prometheus.url` | `PrometheusUrl` |
+//! | config: the preview label is a GitHub label name (1..50 characters, no newline) | `spec.previews.label` | `GithubLabel` |
+//! | config: approvers are GitHub logins or `org/team` slugs | `spec.github.approvers` | `Approver` |
 
 mod config;
 pub mod names;
@@ -229,6 +231,12 @@ pub enum Violation {
     /// A Prometheus URL that is not http(s).
     #[error("prometheus url `{0}` must start with http:// or https://")]
     PrometheusUrl(String),
+    /// A preview label GitHub cannot hold.
+    #[error("`{label}` is not a GitHub label name: {reason}")]
+    GithubLabel { label: String, reason: String },
+    /// An approver that is neither a GitHub login nor an `org/team` slug.
+    #[error("approver `{approver}` is not a GitHub login or org/team slug: {reason}")]
+    Approver { approver: String, reason: String },
 }
 
 impl Violation {
@@ -278,6 +286,11 @@ impl Violation {
                 "set spec.traffic.gateway {name, namespace} in modelship.yaml".to_string()
             }
             Violation::Duplicate { first, .. } => format!("first defined at {first}"),
+            Violation::Approver { .. } => {
+                "a login is letters, digits and single hyphens (at most 39 characters), for \
+                 example octocat; a team is org/team-slug"
+                    .to_string()
+            }
             Violation::PartitionAndShared => {
                 "a MIG partition is a dedicated slice; time-sliced sharing is another mode"
                     .to_string()

@@ -194,9 +194,79 @@ pub fn model_uri(uri: &str) -> Result<&str, UriProblem> {
     Ok(scheme)
 }
 
+/// Checks a GitHub label name: 1 to 50 characters, not blank, no line breaks.
+pub fn github_label(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    let length = text.chars().count();
+    if length > 50 {
+        return Err(format!(
+            "is {length} characters long; at most 50 are allowed"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain line breaks or control characters".to_string());
+    }
+    Ok(())
+}
+
+/// Checks a GitHub login (letters, digits and single inner hyphens, at most 39
+/// characters) or an `org/team-slug`.
+pub fn github_approver(text: &str) -> Result<(), String> {
+    match text.split_once('/') {
+        Some((org, team)) => {
+            github_login(org).map_err(|reason| format!("organization {reason}"))?;
+            let slug_ok = !team.is_empty()
+                && team
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if slug_ok {
+                Ok(())
+            } else {
+                Err("a team slug is letters, digits, '-' and '_'".to_string())
+            }
+        }
+        None => github_login(text),
+    }
+}
+
+fn github_login(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if text.len() > 39 {
+        return Err(format!(
+            "is {} characters long; at most 39 are allowed",
+            text.len()
+        ));
+    }
+    if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err("may contain only letters, digits and '-'".to_string());
+    }
+    if text.starts_with('-') || text.ends_with('-') || text.contains("--") {
+        return Err("must not start or end with '-' or hold '--'".to_string());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_names() {
+        assert!(github_label("modelship/preview").is_ok());
+        assert!(github_label("").is_err());
+        assert!(github_label(&"x".repeat(51)).is_err());
+        assert!(github_label("a\nb").is_err());
+        for ok in ["octocat", "a-b", "acme/ml-platform", "acme/ml_team"] {
+            assert!(github_approver(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a--b", "a b", "acme/", "/team", &"a".repeat(40)] {
+            assert!(github_approver(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn names() {

@@ -1,0 +1,254 @@
+//! `modelship pr comment`: the plan of a pull request as its sticky comment and its
+//! `modelship/plan` commit status, from a CI job.
+//!
+//! ```text
+//! GITHUB_TOKEN, --github-api-url ──▶ forge::GitHub
+//! status modelship/plan: pending
+//! DIR ──cluster::prepare_and_plan (the engine's planning, read-only)──▶ Planned
+//!     ──capacity::estimate + CommentContext (diagnostics, merges, links to SHA)──▶ comment()
+//! upsert_comment(Marker::Plan) ; status success | failure (invalid, denied) | error
+//! ```
+//!
+//! Exit codes: 0 posted and the plan is clean, 2 posted and the repository is invalid or a
+//! policy denies a service, 1 GitHub could not be told, 3 cluster error (an `error`
+//! status is still posted).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::cluster::{self, ClusterArgs, Exit};
+use crate::cluster::RetryPolicy as ClusterRetry;
+use crate::engine::Prepared;
+use crate::forge::{
+    self, CredentialSources, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, Secret,
+    StatusContext, StatusState,
+};
+use crate::plan::render::capacity::{self, PriceList};
+use crate::plan::render::{self, CommentContext, Links, comment};
+use crate::plan::{LiveState, Plan};
+
+/// `modelship pr ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PrCommand {
+    /// Plan DIR against the cluster (read-only) and post the result as the pull request's
+    /// sticky comment and `modelship/plan` status (token from GITHUB_TOKEN).
+    Comment(PrCommentArgs),
+}
+
+/// `modelship pr comment [DIR] --repo OWNER/NAME --pr N [--sha SHA]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PrCommentArgs {
+    /// The repository directory (the PR's head checked out).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The GitHub repository, OWNER/NAME.
+    #[arg(long, value_parser = parse_repo)]
+    pub repo: Repo,
+    /// The pull request's number.
+    #[arg(long)]
+    pub pr: u64,
+    /// The PR's head commit (statuses and links); default: HEAD of DIR's Git repository.
+    /// In GitHub Actions pass `${{ github.event.pull_request.head.sha }}`: HEAD is a
+    /// merge commit there.
+    #[arg(long)]
+    pub sha: Option<String>,
+    /// The GitHub API (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, env = "MODELSHIP_GITHUB_API_URL", default_value = forge::DEFAULT_API_URL)]
+    pub github_api_url: String,
+    /// A file holding the token; default: the GITHUB_TOKEN environment variable.
+    #[arg(long)]
+    pub github_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// More policy directories, checked with the repository's policies/ (repeatable).
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
+}
+
+fn parse_repo(text: &str) -> Result<Repo, String> {
+    text.parse().map_err(|e: forge::Error| e.to_string())
+}
+
+/// Runs a `pr` subcommand.
+pub async fn run(command: &PrCommand) -> Exit {
+    match command {
+        PrCommand::Comment(args) => {
+            let sources = CredentialSources {
+                token_file: args.github_token_file.as_deref(),
+                token_env: std::env::var("GITHUB_TOKEN").ok().map(Secret::new),
+                ..CredentialSources::default()
+            };
+            match sources.resolve() {
+                Ok(Some(credentials)) => {
+                    comment_command(args, credentials, RetryPolicy::default()).await
+                }
+                Ok(None) => {
+                    eprintln!("error: set GITHUB_TOKEN (or pass --github-token-file)");
+                    Exit::Changes
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    Exit::Changes
+                }
+            }
+        }
+    }
+}
+
+/// `pr comment` with its credentials and retry policy (tests pass fast retries).
+pub async fn comment_command(
+    args: &PrCommentArgs,
+    credentials: Credentials,
+    retry: RetryPolicy,
+) -> Exit {
+    let mut stderr = std::io::stderr();
+    let github = match GitHub::new(
+        &args.github_api_url,
+        credentials,
+        retry,
+        ForgeMetrics::default(),
+    ) {
+        Ok(github) => github,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Changes;
+        }
+    };
+    let (sha, root) = match head_commit(&args.dir, args.sha.as_deref()) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Changes;
+        }
+    };
+    let repo = &args.repo;
+    let status = |state, text: String| {
+        let github = &github;
+        let sha = &sha;
+        async move {
+            github
+                .set_status(repo, sha, StatusContext::Plan, state, &text, None)
+                .await
+        }
+    };
+    if let Err(error) = status(StatusState::Pending, "planning".to_string()).await {
+        eprintln!("error: {error}");
+        return Exit::Changes;
+    }
+    // Diagnostics go to stderr as with `plan`, and into the comment when nothing could be
+    // planned.
+    let mut report = Vec::new();
+    let prepared = cluster::prepare_and_plan(
+        &args.dir,
+        &args.policies,
+        &args.cluster,
+        &ClusterRetry::default(),
+        &mut report,
+    )
+    .await;
+    let _ = stderr.write_all(&report);
+    let (markdown, state, description, exit) = match &prepared {
+        Ok(planned) => {
+            let loaded = &planned.prepared;
+            let links = Links {
+                repository_url: forge::repository_url(&args.github_api_url, repo),
+                sha: sha.clone(),
+                root,
+            };
+            let exit = cluster::plan_exit(loaded, &planned.plan);
+            let verdict = render::verdict(
+                &loaded.repository.diagnostics,
+                loaded.desired.repository_valid,
+                &planned.plan,
+            );
+            let state = if verdict.passed {
+                StatusState::Success
+            } else {
+                StatusState::Failure
+            };
+            let description = verdict.description;
+            (
+                markdown(loaded, &planned.plan, &planned.live, Some(links)),
+                state,
+                description,
+                exit,
+            )
+        }
+        Err(exit) => {
+            let text = String::from_utf8_lossy(&report);
+            let (state, description) = match exit {
+                Exit::Cluster => (StatusState::Error, "the cluster could not be read"),
+                _ => (StatusState::Failure, "the repository could not be planned"),
+            };
+            let markdown = format!(
+                "### modelship plan\n\n**Nothing was planned**: {description}.\n\n```text\n{}\n```\n",
+                text.trim_end().replace("```", "'''")
+            );
+            (markdown, state, description.to_string(), *exit)
+        }
+    };
+    let posted = github
+        .publish_plan(repo, args.pr, &sha, &markdown, state, &description)
+        .await;
+    let posted = match posted {
+        Ok(write) => write,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Changes;
+        }
+    };
+    eprintln!(
+        "{repo}#{}: comment {} ({posted:?}); modelship/plan {}: {description}",
+        args.pr,
+        posted.id(),
+        state.name()
+    );
+    match exit {
+        Exit::Changes => Exit::Ok,
+        other => other,
+    }
+}
+
+/// The comment of a plan of `loaded` against `live`: `plan -o markdown` and `pr comment`
+/// print the same.
+pub fn markdown(
+    loaded: &Prepared,
+    plan: &Plan,
+    live: &dyn LiveState,
+    links: Option<Links>,
+) -> String {
+    let prices = PriceList::from_catalog(&loaded.repository.config.spec.gpu.catalog);
+    let capacities = capacity::estimate(&loaded.desired, live, &prices);
+    let mut context = CommentContext::new(&loaded.repository, capacities);
+    context.links = links;
+    comment(plan, &context)
+}
+
+/// The head commit and where DIR lies in its Git repository (for links): `--sha` when
+/// given, else HEAD.
+fn head_commit(dir: &Path, sha: Option<&str>) -> Result<(String, String), String> {
+    let repository = git2::Repository::discover(dir).ok();
+    let root = repository
+        .as_ref()
+        .and_then(|r| r.workdir())
+        .and_then(|top| {
+            let top = top.canonicalize().ok()?;
+            let dir = dir.canonicalize().ok()?;
+            let inner = dir.strip_prefix(top).ok()?.to_string_lossy().into_owned();
+            Some(inner.replace('\\', "/"))
+        })
+        .unwrap_or_default();
+    if let Some(sha) = sha {
+        if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("--sha `{sha}` is not a commit id"));
+        }
+        return Ok((sha.to_string(), root));
+    }
+    let repository = repository
+        .ok_or_else(|| format!("{} is not in a Git repository: pass --sha", dir.display()))?;
+    let head = repository
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(|e| format!("cannot read HEAD of {}: {}", dir.display(), e.message()))?;
+    Ok((head.id().to_string(), root))
+}
