@@ -9,6 +9,7 @@ pub mod compile;
 pub mod daemon;
 pub mod plan;
 pub mod policy;
+pub mod rollout;
 pub mod sandbox;
 pub mod source;
 pub mod spec;

@@ -125,6 +125,48 @@ fn config_cases() -> Vec<Case> {
             ),
         ),
         cfg(
+            "analysis metric name",
+            BASE.to_string(),
+            &bad("  analysis: {requests: {metric: http-requests}}\n"),
+            (
+                CFG,
+                4,
+                33,
+                "spec.analysis.requests.metric",
+                "`http-requests` is not a valid Prometheus metric name; metric names are letters",
+            ),
+        ),
+        cfg(
+            "analysis status label",
+            BASE.to_string(),
+            &bad("  analysis: {requests: {statusLabel: \"a:b\"}}\n"),
+            (
+                CFG,
+                4,
+                38,
+                "spec.analysis.requests.statusLabel",
+                "`a:b` is not a valid Prometheus label name; label names are letters",
+            ),
+        ),
+        cfg(
+            "analysis latency metric",
+            BASE.to_string(),
+            &bad("  analysis: {latency: {metric: 9lives}}\n"),
+            (
+                CFG,
+                4,
+                32,
+                "spec.analysis.latency.metric",
+                "`9lives` is not a valid Prometheus metric name",
+            ),
+        ),
+        cfg(
+            "podMonitor is a bool",
+            BASE.to_string(),
+            &bad("  prometheus: {url: \"http://p:9090\", podMonitor: sometimes}\n"),
+            (CFG, 4, 50, "spec.prometheus.podMonitor", ""),
+        ),
+        cfg(
             "loader image pinned",
             BASE.to_string(),
             &bad("  modelLoader: {image: loader}\n"),

@@ -110,7 +110,7 @@ mod workload;
 mod yaml;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::collections::BTreeMap;
 
@@ -339,6 +339,14 @@ pub fn compile_canary_deployment(
     workload::deployment(&ctx, Track::Canary, Some(replicas))
 }
 
+/// The router of a service: its own `traffic.router`, else modelship.yaml's.
+pub fn router_of(spec: &ModelServiceSpec, config: &RepositoryConfig) -> Router {
+    spec.traffic
+        .as_ref()
+        .and_then(|t| t.router)
+        .unwrap_or(config.spec.traffic.router)
+}
+
 /// What every part of the compiler needs to know about the service being compiled.
 pub(crate) struct Ctx<'a> {
     pub svc: &'a ModelService,
@@ -373,11 +381,7 @@ impl<'a> Ctx<'a> {
                 &source.annotation(&svc.file),
             ),
             spec_hash: hash,
-            router: spec
-                .traffic
-                .as_ref()
-                .and_then(|t| t.router)
-                .unwrap_or(config.spec.traffic.router),
+            router: router_of(spec, config),
             strategy: spec
                 .rollout
                 .as_ref()

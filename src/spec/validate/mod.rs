@@ -54,6 +54,7 @@
 //! | config: service globs valid | `spec.services[i]` | `Glob` |
 //! | config: metric names, shared resource name non-empty | `spec.metricNames`, `spec.gpu` | `Empty` |
 //! | config: prometheus url is http(s) | `spec.prometheus.url` | `PrometheusUrl` |
+//! | config: analysis series are Prometheus metric and label names | `spec.analysis` | `PromName` |
 
 mod config;
 pub mod names;
@@ -229,6 +230,9 @@ pub enum Violation {
     /// A Prometheus URL that is not http(s).
     #[error("prometheus url `{0}` must start with http:// or https://")]
     PrometheusUrl(String),
+    /// A Prometheus metric or label name that Prometheus would refuse.
+    #[error("`{name}` is not a valid Prometheus {kind} name")]
+    PromName { kind: &'static str, name: String },
 }
 
 impl Violation {
@@ -278,6 +282,12 @@ impl Violation {
                 "set spec.traffic.gateway {name, namespace} in modelship.yaml".to_string()
             }
             Violation::Duplicate { first, .. } => format!("first defined at {first}"),
+            Violation::PromName { kind: "label", .. } => {
+                "label names are letters, digits and _, not starting with a digit".to_string()
+            }
+            Violation::PromName { .. } => {
+                "metric names are letters, digits, _ and :, not starting with a digit".to_string()
+            }
             Violation::PartitionAndShared => {
                 "a MIG partition is a dedicated slice; time-sliced sharing is another mode"
                     .to_string()
