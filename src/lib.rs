@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod compile;
 pub mod daemon;
+pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod rollout;
