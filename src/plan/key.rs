@@ -85,7 +85,8 @@ pub fn kind_order(kind: &str) -> u8 {
         "NetworkPolicy" => 8,
         "DestinationRule" => 9,
         "HTTPRoute" | "VirtualService" => 10,
-        _ => 11,
+        "PodMonitor" => 11,
+        _ => 12,
     }
 }
 
@@ -137,6 +138,8 @@ mod tests {
             ]
         );
         assert!(kind_order("DestinationRule") < kind_order("VirtualService"));
+        assert!(kind_order("VirtualService") < kind_order("PodMonitor"));
+        assert!(kind_order("PodMonitor") < kind_order("SomethingUnknown"));
         assert!(kind_order("Widget") > kind_order("HTTPRoute"));
     }
 }
