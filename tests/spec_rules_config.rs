@@ -125,6 +125,18 @@ fn config_cases() -> Vec<Case> {
             ),
         ),
         cfg(
+            "canary analysis needs prometheus",
+            svc("  rollout: {strategy: canary, steps: [50, 100], analysis: {successRate: 99}}\n"),
+            no_catalog,
+            (
+                SVC,
+                9,
+                59,
+                "spec.rollout.analysis",
+                "canary analysis needs prometheus.url in modelship.yaml; set spec.prometheus.url",
+            ),
+        ),
+        cfg(
             "analysis metric name",
             BASE.to_string(),
             &bad("  analysis: {requests: {metric: http-requests}}\n"),

@@ -55,6 +55,7 @@
 //! | config: metric names, shared resource name non-empty | `spec.metricNames`, `spec.gpu` | `Empty` |
 //! | config: prometheus url is http(s) | `spec.prometheus.url` | `PrometheusUrl` |
 //! | config: analysis series are Prometheus metric and label names | `spec.analysis` | `PromName` |
+//! | canary analysis needs `prometheus.url` in modelship.yaml | `spec.rollout.analysis` | `PrometheusMissing` |
 
 mod config;
 pub mod names;
@@ -230,6 +231,9 @@ pub enum Violation {
     /// A Prometheus URL that is not http(s).
     #[error("prometheus url `{0}` must start with http:// or https://")]
     PrometheusUrl(String),
+    /// A canary analysis without a Prometheus to ask.
+    #[error("canary analysis needs prometheus.url in modelship.yaml")]
+    PrometheusMissing,
     /// A Prometheus metric or label name that Prometheus would refuse.
     #[error("`{name}` is not a valid Prometheus {kind} name")]
     PromName { kind: &'static str, name: String },
@@ -282,6 +286,9 @@ impl Violation {
                 "set spec.traffic.gateway {name, namespace} in modelship.yaml".to_string()
             }
             Violation::Duplicate { first, .. } => format!("first defined at {first}"),
+            Violation::PrometheusMissing => {
+                "set spec.prometheus.url in modelship.yaml, or remove the analysis".to_string()
+            }
             Violation::PromName { kind: "label", .. } => {
                 "label names are letters, digits and _, not starting with a digit".to_string()
             }
