@@ -14,16 +14,9 @@ use crate::rollout::verdict::{CheckResult, StepAnalysis, Threshold, Verdict};
 const INTERVAL: i64 = 60;
 const LOAD: i64 = 300;
 
-/// Steps 5, 25, 50 (gated), 100; one minute each; load timeout 5m; failure limit 2.
+/// Steps 5, 25, 50 (gated), 100; one minute (INTERVAL) each; load timeout LOAD.
 fn plan() -> RolloutPlan {
-    RolloutPlan {
-        steps: vec![5, 25, 50, 100],
-        step_interval: SignedDuration::from_secs(INTERVAL),
-        gates: BTreeSet::from([50]),
-        load_timeout: SignedDuration::from_secs(LOAD),
-        failure_limit: 2,
-        inconclusive_limit: 3,
-    }
+    crate::rollout::plan::example()
 }
 
 fn t(secs: i64) -> Timestamp {

@@ -23,7 +23,8 @@
 //!
 //! Modules: `plan` (resolved settings), `state` (phases, persisted state), `machine`
 //! (transitions), `verdict` (check results), `analysis` (queries and classification),
-//! `overlay` (desired objects per state), `footprint` (pods, GPUs and cost per step).
+//! `overlay` (desired objects per state), `footprint` (pods, GPUs and cost per step),
+//! `status` (what people see, and the command annotation they write).
 //!
 //! Rules where SPEC.md is silent are written down in the README section "Canary rollouts"
 //! and beside the code: failures count over the whole rollout, inconclusive analyses count
@@ -37,6 +38,7 @@ mod machine;
 mod overlay;
 mod plan;
 mod state;
+mod status;
 mod verdict;
 
 pub use analysis::{AnalysisQueries, Check, CheckKind, QueryResult, SeriesNames, render_template};
@@ -53,6 +55,7 @@ pub use state::{
     ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH, Desired, PauseReason, Phase, PhaseName, Position,
     RollbackReason, RolloutState, STATE_VERSION, StableTemplate,
 };
+pub use status::{ANNOTATION_COMMAND, CommandRequest, RolloutStatus};
 pub use verdict::{CheckResult, StepAnalysis, Threshold, Verdict};
 
 /// What can go wrong in rollout code. Each is a clear error for the engine to report.
@@ -73,6 +76,11 @@ pub enum Error {
     /// A pod template could not be hashed (a bug, reported instead of a panic).
     #[error("cannot hash the pod template: {0}")]
     Hash(String),
+    /// A command annotation that is not `approve`, `abort` or `retry` (with `@<hash>`).
+    #[error(
+        "`{0}` is not a rollout command: expected approve, abort or retry, optionally @<template hash>"
+    )]
+    BadCommand(String),
 }
 
 impl Error {
@@ -81,6 +89,7 @@ impl Error {
         match self {
             Error::BadState(_) | Error::StateVersion(_) => "rollout-state",
             Error::NoDeployment(_) | Error::Compile(_) | Error::Hash(_) => "rollout-compile",
+            Error::BadCommand(_) => "rollout-command",
         }
     }
 }

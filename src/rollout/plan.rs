@@ -103,6 +103,20 @@ impl RolloutPlan {
     }
 }
 
+/// The plan the rollout unit tests share: steps 5, 25, 50 (gated), 100; one minute each;
+/// load timeout 5m; failure limit 2; inconclusive limit 3.
+#[cfg(test)]
+pub(crate) fn example() -> RolloutPlan {
+    RolloutPlan {
+        steps: vec![5, 25, 50, 100],
+        step_interval: SignedDuration::from_secs(60),
+        gates: BTreeSet::from([50]),
+        load_timeout: SignedDuration::from_secs(300),
+        failure_limit: 2,
+        inconclusive_limit: 3,
+    }
+}
+
 /// A std duration as a jiff one, saturating (spec durations are far below the limit).
 fn signed(duration: std::time::Duration) -> SignedDuration {
     SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
