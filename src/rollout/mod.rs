@@ -46,7 +46,9 @@ pub use footprint::{Footprint, StepFootprint, footprint};
 pub use machine::{
     Advance, AnalysisWindow, Command, CommandOutcome, Observation, Transition, advance,
 };
-pub use overlay::{LiveStable, OverlaySummary, live_template_hash, overlay, template_hash};
+pub use overlay::{
+    LiveStable, OverlaySummary, desired_template_hash, live_template_hash, overlay, template_hash,
+};
 pub use plan::{
     DEFAULT_FAILURE_LIMIT, DEFAULT_INCONCLUSIVE_LIMIT, DEFAULT_LOAD_TIMEOUT, DEFAULT_MIN_REQUESTS,
     DEFAULT_STEP_INTERVAL, RolloutPlan,

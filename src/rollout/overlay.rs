@@ -67,6 +67,21 @@ fn drop_track_keys(value: &mut serde_json::Value) {
     }
 }
 
+/// The template hash of the stable Deployment compiled for a service: the
+/// `desired_hash` the state machine compares with the live one.
+pub fn desired_template_hash(objects: &ServiceObjects) -> Result<String> {
+    let name = &objects.name;
+    let stable = objects
+        .objects
+        .iter()
+        .find_map(|o| match o {
+            Object::Deployment(d) if d.metadata.name.as_deref() == Some(name.as_str()) => Some(d),
+            _ => None,
+        })
+        .ok_or_else(|| Error::NoDeployment(name.clone()))?;
+    template_hash(&deployment_template(stable))
+}
+
 /// The `modelship.dev/template-hash` annotation of a live Deployment.
 pub fn live_template_hash(deployment: &Deployment) -> Option<&str> {
     deployment
@@ -99,8 +114,8 @@ pub fn overlay(
     let split = desired
         .canary_weight
         .map(|weight| replicas_at(spec, router, weight));
+    let desired_hash = desired_template_hash(objects)?;
     let stable = stable_deployment(objects)?;
-    let desired_hash = template_hash(&deployment_template(stable))?;
     let recorded_hash = match (desired.stable, live) {
         (StableTemplate::Live, Some(live)) => {
             if let Some(spec) = stable.spec.as_mut() {
