@@ -19,8 +19,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::plan::DEFAULT_MIN_REQUESTS;
 use super::verdict::{CheckResult, StepAnalysis, Threshold, Verdict};
-use crate::compile::Track;
-use crate::spec::{AnalysisSeries, AnalysisSpec, Router};
+use crate::compile::{Track, router_of};
+use crate::spec::{AnalysisSeries, AnalysisSpec, LoadedService, RepositoryConfig, Router};
 
 /// The series names the default queries of non-Istio routers read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,24 @@ const SUCCESS_RATE: &str = "successRate";
 const LATENCY_P99: &str = "latencyP99";
 
 impl AnalysisQueries {
+    /// The queries of a loaded service over a window: its `rollout.analysis`, namespace
+    /// and router, and the series names of modelship.yaml.
+    pub fn for_service(
+        svc: &LoadedService,
+        config: &RepositoryConfig,
+        window: SignedDuration,
+    ) -> AnalysisQueries {
+        let spec = &svc.service.spec;
+        AnalysisQueries::build(
+            spec.rollout.as_ref().and_then(|r| r.analysis.as_ref()),
+            svc.namespace(config),
+            svc.name(),
+            router_of(spec, config),
+            &SeriesNames::from(&config.spec.analysis),
+            window,
+        )
+    }
+
     /// The queries of the canary track of service `name` over a window.
     pub fn build(
         analysis: Option<&AnalysisSpec>,

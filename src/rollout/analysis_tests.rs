@@ -254,3 +254,25 @@ fn templates_fill_known_placeholders_only() {
     assert_eq!(render("{{other}} {{service"), "{{other}} {{service");
     assert_eq!(render("no placeholders"), "no placeholders");
 }
+
+#[test]
+fn a_loaded_service_brings_its_namespace_router_and_series() {
+    use crate::compile::testutil::{cpu_service, loaded};
+    let mut svc = cpu_service("chat");
+    svc.metadata.namespace = Some("ml".to_string());
+    svc.spec.rollout = Some(crate::spec::RolloutSpec {
+        strategy: crate::spec::Strategy::Canary,
+        steps: vec![100],
+        step_interval: None,
+        manual_gates: Vec::new(),
+        analysis: Some(spec()),
+    });
+    let mut config = crate::spec::RepositoryConfig::default();
+    config.spec.analysis.requests.metric = "served_total".to_string();
+    let q = AnalysisQueries::for_service(&loaded(svc), &config, SignedDuration::from_mins(5));
+    assert_eq!(q.checks.len(), 4);
+    assert_eq!(
+        q.checks[0].query,
+        r#"sum(increase(served_total{namespace="ml",service="chat",track="canary"}[300s]))"#
+    );
+}
