@@ -1,5 +1,5 @@
-//! `plan` of 1,000 services against a warm sandbox: reading the live state (one LIST per
-//! kind and namespace) and planning it, plus the pure planning step alone (measured after
+//! `plan` of 1,000 services against a warm sandbox: reading the live state (one
+//! cluster-wide LIST per kind) and planning it with the engine, plus the pure planning step alone (measured after
 //! the sandbox is stopped). Before measuring, it prints the API requests one plan makes
 //! and checks it makes no write.
 //!
@@ -7,14 +7,11 @@
 //! cargo bench --bench plan -- --warm-up-time 1 --measurement-time 5
 //! ```
 
-use std::collections::BTreeSet;
-
 use criterion::{Criterion, criterion_group, criterion_main};
-use modelship::cluster::{self, ApplyOptions, Kinds, RetryPolicy};
-use modelship::compile::{Source, compile_repository};
-use modelship::plan::{self, DesiredState, LiveSet};
+use modelship::cluster::{self, Kinds, RetryPolicy, WriteMode, Writer};
+use modelship::engine::{self, NamespaceLabels, Prepared, Scope, Strategy};
+use modelship::plan::{DesiredState, LiveSet};
 use modelship::sandbox::{Sandbox, Verb};
-use modelship::spec::Repository;
 
 mod support;
 
@@ -22,50 +19,43 @@ use support::NAMESPACES;
 
 const SERVICES: usize = 1_000;
 
-fn repository() -> Repository {
-    support::repository(SERVICES)
+fn prepared() -> Prepared {
+    support::prepared(SERVICES)
 }
 
 fn retry() -> RetryPolicy {
     RetryPolicy::default()
 }
 
-async fn read_live(
-    sandbox: &Sandbox,
-    desired: &DesiredState,
-    namespaces: &BTreeSet<String>,
-) -> LiveSet {
+async fn read_live(sandbox: &Sandbox, desired: &DesiredState) -> LiveSet {
     let client = sandbox.client();
     let mut kinds = Kinds::new(client.clone(), retry());
-    cluster::read_live(&client, &mut kinds, namespaces, desired, &retry())
+    cluster::read_live(&client, &mut kinds, desired, &retry())
         .await
         .expect("live state read")
 }
 
+fn plan(prepared: &Prepared, live: &LiveSet) -> modelship::plan::Plan {
+    engine::plan(prepared, live, &NamespaceLabels::new(), Scope::All).expect("plan")
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let repo = repository();
-    let compiled = compile_repository(&repo, &Source::local());
-    let desired = plan::desired_state(&repo, &compiled);
+    let prepared = prepared();
+    let desired = &prepared.desired;
     assert!(desired.repository_valid);
-    let namespaces: BTreeSet<String> = desired
-        .services
-        .iter()
-        .map(|s| s.namespace.clone())
-        .collect();
     let sandbox = runtime.block_on(Sandbox::start()).expect("sandbox starts");
 
     // Warm the sandbox: apply everything once.
     runtime.block_on(async {
-        let client = sandbox.client();
-        let mut kinds = Kinds::new(client.clone(), retry());
-        let live = read_live(&sandbox, &desired, &namespaces).await;
-        let planned = plan::plan(&desired, &live).expect("plan");
-        let options = ApplyOptions {
+        let writer = Writer::new(sandbox.client(), retry(), WriteMode::Persist);
+        let live = read_live(&sandbox, desired).await;
+        let planned = plan(&prepared, &live);
+        let strategy = Strategy {
             create_namespaces: true,
-            ..ApplyOptions::default()
+            ..Strategy::default()
         };
-        let report = cluster::apply(&client, &mut kinds, &planned, &desired, &options)
+        let report = engine::apply(&writer, &planned, desired, &strategy)
             .await
             .expect("apply");
         assert!(report.failures.is_empty(), "{:?}", report.failures);
@@ -74,8 +64,8 @@ fn bench(c: &mut Criterion) {
 
     // Requests of one plan.
     sandbox.reset_requests();
-    let live = runtime.block_on(read_live(&sandbox, &desired, &namespaces));
-    let planned = plan::plan(&desired, &live).expect("plan");
+    let live = runtime.block_on(read_live(&sandbox, desired));
+    let planned = plan(&prepared, &live);
     let requests = sandbox.requests();
     assert!(!planned.has_changes(), "a warm sandbox plans no change");
     assert_eq!(requests.total_writes(), 0, "planning never writes");
@@ -93,15 +83,15 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("read_live_and_plan", |b| {
         b.iter(|| {
-            let live = runtime.block_on(read_live(&sandbox, &desired, &namespaces));
-            plan::plan(&desired, &live).expect("plan").services.len()
+            let live = runtime.block_on(read_live(&sandbox, desired));
+            plan(&prepared, &live).services.len()
         })
     });
     // The sandbox's simulated Deployment controller keeps polling its 1,000 Deployments on
     // another thread; stop it so that the pure step is measured alone.
     drop(sandbox);
     group.bench_function("plan_only", |b| {
-        b.iter(|| plan::plan(&desired, &live).expect("plan").services.len())
+        b.iter(|| plan(&prepared, &live).services.len())
     });
     group.finish();
 }

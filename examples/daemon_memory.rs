@@ -112,7 +112,7 @@ async fn measure(services: usize) {
         webhook_secret: None,
         drift: DriftMode::Heal,
         create_namespaces: true,
-        allow_mass_prune: false,
+        prune: modelship::plan::PruneMode::Guarded,
         concurrency: 8,
         backoff: Backoff::default(),
         election: None,

@@ -1,16 +1,24 @@
 //! modelship: a GitOps reconciler for ML model serving on Kubernetes.
 //!
-//! The core (`spec`, `compile`) is pure: no network, no clock, no filesystem beyond what is
-//! handed in. The edges (`sandbox`, `cli`) do I/O and stay thin.
+//! ```text
+//! modelship-core (pure: spec, compile, policy, plan, state, meta, quantity, rollout)
+//!        ▲
+//! modelship: source (Git, directories) ─▶ engine ─▶ cluster (kube: live views, Writer)
+//!            cli (plan, apply, ...) and daemon (run) both drive the engine
+//! modelship-sandbox (the test double; optional, feature `sandbox`)
+//! ```
+//!
+//! The core's modules are re-exported here, so `modelship::plan` and `crate::plan` name
+//! the same thing everywhere.
 
+pub use modelship_core::{compile, meta, plan, policy, quantity, rollout, spec, state};
+#[cfg(feature = "sandbox")]
+pub use modelship_sandbox as sandbox;
+
+pub mod backoff;
 pub mod cli;
 pub mod cluster;
-pub mod compile;
 pub mod daemon;
+pub mod engine;
 pub mod metrics;
-pub mod plan;
-pub mod policy;
-pub mod rollout;
-pub mod sandbox;
 pub mod source;
-pub mod spec;

@@ -10,9 +10,12 @@ use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
-use modelship::cli::cluster::{ClusterArgs, Exit, OutputFormat, PlanArgs, run_plan};
-use modelship::cluster::{self, ApplyMode, ApplyOptions, Error, HealthOptions, PruneMode};
-use modelship::plan::{Action, ObjectKey, ServiceStatus};
+use modelship::cli::cluster::{
+    ApplyArgs, ClusterArgs, Exit, OutputFormat, PlanArgs, run_apply, run_plan,
+};
+use modelship::cluster::{self, Error, HealthOptions, WriteMode};
+use modelship::engine::Strategy;
+use modelship::plan::{Action, MassPruneReason, ObjectKey, PruneMode, ServiceStatus};
 use modelship::sandbox::{FaultCode, FaultFilter, Sandbox, Verb};
 
 async fn service_account(sandbox: &Sandbox, namespace: &str, name: &str) -> Option<ServiceAccount> {
@@ -23,8 +26,8 @@ async fn service_account(sandbox: &Sandbox, namespace: &str, name: &str) -> Opti
         .unwrap()
 }
 
-fn pruning(mode: PruneMode) -> ApplyOptions {
-    ApplyOptions {
+fn pruning(mode: PruneMode) -> Strategy {
+    Strategy {
         prune: mode,
         ..options()
     }
@@ -47,7 +50,7 @@ async fn removed_service_is_pruned_only_with_prune() {
             .is_some()
     );
 
-    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Prune)).await;
+    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Guarded)).await;
     assert_eq!(
         report.deleted.len(),
         report
@@ -91,7 +94,7 @@ async fn broken_spec_applies_the_others_and_deletes_nothing() {
     let loaded = load_repo(repo.path());
     assert!(!loaded.desired.repository_valid);
 
-    let (plan, report) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::PruneAllowMass)).await;
+    let (plan, report) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::Unguarded)).await;
     let report = report.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(
@@ -139,18 +142,35 @@ async fn mass_prune_is_refused_unless_allowed() {
     let sandbox = sandbox().await;
     let repo = example_copy();
     apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
-    // Two of the three services of namespace genai go.
-    std::fs::remove_file(repo.path().join("services/genai/text-embedding.yaml")).unwrap();
-    std::fs::remove_file(repo.path().join("services/genai/image-classifier.yaml")).unwrap();
+    // The team folder services/genai (three services) vanishes at once.
+    std::fs::remove_dir_all(repo.path().join("services/genai")).unwrap();
     let loaded = load_repo(repo.path());
 
     sandbox.reset_requests();
-    let (_, result) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::Prune)).await;
+    let (_, result) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::Guarded)).await;
     match result {
-        Err(Error::MassPrune(guards)) => {
-            assert_eq!(guards.len(), 1);
-            assert_eq!(guards[0].namespace, "genai");
-            assert_eq!((guards[0].removed, guards[0].total), (2, 3));
+        Err(guard) => {
+            assert_eq!(
+                guard.reasons,
+                [
+                    MassPruneReason::MostOfRepository {
+                        removed: 3,
+                        total: 5
+                    },
+                    MassPruneReason::Folder {
+                        folder: "services/genai".into(),
+                        removed: 3
+                    }
+                ]
+            );
+            let kept: Vec<String> = guard.kept.iter().map(|(_, name)| name.clone()).collect();
+            assert_eq!(kept, ["image-classifier", "llm-chat", "text-embedding"]);
+            assert!(
+                guard
+                    .to_string()
+                    .contains("kept genai/image-classifier, genai/llm-chat, genai/text-embedding"),
+                "{guard}"
+            );
         }
         other => panic!("expected the mass-prune guard, got {other:?}"),
     }
@@ -161,23 +181,45 @@ async fn mass_prune_is_refused_unless_allowed() {
             .is_some()
     );
 
-    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::PruneAllowMass)).await;
+    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Unguarded)).await;
     assert!(!report.deleted.is_empty());
+    for name in ["text-embedding", "image-classifier", "llm-chat"] {
+        assert!(
+            service_account(&sandbox, "genai", name).await.is_none(),
+            "{name}"
+        );
+    }
     assert!(
-        service_account(&sandbox, "genai", "text-embedding")
-            .await
-            .is_none()
-    );
-    assert!(
-        service_account(&sandbox, "genai", "image-classifier")
-            .await
-            .is_none()
-    );
-    assert!(
-        service_account(&sandbox, "genai", "llm-chat")
+        service_account(&sandbox, "risk-prod", "fraud-detection")
             .await
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn the_only_service_of_a_namespace_is_pruned_with_the_guard_on() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    // llm-chat alone in namespace llm, as a team's repository often has.
+    edit(
+        repo.path(),
+        "services/genai/llm-chat.yaml",
+        "namespace: genai",
+        "namespace: llm",
+    );
+    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    std::fs::remove_file(repo.path().join("services/genai/llm-chat.yaml")).unwrap();
+    let loaded = load_repo(repo.path());
+    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Guarded)).await;
+    assert!(!report.deleted.is_empty());
+    assert!(
+        report.deleted.iter().all(|k| k.namespace == "llm"),
+        "{:?}",
+        report.deleted
+    );
+    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_none());
+    let plan = plan_repo(&sandbox, &loaded).await;
+    assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
 }
 
 #[tokio::test]
@@ -218,11 +260,9 @@ async fn dry_run_persists_nothing() {
         "xgboost-server:2.1.1",
     );
     let loaded = load_repo(repo.path());
-    let dry = ApplyOptions {
-        mode: ApplyMode::DryRun,
-        ..options()
-    };
-    let report = apply_ok(&sandbox, &loaded, &dry).await;
+    let (_, report) = apply_repo_with(&sandbox, &loaded, &options(), WriteMode::DryRun).await;
+    let report = report.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.applied.len(), 1);
     let plan = plan_repo(&sandbox, &loaded).await;
     assert_eq!(
@@ -315,6 +355,44 @@ async fn plan_command_exit_codes_follow_kubectl_diff() {
         ..args(&example_repo())
     };
     assert_eq!(run(unreachable).await, Exit::Cluster);
+}
+
+#[tokio::test]
+async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    edit(
+        repo.path(),
+        "services/genai/llm-chat.yaml",
+        "namespace: genai",
+        "namespace: llm",
+    );
+    let args = ApplyArgs {
+        dir: repo.path().to_path_buf(),
+        prune: true,
+        allow_mass_prune: false,
+        dry_run: false,
+        wait: true,
+        timeout: Duration::from_secs(20),
+        create_namespaces: true,
+        cluster: ClusterArgs {
+            kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
+            context: None,
+        },
+        policies: vec![],
+        output: OutputFormat::Text,
+    };
+    let run = |args: ApplyArgs| async move {
+        tokio::time::timeout(STEP, run_apply(&args)).await.unwrap()
+    };
+    assert_eq!(run(args.clone()).await, Exit::Ok);
+    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_some());
+    // No file of the repository names namespace llm any more.
+    std::fs::remove_file(repo.path().join("services/genai/llm-chat.yaml")).unwrap();
+    assert_eq!(run(args).await, Exit::Ok);
+    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_none());
+    let deployments: Api<Deployment> = Api::namespaced(sandbox.client(), "llm");
+    assert!(deployments.get_opt("llm-chat").await.unwrap().is_none());
 }
 
 #[tokio::test]

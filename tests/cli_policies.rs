@@ -122,9 +122,9 @@ fn policies_export_writes_one_file_per_cluster_policy() {
     let out = modelship(&[
         "policies",
         "export",
-        target.to_str().unwrap(),
-        "--path",
         example_repo().to_str().unwrap(),
+        "-o",
+        target.to_str().unwrap(),
     ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

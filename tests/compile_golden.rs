@@ -115,7 +115,7 @@ fn desired_set_is_in_apply_order() {
     let (_, set) = example();
     let keys: Vec<_> = set.objects().iter().map(|o| o.key()).collect();
     let mut sorted = keys.clone();
-    sorted.sort();
+    sorted.sort_by(|a, b| a.apply_order().cmp(&b.apply_order()));
     assert_eq!(keys, sorted);
     let unique: BTreeSet<_> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "duplicate object keys");

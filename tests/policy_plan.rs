@@ -14,30 +14,12 @@ use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
-use modelship::cluster::{self, Kinds};
-use modelship::plan::{self, LiveSet};
+use modelship::plan;
 use modelship::policy::{PolicySet, Violation, check_desired, policy_files};
 use modelship::sandbox::{Sandbox, Verb};
 use serde_json::{Value, json};
 
 const SPEC: &str = "services/genai/image-classifier.yaml";
-
-async fn read_live(sandbox: &Sandbox, loaded: &modelship::cli::cluster::Loaded) -> LiveSet {
-    let client = sandbox.client();
-    let mut kinds = Kinds::new(client.clone(), fast_retry());
-    let retry = fast_retry();
-    let read = cluster::read_live(
-        &client,
-        &mut kinds,
-        &loaded.namespaces,
-        &loaded.desired,
-        &retry,
-    );
-    tokio::time::timeout(STEP, read)
-        .await
-        .expect("live state read in time")
-        .expect("live state read")
-}
 
 /// The policies of the repository at `dir` (example-repo's copy of the baseline).
 fn policies(dir: &std::path::Path) -> PolicySet {

@@ -9,9 +9,8 @@ use common::*;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ApiResource, DynamicObject};
-use modelship::cli::cluster::Loaded;
 use modelship::compile::{Source, compile_repository};
-use modelship::plan;
+use modelship::engine::Prepared;
 use modelship::rollout::{
     self, ANNOTATION_ROLLOUT, LiveStable, Observation, Phase, RollbackReason, RolloutPlan,
     RolloutState, desired_template_hash, live_template_hash,
@@ -87,7 +86,7 @@ fn model_version(d: &Deployment) -> String {
 }
 
 /// llm-chat's loaded spec and rollout plan.
-fn llm_chat(loaded: &Loaded) -> (&modelship::spec::LoadedService, RolloutPlan) {
+fn llm_chat(loaded: &Prepared) -> (&modelship::spec::LoadedService, RolloutPlan) {
     let svc = loaded
         .repository
         .services
@@ -99,7 +98,7 @@ fn llm_chat(loaded: &Loaded) -> (&modelship::spec::LoadedService, RolloutPlan) {
 
 /// The repository at `dir` with llm-chat's objects overlaid for `state`, as the engine
 /// would build them.
-async fn overlaid(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutState) -> Loaded {
+async fn overlaid(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutState) -> Prepared {
     let mut loaded = load_repo(dir);
     let source = Source::local();
     let mut compiled = compile_repository(&loaded.repository, &source);
@@ -123,7 +122,7 @@ async fn overlaid(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutState
         live.as_ref(),
     )
     .unwrap();
-    loaded.desired = plan::desired_state(&loaded.repository, &compiled);
+    loaded.desired = modelship::state::desired_state(&loaded.repository, &compiled);
     loaded
 }
 

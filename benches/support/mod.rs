@@ -148,3 +148,28 @@ pub fn repository(n: usize) -> Repository {
         invalid: Vec::new(),
     }
 }
+
+/// The same repository as files (`modelship.yaml` and one file per service), prepared by
+/// the engine as any snapshot is.
+#[allow(dead_code)]
+pub fn prepared(n: usize) -> modelship::engine::Prepared {
+    let repo = repository(n);
+    let mut files = std::collections::BTreeMap::new();
+    files.insert("modelship.yaml".to_string(), CONFIG.as_bytes().to_vec());
+    for service in &repo.services {
+        let text = serde_saphyr::to_string(&service.service).expect("bench service serializes");
+        files.insert(service.file.clone(), text.into_bytes());
+    }
+    let prepared = modelship::engine::prepare(
+        &files,
+        &std::collections::BTreeMap::new(),
+        &modelship::compile::Source::local(),
+    );
+    assert!(
+        prepared.repository.diagnostics.is_empty(),
+        "{:?}",
+        prepared.repository.diagnostics.first()
+    );
+    assert_eq!(prepared.desired.services.len(), n);
+    prepared
+}

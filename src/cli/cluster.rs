@@ -1,17 +1,15 @@
 //! `modelship plan` and `modelship apply`: the commands that talk to a cluster.
 //!
 //! ```text
-//! DIR ──read──> files ──spec::load──> Repository ──compile──> DesiredState
-//! DIR/policies, --policies DIR... ──PolicySet::load──> PolicySet   (broken: exit 2)
-//!                                                                 │
-//!  --kubeconfig/--context ──connect──> Client ──read_live──> LiveSet
+//! DIR, --policies DIR... ──read──> files ──engine::prepare──> Prepared (broken policy: exit 2)
+//!  --kubeconfig/--context ──connect──> Client ──read_live (cluster-wide, by label)──> LiveSet
 //!                                     (policies loaded) read_namespace_labels
-//!                                                                 │
-//!   plan::plan ──> Plan ──policy::check_desired_by_service + plan::enforce──> Plan
-//!                                                        │ ──render──> stdout
-//!                                                        │ (apply)
-//!                              cluster::apply ──> cluster::wait_healthy (--wait)
+//!   engine::plan ──> Plan ──render──> stdout
+//!                     │ (apply)
+//!   engine::apply (Writer, Strategy) ──> cluster::wait_healthy (--wait)
 //! ```
+//!
+//! The daemon drives the same engine, so both decide alike.
 //!
 //! Policies see every ModelService and every compiled object, with the live object the
 //! plan read as `oldObject` and the namespace's live labels. A Deny violation blocks its
@@ -24,21 +22,21 @@
 //! service (the other services were still applied; nothing at all when a policy is
 //! broken), 3 cluster error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::output::{Color, write_diagnostics};
 use crate::cluster::{
-    self, ApplyMode, ApplyOptions, ConnectOptions, DeploymentHealth, HealthOptions, Kinds,
-    PruneMode, RetryPolicy,
+    self, ConnectOptions, DeploymentHealth, HealthOptions, Kinds, RetryPolicy, WriteMode, Writer,
 };
-use crate::compile::{self, Source};
+use crate::compile::Source;
+use crate::engine::{self, ApplyReport, NamespaceLabels, Prepared, Scope, Strategy};
 use crate::plan::render::{self, Format};
-use crate::plan::{self, Action, DesiredState, ObjectKey, Plan, ServiceStatus};
-use crate::policy::{self, PolicySet};
+use crate::plan::{Action, ObjectKey, Plan, PruneMode, ServiceStatus};
 use crate::spec;
+use crate::state::{LiveSet, LiveState};
 
 /// How the commands reach the cluster.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -169,81 +167,29 @@ pub fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
     }
 }
 
-/// A repository read and compiled.
-#[derive(Debug)]
-pub struct Loaded {
-    pub repository: spec::Repository,
-    pub desired: DesiredState,
-    /// Namespaces whose live objects are read: every namespace the repository uses.
-    pub namespaces: BTreeSet<String>,
-}
-
-/// Reads, validates and compiles a repository directory, writing its diagnostics to
-/// `errors`. `Err` when the directory cannot be read.
-pub fn load(dir: &Path, errors: &mut impl Write, color: Color) -> Result<Loaded, String> {
-    let files = crate::source::read_dir(dir).map_err(|e| e.to_string())?;
-    let repository = spec::load(&files);
-    // A closed stderr leaves nobody to tell; the exit code still says what happened.
-    let _ = write_diagnostics(errors, &repository.diagnostics, color);
-    let compiled = compile::compile_repository(&repository, &Source::local());
-    for failure in &compiled.errors {
-        let _ = writeln!(
-            errors,
-            "{}: service {}/{}: {}",
-            failure.file, failure.namespace, failure.name, failure.error
-        );
-    }
-    let desired = plan::desired_state(&repository, &compiled);
-    let mut namespaces: BTreeSet<String> = desired
-        .services
-        .iter()
-        .map(|s| s.namespace.clone())
-        .chain(desired.invalid.iter().map(|(ns, _)| ns.clone()))
-        .collect();
-    namespaces.insert(repository.config.spec.default_namespace.clone());
-    Ok(Loaded {
-        repository,
-        desired,
-        namespaces,
-    })
-}
-
-/// Loads the policies of the repository at `dir` (`policies/`) and of every extra
-/// directory, writing their located diagnostics to `errors`. `Err` when a directory cannot
-/// be read or a policy has errors: nothing may be planned or applied then.
-pub fn load_policies(
+/// Reads the repository at `dir` and the extra policy directories, and prepares them with
+/// the engine, writing every diagnostic to `errors`. `Err` when a directory cannot be read.
+pub fn prepare_dir(
     dir: &Path,
-    extra_dirs: &[PathBuf],
+    policy_dirs: &[PathBuf],
     errors: &mut impl Write,
     color: Color,
-) -> Result<PolicySet, String> {
-    let (set, diagnostics) =
-        super::policies::load_policies(dir, extra_dirs).map_err(|e| format!("{e:#}"))?;
+) -> Result<Prepared, String> {
+    let files = crate::source::read_dir(dir).map_err(|e| e.to_string())?;
+    let extra = super::policies::read_policy_dirs(policy_dirs).map_err(|e| format!("{e:#}"))?;
+    let prepared = engine::prepare(&files, &extra, &Source::local());
     // A closed stderr leaves nobody to tell; the exit code still says what happened.
-    let _ = write_diagnostics(errors, &diagnostics, color);
-    let broken = diagnostics
-        .iter()
-        .filter(|d| d.severity == spec::Severity::Error)
-        .count();
-    match broken {
-        0 => Ok(set),
-        1 => Err("a policy has an error: nothing was planned or applied".to_string()),
-        n => Err(format!(
-            "policies have {n} errors: nothing was planned or applied"
-        )),
+    let _ = write_diagnostics(errors, &prepared.repository.diagnostics, color);
+    for line in &prepared.compile_errors {
+        let _ = writeln!(errors, "{line}");
     }
+    let _ = write_diagnostics(errors, &prepared.policy_diagnostics, color);
+    Ok(prepared)
 }
 
 /// Whether stdout shows colours: a terminal, and `NO_COLOR` unset.
 fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
-/// A plan against the cluster, with the client and kinds to apply it.
-struct Planned {
-    client: kube::Client,
-    kinds: Kinds,
-    plan: Plan,
 }
 
 /// Why a plan could not be made.
@@ -252,100 +198,92 @@ enum PlanFailure {
     /// The cluster could not be reached or read (exit 3).
     #[error(transparent)]
     Cluster(#[from] cluster::Error),
-    /// The compiled objects could not be planned: a compiler bug (exit 1).
+    /// The plan could not be made: a compiler bug (exit 1), or a policy that could not be
+    /// evaluated (exit 2).
     #[error(transparent)]
-    Plan(#[from] plan::Error),
-    /// The policies could not be evaluated on the repository (exit 2).
-    #[error(transparent)]
-    Policy(#[from] policy::Error),
+    Engine(#[from] engine::Error),
 }
 
 impl PlanFailure {
     fn exit(&self) -> Exit {
         match self {
             PlanFailure::Cluster(_) => Exit::Cluster,
-            PlanFailure::Plan(_) => Exit::Changes,
-            PlanFailure::Policy(_) => Exit::Invalid,
+            PlanFailure::Engine(engine::Error::Plan(_)) => Exit::Changes,
+            PlanFailure::Engine(engine::Error::Policy(_)) => Exit::Invalid,
         }
     }
 }
 
-/// Reads the live state, plans the repository against it and enforces the policies: the
-/// live objects are their `oldObject`, and, when any policy is loaded, the namespaces'
-/// labels are read with one more LIST.
-async fn plan_against_cluster(
-    loaded: &Loaded,
-    policies: &PolicySet,
-    cluster: &ClusterArgs,
+/// The CLI's live view: every object labelled managed-by=modelship, in every namespace
+/// (one cluster-wide LIST per kind), and, when policies are loaded, the namespaces' labels
+/// (one LIST of Namespaces). The daemon's watch cache sees the same objects.
+async fn read_cluster(
+    client: &kube::Client,
+    prepared: &Prepared,
     retry: &RetryPolicy,
-) -> Result<Planned, PlanFailure> {
-    let options = ConnectOptions {
-        kubeconfig: cluster.kubeconfig.clone(),
-        context: cluster.context.clone(),
-    };
-    let client = cluster::connect(&options).await?;
+) -> Result<(LiveSet, NamespaceLabels), cluster::Error> {
     let mut kinds = Kinds::new(client.clone(), *retry);
-    let live = cluster::read_live(
-        &client,
-        &mut kinds,
-        &loaded.namespaces,
-        &loaded.desired,
-        retry,
-    )
-    .await?;
-    let labels = if policies.is_empty() {
-        BTreeMap::new()
+    let live = cluster::read_live(client, &mut kinds, &prepared.desired, retry).await?;
+    let labels = if prepared.policies.is_empty() {
+        NamespaceLabels::new()
     } else {
-        cluster::read_namespace_labels(&client, &mut kinds, &loaded.namespaces, retry).await?
+        let namespaces: BTreeSet<String> = prepared
+            .desired
+            .services
+            .iter()
+            .map(|s| s.namespace.clone())
+            .chain(live.services().into_iter().map(|(namespace, _)| namespace))
+            .collect();
+        cluster::read_namespace_labels(client, &mut kinds, &namespaces, retry).await?
     };
-    let mut plan = plan::plan(&loaded.desired, &live)?;
-    let violations = policy::check_desired_by_service(
-        &loaded.repository,
-        &loaded.desired,
-        &live,
-        &labels,
-        policies,
-    )?;
-    plan::enforce(&mut plan, violations);
-    Ok(Planned {
-        client,
-        kinds,
-        plan,
-    })
+    Ok((live, labels))
 }
 
-/// Loads the repository and its policies, and plans against the cluster; `Err` is the
-/// exit code of a failure, already reported on `stderr`.
-async fn prepare(
+/// Prepares the repository and plans it against the cluster; `Err` is the exit code of a
+/// failure, already reported on `stderr`.
+async fn prepare_and_plan(
     dir: &Path,
     policy_dirs: &[PathBuf],
-    cluster: &ClusterArgs,
+    cluster_args: &ClusterArgs,
     retry: &RetryPolicy,
     stderr: &mut impl Write,
-) -> Result<(Loaded, Planned), Exit> {
-    let color = Color::for_stderr();
-    let loaded = load(dir, stderr, color).map_err(|error| {
+) -> Result<(Prepared, kube::Client, Plan), Exit> {
+    let prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
         let _ = writeln!(stderr, "error: {error}");
         Exit::Invalid
     })?;
-    let policies = load_policies(dir, policy_dirs, stderr, color).map_err(|error| {
-        let _ = writeln!(stderr, "error: {error}");
-        Exit::Invalid
-    })?;
-    let planned = plan_against_cluster(&loaded, &policies, cluster, retry)
-        .await
-        .map_err(|error| {
+    if prepared.policies_broken() {
+        let _ = writeln!(
+            stderr,
+            "error: a policy file has errors: nothing was planned or applied"
+        );
+        return Err(Exit::Invalid);
+    }
+    let options = ConnectOptions {
+        kubeconfig: cluster_args.kubeconfig.clone(),
+        context: cluster_args.context.clone(),
+    };
+    let planned = async {
+        let client = cluster::connect(&options).await?;
+        let (live, labels) = read_cluster(&client, &prepared, retry).await?;
+        let plan = engine::plan(&prepared, &live, &labels, Scope::All)?;
+        Ok::<_, PlanFailure>((client, plan))
+    }
+    .await;
+    match planned {
+        Ok((client, plan)) => Ok((prepared, client, plan)),
+        Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
-            error.exit()
-        })?;
-    Ok((loaded, planned))
+            Err(error.exit())
+        }
+    }
 }
 
 /// Runs `modelship plan`.
 pub async fn run_plan(args: &PlanArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
-    let (loaded, Planned { plan, .. }) = match prepare(
+    let (prepared, _, plan) = match prepare_and_plan(
         &args.dir,
         &args.policies,
         &args.cluster,
@@ -354,7 +292,7 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
     )
     .await
     {
-        Ok(prepared) => prepared,
+        Ok(planned) => planned,
         Err(exit) => return exit,
     };
     print!("{}", render::render(&plan, args.output.into(), color()));
@@ -364,11 +302,11 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
             "error: {denied}: apply would leave their objects untouched and apply the other services"
         );
     }
-    plan_exit(&loaded, &plan)
+    plan_exit(&prepared, &plan)
 }
 
-fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
-    if !loaded.desired.repository_valid || plan.denied().next().is_some() {
+fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
+    if !prepared.desired.repository_valid || plan.denied().next().is_some() {
         Exit::Invalid
     } else if plan.has_changes() {
         Exit::Changes
@@ -381,7 +319,7 @@ fn plan_exit(loaded: &Loaded, plan: &Plan) -> Exit {
 pub async fn run_apply(args: &ApplyArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
-    let (loaded, planned) = match prepare(
+    let (prepared, client, plan) = match prepare_and_plan(
         &args.dir,
         &args.policies,
         &args.cluster,
@@ -390,20 +328,20 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
     )
     .await
     {
-        Ok(prepared) => prepared,
+        Ok(planned) => planned,
         Err(exit) => return exit,
     };
-    let Planned {
-        client,
-        mut kinds,
-        plan,
-    } = planned;
     print!("{}", render::render(&plan, args.output.into(), color()));
-    let options = apply_options(args, retry);
-    let report = match cluster::apply(&client, &mut kinds, &plan, &loaded.desired, &options).await {
+    let mode = if args.dry_run {
+        WriteMode::DryRun
+    } else {
+        WriteMode::Persist
+    };
+    let writer = Writer::new(client.clone(), retry, mode);
+    let report = match engine::apply(&writer, &plan, &prepared.desired, &strategy(args)).await {
         Ok(report) => report,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
+        Err(guard) => {
+            let _ = writeln!(stderr, "error: {guard}");
             return Exit::Changes;
         }
     };
@@ -413,7 +351,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
     } else {
         Exit::Changes
     };
-    if args.wait && options.mode == ApplyMode::Apply && exit == Exit::Ok {
+    if args.wait && mode == WriteMode::Persist && exit == Exit::Ok {
         exit = wait(&client, &plan, args.timeout, retry, &mut stderr).await;
     }
     if let Some(denied) = render::denied_text(&plan) {
@@ -423,7 +361,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
         );
         exit = Exit::Invalid;
     }
-    if !loaded.desired.repository_valid {
+    if !prepared.desired.repository_valid {
         let _ = writeln!(
             stderr,
             "error: the repository has errors: invalid services were left untouched and nothing was pruned"
@@ -433,25 +371,19 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
     exit
 }
 
-/// The apply options the flags ask for.
-pub fn apply_options(args: &ApplyArgs, retry: RetryPolicy) -> ApplyOptions {
-    ApplyOptions {
-        mode: if args.dry_run {
-            ApplyMode::DryRun
-        } else {
-            ApplyMode::Apply
-        },
+/// The engine strategy the flags ask for.
+pub fn strategy(args: &ApplyArgs) -> Strategy {
+    Strategy {
         prune: match (args.prune, args.allow_mass_prune) {
             (false, _) => PruneMode::Keep,
-            (true, false) => PruneMode::Prune,
-            (true, true) => PruneMode::PruneAllowMass,
+            (true, false) => PruneMode::Guarded,
+            (true, true) => PruneMode::Unguarded,
         },
         create_namespaces: args.create_namespaces,
-        retry,
     }
 }
 
-fn report_apply(report: &cluster::ApplyReport, out: &mut impl Write) {
+fn report_apply(report: &ApplyReport, out: &mut impl Write) {
     for namespace in &report.namespaces_created {
         let _ = writeln!(out, "created namespace {namespace}");
     }

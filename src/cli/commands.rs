@@ -1,7 +1,6 @@
 //! The commands behind the subcommands of [`super::Command`].
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::output::{Color, write_diagnostics};
@@ -78,7 +77,7 @@ pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCo
                 .filter(|s| matches_service(s, wanted))
                 .flat_map(|s| s.objects.iter())
                 .collect();
-            objects.sort_by_key(|o| o.key());
+            compile::sort_in_apply_order(&mut objects);
             objects
         }
     };
@@ -142,7 +141,8 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// `modelship sandbox`: serve the embedded API server until Ctrl-C.
-pub fn sandbox(listen: SocketAddr, kubeconfig: Option<&Path>) -> ExitCode {
+#[cfg(feature = "sandbox")]
+pub fn sandbox(listen: std::net::SocketAddr, kubeconfig: Option<&Path>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

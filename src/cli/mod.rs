@@ -64,6 +64,7 @@ pub enum Command {
     /// Follow a repository and keep the cluster in line with it (the GitOps daemon).
     Run(Box<run::RunArgs>),
     /// Run the embedded sandbox API server (a test double of a Kubernetes cluster).
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:6443")]
@@ -79,7 +80,7 @@ pub enum Command {
     /// Make the cluster match the repository with server-side apply; services a policy
     /// denies are left untouched.
     Apply(cluster::ApplyArgs),
-    /// Policy commands (`policies export [DIR]`).
+    /// Policy commands (`policies export [DIR] [-o OUT]`).
     Policies {
         #[command(subcommand)]
         command: policies::PoliciesCommand,
@@ -99,6 +100,7 @@ pub enum RenderFormat {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(&args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox {
             listen,
             write_kubeconfig,

@@ -1,10 +1,12 @@
 //! `modelship policies ...`: the policy commands, and the helpers `validate` uses to load
 //! policies from a repository and from `--policies DIR` and to print violations.
 //!
-//! `modelship policies export [DIR]` writes the policies of the repository (and of every
-//! `--policies DIR`) with their bindings as Kubernetes YAML for `kubectl apply`, one file
-//! per policy in DIR, or all of them to stdout. Policies that only check ModelService
-//! specs are skipped with a note on stderr: the cluster never sees specs.
+//! `modelship policies export [DIR] [-o OUT]` writes the policies of the repository at DIR
+//! (and of every `--policies DIR`) with their bindings as Kubernetes YAML for `kubectl
+//! apply`: all of them to stdout, or one file per policy in OUT. It refuses to write into a
+//! directory it reads policies from (the next run would load the generated files as
+//! policies). Policies that only check ModelService specs are skipped with a note on
+//! stderr: the cluster never sees specs.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,11 +31,12 @@ pub enum PoliciesCommand {
 /// Arguments of `modelship policies export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
+    /// The repository (its `policies/**/*.yaml` are exported).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
     /// Directory to write `<policy>.yaml` files to; stdout when omitted.
-    pub dir: Option<PathBuf>,
-    /// Repository root (its `policies/**/*.yaml` are exported).
-    #[arg(long, default_value = ".")]
-    pub path: PathBuf,
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub out: Option<PathBuf>,
     /// More policy directories (repeatable).
     #[arg(long = "policies", value_name = "DIR")]
     pub policies: Vec<PathBuf>,
@@ -50,9 +53,9 @@ pub struct ExportConfig {
 impl From<ExportArgs> for ExportConfig {
     fn from(args: ExportArgs) -> Self {
         ExportConfig {
-            root: args.path,
+            root: args.dir,
             policy_dirs: args.policies,
-            out_dir: args.dir,
+            out_dir: args.out,
         }
     }
 }
@@ -78,6 +81,22 @@ pub fn export(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(out) = &config.out_dir {
+        let own = config.root.join("policies");
+        let read =
+            std::iter::once(own.as_path()).chain(config.policy_dirs.iter().map(PathBuf::as_path));
+        for dir in read {
+            if inside(out, dir) {
+                writeln!(
+                    stderr,
+                    "error: refusing to write into {}: policies are read from {} (choose another -o directory)",
+                    out.display(),
+                    dir.display()
+                )?;
+                return Ok(ExitCode::Failure);
+            }
+        }
+    }
     let (set, diagnostics) = load_policies(&config.root, &config.policy_dirs)?;
     write_diagnostics(&mut &mut *stderr, &diagnostics, Color::Never)?;
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
@@ -160,10 +179,43 @@ pub fn load_policies(
     if own.is_dir() {
         files.extend(read_prefixed(&own, "policies")?);
     }
-    for dir in extra_dirs {
+    files.extend(read_policy_dirs(extra_dirs)?);
+    Ok(PolicySet::load(&files))
+}
+
+/// True when `path` is `dir` or below it (compared after resolving both, as far as they
+/// exist).
+fn inside(path: &Path, dir: &Path) -> bool {
+    let resolve = |p: &Path| -> PathBuf {
+        let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        // The longest existing ancestor, resolved; the rest appended as written.
+        let mut existing = absolute.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => break,
+            }
+        }
+        let mut resolved = existing
+            .canonicalize()
+            .unwrap_or_else(|_| existing.to_path_buf());
+        resolved.extend(rest.iter().rev());
+        resolved
+    };
+    resolve(path).starts_with(resolve(dir))
+}
+
+/// The policy files of extra directories (`--policies DIR`), keyed by their path on disk.
+pub fn read_policy_dirs(dirs: &[PathBuf]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    for dir in dirs {
         files.extend(read_prefixed(dir, &dir.display().to_string())?);
     }
-    Ok(PolicySet::load(&files))
+    Ok(files)
 }
 
 /// Prints violations like diagnostics; true when one of them denies.

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::ExitCode;
 use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election};
+use crate::plan::PruneMode;
 use crate::source::{GitAuth, GitConfig, GitSource, LocalSource, Secret, Source, git};
 
 /// Arguments of `modelship run`.
@@ -54,7 +55,8 @@ pub struct RunArgs {
     /// Create missing namespaces (implied by --sandbox).
     #[arg(long)]
     pub create_namespaces: bool,
-    /// Prune even when more than half of a namespace's services go at once.
+    /// Prune even when the mass-prune guard would refuse (most of the repository, or a
+    /// whole folder of three or more services, gone at once).
     #[arg(long)]
     pub allow_mass_prune: bool,
     /// Services reconciled at once.
@@ -153,7 +155,11 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
             Drift::Warn => DriftMode::Warn,
         },
         create_namespaces: args.create_namespaces || args.sandbox,
-        allow_mass_prune: args.allow_mass_prune,
+        prune: if args.allow_mass_prune {
+            PruneMode::Unguarded
+        } else {
+            PruneMode::Guarded
+        },
         concurrency: args.concurrency.max(1),
         backoff: Backoff::default(),
         election,
@@ -251,28 +257,48 @@ async fn run_async(args: &RunArgs, config: DaemonConfig) -> Result<(), String> {
         let _ = shutdown_tx.send(true);
     });
     if args.sandbox {
-        let sandbox = crate::sandbox::Sandbox::start()
-            .await
-            .map_err(|e| format!("starting the sandbox: {e}"))?;
-        let path = args
-            .sandbox_kubeconfig
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("modelship-sandbox.kubeconfig"));
-        std::fs::copy(sandbox.kubeconfig_path(), &path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!(
-            "sandbox API server at {}; watch it with: kubectl --kubeconfig {} get deploy,svc -A",
-            sandbox.url(),
-            path.display()
-        );
-        let result = crate::daemon::run(config, sandbox.client(), shutdown, None).await;
-        let _ = sandbox.shutdown().await;
-        return result.map_err(|e| e.to_string());
+        return run_in_sandbox(args, config, shutdown).await;
     }
     let client = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     crate::daemon::run(config, client, shutdown, None)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// `--sandbox`: the daemon against an embedded API server of its own.
+#[cfg(feature = "sandbox")]
+async fn run_in_sandbox(
+    args: &RunArgs,
+    config: DaemonConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let sandbox = crate::sandbox::Sandbox::start()
+        .await
+        .map_err(|e| format!("starting the sandbox: {e}"))?;
+    let path = args
+        .sandbox_kubeconfig
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("modelship-sandbox.kubeconfig"));
+    std::fs::copy(sandbox.kubeconfig_path(), &path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "sandbox API server at {}; watch it with: kubectl --kubeconfig {} get deploy,svc -A",
+        sandbox.url(),
+        path.display()
+    );
+    let result = crate::daemon::run(config, sandbox.client(), shutdown, None).await;
+    let _ = sandbox.shutdown().await;
+    result.map_err(|e| e.to_string())
+}
+
+/// `--sandbox` in a build without the embedded API server.
+#[cfg(not(feature = "sandbox"))]
+async fn run_in_sandbox(
+    _: &RunArgs,
+    _: DaemonConfig,
+    _: watch::Receiver<bool>,
+) -> Result<(), String> {
+    Err("this build has no embedded sandbox (built without the `sandbox` feature)".to_string())
 }
 
 /// A client from a kubeconfig file, the default kubeconfig, or the in-cluster config.

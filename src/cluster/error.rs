@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::plan::{MassPrune, ObjectKey};
+use crate::meta::ObjectKey;
 
 use super::health::DeploymentHealth;
 
@@ -31,10 +31,9 @@ pub enum Error {
         source: kube::Error,
     },
     /// Listing the live objects of a kind in a namespace failed.
-    #[error("listing {kind} in namespace {namespace} failed: {source}")]
+    #[error("listing {kind} failed: {source}")]
     List {
         kind: String,
-        namespace: String,
         #[source]
         source: kube::Error,
     },
@@ -65,13 +64,6 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// The plan names an object to write that the desired state does not hold: the plan
-    /// and the desired state given to apply do not belong together.
-    #[error("the plan writes {0} but the desired state has no such object")]
-    MissingDesired(ObjectKey),
-    /// Pruning would remove more than half of the services of a namespace.
-    #[error("refusing to prune {}: pass --allow-mass-prune if this is intended", describe(.0))]
-    MassPrune(Vec<MassPrune>),
     /// Deployments did not become ready in time.
     #[error("deployments not ready after {}s: {}", .timeout.as_secs(), list(.deployments))]
     NotReady {
@@ -85,19 +77,6 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-}
-
-fn describe(guards: &[MassPrune]) -> String {
-    let parts: Vec<String> = guards
-        .iter()
-        .map(|g| {
-            format!(
-                "{} of {} services in namespace {}",
-                g.removed, g.total, g.namespace
-            )
-        })
-        .collect();
-    parts.join(", ")
 }
 
 fn list(deployments: &[DeploymentHealth]) -> String {
@@ -119,8 +98,6 @@ impl Error {
             Error::MissingNamespace(_) => "missing_namespace",
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
-            Error::MissingDesired(_) => "missing_desired",
-            Error::MassPrune(_) => "mass_prune",
             Error::NotReady { .. } => "not_ready",
             Error::Health { .. } => "health",
         }

@@ -1,6 +1,6 @@
-//! Reading live state: one LIST per kind and namespace, selected by our managed-by label;
-//! and, for policies, the labels of the namespaces the repository uses (one LIST of
-//! Namespaces).
+//! Reading live state: one cluster-wide LIST per kind, selected by our managed-by label,
+//! so every namespace holding objects of ours is seen (the daemon's watch cache sees the
+//! same); and, for policies, the labels of namespaces (one LIST of Namespaces).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,21 +10,21 @@ use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
 use super::kinds::{Kinds, LISTED_BUILTINS, ROUTE_KINDS};
 use super::retry::{RetryPolicy, retry};
 use super::{Error, Result};
-use crate::plan::{DesiredState, LiveSet, MANAGED_BY, MANAGED_BY_VALUE, group_of};
+use crate::meta::{LABEL_MANAGED_BY, MANAGED_BY_VALUE, group_of};
+use crate::state::{DesiredState, LiveSet};
 
 /// The label selector of everything modelship manages.
 pub fn managed_selector() -> String {
-    format!("{MANAGED_BY}={MANAGED_BY_VALUE}")
+    format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}")
 }
 
-/// Reads the live objects modelship manages in `namespaces`.
+/// Reads the live objects modelship manages, in every namespace.
 ///
 /// Kinds read: the built-ins modelship writes, every kind of the desired state (which must
 /// be served: [`Error::KindNotServed`] otherwise), and the route kinds the cluster serves.
 pub async fn read_live(
     client: &Client,
     kinds: &mut Kinds,
-    namespaces: &BTreeSet<String>,
     desired: &DesiredState,
     policy: &RetryPolicy,
 ) -> Result<LiveSet> {
@@ -33,24 +33,21 @@ pub async fn read_live(
     let mut live = LiveSet::new();
     for resolved in resolved.values().filter(|r| r.namespaced) {
         let resource = &resolved.resource;
-        for namespace in namespaces {
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
-            let list = retry(policy, || api.list(&params))
-                .await
-                .map_err(|source| Error::List {
-                    kind: resource.kind.clone(),
-                    namespace: namespace.clone(),
-                    source,
-                })?;
-            for mut object in list.items {
-                object.types.get_or_insert_with(|| TypeMeta {
-                    api_version: resource.api_version.clone(),
-                    kind: resource.kind.clone(),
-                });
-                // A DynamicObject is a map of JSON values: serializing it cannot fail.
-                if let Ok(value) = serde_json::to_value(&object) {
-                    live.insert(value);
-                }
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+        let list = retry(policy, || api.list(&params))
+            .await
+            .map_err(|source| Error::List {
+                kind: resource.kind.clone(),
+                source,
+            })?;
+        for mut object in list.items {
+            object.types.get_or_insert_with(|| TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            });
+            // A DynamicObject is a map of JSON values: serializing it cannot fail.
+            if let Ok(value) = serde_json::to_value(&object) {
+                live.insert(value);
             }
         }
     }

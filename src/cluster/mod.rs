@@ -4,27 +4,28 @@
 //! ```text
 //! connect ──> Client ──> Kinds (built-ins known, CRDs by discovery)
 //!                 │
-//!   read_live ────┤  one LIST per kind and namespace  ──> plan::LiveSet
+//!   read_live ────┤  one cluster-wide LIST per kind, by label ──> plan::LiveSet
 //!   read_namespace_labels  one LIST of Namespaces (only when policies are loaded)
-//!   apply ────────┤  SSA (manager modelship, force), ordered; deletes reversed; prune last
+//!   Writer ───────┤  SSA of one object (manager modelship, force), delete with a UID
+//!                 │  precondition, namespace creation: the engine decides, this writes
 //!   wait_healthy ─┘  one LIST of Deployments per namespace per poll
 //! ```
 //!
 //! Every request goes through [`retry::retry`]: 429, 409, 5xx and connection errors are
 //! retried with exponential backoff and jitter, a bounded number of times.
 
-mod apply;
 mod connect;
 mod error;
 mod health;
 mod kinds;
 mod live;
 pub mod retry;
+mod writer;
 
-pub use apply::{ApplyMode, ApplyOptions, ApplyReport, PruneMode, apply};
 pub use connect::{ConnectOptions, connect};
 pub use error::{Error, Result};
 pub use health::{DeploymentHealth, HealthOptions, wait_healthy};
 pub use kinds::{Kinds, Resolved};
 pub use live::{read_live, read_namespace_labels};
 pub use retry::RetryPolicy;
+pub use writer::{WriteMode, Writer};

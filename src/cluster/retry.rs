@@ -1,39 +1,37 @@
 //! Bounded retries with exponential backoff and jitter for transient API failures.
 
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
+
+use crate::backoff::{Backoff, Jitter};
 
 /// How often and how patiently a request is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included (at least one is made).
     pub attempts: u32,
-    /// Delay before the first retry; it doubles on every further one.
-    pub base: Duration,
-    /// The longest delay between two attempts.
-    pub max: Duration,
+    /// The delays between attempts (the one backoff of [`crate::backoff`]).
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            attempts: 6,
-            base: Duration::from_millis(200),
-            max: Duration::from_secs(5),
-        }
+        RetryPolicy::new(6, Duration::from_millis(200), Duration::from_secs(5))
     }
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `retry` (0-based): exponential, capped, and jittered
-    /// into its upper half so that clients that failed together do not retry together.
-    pub fn delay(&self, retry: u32, seed: u64) -> Duration {
-        let exponential = self.base.saturating_mul(1u32 << retry.min(16));
-        let capped = exponential.min(self.max);
-        let half = capped / 2;
-        let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
-        half + Duration::from_nanos(seed % nanos)
+    /// `attempts` in total, the first retry after `base` (up to twice), doubling to `max`.
+    pub fn new(attempts: u32, base: Duration, max: Duration) -> Self {
+        RetryPolicy {
+            attempts,
+            backoff: Backoff { base, max },
+        }
+    }
+
+    /// The delay before retry number `retry` (0-based), for a random `unit` in `[0, 1)`.
+    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
+        self.backoff.delay(retry + 1, unit)
     }
 }
 
@@ -53,13 +51,13 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    let random = RandomState::new();
+    let mut jitter = Jitter::from_clock();
     let mut attempt = 0;
     loop {
         match op().await {
             Ok(value) => return Ok(value),
             Err(error) if is_transient(&error) && attempt + 1 < policy.attempts => {
-                let delay = policy.delay(attempt, random.hash_one(attempt));
+                let delay = policy.delay(attempt, jitter.unit());
                 tracing::debug!(%error, attempt, ?delay, "transient API error, retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -82,17 +80,13 @@ mod tests {
 
     #[test]
     fn delays_grow_exponentially_within_jitter_and_cap() {
-        let policy = RetryPolicy {
-            attempts: 10,
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for seed in [0, 1, 12345, u64::MAX] {
-            let d0 = policy.delay(0, seed);
+        let policy = RetryPolicy::new(10, Duration::from_millis(100), Duration::from_secs(1));
+        for unit in [0.0, 0.25, 0.999] {
+            let d0 = policy.delay(0, unit);
             assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));
-            let d2 = policy.delay(2, seed);
+            let d2 = policy.delay(2, unit);
             assert!(d2 >= Duration::from_millis(200) && d2 <= Duration::from_millis(400));
-            let d9 = policy.delay(9, seed);
+            let d9 = policy.delay(9, unit);
             assert!(d9 >= Duration::from_millis(500) && d9 <= Duration::from_secs(1));
         }
     }
@@ -114,11 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn retries_until_success_and_stops_at_the_bound() {
-        let policy = RetryPolicy {
-            attempts: 3,
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(2),
-        };
+        let policy = RetryPolicy::new(3, Duration::from_millis(1), Duration::from_millis(2));
         let mut calls = 0;
         let result = tokio::time::timeout(
             Duration::from_secs(5),

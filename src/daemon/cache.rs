@@ -22,9 +22,9 @@ use kube::runtime::watcher::{self, Event};
 use tokio::sync::{Notify, RwLock, mpsc};
 use tokio::task::JoinHandle;
 
-use super::live::LiveMap;
-use super::sync::{Live, MANAGED_BY, MANAGED_BY_VALUE, ServiceId};
+use super::live::{LiveMap, key_of};
 use crate::compile::Kind;
+use crate::meta::{LABEL_MANAGED_BY, MANAGED_BY_VALUE, ObjectKey, ServiceId};
 
 /// The API resource of a kind modelship writes.
 pub fn api_resource(kind: Kind) -> ApiResource {
@@ -104,7 +104,7 @@ impl LiveCache {
     }
 
     /// Forgets a deleted object (ahead of its watch event).
-    pub async fn forget(&self, key: &crate::compile::ObjectKey) {
+    pub async fn forget(&self, key: &ObjectKey) {
         self.map.write().await.remove(key);
     }
 
@@ -116,7 +116,8 @@ impl LiveCache {
     async fn watch(self, client: Client, kind: Kind, touched: mpsc::UnboundedSender<ServiceId>) {
         let resource = api_resource(kind);
         let api: Api<DynamicObject> = Api::all_with(client, &resource);
-        let config = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGED_BY_VALUE}"));
+        let config =
+            watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"));
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         let mut buffer = Vec::new();
         let mut counted = false;
@@ -152,7 +153,7 @@ impl LiveCache {
                 Event::Apply(object) => {
                     let object = to_value(object, &resource);
                     let mut map = self.map.write().await;
-                    let old = super::sync::key_of(&object).and_then(|k| map.get_service(&k));
+                    let old = key_of(&object).and_then(|k| map.get_service(&k));
                     let new = map.upsert_if_newer(object);
                     drop(map);
                     for service in old.into_iter().chain(new) {
@@ -161,7 +162,7 @@ impl LiveCache {
                 }
                 Event::Delete(object) => {
                     let object = to_value(object, &resource);
-                    if let Some(key) = super::sync::key_of(&object)
+                    if let Some(key) = key_of(&object)
                         && let Some(service) = self.map.write().await.remove(&key)
                     {
                         let _ = touched.send(service);

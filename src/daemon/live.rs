@@ -1,17 +1,39 @@
-//! An in-memory index of live objects by key and by service: what the watch cache holds
-//! and what the pure decisions in [`super::sync`] read.
+//! An in-memory index of live objects by key and by service: what the watch cache holds.
+//! The engine plans over a [`LiveSet`] view of it ([`LiveMap::view`]): of one service when
+//! a watch event touched it, of everything once per revision.
 //!
-//! Objects are held as compact JSON bytes (without `managedFields`) and parsed when a
-//! decision reads them: a parsed `serde_json::Value` costs several times its text, and the
-//! cache of a thousand services is read one service at a time.
+//! Objects are held as compact JSON bytes (without other managers' `managedFields`) and
+//! parsed when a view is taken: a parsed `serde_json::Value` costs several times its text,
+//! and the cache of a thousand services is mostly read one service at a time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::sync::{Live, ServiceId, key_of, service_of};
-use crate::compile::ObjectKey;
-use crate::plan;
+use crate::compile::Kind;
+use crate::meta::{
+    FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey, ServiceId,
+};
+use crate::state::LiveSet;
+
+/// The key of a live object, when it is of a kind modelship writes.
+pub fn key_of(object: &Value) -> Option<ObjectKey> {
+    let key = ObjectKey::of(object)?;
+    let api_version = object.get("apiVersion")?.as_str()?;
+    Kind::from_api(api_version, &key.kind).map(|_| key)
+}
+
+/// The service a live object belongs to, when it carries our labels.
+pub fn service_of(object: &Value) -> Option<ServiceId> {
+    let labels = object.pointer("/metadata/labels")?;
+    if labels.get(LABEL_MANAGED_BY)?.as_str()? != MANAGED_BY_VALUE {
+        return None;
+    }
+    Some((
+        object.pointer("/metadata/namespace")?.as_str()?.to_string(),
+        labels.get(LABEL_SERVICE)?.as_str()?.to_string(),
+    ))
+}
 
 /// One held object.
 #[derive(Debug, Clone)]
@@ -89,11 +111,12 @@ impl LiveMap {
     }
 
     /// Removes every object of `kind` (before a relist replaces them).
-    pub fn clear_kind(&mut self, kind: crate::compile::Kind) {
+    pub fn clear_kind(&mut self, kind: Kind) {
+        let group = crate::meta::group_of(kind.api_version());
         let keys: Vec<ObjectKey> = self
             .objects
             .keys()
-            .filter(|k| k.kind == kind)
+            .filter(|k| k.kind == kind.as_str() && k.group == group)
             .cloned()
             .collect();
         for key in keys {
@@ -125,7 +148,7 @@ fn slim(object: &mut Value) {
             .and_then(Value::as_array_mut)
         {
             entries.retain(|entry| {
-                entry.get("manager").and_then(Value::as_str) == Some(plan::FIELD_MANAGER)
+                entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
                     && entry.get("operation").and_then(Value::as_str) == Some("Apply")
             });
         }
@@ -146,19 +169,37 @@ fn resource_version(object: &Value) -> Option<u64> {
         .ok()
 }
 
-impl Live for LiveMap {
-    fn get(&self, key: &ObjectKey) -> Option<Value> {
+impl LiveMap {
+    /// The live object with this key, parsed.
+    pub fn get(&self, key: &ObjectKey) -> Option<Value> {
         serde_json::from_slice(&self.objects.get(key)?.json).ok()
     }
 
-    fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey> {
+    /// Keys of the live objects labelled for this service.
+    pub fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey> {
         self.by_service
             .get(&(namespace.to_string(), service.to_string()))
             .map(|keys| keys.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    fn services(&self) -> BTreeSet<ServiceId> {
+    /// Every service with at least one live object.
+    pub fn services(&self) -> BTreeSet<ServiceId> {
         self.by_service.keys().cloned().collect()
+    }
+
+    /// A parsed view for the engine: the objects of `only`'s services, or of every service.
+    pub fn view(&self, only: Option<&BTreeSet<ServiceId>>) -> LiveSet {
+        let keys: Vec<&ObjectKey> = match only {
+            None => self.objects.keys().collect(),
+            Some(services) => services
+                .iter()
+                .filter_map(|id| self.by_service.get(id))
+                .flatten()
+                .collect(),
+        };
+        keys.into_iter()
+            .filter_map(|key| serde_json::from_slice(&self.objects.get(key)?.json).ok())
+            .collect()
     }
 }

@@ -5,29 +5,28 @@
 //!   interval ───────────────────┴───────────────┴─▶ fetcher.rs ──new revision──┐
 //!                                                                             ▼
 //!   cache.rs (watchers, managed-by=modelship) ──touched service──▶ runner.rs (loop)
-//!        ▲                                                          │ sync.rs: pure diff
-//!        └──────────────── recorded writes ◀── apply.rs (SSA) ◀──────┘
-//!   guard.rs: policies block services   status.rs (/status, /readyz)
-//!   metrics.rs (/metrics)   leader.rs (Lease)
+//!        ▲                                                          │ engine: prepare,
+//!        │                                                          │ plan, apply, prune
+//!        └──────────────── recorded writes ◀── cluster::Writer ◀─────┘
+//!   status.rs (/status, /readyz)   metrics.rs (/metrics)   leader.rs (Lease)
 //! ```
+//!
+//! The daemon has no planner or writer of its own: it supplies the engine with a live
+//! view (its watch cache) and triggers, as the CLI supplies LISTs and one run.
 //!
 //! Safety: an invalid or failing service is left alone and never blocks the others; objects
 //! are pruned only when the whole repository is valid and the mass-prune guard allows; a
 //! restart resumes from the cluster itself (the watch cache), so a restart with nothing
 //! changed writes nothing.
 
-pub mod apply;
-pub mod backoff;
 pub mod cache;
 pub mod fetcher;
-pub mod guard;
 pub mod http;
 pub mod leader;
 pub mod live;
 pub mod metrics;
 pub mod runner;
 pub mod status;
-pub mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,9 +35,11 @@ use std::time::Duration;
 use kube::Client;
 use tokio::sync::{Notify, RwLock, mpsc, watch};
 
+pub use crate::backoff::Backoff;
+use crate::cluster::{RetryPolicy, WriteMode, Writer};
 use crate::compile::Kind;
+use crate::plan::PruneMode;
 use crate::source::{Secret, Source};
-pub use backoff::Backoff;
 pub use metrics::Metrics;
 pub use status::{Board, ServiceState, ServiceStatus};
 
@@ -75,7 +76,9 @@ pub struct DaemonConfig {
     pub webhook_secret: Option<Secret>,
     pub drift: DriftMode,
     pub create_namespaces: bool,
-    pub allow_mass_prune: bool,
+    /// How services gone from the repository are pruned ([`PruneMode::Guarded`] or
+    /// [`PruneMode::Unguarded`]; [`PruneMode::Keep`] never prunes).
+    pub prune: PruneMode,
     /// Services reconciled at once.
     pub concurrency: usize,
     pub backoff: Backoff,
@@ -223,8 +226,9 @@ async fn reconcile(
     ));
     let shared = Arc::new(runner::Shared {
         config: config.clone(),
+        client: client.clone(),
         cache,
-        writer: apply::Writer::new(client.clone(), config.create_namespaces),
+        writer: Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         metrics: handles.metrics.clone(),
         board: handles.board.clone(),
     });

@@ -1,38 +1,43 @@
-//! The reconcile loop: turns revisions and watch events into per-service reconciles, with
-//! a concurrency limit, per-service retries with backoff, and isolation (one service's
-//! failure never touches another).
+//! The reconcile loop: turns revisions and watch events into per-service reconciles through
+//! the engine, with a concurrency limit, per-service retries with backoff, and isolation
+//! (one service's failure never touches another).
 //!
 //! ```text
-//! snapshots ──load+compile──▶ work per service ─┐
-//! watch events (service touched) ───────────────┼─▶ queue ─▶ ≤ concurrency reconciles
-//! retry timers (backoff + jitter) ──────────────┘             │ diff against the cache
-//!                                                             │ SSA changed objects,
-//!                                                             ▼ delete orphans
-//!                                                  Board (/status), Metrics
+//! snapshot ──engine::prepare──▶ Prepared ──engine::plan (all, over the cache)──▶ Plan
+//!    │                                     blocked services → /status; prune (guarded)
+//!    └──▶ every present service Queued(Revision)
+//! watch event (service touched) ──▶ Queued(Touched)      retry timer ──▶ Queued(Retry)
+//!                                          │ ≤ concurrency at once
+//!       Running ── engine::plan (this service) ── engine::apply_service ──▶ Idle | RetryAt
 //! ```
+//!
+//! Each service's place in the loop is one [`Phase`] in one map, so it is always in exactly
+//! one state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use kube::Client;
 use tokio::sync::{RwLock, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
-use super::apply::{ApplyError, Writer};
-use super::backoff::{Backoff, Jitter};
 use super::cache::LiveCache;
 use super::metrics::Metrics;
 use super::status::{Board, ServiceState};
-use super::sync::{ServiceId, ServiceWork, diff_service, prune_candidates, work_items};
 use super::{DaemonConfig, DriftMode};
-use crate::compile::{self, compile_repository};
+use crate::backoff::{Backoff, Jitter};
+use crate::cluster::{self, Kinds, RetryPolicy, Writer};
+use crate::compile;
+use crate::engine::{self, Cause, NamespaceLabels, Prepared, Scope, Strategy};
+use crate::meta::ServiceId;
+use crate::plan::{Plan, ServicePlan, ServiceStatus};
 use crate::source::Snapshot;
-use crate::spec::Severity;
 
 /// Why a service is reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
+pub enum Reason {
     /// A new revision or spec.
     Revision,
     /// A watch event on one of its objects.
@@ -41,16 +46,59 @@ enum Reason {
     Retry,
 }
 
+/// Where one service stands in the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing to do until a revision, a watch event or a retry.
+    Idle,
+    /// Waiting for a free reconcile slot.
+    Queued(Reason),
+    /// A reconcile runs; `again` holds a trigger that came meanwhile (it runs next).
+    Running { again: Option<Reason> },
+    /// The last reconcile failed; it is retried at `at`, as attempt `attempt`.
+    RetryAt { at: TokioInstant, attempt: u32 },
+}
+
+/// One service of the current revision.
+#[derive(Debug, Clone)]
+struct Entry {
+    phase: Phase,
+    /// The spec hash last found in sync: a change seen under it is drift.
+    applied: Option<String>,
+    /// Failed attempts since the last success.
+    failures: u32,
+}
+
+impl Entry {
+    fn new() -> Self {
+        Entry {
+            phase: Phase::Idle,
+            applied: None,
+            failures: 0,
+        }
+    }
+
+    /// Asks for a reconcile; a running one is followed by another.
+    fn trigger(&mut self, reason: Reason) {
+        self.phase = match self.phase {
+            Phase::Running { again } => Phase::Running {
+                again: again.or(Some(reason)),
+            },
+            Phase::Queued(queued) => Phase::Queued(queued),
+            Phase::Idle | Phase::RetryAt { .. } => Phase::Queued(reason),
+        };
+    }
+}
+
 /// Why one service reconcile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    /// The plan of the service could not be made (a desired object without a name: a
-    /// compiler bug).
+    /// The service could not be planned.
     #[error(transparent)]
-    Plan(#[from] crate::plan::Error),
+    Plan(#[from] engine::Error),
     /// A write failed.
     #[error(transparent)]
-    Apply(#[from] ApplyError),
+    Apply(#[from] cluster::Error),
 }
 
 impl ReconcileError {
@@ -73,6 +121,8 @@ struct Outcome {
     writes: usize,
     drift: bool,
     error: Option<ReconcileError>,
+    /// Set when the engine blocked the service (a policy denied it with live context).
+    blocked: Option<(Cause, String)>,
     objects: usize,
     seconds: f64,
 }
@@ -80,23 +130,34 @@ struct Outcome {
 /// Everything a reconcile needs, shared by the tasks.
 pub(super) struct Shared {
     pub config: DaemonConfig,
+    pub client: Client,
     pub cache: LiveCache,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub board: Arc<RwLock<Board>>,
 }
 
+impl Shared {
+    fn strategy(&self) -> Strategy {
+        Strategy {
+            prune: self.config.prune,
+            create_namespaces: self.config.create_namespaces,
+        }
+    }
+}
+
+/// A revision prepared by the engine, with the namespace labels its policies see.
+struct Revision {
+    id: String,
+    prepared: Prepared,
+    labels: NamespaceLabels,
+}
+
 /// The loop's state.
 pub(super) struct Runner {
     shared: Arc<Shared>,
-    revision: Option<String>,
-    work: BTreeMap<ServiceId, Arc<ServiceWork>>,
-    /// spec-hash last applied with success, per service.
-    applied: BTreeMap<ServiceId, String>,
-    queue: BTreeMap<ServiceId, Reason>,
-    running: BTreeSet<ServiceId>,
-    retries: BTreeMap<ServiceId, (TokioInstant, u32)>,
-    failures: BTreeMap<ServiceId, u32>,
+    revision: Option<Arc<Revision>>,
+    services: BTreeMap<ServiceId, Entry>,
     jitter: Jitter,
     backoff: Backoff,
     /// Services of the first revision not reconciled yet (readiness).
@@ -109,12 +170,7 @@ impl Runner {
         Runner {
             shared,
             revision: None,
-            work: BTreeMap::new(),
-            applied: BTreeMap::new(),
-            queue: BTreeMap::new(),
-            running: BTreeSet::new(),
-            retries: BTreeMap::new(),
-            failures: BTreeMap::new(),
+            services: BTreeMap::new(),
             jitter: Jitter::from_clock(),
             backoff,
             first_pending: None,
@@ -133,7 +189,7 @@ impl Runner {
         snapshots.mark_changed();
         loop {
             self.start_queued(&mut tasks);
-            let next_retry = self.retries.values().map(|(at, _)| *at).min();
+            let next_retry = self.next_retry();
             tokio::select! {
                 changed = snapshots.changed() => {
                     if changed.is_err() { break; }
@@ -143,8 +199,8 @@ impl Runner {
                     }
                 }
                 Some(id) = touched.recv() => {
-                    if self.work.contains_key(&id) {
-                        self.queue.entry(id).or_insert(Reason::Touched);
+                    if let Some(entry) = self.services.get_mut(&id) {
+                        entry.trigger(Reason::Touched);
                     }
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -169,207 +225,258 @@ impl Runner {
         }
     }
 
+    fn next_retry(&self) -> Option<TokioInstant> {
+        self.services
+            .values()
+            .filter_map(|e| match e.phase {
+                Phase::RetryAt { at, .. } => Some(at),
+                _ => None,
+            })
+            .min()
+    }
+
     async fn on_snapshot(&mut self, snapshot: &Snapshot) {
         let source = compile::Source {
             repo: self.shared.config.repo_name.clone(),
             commit: (!snapshot.revision.starts_with("local-")).then(|| snapshot.revision.clone()),
         };
-        let repository = crate::spec::load(&snapshot.files);
-        let desired = compile_repository(&repository, &source);
-        let (work, mut invalid) = work_items(&desired);
-        let errors: Vec<String> = repository
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .map(ToString::to_string)
-            .collect();
-        for (namespace, name) in &repository.invalid {
-            invalid.push(super::sync::InvalidService {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                error: format!("invalid spec: {}", errors.join("; ")),
-                cause: "invalid_spec",
-            });
-        }
-        let verdict = super::guard::check(&snapshot.files, &repository, &desired);
-        for report in &verdict.reports {
-            tracing::warn!(policy = %report, "policy");
-        }
-        let blocked: BTreeSet<ServiceId> = verdict
-            .blocked
-            .iter()
-            .map(|s| (s.namespace.clone(), s.name.clone()))
-            .collect();
-        let work: Vec<ServiceWork> = work
-            .into_iter()
-            .filter(|w| !blocked.contains(&w.id()))
-            .collect();
-        invalid.extend(verdict.blocked);
-        let errors: Vec<String> = errors.into_iter().chain(verdict.reports).collect();
-        let repository_valid = repository.is_valid() && invalid.is_empty() && !verdict.broken;
-        self.revision = Some(snapshot.revision.clone());
-        self.work = work.into_iter().map(|w| (w.id(), Arc::new(w))).collect();
-        {
-            let mut board = self.shared.board.write().await;
-            board.revision = Some(snapshot.revision.clone());
-            board.diagnostics = errors;
-            for service in &invalid {
-                let status = board.service(&service.namespace, &service.name);
-                status.state = ServiceState::Invalid;
-                status.last_error = Some(service.error.clone());
-                self.shared.metrics.reconciled("invalid", 0.0);
-                self.shared.metrics.error(service.cause);
-            }
-            self.shared.metrics.set_services(board.counts());
-        }
-        for id in self.work.keys() {
-            self.queue.insert(id.clone(), Reason::Revision);
-            self.retries.remove(id);
-        }
-        if self.first_pending.is_none() {
-            self.first_pending = Some(self.work.keys().cloned().collect());
-            self.check_ready().await;
-        }
-        let present: BTreeSet<ServiceId> = self
-            .work
-            .keys()
-            .cloned()
-            .chain(
-                invalid
-                    .iter()
-                    .map(|s| (s.namespace.clone(), s.name.clone())),
-            )
-            .collect();
-        self.prune(&present, repository_valid).await;
-    }
-
-    async fn prune(&mut self, present: &BTreeSet<ServiceId>, repository_valid: bool) {
-        let candidates = {
-            let live = self.shared.cache.read().await;
-            prune_candidates(
-                present,
-                repository_valid,
-                self.shared.config.allow_mass_prune,
-                &*live,
-            )
+        let prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
+        let labels = self.namespace_labels(&prepared).await;
+        let revision = Arc::new(Revision {
+            id: snapshot.revision.clone(),
+            prepared,
+            labels,
+        });
+        let plan = {
+            let live = self.shared.cache.read().await.view(None);
+            engine::plan(&revision.prepared, &live, &revision.labels, Scope::All)
         };
-        let services = match candidates {
-            Ok(services) => services,
-            Err(guard) => {
-                tracing::error!(%guard, "mass-prune guard: nothing pruned");
-                self.shared.metrics.error("mass_prune");
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::error!(%error, revision = %revision.id, "revision could not be planned");
+                self.shared.metrics.error(error.metric_label());
+                let mut board = self.shared.board.write().await;
+                board.revision = Some(revision.id.clone());
+                board.diagnostics = vec![error.to_string()];
                 return;
             }
         };
-        for (namespace, name) in services {
-            let keys = {
-                use super::sync::Live as _;
-                self.shared.cache.read().await.owned_by(&namespace, &name)
-            };
-            let mut error = None;
-            for key in keys.iter().rev() {
-                match self.shared.writer.delete(key).await {
-                    Ok(()) => {
-                        self.shared.metrics.writes.inc();
-                    }
-                    Err(e) => error = Some(e),
-                }
-            }
-            let mut board = self.shared.board.write().await;
-            let status = board.service(&namespace, &name);
-            match error {
-                None => {
-                    tracing::info!(%namespace, service = %name, objects = keys.len(), "pruned");
-                    status.state = ServiceState::Pruned;
-                    status.last_error = None;
-                    self.shared.metrics.reconciled("pruned", 0.0);
-                }
-                Some(e) => {
-                    status.last_error = Some(e.to_string());
-                    self.shared.metrics.error(e.metric_label());
-                }
+        self.publish(&revision, &plan).await;
+        let present: BTreeSet<ServiceId> = plan
+            .services
+            .iter()
+            .filter(|s| s.status == ServiceStatus::Present)
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .collect();
+        self.services.retain(|id, _| present.contains(id));
+        for id in &present {
+            self.services
+                .entry(id.clone())
+                .or_insert_with(Entry::new)
+                .trigger(Reason::Revision);
+        }
+        self.revision = Some(revision);
+        if self.first_pending.is_none() {
+            self.first_pending = Some(present);
+            self.check_ready().await;
+        }
+        self.prune(&plan).await;
+    }
+
+    /// The labels of the namespaces a revision's policies see (one LIST of Namespaces, and
+    /// only when the repository has policies).
+    async fn namespace_labels(&self, prepared: &Prepared) -> NamespaceLabels {
+        if prepared.policies.is_empty() {
+            return NamespaceLabels::new();
+        }
+        let mut namespaces: BTreeSet<String> = prepared
+            .desired
+            .services
+            .iter()
+            .map(|s| s.namespace.clone())
+            .collect();
+        namespaces.extend(
+            self.shared
+                .cache
+                .read()
+                .await
+                .services()
+                .into_iter()
+                .map(|(namespace, _)| namespace),
+        );
+        let retry = RetryPolicy::default();
+        let mut kinds = Kinds::new(self.shared.client.clone(), retry);
+        match cluster::read_namespace_labels(&self.shared.client, &mut kinds, &namespaces, &retry)
+            .await
+        {
+            Ok(labels) => labels,
+            Err(error) => {
+                tracing::warn!(%error, "namespace labels unknown to policies");
+                self.shared.metrics.error(error.metric_label());
+                NamespaceLabels::new()
             }
         }
+    }
+
+    /// Puts a revision's verdicts on the board: its diagnostics, policy reports and blocked
+    /// services.
+    async fn publish(&self, revision: &Revision, plan: &Plan) {
+        let prepared = &revision.prepared;
+        let mut diagnostics = prepared.error_lines();
+        for violation in plan.violations().filter(|v| !v.is_deny()) {
+            tracing::warn!(policy = %violation, "policy");
+            diagnostics.push(violation.to_string());
+        }
+        let mut board = self.shared.board.write().await;
+        board.revision = Some(revision.id.clone());
+        board.diagnostics = diagnostics;
+        for service in &plan.services {
+            if let Some((cause, error)) = blocked(prepared, service) {
+                let status = board.service(&service.namespace, &service.name);
+                status.state = ServiceState::Invalid;
+                status.last_error = Some(error);
+                self.shared.metrics.reconciled("invalid", 0.0);
+                self.shared.metrics.error(cause.metric_label());
+            }
+        }
+        self.shared.metrics.set_services(board.counts());
+    }
+
+    /// Prunes what the revision's plan removes, within the guard (the engine decides).
+    async fn prune(&mut self, plan: &Plan) {
+        let result = engine::prune(&self.shared.writer, plan, &self.shared.strategy()).await;
+        let mut board = self.shared.board.write().await;
+        let report = match result {
+            Ok(report) => {
+                board.mass_prune = None;
+                report
+            }
+            Err(guard) => {
+                tracing::error!(%guard, "mass-prune guard: nothing pruned");
+                self.shared.metrics.error("mass_prune");
+                board.mass_prune = Some(guard.to_string());
+                return;
+            }
+        };
+        for key in &report.deleted {
+            self.shared.metrics.writes.inc();
+            self.shared.cache.forget(key).await;
+        }
+        for (namespace, name) in &report.pruned {
+            tracing::info!(%namespace, service = %name, "pruned");
+            let status = board.service(namespace, name);
+            status.state = ServiceState::Pruned;
+            status.last_error = None;
+            self.shared.metrics.reconciled("pruned", 0.0);
+        }
+        for ((namespace, name), error) in &report.failures {
+            board.service(namespace, name).last_error = Some(error.to_string());
+            self.shared.metrics.error(error.metric_label());
+        }
+        self.shared.metrics.set_services(board.counts());
     }
 
     fn due_retries(&mut self) {
         let now = TokioInstant::now();
-        let due: Vec<ServiceId> = self
-            .retries
-            .iter()
-            .filter(|(_, (at, _))| *at <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in due {
-            self.retries.remove(&id);
-            if self.work.contains_key(&id) {
-                self.queue.entry(id).or_insert(Reason::Retry);
+        for entry in self.services.values_mut() {
+            if let Phase::RetryAt { at, .. } = entry.phase
+                && at <= now
+            {
+                entry.phase = Phase::Queued(Reason::Retry);
             }
         }
     }
 
     fn start_queued(&mut self, tasks: &mut JoinSet<Outcome>) {
+        let Some(revision) = self.revision.clone() else {
+            return;
+        };
         let limit = self.shared.config.concurrency.max(1);
-        let ready: Vec<ServiceId> = self
-            .queue
-            .keys()
-            .filter(|id| !self.running.contains(*id))
-            .take(limit.saturating_sub(self.running.len()))
-            .cloned()
-            .collect();
-        for id in ready {
-            let Some(reason) = self.queue.remove(&id) else {
+        let running = self
+            .services
+            .values()
+            .filter(|e| matches!(e.phase, Phase::Running { .. }))
+            .count();
+        let mut free = limit.saturating_sub(running);
+        for (id, entry) in &mut self.services {
+            if free == 0 {
+                break;
+            }
+            let Phase::Queued(reason) = entry.phase else {
                 continue;
             };
-            let (Some(work), Some(revision)) = (self.work.get(&id), self.revision.clone()) else {
-                continue;
-            };
-            // A change under a spec we already applied is drift; anything else is a change.
+            let spec_hash = revision.prepared.spec_hashes.get(id).cloned();
+            // A change under a spec already found in sync is drift; anything else a change.
             let drift =
-                reason != Reason::Revision && self.applied.get(&id) == Some(&work.spec_hash);
-            self.running.insert(id);
+                reason != Reason::Revision && entry.applied.is_some() && entry.applied == spec_hash;
+            entry.phase = Phase::Running { again: None };
+            free -= 1;
             tasks.spawn(reconcile(
                 self.shared.clone(),
-                work.clone(),
-                revision,
+                revision.clone(),
+                id.clone(),
                 drift,
             ));
         }
     }
 
     async fn on_outcome(&mut self, outcome: Outcome) {
-        self.running.remove(&outcome.id);
         let metrics = &self.shared.metrics;
         metrics.reconciled(outcome.state.as_str(), outcome.seconds);
         if outcome.drift && outcome.writes > 0 {
             metrics.drift_corrections.inc();
         }
+        let current = self
+            .revision
+            .as_ref()
+            .is_some_and(|r| r.id == outcome.revision);
         let mut board = self.shared.board.write().await;
         let status = board.service(&outcome.id.0, &outcome.id.1);
         status.state = outcome.state;
         status.objects = outcome.objects;
         status.last_writes = outcome.writes;
-        match &outcome.error {
-            None => {
+        let entry = self.services.get_mut(&outcome.id);
+        let again = match entry.as_ref().map(|e| e.phase) {
+            Some(Phase::Running { again }) => again,
+            _ => None,
+        };
+        if let Some((cause, error)) = &outcome.blocked {
+            status.last_error = Some(error.clone());
+            metrics.error(cause.metric_label());
+        }
+        match (&outcome.error, entry) {
+            (_, None) => {}
+            (None, Some(entry)) => {
                 status.revision = Some(outcome.revision.clone());
                 status.spec_hash = Some(outcome.spec_hash.clone());
                 status.failures = 0;
                 if outcome.state == ServiceState::InSync {
                     status.last_error = None;
-                    self.applied.insert(outcome.id.clone(), outcome.spec_hash);
+                    entry.applied = Some(outcome.spec_hash.clone());
                 }
-                self.failures.remove(&outcome.id);
+                entry.failures = 0;
+                entry.phase = match again {
+                    Some(reason) => Phase::Queued(reason),
+                    // A reconcile of an older revision is followed by one of the newest.
+                    None if !current => Phase::Queued(Reason::Revision),
+                    None => Phase::Idle,
+                };
             }
-            Some(error) => {
+            (Some(error), Some(entry)) => {
                 metrics.error(error.metric_label());
-                let attempt = self.failures.entry(outcome.id.clone()).or_default();
-                *attempt += 1;
-                status.failures = *attempt;
+                entry.failures += 1;
+                status.failures = entry.failures;
                 status.last_error = Some(error.to_string());
-                let delay = self.backoff.delay(*attempt, self.jitter.unit());
+                let delay = self.backoff.delay(entry.failures, self.jitter.unit());
                 tracing::warn!(namespace = %outcome.id.0, service = %outcome.id.1, %error, retry_in = ?delay, "reconcile failed");
-                self.retries
-                    .insert(outcome.id.clone(), (TokioInstant::now() + delay, *attempt));
+                entry.phase = match again {
+                    Some(Reason::Revision) => Phase::Queued(Reason::Revision),
+                    _ => Phase::RetryAt {
+                        at: TokioInstant::now() + delay,
+                        attempt: entry.failures,
+                    },
+                };
             }
         }
         metrics.set_services(board.counts());
@@ -391,6 +498,27 @@ impl Runner {
     }
 }
 
+/// Why the engine blocked a service, with what to show; `None` when it is not blocked.
+fn blocked(prepared: &Prepared, service: &ServicePlan) -> Option<(Cause, String)> {
+    let id = (service.namespace.clone(), service.name.clone());
+    if let Some(error) = prepared.errors.get(&id) {
+        return Some((error.cause, error.message.clone()));
+    }
+    let cause = Cause::of(service)?;
+    let messages: Vec<String> = service
+        .violations
+        .iter()
+        .filter(|v| v.is_deny())
+        .map(ToString::to_string)
+        .collect();
+    let message = if messages.is_empty() {
+        "a policy file of the repository has errors".to_string()
+    } else {
+        messages.join("; ")
+    };
+    Some((cause, message))
+}
+
 async fn sleep_until(at: Option<TokioInstant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -398,33 +526,37 @@ async fn sleep_until(at: Option<TokioInstant>) {
     }
 }
 
-/// Reconciles one service: diff against the cache, then (unless drift is only reported)
-/// apply what differs and delete orphans.
-#[tracing::instrument(skip_all, fields(namespace = %work.namespace, service = %work.name, %revision))]
+/// Reconciles one service: plans it with the engine over the cache's view of its objects,
+/// then (unless drift is only reported) applies what the plan changes.
+#[tracing::instrument(skip_all, fields(namespace = %id.0, service = %id.1, revision = %revision.id))]
 async fn reconcile(
     shared: Arc<Shared>,
-    work: Arc<ServiceWork>,
-    revision: String,
+    revision: Arc<Revision>,
+    id: ServiceId,
     drift: bool,
 ) -> Outcome {
     let started = Instant::now();
-    let diff = {
-        let live = shared.cache.read().await;
-        diff_service(&work, &*live)
-    };
+    let prepared = &revision.prepared;
+    let desired = prepared.service(&id);
     let mut outcome = Outcome {
-        id: work.id(),
-        revision,
-        spec_hash: work.spec_hash.clone(),
+        spec_hash: prepared.spec_hashes.get(&id).cloned().unwrap_or_default(),
+        objects: desired.map_or(0, |d| d.objects.len()),
+        id,
+        revision: revision.id.clone(),
         state: ServiceState::InSync,
         writes: 0,
         drift,
         error: None,
-        objects: work.objects.len(),
+        blocked: None,
         seconds: 0.0,
     };
-    let diff = match diff {
-        Ok(diff) => diff,
+    let only = BTreeSet::from([outcome.id.clone()]);
+    let planned = {
+        let live = shared.cache.read().await.view(Some(&only));
+        engine::plan(prepared, &live, &revision.labels, Scope::Services(&only))
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
         Err(error) => {
             outcome.state = ServiceState::Failed;
             outcome.error = Some(error.into());
@@ -432,47 +564,46 @@ async fn reconcile(
             return outcome;
         }
     };
-    if !diff.is_empty() && drift && shared.config.drift == DriftMode::Warn {
-        tracing::warn!(objects = ?diff.apply, orphans = ?diff.orphans, "drift detected (not healed: --drift=warn)");
+    let (Some(service), Some(desired)) = (plan.services.first(), desired) else {
+        outcome.seconds = started.elapsed().as_secs_f64();
+        return outcome;
+    };
+    if let Some(blocked) = blocked(prepared, service) {
+        outcome.state = ServiceState::Invalid;
+        outcome.blocked = Some(blocked);
+    } else if service.has_changes() && drift && shared.config.drift == DriftMode::Warn {
+        tracing::warn!(
+            changes = service.count(crate::plan::Action::Update)
+                + service.count(crate::plan::Action::Create),
+            "drift detected (not healed: --drift=warn)"
+        );
         outcome.state = ServiceState::Drifted;
-    } else if !diff.is_empty() {
+    } else if service.has_changes() {
         if drift {
-            tracing::info!(objects = ?diff.apply, "drift detected: healing");
+            tracing::info!("drift detected: healing");
         }
-        if let Err(error) = write(&shared, &work, &diff, &mut outcome.writes).await {
-            outcome.state = ServiceState::Failed;
-            outcome.error = Some(error.into());
-        } else {
-            tracing::info!(writes = outcome.writes, "applied");
+        let report =
+            engine::apply_service(&shared.writer, service, desired, &shared.strategy()).await;
+        outcome.writes = report.writes();
+        for _ in 0..report.writes() {
+            shared.metrics.writes.inc();
+        }
+        // Record what the server returned at once, so that the watch event of our own
+        // write (or a re-check before it arrives) sees the service in sync.
+        for (_, stored) in report.applied {
+            shared.cache.record(stored).await;
+        }
+        for key in &report.deleted {
+            shared.cache.forget(key).await;
+        }
+        match report.failures.into_iter().next() {
+            Some(error) => {
+                outcome.state = ServiceState::Failed;
+                outcome.error = Some(error.into());
+            }
+            None => tracing::info!(writes = outcome.writes, "applied"),
         }
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     outcome
-}
-
-async fn write(
-    shared: &Shared,
-    work: &ServiceWork,
-    diff: &super::sync::ServiceDiff,
-    writes: &mut usize,
-) -> Result<(), ApplyError> {
-    shared.writer.ensure_namespace(&work.namespace).await?;
-    for key in &diff.apply {
-        let Some(object) = work.object(key) else {
-            continue;
-        };
-        let stored = shared.writer.apply(key, &object).await?;
-        *writes += 1;
-        shared.metrics.writes.inc();
-        // Record what the server returned at once, so that the watch event of our own
-        // write (or a re-check before it arrives) sees the service in sync.
-        shared.cache.record(stored).await;
-    }
-    for key in &diff.orphans {
-        shared.writer.delete(key).await?;
-        *writes += 1;
-        shared.metrics.writes.inc();
-        shared.cache.forget(key).await;
-    }
-    Ok(())
 }

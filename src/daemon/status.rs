@@ -89,6 +89,9 @@ pub struct Board {
     pub ready: bool,
     /// True while this replica holds the leader lease (always true without election).
     pub leader: bool,
+    /// Set while the mass-prune guard refuses to prune: what it kept and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mass_prune: Option<String>,
     /// Services by "namespace/name".
     pub services: BTreeMap<String, ServiceStatus>,
 }

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use modelship::cli::cluster::{Loaded, load};
-use modelship::cluster::{self, ApplyOptions, ApplyReport, Kinds, RetryPolicy};
-use modelship::plan::{self, Plan};
+use modelship::cli::cluster::prepare_dir;
+use modelship::cluster::{self, Kinds, RetryPolicy, WriteMode, Writer};
+use modelship::engine::{self, ApplyReport, NamespaceLabels, Prepared, Scope, Strategy};
+use modelship::plan::{self, LiveSet, MassPrune, Plan};
 use modelship::sandbox::Sandbox;
 
 /// Every test step that talks to the sandbox finishes within this.
@@ -17,11 +18,7 @@ pub const STEP: Duration = Duration::from_secs(30);
 
 /// Fast retries for tests: a fault-injected request is retried within milliseconds.
 pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 8,
-        base: Duration::from_millis(5),
-        max: Duration::from_millis(50),
-    }
+    RetryPolicy::new(8, Duration::from_millis(5), Duration::from_millis(50))
 }
 
 /// The example repository shipped with the project.
@@ -57,11 +54,16 @@ pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
 }
 
-/// Loads and compiles a repository directory.
-pub fn load_repo(dir: &Path) -> Loaded {
+/// Loads, compiles and prepares a repository directory with the engine.
+pub fn load_repo(dir: &Path) -> Prepared {
     let mut diagnostics = Vec::new();
-    load(dir, &mut diagnostics, modelship::cli::output::Color::Never)
-        .expect("repository directory readable")
+    prepare_dir(
+        dir,
+        &[],
+        &mut diagnostics,
+        modelship::cli::output::Color::Never,
+    )
+    .expect("repository directory readable")
 }
 
 /// Starts a sandbox.
@@ -72,56 +74,68 @@ pub async fn sandbox() -> Sandbox {
         .expect("sandbox starts")
 }
 
-/// Reads the live state and plans `loaded` against it.
-pub async fn plan_repo(sandbox: &Sandbox, loaded: &Loaded) -> Plan {
+/// Reads the live state as the CLI does (one cluster-wide LIST per kind).
+pub async fn read_live(sandbox: &Sandbox, prepared: &Prepared) -> LiveSet {
     let client = sandbox.client();
     let mut kinds = Kinds::new(client.clone(), fast_retry());
-    let live = tokio::time::timeout(
+    tokio::time::timeout(
         STEP,
-        cluster::read_live(
-            &client,
-            &mut kinds,
-            &loaded.namespaces,
-            &loaded.desired,
-            &fast_retry(),
-        ),
+        cluster::read_live(&client, &mut kinds, &prepared.desired, &fast_retry()),
     )
     .await
     .expect("live state read in time")
-    .expect("live state read");
-    plan::plan(&loaded.desired, &live).expect("plan")
+    .expect("live state read")
 }
 
-/// Options that create namespaces and retry fast; no prune.
-pub fn options() -> ApplyOptions {
-    ApplyOptions {
+/// Reads the live state and plans `prepared` against it with the engine.
+pub async fn plan_repo(sandbox: &Sandbox, prepared: &Prepared) -> Plan {
+    let live = read_live(sandbox, prepared).await;
+    engine::plan(prepared, &live, &NamespaceLabels::new(), Scope::All).expect("plan")
+}
+
+/// A strategy that creates namespaces; no prune.
+pub fn options() -> Strategy {
+    Strategy {
         create_namespaces: true,
-        retry: fast_retry(),
-        ..ApplyOptions::default()
+        ..Strategy::default()
     }
 }
 
-/// Plans and applies `loaded`; returns the plan and the report.
+/// A writer with fast retries.
+pub fn writer(sandbox: &Sandbox, mode: WriteMode) -> Writer {
+    Writer::new(sandbox.client(), fast_retry(), mode)
+}
+
+/// Plans and applies `prepared`; returns the plan and the report.
 pub async fn apply_repo(
     sandbox: &Sandbox,
-    loaded: &Loaded,
-    options: &ApplyOptions,
-) -> (Plan, Result<ApplyReport, cluster::Error>) {
-    let plan = plan_repo(sandbox, loaded).await;
-    let client = sandbox.client();
-    let mut kinds = Kinds::new(client.clone(), fast_retry());
+    prepared: &Prepared,
+    strategy: &Strategy,
+) -> (Plan, Result<ApplyReport, MassPrune>) {
+    apply_repo_with(sandbox, prepared, strategy, WriteMode::Persist).await
+}
+
+/// [`apply_repo`] in a write mode.
+pub async fn apply_repo_with(
+    sandbox: &Sandbox,
+    prepared: &Prepared,
+    strategy: &Strategy,
+    mode: WriteMode,
+) -> (Plan, Result<ApplyReport, MassPrune>) {
+    let plan = plan_repo(sandbox, prepared).await;
+    let writer = writer(sandbox, mode);
     let report = tokio::time::timeout(
         STEP,
-        cluster::apply(&client, &mut kinds, &plan, &loaded.desired, options),
+        engine::apply(&writer, &plan, &prepared.desired, strategy),
     )
     .await
     .expect("apply finishes in time");
     (plan, report)
 }
 
-/// Applies `loaded` and asserts every object succeeded.
-pub async fn apply_ok(sandbox: &Sandbox, loaded: &Loaded, options: &ApplyOptions) -> ApplyReport {
-    let (_, report) = apply_repo(sandbox, loaded, options).await;
+/// Applies `prepared` and asserts every object succeeded.
+pub async fn apply_ok(sandbox: &Sandbox, prepared: &Prepared, strategy: &Strategy) -> ApplyReport {
+    let (_, report) = apply_repo(sandbox, prepared, strategy).await;
     let report = report.expect("apply");
     assert!(
         report.failures.is_empty(),

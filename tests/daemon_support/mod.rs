@@ -108,7 +108,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
         webhook_secret: Some(Secret::new(SECRET)),
         drift: DriftMode::Heal,
         create_namespaces: true,
-        allow_mass_prune: false,
+        prune: modelship::plan::PruneMode::Guarded,
         concurrency: 4,
         backoff: Backoff {
             base: Duration::from_millis(50),

@@ -1,0 +1,180 @@
+//! Checking a whole repository: every ModelService (as resource `modelservices` of group
+//! `modelship.dev`) and every object compiled from it, with the live objects and namespace
+//! labels the caller knows. [`check_repository`] takes compiled objects and a
+//! [`ClusterView`] (empty offline, as in `modelship validate`); [`check_desired`] and
+//! [`check_desired_by_service`] take a plan's desired state and live state. Each violation
+//! points at the spec file and line that produced the object.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::matching::{SourceRef, Subject};
+use super::{Error, PolicySet, Violation};
+use crate::compile::DesiredSet;
+use crate::meta::{ObjectKey, ServiceId};
+use crate::state::{DesiredState, LiveState};
+
+/// Policy violations of each service, keyed by (namespace, service name).
+pub type ServiceViolations = BTreeMap<(String, String), Vec<Violation>>;
+use crate::spec::{LoadedService, Repository, RepositoryConfig};
+
+/// What the caller knows of the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    /// Labels of each namespace (by name); a namespace missing here has unknown labels.
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// The live object of each key that exists (the `oldObject` of an UPDATE).
+    pub live: BTreeMap<ObjectKey, Value>,
+}
+
+/// The ModelService as a policy sees it: the document with `metadata.namespace` resolved
+/// to the namespace it lands in.
+pub fn service_object(service: &LoadedService, config: &RepositoryConfig) -> Result<Value, Error> {
+    let mut object = serde_json::to_value(&service.service).map_err(|source| Error::Service {
+        name: service.name().to_string(),
+        source,
+    })?;
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert(
+            "namespace".to_string(),
+            Value::String(service.namespace(config).to_string()),
+        );
+    }
+    Ok(object)
+}
+
+/// Every violation of `policies` in the repository: services first, then their compiled
+/// objects, in the order of `desired`. A service's spec is a CREATE (the cluster never
+/// holds specs); an object is an UPDATE when `cluster.live` has it.
+pub fn check_repository(
+    repo: &Repository,
+    desired: &DesiredSet,
+    policies: &PolicySet,
+    cluster: &ClusterView,
+) -> Result<Vec<Violation>, Error> {
+    let (services, sources) = check_services(repo, &cluster.namespace_labels, policies, None)?;
+    let mut violations: Vec<Violation> = services.into_iter().flat_map(|(_, v)| v).collect();
+    for service in &desired.services {
+        let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        for object in &service.objects {
+            let json = object.to_json()?;
+            let subject = Subject::new(&json)
+                .with_old_object(cluster.live.get(&object.key()))
+                .with_namespace_labels(cluster.namespace_labels.get(&service.namespace))
+                .with_source(&source);
+            violations.extend(policies.evaluate(&subject));
+        }
+    }
+    Ok(violations)
+}
+
+/// The policy check of a plan: every ModelService, and every desired object with its live
+/// version from `live` as `oldObject`. A Deny violation blocks the plan.
+pub fn check_desired(
+    repo: &Repository,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+) -> Result<Vec<Violation>, Error> {
+    let by_service = check_desired_by_service(repo, desired, live, namespace_labels, policies)?;
+    Ok(by_service.into_values().flatten().collect())
+}
+
+/// [`check_desired`], with the violations of each service (its spec and its objects) kept
+/// apart, keyed by (namespace, name), for [`crate::plan::enforce`]. Services without
+/// violations are left out.
+pub fn check_desired_by_service(
+    repo: &Repository,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+) -> Result<ServiceViolations, Error> {
+    check_desired_of(repo, desired, live, namespace_labels, policies, None)
+}
+
+/// [`check_desired_by_service`] restricted to the services of `only` (every service when
+/// `None`): what the daemon asks when it re-plans one service.
+pub fn check_desired_of(
+    repo: &Repository,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+    only: Option<&BTreeSet<ServiceId>>,
+) -> Result<ServiceViolations, Error> {
+    let (services, sources) = check_services(repo, namespace_labels, policies, only)?;
+    let mut out = ServiceViolations::new();
+    for (key, violations) in services {
+        out.entry(key).or_default().extend(violations);
+    }
+    for service in &desired.services {
+        let id = (service.namespace.clone(), service.name.clone());
+        if only.is_some_and(|only| !only.contains(&id)) {
+            continue;
+        }
+        let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        let mut violations = Vec::new();
+        for object in &service.objects {
+            let old = ObjectKey::of(object).and_then(|key| live.get(&key));
+            let subject = Subject::new(object)
+                .with_old_object(old)
+                .with_namespace_labels(namespace_labels.get(&service.namespace))
+                .with_source(&source);
+            violations.extend(policies.evaluate(&subject));
+        }
+        out.entry(id).or_default().extend(violations);
+    }
+    out.retain(|_, violations| !violations.is_empty());
+    Ok(out)
+}
+
+type Sources = BTreeMap<ServiceId, SourceRef>;
+
+/// The violations of each service, in the order of the repository.
+type InRepositoryOrder = Vec<(ServiceId, Vec<Violation>)>;
+
+/// Checks every valid service of the repository; returns the violations of each service
+/// (namespace, name), in repository order, and where each service was written.
+fn check_services(
+    repo: &Repository,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+    only: Option<&BTreeSet<ServiceId>>,
+) -> Result<(InRepositoryOrder, Sources), Error> {
+    let mut violations = Vec::new();
+    let mut sources = Sources::new();
+    for service in &repo.services {
+        let namespace = service.namespace(&repo.config);
+        if only.is_some_and(|only| {
+            !only.contains(&(namespace.to_string(), service.name().to_string()))
+        }) {
+            continue;
+        }
+        let object = service_object(service, &repo.config)?;
+        let source = SourceRef {
+            file: service.file.clone(),
+            line: service.line,
+        };
+        let subject = Subject::new(&object)
+            .with_namespace_labels(namespace_labels.get(namespace))
+            .with_source(&source);
+        let key = (namespace.to_string(), service.name().to_string());
+        violations.push((key.clone(), policies.evaluate(&subject)));
+        sources.insert(key, source);
+    }
+    Ok((violations, sources))
+}
+
+/// Where a service was written; its file alone when the repository does not list it.
+fn source_of(sources: &Sources, namespace: &str, name: &str, file: &str) -> SourceRef {
+    sources
+        .get(&(namespace.to_string(), name.to_string()))
+        .cloned()
+        .unwrap_or_else(|| SourceRef {
+            file: file.to_string(),
+            line: 0,
+        })
+}

@@ -1,0 +1,91 @@
+//! What the plan reads about the cluster: the live objects modelship manages.
+//!
+//! The CLI fills a [`LiveSet`] from one cluster-wide LIST per kind; the daemon backs
+//! [`LiveState`] with its watch cache. Either way the plan itself never makes a request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::meta::{LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey};
+
+/// Read access to the live objects labelled `app.kubernetes.io/managed-by=modelship`.
+pub trait LiveState {
+    /// The live object with this key, as the API server returned it.
+    fn get(&self, key: &ObjectKey) -> Option<&Value>;
+    /// Keys of the live objects labelled for this service, in key order.
+    fn owned_by_service(&self, namespace: &str, service: &str) -> Vec<&ObjectKey>;
+    /// Every (namespace, service) that has at least one live object.
+    fn services(&self) -> BTreeSet<(String, String)>;
+}
+
+/// An in-memory [`LiveState`]: a snapshot of live objects indexed by service.
+#[derive(Debug, Clone, Default)]
+pub struct LiveSet {
+    objects: BTreeMap<ObjectKey, Value>,
+    by_service: BTreeMap<(String, String), BTreeSet<ObjectKey>>,
+}
+
+impl LiveSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a live object; objects without a key or without our labels are ignored, so a
+    /// careless caller can never make the plan delete something that is not ours.
+    pub fn insert(&mut self, object: Value) {
+        let Some(key) = ObjectKey::of(&object) else {
+            return;
+        };
+        let labels = object.pointer("/metadata/labels");
+        let label = |name: &str| labels.and_then(|l| l.get(name)).and_then(Value::as_str);
+        if label(LABEL_MANAGED_BY) != Some(MANAGED_BY_VALUE) {
+            return;
+        }
+        if let Some(service) = label(LABEL_SERVICE) {
+            self.by_service
+                .entry((key.namespace.clone(), service.to_string()))
+                .or_default()
+                .insert(key.clone());
+        }
+        self.objects.insert(key, object);
+    }
+
+    /// Number of objects held.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// True when no object is held.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+impl FromIterator<Value> for LiveSet {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
+        let mut set = LiveSet::new();
+        for object in iter {
+            set.insert(object);
+        }
+        set
+    }
+}
+
+impl LiveState for LiveSet {
+    fn get(&self, key: &ObjectKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    fn owned_by_service(&self, namespace: &str, service: &str) -> Vec<&ObjectKey> {
+        self.by_service
+            .get(&(namespace.to_string(), service.to_string()))
+            .map(|keys| keys.iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn services(&self) -> BTreeSet<(String, String)> {
+        self.by_service.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! An embedded Kubernetes API server for tests, demos and `--sandbox`.
+//!
+//! **This is a test double, not a Kubernetes.** It speaks enough of the kube-apiserver
+//! REST protocol over loopback HTTP that the real `kube` client and `kubectl` work
+//! against it unchanged, so integration tests exercise modelship's real cluster code.
+//! Production code never depends on it.
+//!
+//! ```text
+//!  kube::Client / kubectl
+//!          |  HTTP/1.1 JSON (protobuf bodies for a few kinds) on 127.0.0.1:PORT
+//!  server.rs   route by path -> count -> inject faults   protobuf.rs: body -> JSON
+//!          |                                             table.rs: answer -> Table
+//!          |
+//!  ops.rs / patch.rs   verbs and bookkeeping (under one lock)   merge/: SSA, SMP, defaults
+//!          |
+//!  store.rs   objects + global resourceVersion + event history -> watch.rs streams
+//!          ^
+//!  controller.rs   simulated Deployment status
+//! ```
+//!
+//! # Usage
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use modelship_sandbox::{Sandbox, Verb};
+//! let sandbox = Sandbox::builder().controller_delay(std::time::Duration::from_millis(10)).start().await?;
+//! let client = sandbox.client(); // or point kubectl at sandbox.kubeconfig_path()
+//! // ... exercise code against `client` ...
+//! assert_eq!(sandbox.requests().get(Verb::Apply, "deployments"), 0);
+//! sandbox.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # What it models
+//! - Discovery, legacy and aggregated (v2): `/version`, `/api`, `/apis`, `/api/v1`,
+//!   `/apis/<group>/<version>` for namespaces, serviceaccounts, configmaps, secrets,
+//!   services, events, deployments (with `/status` and `/scale`),
+//!   horizontalpodautoscalers (autoscaling/v2), poddisruptionbudgets, networkpolicies,
+//!   leases, events.k8s.io events, validatingadmissionpolicies (and bindings) and
+//!   customresourcedefinitions. CRDs created at run time are served, and unserved when
+//!   deleted; HTTPRoute, VirtualService, DestinationRule and PodMonitor CRDs are preloaded unless
+//!   disabled. `/openapi/v3` lists PATCH operations only, enough for kubectl to choose
+//!   server-side field validation.
+//! - Verbs: get, list (label selectors, `metadata.name`/`metadata.namespace` field
+//!   selectors), create (with generateName), update (resourceVersion preconditions),
+//!   delete and deletecollection, watch (resume from a resourceVersion, bookmarks,
+//!   `timeoutSeconds`, `sendInitialEvents`, 410 once the history window is exceeded,
+//!   objects entering or leaving a selection), and patch: JSON patch, merge patch,
+//!   strategic merge patch (built-in kinds only; 415 for custom resources, like kube)
+//!   and server-side apply (`fieldManager`, `force`, managedFields, conflicts).
+//!   `dryRun=All` on every write. Get, list and watch also answer in the
+//!   `PartialObjectMetadata` view, and as `meta.k8s.io/v1` Tables (`table.rs`: kubectl's
+//!   columns for deployments, services, namespaces, configmaps, secrets,
+//!   serviceaccounts and CRDs, NAME and AGE otherwise), when asked; watch events too.
+//! - Request bodies in JSON, and in protobuf for Namespace, ConfigMap, Secret and
+//!   ServiceAccount (`protobuf.rs`), which is what `kubectl create namespace|configmap|
+//!   secret generic|serviceaccount` send. Answers are always JSON.
+//! - Validation: built-in kinds must decode as their k8s-openapi types, names must be
+//!   DNS names; a body whose kind, apiVersion, name or namespace disagrees with the URL is
+//!   a 400 BadRequest, as kube-apiserver answers.
+//! - Bookkeeping: uid, creationTimestamp, generation, one global resourceVersion,
+//!   no-op writes keep the resourceVersion, namespaces must exist and take their contents
+//!   with them when deleted, Service cluster IPs from 10.96.0.0/12, `Status` error bodies,
+//!   server-side defaulting (`merge::defaults`).
+//! - A simulated Deployment controller and fault injection (latency, 5xx/429 answers,
+//!   forced 409s, dropped watches), deterministic from a seed.
+//!
+//! # What it does not model
+//! Authentication and RBAC; admission webhooks and admission policies (stored, not
+//! enforced); OpenAPI schemas, `/openapi/v2` and schema validation of custom resources;
+//! dropping unknown fields (they are kept); pagination (`limit`/`continue` are ignored:
+//! every list is complete); protobuf bodies of other kinds (a 415 naming the kind:
+//! `kubectl create deployment` fails, `kubectl apply -f` works), server-owned ObjectMeta
+//! fields in protobuf bodies (uid, timestamps, managedFields are dropped), CBOR bodies,
+//! and protobuf or CBOR answers; Table columns of other kinds (they print NAME and AGE;
+//! CRD `additionalPrinterColumns` are ignored); list `resourceVersion` semantics (lists
+//! always show the latest state); version conversion (one stored copy is served in every
+//! version of a kind); finalizers and graceful deletion (deletes are immediate); garbage
+//! collection by ownerReferences; pods, ReplicaSets, scheduling, Endpoints, and every
+//! controller except the Deployment status simulation.
+
+pub mod controller;
+pub mod counters;
+pub mod discovery;
+pub mod faults;
+mod handle;
+pub mod merge;
+pub mod openapi;
+pub mod ops;
+pub mod partial;
+pub mod patch;
+pub mod path;
+pub mod protobuf;
+pub mod registry;
+pub mod rng;
+pub mod selector;
+pub mod server;
+pub mod services;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod typed;
+pub mod watch;
+
+pub use counters::{RequestCounts, Verb, Write};
+pub use faults::{FaultCode, FaultFilter, Faults};
+pub use handle::{CRD_FIXTURES, Sandbox, SandboxBuilder, SandboxError, kubeconfig, serve};

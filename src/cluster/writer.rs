@@ -1,0 +1,184 @@
+//! The one writer to the cluster: server-side apply of one object (field manager
+//! `modelship`, force), deletion of one object on the condition that it is still the one
+//! planned (same UID), and creation of a missing namespace. Every request is retried
+//! ([`super::retry`]). Nothing here decides what to write: that is the engine's plan.
+//!
+//! Namespaces created here carry `app.kubernetes.io/created-by: modelship` but not the
+//! managed-by label: they are never pruned, since deleting a namespace deletes everything
+//! in it, ours or not.
+
+use std::collections::BTreeSet;
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::kinds::Kinds;
+use super::retry::{RetryPolicy, retry};
+use super::{Error, Result};
+use crate::meta::{FIELD_MANAGER, LABEL_CREATED_BY, MANAGED_BY_VALUE, ObjectKey};
+
+/// Whether writes persist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// Write for real.
+    #[default]
+    Persist,
+    /// Send every request with `dryRun=All`: the server validates, nothing persists.
+    DryRun,
+}
+
+/// Writes objects; shared by concurrent reconciles (kinds and known namespaces are held
+/// behind locks).
+pub struct Writer {
+    client: Client,
+    kinds: Mutex<Kinds>,
+    retry: RetryPolicy,
+    mode: WriteMode,
+    /// Namespaces known to exist: one GET per namespace per writer at most.
+    namespaces: Mutex<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub fn new(client: Client, retry: RetryPolicy, mode: WriteMode) -> Self {
+        Writer {
+            kinds: Mutex::new(Kinds::new(client.clone(), retry)),
+            client,
+            retry,
+            mode,
+            namespaces: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The write mode.
+    pub fn mode(&self) -> WriteMode {
+        self.mode
+    }
+
+    async fn api(&self, api_version: &str, key: &ObjectKey) -> Result<Api<DynamicObject>> {
+        let resolved = self
+            .kinds
+            .lock()
+            .await
+            .resolve(api_version, &key.kind)
+            .await?;
+        let client = self.client.clone();
+        Ok(if resolved.namespaced {
+            Api::namespaced_with(client, &key.namespace, &resolved.resource)
+        } else {
+            Api::all_with(client, &resolved.resource)
+        })
+    }
+
+    fn patch_params(&self) -> PatchParams {
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = self.mode == WriteMode::DryRun;
+        params
+    }
+
+    /// Server-side applies one object; returns the object the server stored.
+    pub async fn apply(&self, key: &ObjectKey, api_version: &str, body: &Value) -> Result<Value> {
+        let api = self.api(api_version, key).await?;
+        let params = self.patch_params();
+        let patch = Patch::Apply(body);
+        match retry(&self.retry, || api.patch(&key.name, &params, &patch)).await {
+            // A DynamicObject is a map of JSON values: serializing it cannot fail.
+            Ok(stored) => Ok(serde_json::to_value(&stored).unwrap_or(Value::Null)),
+            Err(kube::Error::Api(status)) if status.code == 404 && !key.namespace.is_empty() => {
+                Err(Error::MissingNamespace(key.namespace.clone()))
+            }
+            Err(source) => Err(Error::Apply {
+                key: key.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Deletes one object, on the condition that it still has `uid` (when given); an
+    /// object already gone counts as deleted.
+    pub async fn delete(
+        &self,
+        key: &ObjectKey,
+        api_version: &str,
+        uid: Option<&str>,
+    ) -> Result<()> {
+        let api = self.api(api_version, key).await?;
+        let params = DeleteParams {
+            dry_run: self.mode == WriteMode::DryRun,
+            preconditions: uid.map(|uid| Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match retry(&self.retry, || api.delete(&key.name, &params)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(Error::Delete {
+                key: key.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Creates `namespace` when it does not exist; `true` when it was created. Concurrent
+    /// callers for one namespace wait for each other, so it is read and created once.
+    pub async fn ensure_namespace(&self, namespace: &str) -> Result<bool> {
+        let mut known = self.namespaces.lock().await;
+        if known.contains(namespace) {
+            return Ok(false);
+        }
+        let resource = self
+            .kinds
+            .lock()
+            .await
+            .resolve("v1", "Namespace")
+            .await?
+            .resource;
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        let error = |source| Error::Namespace {
+            namespace: namespace.to_string(),
+            source,
+        };
+        let existing = retry(&self.retry, || api.get_opt(namespace))
+            .await
+            .map_err(error)?;
+        let created = if existing.is_some() {
+            false
+        } else {
+            // A plain create: it needs only the `create` verb, and another writer that got
+            // there first (409) is as good.
+            let body: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": namespace, "labels": {LABEL_CREATED_BY: MANAGED_BY_VALUE}},
+            }))
+            .map_err(|source| Error::Namespace {
+                namespace: namespace.to_string(),
+                source: kube::Error::SerdeError(source),
+            })?;
+            let params = PostParams {
+                dry_run: self.mode == WriteMode::DryRun,
+                field_manager: Some(FIELD_MANAGER.to_string()),
+            };
+            match retry(&self.retry, || api.create(&params, &body)).await {
+                Ok(_) => true,
+                Err(kube::Error::Api(status)) if status.code == 409 => false,
+                Err(source) => return Err(error(source)),
+            }
+        };
+        if self.mode == WriteMode::Persist {
+            known.insert(namespace.to_string());
+        }
+        Ok(created)
+    }
+}

@@ -1,0 +1,141 @@
+//! The engine: the one road from a snapshot of the repository to the cluster. The CLI
+//! (`plan`, `apply`) and the daemon (`run`) both drive it, so every decision (what a spec
+//! compiles to, what a policy denies, what changes, in which order it is written, what is
+//! pruned and when the guard refuses) is made here once, the same way for both.
+//!
+//! ```text
+//! snapshot files (+ extra policy files)
+//!     │ prepare: load + validate (spec), compile, load policies
+//!     ▼
+//! Prepared { repository, desired, policies, per-service errors }
+//!     │ plan(prepared, live, namespace labels, scope)
+//!     │   plan::plan over any LiveState (the CLI's LISTs, the daemon's watch cache)
+//!     │   + policies with live context (oldObject, namespace labels) + enforce
+//!     ▼
+//! Plan ──apply(writer, plan, strategy)──▶ cluster::Writer (SSA in apply order, deletes
+//!          apply_service / prune            reversed, namespaces, prune guard)
+//! ```
+//!
+//! The callers only supply what differs between them: a live view, a writer, a strategy
+//! and a trigger (one run for the CLI, a loop for the daemon).
+
+mod apply;
+mod prepare;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, apply, apply_service, prune};
+pub use prepare::{Cause, Prepared, ServiceError, prepare};
+
+use crate::meta::ServiceId;
+use crate::plan::{self, BlockReason, Plan, ServiceStatus};
+use crate::policy;
+use crate::state::{DesiredState, LiveState};
+
+/// Labels of namespaces by name, as policies see them (`namespaceObject`,
+/// `namespaceSelector`); a namespace missing here has unknown labels.
+pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Which services a plan covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// The whole repository and every live service: the only scope that can prune.
+    All,
+    /// These services only (the daemon re-planning a service a watch event touched). The
+    /// live view needs to hold only their objects; nothing is ever pruned from here.
+    Services(&'a BTreeSet<ServiceId>),
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A compiled object has no name: a compiler bug.
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+    /// A policy could not be evaluated.
+    #[error(transparent)]
+    Policy(#[from] policy::Error),
+}
+
+impl Error {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Plan(e) => e.metric_label(),
+            Error::Policy(_) => "policy",
+        }
+    }
+}
+
+/// Plans the prepared repository against a live view and enforces its policies, with the
+/// live objects as `oldObject` and `labels` as the namespaces' labels.
+///
+/// A repository whose policy files have errors plans every service as
+/// [`BlockReason::PoliciesBroken`] and prunes nothing: without its policies nothing can be
+/// checked, so nothing is written.
+pub fn plan(
+    prepared: &Prepared,
+    live: &dyn LiveState,
+    labels: &NamespaceLabels,
+    scope: Scope<'_>,
+) -> Result<Plan, Error> {
+    let desired = scoped(&prepared.desired, scope, prepared.policies_broken());
+    let mut plan = plan::plan(&desired, live)?;
+    if let Scope::Services(only) = scope {
+        plan.services
+            .retain(|s| only.contains(&(s.namespace.clone(), s.name.clone())));
+    }
+    if prepared.policies_broken() {
+        for service in &mut plan.services {
+            if service.status == ServiceStatus::Present {
+                plan::block(service, BlockReason::PoliciesBroken);
+            }
+        }
+    } else if !prepared.policies.is_empty() {
+        let only = match scope {
+            Scope::All => None,
+            Scope::Services(only) => Some(only),
+        };
+        let violations = policy::check_desired_of(
+            &prepared.repository,
+            &desired,
+            live,
+            labels,
+            &prepared.policies,
+            only,
+        )?;
+        plan::enforce(&mut plan, violations);
+    }
+    Ok(plan)
+}
+
+/// The desired state of `scope`; borrowed when it is the whole repository.
+fn scoped<'a>(desired: &'a DesiredState, scope: Scope<'_>, broken: bool) -> Cow<'a, DesiredState> {
+    match scope {
+        Scope::All if !broken => Cow::Borrowed(desired),
+        Scope::All => Cow::Owned(DesiredState {
+            repository_valid: false,
+            ..desired.clone()
+        }),
+        Scope::Services(only) => {
+            let keep = |ns: &String, name: &String| only.contains(&(ns.clone(), name.clone()));
+            Cow::Owned(DesiredState {
+                services: desired
+                    .services
+                    .iter()
+                    .filter(|s| keep(&s.namespace, &s.name))
+                    .cloned()
+                    .collect(),
+                invalid: desired
+                    .invalid
+                    .iter()
+                    .filter(|(ns, name)| keep(ns, name))
+                    .cloned()
+                    .collect(),
+                // Only these services are in view: nothing else may be pruned from here.
+                repository_valid: false,
+            })
+        }
+    }
+}

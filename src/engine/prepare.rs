@@ -1,0 +1,181 @@
+//! Preparing a snapshot: load and validate every spec, compile every valid service, load
+//! the repository's policies (`policies/**`) and any extra policy files. Pure: the caller
+//! hands in the files, so a directory, a Git commit and a pull request's head are
+//! prepared alike.
+
+use std::collections::BTreeMap;
+
+use crate::compile::{self, Source};
+use crate::meta::ServiceId;
+use crate::plan::{self, ServicePlan};
+use crate::policy::{PolicySet, policy_files};
+use crate::spec::{self, Diagnostic, Repository, Severity};
+use crate::state::{DesiredService, DesiredState};
+
+/// Why a service cannot be reconciled at this revision. Its live objects stay untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cause {
+    /// Its spec failed to load or validate.
+    InvalidSpec,
+    /// Its spec is valid but could not be compiled.
+    Compile,
+    /// A policy denies its spec or one of its objects.
+    PolicyDenied,
+    /// A policy file of the repository has errors.
+    PoliciesBroken,
+}
+
+impl Cause {
+    /// The label of this cause in metrics.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Cause::InvalidSpec => "invalid_spec",
+            Cause::Compile => "compile",
+            Cause::PolicyDenied => "policy_denied",
+            Cause::PoliciesBroken => "policies_broken",
+        }
+    }
+
+    /// The cause of a plan's blocked service, when it is blocked.
+    pub fn of(service: &ServicePlan) -> Option<Cause> {
+        match service.status {
+            plan::ServiceStatus::Blocked(plan::BlockReason::InvalidSpec) => {
+                Some(Cause::InvalidSpec)
+            }
+            plan::ServiceStatus::Blocked(plan::BlockReason::PolicyDenied) => {
+                Some(Cause::PolicyDenied)
+            }
+            plan::ServiceStatus::Blocked(plan::BlockReason::PoliciesBroken) => {
+                Some(Cause::PoliciesBroken)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One service that cannot be reconciled, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub cause: Cause,
+    pub message: String,
+}
+
+/// A snapshot loaded, validated, compiled, with its policies.
+#[derive(Debug)]
+pub struct Prepared {
+    pub repository: Repository,
+    /// The compiled services, and the services that are invalid.
+    pub desired: DesiredState,
+    /// The spec hash of each compiled service.
+    pub spec_hashes: BTreeMap<ServiceId, String>,
+    /// Services that failed to load, validate or compile, with what went wrong.
+    pub errors: BTreeMap<ServiceId, ServiceError>,
+    pub policies: PolicySet,
+    /// Problems of the policy files.
+    pub policy_diagnostics: Vec<Diagnostic>,
+    /// Services that failed to compile, as `file: service ns/name: error` lines.
+    pub compile_errors: Vec<String>,
+}
+
+impl Prepared {
+    /// True when a policy file has an error: nothing may be written or pruned then.
+    pub fn policies_broken(&self) -> bool {
+        self.policy_diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The compiled objects of a valid service.
+    pub fn service(&self, id: &ServiceId) -> Option<&DesiredService> {
+        // The desired services are sorted by (namespace, name).
+        self.desired
+            .services
+            .binary_search_by(|s| (&s.namespace, &s.name).cmp(&(&id.0, &id.1)))
+            .ok()
+            .and_then(|index| self.desired.services.get(index))
+    }
+
+    /// Every error diagnostic of the specs and policies, as `file:line:col: ...` lines.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.repository
+            .diagnostics
+            .iter()
+            .chain(&self.policy_diagnostics)
+            .filter(|d| d.severity == Severity::Error)
+            .map(ToString::to_string)
+            .chain(self.compile_errors.iter().cloned())
+            .collect()
+    }
+}
+
+/// Prepares the snapshot `files` (paths relative to the repository root). `extra_policies`
+/// are policy files from outside the repository (`--policies DIR`), keyed by a path that
+/// names them in diagnostics. `source` says where the files come from, for the
+/// `modelship.dev/source` annotation.
+pub fn prepare(
+    files: &BTreeMap<String, Vec<u8>>,
+    extra_policies: &BTreeMap<String, Vec<u8>>,
+    source: &Source,
+) -> Prepared {
+    let repository = spec::load(files);
+    let compiled = compile::compile_repository(&repository, source);
+    let desired = plan::desired_state(&repository, &compiled);
+    let spec_hashes = compiled
+        .services
+        .iter()
+        .map(|s| ((s.namespace.clone(), s.name.clone()), s.spec_hash.clone()))
+        .collect();
+    let mut errors = BTreeMap::new();
+    for (namespace, name) in &repository.invalid {
+        let message = invalid_message(&repository);
+        errors.insert(
+            (namespace.clone(), name.clone()),
+            ServiceError {
+                cause: Cause::InvalidSpec,
+                message,
+            },
+        );
+    }
+    let mut compile_errors = Vec::new();
+    for failure in &compiled.errors {
+        let line = format!(
+            "{}: service {}/{}: {}",
+            failure.file, failure.namespace, failure.name, failure.error
+        );
+        errors.insert(
+            (failure.namespace.clone(), failure.name.clone()),
+            ServiceError {
+                cause: Cause::Compile,
+                message: line.clone(),
+            },
+        );
+        compile_errors.push(line);
+    }
+    let mut all_policies = policy_files(files);
+    all_policies.extend(extra_policies.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let (policies, policy_diagnostics) = if all_policies.is_empty() {
+        (PolicySet::default(), Vec::new())
+    } else {
+        PolicySet::load(&all_policies)
+    };
+    Prepared {
+        repository,
+        desired,
+        spec_hashes,
+        errors,
+        policies,
+        policy_diagnostics,
+        compile_errors,
+    }
+}
+
+/// What is wrong with an invalid service: the error diagnostics of the repository.
+fn invalid_message(repository: &Repository) -> String {
+    let errors: Vec<String> = repository
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(ToString::to_string)
+        .collect();
+    format!("invalid spec: {}", errors.join("; "))
+}

@@ -1,0 +1,476 @@
+//! One behaviour suite, two entry points: every scenario starts two sandboxes from the same
+//! live state (the example repository applied), then reconciles the same new repository
+//! through `modelship apply --prune` (the engine driven once) on one and through the daemon
+//! (the engine driven by its loop over a watch cache, a directory source) on the other. The
+//! decisions must be the same: which objects are written and deleted, in which order within
+//! each service, what is pruned or kept by the guard, what a policy denies with the live
+//! object as `oldObject`, and the live objects left at the end. A decision that differs
+//! between the two fails the test.
+
+mod common;
+mod daemon_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::{STEP, apply_ok, edit, example_copy, load_repo, options, sandbox};
+use daemon_support::{Running, eventually};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use modelship::cluster::{Kinds, WriteMode};
+use modelship::daemon::{Backoff, DaemonConfig, DriftMode};
+use modelship::engine::{self, NamespaceLabels, Scope, Strategy};
+use modelship::plan::{LiveState, PruneMode};
+use modelship::sandbox::{Sandbox, Verb, Write};
+use modelship::source::{LocalSource, Source};
+use serde_json::json;
+
+/// What one entry point decided.
+#[derive(Debug, PartialEq)]
+struct Decisions {
+    /// Writes per object, in the order they arrived (namespace creation included).
+    writes: Vec<(Verb, String, String, String)>,
+    /// The live objects of ours at the end: (kind resource, namespace, name) -> spec.
+    live: BTreeMap<(String, String, String), serde_json::Value>,
+    /// True when the mass-prune guard refused.
+    guarded: bool,
+}
+
+impl Decisions {
+    /// The writes of each object's service, in order; the services' interleaving may differ
+    /// (the daemon runs reconciles concurrently), the order within a service may not.
+    fn per_service(&self) -> BTreeMap<String, Vec<(Verb, String, String)>> {
+        let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for (verb, resource, namespace, name) in &self.writes {
+            let service = name
+                .strip_suffix("-stable")
+                .or_else(|| name.strip_suffix("-canary"))
+                .unwrap_or(name);
+            // Namespaces are created by POST, which names no object in its path.
+            let key = if resource == "namespaces" {
+                "namespaces".to_string()
+            } else {
+                format!("{namespace}/{service}")
+            };
+            out.entry(key)
+                .or_default()
+                .push((*verb, resource.clone(), name.clone()));
+        }
+        out
+    }
+}
+
+fn writes(sandbox: &Sandbox) -> Vec<(Verb, String, String, String)> {
+    sandbox
+        .writes()
+        .into_iter()
+        // The simulated Deployment controller writes status; that is not ours.
+        .filter(|w: &Write| !w.resource.ends_with("/status"))
+        .map(|w| (w.verb, w.resource, w.namespace, w.name))
+        .collect()
+}
+
+/// Every live object labelled managed-by=modelship, by (kind, namespace, name), with the
+/// part modelship decides (spec without server-allocated addresses, labels, annotations
+/// other than the source).
+async fn live(sandbox: &Sandbox) -> BTreeMap<(String, String, String), serde_json::Value> {
+    let client = sandbox.client();
+    let mut kinds = Kinds::new(client.clone(), common::fast_retry());
+    let desired = modelship::plan::DesiredState::default();
+    let set = tokio::time::timeout(
+        STEP,
+        modelship::cluster::read_live(&client, &mut kinds, &desired, &common::fast_retry()),
+    )
+    .await
+    .expect("live read in time")
+    .expect("live read");
+    let mut out = BTreeMap::new();
+    for (namespace, service) in set.services() {
+        for key in set.owned_by_service(&namespace, &service) {
+            let Some(object) = set.get(key) else { continue };
+            let mut spec = object["spec"].clone();
+            if let Some(spec) = spec.as_object_mut() {
+                // Allocated by the server in request order, which concurrency changes.
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+            }
+            let mut decided = json!({
+                "labels": object["metadata"]["labels"],
+                "spec": spec,
+            });
+            if let Some(annotations) = object["metadata"]["annotations"].as_object() {
+                let mut annotations = annotations.clone();
+                annotations.remove("modelship.dev/source");
+                decided["annotations"] = json!(annotations);
+            }
+            out.insert(
+                (key.kind.clone(), key.namespace.clone(), key.name.clone()),
+                decided,
+            );
+        }
+    }
+    out
+}
+
+/// A sandbox holding `before` applied (the same live state for both entry points), with
+/// its request log cleared.
+async fn start_from(before: &Path) -> Sandbox {
+    let sandbox = sandbox().await;
+    apply_ok(&sandbox, &load_repo(before), &options()).await;
+    sandbox.reset_requests();
+    sandbox
+}
+
+/// `modelship apply --prune --create-namespaces` of `after`, through the engine.
+async fn via_cli(before: &Path, after: &Path, setup: &Setup) -> Decisions {
+    let sandbox = start_from(before).await;
+    setup(&sandbox).await;
+    sandbox.reset_requests();
+    let prepared = load_repo(after);
+    let set = common::read_live(&sandbox, &prepared).await;
+    let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
+    let strategy = Strategy {
+        prune: PruneMode::Guarded,
+        create_namespaces: true,
+    };
+    let writer = common::writer(&sandbox, WriteMode::Persist);
+    let result = tokio::time::timeout(
+        STEP,
+        engine::apply(&writer, &plan, &prepared.desired, &strategy),
+    )
+    .await
+    .expect("apply in time");
+    let guarded = match result {
+        Ok(report) => {
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+            false
+        }
+        Err(_) => {
+            // The guard refused pruning; the present services are still reconciled, as the
+            // daemon does, by an apply without prune.
+            let keep = Strategy {
+                prune: PruneMode::Keep,
+                ..strategy
+            };
+            let report = engine::apply(&writer, &plan, &prepared.desired, &keep)
+                .await
+                .expect("apply without prune");
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+            true
+        }
+    };
+    Decisions {
+        writes: writes(&sandbox),
+        live: live(&sandbox).await,
+        guarded,
+    }
+}
+
+/// The daemon following the directory `after`, until every service is reconciled.
+async fn via_daemon(before: &Path, after: &Path, setup: &Setup) -> Decisions {
+    let sandbox = start_from(before).await;
+    setup(&sandbox).await;
+    sandbox.reset_requests();
+    let config = DaemonConfig {
+        source: Source::Local(LocalSource::new(after)),
+        repo_name: None,
+        branch: "main".into(),
+        interval: std::time::Duration::from_secs(3600),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        webhook_secret: None,
+        drift: DriftMode::Heal,
+        create_namespaces: true,
+        prune: PruneMode::Guarded,
+        concurrency: 4,
+        backoff: Backoff::default(),
+        election: None,
+    };
+    let daemon = Running::start(config, sandbox.client()).await;
+    daemon.wait_ready().await;
+    let board = daemon.handles.board.clone();
+    let guarded = eventually("every service reconciled", || {
+        let board = board.clone();
+        async move {
+            let board = board.read().await;
+            let settled = board
+                .services
+                .values()
+                .all(|s| !matches!(s.state, modelship::daemon::ServiceState::Pending));
+            settled.then(|| board.mass_prune.is_some())
+        }
+    })
+    .await;
+    if guarded {
+        let metrics = daemon.handles.metrics.encode();
+        assert!(
+            metrics.contains("modelship_errors_total{cause=\"mass_prune\"}"),
+            "{metrics}"
+        );
+    }
+    daemon.stop().await;
+    Decisions {
+        writes: writes(&sandbox),
+        live: live(&sandbox).await,
+        guarded,
+    }
+}
+
+/// A change made to the live state before the new repository is reconciled.
+type Setup = dyn Fn(&Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
+
+fn no_setup(_: &Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+    Box::pin(async {})
+}
+
+/// Runs both entry points from `before` to `after` and asserts they decided alike;
+/// returns the decisions for the scenario's own checks.
+async fn both(before: &Path, after: &Path, setup: &Setup) -> Decisions {
+    let cli = via_cli(before, after, setup).await;
+    let daemon = via_daemon(before, after, setup).await;
+    assert_eq!(
+        cli.per_service(),
+        daemon.per_service(),
+        "writes differ between the CLI and the daemon"
+    );
+    assert_eq!(
+        cli.live.keys().collect::<Vec<_>>(),
+        daemon.live.keys().collect::<Vec<_>>(),
+        "live objects differ"
+    );
+    let differing: Vec<String> = cli
+        .live
+        .iter()
+        .filter(|(key, value)| daemon.live.get(*key) != Some(value))
+        .map(|(key, value)| format!("{key:?}:\n cli:    {value}\n daemon: {}", daemon.live[key]))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "live objects' content differs:\n{}",
+        differing.join("\n")
+    );
+    assert_eq!(
+        cli.guarded, daemon.guarded,
+        "the prune guard decided differently"
+    );
+    cli
+}
+
+fn deleted(decisions: &Decisions) -> BTreeSet<(String, String)> {
+    decisions
+        .writes
+        .iter()
+        .filter(|(verb, ..)| *verb == Verb::Delete)
+        .map(|(_, resource, ns, name)| (resource.clone(), format!("{ns}/{name}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unchanged_repository_writes_nothing_in_either() {
+    let before = example_copy();
+    let decisions = both(before.path(), before.path(), &no_setup).await;
+    assert!(decisions.writes.is_empty(), "{:?}", decisions.writes);
+}
+
+#[tokio::test]
+async fn creates_follow_the_one_kind_order_in_both() {
+    let before = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(before.path().join("services")).expect("mkdir");
+    let after = example_copy();
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let per_service = decisions.per_service();
+    let classifier = &per_service["genai/image-classifier"];
+    let order: Vec<&str> = classifier.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "serviceaccounts",
+            "services",
+            "services",
+            "services",
+            "deployments",
+            "poddisruptionbudgets",
+            "destinationrules",
+            "virtualservices"
+        ]
+    );
+    assert_eq!(
+        per_service["namespaces"],
+        [
+            (Verb::Create, "namespaces".to_string(), String::new()),
+            (Verb::Create, "namespaces".to_string(), String::new())
+        ],
+        "genai and risk-prod created once each"
+    );
+}
+
+#[tokio::test]
+async fn an_update_writes_only_the_changed_object_in_both() {
+    let before = example_copy();
+    let after = example_copy();
+    edit(
+        after.path(),
+        "services/risk/fraud-detection.yaml",
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let written: Vec<_> = decisions
+        .writes
+        .iter()
+        .map(|(v, r, ns, n)| format!("{v} {r} {ns}/{n}"))
+        .collect();
+    assert_eq!(written, ["apply deployments risk-prod/fraud-detection"]);
+}
+
+#[tokio::test]
+async fn the_only_service_of_a_namespace_is_pruned_by_both() {
+    let before = example_copy();
+    edit(
+        before.path(),
+        "services/genai/llm-chat.yaml",
+        "namespace: genai",
+        "namespace: llm",
+    );
+    let after = example_copy();
+    edit(
+        after.path(),
+        "services/genai/llm-chat.yaml",
+        "namespace: genai",
+        "namespace: llm",
+    );
+    std::fs::remove_file(after.path().join("services/genai/llm-chat.yaml")).expect("rm");
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    assert!(!decisions.guarded);
+    let gone = deleted(&decisions);
+    assert!(!gone.is_empty());
+    assert!(
+        gone.iter()
+            .all(|(_, name)| name.starts_with("llm/llm-chat")),
+        "{gone:?}"
+    );
+    assert!(decisions.live.keys().all(|(_, ns, _)| ns != "llm"));
+}
+
+#[tokio::test]
+async fn a_vanished_team_folder_is_kept_by_the_guard_in_both() {
+    let before = example_copy();
+    let after = example_copy();
+    std::fs::remove_dir_all(after.path().join("services/genai")).expect("rm");
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    assert!(decisions.guarded);
+    assert!(deleted(&decisions).is_empty());
+    assert!(decisions.live.keys().any(|(_, ns, _)| ns == "genai"));
+}
+
+#[tokio::test]
+async fn a_wiped_repository_is_kept_by_the_guard_in_both() {
+    let before = example_copy();
+    let after = example_copy();
+    std::fs::remove_dir_all(after.path().join("services")).expect("rm");
+    std::fs::create_dir_all(after.path().join("services")).expect("mkdir");
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    assert!(decisions.guarded);
+    assert!(decisions.writes.is_empty(), "{:?}", decisions.writes);
+}
+
+#[tokio::test]
+async fn a_policy_with_the_live_object_denies_alike() {
+    // gpu-increase-limit compares with the live Deployment: 1 -> 4 GPUs per pod is denied.
+    let before = example_copy();
+    let after = example_copy();
+    edit(
+        after.path(),
+        "services/genai/image-classifier.yaml",
+        "count: 1",
+        "count: 4",
+    );
+    edit(
+        after.path(),
+        "services/risk/fraud-detection.yaml",
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let written: BTreeSet<String> = decisions
+        .writes
+        .iter()
+        .map(|(_, r, ns, n)| format!("{r} {ns}/{n}"))
+        .collect();
+    assert_eq!(
+        written,
+        BTreeSet::from(["deployments risk-prod/fraud-detection".to_string()])
+    );
+    // And the plan says why, in the CLI's words.
+    let sandbox = start_from(before.path()).await;
+    let prepared = load_repo(after.path());
+    let set = common::read_live(&sandbox, &prepared).await;
+    let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
+    let denied: Vec<&str> = plan.denied().map(|s| s.name.as_str()).collect();
+    assert_eq!(denied, ["image-classifier"]);
+}
+
+fn drift(sandbox: &Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let api: Api<Deployment> = Api::namespaced(sandbox.client(), "risk-prod");
+        let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "server", "image": "registry.example.com/risk/xgboost-server:9.9.9"}]}}}});
+        tokio::time::timeout(
+            STEP,
+            api.patch(
+                "fraud-detection",
+                &PatchParams::apply("someone-else").force(),
+                &Patch::Apply(&patch),
+            ),
+        )
+        .await
+        .expect("patch in time")
+        .expect("drift applied");
+    })
+}
+
+#[tokio::test]
+async fn drift_is_healed_alike() {
+    let before = example_copy();
+    let decisions = both(before.path(), before.path(), &drift).await;
+    let written: Vec<_> = decisions
+        .writes
+        .iter()
+        .map(|(v, r, ns, n)| format!("{v} {r} {ns}/{n}"))
+        .collect();
+    assert_eq!(written, ["apply deployments risk-prod/fraud-detection"]);
+    let image = &decisions.live[&(
+        "Deployment".to_string(),
+        "risk-prod".to_string(),
+        "fraud-detection".to_string(),
+    )]["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(image, "registry.example.com/risk/xgboost-server:2.1.0");
+}
+
+#[tokio::test]
+async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike() {
+    let before = example_copy();
+    let after = example_copy();
+    edit(
+        after.path(),
+        "services/risk/transaction-anomaly.yaml",
+        "maxReplicas: 8",
+        "maxReplica: 8",
+    );
+    std::fs::remove_file(after.path().join("services/genai/text-embedding.yaml")).expect("rm");
+    edit(
+        after.path(),
+        "services/risk/fraud-detection.yaml",
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+    let decisions = both(before.path(), after.path(), &no_setup).await;
+    assert!(deleted(&decisions).is_empty());
+    let written: Vec<_> = decisions
+        .writes
+        .iter()
+        .map(|(_, r, ns, n)| format!("{r} {ns}/{n}"))
+        .collect();
+    assert_eq!(written, ["deployments risk-prod/fraud-detection"]);
+}
