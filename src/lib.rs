@@ -1,7 +1,7 @@
 //! modelship: a GitOps reconciler for ML model serving on Kubernetes.
 //!
 //! ```text
-//! modelship-core (pure: spec, compile, policy, plan, state, meta, quantity)
+//! modelship-core (pure: spec, compile, policy, plan, state, meta, quantity, rollout)
 //!        ▲
 //! modelship: source (Git, directories) ─▶ engine ─▶ cluster (kube: live views, Writer)
 //!            cli (plan, apply, ...) and daemon (run) both drive the engine
@@ -11,7 +11,7 @@
 //! The core's modules are re-exported here, so `modelship::plan` and `crate::plan` name
 //! the same thing everywhere.
 
-pub use modelship_core::{compile, meta, plan, policy, quantity, spec, state};
+pub use modelship_core::{compile, meta, plan, policy, quantity, rollout, spec, state};
 #[cfg(feature = "sandbox")]
 pub use modelship_sandbox as sandbox;
 
@@ -21,4 +21,5 @@ pub mod cluster;
 pub mod daemon;
 pub mod engine;
 pub mod forge;
+pub mod metrics;
 pub mod source;

@@ -394,3 +394,43 @@ async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository(
     let deployments: Api<Deployment> = Api::namespaced(sandbox.client(), "llm");
     assert!(deployments.get_opt("llm-chat").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_stops() {
+    let sandbox = sandbox().await;
+    let repo = example_copy();
+    edit(
+        repo.path(),
+        "modelship.yaml",
+        "url: http://prometheus.monitoring.svc:9090\n",
+        "url: http://prometheus.monitoring.svc:9090\n    podMonitor: true\n",
+    );
+    let loaded = load_repo(repo.path());
+    apply_ok(&sandbox, &loaded, &options()).await;
+    let resource = kube::api::ApiResource {
+        group: "monitoring.coreos.com".into(),
+        version: "v1".into(),
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: "PodMonitor".into(),
+        plural: "podmonitors".into(),
+    };
+    let monitors: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(sandbox.client(), "genai", &resource);
+    let monitor = tokio::time::timeout(STEP, monitors.get("text-embedding"))
+        .await
+        .unwrap()
+        .unwrap();
+    let relabelings = &monitor.data["spec"]["podMetricsEndpoints"][0]["relabelings"];
+    assert_eq!(relabelings[1]["targetLabel"], "track", "{relabelings}");
+    let plan = plan_repo(&sandbox, &loaded).await;
+    assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
+
+    edit(repo.path(), "modelship.yaml", "    podMonitor: true\n", "");
+    let loaded = load_repo(repo.path());
+    apply_ok(&sandbox, &loaded, &options()).await;
+    let gone = tokio::time::timeout(STEP, monitors.get_opt("text-embedding"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(gone.is_none(), "a PodMonitor no longer compiled is deleted");
+}

@@ -27,11 +27,13 @@ pub const LISTED_BUILTINS: [(&str, &str); 6] = [
     ("networking.k8s.io/v1", "NetworkPolicy"),
 ];
 
-/// Route kinds read when the cluster serves them (a service may have moved off a router).
-pub const ROUTE_KINDS: [(&str, &str); 3] = [
+/// Custom kinds read when the cluster serves them (a service may have moved off a router,
+/// or modelship.yaml may have stopped asking for PodMonitors).
+pub const ROUTE_KINDS: [(&str, &str); 4] = [
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("networking.istio.io/v1", "VirtualService"),
     ("networking.istio.io/v1", "DestinationRule"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
 ];
 
 /// A kind resolved for requests.
@@ -112,6 +114,7 @@ fn hint(kind: &str) -> &'static str {
         "VirtualService" | "DestinationRule" => {
             "install Istio (its networking CRDs) or use router replicas"
         }
+        "PodMonitor" => "install the Prometheus Operator CRDs or set prometheus.podMonitor: false",
         _ => "install its CustomResourceDefinition",
     }
 }

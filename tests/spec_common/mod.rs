@@ -22,6 +22,7 @@ pub const CONFIG: &str = "apiVersion: modelship.dev/v1alpha1
 kind: RepositoryConfig
 spec:
   traffic: {gateway: {name: gw, namespace: gateway-system}}
+  prometheus: {url: \"http://prometheus.monitoring:9090\"}
   modelLoader: {image: \"r.example.com/loader:1\"}
   gpu:
     catalog:

@@ -15,5 +15,6 @@ pub mod meta;
 pub mod plan;
 pub mod policy;
 pub mod quantity;
+pub mod rollout;
 pub mod spec;
 pub mod state;

@@ -175,6 +175,8 @@ mod tests {
             ]
         );
         assert!(kind_order("DestinationRule") < kind_order("VirtualService"));
+        assert!(kind_order("VirtualService") < kind_order("PodMonitor"));
+        assert!(kind_order("PodMonitor") < kind_order("SomethingUnknown"));
         assert!(kind_order("Widget") > kind_order("HTTPRoute"));
     }
 }

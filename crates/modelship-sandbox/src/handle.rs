@@ -22,12 +22,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The CRDs preloaded by default: Gateway API HTTPRoute and Istio VirtualService and
-/// DestinationRule (trimmed schemas that keep unknown fields).
-pub const CRD_FIXTURES: [&str; 3] = [
+/// The CRDs preloaded by default: Gateway API HTTPRoute, Istio VirtualService and
+/// DestinationRule, and the Prometheus Operator's PodMonitor (trimmed schemas that keep
+/// unknown fields).
+pub const CRD_FIXTURES: [&str; 4] = [
     include_str!("crds/httproutes.gateway.networking.k8s.io.yaml"),
     include_str!("crds/virtualservices.networking.istio.io.yaml"),
     include_str!("crds/destinationrules.networking.istio.io.yaml"),
+    include_str!("crds/podmonitors.monitoring.coreos.com.yaml"),
 ];
 
 /// Errors starting or running a sandbox.

@@ -37,7 +37,7 @@
 //!   horizontalpodautoscalers (autoscaling/v2), poddisruptionbudgets, networkpolicies,
 //!   leases, events.k8s.io events, validatingadmissionpolicies (and bindings) and
 //!   customresourcedefinitions. CRDs created at run time are served, and unserved when
-//!   deleted; HTTPRoute, VirtualService and DestinationRule CRDs are preloaded unless
+//!   deleted; HTTPRoute, VirtualService, DestinationRule and PodMonitor CRDs are preloaded unless
 //!   disabled. `/openapi/v3` lists PATCH operations only, enough for kubectl to choose
 //!   server-side field validation.
 //! - Verbs: get, list (label selectors, `metadata.name`/`metadata.namespace` field

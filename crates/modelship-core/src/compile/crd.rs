@@ -1,6 +1,7 @@
 //! Typed structs for the kinds k8s-openapi does not carry: Gateway API `HTTPRoute`
-//! (gateway.networking.k8s.io/v1) and Istio `VirtualService` / `DestinationRule`
-//! (networking.istio.io/v1). Only the fields modelship sets are modelled; unknown fields
+//! (gateway.networking.k8s.io/v1), Istio `VirtualService` / `DestinationRule`
+//! (networking.istio.io/v1) and the Prometheus Operator's `PodMonitor`
+//! (monitoring.coreos.com/v1). Only the fields modelship sets are modelled; unknown fields
 //! are ignored when reading, so live objects with more fields still deserialize.
 //!
 //! Serialization writes `apiVersion` and `kind` first, like k8s-openapi does for built-in
@@ -195,6 +196,52 @@ pub struct IstioSubset {
     pub name: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+}
+
+resource! {
+    /// Prometheus Operator `PodMonitor`.
+    PodMonitor, PodMonitorSpec, "monitoring.coreos.com/v1", "PodMonitor"
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMonitorSpec {
+    /// The pods to scrape, in the PodMonitor's own namespace.
+    pub selector: MatchLabels,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+}
+
+/// A label selector with `matchLabels` only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchLabels {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// One scraped port of the selected pods.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMetricsEndpoint {
+    /// The container port's name.
+    pub port: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabelings: Vec<Relabeling>,
+}
+
+/// A Prometheus relabelling rule (the operator's `RelabelConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relabeling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_label: Option<String>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //!       traffic.rs     Services per track, HTTPRoute, VirtualService, DestinationRule
 //!         crd.rs       our typed structs for the Gateway API and Istio kinds
 //!       guards.rs      ServiceAccount, PodDisruptionBudget, NetworkPolicy
+//!       monitoring.rs  PodMonitor (prometheus.podMonitor: true)
 //!   object.rs          `Object`, `Kind` (apply order) and `ObjectKey`
 //!   render.rs          YAML stream / JSON List output
 //!     yaml.rs          streaming block-style YAML emitter (a serde Serializer)
@@ -93,6 +94,10 @@
 //!   `{}` / `[]` for empty collections); a string is written plain only when no YAML 1.1 or
 //!   1.2 reader could take it for a bool, null or number (`"3.1.0"`, `"16"`, `"yes"` are
 //!   quoted), otherwise double-quoted with JSON escapes.
+//! - **PodMonitor** `<name>` (only with `prometheus.podMonitor: true`): selects the
+//!   instance (both tracks), scrapes `/metrics` on the port named `metrics` when it is a
+//!   port of its own (else `grpc` or `http`, whichever it shares), and relabels the pod
+//!   labels `modelship.dev/service` and `modelship.dev/track` to `service` and `track`.
 //! - **Canary Deployment** `<name>-canary`: the same pod template with track `canary`,
 //!   explicit replicas, and no HPA, PDB or route of its own.
 
@@ -101,6 +106,7 @@ mod crd;
 mod gpu;
 mod guards;
 mod labels;
+mod monitoring;
 mod object;
 mod pod;
 mod render;
@@ -110,7 +116,7 @@ mod workload;
 mod yaml;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::collections::BTreeMap;
 
@@ -121,14 +127,15 @@ use crate::spec::{self, ModelService, ModelServiceSpec, RepositoryConfig, Router
 pub use crd::{
     DestinationRule, DestinationRuleSpec, HttpBackendRef, HttpPathMatch, HttpRoute, HttpRouteMatch,
     HttpRouteRule, HttpRouteSpec, IstioDestination, IstioHttpMatch, IstioHttpRoute,
-    IstioPortSelector, IstioRouteDestination, IstioSubset, ParentRef, VirtualService,
-    VirtualServiceSpec,
+    IstioPortSelector, IstioRouteDestination, IstioSubset, MatchLabels, ParentRef,
+    PodMetricsEndpoint, PodMonitor, PodMonitorSpec, Relabeling, VirtualService, VirtualServiceSpec,
 };
 pub use labels::{
     ANNOTATION_SOURCE, ANNOTATION_SPEC_HASH, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY,
     LABEL_NAME, LABEL_OWNER, LABEL_SERVICE, LABEL_TRACK, LABEL_VERSION, MANAGED_BY_VALUE,
     label_value, spec_hash,
 };
+pub use monitoring::meta_label;
 pub use object::{Kind, Object, ObjectKey, sort_in_apply_order};
 pub use render::{render_json, render_yaml};
 pub use traffic::track_service_name;
@@ -317,6 +324,9 @@ pub fn compile_service(
         objects.push(Object::NetworkPolicy(Box::new(policy)));
     }
     objects.extend(traffic::routes(&ctx)?);
+    if let Some(monitor) = monitoring::pod_monitor(&ctx) {
+        objects.push(Object::PodMonitor(Box::new(monitor)));
+    }
     sort_in_apply_order(&mut objects);
     Ok(ServiceObjects {
         namespace: ctx.namespace.to_string(),
@@ -337,6 +347,14 @@ pub fn compile_canary_deployment(
 ) -> Result<Deployment, CompileError> {
     let ctx = Ctx::new(svc, config, source);
     workload::deployment(&ctx, Track::Canary, Some(replicas))
+}
+
+/// The router of a service: its own `traffic.router`, else modelship.yaml's.
+pub fn router_of(spec: &ModelServiceSpec, config: &RepositoryConfig) -> Router {
+    spec.traffic
+        .as_ref()
+        .and_then(|t| t.router)
+        .unwrap_or(config.spec.traffic.router)
 }
 
 /// What every part of the compiler needs to know about the service being compiled.
@@ -373,11 +391,7 @@ impl<'a> Ctx<'a> {
                 &source.annotation(&svc.file),
             ),
             spec_hash: hash,
-            router: spec
-                .traffic
-                .as_ref()
-                .and_then(|t| t.router)
-                .unwrap_or(config.spec.traffic.router),
+            router: router_of(spec, config),
             strategy: spec
                 .rollout
                 .as_ref()

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
 use super::CompileError;
-use super::crd::{DestinationRule, HttpRoute, VirtualService};
+use super::crd::{DestinationRule, HttpRoute, PodMonitor, VirtualService};
 pub use crate::meta::ObjectKey;
 
 /// Every kind modelship emits, declared in apply order: what others depend on first.
@@ -25,11 +25,12 @@ pub enum Kind {
     DestinationRule,
     HttpRoute,
     VirtualService,
+    PodMonitor,
 }
 
 impl Kind {
     /// Every kind, in apply order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::ServiceAccount,
         Kind::Service,
         Kind::Deployment,
@@ -39,6 +40,7 @@ impl Kind {
         Kind::DestinationRule,
         Kind::HttpRoute,
         Kind::VirtualService,
+        Kind::PodMonitor,
     ];
 
     /// `apiVersion` of the kind.
@@ -51,6 +53,7 @@ impl Kind {
             Kind::NetworkPolicy => "networking.k8s.io/v1",
             Kind::HttpRoute => "gateway.networking.k8s.io/v1",
             Kind::VirtualService | Kind::DestinationRule => "networking.istio.io/v1",
+            Kind::PodMonitor => "monitoring.coreos.com/v1",
         }
     }
 
@@ -66,6 +69,7 @@ impl Kind {
             Kind::HttpRoute => "HTTPRoute",
             Kind::VirtualService => "VirtualService",
             Kind::DestinationRule => "DestinationRule",
+            Kind::PodMonitor => "PodMonitor",
         }
     }
 
@@ -81,6 +85,7 @@ impl Kind {
             Kind::HttpRoute => "httproutes",
             Kind::VirtualService => "virtualservices",
             Kind::DestinationRule => "destinationrules",
+            Kind::PodMonitor => "podmonitors",
         }
     }
 
@@ -111,6 +116,7 @@ pub enum Object {
     HttpRoute(Box<HttpRoute>),
     VirtualService(Box<VirtualService>),
     DestinationRule(Box<DestinationRule>),
+    PodMonitor(Box<PodMonitor>),
 }
 
 impl Object {
@@ -126,6 +132,7 @@ impl Object {
             Object::HttpRoute(_) => Kind::HttpRoute,
             Object::VirtualService(_) => Kind::VirtualService,
             Object::DestinationRule(_) => Kind::DestinationRule,
+            Object::PodMonitor(_) => Kind::PodMonitor,
         }
     }
 
@@ -146,6 +153,7 @@ impl Object {
             Object::HttpRoute(o) => &o.metadata,
             Object::VirtualService(o) => &o.metadata,
             Object::DestinationRule(o) => &o.metadata,
+            Object::PodMonitor(o) => &o.metadata,
         }
     }
 
@@ -204,6 +212,7 @@ impl Serialize for Object {
             Object::HttpRoute(o) => o.serialize(serializer),
             Object::VirtualService(o) => o.serialize(serializer),
             Object::DestinationRule(o) => o.serialize(serializer),
+            Object::PodMonitor(o) => o.serialize(serializer),
         }
     }
 }

@@ -416,6 +416,9 @@ pub struct RepositoryConfigSpec {
     pub traffic: RepoTraffic,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusConfig>,
+    /// The series the default canary analysis queries read.
+    #[serde(default)]
+    pub analysis: AnalysisSeries,
     #[serde(default)]
     pub metric_names: MetricNames,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -437,6 +440,7 @@ impl Default for RepositoryConfigSpec {
             services: default_service_globs(),
             traffic: RepoTraffic::default(),
             prometheus: None,
+            analysis: AnalysisSeries::default(),
             metric_names: MetricNames::default(),
             model_loader: None,
             gpu: GpuConfig::default(),
@@ -493,6 +497,68 @@ pub struct ObjectRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrometheusConfig {
     pub url: String,
+    /// Compile a PodMonitor (monitoring.coreos.com/v1) per service. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pod_monitor: bool,
+}
+
+/// `spec.analysis` of modelship.yaml: the series the default canary queries read, for
+/// routers other than istio (Istio's own metrics are fixed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnalysisSeries {
+    #[serde(default)]
+    pub requests: RequestSeries,
+    #[serde(default)]
+    pub latency: LatencySeries,
+}
+
+/// The model server's request counter and its status-code label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestSeries {
+    /// A counter of requests. Default `http_requests_total`.
+    #[serde(default = "default_requests_metric")]
+    pub metric: String,
+    /// Its label holding the HTTP status code. Default `code`.
+    #[serde(default = "default_status_label")]
+    pub status_label: String,
+}
+
+impl Default for RequestSeries {
+    fn default() -> Self {
+        RequestSeries {
+            metric: default_requests_metric(),
+            status_label: default_status_label(),
+        }
+    }
+}
+
+/// The model server's request latency histogram, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LatencySeries {
+    /// The histogram's name, without `_bucket`. Default `http_request_duration_seconds`.
+    #[serde(default = "default_latency_metric")]
+    pub metric: String,
+}
+
+impl Default for LatencySeries {
+    fn default() -> Self {
+        LatencySeries {
+            metric: default_latency_metric(),
+        }
+    }
+}
+
+fn default_requests_metric() -> String {
+    "http_requests_total".to_string()
+}
+fn default_status_label() -> String {
+    "code".to_string()
+}
+fn default_latency_metric() -> String {
+    "http_request_duration_seconds".to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -50,6 +50,36 @@ pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
             Violation::PrometheusUrl(prometheus.url.clone()),
         );
     }
+    let analysis = spec.key("analysis");
+    let series = [
+        (
+            analysis.key("requests").key("metric"),
+            &c.analysis.requests.metric,
+            names::PromName::Metric,
+        ),
+        (
+            analysis.key("requests").key("statusLabel"),
+            &c.analysis.requests.status_label,
+            names::PromName::Label,
+        ),
+        (
+            analysis.key("latency").key("metric"),
+            &c.analysis.latency.metric,
+            names::PromName::Metric,
+        ),
+    ];
+    for (path, name, kind) in series {
+        if !kind.is_valid(name) {
+            let name = name.clone();
+            out.at(
+                path,
+                Violation::PromName {
+                    kind: kind.as_str(),
+                    name,
+                },
+            );
+        }
+    }
     let metric_names = [
         ("requestsPerSecond", &c.metric_names.requests_per_second),
         ("queueLength", &c.metric_names.queue_length),

@@ -56,6 +56,8 @@
 //! | config: prometheus url is http(s) | `spec.prometheus.url` | `PrometheusUrl` |
 //! | config: the preview label is a GitHub label name (1..50 characters, no newline) | `spec.previews.label` | `GithubLabel` |
 //! | config: approvers are GitHub logins or `org/team` slugs | `spec.github.approvers` | `Approver` |
+//! | config: analysis series are Prometheus metric and label names | `spec.analysis` | `PromName` |
+//! | canary analysis needs `prometheus.url` in modelship.yaml | `spec.rollout.analysis` | `PrometheusMissing` |
 
 mod config;
 pub mod names;
@@ -237,6 +239,12 @@ pub enum Violation {
     /// An approver that is neither a GitHub login nor an `org/team` slug.
     #[error("approver `{approver}` is not a GitHub login or org/team slug: {reason}")]
     Approver { approver: String, reason: String },
+    /// A canary analysis without a Prometheus to ask.
+    #[error("canary analysis needs prometheus.url in modelship.yaml")]
+    PrometheusMissing,
+    /// A Prometheus metric or label name that Prometheus would refuse.
+    #[error("`{name}` is not a valid Prometheus {kind} name")]
+    PromName { kind: &'static str, name: String },
 }
 
 impl Violation {
@@ -290,6 +298,15 @@ impl Violation {
                 "a login is letters, digits and single hyphens (at most 39 characters), for \
                  example octocat; a team is org/team-slug"
                     .to_string()
+            }
+            Violation::PrometheusMissing => {
+                "set spec.prometheus.url in modelship.yaml, or remove the analysis".to_string()
+            }
+            Violation::PromName { kind: "label", .. } => {
+                "label names are letters, digits and _, not starting with a digit".to_string()
+            }
+            Violation::PromName { .. } => {
+                "metric names are letters, digits, _ and :, not starting with a digit".to_string()
             }
             Violation::PartitionAndShared => {
                 "a MIG partition is a dedicated slice; time-sliced sharing is another mode"

@@ -140,6 +140,35 @@ pub fn image(reference: &str) -> Result<(), ImageProblem> {
     }
 }
 
+/// The two kinds of Prometheus names modelship.yaml can set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromName {
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
+    Metric,
+    /// `[a-zA-Z_][a-zA-Z0-9_]*`
+    Label,
+}
+
+impl PromName {
+    /// "metric" or "label", for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromName::Metric => "metric",
+            PromName::Label => "label",
+        }
+    }
+
+    /// True when Prometheus accepts `name` as this kind of name.
+    pub fn is_valid(self, name: &str) -> bool {
+        let extra = |c: char| c == '_' || (self == PromName::Metric && c == ':');
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || extra(c))
+            && chars.all(|c| c.is_ascii_alphanumeric() || extra(c))
+    }
+}
+
 /// The schemes `model.uri` accepts.
 pub const URI_SCHEMES: [&str; 6] = ["pvc", "s3", "gs", "hf", "https", "oci"];
 

@@ -48,6 +48,13 @@ pub fn service(svc: &ModelService, config: &RepositoryConfig) -> Vec<super::Find
     }
     if let Some(rollout) = &s.rollout {
         self::rollout(&mut out, &spec.key("rollout"), rollout);
+        let analysed = rollout.strategy == Strategy::Canary && rollout.analysis.is_some();
+        if analysed && config.spec.prometheus.is_none() {
+            out.at(
+                spec.key("rollout").key("analysis"),
+                Violation::PrometheusMissing,
+            );
+        }
     }
     if let Some(traffic) = &s.traffic {
         let path = spec.key("traffic");
