@@ -23,23 +23,8 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use real_support::{Cluster, GPU_NODES, cluster, succeeded};
+use real_support::{Cluster, GPU_NODES, cluster, object_key, succeeded};
 use serde_json::Value;
-
-/// `modelship render DIR -o json`: the compiled objects.
-pub async fn render(dir: &Path) -> Vec<Value> {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
-    command
-        .args(["render", "-o", "json"])
-        .arg(dir)
-        .env("NO_COLOR", "1");
-    let out = succeeded(
-        real_support::run(command, None, "modelship render").await,
-        "modelship render",
-    );
-    let list: Value = serde_json::from_str(&out).expect("render -o json prints JSON");
-    list["items"].as_array().expect("a v1 List").clone()
-}
 
 /// The API resource of an object's apiVersion and kind, found by discovery (cached).
 async fn resource(
@@ -114,12 +99,7 @@ async fn strict_apply_all(cluster: &Cluster, objects: &[Value]) -> BTreeMap<Stri
     for object in objects {
         let resource = resource(&cluster.client, &mut cache, object).await;
         let (version, warnings) = strict_apply(&cluster.client, &resource, object).await;
-        let key = format!(
-            "{} {}/{}",
-            object["kind"].as_str().unwrap_or_default(),
-            object["metadata"]["namespace"].as_str().unwrap_or_default(),
-            object["metadata"]["name"].as_str().unwrap_or_default()
-        );
+        let key = object_key(object);
         assert!(
             warnings.is_empty(),
             "{key}: the server warned: {warnings:?}"
@@ -139,7 +119,7 @@ async fn every_object_applies_strictly_without_warnings_and_a_second_apply_chang
     for namespace in [&genai, &risk] {
         cluster.create_namespace(namespace, &[]).await;
     }
-    let objects = render(repo.path()).await;
+    let objects = real_support::render(repo.path()).await;
     assert!(objects.len() > 20, "example-repo compiles to its objects");
     let kinds: BTreeSet<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     for kind in [
@@ -271,7 +251,7 @@ async fn apply_wait_converges_with_gpu_pods_on_the_nodes_that_fit_them() {
     // HPAs raise the Deployments they own to minReplicas after the first apply.
     let gpu = wait_for_pods(
         &cluster,
-        &genai,
+        genai,
         &[
             ("llm-chat", 2),
             ("image-classifier", 2),
@@ -295,7 +275,7 @@ async fn apply_wait_converges_with_gpu_pods_on_the_nodes_that_fit_them() {
     }
     let cpu = wait_for_pods(
         &cluster,
-        &risk,
+        risk,
         &[("fraud-detection", 3), ("transaction-anomaly", 1)],
     )
     .await;
@@ -396,7 +376,7 @@ async fn a_quota_on_cpu_memory_limits_and_gpus_admits_every_pod() {
             );
         }
     }
-    let quotas: Api<ResourceQuota> = Api::namespaced(cluster.client.clone(), &genai);
+    let quotas: Api<ResourceQuota> = Api::namespaced(cluster.client.clone(), genai);
     let used = cluster
         .eventually("GPUs counted by the quota", || async {
             let used = quotas.get("compute").await.ok()?.status?.used?;

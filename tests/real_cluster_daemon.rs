@@ -197,13 +197,13 @@ async fn run_syncs_writes_nothing_when_unchanged_heals_drift_and_prunes() {
     );
 
     // Drift: another manager changes the image; the daemon takes it back.
-    let original = image(&cluster.client, &risk, "transaction-anomaly")
+    let original = image(&cluster.client, risk, "transaction-anomaly")
         .await
         .expect("transaction-anomaly's image");
     cluster
         .kubectl_ok(&[
             "-n",
-            &risk,
+            risk,
             "patch",
             "deployment",
             "transaction-anomaly",
@@ -226,7 +226,7 @@ async fn run_syncs_writes_nothing_when_unchanged_heals_drift_and_prunes() {
 
     // Prune: the service's objects go, and the garbage collector takes its ReplicaSets
     // and pods (owned through ownerReferences) with them.
-    assert!(left::<ReplicaSet>(&cluster.client, &risk, "transaction-anomaly").await >= 1);
+    assert!(left::<ReplicaSet>(&cluster.client, risk, "transaction-anomaly").await >= 1);
     std::fs::remove_file(repo.path().join("services/risk/transaction-anomaly.yaml"))
         .expect("remove spec");
     daemon

@@ -291,6 +291,31 @@ pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
+/// `modelship render DIR -o json`: the compiled objects.
+pub async fn render(dir: &Path) -> Vec<serde_json::Value> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modelship"));
+    command
+        .args(["render", "-o", "json"])
+        .arg(dir)
+        .env("NO_COLOR", "1");
+    let out = succeeded(
+        run(command, None, "modelship render").await,
+        "modelship render",
+    );
+    let list: serde_json::Value = serde_json::from_str(&out).expect("render -o json prints JSON");
+    list["items"].as_array().expect("a v1 List").clone()
+}
+
+/// `Kind namespace/name`, as `modelship validate` names objects.
+pub fn object_key(object: &serde_json::Value) -> String {
+    format!(
+        "{} {}/{}",
+        object["kind"].as_str().unwrap_or_default(),
+        object["metadata"]["namespace"].as_str().unwrap_or_default(),
+        object["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
 /// A writable copy of example-repo whose namespaces `genai` and `risk-prod` are renamed
 /// to fresh ones, deleted when this drops.
 pub struct Example {
