@@ -248,33 +248,6 @@ async fn run_syncs_writes_nothing_when_unchanged_heals_drift_and_prunes() {
     );
 }
 
-/// `deploy/` applied, and deleted when dropped.
-struct Deployed<'a> {
-    cluster: &'a Cluster,
-}
-
-impl Drop for Deployed<'_> {
-    fn drop(&mut self) {
-        let out = std::process::Command::new("kubectl")
-            .arg(format!(
-                "--kubeconfig={}",
-                self.cluster.kubeconfig.display()
-            ))
-            .args(["--request-timeout=30s", "delete", "-k"])
-            .arg(real_support::root().join("deploy"))
-            .args(["--ignore-not-found", "--wait=false"])
-            .output();
-        if let Ok(out) = out
-            && !out.status.success()
-        {
-            eprintln!(
-                "cleanup of deploy/ failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
 /// A kubeconfig for the cluster of `admin` that authenticates with `token`.
 async fn token_kubeconfig(cluster: &Cluster, token: &str, path: &Path) {
     let view = cluster

@@ -15,14 +15,14 @@ mod common;
 mod real_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use real_support::{Cluster, cluster, object_key, path_str, succeeded};
+use real_support::{Cleanup, Cluster, cluster, object_key, path_str, succeeded};
 use serde_json::{Value, json};
 
 /// The namespace label the exported bindings are scoped to.
@@ -44,35 +44,6 @@ fn service(name: &str, namespace: &str, image: &str) -> String {
     format!(
         "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  owner: parity@example.com\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"{image}\"}}\n  resources: {{cpu: 500m, memory: 1Gi}}\n"
     )
-}
-
-/// The exported policies, installed under the test's suffix; removed when dropped.
-struct Installed {
-    kubeconfig: PathBuf,
-    file: tempfile::NamedTempFile,
-}
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let out = std::process::Command::new("kubectl")
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .args([
-                "--request-timeout=30s",
-                "delete",
-                "--ignore-not-found",
-                "-f",
-            ])
-            .arg(self.file.path())
-            .output();
-        if let Ok(out) = out
-            && !out.status.success()
-        {
-            eprintln!(
-                "cleanup of the policies failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
 }
 
 /// `modelship policies export` of the repository at `dir` (run in `dir`, so the
@@ -113,8 +84,13 @@ fn scope(mut document: Value, suffix: &str) -> Value {
     document
 }
 
-/// Exports the repository's policies and installs them, scoped and renamed.
-async fn install(cluster: &Cluster, dir: &Path, suffix: &str) -> Installed {
+/// Exports the repository's policies and installs them, scoped and renamed; they are
+/// removed when the guard drops.
+async fn install(
+    cluster: &Cluster,
+    dir: &Path,
+    suffix: &str,
+) -> (Cleanup, tempfile::NamedTempFile) {
     let yaml = export(dir).await;
     // kubectl turns the YAML stream into one JSON List without touching the server.
     let list = cluster
@@ -141,14 +117,11 @@ async fn install(cluster: &Cluster, dir: &Path, suffix: &str) -> Installed {
     });
     let file = tempfile::NamedTempFile::new().expect("tempfile");
     std::fs::write(file.path(), scoped.to_string()).expect("write policies");
-    let installed = Installed {
-        kubeconfig: cluster.kubeconfig.clone(),
-        file,
-    };
+    let cleanup = cluster.cleanup(&["-f", path_str(file.path())]);
     cluster
-        .kubectl_ok(&["apply", "-f", path_str(installed.file.path())])
+        .kubectl_ok(&["apply", "-f", path_str(file.path())])
         .await;
-    installed
+    (cleanup, file)
 }
 
 /// The server's decision on a dry-run CREATE of `object`.

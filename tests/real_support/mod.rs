@@ -145,12 +145,38 @@ impl Cluster {
         .await
     }
 
-    /// Namespaces of the test's own, deleted when the guard drops.
-    pub fn namespaces(&self, names: &[String]) -> Namespaces {
-        Namespaces {
+    /// Deletes what `kubectl delete ARGS` names when the guard drops.
+    pub fn cleanup<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Cleanup {
+        Cleanup {
             kubeconfig: self.kubeconfig.clone(),
-            names: names.to_vec(),
+            args: args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect(),
         }
+    }
+
+    /// Namespaces of the test's own, deleted when the guard drops.
+    pub fn namespaces(&self, names: &[String]) -> Cleanup {
+        let mut args = vec!["namespace".to_string()];
+        args.extend(names.iter().cloned());
+        self.cleanup(&args)
+    }
+
+    /// The claim `vision-models` that image-classifier mounts, in `namespace`, bound to a
+    /// local PersistentVolume of its own (the scheduler places no pod whose claim is
+    /// missing or unbound); the volume is deleted when the guard drops.
+    pub async fn model_claim(&self, namespace: &str) -> Cleanup {
+        let volume = format!("vision-models-{namespace}");
+        let yaml = format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {volume}\nspec:\n  capacity: {{storage: 100Gi}}\n  accessModes: [ReadOnlyMany]\n  persistentVolumeReclaimPolicy: Retain\n  storageClassName: \"\"\n  hostPath: {{path: /var/lib/models}}\n  claimRef: {{namespace: {namespace}, name: vision-models}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: vision-models\n  namespace: {namespace}\nspec:\n  accessModes: [ReadOnlyMany]\n  storageClassName: \"\"\n  volumeName: {volume}\n  resources: {{requests: {{storage: 100Gi}}}}\n"
+        );
+        let cleanup = self.cleanup(&["persistentvolume", volume.as_str()]);
+        let out = self
+            .kubectl_stdin(&["apply", "-f", "-"], Some(yaml.as_bytes()))
+            .await;
+        succeeded(out, "creating the model volume");
+        cleanup
     }
 
     /// Creates a namespace (with the test label, so a leftover is easy to find).
@@ -222,25 +248,26 @@ where
     }
 }
 
-/// Namespaces deleted (without waiting) when dropped, also when the test fails.
-pub struct Namespaces {
+/// What `kubectl delete ARGS` removes, deleted (without waiting) when this drops, also
+/// when the test fails.
+pub struct Cleanup {
     kubeconfig: PathBuf,
-    pub names: Vec<String>,
+    args: Vec<String>,
 }
 
-impl Drop for Namespaces {
+impl Drop for Cleanup {
     fn drop(&mut self) {
         let mut command = std::process::Command::new("kubectl");
         command
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .arg("--request-timeout=30s")
-            .args(["delete", "namespace", "--ignore-not-found", "--wait=false"])
-            .args(&self.names);
+            .args(["delete", "--ignore-not-found", "--wait=false"])
+            .args(&self.args);
         match command.output() {
             Ok(out) if out.status.success() => {}
             Ok(out) => eprintln!(
-                "cleanup: deleting namespaces {:?} failed: {}",
-                self.names,
+                "cleanup: kubectl delete {:?} failed: {}",
+                self.args,
                 String::from_utf8_lossy(&out.stderr)
             ),
             Err(e) => eprintln!("cleanup: kubectl could not run: {e}"),
@@ -322,7 +349,7 @@ pub struct Example {
     pub repo: tempfile::TempDir,
     pub genai: String,
     pub risk: String,
-    _cleanup: Namespaces,
+    _cleanup: Cleanup,
 }
 
 impl Example {
