@@ -92,19 +92,18 @@ async fn install(
     suffix: &str,
 ) -> (Cleanup, tempfile::NamedTempFile) {
     let yaml = export(dir).await;
-    // kubectl turns the YAML stream into one JSON List without touching the server.
-    let list = cluster
+    // kubectl turns the YAML stream into JSON documents without writing to the server.
+    let out = cluster
         .kubectl_stdin(
             &["create", "--dry-run=client", "-o", "json", "-f", "-"],
             Some(yaml.as_bytes()),
         )
         .await;
-    let list: Value =
-        serde_json::from_str(&succeeded(list, "kubectl create --dry-run=client")).expect("JSON");
-    let items = match list["kind"].as_str() {
-        Some("List") => list["items"].as_array().expect("items").clone(),
-        _ => vec![list],
-    };
+    let out = succeeded(out, "kubectl create --dry-run=client");
+    let items: Vec<Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON documents");
     let bindings = items
         .iter()
         .filter(|d| d["kind"] == "ValidatingAdmissionPolicyBinding")
