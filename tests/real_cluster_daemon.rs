@@ -8,6 +8,11 @@
 //!   ServiceAccount it creates reconciles example-repo fully, and `kubectl auth can-i
 //!   --list` for that account shows no wildcard.
 //!
+//! The daemon owns every object labelled `app.kubernetes.io/managed-by: modelship` in the
+//! cluster (it prunes those of services its repository lacks), so each test first waits
+//! until the objects of earlier tests (namespaces still being deleted) are gone, and the
+//! two tests take the [`GPU_NODES`] lock: two daemons on one cluster fight.
+//!
 //! Runs only when `MODELSHIP_TEST_KUBECONFIG` is set (see `real_support`).
 
 mod common;
@@ -18,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams};
 use real_support::{Cluster, GPU_NODES, POLL_LIMIT, cluster, path_str, succeeded};
 use serde_json::Value;
@@ -74,13 +79,15 @@ impl Daemon {
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        real_support::eventually_or(what, POLL_LIMIT, check, || {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-            format!("the end of the daemon's log:\n{tail}")
-        })
-        .await
+        real_support::eventually_or(what, POLL_LIMIT, check, || self.log_tail()).await
+    }
+
+    /// The end of the daemon's log.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!("the end of the daemon's log:\n{tail}")
     }
 
     async fn status(&self) -> Value {
@@ -153,6 +160,7 @@ async fn run_syncs_writes_nothing_when_unchanged_heals_drift_and_prunes() {
         return;
     };
     let _gpus = GPU_NODES.lock().await;
+    wait_until_alone(&cluster).await;
     let example = cluster.example();
     let (repo, risk) = (&example.repo, &example.risk);
     let logs = tempfile::tempdir().expect("tempdir");
@@ -248,6 +256,22 @@ async fn run_syncs_writes_nothing_when_unchanged_heals_drift_and_prunes() {
     );
 }
 
+/// Waits until no object modelship manages is left in the cluster (a daemon started
+/// earlier would take them for services to prune).
+async fn wait_until_alone(cluster: &Cluster) {
+    let kinds = "deployments,services,serviceaccounts,horizontalpodautoscalers,\
+                 poddisruptionbudgets,networkpolicies,httproutes,virtualservices,destinationrules";
+    let selector = "app.kubernetes.io/managed-by=modelship";
+    cluster
+        .eventually("the objects of earlier tests gone", || async {
+            let out = cluster
+                .kubectl(&["get", kinds, "-A", "-l", selector, "-o", "name"])
+                .await;
+            (out.status.success() && out.stdout.is_empty()).then_some(())
+        })
+        .await;
+}
+
 /// A kubeconfig for the cluster of `admin` that authenticates with `token`.
 async fn token_kubeconfig(cluster: &Cluster, token: &str, path: &Path) {
     let view = cluster
@@ -300,10 +324,22 @@ async fn the_deploy_service_account_reconciles_example_repo_without_wildcards() 
     };
     let _gpus = GPU_NODES.lock().await;
     let deploy = real_support::root().join("deploy");
+    // A previous run's deploy/ may still be going away: wait until its namespace is gone.
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    cluster
+        .eventually("the modelship namespace of an earlier run gone", || async {
+            let phase = match namespaces.get_opt("modelship").await {
+                Ok(None) => return Some(()),
+                Ok(Some(ns)) => ns.status.and_then(|s| s.phase),
+                Err(_) => None,
+            };
+            (phase.as_deref() == Some("Active")).then_some(())
+        })
+        .await;
+    let _deployed = cluster.cleanup(&["-k", path_str(&deploy)]);
     cluster
         .kubectl_ok(&["apply", "-k", path_str(&deploy)])
         .await;
-    let _deployed = Deployed { cluster: &cluster };
     let token = cluster
         .kubectl_ok(&[
             "-n",
@@ -346,12 +382,14 @@ async fn the_deploy_service_account_reconciles_example_repo_without_wildcards() 
 
     let example = cluster.example();
     let (repo, genai, risk) = (&example.repo, &example.genai, &example.risk);
+    wait_until_alone(&cluster).await;
     let daemon = Daemon::start(&cluster, &kubeconfig, repo.path(), dir.path()).await;
     let status = daemon.wait_in_sync(&example.services()).await;
     assert_eq!(
         daemon.metric_sum("modelship_errors_total").await,
         0.0,
-        "no request was refused: {status}"
+        "no request was refused: {status}\n{}",
+        daemon.log_tail()
     );
     for (kind, namespace, name) in [
         ("httproute", &genai, "llm-chat"),
