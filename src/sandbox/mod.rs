@@ -90,9 +90,11 @@
 //!   simulated here, so "a second apply keeps the resourceVersion" holds on the sandbox for
 //!   every object but on a real server only apart from status. Out of scope (no HPA or PDB
 //!   controller); the tests compare everything but the status.
-//! - The preloaded route CRDs are trimmed (any `spec` is kept), so on both servers strict
-//!   field validation of HTTPRoute, VirtualService and DestinationRule bodies checks only
-//!   the top level; the schemas of the upstream projects are not modelled.
+//! - The preloaded route CRDs are trimmed (any `spec` is kept), so the sandbox checks
+//!   HTTPRoute, VirtualService and DestinationRule bodies only at the top level. The real
+//!   tier installs the Gateway API's own HTTPRoute CRD (v1.2.1), and modelship's HTTPRoutes
+//!   pass its schema with `fieldValidation=Strict`; the Istio kinds stay trimmed there too.
+//!   Out of scope: the upstream schemas are not modelled.
 //! - `minReplicas: 0` (scale to zero) is stored as sent; kube-apiserver accepts it only
 //!   with the `HPAScaleToZero` feature gate, on by default from 1.37 (beta) and off on
 //!   1.33 to 1.36, so example-repo's transaction-anomaly HPA is refused by those.

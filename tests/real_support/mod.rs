@@ -75,32 +75,42 @@ pub fn unique(base: &str) -> String {
 
 impl Cluster {
     /// The objects example-repo's pods refer to (PriorityClasses, the RuntimeClass) and
-    /// the CRDs of the traffic routers, applied once per test process (idempotent).
+    /// the CRDs of the traffic routers, applied once per test process. A CRD the cluster
+    /// already has is left alone (`scripts/control-plane` installs the Gateway API's own
+    /// HTTPRoute CRD; the sandbox's trimmed copies only fill gaps).
     async fn prerequisites(&self) {
         static DONE: OnceLock<()> = OnceLock::new();
         if DONE.get().is_some() {
             return;
         }
         let prerequisites = root().join("testenv/cluster/prerequisites.yaml");
-        let crds = root().join("src/sandbox/crds");
-        for file in [&prerequisites, &crds] {
-            self.kubectl_ok(&[
-                "apply",
-                "--server-side",
-                "--field-manager=modelship-tests",
-                "-f",
-                path_str(file),
-            ])
-            .await;
-        }
-        self.kubectl_ok(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
+        let apply = [
+            "apply",
+            "--server-side",
+            "--field-manager=modelship-tests",
             "-f",
-            path_str(&crds),
-        ])
-        .await;
+        ];
+        let mut args = apply.to_vec();
+        args.push(path_str(&prerequisites));
+        self.kubectl_ok(&args).await;
+        let crds = std::fs::read_dir(root().join("src/sandbox/crds")).expect("the CRDs");
+        for file in crds {
+            let file = file.expect("a CRD file").path();
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("CRD file names are CRD names");
+            let served = self.kubectl(&["get", "crd", name, "-o", "name"]).await;
+            if served.status.success() {
+                continue;
+            }
+            let mut args = apply.to_vec();
+            args.push(path_str(&file));
+            self.kubectl_ok(&args).await;
+            let crd = format!("crd/{name}");
+            self.kubectl_ok(&["wait", "--for=condition=established", "--timeout=60s", &crd])
+                .await;
+        }
         let _ = DONE.set(());
     }
 
