@@ -197,6 +197,19 @@ fn crds_bring_and_take_their_kind() {
                       "names": { "plural": "xs", "kind": "X" }, "versions": [{ "name": "v1" }] } });
     let err = c.create(&crds, None, bad, ctx()).err().map(|e| e.code());
     assert_eq!(err, Some(422));
+    // Protected groups need the approval annotation, as kube-apiserver requires.
+    let protected = |annotations: Value| {
+        json!({ "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": { "name": "gadgets.x.k8s.io", "annotations": annotations },
+                "spec": { "group": "x.k8s.io", "scope": "Cluster",
+                          "names": { "plural": "gadgets", "kind": "Gadget" },
+                          "versions": [{ "name": "v1", "served": true, "storage": true }] } })
+    };
+    let err = c.create(&crds, None, protected(json!({})), ctx()).err();
+    assert_eq!(err.as_ref().map(|e| e.code()), Some(422));
+    let approved = json!({ "api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/1111" });
+    c.create(&crds, None, protected(approved), ctx())
+        .expect("an approved CRD in a protected group");
 }
 
 #[test]

@@ -29,6 +29,19 @@ pub enum RegistryError {
     /// The CRD name is not `<plural>.<group>`.
     #[error("metadata.name: Invalid value: \"{0}\": must be spec.names.plural+\".\"+spec.group")]
     BadName(String),
+    /// A CRD of a protected group (`k8s.io`, `kubernetes.io` and their subdomains) without
+    /// the approval annotation, which kube-apiserver refuses (KEP 1111).
+    #[error(
+        "metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"
+    )]
+    NotApproved,
+}
+
+/// Whether kube-apiserver reserves `group` for APIs reviewed by the Kubernetes project.
+fn is_protected_group(group: &str) -> bool {
+    ["k8s.io", "kubernetes.io"]
+        .iter()
+        .any(|g| group == *g || group.ends_with(&format!(".{g}")))
 }
 
 /// One served resource.
@@ -232,6 +245,11 @@ pub fn crd_resource_type(crd: &Value) -> Result<ResourceType, RegistryError> {
     let name = str_at(crd, "/metadata/name").unwrap_or_default();
     if name != format!("{plural}.{group}") {
         return Err(RegistryError::BadName(name.to_string()));
+    }
+    let approved = str_at(crd, "/metadata/annotations/api-approved.kubernetes.io")
+        .is_some_and(|a| !a.is_empty());
+    if is_protected_group(group) && !approved {
+        return Err(RegistryError::NotApproved);
     }
     let namespaced = match str_at(crd, "/spec/scope") {
         Some("Namespaced") => true,

@@ -242,8 +242,21 @@ fn resources(ctx: &Ctx, gpu: Option<&GpuPlacement>) -> ResourceRequirements {
     }
 }
 
-/// The CPU and memory requests only (the loader init container uses these too).
-pub(crate) fn resource_requests(ctx: &Ctx) -> ResourceRequirements {
+/// The model-loader init container's resources: the server's CPU and memory requests and
+/// a memory limit equal to the memory request (no GPU, no CPU limit). Without the limit a
+/// ResourceQuota on `limits.memory`, as GPU clusters set them, rejects every pod that
+/// downloads its model: a quota on a limit requires that limit on every container,
+/// init containers included.
+pub(crate) fn loader_resources(ctx: &Ctx) -> ResourceRequirements {
+    let memory = Quantity(ctx.spec.resources.memory.as_str().to_string());
+    ResourceRequirements {
+        limits: Some(BTreeMap::from([("memory".to_string(), memory)])),
+        ..resource_requests(ctx)
+    }
+}
+
+/// The CPU and memory requests only.
+fn resource_requests(ctx: &Ctx) -> ResourceRequirements {
     let r = &ctx.spec.resources;
     ResourceRequirements {
         requests: Some(BTreeMap::from([

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::pod::{container_security_context, resource_requests};
+use super::pod::{container_security_context, loader_resources};
 use super::{CompileError, Ctx};
 
 /// Where the server finds the model.
@@ -163,7 +163,7 @@ fn loader_container(ctx: &Ctx, uri: &str) -> Result<Container, CompileError> {
         image: Some(loader.image.clone()),
         args: Some(vec![uri.to_string(), MODEL_PATH.to_string()]),
         env_from,
-        resources: Some(resource_requests(ctx)),
+        resources: Some(loader_resources(ctx)),
         security_context: Some(container_security_context(ctx)),
         volume_mounts: Some(vec![
             VolumeMount {
@@ -293,6 +293,16 @@ mod tests {
         );
         let env_from = loader.env_from.unwrap();
         assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "s3-creds");
+        let resources = loader.resources.unwrap();
+        let requests = resources.requests.unwrap();
+        let limits = resources.limits.unwrap();
+        assert_eq!(
+            limits.get("memory"),
+            requests.get("memory"),
+            "a quota on limits.memory admits the loader"
+        );
+        assert!(requests.contains_key("cpu"));
+        assert_eq!(limits.len(), 1, "no CPU or GPU limit on the loader");
         let mounts = loader.volume_mounts.unwrap();
         assert_eq!(mounts[0].name, "model");
         assert_eq!(mounts[0].read_only, None);

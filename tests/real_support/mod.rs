@@ -1,0 +1,414 @@
+//! Helpers of the real-cluster tier (`tests/real_cluster*.rs`): the cluster named by
+//! `MODELSHIP_TEST_KUBECONFIG` (`scripts/control-plane up DIR` starts one; kind or k3d work
+//! too), namespaces of a test's own that are deleted when it ends, pass or fail, and
+//! `kubectl` and the `modelship` binary pointed at that cluster.
+//!
+//! Without the variable every test of the tier prints why it is skipped and passes: the
+//! tier is opt-in, as DESIGN.md's testing tiers say. Every wait here has a deadline.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// The variable naming the kubeconfig of the cluster the tier runs against.
+pub const ENV: &str = "MODELSHIP_TEST_KUBECONFIG";
+
+/// The longest one command (kubectl, modelship) may run, `--wait` included.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// The longest a test polls the cluster for one condition.
+pub const POLL_LIMIT: Duration = Duration::from_secs(180);
+
+/// Tests that fill the fake GPU nodes (example-repo's GPU services need all eight H100s)
+/// take this lock, so that two of them never wait on each other's pods.
+pub static GPU_NODES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The cluster of the tier.
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+    pub client: kube::Client,
+}
+
+/// The cluster, or `None` (after saying why on stderr) when the tier is not enabled.
+pub async fn cluster(test: &str) -> Option<Cluster> {
+    let Some(path) = std::env::var_os(ENV) else {
+        // Straight to stderr, past the test harness's capture, so a skip is always seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping {test}: {ENV} is not set; `scripts/control-plane up DIR` starts a real \
+             control plane and prints the kubeconfig to set it to (see the README)"
+        );
+        return None;
+    };
+    let kubeconfig = PathBuf::from(path);
+    let config = kube::config::Kubeconfig::read_from(&kubeconfig)
+        .unwrap_or_else(|e| panic!("{ENV}={}: {e}", kubeconfig.display()));
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{ENV}={}: {e}", kubeconfig.display()));
+    let client = kube::Client::try_from(config).expect("a client for the test cluster");
+    let cluster = Cluster { kubeconfig, client };
+    cluster.prerequisites().await;
+    Some(cluster)
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A suffix unique to this test process and call, for names on a shared cluster.
+pub fn unique(base: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{base}-{:x}{n}", (std::process::id() ^ nanos) & 0xfffff)
+}
+
+impl Cluster {
+    /// The objects example-repo's pods refer to (PriorityClasses, the RuntimeClass) and
+    /// the CRDs of the traffic routers, applied once per test process. A CRD the cluster
+    /// already has is left alone (`scripts/control-plane` installs the Gateway API's own
+    /// HTTPRoute CRD; the sandbox's trimmed copies only fill gaps).
+    async fn prerequisites(&self) {
+        static DONE: OnceLock<()> = OnceLock::new();
+        if DONE.get().is_some() {
+            return;
+        }
+        let prerequisites = root().join("testenv/cluster/prerequisites.yaml");
+        let apply = [
+            "apply",
+            "--server-side",
+            "--field-manager=modelship-tests",
+            "-f",
+        ];
+        let mut args = apply.to_vec();
+        args.push(path_str(&prerequisites));
+        self.kubectl_ok(&args).await;
+        let crds =
+            std::fs::read_dir(root().join("crates/modelship-sandbox/src/crds")).expect("the CRDs");
+        for file in crds {
+            let file = file.expect("a CRD file").path();
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("CRD file names are CRD names");
+            let served = self.kubectl(&["get", "crd", name, "-o", "name"]).await;
+            if served.status.success() {
+                continue;
+            }
+            let mut args = apply.to_vec();
+            args.push(path_str(&file));
+            self.kubectl_ok(&args).await;
+            let crd = format!("crd/{name}");
+            self.kubectl_ok(&["wait", "--for=condition=established", "--timeout=60s", &crd])
+                .await;
+        }
+        let _ = DONE.set(());
+    }
+
+    /// Runs kubectl against the cluster; the output, whatever the exit status.
+    pub async fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None).await
+    }
+
+    /// Runs kubectl with `stdin` as its standard input.
+    pub async fn kubectl_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut command = Command::new("kubectl");
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg("--request-timeout=60s")
+            .args(args);
+        run(command, stdin, &format!("kubectl {}", args.join(" "))).await
+    }
+
+    /// Runs kubectl and fails the test unless it succeeds; its stdout.
+    pub async fn kubectl_ok(&self, args: &[&str]) -> String {
+        succeeded(
+            self.kubectl(args).await,
+            &format!("kubectl {}", args.join(" ")),
+        )
+    }
+
+    /// The `modelship` binary with `args`, then `--kubeconfig` for this cluster.
+    pub fn modelship(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modelship"));
+        command
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs `modelship ARGS --kubeconfig ...` to completion.
+    pub async fn run_modelship(&self, args: &[&str]) -> Output {
+        run(
+            self.modelship(args),
+            None,
+            &format!("modelship {}", args.join(" ")),
+        )
+        .await
+    }
+
+    /// Deletes what `kubectl delete ARGS` names when the guard drops.
+    pub fn cleanup<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Cleanup {
+        Cleanup {
+            kubeconfig: self.kubeconfig.clone(),
+            args: args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect(),
+        }
+    }
+
+    /// Namespaces of the test's own, deleted when the guard drops.
+    pub fn namespaces(&self, names: &[String]) -> Cleanup {
+        let mut args = vec!["namespace".to_string()];
+        args.extend(names.iter().cloned());
+        self.cleanup(&args)
+    }
+
+    /// The claim `vision-models` that image-classifier mounts, in `namespace`, bound to a
+    /// local PersistentVolume of its own (the scheduler places no pod whose claim is
+    /// missing or unbound); the volume is deleted when the guard drops.
+    pub async fn model_claim(&self, namespace: &str) -> Cleanup {
+        let volume = format!("vision-models-{namespace}");
+        let yaml = format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {volume}\nspec:\n  capacity: {{storage: 100Gi}}\n  accessModes: [ReadOnlyMany]\n  persistentVolumeReclaimPolicy: Retain\n  storageClassName: \"\"\n  hostPath: {{path: /var/lib/models}}\n  claimRef: {{namespace: {namespace}, name: vision-models}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: vision-models\n  namespace: {namespace}\nspec:\n  accessModes: [ReadOnlyMany]\n  storageClassName: \"\"\n  volumeName: {volume}\n  resources: {{requests: {{storage: 100Gi}}}}\n"
+        );
+        let cleanup = self.cleanup(&["persistentvolume", volume.as_str()]);
+        let out = self
+            .kubectl_stdin(&["apply", "-f", "-"], Some(yaml.as_bytes()))
+            .await;
+        succeeded(out, "creating the model volume");
+        cleanup
+    }
+
+    /// Creates a namespace (with the test label, so a leftover is easy to find).
+    pub async fn create_namespace(&self, name: &str, labels: &[(&str, &str)]) {
+        let mut label_lines = String::from("    modelship.dev/test: \"true\"\n");
+        for (k, v) in labels {
+            label_lines.push_str(&format!("    {k}: \"{v}\"\n"));
+        }
+        let yaml = format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n{label_lines}"
+        );
+        let out = self
+            .kubectl_stdin(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager=modelship-tests",
+                    "-f",
+                    "-",
+                ],
+                Some(yaml.as_bytes()),
+            )
+            .await;
+        succeeded(out, &format!("creating namespace {name}"));
+    }
+
+    /// Polls `check` until it returns `Some`, failing after [`POLL_LIMIT`].
+    pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        eventually(what, POLL_LIMIT, check).await
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, failing after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_or(what, limit, check, String::new).await
+}
+
+/// [`eventually`], adding `context()` (a log's end, say) to the failure.
+pub async fn eventually_or<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    mut check: F,
+    context: impl FnOnce() -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "timed out after {limit:?} waiting for {what}\n{}",
+                context()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What `kubectl delete ARGS` removes, deleted (without waiting) when this drops, also
+/// when the test fails.
+pub struct Cleanup {
+    kubeconfig: PathBuf,
+    args: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let mut command = std::process::Command::new("kubectl");
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg("--request-timeout=30s")
+            .args(["delete", "--ignore-not-found", "--wait=false"])
+            .args(&self.args);
+        match command.output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "cleanup: kubectl delete {:?} failed: {}",
+                self.args,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("cleanup: kubectl could not run: {e}"),
+        }
+    }
+}
+
+/// Runs a command with a deadline, feeding `stdin`.
+pub async fn run(mut command: Command, stdin: Option<&[u8]>, what: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    command
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(bytes)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: writing stdin: {e}"));
+    }
+    tokio::time::timeout(COMMAND_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still running after {COMMAND_LIMIT:?}"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The stdout of a command that must have succeeded (else the test fails with stderr).
+pub fn succeeded(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A path as UTF-8 (the test paths are).
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// `modelship render DIR -o json`: the compiled objects.
+pub async fn render(dir: &Path) -> Vec<serde_json::Value> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modelship"));
+    command
+        .args(["render", "-o", "json"])
+        .arg(dir)
+        .env("NO_COLOR", "1");
+    let out = succeeded(
+        run(command, None, "modelship render").await,
+        "modelship render",
+    );
+    let list: serde_json::Value = serde_json::from_str(&out).expect("render -o json prints JSON");
+    list["items"].as_array().expect("a v1 List").clone()
+}
+
+/// `Kind namespace/name`, as `modelship validate` names objects.
+pub fn object_key(object: &serde_json::Value) -> String {
+    format!(
+        "{} {}/{}",
+        object["kind"].as_str().unwrap_or_default(),
+        object["metadata"]["namespace"].as_str().unwrap_or_default(),
+        object["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// A writable copy of example-repo whose namespaces `genai` and `risk-prod` are renamed
+/// to fresh ones, deleted when this drops.
+pub struct Example {
+    pub repo: tempfile::TempDir,
+    pub genai: String,
+    pub risk: String,
+    _cleanup: Cleanup,
+}
+
+impl Example {
+    pub fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// The five services, as `namespace/name`.
+    pub fn services(&self) -> Vec<String> {
+        let genai = ["llm-chat", "image-classifier", "text-embedding"];
+        let risk = ["fraud-detection", "transaction-anomaly"];
+        genai
+            .iter()
+            .map(|s| format!("{}/{s}", self.genai))
+            .chain(risk.iter().map(|s| format!("{}/{s}", self.risk)))
+            .collect()
+    }
+}
+
+impl Cluster {
+    /// example-repo in namespaces of its own (not created: apply or the test does that).
+    pub fn example(&self) -> Example {
+        let repo = crate::common::example_copy();
+        let genai = unique("genai");
+        let risk = unique("risk");
+        for (file, from, to) in [
+            ("services/genai/llm-chat.yaml", "genai", &genai),
+            ("services/genai/image-classifier.yaml", "genai", &genai),
+            ("services/genai/text-embedding.yaml", "genai", &genai),
+            ("services/risk/fraud-detection.yaml", "risk-prod", &risk),
+            ("services/risk/transaction-anomaly.yaml", "risk-prod", &risk),
+        ] {
+            crate::common::edit(
+                repo.path(),
+                file,
+                &format!("namespace: {from}\n"),
+                &format!("namespace: {to}\n"),
+            );
+        }
+        let cleanup = self.namespaces(&[genai.clone(), risk.clone()]);
+        Example {
+            repo,
+            genai,
+            risk,
+            _cleanup: cleanup,
+        }
+    }
+}
