@@ -256,6 +256,16 @@ async fn both(before: &Path, after: &Path, setup: &Setup) -> Decisions {
     cli
 }
 
+/// A new image of fraud-detection: one Deployment to update.
+fn bump_fraud_detection(dir: &Path) {
+    edit(
+        dir,
+        "services/risk/fraud-detection.yaml",
+        "xgboost-server:2.1.0",
+        "xgboost-server:2.1.1",
+    );
+}
+
 fn deleted(decisions: &Decisions) -> BTreeSet<(String, String)> {
     decisions
         .writes
@@ -308,12 +318,7 @@ async fn creates_follow_the_one_kind_order_in_both() {
 async fn an_update_writes_only_the_changed_object_in_both() {
     let before = example_copy();
     let after = example_copy();
-    edit(
-        after.path(),
-        "services/risk/fraud-detection.yaml",
-        "xgboost-server:2.1.0",
-        "xgboost-server:2.1.1",
-    );
+    bump_fraud_detection(after.path());
     let decisions = both(before.path(), after.path(), &no_setup).await;
     let written: Vec<_> = decisions
         .writes
@@ -385,12 +390,7 @@ async fn a_policy_with_the_live_object_denies_alike() {
         "count: 1",
         "count: 4",
     );
-    edit(
-        after.path(),
-        "services/risk/fraud-detection.yaml",
-        "xgboost-server:2.1.0",
-        "xgboost-server:2.1.1",
-    );
+    bump_fraud_detection(after.path());
     let decisions = both(before.path(), after.path(), &no_setup).await;
     let written: BTreeSet<String> = decisions
         .writes
@@ -459,12 +459,7 @@ async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike() {
         "maxReplica: 8",
     );
     std::fs::remove_file(after.path().join("services/genai/text-embedding.yaml")).expect("rm");
-    edit(
-        after.path(),
-        "services/risk/fraud-detection.yaml",
-        "xgboost-server:2.1.0",
-        "xgboost-server:2.1.1",
-    );
+    bump_fraud_detection(after.path());
     let decisions = both(before.path(), after.path(), &no_setup).await;
     assert!(deleted(&decisions).is_empty());
     let written: Vec<_> = decisions
