@@ -32,7 +32,7 @@ use crate::cluster::{self, Kinds, RetryPolicy, Writer};
 use crate::compile;
 use crate::engine::{self, Cause, NamespaceLabels, Prepared, Scope, Strategy};
 use crate::meta::ServiceId;
-use crate::plan::{Plan, ServicePlan, ServiceStatus};
+use crate::plan::{Detail, Plan, ServicePlan, ServiceStatus};
 use crate::source::Snapshot;
 
 /// Why a service is reconciled.
@@ -244,7 +244,7 @@ impl Runner {
         let labels = self.namespace_labels(&prepared).await;
         let plan = {
             let live = self.shared.cache.read().await.view(None);
-            engine::plan(&prepared, &live, &labels, Scope::All)
+            engine::plan_with(&prepared, &live, &labels, Scope::All, Detail::Decisions)
         };
         let plan = match plan {
             Ok(plan) => plan,
@@ -555,7 +555,13 @@ async fn reconcile(
     let only = BTreeSet::from([outcome.id.clone()]);
     let planned = {
         let live = shared.cache.read().await.view(Some(&only));
-        engine::plan(prepared, &live, &revision.labels, Scope::Services(&only))
+        engine::plan_with(
+            prepared,
+            &live,
+            &revision.labels,
+            Scope::Services(&only),
+            Detail::Decisions,
+        )
     };
     let plan = match planned {
         Ok(plan) => plan,

@@ -32,7 +32,7 @@ pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, apply, apply_
 pub use prepare::{Cause, Prepared, ServiceError, prepare};
 
 use crate::meta::ServiceId;
-use crate::plan::{self, BlockReason, Plan, ServiceStatus};
+use crate::plan::{self, BlockReason, Detail, Plan, ServiceStatus};
 use crate::policy;
 use crate::state::{DesiredState, LiveState};
 
@@ -83,8 +83,20 @@ pub fn plan(
     labels: &NamespaceLabels,
     scope: Scope<'_>,
 ) -> Result<Plan, Error> {
+    plan_with(prepared, live, labels, scope, Detail::Full)
+}
+
+/// [`plan`], rendering changes as `detail` says: the daemon, which shows no diffs, plans
+/// with [`Detail::Decisions`] (the same decisions, no patches or diffs built).
+pub fn plan_with(
+    prepared: &Prepared,
+    live: &dyn LiveState,
+    labels: &NamespaceLabels,
+    scope: Scope<'_>,
+    detail: Detail,
+) -> Result<Plan, Error> {
     let desired = scoped(prepared, scope);
-    let mut plan = plan::plan(&desired, live)?;
+    let mut plan = plan::plan_with(&desired, live, detail)?;
     if let Scope::Services(only) = scope {
         plan.services
             .retain(|s| only.contains(&(s.namespace.clone(), s.name.clone())));

@@ -185,11 +185,28 @@ impl Plan {
     }
 }
 
-/// Plans the desired state against the live state.
+/// How much of a change a plan renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Every changing object with its RFC 6902 patch and unified YAML diff: what people
+    /// read (`plan`, `apply`, pull-request comments).
+    #[default]
+    Full,
+    /// Actions, changed fields and summaries only, no patch and no diff: what a caller
+    /// that acts without showing (the daemon) needs, at a fraction of the memory.
+    Decisions,
+}
+
+/// Plans the desired state against the live state, with every patch and diff.
 pub fn plan(desired: &DesiredState, live: &dyn LiveState) -> Result<Plan> {
+    plan_with(desired, live, Detail::Full)
+}
+
+/// Plans the desired state against the live state, rendering changes as `detail` says.
+pub fn plan_with(desired: &DesiredState, live: &dyn LiveState, detail: Detail) -> Result<Plan> {
     let mut services = Vec::new();
     for service in &desired.services {
-        services.push(plan_present(service, live)?);
+        services.push(plan_present(service, live, detail)?);
     }
     for (namespace, name) in &desired.invalid {
         services.push(plan_left_alone(
@@ -197,6 +214,7 @@ pub fn plan(desired: &DesiredState, live: &dyn LiveState) -> Result<Plan> {
             name,
             live,
             BlockReason::InvalidSpec,
+            detail,
         ));
     }
     let known: std::collections::HashSet<(&str, &str)> = desired
@@ -215,16 +233,26 @@ pub fn plan(desired: &DesiredState, live: &dyn LiveState) -> Result<Plan> {
             continue;
         }
         services.push(if desired.repository_valid {
-            plan_removed(&namespace, &name, live)
+            plan_removed(&namespace, &name, live, detail)
         } else {
-            plan_left_alone(&namespace, &name, live, BlockReason::RepositoryInvalid)
+            plan_left_alone(
+                &namespace,
+                &name,
+                live,
+                BlockReason::RepositoryInvalid,
+                detail,
+            )
         });
     }
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Plan { services })
 }
 
-fn plan_present(service: &DesiredService, live: &dyn LiveState) -> Result<ServicePlan> {
+fn plan_present(
+    service: &DesiredService,
+    live: &dyn LiveState,
+    detail: Detail,
+) -> Result<ServicePlan> {
     let mut objects = Vec::new();
     let mut keys = Vec::new();
     let mut projected = Vec::new();
@@ -235,14 +263,14 @@ fn plan_present(service: &DesiredService, live: &dyn LiveState) -> Result<Servic
             index,
         })?;
         let live_object = live.get(&key);
-        let (plan, before) = plan_object(key.clone(), desired, live_object);
+        let (plan, before) = plan_object(key.clone(), desired, live_object, detail);
         projected.extend(before);
         objects.push(plan);
         keys.push(key);
     }
     for key in live.owned_by_service(&service.namespace, &service.name) {
         if let Some(object) = live.get(key).filter(|_| !keys.contains(key)) {
-            objects.push(plan_delete(key.clone(), object, Action::Delete));
+            objects.push(plan_delete(key.clone(), object, Action::Delete, detail));
         }
     }
     objects.sort_by(|a, b| (a.key.order(), &a.key).cmp(&(b.key.order(), &b.key)));
@@ -263,6 +291,7 @@ fn plan_object<'a>(
     key: ObjectKey,
     desired: &'a Value,
     live: Option<&Value>,
+    detail: Detail,
 ) -> (ObjectPlan, Option<Cow<'a, Value>>) {
     let api_version = desired
         .get("apiVersion")
@@ -321,7 +350,7 @@ fn plan_object<'a>(
     };
     // An unchanged object has no patch and no diff: skip rendering both (the bulk of a
     // steady-state plan).
-    let (patch, diff) = if action == Action::Unchanged {
+    let (patch, diff) = if action == Action::Unchanged || detail == Detail::Decisions {
         (json_patch::Patch::default(), String::new())
     } else {
         let empty = json!({});
@@ -379,13 +408,13 @@ fn uid(object: &Value) -> Option<String> {
 }
 
 /// An object that is removed (or blocked): shown whole, server fields stripped.
-fn plan_delete(key: ObjectKey, live: &Value, action: Action) -> ObjectPlan {
+fn plan_delete(key: ObjectKey, live: &Value, action: Action, detail: Detail) -> ObjectPlan {
     let mut before = strip_server_fields(live);
     if key.kind == "Secret" {
         diff::redact_secret(Some(&mut before), None);
     }
     let title = format!("{}/{}", key.kind, key.name);
-    let (patch, diff) = if action == Action::Delete {
+    let (patch, diff) = if action == Action::Delete && detail == Detail::Full {
         (
             json_patch::diff(&before, &json!({})),
             unified_yaml(Some(&before), None, &title),
@@ -413,11 +442,12 @@ fn live_objects(
     name: &str,
     live: &dyn LiveState,
     action: Action,
+    detail: Detail,
 ) -> Vec<ObjectPlan> {
     let mut objects: Vec<ObjectPlan> = live
         .owned_by_service(namespace, name)
         .into_iter()
-        .filter_map(|key| Some(plan_delete(key.clone(), live.get(key)?, action)))
+        .filter_map(|key| Some(plan_delete(key.clone(), live.get(key)?, action, detail)))
         .collect();
     objects.sort_by(|a, b| (a.key.order(), &a.key).cmp(&(b.key.order(), &b.key)));
     objects
@@ -437,8 +467,8 @@ fn live_file(namespace: &str, name: &str, live: &dyn LiveState) -> Option<String
         })
 }
 
-fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState) -> ServicePlan {
-    let objects = live_objects(namespace, name, live, Action::Delete);
+fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState, detail: Detail) -> ServicePlan {
+    let objects = live_objects(namespace, name, live, Action::Delete, detail);
     let stripped: Vec<Value> = live
         .owned_by_service(namespace, name)
         .into_iter()
@@ -460,13 +490,14 @@ fn plan_left_alone(
     name: &str,
     live: &dyn LiveState,
     reason: BlockReason,
+    detail: Detail,
 ) -> ServicePlan {
     ServicePlan {
         namespace: namespace.to_string(),
         name: name.to_string(),
         file: live_file(namespace, name, live),
         status: ServiceStatus::Blocked(reason),
-        objects: live_objects(namespace, name, live, Action::Blocked),
+        objects: live_objects(namespace, name, live, Action::Blocked, detail),
         summary: Summary::default(),
         violations: Vec::new(),
     }

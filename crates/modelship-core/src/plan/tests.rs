@@ -796,3 +796,38 @@ fn text_and_markdown_list_only_services_that_change_and_count_the_rest() {
         assert!(json.contains(&format!("\"{name}\"")), "json keeps {name}");
     }
 }
+
+#[test]
+fn a_decisions_plan_decides_as_the_full_one_without_patches_or_diffs() {
+    let live: LiveSet = [
+        mk_live(&mk_deployment("img:1", json!("1"))),
+        mk_other_service("ns", "gone"),
+    ]
+    .into_iter()
+    .collect();
+    let desired = desired_of(vec![mk_deployment("img:2", json!("2"))]);
+    let full = plan(&desired, &live).unwrap();
+    let decisions = plan_with(&desired, &live, Detail::Decisions).unwrap();
+    assert!(full.has_changes());
+    let actions = |p: &Plan| -> Vec<(String, Action, usize)> {
+        p.services
+            .iter()
+            .flat_map(|s| &s.objects)
+            .map(|o| (o.key.to_string(), o.action, o.changes.len()))
+            .collect()
+    };
+    assert_eq!(actions(&full), actions(&decisions));
+    assert!(
+        full.services
+            .iter()
+            .flat_map(|s| &s.objects)
+            .any(|o| !o.diff.is_empty())
+    );
+    for object in decisions.services.iter().flat_map(|s| &s.objects) {
+        assert!(
+            object.diff.is_empty() && object.patch.0.is_empty(),
+            "{}",
+            object.key
+        );
+    }
+}
