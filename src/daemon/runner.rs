@@ -3,7 +3,7 @@
 //! (one service's failure never touches another).
 //!
 //! ```text
-//! snapshot ──engine::prepare──▶ Prepared ──engine::plan (all, over the cache)──▶ Plan
+//! snapshot ──engine::prepare──▶ Prepared ──engine::plan_in_chunks (all, over the cache)──▶ Plan
 //!    │                                     blocked services → /status; prune (guarded)
 //!    └──▶ every present service Queued(Revision)
 //! watch event (service touched) ──▶ Queued(Touched)      retry timer ──▶ Queued(Retry)
@@ -34,6 +34,9 @@ use crate::engine::{self, Cause, NamespaceLabels, Prepared, Scope, Strategy};
 use crate::meta::ServiceId;
 use crate::plan::{Detail, Plan, ServicePlan, ServiceStatus};
 use crate::source::Snapshot;
+
+/// Services planned at once when a revision is planned whole.
+const PLAN_CHUNK: usize = 50;
 
 /// Why a service is reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,10 +244,19 @@ impl Runner {
             commit: (!snapshot.revision.starts_with("local-")).then(|| snapshot.revision.clone()),
         };
         let mut prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
+        // Held until the next revision: one service's objects are parsed when it is planned.
+        prepared.compact();
         let labels = self.namespace_labels(&prepared).await;
         let plan = {
-            let live = self.shared.cache.read().await.view(None);
-            engine::plan_with(&prepared, &live, &labels, Scope::All, Detail::Decisions)
+            let cache = self.shared.cache.read().await;
+            engine::plan_in_chunks(
+                &prepared,
+                &|only| cache.view(Some(only)),
+                &cache.services(),
+                &labels,
+                PLAN_CHUNK,
+                Detail::Decisions,
+            )
         };
         let plan = match plan {
             Ok(plan) => plan,
@@ -257,8 +269,6 @@ impl Runner {
                 return;
             }
         };
-        // Held until the next revision: one service's objects are parsed when it is planned.
-        prepared.compact();
         let revision = Arc::new(Revision {
             id: snapshot.revision.clone(),
             prepared,

@@ -34,7 +34,7 @@ pub use prepare::{Cause, Prepared, ServiceError, prepare};
 use crate::meta::ServiceId;
 use crate::plan::{self, BlockReason, Detail, Plan, ServiceStatus};
 use crate::policy;
-use crate::state::{DesiredState, LiveState};
+use crate::state::{DesiredState, LiveSet, LiveState};
 
 /// Labels of namespaces by name, as policies see them (`namespaceObject`,
 /// `namespaceSelector`); a namespace missing here has unknown labels.
@@ -123,6 +123,48 @@ pub fn plan_with(
         plan::enforce(&mut plan, violations);
     }
     Ok(plan)
+}
+
+/// The plan of the whole repository, as [`plan_with`] makes it for [`Scope::All`], made a
+/// chunk of services at a time: only one chunk's desired and live objects are parsed at
+/// once, which is what a long-running caller holding compact objects (the daemon) needs.
+/// `view` gives the live objects of a set of services; `live_services` names every
+/// service with live objects.
+pub fn plan_in_chunks(
+    prepared: &Prepared,
+    view: &dyn Fn(&BTreeSet<ServiceId>) -> LiveSet,
+    live_services: &BTreeSet<ServiceId>,
+    labels: &NamespaceLabels,
+    chunk: usize,
+    detail: Detail,
+) -> Result<Plan, Error> {
+    let known: BTreeSet<ServiceId> = prepared
+        .desired
+        .services
+        .iter()
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .chain(prepared.desired.invalid.iter().cloned())
+        .collect();
+    let ids: Vec<&ServiceId> = known.iter().collect();
+    let mut services = Vec::new();
+    for chunk in ids.chunks(chunk.max(1)) {
+        let only: BTreeSet<ServiceId> = chunk.iter().map(|id| (*id).clone()).collect();
+        let live = view(&only);
+        services
+            .extend(plan_with(prepared, &live, labels, Scope::Services(&only), detail)?.services);
+    }
+    let gone: BTreeSet<ServiceId> = live_services.difference(&known).cloned().collect();
+    if !gone.is_empty() {
+        let live = view(&gone);
+        let nothing = DesiredState {
+            services: Vec::new(),
+            invalid: Vec::new(),
+            repository_valid: prepared.desired.repository_valid && !prepared.policies_broken(),
+        };
+        services.extend(plan::plan_with(&nothing, &live, detail)?.services);
+    }
+    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Ok(Plan { services })
 }
 
 /// The desired state of `scope`; borrowed when it is the whole, uncompacted repository.

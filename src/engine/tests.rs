@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::compile::Source;
-use crate::plan::{Action, BlockReason, ServiceStatus};
+use crate::plan::{Action, BlockReason, Detail, ServiceStatus};
 use crate::state::LiveSet;
+use crate::state::LiveState;
 
 fn service(name: &str) -> (String, Vec<u8>) {
     (
@@ -139,4 +140,56 @@ fn a_compacted_preparation_plans_exactly_as_the_parsed_one() {
         service_a
     );
     assert_eq!(prepared.desired().services.len(), 2);
+}
+
+/// The live objects of `services` in `live`.
+fn view_of(live: &LiveSet, services: &BTreeSet<crate::meta::ServiceId>) -> LiveSet {
+    services
+        .iter()
+        .flat_map(|(ns, name)| live.owned_by_service(ns, name))
+        .filter_map(|key| live.get(key).cloned())
+        .collect()
+}
+
+#[test]
+fn a_plan_in_chunks_is_the_plan_of_the_whole_repository() {
+    let before = prepare(
+        &files(&["a", "b", "c", "d", "e"]),
+        &BTreeMap::new(),
+        &Source::local(),
+    );
+    let live = applied(&before);
+    let mut next = files(&["a", "c", "f"]);
+    next.insert(
+        "services/c.yaml".into(),
+        String::from_utf8(service("c").1)
+            .unwrap()
+            .replace("c:1", "c:2")
+            .into_bytes(),
+    );
+    next.insert("services/g.yaml".into(), b"apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {name: g, namespace: ml}\nspec: {}\n".to_vec());
+    for valid in [false, true] {
+        if valid {
+            next.remove("services/g.yaml");
+        }
+        let mut prepared = prepare(&next, &BTreeMap::new(), &Source::local());
+        assert_eq!(prepared.desired.repository_valid, valid);
+        let whole = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+        prepared.compact();
+        for chunk in [1, 2, 100] {
+            let chunked = plan_in_chunks(
+                &prepared,
+                &|only| view_of(&live, only),
+                &live.services(),
+                &NamespaceLabels::new(),
+                chunk,
+                Detail::Full,
+            )
+            .unwrap();
+            assert_eq!(
+                chunked, whole,
+                "chunks of {chunk}, repository valid: {valid}"
+            );
+        }
+    }
 }
