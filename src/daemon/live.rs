@@ -170,19 +170,6 @@ fn resource_version(object: &Value) -> Option<u64> {
 }
 
 impl LiveMap {
-    /// The live object with this key, parsed.
-    pub fn get(&self, key: &ObjectKey) -> Option<Value> {
-        serde_json::from_slice(&self.objects.get(key)?.json).ok()
-    }
-
-    /// Keys of the live objects labelled for this service.
-    pub fn owned_by(&self, namespace: &str, service: &str) -> Vec<ObjectKey> {
-        self.by_service
-            .get(&(namespace.to_string(), service.to_string()))
-            .map(|keys| keys.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// Every service with at least one live object.
     pub fn services(&self) -> BTreeSet<ServiceId> {
         self.by_service.keys().cloned().collect()

@@ -90,11 +90,7 @@ pub async fn apply(
     }
     let mut report = ApplyReport::default();
     for service in &plan.services {
-        let Some(objects) = desired
-            .services
-            .iter()
-            .find(|d| d.namespace == service.namespace && d.name == service.name)
-        else {
+        let Some(objects) = desired.service(&service.namespace, &service.name) else {
             continue;
         };
         let done = apply_service(writer, service, objects, strategy).await;

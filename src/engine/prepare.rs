@@ -91,13 +91,7 @@ impl Prepared {
 
     /// The compiled objects of a valid service (parsed again when compacted).
     pub fn service(&self, id: &ServiceId) -> Option<Cow<'_, DesiredService>> {
-        // The desired services are sorted by (namespace, name).
-        let index = self
-            .desired
-            .services
-            .binary_search_by(|s| (&s.namespace, &s.name).cmp(&(&id.0, &id.1)))
-            .ok()?;
-        self.service_at(index)
+        self.service_at(self.desired.position(&id.0, &id.1)?)
     }
 
     fn service_at(&self, index: usize) -> Option<Cow<'_, DesiredService>> {
@@ -186,15 +180,17 @@ pub fn prepare(
         .map(|s| ((s.namespace.clone(), s.name.clone()), s.spec_hash.clone()))
         .collect();
     let mut errors = BTreeMap::new();
-    for (namespace, name) in &repository.invalid {
+    if !repository.invalid.is_empty() {
         let message = invalid_message(&repository);
-        errors.insert(
-            (namespace.clone(), name.clone()),
-            ServiceError {
-                cause: Cause::InvalidSpec,
-                message,
-            },
-        );
+        for (namespace, name) in &repository.invalid {
+            errors.insert(
+                (namespace.clone(), name.clone()),
+                ServiceError {
+                    cause: Cause::InvalidSpec,
+                    message: message.clone(),
+                },
+            );
+        }
     }
     let mut compile_errors = Vec::new();
     for failure in &compiled.errors {

@@ -24,10 +24,24 @@ pub struct DesiredService {
 /// What the repository asks for, and what it cannot vouch for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredState {
-    /// Valid services with their compiled objects.
+    /// Valid services with their compiled objects, sorted by (namespace, name).
     pub services: Vec<DesiredService>,
     /// (namespace, name) of services whose spec failed: their live objects are blocked.
     pub invalid: Vec<(String, String)>,
     /// True when the repository has no error at all: only then may services be pruned.
     pub repository_valid: bool,
+}
+
+impl DesiredState {
+    /// The index of a valid service in `services` (sorted by namespace and name).
+    pub fn position(&self, namespace: &str, name: &str) -> Option<usize> {
+        self.services
+            .binary_search_by(|s| (s.namespace.as_str(), s.name.as_str()).cmp(&(namespace, name)))
+            .ok()
+    }
+
+    /// A valid service by namespace and name.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&DesiredService> {
+        self.services.get(self.position(namespace, name)?)
+    }
 }
