@@ -30,7 +30,7 @@ use super::{DaemonConfig, DriftMode};
 use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, Kinds, RetryPolicy, Writer};
 use crate::compile;
-use crate::engine::{self, Cause, NamespaceLabels, Prepared, Scope, Strategy};
+use crate::engine::{self, Cause, Keep, NamespaceLabels, Prepared, Scope, Strategy};
 use crate::meta::ServiceId;
 use crate::plan::{Detail, Plan, ServicePlan, ServiceStatus};
 use crate::source::Snapshot;
@@ -243,9 +243,9 @@ impl Runner {
             repo: self.shared.config.repo_name.clone(),
             commit: (!snapshot.revision.starts_with("local-")).then(|| snapshot.revision.clone()),
         };
-        let mut prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
-        // Held until the next revision: one service's objects are parsed when it is planned.
-        prepared.compact();
+        // Held until the next revision: a service's objects are compiled when it is planned.
+        let prepared =
+            engine::prepare_keeping(&snapshot.files, &BTreeMap::new(), &source, Keep::Specs);
         let labels = self.namespace_labels(&prepared).await;
         let plan = {
             let cache = self.shared.cache.read().await;

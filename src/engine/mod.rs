@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, apply, apply_service, prune};
-pub use prepare::{Cause, Prepared, ServiceError, prepare};
+pub use prepare::{Cause, Keep, Prepared, ServiceError, prepare, prepare_keeping};
 
 use crate::meta::ServiceId;
 use crate::plan::{self, BlockReason, Detail, Plan, ServiceStatus};

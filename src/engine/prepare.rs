@@ -11,7 +11,7 @@ use crate::meta::ServiceId;
 use crate::plan::{self, ServicePlan};
 use crate::policy::{PolicySet, policy_files};
 use crate::spec::{self, Diagnostic, Repository, Severity};
-use crate::state::{DesiredService, DesiredState};
+use crate::state::{DesiredService, DesiredState, assemble, desired_service};
 
 /// Why a service cannot be reconciled at this revision. Its live objects stay untouched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,9 +76,23 @@ pub struct Prepared {
     pub policy_diagnostics: Vec<Diagnostic>,
     /// Services that failed to compile, as `file: service ns/name: error` lines.
     pub compile_errors: Vec<String>,
-    /// After [`Prepared::compact`]: the objects of each service of `desired`, in the same
-    /// order, as compact JSON text (`desired`'s object lists are empty then).
-    compact: Option<Vec<Vec<Box<[u8]>>>>,
+    /// Where the source annotation of compiled objects points.
+    source: Source,
+    /// After [`Prepared::compact`] or [`Keep::Specs`]: for each service of `desired`, in
+    /// the same order, its index in `repository.services`; its objects are compiled again
+    /// when asked for (`desired`'s object lists are empty then).
+    specs: Option<Vec<usize>>,
+}
+
+/// What a prepared snapshot keeps of the objects it compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every service's objects as JSON: what a one-shot command plans and applies.
+    Objects,
+    /// The specs only: each service is compiled again when asked for (compiling is pure,
+    /// so the objects are the same). What a long-running caller holds between revisions:
+    /// a repository's compiled objects cost many times its specs.
+    Specs,
 }
 
 impl Prepared {
@@ -89,29 +103,25 @@ impl Prepared {
             .any(|d| d.severity == Severity::Error)
     }
 
-    /// The compiled objects of a valid service (parsed again when compacted).
+    /// The compiled objects of a valid service (compiled again when only specs are kept).
     pub fn service(&self, id: &ServiceId) -> Option<Cow<'_, DesiredService>> {
         self.service_at(self.desired.position(&id.0, &id.1)?)
     }
 
     fn service_at(&self, index: usize) -> Option<Cow<'_, DesiredService>> {
         let service = self.desired.services.get(index)?;
-        match &self.compact {
-            None => Some(Cow::Borrowed(service)),
-            Some(compact) => Some(Cow::Owned(DesiredService {
-                objects: compact
-                    .get(index)?
-                    .iter()
-                    .filter_map(|json| serde_json::from_slice(json).ok())
-                    .collect(),
-                ..service.clone()
-            })),
-        }
+        let Some(specs) = &self.specs else {
+            return Some(Cow::Borrowed(service));
+        };
+        let loaded = self.repository.services.get(*specs.get(index)?)?;
+        // Compiling is pure: it succeeded for this spec when the snapshot was prepared.
+        let objects = compile::compile_loaded(loaded, &self.repository, &self.source).ok()?;
+        desired_service(&objects).ok().map(Cow::Owned)
     }
 
-    /// The whole desired state, parsed again when compacted.
+    /// The whole desired state (compiled again when only specs are kept).
     pub fn desired(&self) -> Cow<'_, DesiredState> {
-        if self.compact.is_none() {
+        if self.specs.is_none() {
             return Cow::Borrowed(&self.desired);
         }
         let services = (0..self.desired.services.len())
@@ -123,30 +133,30 @@ impl Prepared {
         })
     }
 
-    /// Keeps the compiled objects as compact JSON text, parsed again one service at a
-    /// time when asked for: what a long-running caller holds between revisions (a parsed
-    /// `Value` costs several times its text).
+    /// Drops the compiled objects and keeps the specs ([`Keep::Specs`]).
     pub fn compact(&mut self) {
-        if self.compact.is_some() {
+        if self.specs.is_some() {
             return;
         }
-        let compact = self
-            .desired
+        let index: BTreeMap<(&str, &str), usize> = self
+            .repository
             .services
-            .iter_mut()
-            .map(|service| {
-                std::mem::take(&mut service.objects)
-                    .iter()
-                    // Serializing a Value cannot fail.
-                    .map(|object| {
-                        serde_json::to_vec(object)
-                            .unwrap_or_default()
-                            .into_boxed_slice()
-                    })
-                    .collect()
-            })
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ((s.namespace(&self.repository.config), s.name()), i))
             .collect();
-        self.compact = Some(compact);
+        let mut specs = Vec::with_capacity(self.desired.services.len());
+        for service in &mut self.desired.services {
+            service.objects = Vec::new();
+            // Every desired service was compiled from one of the repository's specs.
+            specs.push(
+                index
+                    .get(&(service.namespace.as_str(), service.name.as_str()))
+                    .copied()
+                    .unwrap_or(usize::MAX),
+            );
+        }
+        self.specs = Some(specs);
     }
 
     /// Every error diagnostic of the specs and policies, as `file:line:col: ...` lines.
@@ -171,14 +181,52 @@ pub fn prepare(
     extra_policies: &BTreeMap<String, Vec<u8>>,
     source: &Source,
 ) -> Prepared {
+    prepare_keeping(files, extra_policies, source, Keep::Objects)
+}
+
+/// [`prepare`], keeping what `keep` says. With [`Keep::Specs`] the services are compiled
+/// one at a time and their objects dropped at once, so no more than one service's objects
+/// exist at any moment.
+pub fn prepare_keeping(
+    files: &BTreeMap<String, Vec<u8>>,
+    extra_policies: &BTreeMap<String, Vec<u8>>,
+    source: &Source,
+    keep: Keep,
+) -> Prepared {
     let repository = spec::load(files);
-    let compiled = compile::compile_repository(&repository, source);
-    let desired = plan::desired_state(&repository, &compiled);
-    let spec_hashes = compiled
-        .services
-        .iter()
-        .map(|s| ((s.namespace.clone(), s.name.clone()), s.spec_hash.clone()))
-        .collect();
+    let mut services = Vec::new();
+    let mut spec_hashes = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut failed = Vec::new();
+    for (index, loaded) in repository.services.iter().enumerate() {
+        let compiled = match compile::compile_loaded(loaded, &repository, source) {
+            Ok(compiled) => compiled,
+            Err(failure) => {
+                failed.push((failure.namespace.clone(), failure.name.clone()));
+                failures.push(*failure);
+                continue;
+            }
+        };
+        match desired_service(&compiled) {
+            Ok(mut service) => {
+                if keep == Keep::Specs {
+                    service.objects = Vec::new();
+                }
+                spec_hashes.insert(
+                    (compiled.namespace.clone(), compiled.name.clone()),
+                    compiled.spec_hash,
+                );
+                services.push((service, index));
+            }
+            Err(_) => failed.push((compiled.namespace, compiled.name)),
+        }
+    }
+    failures.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    // In the order of the desired state, so `specs[i]` belongs to `desired.services[i]`.
+    services.sort_by(|(a, _), (b, _)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let (services, origins): (Vec<DesiredService>, Vec<usize>) = services.into_iter().unzip();
+    let specs = (keep == Keep::Specs).then_some(origins);
+    let desired = assemble(&repository, services, failed);
     let mut errors = BTreeMap::new();
     if !repository.invalid.is_empty() {
         let message = invalid_message(&repository);
@@ -193,7 +241,7 @@ pub fn prepare(
         }
     }
     let mut compile_errors = Vec::new();
-    for failure in &compiled.errors {
+    for failure in &failures {
         let line = format!(
             "{}: service {}/{}: {}",
             failure.file, failure.namespace, failure.name, failure.error
@@ -222,7 +270,8 @@ pub fn prepare(
         policies,
         policy_diagnostics,
         compile_errors,
-        compact: None,
+        source: source.clone(),
+        specs,
     }
 }
 

@@ -142,6 +142,25 @@ fn a_compacted_preparation_plans_exactly_as_the_parsed_one() {
     assert_eq!(prepared.desired().services.len(), 2);
 }
 
+#[test]
+fn keeping_specs_prepares_the_same_services_and_objects() {
+    let mut next = files(&["b", "a", "c"]);
+    next.insert("services/g.yaml".into(), b"apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {name: g, namespace: ml}\nspec: {}\n".to_vec());
+    let full = prepare(&next, &BTreeMap::new(), &Source::local());
+    let lean = prepare_keeping(&next, &BTreeMap::new(), &Source::local(), Keep::Specs);
+    assert!(lean.desired.services.iter().all(|s| s.objects.is_empty()));
+    assert_eq!(lean.desired().into_owned(), full.desired);
+    assert_eq!(lean.desired.invalid, full.desired.invalid);
+    assert!(!lean.desired.repository_valid);
+    assert_eq!(lean.spec_hashes, full.spec_hashes);
+    assert_eq!(lean.errors, full.errors);
+    for service in &full.desired.services {
+        let id = (service.namespace.clone(), service.name.clone());
+        assert_eq!(lean.service(&id).unwrap().into_owned(), *service);
+    }
+    assert!(lean.service(&("ml".into(), "g".into())).is_none());
+}
+
 /// The live objects of `services` in `live`.
 fn view_of(live: &LiveSet, services: &BTreeSet<crate::meta::ServiceId>) -> LiveSet {
     services

@@ -281,14 +281,9 @@ impl DesiredSet {
 pub fn compile_repository(repo: &spec::Repository, source: &Source) -> DesiredSet {
     let mut set = DesiredSet::default();
     for svc in &repo.services {
-        match compile_service(svc, &repo.config, source) {
+        match compile_loaded(svc, repo, source) {
             Ok(objects) => set.services.push(objects),
-            Err(error) => set.errors.push(ServiceError {
-                namespace: svc.namespace(&repo.config).to_string(),
-                name: svc.name().to_string(),
-                file: svc.file.clone(),
-                error,
-            }),
+            Err(error) => set.errors.push(*error),
         }
     }
     set.services
@@ -296,6 +291,23 @@ pub fn compile_repository(repo: &spec::Repository, source: &Source) -> DesiredSe
     set.errors
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     set
+}
+
+/// Compiles one service of `repo`, its failure named with the service and its file: what
+/// [`compile_repository`] does for each service, for callers that take one at a time.
+pub fn compile_loaded(
+    svc: &spec::LoadedService,
+    repo: &spec::Repository,
+    source: &Source,
+) -> Result<ServiceObjects, Box<ServiceError>> {
+    compile_service(svc, &repo.config, source).map_err(|error| {
+        Box::new(ServiceError {
+            namespace: svc.namespace(&repo.config).to_string(),
+            name: svc.name().to_string(),
+            file: svc.file.clone(),
+            error,
+        })
+    })
 }
 
 /// Compiles one service into its objects at rest (stable track only).

@@ -1,36 +1,40 @@
 //! Building the [`DesiredState`] from a loaded repository and its compiled objects.
 
 use super::{DesiredService, DesiredState};
-use crate::compile::DesiredSet;
+use crate::compile::{CompileError, DesiredSet, ServiceObjects};
 use crate::spec::Repository;
 
 /// The desired state of a repository: compiled services as JSON; services that failed to
 /// load, validate, compile or serialize as invalid (their live objects are left alone).
 pub fn desired_state(repository: &Repository, compiled: &DesiredSet) -> DesiredState {
-    let mut invalid = repository.invalid.clone();
-    invalid.extend(
-        compiled
-            .errors
-            .iter()
-            .map(|e| (e.namespace.clone(), e.name.clone())),
-    );
+    let mut failed: Vec<(String, String)> = compiled
+        .errors
+        .iter()
+        .map(|e| (e.namespace.clone(), e.name.clone()))
+        .collect();
     let mut services = Vec::new();
     for service in &compiled.services {
-        let objects: Result<Vec<_>, _> = service.objects.iter().map(|o| o.to_json()).collect();
-        match objects {
-            Ok(objects) => services.push(DesiredService {
-                namespace: service.namespace.clone(),
-                name: service.name.clone(),
-                file: service.file.clone(),
-                objects,
-            }),
-            Err(_) => invalid.push((service.namespace.clone(), service.name.clone())),
+        match desired_service(service) {
+            Ok(service) => services.push(service),
+            Err(_) => failed.push((service.namespace.clone(), service.name.clone())),
         }
     }
+    assemble(repository, services, failed)
+}
+
+/// The desired state of `repository` from its services as JSON and the services that
+/// failed to compile or serialize (invalid, with those that failed to load or validate).
+pub fn assemble(
+    repository: &Repository,
+    mut services: Vec<DesiredService>,
+    failed: Vec<(String, String)>,
+) -> DesiredState {
     // Sorted by (namespace, name): callers look services up by binary search.
     services.sort_by(|a: &DesiredService, b: &DesiredService| {
         (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name))
     });
+    let mut invalid = repository.invalid.clone();
+    invalid.extend(failed);
     invalid.sort();
     invalid.dedup();
     DesiredState {
@@ -38,4 +42,19 @@ pub fn desired_state(repository: &Repository, compiled: &DesiredSet) -> DesiredS
         services,
         invalid,
     }
+}
+
+/// One compiled service as JSON. An object that does not serialize makes the service
+/// invalid ([`desired_state`] lists it so).
+pub fn desired_service(service: &ServiceObjects) -> Result<DesiredService, CompileError> {
+    Ok(DesiredService {
+        namespace: service.namespace.clone(),
+        name: service.name.clone(),
+        file: service.file.clone(),
+        objects: service
+            .objects
+            .iter()
+            .map(|o| o.to_json())
+            .collect::<Result<_, _>>()?,
+    })
 }

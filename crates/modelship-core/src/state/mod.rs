@@ -7,7 +7,7 @@ mod live;
 
 use serde_json::Value;
 
-pub use desired::desired_state;
+pub use desired::{assemble, desired_service, desired_state};
 pub use live::{LiveSet, LiveState};
 
 /// The compiled objects of one valid service.
