@@ -115,7 +115,8 @@ impl Writer {
         let api = self.api(api_version, key).await?;
         let params = PatchParams {
             dry_run: self.mode == WriteMode::DryRun,
-            field_manager: Some(FIELD_MANAGER.to_string()),
+            // A manager of its own: these annotations are not part of what modelship applies.
+            field_manager: Some(format!("{FIELD_MANAGER}-annotate")),
             ..PatchParams::default()
         };
         let body = json!({"metadata": {"annotations": annotations}});
