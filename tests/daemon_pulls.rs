@@ -296,3 +296,136 @@ async fn github_failing_is_retried_shown_and_ends_with_one_comment() {
     wait_image(&world.sandbox.client(), "a", "4").await;
     world.daemon.stop().await;
 }
+
+/// Opens PR `pr` changing `a` to tag 2 and waits for its plan; merges it on main; returns
+/// the merge commit after delivering the `closed` (merged) event.
+async fn merge_pr(world: &World, pr: u64) -> String {
+    let addr = world.daemon.addr();
+    let head = world.push_pr(pr, &[service_file("a", "2")]);
+    deliver_ok(
+        addr,
+        "pull_request",
+        &pull_request("opened", pr, &head, &[]),
+        "m-1",
+    )
+    .await;
+    world.wait_plan_status(&head, "success").await;
+    let merge = commit_to(
+        &world.remote.path(),
+        "refs/heads/main",
+        &[service_file("a", "2")],
+    )
+    .to_string();
+    let mut closed = pull_request("closed", pr, &head, &[]);
+    closed["pull_request"]["merged"] = true.into();
+    closed["pull_request"]["merge_commit_sha"] = merge.clone().into();
+    deliver_ok(addr, "pull_request", &closed, "m-2").await;
+    let double = &world.double;
+    let merge_ref = &merge;
+    eventually("modelship/apply pending on the merge", || async move {
+        statuses_of(double, merge_ref)
+            .contains(&("modelship/apply".to_string(), "pending".to_string()))
+            .then_some(())
+    })
+    .await;
+    merge
+}
+
+async fn outcome_of(world: &World, pr: u64, merge: &str) -> (String, String) {
+    let double = &world.double;
+    let comment = eventually("the outcome comment", || async move {
+        double
+            .own_comments(pr)
+            .into_iter()
+            .find(|c| c.body.starts_with(Marker::Outcome.text()))
+            .map(|c| c.body)
+    })
+    .await;
+    let state = eventually("a final apply status", || async move {
+        statuses_of(double, merge)
+            .into_iter()
+            .rev()
+            .find(|(c, s)| c == "modelship/apply" && s != "pending")
+            .map(|(_, s)| s)
+    })
+    .await;
+    (comment, state)
+}
+
+#[tokio::test]
+async fn a_merged_pr_gets_its_outcome_once_main_has_reconciled_it() {
+    let world = World::start(&[service_file("a", "1")]).await;
+    wait_image(&world.sandbox.client(), "a", "1").await;
+    let merge = merge_pr(&world, 30).await;
+    assert!(
+        world
+            .double
+            .own_comments(30)
+            .iter()
+            .all(|c| !c.body.starts_with(Marker::Outcome.text())),
+        "no outcome before main reconciled the merge"
+    );
+    assert_eq!(push_webhook(world.daemon.addr(), SECRET).await, 202);
+    wait_image(&world.sandbox.client(), "a", "2").await;
+    let (comment, state) = outcome_of(&world, 30, &merge).await;
+    assert!(comment.contains("| `ml/a` | in sync |"), "{comment}");
+    assert_eq!(state, "success");
+    world.daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_rolled_back_service_is_reported_with_its_reason_and_values() {
+    use modelship::rollout::{
+        CheckResult, Phase, RollbackReason, RolloutState, StepAnalysis, Threshold, Verdict,
+    };
+    let world = World::start(&[service_file("a", "1")]).await;
+    let client = world.sandbox.client();
+    wait_image(&client, "a", "1").await;
+    let merge = merge_pr(&world, 31).await;
+    // What the rollout engine records on the stable Deployment after a rollback.
+    let state = RolloutState {
+        phase: Phase::RolledBack {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            reason: RollbackReason::AnalysisFailed,
+        },
+        last_analysis: Some(StepAnalysis {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            weight: 10,
+            checks: vec![CheckResult {
+                name: "latencyP99".into(),
+                verdict: Verdict::Fail,
+                value: Some(0.9),
+                threshold: Threshold {
+                    min: None,
+                    max: Some(0.5),
+                },
+                message: None,
+            }],
+        }),
+        ..RolloutState::default()
+    };
+    let annotation = serde_json::json!({"metadata": {"annotations": {
+        modelship::rollout::ANNOTATION_ROLLOUT: serde_json::to_string(&state).unwrap()
+    }}});
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), "ml");
+    api.patch(
+        "a",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&annotation),
+    )
+    .await
+    .unwrap();
+    assert_eq!(push_webhook(world.daemon.addr(), SECRET).await, 202);
+    let (comment, state) = outcome_of(&world, 31, &merge).await;
+    assert!(
+        comment.contains("rolled back: analysis failed"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("latencyP99 0.900 (max 0.5: Fail)"),
+        "{comment}"
+    );
+    assert_eq!(state, "failure");
+    world.daemon.stop().await;
+}

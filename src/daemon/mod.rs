@@ -26,6 +26,7 @@ mod http_pulls;
 pub mod leader;
 pub mod live;
 pub mod metrics;
+pub mod outcome;
 mod previews;
 pub mod pulls;
 pub mod runner;

@@ -34,6 +34,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
+use super::outcome;
 use super::previews;
 use super::runner::Shared;
 use crate::backoff::{Backoff, Jitter};
@@ -51,6 +52,9 @@ use crate::source::{GitError, Snapshot, Source};
 
 /// Attempts of one piece of work before it is given up (and shown failed).
 const MAX_ATTEMPTS: u32 = 8;
+
+/// How often merged pull requests are checked for their outcome (a read of the board).
+const OUTCOME_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// GitHub as the daemon uses it.
 #[derive(Debug, Clone)]
@@ -114,6 +118,10 @@ pub struct PullStatus {
     /// The plan's verdict (`2 services change`, `invalid: 1 error`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The services the last plan changes, `namespace/name` (the outcome waits for them
+    /// once the PR is merged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
     /// The preview's namespaces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<String>,
@@ -241,6 +249,8 @@ pub(super) struct Worker {
     /// The followed branch's snapshots (for the approvers of modelship.yaml).
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     work: BTreeMap<WorkKey, Work>,
+    /// Merged pull requests waiting for their outcome, with when to check next.
+    outcomes: BTreeMap<(Repo, u64), (outcome::Pending, Instant)>,
     backoff: Backoff,
     jitter: Jitter,
 }
@@ -259,6 +269,7 @@ impl Worker {
             api_url,
             snapshots,
             work: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
             backoff,
             jitter: Jitter::from_clock(),
         }
@@ -269,6 +280,7 @@ impl Worker {
     pub(super) async fn run(mut self, queue: PullQueue, mut stop: watch::Receiver<bool>) {
         let mut rx = queue.rx.lock().await;
         let mut resync = tokio::time::interval(self.shared.config.interval);
+        let mut outcomes = tokio::time::interval(OUTCOME_CHECK);
         loop {
             while let Ok(job) = rx.try_recv() {
                 self.enqueue(job).await;
@@ -288,6 +300,7 @@ impl Worker {
                 },
                 _ = resync.tick() => self.enqueue(Job::Resync).await,
                 _ = sleep_until(next_retry), if next_retry.is_some() => {}
+                _ = outcomes.tick(), if !self.outcomes.is_empty() => self.check_outcomes().await,
                 _ = stop.changed() => break,
             }
         }
@@ -390,10 +403,16 @@ impl Worker {
         }
     }
 
-    async fn pull(&self, event: &PullRequestEvent) -> Result<(), PullError> {
-        if let PrAction::Closed { .. } = event.action {
+    async fn pull(&mut self, event: &PullRequestEvent) -> Result<(), PullError> {
+        if let PrAction::Closed {
+            merge_commit_sha, ..
+        } = &event.action
+        {
             previews::tear_down(self, &event.repo, event.number).await?;
             let key = format!("{}#{}", event.repo, event.number);
+            if let Some(merge_sha) = merge_commit_sha {
+                self.await_outcome(event, &key, merge_sha).await?;
+            }
             self.set_state(Some(&key), |s| {
                 s.state = "closed".into();
                 s.preview.clear();
@@ -462,10 +481,17 @@ impl Worker {
             )
             .await?;
         let key = format!("{repo}#{number}");
+        let changed: Vec<String> = plan
+            .services
+            .iter()
+            .filter(|s| s.has_changes())
+            .map(|s| format!("{}/{}", s.namespace, s.name))
+            .collect();
         self.set_state(Some(&key), |s| {
             s.state = "planned".into();
             s.head = Some(snapshot.revision.clone());
             s.plan = Some(verdict.description.clone());
+            s.changed = changed;
         })
         .await;
         let label = &prepared.repository.config.spec.previews.label;
@@ -474,6 +500,148 @@ impl Worker {
         } else {
             previews::tear_down(self, repo, number).await
         }
+    }
+
+    /// Remembers a merged pull request until its outcome is posted, and marks its merge
+    /// commit `modelship/apply` pending.
+    async fn await_outcome(
+        &mut self,
+        event: &PullRequestEvent,
+        key: &str,
+        merge_sha: &str,
+    ) -> Result<(), PullError> {
+        let services = self
+            .shared
+            .board
+            .read()
+            .await
+            .pulls
+            .get(key)
+            .map(|s| {
+                s.changed
+                    .iter()
+                    .filter_map(|id| id.split_once('/'))
+                    .map(|(ns, name)| (ns.to_string(), name.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pending = outcome::Pending {
+            repo: event.repo.clone(),
+            pr: event.number,
+            merge_sha: merge_sha.to_string(),
+            services,
+        };
+        self.outcomes.insert(
+            (event.repo.clone(), event.number),
+            (pending, Instant::now()),
+        );
+        self.github
+            .set_status(
+                &event.repo,
+                merge_sha,
+                StatusContext::Apply,
+                StatusState::Pending,
+                "waiting for the daemon to reconcile the merge",
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Posts the outcome of every merged pull request whose services have finished.
+    async fn check_outcomes(&mut self) {
+        let Source::Git(git) = &self.shared.config.source else {
+            return;
+        };
+        let board = self.shared.board.read().await.clone();
+        let Some(revision) = board.revision.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        let keys: Vec<(Repo, u64)> = self.outcomes.keys().cloned().collect();
+        for key in keys {
+            let Some((pending, at)) = self.outcomes.get(&key).cloned() else {
+                continue;
+            };
+            if at > now || !git.contains(&revision, &pending.merge_sha).unwrap_or(false) {
+                continue;
+            }
+            let rollouts = self.rollouts(&pending.services).await;
+            let Some(results) = outcome::settle(&pending, &board, &|id| rollouts.get(id).cloned())
+            else {
+                continue;
+            };
+            match self.post_outcome(&pending, &revision, &results).await {
+                Ok(()) => {
+                    self.outcomes.remove(&key);
+                }
+                Err(error) => {
+                    tracing::warn!(pr = pending.pr, %error, "posting the outcome failed; trying again");
+                    self.shared.metrics.error(error.metric_label());
+                    let retry = now + self.backoff.delay(3, self.jitter.unit());
+                    self.outcomes.insert(key, (pending, retry));
+                }
+            }
+        }
+    }
+
+    /// The rollout state recorded on the stable Deployment of each service.
+    async fn rollouts(
+        &self,
+        services: &std::collections::BTreeSet<crate::meta::ServiceId>,
+    ) -> BTreeMap<crate::meta::ServiceId, rollout::RolloutState> {
+        use crate::plan::LiveState as _;
+        let live = self.shared.cache.read().await.view(Some(services));
+        services
+            .iter()
+            .filter_map(|id| {
+                let key = crate::meta::ObjectKey::new("apps", "Deployment", &id.0, &id.1);
+                let text = live
+                    .get(&key)?
+                    .pointer("/metadata/annotations")?
+                    .get(rollout::ANNOTATION_ROLLOUT)?
+                    .as_str()?;
+                let state = serde_json::from_str(text).ok()?;
+                Some((id.clone(), state))
+            })
+            .collect()
+    }
+
+    async fn post_outcome(
+        &self,
+        pending: &outcome::Pending,
+        revision: &str,
+        results: &[(crate::meta::ServiceId, outcome::Result)],
+    ) -> Result<(), forge::Error> {
+        let markdown = outcome::comment(pending, revision, results);
+        self.github
+            .upsert_comment(&pending.repo, pending.pr, forge::Marker::Outcome, &markdown)
+            .await?;
+        let (state, text) = if outcome::passed(results) {
+            (
+                StatusState::Success,
+                "every service changed by the merge is in sync",
+            )
+        } else {
+            (
+                StatusState::Failure,
+                "a service changed by the merge failed or rolled back",
+            )
+        };
+        self.github
+            .set_status(
+                &pending.repo,
+                &pending.merge_sha,
+                StatusContext::Apply,
+                state,
+                text,
+                None,
+            )
+            .await?;
+        let key = format!("{}#{}", pending.repo, pending.pr);
+        self.set_state(Some(&key), |s| s.state = "outcome posted".into())
+            .await;
+        Ok(())
     }
 
     /// The labels of the namespaces the head's policies see (only with policies).
