@@ -429,3 +429,33 @@ async fn a_rolled_back_service_is_reported_with_its_reason_and_values() {
     assert_eq!(state, "failure");
     world.daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_pending_outcome_survives_a_restart_of_the_daemon() {
+    let world = World::start(&[service_file("a", "1")]).await;
+    wait_image(&world.sandbox.client(), "a", "1").await;
+    let merge = merge_pr(&world, 32).await;
+    let World {
+        sandbox,
+        remote,
+        double,
+        daemon,
+        _cache,
+    } = world;
+    daemon.stop().await;
+    // The new daemon reads main (with the merge) at start-up and the pending outcome from
+    // the cluster.
+    let config = pulls_config(&remote.path(), _cache.path(), &double, HOUR);
+    let daemon = Running::start(config, sandbox.client()).await;
+    let world = World {
+        sandbox,
+        remote,
+        double,
+        daemon,
+        _cache,
+    };
+    let (comment, state) = outcome_of(&world, 32, &merge).await;
+    assert!(comment.contains("| `ml/a` | in sync |"), "{comment}");
+    assert_eq!(state, "success");
+    world.daemon.stop().await;
+}

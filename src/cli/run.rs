@@ -214,6 +214,10 @@ fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, 
         api_url: args.github_api_url.trim_end_matches('/').to_string(),
         credentials,
         retry: crate::forge::RetryPolicy::default(),
+        state_namespace: env
+            .pod_namespace
+            .clone()
+            .unwrap_or_else(|| "modelship".to_string()),
     };
     // octocrab takes any URI with a scheme and a host; the daemon builds its client later
     // (inside the runtime), so a bad URL is reported here, at start-up.

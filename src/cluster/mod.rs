@@ -28,6 +28,6 @@ pub use error::{Error, Result};
 pub use health::{DeploymentHealth, HealthOptions, wait_healthy};
 pub use kinds::{Kinds, Resolved};
 pub use live::{read_live, read_namespace_labels, read_preview_live};
-pub use previews::{PreviewNamespace, read_preview_namespaces};
+pub use previews::{PreviewNamespace, read_config_map, read_preview_namespaces};
 pub use retry::RetryPolicy;
 pub use writer::{WriteMode, Writer};

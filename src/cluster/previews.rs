@@ -1,6 +1,7 @@
-//! Reading the namespaces of pull-request previews: one LIST of Namespaces selected by
-//! the label `modelship.dev/preview` (its value is the PR number; the annotation
-//! `modelship.dev/preview-repository` names the repository).
+//! Reads of the pull-request work: the namespaces of previews (one LIST of Namespaces
+//! selected by the label `modelship.dev/preview`, whose value is the PR number; the
+//! annotation `modelship.dev/preview-repository` names the repository), and the
+//! ConfigMap of pending outcomes.
 
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
@@ -65,4 +66,22 @@ pub async fn read_preview_namespaces(
         .collect();
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(namespaces)
+}
+
+/// The data of ConfigMap `namespace/name`; empty when it does not exist.
+pub async fn read_config_map(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    policy: &RetryPolicy,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), namespace);
+    let found = retry(policy, || api.get_opt(name))
+        .await
+        .map_err(|source| Error::List {
+            kind: "ConfigMap".to_string(),
+            source,
+        })?;
+    Ok(found.and_then(|c| c.data).unwrap_or_default())
 }

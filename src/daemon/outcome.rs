@@ -12,9 +12,10 @@
 //!              promoted, rolled back, or none running ─▶ settle ─▶ comment + status
 //! ```
 //!
-//! Decision: pending outcomes live in the worker's memory and in the `modelship/apply`
-//! pending status on GitHub; a daemon restarted before an outcome is posted does not
-//! post it (the status stays pending). Pure apart from the inputs handed in.
+//! Pending outcomes are kept in the ConfigMap `modelship-pull-outcomes` of the daemon's
+//! namespace (`engine::outcomes`), read when the worker starts: a restart, or a new
+//! leader, posts them all the same. This module is pure: the board and the rollout
+//! states are handed in.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -32,6 +33,49 @@ pub struct Pending {
     pub merge_sha: String,
     /// The services the PR's last plan changed.
     pub services: BTreeSet<ServiceId>,
+}
+
+impl Pending {
+    /// Its key in the ConfigMap of pending outcomes (`[-._a-zA-Z0-9]`).
+    pub fn key(&self) -> String {
+        format!("{}.{}.{}", self.repo.owner, self.repo.name, self.pr)
+    }
+
+    /// As stored: JSON `{repo, pr, mergeSha, services: ["ns/name"]}`.
+    pub fn encode(&self) -> String {
+        let services: Vec<String> = self
+            .services
+            .iter()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect();
+        serde_json::json!({
+            "repo": self.repo.to_string(),
+            "pr": self.pr,
+            "mergeSha": self.merge_sha,
+            "services": services,
+        })
+        .to_string()
+    }
+
+    /// The inverse of [`Pending::encode`]; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Pending> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let services = value
+            .get("services")?
+            .as_array()?
+            .iter()
+            .map(|s| {
+                let (ns, name) = s.as_str()?.split_once('/')?;
+                Some((ns.to_string(), name.to_string()))
+            })
+            .collect::<Option<BTreeSet<ServiceId>>>()?;
+        Some(Pending {
+            repo: value.get("repo")?.as_str()?.parse().ok()?,
+            pr: value.get("pr")?.as_u64()?,
+            merge_sha: value.get("mergeSha")?.as_str()?.to_string(),
+            services,
+        })
+    }
 }
 
 /// What became of one service.

@@ -113,3 +113,12 @@ fn a_running_rollout_waits_and_a_rollback_is_reported_with_its_values() {
     assert!(text.contains("weight 25%"), "{text}");
     assert!(text.contains("`abcdef0`"), "{text}");
 }
+
+#[test]
+fn a_pending_outcome_is_stored_and_read_back() {
+    let p = pending(&["a", "b"]);
+    assert_eq!(p.key(), "acme.models.3");
+    assert_eq!(Pending::decode(&p.encode()), Some(p));
+    assert_eq!(Pending::decode("{\"repo\": \"nope\"}"), None);
+    assert_eq!(Pending::decode("not json"), None);
+}

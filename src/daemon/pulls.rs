@@ -63,6 +63,9 @@ pub struct GitHubConfig {
     pub api_url: String,
     pub credentials: Credentials,
     pub retry: RetryPolicy,
+    /// The daemon's own namespace: where pending outcomes are kept
+    /// (`engine::outcomes::CONFIG_MAP`).
+    pub state_namespace: String,
 }
 
 impl GitHubConfig {
@@ -104,6 +107,18 @@ impl PullQueue {
     pub fn push(&self, job: Job) {
         // The receiver lives as long as the queue: sending cannot fail.
         let _ = self.tx.send(job);
+    }
+
+    /// The jobs queued and not taken yet (for tests of the handler).
+    #[cfg(test)]
+    pub(super) fn drain(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        if let Ok(mut rx) = self.rx.try_lock() {
+            while let Ok(job) = rx.try_recv() {
+                jobs.push(job);
+            }
+        }
+        jobs
     }
 }
 
@@ -279,6 +294,7 @@ impl Worker {
     /// piece at a time.
     pub(super) async fn run(mut self, queue: PullQueue, mut stop: watch::Receiver<bool>) {
         let mut rx = queue.rx.lock().await;
+        self.load_outcomes().await;
         let mut resync = tokio::time::interval(self.shared.config.interval);
         let mut outcomes = tokio::time::interval(OUTCOME_CHECK);
         loop {
@@ -535,6 +551,7 @@ impl Worker {
             (event.repo.clone(), event.number),
             (pending, Instant::now()),
         );
+        self.save_outcomes().await;
         self.github
             .set_status(
                 &event.repo,
@@ -546,6 +563,58 @@ impl Worker {
             )
             .await?;
         Ok(())
+    }
+
+    /// The namespace of the ConfigMap of pending outcomes.
+    fn state_namespace(&self) -> &str {
+        self.shared
+            .config
+            .github
+            .as_ref()
+            .map_or("modelship", |g| g.state_namespace.as_str())
+    }
+
+    /// Reads the pending outcomes a previous run left.
+    async fn load_outcomes(&mut self) {
+        let read = cluster::read_config_map(
+            &self.shared.client,
+            self.state_namespace(),
+            engine::outcomes::CONFIG_MAP,
+            &ClusterRetry::default(),
+        )
+        .await;
+        let entries = match read {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(%error, "pending outcomes could not be read");
+                self.shared.metrics.error(error.metric_label());
+                return;
+            }
+        };
+        for text in entries.values() {
+            match outcome::Pending::decode(text) {
+                Some(pending) => {
+                    let key = (pending.repo.clone(), pending.pr);
+                    self.outcomes.insert(key, (pending, Instant::now()));
+                }
+                None => tracing::warn!(entry = %text, "pending outcome not understood: dropped"),
+            }
+        }
+    }
+
+    /// Stores the pending outcomes; a failure is reported and they stay in memory.
+    async fn save_outcomes(&self) {
+        let entries = self
+            .outcomes
+            .values()
+            .map(|(pending, _)| (pending.key(), pending.encode()))
+            .collect();
+        let saved =
+            engine::outcomes::save(&self.shared.writer, self.state_namespace(), &entries).await;
+        if let Err(error) = saved {
+            tracing::warn!(%error, "pending outcomes could not be stored");
+            self.shared.metrics.error(error.metric_label());
+        }
     }
 
     /// Posts the outcome of every merged pull request whose services have finished.
@@ -574,6 +643,7 @@ impl Worker {
             match self.post_outcome(&pending, &revision, &results).await {
                 Ok(()) => {
                     self.outcomes.remove(&key);
+                    self.save_outcomes().await;
                 }
                 Err(error) => {
                     tracing::warn!(pr = pending.pr, %error, "posting the outcome failed; trying again");

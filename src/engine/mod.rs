@@ -22,6 +22,7 @@
 mod apply;
 pub mod command;
 pub mod comment;
+pub mod outcomes;
 mod prepare;
 pub mod preview;
 

@@ -53,6 +53,7 @@ pub fn pulls_config(
             max: Duration::from_millis(20),
             ..RetryPolicy::default()
         },
+        state_namespace: "modelship".into(),
     });
     config
 }
