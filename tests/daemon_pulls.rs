@@ -459,3 +459,40 @@ async fn a_pending_outcome_survives_a_restart_of_the_daemon() {
     assert_eq!(state, "success");
     world.daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_head_that_cannot_be_fetched_gets_an_error_status_saying_why() {
+    let world = World::start(&[service_file("a", "1")]).await;
+    let addr = world.daemon.addr();
+    let sha = "4040404040404040404040404040404040404040";
+    deliver_ok(
+        addr,
+        "pull_request",
+        &pull_request("opened", 40, sha, &[]),
+        "e-1",
+    )
+    .await;
+    world.wait_plan_status(sha, "error").await;
+    let description = world
+        .double
+        .statuses()
+        .into_iter()
+        .rev()
+        .find(|s| s.sha == sha)
+        .map(|s| s.description)
+        .unwrap_or_default();
+    assert!(
+        description.starts_with("could not plan: fetching"),
+        "{description}"
+    );
+    eventually("the failure on /status", || async move {
+        let status = status(addr).await;
+        (status["pulls"]["acme/models#40"]["failures"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    assert!(
+        world.plan_comments(40).is_empty(),
+        "no comment without a plan"
+    );
+    world.daemon.stop().await;
+}

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod outcome;
 mod previews;
 pub mod pulls;
+mod pulls_outcome;
 pub mod runner;
 pub mod status;
 

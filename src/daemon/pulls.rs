@@ -265,9 +265,9 @@ pub(super) struct Worker {
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     work: BTreeMap<WorkKey, Work>,
     /// Merged pull requests waiting for their outcome, with when to check next.
-    outcomes: BTreeMap<(Repo, u64), (outcome::Pending, Instant)>,
-    backoff: Backoff,
-    jitter: Jitter,
+    pub(super) outcomes: BTreeMap<(Repo, u64), (outcome::Pending, Instant)>,
+    pub(super) backoff: Backoff,
+    pub(super) jitter: Jitter,
 }
 
 impl Worker {
@@ -453,6 +453,30 @@ impl Worker {
                 None,
             )
             .await?;
+        let planned = self.plan_head(event).await;
+        if let Err(error) = &planned
+            && !matches!(error, PullError::Forge(_))
+        {
+            // The status says why it stays unplanned (a retry sets it again).
+            let text = format!("could not plan: {error}");
+            let status = self.github.set_status(
+                repo,
+                &event.head.sha,
+                StatusContext::Plan,
+                StatusState::Error,
+                &text,
+                None,
+            );
+            if let Err(also) = status.await {
+                tracing::warn!(%repo, number, error = %also, "setting the error status failed too");
+            }
+        }
+        planned
+    }
+
+    /// Fetches, prepares and plans the head; publishes; then the preview.
+    async fn plan_head(&self, event: &PullRequestEvent) -> Result<(), PullError> {
+        let (repo, number) = (&event.repo, event.number);
         let Source::Git(git) = &self.shared.config.source else {
             return Err(PullError::NotGit);
         };
@@ -516,202 +540,6 @@ impl Worker {
         } else {
             previews::tear_down(self, repo, number).await
         }
-    }
-
-    /// Remembers a merged pull request until its outcome is posted, and marks its merge
-    /// commit `modelship/apply` pending.
-    async fn await_outcome(
-        &mut self,
-        event: &PullRequestEvent,
-        key: &str,
-        merge_sha: &str,
-    ) -> Result<(), PullError> {
-        let services = self
-            .shared
-            .board
-            .read()
-            .await
-            .pulls
-            .get(key)
-            .map(|s| {
-                s.changed
-                    .iter()
-                    .filter_map(|id| id.split_once('/'))
-                    .map(|(ns, name)| (ns.to_string(), name.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let pending = outcome::Pending {
-            repo: event.repo.clone(),
-            pr: event.number,
-            merge_sha: merge_sha.to_string(),
-            services,
-        };
-        self.outcomes.insert(
-            (event.repo.clone(), event.number),
-            (pending, Instant::now()),
-        );
-        self.save_outcomes().await;
-        self.github
-            .set_status(
-                &event.repo,
-                merge_sha,
-                StatusContext::Apply,
-                StatusState::Pending,
-                "waiting for the daemon to reconcile the merge",
-                None,
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// The namespace of the ConfigMap of pending outcomes.
-    fn state_namespace(&self) -> &str {
-        self.shared
-            .config
-            .github
-            .as_ref()
-            .map_or("modelship", |g| g.state_namespace.as_str())
-    }
-
-    /// Reads the pending outcomes a previous run left.
-    async fn load_outcomes(&mut self) {
-        let read = cluster::read_config_map(
-            &self.shared.client,
-            self.state_namespace(),
-            engine::outcomes::CONFIG_MAP,
-            &ClusterRetry::default(),
-        )
-        .await;
-        let entries = match read {
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(%error, "pending outcomes could not be read");
-                self.shared.metrics.error(error.metric_label());
-                return;
-            }
-        };
-        for text in entries.values() {
-            match outcome::Pending::decode(text) {
-                Some(pending) => {
-                    let key = (pending.repo.clone(), pending.pr);
-                    self.outcomes.insert(key, (pending, Instant::now()));
-                }
-                None => tracing::warn!(entry = %text, "pending outcome not understood: dropped"),
-            }
-        }
-    }
-
-    /// Stores the pending outcomes; a failure is reported and they stay in memory.
-    async fn save_outcomes(&self) {
-        let entries = self
-            .outcomes
-            .values()
-            .map(|(pending, _)| (pending.key(), pending.encode()))
-            .collect();
-        let saved =
-            engine::outcomes::save(&self.shared.writer, self.state_namespace(), &entries).await;
-        if let Err(error) = saved {
-            tracing::warn!(%error, "pending outcomes could not be stored");
-            self.shared.metrics.error(error.metric_label());
-        }
-    }
-
-    /// Posts the outcome of every merged pull request whose services have finished.
-    async fn check_outcomes(&mut self) {
-        let Source::Git(git) = &self.shared.config.source else {
-            return;
-        };
-        let board = self.shared.board.read().await.clone();
-        let Some(revision) = board.revision.clone() else {
-            return;
-        };
-        let now = Instant::now();
-        let keys: Vec<(Repo, u64)> = self.outcomes.keys().cloned().collect();
-        for key in keys {
-            let Some((pending, at)) = self.outcomes.get(&key).cloned() else {
-                continue;
-            };
-            if at > now || !git.contains(&revision, &pending.merge_sha).unwrap_or(false) {
-                continue;
-            }
-            let rollouts = self.rollouts(&pending.services).await;
-            let Some(results) = outcome::settle(&pending, &board, &|id| rollouts.get(id).cloned())
-            else {
-                continue;
-            };
-            match self.post_outcome(&pending, &revision, &results).await {
-                Ok(()) => {
-                    self.outcomes.remove(&key);
-                    self.save_outcomes().await;
-                }
-                Err(error) => {
-                    tracing::warn!(pr = pending.pr, %error, "posting the outcome failed; trying again");
-                    self.shared.metrics.error(error.metric_label());
-                    let retry = now + self.backoff.delay(3, self.jitter.unit());
-                    self.outcomes.insert(key, (pending, retry));
-                }
-            }
-        }
-    }
-
-    /// The rollout state recorded on the stable Deployment of each service.
-    async fn rollouts(
-        &self,
-        services: &std::collections::BTreeSet<crate::meta::ServiceId>,
-    ) -> BTreeMap<crate::meta::ServiceId, rollout::RolloutState> {
-        use crate::plan::LiveState as _;
-        let live = self.shared.cache.read().await.view(Some(services));
-        services
-            .iter()
-            .filter_map(|id| {
-                let key = crate::meta::ObjectKey::new("apps", "Deployment", &id.0, &id.1);
-                let text = live
-                    .get(&key)?
-                    .pointer("/metadata/annotations")?
-                    .get(rollout::ANNOTATION_ROLLOUT)?
-                    .as_str()?;
-                let state = serde_json::from_str(text).ok()?;
-                Some((id.clone(), state))
-            })
-            .collect()
-    }
-
-    async fn post_outcome(
-        &self,
-        pending: &outcome::Pending,
-        revision: &str,
-        results: &[(crate::meta::ServiceId, outcome::Result)],
-    ) -> Result<(), forge::Error> {
-        let markdown = outcome::comment(pending, revision, results);
-        self.github
-            .upsert_comment(&pending.repo, pending.pr, forge::Marker::Outcome, &markdown)
-            .await?;
-        let (state, text) = if outcome::passed(results) {
-            (
-                StatusState::Success,
-                "every service changed by the merge is in sync",
-            )
-        } else {
-            (
-                StatusState::Failure,
-                "a service changed by the merge failed or rolled back",
-            )
-        };
-        self.github
-            .set_status(
-                &pending.repo,
-                &pending.merge_sha,
-                StatusContext::Apply,
-                state,
-                text,
-                None,
-            )
-            .await?;
-        let key = format!("{}#{}", pending.repo, pending.pr);
-        self.set_state(Some(&key), |s| s.state = "outcome posted".into())
-            .await;
-        Ok(())
     }
 
     /// The labels of the namespaces the head's policies see (only with policies).
