@@ -143,7 +143,13 @@ async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses
         "{status}"
     );
     assert_eq!(status["pulls"]["acme/models#5"]["head"], second.as_str());
-    let text = format!("{status}{}", metrics(addr).await);
+    let comments: String = world
+        .double
+        .comments(5)
+        .iter()
+        .map(|c| c.body.clone())
+        .collect();
+    let text = format!("{status}{}{comments}", metrics(addr).await);
     assert!(
         !text.contains(TOKEN),
         "no credential on /status or /metrics"
