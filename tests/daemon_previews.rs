@@ -155,6 +155,22 @@ async fn a_labelled_pr_is_previewed_kept_out_of_main_updated_and_torn_down() {
     assert!(deployment(&client, "ml-pr-11", "a").await.is_some());
     let board = status(addr).await;
     assert!(board["services"].get("ml-pr-11/a").is_none(), "{board}");
+    // Nor does the CLI's live read (plan, apply --prune).
+    let mut kinds = modelship::cluster::Kinds::new(client.clone(), Default::default());
+    let live = modelship::cluster::read_live(
+        &client,
+        &mut kinds,
+        &Default::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    use modelship::plan::LiveState as _;
+    assert!(
+        live.services().iter().all(|(ns, _)| ns == "ml"),
+        "{:?}",
+        live.services()
+    );
     assert_eq!(board["pulls"]["acme/models#11"]["preview"][0], "ml-pr-11");
 
     // A push updates the preview in place.
@@ -302,6 +318,19 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     })
     .await;
     assert!(reply.body.contains("no Deployment"), "{}", reply.body);
+    // `/modelship plan` plans the PR's head as GitHub reports it.
+    let head = commit_to(&remote.path(), "refs/pull/20/head", &head_files("5")).to_string();
+    double.set_pull(20, true, &head, &[]);
+    let replan = issue_comment(20, "carol", "/modelship plan", 504);
+    deliver_ok(addr, "issue_comment", &replan, "c-4").await;
+    let plan = eventually("the plan comment", || async {
+        double
+            .own_comments(20)
+            .into_iter()
+            .find(|c| c.body.starts_with(Marker::Plan.text()))
+    })
+    .await;
+    assert!(plan.body.contains("a:5"), "{}", plan.body);
     // The main reconcile does not fight the annotation.
     assert_eq!(
         image(&client, "a").await.as_deref(),

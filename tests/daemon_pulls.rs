@@ -502,3 +502,44 @@ async fn a_head_that_cannot_be_fetched_gets_an_error_status_saying_why() {
     );
     world.daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_github_app_plans_with_installation_tokens() {
+    use modelship::forge::{AppKey, Credentials};
+    let sandbox = Sandbox::start().await.unwrap();
+    let remote = Remote::new();
+    commit_to(&remote.path(), "refs/heads/main", &[service_file("a", "1")]);
+    let double = Double::start().await;
+    double.enable_app();
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = pulls_config(&remote.path(), cache.path(), &double, HOUR);
+    let key = AppKey::from_pem(42, include_str!("fixtures/forge/app-key.pem")).unwrap();
+    if let Some(github) = config.github.as_mut() {
+        github.credentials = Credentials::App(key);
+    }
+    let daemon = Running::start(config, sandbox.client()).await;
+    daemon.wait_ready().await;
+    let world = World {
+        sandbox,
+        remote,
+        double,
+        daemon,
+        _cache: cache,
+    };
+    let sha = world.push_pr(41, &[service_file("a", "2")]);
+    let addr = world.daemon.addr();
+    deliver_ok(
+        addr,
+        "pull_request",
+        &pull_request("opened", 41, &sha, &[]),
+        "a-1",
+    )
+    .await;
+    assert_eq!(world.plan_status(&sha).await, "success");
+    assert_eq!(world.plan_comments(41).len(), 1);
+    let tokens = world.double.issued_tokens();
+    assert!(!tokens.is_empty(), "an installation token was used");
+    let text = format!("{}{}", status(addr).await, metrics(addr).await);
+    assert!(tokens.iter().all(|t| !text.contains(t.as_str())));
+    world.daemon.stop().await;
+}
