@@ -84,6 +84,17 @@ async fn wait_namespace_gone(client: &kube::Client, name: &str) {
     .await;
 }
 
+/// Waits for a comment of modelship on `pr` that contains `text`.
+async fn reply_containing(double: &Double, pr: u64, text: &str) -> forge_support::Comment {
+    eventually(&format!("a comment with {text}"), || async {
+        double
+            .own_comments(pr)
+            .into_iter()
+            .find(|c| c.body.contains(text))
+    })
+    .await
+}
+
 fn preview_comment(double: &Double, pr: u64) -> Option<String> {
     double
         .own_comments(pr)
@@ -272,13 +283,7 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
 
     let refused = issue_comment(20, "bob", "/modelship abort ml/a", 501);
     deliver_ok(addr, "issue_comment", &refused, "c-1").await;
-    let reply = eventually("the refusal", || async {
-        double
-            .own_comments(20)
-            .into_iter()
-            .find(|c| c.body.contains("Not done"))
-    })
-    .await;
+    let reply = reply_containing(&double, 20, "Not done").await;
     assert!(
         reply.body.contains("@bob needs write permission"),
         "{}",
@@ -295,13 +300,7 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     })
     .await;
     assert_eq!(command(&live).as_deref(), Some("approve"));
-    let reply = eventually("the confirmation", || async {
-        double
-            .own_comments(20)
-            .into_iter()
-            .find(|c| c.body.contains("@alice"))
-    })
-    .await;
+    let reply = reply_containing(&double, 20, "@alice").await;
     assert!(
         reply.body.contains("approve") && reply.body.contains("ml/a"),
         "{}",
@@ -310,26 +309,14 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
 
     let missing = issue_comment(20, "alice", "/modelship retry ml/nope", 503);
     deliver_ok(addr, "issue_comment", &missing, "c-3").await;
-    let reply = eventually("the missing-service reply", || async {
-        double
-            .own_comments(20)
-            .into_iter()
-            .find(|c| c.body.contains("ml/nope"))
-    })
-    .await;
+    let reply = reply_containing(&double, 20, "ml/nope").await;
     assert!(reply.body.contains("no Deployment"), "{}", reply.body);
     // `/modelship plan` plans the PR's head as GitHub reports it.
     let head = commit_to(&remote.path(), "refs/pull/20/head", &head_files("5")).to_string();
     double.set_pull(20, true, &head, &[]);
     let replan = issue_comment(20, "carol", "/modelship plan", 504);
     deliver_ok(addr, "issue_comment", &replan, "c-4").await;
-    let plan = eventually("the plan comment", || async {
-        double
-            .own_comments(20)
-            .into_iter()
-            .find(|c| c.body.starts_with(Marker::Plan.text()))
-    })
-    .await;
+    let plan = reply_containing(&double, 20, Marker::Plan.text()).await;
     assert!(plan.body.contains("a:5"), "{}", plan.body);
     // The main reconcile does not fight the annotation.
     assert_eq!(

@@ -50,6 +50,14 @@ impl World {
         commit_to(&self.remote.path(), &reference, files).to_string()
     }
 
+    /// Pushes `files` as the head of PR `pr` and delivers `opened`; returns the head.
+    async fn open_pr(&self, pr: u64, files: &[(&str, String)], delivery: &str) -> String {
+        let sha = self.push_pr(pr, files);
+        let event = pull_request("opened", pr, &sha, &[]);
+        deliver_ok(self.daemon.addr(), "pull_request", &event, delivery).await;
+        sha
+    }
+
     /// Waits for the plan status of `sha` to leave pending; returns its final state.
     async fn plan_status(&self, sha: &str) -> String {
         let double = &self.double;
@@ -98,15 +106,8 @@ fn service_file(name: &str, tag: &str) -> (&'static str, String) {
 async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses() {
     let world = World::start(&[service_file("a", "1")]).await;
     wait_image(&world.sandbox.client(), "a", "1").await;
-    let first = world.push_pr(5, &[service_file("a", "2")]);
     let addr = world.daemon.addr();
-    deliver_ok(
-        addr,
-        "pull_request",
-        &pull_request("opened", 5, &first, &[]),
-        "d-1",
-    )
-    .await;
+    let first = world.open_pr(5, &[service_file("a", "2")], "d-1").await;
     assert_eq!(world.plan_status(&first).await, "success");
     let comments = world.plan_comments(5);
     assert_eq!(comments.len(), 1, "{comments:?}");
@@ -526,15 +527,8 @@ async fn a_github_app_plans_with_installation_tokens() {
         daemon,
         _cache: cache,
     };
-    let sha = world.push_pr(41, &[service_file("a", "2")]);
     let addr = world.daemon.addr();
-    deliver_ok(
-        addr,
-        "pull_request",
-        &pull_request("opened", 41, &sha, &[]),
-        "a-1",
-    )
-    .await;
+    let sha = world.open_pr(41, &[service_file("a", "2")], "a-1").await;
     assert_eq!(world.plan_status(&sha).await, "success");
     assert_eq!(world.plan_comments(41).len(), 1);
     let tokens = world.double.issued_tokens();
