@@ -377,6 +377,14 @@ async fn a_merged_pr_gets_its_outcome_once_main_has_reconciled_it() {
     let (comment, state) = outcome_of(&world, 30, &merge).await;
     assert!(comment.contains("| `ml/a` | in sync |"), "{comment}");
     assert_eq!(state, "success");
+    let addr = world.daemon.addr();
+    eventually("the PR off the board", || async move {
+        status(addr).await["pulls"]
+            .get("acme/models#30")
+            .is_none()
+            .then_some(())
+    })
+    .await;
     world.daemon.stop().await;
 }
 

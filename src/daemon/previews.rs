@@ -122,7 +122,11 @@ pub(super) async fn resync(worker: &Worker) -> Result<(), PullError> {
             tracing::info!(%repository, pr, "pull request no longer open: tearing its preview down");
             delete(worker, &namespaces).await?;
             let key = format!("{repository}#{pr}");
-            worker.set_state(Some(&key), |s| s.preview.clear()).await;
+            // A closed PR leaves the board (a merged one waits there for its outcome).
+            let mut board = worker.shared.board.write().await;
+            if board.pulls.get(&key).is_some_and(|s| s.state != "merged") {
+                board.pulls.remove(&key);
+            }
         }
     }
     Ok(())

@@ -125,7 +125,8 @@ impl PullQueue {
 /// One pull request on `/status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PullStatus {
-    /// `queued`, `running`, `planned`, `closed`, `retrying` or `failed`.
+    /// `queued`, `running`, `planned`, `merged` (waiting for the outcome), `retrying` or
+    /// `failed`. Closed PRs leave the board, and merged ones once their outcome is posted.
     pub state: String,
     /// The head commit last planned.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -375,11 +376,12 @@ impl Worker {
         match result {
             Ok(()) => {
                 self.work.remove(&key);
-                self.set_state(board_key.as_deref(), |s| {
-                    s.failures = 0;
-                    s.last_error = None;
-                })
-                .await;
+                if let Some(board_key) = &board_key
+                    && let Some(status) = self.shared.board.write().await.pulls.get_mut(board_key)
+                {
+                    status.failures = 0;
+                    status.last_error = None;
+                }
                 if key == WorkKey::Resync {
                     self.shared.board.write().await.pulls_error = None;
                 }
@@ -429,11 +431,18 @@ impl Worker {
             if let Some(merge_sha) = merge_commit_sha {
                 self.await_outcome(event, &key, merge_sha).await?;
             }
-            self.set_state(Some(&key), |s| {
-                s.state = "closed".into();
-                s.preview.clear();
-            })
-            .await;
+            // The board keeps open PRs and merged ones waiting for their outcome.
+            let mut board = self.shared.board.write().await;
+            match merge_commit_sha {
+                Some(_) => {
+                    let status = board.pulls.entry(key).or_default();
+                    status.state = "merged".into();
+                    status.preview.clear();
+                }
+                None => {
+                    board.pulls.remove(&key);
+                }
+            }
             return Ok(());
         }
         self.plan(event).await

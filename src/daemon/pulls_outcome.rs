@@ -209,8 +209,7 @@ impl Worker {
             )
             .await?;
         let key = format!("{}#{}", pending.repo, pending.pr);
-        self.set_state(Some(&key), |s| s.state = "outcome posted".into())
-            .await;
+        self.shared.board.write().await.pulls.remove(&key);
         Ok(())
     }
 }
