@@ -221,13 +221,12 @@ impl WorkKey {
         }
     }
 
-    /// The `/status` key of its pull request.
+    /// The `/status` key of its pull request; `None` for work whose failures show as
+    /// `pulls_error` (the resync, comment commands, which answer in a reply).
     fn board_key(&self) -> Option<String> {
         match self {
-            WorkKey::Resync => None,
-            WorkKey::Pull(repo, number) | WorkKey::Comment(repo, number, _) => {
-                Some(format!("{repo}#{number}"))
-            }
+            WorkKey::Resync | WorkKey::Comment(..) => None,
+            WorkKey::Pull(repo, number) => Some(format!("{repo}#{number}")),
         }
     }
 }
@@ -382,7 +381,7 @@ impl Worker {
                     status.failures = 0;
                     status.last_error = None;
                 }
-                if key == WorkKey::Resync {
+                if board_key.is_none() {
                     self.shared.board.write().await.pulls_error = None;
                 }
             }
@@ -392,7 +391,7 @@ impl Worker {
                 let attempt = work.failures() + 1;
                 let give_up = !error.retryable() || attempt >= MAX_ATTEMPTS;
                 let text = error.to_string();
-                if key == WorkKey::Resync {
+                if board_key.is_none() {
                     self.shared.board.write().await.pulls_error = Some(text.clone());
                 }
                 self.set_state(board_key.as_deref(), |s| {

@@ -97,8 +97,8 @@ pub struct Board {
     /// Pull requests the daemon acted on, by "OWNER/NAME#N".
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub pulls: BTreeMap<String, super::pulls::PullStatus>,
-    /// The last error of the pull-request work not tied to one pull request (the resync
-    /// of previews), until it succeeds.
+    /// The last error of the pull-request work not shown per pull request (the resync of
+    /// previews, comment commands), until such work succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pulls_error: Option<String>,
 }
