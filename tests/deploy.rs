@@ -107,7 +107,10 @@ fn rbac_grants_named_verbs_on_named_resources_only() {
         verbs_of("deployments"),
         ["list", "watch", "create", "patch", "delete"]
     );
-    assert_eq!(verbs_of("namespaces"), ["get", "list", "create"]);
+    assert_eq!(
+        verbs_of("namespaces"),
+        ["get", "list", "create", "patch", "delete"]
+    );
     assert!(
         verbs_of("secrets").is_empty(),
         "modelship never reads Secrets"

@@ -185,6 +185,7 @@ async fn via_daemon(before: &Path, after: &Path, setup: &Setup) -> Decisions {
         concurrency: 4,
         backoff: Backoff::default(),
         election: None,
+        github: None,
     };
     let daemon = Running::start(config, sandbox.client()).await;
     daemon.wait_ready().await;

@@ -78,6 +78,7 @@ fn only_the_engine_calls_the_writer_and_only_the_writer_patches_or_deletes() {
         "writer.apply(",
         "writer.delete(",
         "writer.ensure_namespace(",
+        "writer.annotate(",
     ];
     let kube_writes = [
         "api.patch(",

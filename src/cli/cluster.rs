@@ -314,7 +314,7 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         // The pull-request comment, with GPUs, costs and diagnostics.
         OutputFormat::Markdown => print!(
             "{}",
-            super::pr::markdown(&planned.prepared, plan, &planned.live, None)
+            crate::engine::comment::markdown(&planned.prepared, plan, &planned.live, None)
         ),
         other => print!("{}", render::render(plan, other.into(), color())),
     }

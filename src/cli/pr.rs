@@ -18,14 +18,11 @@ use std::path::{Path, PathBuf};
 
 use super::cluster::{self, ClusterArgs, Exit};
 use crate::cluster::RetryPolicy as ClusterRetry;
-use crate::engine::Prepared;
 use crate::forge::{
     self, CredentialSources, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, Secret,
     StatusContext, StatusState,
 };
-use crate::plan::render::capacity::{self, PriceList};
-use crate::plan::render::{self, CommentContext, Links, comment};
-use crate::plan::{LiveState, Plan};
+use crate::plan::render::{self, Links};
 
 /// `modelship pr ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -168,7 +165,7 @@ pub async fn comment_command(
             };
             let description = verdict.description;
             (
-                markdown(loaded, &planned.plan, &planned.live, Some(links)),
+                crate::engine::comment::markdown(loaded, &planned.plan, &planned.live, Some(links)),
                 state,
                 description,
                 exit,
@@ -207,21 +204,6 @@ pub async fn comment_command(
         Exit::Changes => Exit::Ok,
         other => other,
     }
-}
-
-/// The comment of a plan of `loaded` against `live`: `plan -o markdown` and `pr comment`
-/// print the same.
-pub fn markdown(
-    loaded: &Prepared,
-    plan: &Plan,
-    live: &dyn LiveState,
-    links: Option<Links>,
-) -> String {
-    let prices = PriceList::from_catalog(&loaded.repository.config.spec.gpu.catalog);
-    let capacities = capacity::estimate(&loaded.desired, live, &prices);
-    let mut context = CommentContext::new(&loaded.repository, capacities);
-    context.links = links;
-    comment(plan, &context)
 }
 
 /// The head commit and where DIR lies in its Git repository (for links): `--sha` when

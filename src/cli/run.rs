@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::ExitCode;
-use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election};
+use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election, GitHubConfig};
+use crate::forge::CredentialSources;
 use crate::plan::PruneMode;
 use crate::source::{
     GitAuth, GitConfig, GitSource, LocalSource, Secret, SecretSource, Source, git,
@@ -97,6 +98,26 @@ pub struct RunArgs {
     /// Name of the Lease.
     #[arg(long, default_value = "modelship")]
     pub lease_name: String,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+}
+
+/// The GitHub flags of `modelship run`: with credentials, the daemon acts on pull-request
+/// events (plans, previews, outcomes, approvals).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GitHubArgs {
+    /// File holding a GitHub token (env MODELSHIP_GITHUB_TOKEN otherwise).
+    #[arg(long, conflicts_with_all = ["github_app_id", "github_app_key_file"])]
+    pub github_token_file: Option<PathBuf>,
+    /// GitHub App id (with --github-app-key-file): installation tokens per repository.
+    #[arg(long, requires = "github_app_key_file")]
+    pub github_app_id: Option<u64>,
+    /// The GitHub App's private key (PEM).
+    #[arg(long, requires = "github_app_id")]
+    pub github_app_key_file: Option<PathBuf>,
+    /// The GitHub API (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, default_value = crate::forge::DEFAULT_API_URL)]
+    pub github_api_url: String,
 }
 
 /// `--drift`.
@@ -112,6 +133,7 @@ pub enum Drift {
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     pub git_token: Option<String>,
+    pub github_token: Option<String>,
     pub webhook_secret: Option<String>,
     pub pod_name: Option<String>,
     pub pod_namespace: Option<String>,
@@ -123,6 +145,7 @@ impl Env {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         Env {
             git_token: var("MODELSHIP_GIT_TOKEN"),
+            github_token: var("MODELSHIP_GITHUB_TOKEN"),
             webhook_secret: var("MODELSHIP_WEBHOOK_SECRET"),
             pod_name: var("POD_NAME").or_else(|| var("HOSTNAME")),
             pod_namespace: var("POD_NAMESPACE"),
@@ -171,7 +194,43 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
         concurrency: args.concurrency.max(1),
         backoff: Backoff::default(),
         election,
+        github: resolve_github(&args.github, env)?,
     })
+}
+
+/// The GitHub client's configuration, when credentials are given: a token file, else
+/// `MODELSHIP_GITHUB_TOKEN`, or an App. Without credentials pull requests are not acted on.
+fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, String> {
+    let sources = CredentialSources {
+        token_file: args.github_token_file.as_deref(),
+        token_env: env.github_token.as_deref().map(crate::forge::Secret::new),
+        app_id: args.github_app_id,
+        app_key_file: args.github_app_key_file.as_deref(),
+    };
+    let Some(credentials) = sources.resolve().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let config = GitHubConfig {
+        api_url: args.github_api_url.trim_end_matches('/').to_string(),
+        credentials,
+        retry: crate::forge::RetryPolicy::default(),
+        state_namespace: env
+            .pod_namespace
+            .clone()
+            .unwrap_or_else(|| "modelship".to_string()),
+    };
+    // octocrab takes any URI with a scheme and a host; the daemon builds its client later
+    // (inside the runtime), so a bad URL is reported here, at start-up.
+    let uri: Option<http::Uri> = config.api_url.parse().ok();
+    let usable =
+        uri.is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+    if !usable {
+        return Err(format!(
+            "--github-api-url `{}` is not an http(s) URL",
+            args.github_api_url
+        ));
+    }
+    Ok(Some(config))
 }
 
 fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
@@ -373,6 +432,7 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forge::Credentials;
     use clap::Parser;
 
     #[derive(Parser)]
@@ -559,5 +619,82 @@ mod tests {
             (election.namespace.as_str(), election.identity.as_str()),
             ("ops", "modelship-abc")
         );
+    }
+
+    #[test]
+    fn github_credentials_come_from_a_file_or_the_environment_and_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("gh-token");
+        std::fs::write(&token, "ghp_from_file_123\n").unwrap();
+        let repo = "https://git.example.com/ml.git";
+        let none = resolve(&args(&["--repo", repo]), &Env::default()).unwrap();
+        assert!(none.github.is_none(), "no credentials: pull requests off");
+
+        let from_file = resolve(
+            &args(&[
+                "--repo",
+                repo,
+                "--github-token-file",
+                token.to_str().unwrap(),
+                "--github-api-url",
+                "https://git.example.com/api/v3/",
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        let github = from_file.github.as_ref().expect("github configured");
+        assert_eq!(github.api_url, "https://git.example.com/api/v3");
+        let Credentials::Token(secret) = &github.credentials else {
+            panic!("a token expected")
+        };
+        assert_eq!(secret.expose(), "ghp_from_file_123");
+        let shown = format!("{from_file:?}");
+        assert!(!shown.contains("ghp_from_file_123"), "{shown}");
+
+        let env = Env {
+            github_token: Some("ghp_from_env_456".into()),
+            ..Env::default()
+        };
+        let from_env = resolve(&args(&["--repo", repo]), &env).unwrap();
+        let github = from_env.github.expect("github configured");
+        assert_eq!(github.api_url, crate::forge::DEFAULT_API_URL);
+        let Credentials::Token(secret) = &github.credentials else {
+            panic!("a token expected")
+        };
+        assert_eq!(secret.expose(), "ghp_from_env_456");
+
+        let bad_url = resolve(
+            &args(&["--repo", repo, "--github-api-url", "not a url"]),
+            &env,
+        );
+        assert!(bad_url.unwrap_err().contains("not a url"));
+        let missing = resolve(
+            &args(&["--repo", repo, "--github-token-file", "/nonexistent/token"]),
+            &Env::default(),
+        );
+        assert!(missing.unwrap_err().contains("/nonexistent/token"));
+    }
+
+    #[test]
+    fn half_an_app_or_an_app_with_a_token_is_refused_by_the_parser() {
+        let parse = |line: &[&str]| {
+            let mut argv = vec!["modelship", "--repo", "r"];
+            argv.extend_from_slice(line);
+            Wrapper::try_parse_from(argv).map(|_| ())
+        };
+        assert!(parse(&["--github-app-id", "1"]).is_err());
+        assert!(parse(&["--github-app-key-file", "k.pem"]).is_err());
+        assert!(
+            parse(&[
+                "--github-token-file",
+                "t",
+                "--github-app-id",
+                "1",
+                "--github-app-key-file",
+                "k.pem"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--github-app-id", "1", "--github-app-key-file", "k.pem"]).is_ok());
     }
 }

@@ -10,15 +10,15 @@ use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
 use super::kinds::{Kinds, LISTED_BUILTINS, ROUTE_KINDS};
 use super::retry::{RetryPolicy, retry};
 use super::{Error, Result};
-use crate::meta::{LABEL_MANAGED_BY, MANAGED_BY_VALUE, group_of};
+use crate::meta::{LABEL_MANAGED_BY, LABEL_PREVIEW, MAIN_SELECTOR, MANAGED_BY_VALUE, group_of};
 use crate::state::{DesiredState, LiveSet};
 
-/// The label selector of everything modelship manages.
+/// The label selector of everything the main reconcile manages: ours, previews excepted.
 pub fn managed_selector() -> String {
-    format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}")
+    MAIN_SELECTOR.to_string()
 }
 
-/// Reads the live objects modelship manages, in every namespace.
+/// Reads the live objects modelship manages, in every namespace (previews excepted).
 ///
 /// Kinds read: the built-ins modelship writes, every kind of the desired state (which must
 /// be served: [`Error::KindNotServed`] otherwise), and the route kinds the cluster serves.
@@ -28,8 +28,30 @@ pub async fn read_live(
     desired: &DesiredState,
     policy: &RetryPolicy,
 ) -> Result<LiveSet> {
+    read_live_selected(client, kinds, desired, policy, &managed_selector()).await
+}
+
+/// The live objects of the preview of pull request `pr` (label `modelship.dev/preview`).
+pub async fn read_preview_live(
+    client: &Client,
+    kinds: &mut Kinds,
+    desired: &DesiredState,
+    policy: &RetryPolicy,
+    pr: u64,
+) -> Result<LiveSet> {
+    let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_PREVIEW}={pr}");
+    read_live_selected(client, kinds, desired, policy, &selector).await
+}
+
+async fn read_live_selected(
+    client: &Client,
+    kinds: &mut Kinds,
+    desired: &DesiredState,
+    policy: &RetryPolicy,
+    selector: &str,
+) -> Result<LiveSet> {
     let resolved = kinds_to_read(kinds, desired).await?;
-    let params = ListParams::default().labels(&managed_selector());
+    let params = ListParams::default().labels(selector);
     let mut live = LiveSet::new();
     for resolved in resolved.values().filter(|r| r.namespaced) {
         let resource = &resolved.resource;

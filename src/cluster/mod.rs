@@ -19,6 +19,7 @@ mod error;
 mod health;
 mod kinds;
 mod live;
+mod previews;
 pub mod retry;
 mod writer;
 
@@ -26,6 +27,7 @@ pub use connect::{ConnectOptions, connect};
 pub use error::{Error, Result};
 pub use health::{DeploymentHealth, HealthOptions, wait_healthy};
 pub use kinds::{Kinds, Resolved};
-pub use live::{read_live, read_namespace_labels};
+pub use live::{read_live, read_namespace_labels, read_preview_live};
+pub use previews::{PreviewNamespace, read_config_map, read_preview_namespaces};
 pub use retry::RetryPolicy;
 pub use writer::{WriteMode, Writer};

@@ -103,6 +103,34 @@ impl Writer {
         }
     }
 
+    /// Sets annotations on one existing object with a JSON merge patch (not server-side
+    /// apply: an apply of only these fields under modelship's manager would drop every
+    /// other field modelship applied). Returns the object the server stored.
+    pub async fn annotate(
+        &self,
+        key: &ObjectKey,
+        api_version: &str,
+        annotations: &serde_json::Map<String, Value>,
+    ) -> Result<Value> {
+        let api = self.api(api_version, key).await?;
+        let params = PatchParams {
+            dry_run: self.mode == WriteMode::DryRun,
+            // A manager of its own: these annotations are not part of what modelship applies.
+            field_manager: Some(format!("{FIELD_MANAGER}-annotate")),
+            ..PatchParams::default()
+        };
+        let body = json!({"metadata": {"annotations": annotations}});
+        let patch = Patch::Merge(&body);
+        match retry(&self.retry, || api.patch(&key.name, &params, &patch)).await {
+            // A DynamicObject is a map of JSON values: serializing it cannot fail.
+            Ok(stored) => Ok(serde_json::to_value(&stored).unwrap_or(Value::Null)),
+            Err(source) => Err(Error::Apply {
+                key: key.clone(),
+                source,
+            }),
+        }
+    }
+
     /// Deletes one object, on the condition that it still has `uid` (when given); an
     /// object already gone counts as deleted.
     pub async fn delete(

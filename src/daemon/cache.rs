@@ -1,5 +1,6 @@
 //! The watch cache: one `kube::runtime::watcher` per kind modelship writes, cluster-wide,
-//! selected by `app.kubernetes.io/managed-by=modelship`, feeding one [`LiveMap`].
+//! selected by `app.kubernetes.io/managed-by=modelship` without `modelship.dev/preview`
+//! ([`crate::meta::MAIN_SELECTOR`]: previews are not the main reconcile's), feeding one [`LiveMap`].
 //!
 //! ```text
 //! watcher(kind) ──Init/InitApply/InitDone──▶ replace that kind's objects, mark kind ready
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::live::{LiveMap, key_of};
 use crate::compile::Kind;
-use crate::meta::{LABEL_MANAGED_BY, MANAGED_BY_VALUE, ObjectKey, ServiceId};
+use crate::meta::{MAIN_SELECTOR, ObjectKey, ServiceId};
 
 /// The API resource of a kind modelship writes.
 pub fn api_resource(kind: Kind) -> ApiResource {
@@ -116,8 +117,8 @@ impl LiveCache {
     async fn watch(self, client: Client, kind: Kind, touched: mpsc::UnboundedSender<ServiceId>) {
         let resource = api_resource(kind);
         let api: Api<DynamicObject> = Api::all_with(client, &resource);
-        let config =
-            watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"));
+        // Previews are the pull-request worker's: never cached, planned or pruned here.
+        let config = watcher::Config::default().labels(MAIN_SELECTOR);
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         let mut buffer = Vec::new();
         let mut counted = false;

@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use tokio::sync::{Notify, RwLock};
 
 use super::metrics::Metrics;
+use super::pulls::PullQueue;
 use super::status::Board;
+use crate::forge::events::Deliveries;
 use crate::source::Secret;
 use crate::source::webhook::{self, Delivery, MAX_BODY_BYTES};
 
@@ -27,6 +29,10 @@ pub struct HttpState {
     pub webhook_secret: Option<Secret>,
     /// The followed branch (pushes elsewhere are ignored).
     pub branch: String,
+    /// Where pull-request events go; `None` without GitHub credentials.
+    pub pulls: Option<PullQueue>,
+    /// `X-GitHub-Delivery` ids already handled.
+    pub deliveries: Arc<std::sync::Mutex<Deliveries>>,
 }
 
 /// The router of every endpoint.
@@ -76,12 +82,29 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
         return (StatusCode::NOT_FOUND, "webhooks are not configured").into_response();
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let verified = webhook::verify_signature(
+    let signed = webhook::verify_signature(
         secret.expose().as_bytes(),
         header("x-hub-signature-256"),
         &body,
-    )
-    .and_then(|()| webhook::classify(header("x-github-event"), &body, &state.branch));
+    );
+    if signed.is_ok() {
+        let delivery = header("x-github-delivery").unwrap_or_default();
+        let first = state
+            .deliveries
+            .lock()
+            .map(|mut seen| seen.first_time(delivery))
+            .unwrap_or(true);
+        if !first {
+            tracing::info!(%delivery, "webhook delivery already handled");
+            state.metrics.webhook("duplicate");
+            return (StatusCode::OK, "already handled").into_response();
+        }
+        if let Some(event @ ("pull_request" | "issue_comment")) = header("x-github-event") {
+            return super::http_pulls::pull_event(&state, event, &body).await;
+        }
+    }
+    let verified =
+        signed.and_then(|()| webhook::classify(header("x-github-event"), &body, &state.branch));
     match verified {
         Err(error) => {
             tracing::warn!(%error, "webhook refused");
@@ -128,6 +151,8 @@ mod tests {
             trigger: Arc::new(Notify::new()),
             webhook_secret: Some(Secret::new(SECRET)),
             branch: "main".into(),
+            pulls: None,
+            deliveries: Arc::default(),
         }
     }
 

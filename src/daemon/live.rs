@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::compile::Kind;
 use crate::meta::{
-    FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey, ServiceId,
+    FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PREVIEW, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey,
+    ServiceId,
 };
 use crate::state::LiveSet;
 
@@ -26,7 +27,9 @@ pub fn key_of(object: &Value) -> Option<ObjectKey> {
 /// The service a live object belongs to, when it carries our labels.
 pub fn service_of(object: &Value) -> Option<ServiceId> {
     let labels = object.pointer("/metadata/labels")?;
-    if labels.get(LABEL_MANAGED_BY)?.as_str()? != MANAGED_BY_VALUE {
+    if labels.get(LABEL_MANAGED_BY)?.as_str()? != MANAGED_BY_VALUE
+        || labels.get(LABEL_PREVIEW).is_some()
+    {
         return None;
     }
     Some((

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub revision: Family<RevisionLabel, Gauge>,
     pub services: Family<StateLabel, Gauge>,
     pub leader: Gauge,
+    /// `modelship_forge_requests_total{result}`: every GitHub request attempt.
+    pub forge: crate::forge::ForgeMetrics,
 }
 
 impl Default for Metrics {
@@ -84,6 +86,7 @@ impl Metrics {
             revision: Family::default(),
             services: Family::default(),
             leader: Gauge::default(),
+            forge: crate::forge::ForgeMetrics::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -133,6 +136,7 @@ impl Metrics {
             "1 while this replica holds the leader lease",
             metrics.leader.clone(),
         );
+        metrics.forge.register(&mut registry);
         Metrics {
             registry,
             ..metrics

@@ -22,9 +22,14 @@
 pub mod cache;
 pub mod fetcher;
 pub mod http;
+mod http_pulls;
 pub mod leader;
 pub mod live;
 pub mod metrics;
+pub mod outcome;
+mod previews;
+pub mod pulls;
+mod pulls_outcome;
 pub mod runner;
 pub mod status;
 
@@ -41,6 +46,7 @@ use crate::compile::Kind;
 use crate::plan::PruneMode;
 use crate::source::{Secret, Source};
 pub use metrics::Metrics;
+pub use pulls::{GitHubConfig, PullQueue};
 pub use status::{Board, ServiceState, ServiceStatus};
 
 /// What to do when the cluster drifts from the repository.
@@ -84,6 +90,8 @@ pub struct DaemonConfig {
     pub backoff: Backoff,
     /// `None`: this replica always writes.
     pub election: Option<Election>,
+    /// `None`: pull-request events are acknowledged and not acted on.
+    pub github: Option<GitHubConfig>,
 }
 
 /// Why the daemon could not start or stopped.
@@ -124,6 +132,8 @@ pub struct Handles {
     pub trigger: Arc<Notify>,
     /// The address the HTTP server listens on.
     pub addr: SocketAddr,
+    /// The pull-request work queue, when GitHub is configured.
+    pub pulls: Option<PullQueue>,
 }
 
 /// Binds the HTTP server, then runs until `shutdown` becomes true: serves health, metrics
@@ -151,12 +161,15 @@ pub async fn run(
             source,
         })?;
     tracing::info!(%addr, "serving /healthz /readyz /metrics /status /hooks/github");
+    let pulls = config.github.as_ref().map(|_| PullQueue::default());
     let state = http::HttpState {
         board: board.clone(),
         metrics: metrics.clone(),
         trigger: trigger.clone(),
         webhook_secret: config.webhook_secret.clone(),
         branch: config.branch.clone(),
+        pulls: pulls.clone(),
+        deliveries: Arc::default(),
     };
     let mut http_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
@@ -175,6 +188,7 @@ pub async fn run(
         metrics: metrics.clone(),
         trigger: trigger.clone(),
         addr,
+        pulls,
     };
     if config.election.is_none() {
         board.write().await.leader = true;
@@ -232,14 +246,44 @@ async fn reconcile(
         metrics: handles.metrics.clone(),
         board: handles.board.clone(),
     });
+    let worker = start_pulls(config, &shared, handles, &snapshots_rx, &stop);
     runner::Runner::new(shared)
         .run(snapshots_rx, touched_rx, stop)
         .await;
     let _ = fetcher.await;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     for watcher in watchers {
         watcher.abort();
     }
     Ok(())
+}
+
+/// Starts the pull-request worker when GitHub is configured.
+fn start_pulls(
+    config: &DaemonConfig,
+    shared: &Arc<runner::Shared>,
+    handles: &Handles,
+    snapshots: &watch::Receiver<Option<Arc<crate::source::Snapshot>>>,
+    stop: &watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let (github, queue) = (config.github.as_ref()?, handles.pulls.clone()?);
+    let client = match github.client(handles.metrics.forge.clone()) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "GitHub client: pull requests are not acted on");
+            handles.metrics.error(error.metric_label());
+            return None;
+        }
+    };
+    let worker = pulls::Worker::new(
+        shared.clone(),
+        client,
+        github.api_url.clone(),
+        snapshots.clone(),
+    );
+    Some(tokio::spawn(worker.run(queue, stop.clone())))
 }
 
 /// The kinds modelship writes that the cluster serves (Gateway API and Istio are optional).

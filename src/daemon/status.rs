@@ -94,6 +94,13 @@ pub struct Board {
     pub mass_prune: Option<String>,
     /// Services by "namespace/name".
     pub services: BTreeMap<String, ServiceStatus>,
+    /// Pull requests the daemon acted on, by "OWNER/NAME#N".
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pulls: BTreeMap<String, super::pulls::PullStatus>,
+    /// The last error of the pull-request work not shown per pull request (the resync of
+    /// previews, comment commands), until such work succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pulls_error: Option<String>,
 }
 
 impl Board {

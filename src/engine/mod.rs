@@ -20,7 +20,11 @@
 //! and a trigger (one run for the CLI, a loop for the daemon).
 
 mod apply;
+pub mod command;
+pub mod comment;
+pub mod outcomes;
 mod prepare;
+pub mod preview;
 
 #[cfg(test)]
 mod tests;

@@ -135,7 +135,7 @@ pub enum Approval {
 /// A GitHub API client for pull requests.
 #[derive(Debug, Clone)]
 pub struct GitHub {
-    transport: Transport,
+    pub(super) transport: Transport,
 }
 
 impl GitHub {

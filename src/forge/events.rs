@@ -100,6 +100,10 @@ impl PullRequestEvent {
 pub enum Command {
     /// `/modelship approve NAMESPACE/NAME`: approve the waiting gate of that rollout.
     Approve { namespace: String, name: String },
+    /// `/modelship abort NAMESPACE/NAME`: roll that rollout back now.
+    Abort { namespace: String, name: String },
+    /// `/modelship retry NAMESPACE/NAME`: try a rolled-back rollout again, or resume it.
+    Retry { namespace: String, name: String },
     /// `/modelship plan`: plan the PR's head again.
     Plan,
     /// `/modelship` followed by something else: answered with the usage.
@@ -121,7 +125,9 @@ pub struct CommandEvent {
 
 /// The usage of the comment commands, for replies.
 pub const USAGE: &str = "`/modelship approve NAMESPACE/NAME` approves the waiting gate of a \
-                         rollout; `/modelship plan` plans the pull request again";
+                         rollout, `/modelship abort NAMESPACE/NAME` rolls it back, \
+                         `/modelship retry NAMESPACE/NAME` tries it again; `/modelship plan` \
+                         plans the pull request again";
 
 /// Parses a delivery. `Err` only for a body that is not the JSON GitHub sends for the
 /// event; everything modelship does not act on is [`Event::Ignored`].
@@ -308,11 +314,15 @@ pub fn command(body: &str) -> Option<Command> {
     let words: Vec<&str> = line.split_whitespace().skip(1).collect();
     Some(match words.as_slice() {
         ["plan"] => Command::Plan,
-        ["approve", target] => match target.split_once('/') {
-            Some((namespace, name)) if is_label(namespace) && is_label(name) => Command::Approve {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            },
+        [verb @ ("approve" | "abort" | "retry"), target] => match target.split_once('/') {
+            Some((namespace, name)) if is_label(namespace) && is_label(name) => {
+                let (namespace, name) = (namespace.to_string(), name.to_string());
+                match *verb {
+                    "approve" => Command::Approve { namespace, name },
+                    "abort" => Command::Abort { namespace, name },
+                    _ => Command::Retry { namespace, name },
+                }
+            }
             _ => Command::Unknown(line.to_string()),
         },
         _ => Command::Unknown(line.to_string()),

@@ -165,6 +165,24 @@ fn approve_and_plan_commands_from_pull_request_comments() {
         command("/modelship deploy"),
         Some(Command::Unknown("/modelship deploy".into()))
     );
+    assert_eq!(
+        command("/modelship abort genai/llm-chat"),
+        Some(Command::Abort {
+            namespace: "genai".into(),
+            name: "llm-chat".into()
+        })
+    );
+    assert_eq!(
+        command("/modelship retry genai/llm-chat"),
+        Some(Command::Retry {
+            namespace: "genai".into(),
+            name: "llm-chat".into()
+        })
+    );
+    assert_eq!(
+        command("/modelship abort llm-chat"),
+        Some(Command::Unknown("/modelship abort llm-chat".into()))
+    );
     assert_eq!(command("/modelshipping plan"), None);
     assert_eq!(command("no command here"), None);
 }

@@ -10,7 +10,8 @@
 //!                    │   POST /repos/O/R/statuses/SHA
 //!                    ├ GitHub::may_approve(repo, user, approvers)
 //!                    │   GET  /repos/O/R/collaborators/U/permission  (or team memberships)
-//!                    └ GitHub::reply(repo, pr, text)       POST /repos/O/R/issues/N/comments
+//!                    ├ GitHub::reply(repo, pr, text)       POST /repos/O/R/issues/N/comments
+//!                    └ GitHub::pull_request(repo, pr)      GET  /repos/O/R/pulls/N (open? merged?)
 //! ```
 //!
 //! Every request goes through [`transport`]: token or GitHub App authentication
@@ -35,6 +36,7 @@
 pub mod auth;
 mod client;
 pub mod events;
+mod pulls;
 pub mod transport;
 
 use std::fmt;
@@ -43,6 +45,7 @@ use std::str::FromStr;
 
 pub use auth::{AppKey, CredentialSources, Credentials, Secret};
 pub use client::{Approval, CommentWrite, GitHub, Marker, Permission, StatusContext, StatusState};
+pub use pulls::PullState;
 pub use transport::{ForgeMetrics, RetryPolicy};
 
 /// The public API of github.com; GitHub Enterprise uses `https://HOST/api/v3`.

@@ -212,6 +212,19 @@ impl GitSource {
         &self.config
     }
 
+    /// True when `commit` is `revision` or one of its ancestors, as far as the cache knows
+    /// (a commit not fetched yet is not contained). Reads the local cache only.
+    pub fn contains(&self, revision: &str, commit: &str) -> Result<bool, GitError> {
+        let (Ok(revision), Ok(commit)) = (Oid::from_str(revision), Oid::from_str(commit)) else {
+            return Ok(false);
+        };
+        if revision == commit {
+            return Ok(true);
+        }
+        let repo = open_cache(&self.config.cache_dir)?;
+        Ok(repo.graph_descendant_of(revision, commit).unwrap_or(false))
+    }
+
     /// Fetches the branch and reads its head commit, on a blocking thread.
     pub async fn fetch(&self) -> Result<Snapshot, GitError> {
         let source = self.clone();

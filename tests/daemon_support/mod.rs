@@ -2,8 +2,9 @@
 //! a daemon started on loopback against a sandbox, and a minimal HTTP client.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use git2::{Oid, Repository, Signature};
@@ -63,32 +64,66 @@ impl Remote {
 
     /// Commits exactly `files` on main (flat paths below `services/`).
     pub fn commit(&self, files: &[(String, String)]) -> Oid {
-        let repo = Repository::open_bare(self.dir.path()).unwrap();
-        let mut services = repo.treebuilder(None).unwrap();
-        for (name, content) in files {
-            let blob = repo.blob(content.as_bytes()).unwrap();
-            services.insert(name, blob, 0o100644).unwrap();
-        }
-        let services = services.write().unwrap();
-        let mut root = repo.treebuilder(None).unwrap();
-        root.insert("services", services, 0o040000).unwrap();
-        let tree = repo.find_tree(root.write().unwrap()).unwrap();
-        let signature = Signature::now("test", "test@example.com").unwrap();
-        let parent = repo
-            .refname_to_id("refs/heads/main")
-            .ok()
-            .map(|id| repo.find_commit(id).unwrap());
-        let parents: Vec<_> = parent.iter().collect();
-        repo.commit(
-            Some("refs/heads/main"),
-            &signature,
-            &signature,
-            "change",
-            &tree,
-            &parents,
-        )
-        .unwrap()
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|(name, content)| (format!("services/{name}"), content.clone()))
+            .collect();
+        let files: Vec<(&str, String)> =
+            files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
+        commit_to(self.dir.path(), "refs/heads/main", &files)
     }
+}
+
+/// Writes a tree of `files` (paths with `/`) into `repo`.
+fn tree(repo: &Repository, files: &BTreeMap<String, String>) -> Oid {
+    let mut here = repo.treebuilder(None).unwrap();
+    let mut below: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (path, content) in files {
+        match path.split_once('/') {
+            Some((dir, rest)) => {
+                below
+                    .entry(dir.to_string())
+                    .or_default()
+                    .insert(rest.to_string(), content.clone());
+            }
+            None => {
+                let blob = repo.blob(content.as_bytes()).unwrap();
+                here.insert(path, blob, 0o100644).unwrap();
+            }
+        }
+    }
+    for (dir, files) in below {
+        let sub = tree(repo, &files);
+        here.insert(&dir, sub, 0o040000).unwrap();
+    }
+    here.write().unwrap()
+}
+
+/// Commits exactly `files` on `reference` of the bare repository at `path`, on top of
+/// `parent` (default: the reference's current commit).
+pub fn commit_to(path: &Path, reference: &str, files: &[(&str, String)]) -> Oid {
+    let repo = Repository::open_bare(path).unwrap();
+    let files: BTreeMap<String, String> = files
+        .iter()
+        .map(|(p, c)| (p.to_string(), c.clone()))
+        .collect();
+    let tree = repo.find_tree(tree(&repo, &files)).unwrap();
+    let signature = Signature::now("test", "test@example.com").unwrap();
+    let parent = repo
+        .refname_to_id(reference)
+        .or_else(|_| repo.refname_to_id("refs/heads/main"))
+        .ok()
+        .map(|id| repo.find_commit(id).unwrap());
+    let parents: Vec<_> = parent.iter().collect();
+    repo.commit(
+        Some(reference),
+        &signature,
+        &signature,
+        "change",
+        &tree,
+        &parents,
+    )
+    .unwrap()
 }
 
 /// A configuration following `url` on main, listening on a random loopback port.
@@ -116,6 +151,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
             max: Duration::from_millis(500),
         },
         election: None,
+        github: None,
     }
 }
 

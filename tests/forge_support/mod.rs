@@ -9,6 +9,7 @@
 //! | `POST /repos/O/R/statuses/SHA` | appends a status |
 //! | `GET /repos/O/R/collaborators/U/permission` | the permission set with [`Double::grant`], 404 otherwise |
 //! | `GET /orgs/ORG/teams/T/memberships/U` | `active` for members added with [`Double::add_to_team`] |
+//! | `GET /repos/O/R/pulls/N` | the state set with [`Double::set_pull`], 404 otherwise |
 //! | `GET /repos/O/R/installation` | installation 7 (a JWT is required) |
 //! | `POST /app/installations/7/access_tokens` | a fresh token `ghs_installation_N`, valid an hour |
 //!
@@ -73,6 +74,8 @@ struct State {
     statuses: Vec<Status>,
     permissions: BTreeMap<String, String>,
     teams: BTreeMap<String, Vec<String>>,
+    /// Pull requests: (open, head sha, labels).
+    pulls: BTreeMap<u64, (bool, String, Vec<String>)>,
     tokens: Vec<String>,
     faults: Vec<(Method, String, Fault)>,
     requests: Vec<Recorded>,
@@ -154,6 +157,12 @@ impl Double {
                 .or_default()
                 .push(user.to_string())
         });
+    }
+
+    /// Sets what GitHub says of pull request `number`.
+    pub fn set_pull(&self, number: u64, open: bool, sha: &str, labels: &[&str]) {
+        let labels = labels.iter().map(|l| l.to_string()).collect();
+        self.with(|s| s.pulls.insert(number, (open, sha.to_string(), labels)));
     }
 
     /// Queues a fault for the next request of `method` whose path contains `path`.
@@ -384,6 +393,22 @@ fn route(
                         json!({"permission": permission, "role_name": role, "user": {"login": user}}),
                     )
                 }
+                None => (404, error(404, "Not Found")),
+            }
+        }
+        ("GET", ["repos", _, _, "pulls", number]) => {
+            let number: u64 = number.parse().unwrap_or(0);
+            match s.pulls.get(&number) {
+                Some((open, sha, labels)) => ok(
+                    200,
+                    json!({
+                        "number": number,
+                        "state": if *open { "open" } else { "closed" },
+                        "merged": false,
+                        "head": {"sha": sha},
+                        "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+                    }),
+                ),
                 None => (404, error(404, "Not Found")),
             }
         }

@@ -31,6 +31,14 @@ pub const LABEL_CREATED_BY: &str = "app.kubernetes.io/created-by";
 pub const ANNOTATION_SPEC_HASH: &str = "modelship.dev/spec-hash";
 /// `<repo>@<commit>:<file>` (`local` outside Git).
 pub const ANNOTATION_SOURCE: &str = "modelship.dev/source";
+/// The pull-request number on a preview's objects and namespaces. The main reconcile
+/// never reads, plans or prunes an object carrying it ([`MAIN_SELECTOR`]).
+pub const LABEL_PREVIEW: &str = "modelship.dev/preview";
+/// `OWNER/NAME` of the pull request's repository, on a preview's namespaces.
+pub const ANNOTATION_PREVIEW_REPO: &str = "modelship.dev/preview-repository";
+/// The label selector of the objects the main reconcile manages: ours, and not a
+/// preview's.
+pub const MAIN_SELECTOR: &str = "app.kubernetes.io/managed-by=modelship,!modelship.dev/preview";
 
 /// A service: (namespace, name).
 pub type ServiceId = (String, String);

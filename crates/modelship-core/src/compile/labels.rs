@@ -96,6 +96,9 @@ pub(crate) fn service_labels(svc: &ModelService) -> BTreeMap<String, String> {
     let mut labels = svc.metadata.labels.clone();
     // The track belongs to Deployments and pods only; a user value would mislead selectors.
     labels.remove(LABEL_TRACK);
+    // Previews are labelled by their transform only: a spec carrying the label would
+    // hide its objects from the main reconcile.
+    labels.remove(crate::meta::LABEL_PREVIEW);
     let spec = &svc.spec;
     let name = &svc.metadata.name;
     let mut put = |key: &str, value: Option<String>| match value {

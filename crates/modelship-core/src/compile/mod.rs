@@ -109,6 +109,7 @@ mod labels;
 mod monitoring;
 mod object;
 mod pod;
+pub mod preview;
 mod render;
 mod storage;
 mod traffic;

@@ -1,0 +1,223 @@
+//! Preview environments of pull requests: the services a pull request changes, compiled
+//! by the same compiler into namespaces of their own, scaled down. Pure.
+//!
+//! ```text
+//! Repository (the PR's head) + changed services + PR number
+//!   └─ per service: skipped (GPU not allowed, namespace name too long, compile error)
+//!      or preview_spec: namespace <ns>-pr-<n>, one replica, no HPA, no PDB, a rolling
+//!                       update, route hosts pr-<n>.<host>
+//!         └─ compile_service (the one compiler) ─▶ objects labelled modelship.dev/preview=<n>
+//! ```
+//!
+//! Decisions:
+//! - A preview runs one replica and no HorizontalPodAutoscaler or PodDisruptionBudget: it
+//!   is for looking at, not for load. A canary service is previewed as a rolling update
+//!   (a preview has no traffic to analyse).
+//! - Route hosts (`traffic.hosts`) get the prefix `pr-<n>.`; the in-cluster address is
+//!   `http://<name>.<ns>-pr-<n>.svc.cluster.local:<port>`.
+//! - GPU services are previewed only with `previews.gpu: true`; otherwise they are listed
+//!   as skipped, so the comment says so.
+//! - Secrets and claims a spec refers to (`credentialsSecret`, `envFromSecrets`,
+//!   `pvc://`) are not copied: they must exist in the preview namespace.
+//! - Every object carries `modelship.dev/preview: "<n>"`, which keeps it out of the main
+//!   reconcile ([`crate::meta::MAIN_SELECTOR`]): the main branch never plans, heals or
+//!   prunes a preview, and a preview never touches the main branch's objects.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::{Source, compile_service};
+use crate::meta::{LABEL_PREVIEW, ServiceId};
+use crate::plan::render::capacity::{self, PriceList};
+use crate::spec::{LoadedService, Repository, RepositoryConfig, TrafficSpec};
+use crate::state::DesiredService;
+
+/// The longest namespace name Kubernetes accepts (an RFC 1123 label).
+const MAX_NAMESPACE: usize = 63;
+
+/// Why a changed service gets no preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// It asks for GPUs and `previews.gpu` is false.
+    Gpu,
+    /// `<namespace>-pr-<n>` is longer than 63 characters.
+    NamespaceTooLong(String),
+    /// The preview spec did not compile.
+    Compile(String),
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::Gpu => {
+                f.write_str("uses GPUs; set `previews.gpu: true` in modelship.yaml to preview it")
+            }
+            Skip::NamespaceTooLong(ns) => {
+                write!(
+                    f,
+                    "the preview namespace `{ns}` would be longer than {MAX_NAMESPACE} characters"
+                )
+            }
+            Skip::Compile(error) => write!(f, "the preview does not compile: {error}"),
+        }
+    }
+}
+
+/// One previewed service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewService {
+    /// The service in the repository.
+    pub source: ServiceId,
+    /// Its preview: namespace `<ns>-pr-<n>`, objects labelled with the PR.
+    pub service: DesiredService,
+    /// Route hosts, prefixed `pr-<n>.`.
+    pub hosts: Vec<String>,
+    /// The in-cluster URL of its HTTP port.
+    pub url: String,
+    /// USD per hour of its GPUs (priced from the catalog).
+    pub hourly: f64,
+}
+
+/// The preview of one pull request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Previews {
+    pub pr: u64,
+    /// Sorted by preview (namespace, name).
+    pub services: Vec<PreviewService>,
+    /// Changed services not previewed, and why.
+    pub skipped: Vec<(ServiceId, Skip)>,
+}
+
+impl Previews {
+    /// The preview namespaces, sorted.
+    pub fn namespaces(&self) -> BTreeSet<String> {
+        self.services
+            .iter()
+            .map(|s| s.service.namespace.clone())
+            .collect()
+    }
+
+    /// USD per hour of every previewed service.
+    pub fn hourly(&self) -> f64 {
+        self.services.iter().map(|s| s.hourly).sum()
+    }
+}
+
+/// The namespace of the preview of `namespace` for pull request `pr`.
+pub fn preview_namespace(namespace: &str, pr: u64) -> String {
+    format!("{namespace}-pr-{pr}")
+}
+
+/// The spec of a service's preview: another namespace, one replica, no autoscaling, no
+/// disruption budget, a rolling update, hosts prefixed `pr-<n>.`.
+pub fn preview_spec(svc: &LoadedService, config: &RepositoryConfig, pr: u64) -> LoadedService {
+    let mut preview = svc.clone();
+    let namespace = preview_namespace(svc.namespace(config), pr);
+    let service = &mut preview.service;
+    service.metadata.namespace = Some(namespace);
+    let spec = &mut service.spec;
+    spec.replicas = Some(1);
+    spec.autoscaling = None;
+    spec.disruption = None;
+    spec.rollout = None;
+    if let Some(traffic) = &mut spec.traffic {
+        *traffic = TrafficSpec {
+            hosts: traffic
+                .hosts
+                .iter()
+                .map(|h| format!("pr-{pr}.{h}"))
+                .collect(),
+            ..traffic.clone()
+        };
+    }
+    preview
+}
+
+/// Compiles the previews of the `changed` services of a repository for pull request `pr`.
+pub fn compile_previews(
+    repository: &Repository,
+    changed: &BTreeSet<ServiceId>,
+    pr: u64,
+    source: &Source,
+) -> Previews {
+    let config = &repository.config;
+    let prices = PriceList::from_catalog(&config.spec.gpu.catalog);
+    let mut previews = Previews {
+        pr,
+        ..Previews::default()
+    };
+    for svc in &repository.services {
+        let id = (svc.namespace(config).to_string(), svc.name().to_string());
+        if !changed.contains(&id) {
+            continue;
+        }
+        match preview_service(svc, config, pr, source, &prices) {
+            Ok(preview) => previews.services.push(PreviewService {
+                source: id,
+                ..preview
+            }),
+            Err(skip) => previews.skipped.push((id, skip)),
+        }
+    }
+    previews.services.sort_by(|a, b| {
+        (&a.service.namespace, &a.service.name).cmp(&(&b.service.namespace, &b.service.name))
+    });
+    previews.skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    previews
+}
+
+fn preview_service(
+    svc: &LoadedService,
+    config: &RepositoryConfig,
+    pr: u64,
+    source: &Source,
+    prices: &PriceList,
+) -> Result<PreviewService, Skip> {
+    if svc.service.spec.gpu.is_some() && !config.spec.previews.gpu {
+        return Err(Skip::Gpu);
+    }
+    let namespace = preview_namespace(svc.namespace(config), pr);
+    if namespace.len() > MAX_NAMESPACE {
+        return Err(Skip::NamespaceTooLong(namespace));
+    }
+    let spec = preview_spec(svc, config, pr);
+    let compiled =
+        compile_service(&spec, config, source).map_err(|e| Skip::Compile(e.to_string()))?;
+    let mut objects = Vec::with_capacity(compiled.objects.len());
+    for object in &compiled.objects {
+        let mut json = object.to_json().map_err(|e| Skip::Compile(e.to_string()))?;
+        if let Some(labels) = json
+            .pointer_mut("/metadata/labels")
+            .and_then(Value::as_object_mut)
+        {
+            labels.insert(LABEL_PREVIEW.to_string(), Value::String(pr.to_string()));
+        }
+        objects.push(json);
+    }
+    let hourly = capacity::of_objects(objects.iter(), prices).hourly;
+    let port = spec.service.spec.runtime.port.unwrap_or(8080);
+    let name = svc.name().to_string();
+    Ok(PreviewService {
+        source: (String::new(), String::new()),
+        url: format!("http://{name}.{namespace}.svc.cluster.local:{port}"),
+        hosts: spec
+            .service
+            .spec
+            .traffic
+            .as_ref()
+            .map(|t| t.hosts.clone())
+            .unwrap_or_default(),
+        hourly,
+        service: DesiredService {
+            namespace,
+            name,
+            file: svc.file.clone(),
+            objects,
+        },
+    })
+}
+
+#[cfg(test)]
+#[path = "preview_tests.rs"]
+mod tests;

@@ -1,0 +1,153 @@
+//! `pull_request` and `issue_comment` deliveries on `/hooks/github`, after the signature
+//! check and the delivery dedupe of `http.rs`: parsed into typed events and queued for
+//! the pull-request worker (`pulls.rs`). Nothing is done inside the request.
+//!
+//! | delivery | answer |
+//! |---|---|
+//! | no GitHub credentials (`--github-token-file`, App) | 204, not acted on |
+//! | on a standby replica | 202, not queued (only the leader acts) |
+//! | not the JSON GitHub sends | 400 |
+//! | an action or comment modelship ignores, a PR into another branch | 204 |
+//! | a PR event or a `/modelship` command | 202, queued |
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::http::HttpState;
+use super::pulls::Job;
+use crate::forge::events::{self, Event};
+
+/// Answers one verified, first-time pull-request delivery.
+pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> Response {
+    let Some(queue) = &state.pulls else {
+        state.metrics.webhook("pulls_not_configured");
+        return (
+            StatusCode::NO_CONTENT,
+            "pull requests are not acted on: no GitHub credentials",
+        )
+            .into_response();
+    };
+    if !state.board.read().await.leader {
+        state.metrics.webhook("standby");
+        return (StatusCode::ACCEPTED, "standby replica; the leader acts").into_response();
+    }
+    let job = match events::parse(event, body) {
+        Err(error) => {
+            tracing::warn!(%error, "webhook refused");
+            state.metrics.webhook(error.metric_label());
+            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+        }
+        Ok(Event::Ignored(reason)) => {
+            tracing::debug!(%reason, "webhook ignored");
+            state.metrics.webhook("ignored");
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        Ok(Event::PullRequest(pull)) if pull.base_branch != state.branch => {
+            tracing::debug!(base = %pull.base_branch, "pull request into another branch: ignored");
+            state.metrics.webhook("ignored");
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        Ok(Event::PullRequest(pull)) => {
+            tracing::info!(repo = %pull.repo, pr = pull.number, action = ?pull.action, "pull request: queued");
+            Job::Pull(pull)
+        }
+        Ok(Event::Command(command)) => {
+            tracing::info!(repo = %command.repo, pr = command.number, user = %command.user, "pull-request command: queued");
+            Job::Command(command)
+        }
+    };
+    queue.push(job);
+    state.metrics.webhook("queued");
+    (StatusCode::ACCEPTED, "queued").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::super::http::{HttpState, router};
+    use super::super::metrics::Metrics;
+    use super::super::pulls::{Job, PullQueue};
+    use crate::source::Secret;
+    use crate::source::webhook::sign;
+
+    const SECRET: &str = "s3cret";
+
+    fn state(pulls: Option<PullQueue>, leader: bool) -> HttpState {
+        let state = HttpState {
+            board: Arc::default(),
+            metrics: Arc::new(Metrics::new()),
+            trigger: Arc::default(),
+            webhook_secret: Some(Secret::new(SECRET)),
+            branch: "main".into(),
+            pulls,
+            deliveries: Arc::default(),
+        };
+        state.board.try_write().unwrap().leader = leader;
+        state
+    }
+
+    fn opened(base: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "action": "opened",
+            "number": 4,
+            "pull_request": {"number": 4, "head": {"sha": "abc", "ref": "f", "repo": null},
+                             "base": {"ref": base}, "labels": []},
+            "repository": {"full_name": "acme/models"},
+        }))
+        .unwrap()
+    }
+
+    async fn deliver(state: &HttpState, body: Vec<u8>, delivery: &str) -> u16 {
+        let request = Request::post("/hooks/github")
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
+            .body(Body::from(body))
+            .unwrap();
+        router(state.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn pull_request_events_are_queued_on_the_leader_only_and_once() {
+        let queue = PullQueue::default();
+        let leader = state(Some(queue.clone()), true);
+        assert_eq!(deliver(&leader, opened("main"), "d1").await, 202);
+        assert_eq!(
+            deliver(&leader, opened("main"), "d1").await,
+            200,
+            "a redelivery"
+        );
+        assert_eq!(
+            deliver(&leader, opened("release"), "d2").await,
+            204,
+            "another base"
+        );
+        let jobs = queue.drain();
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert!(matches!(&jobs[0], Job::Pull(p) if p.number == 4));
+
+        let standby = state(Some(queue.clone()), false);
+        assert_eq!(deliver(&standby, opened("main"), "d3").await, 202);
+        let off = state(None, true);
+        assert_eq!(deliver(&off, opened("main"), "d4").await, 204);
+        assert!(
+            queue.drain().is_empty(),
+            "nothing queued by a standby or without GitHub"
+        );
+        let text = off.metrics.encode();
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="pulls_not_configured"} 1"#),
+            "{text}"
+        );
+    }
+}

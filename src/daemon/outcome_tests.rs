@@ -1,0 +1,124 @@
+use jiff::Timestamp;
+
+use super::*;
+use crate::rollout::{CheckResult, RollbackReason, StepAnalysis, Threshold, Verdict};
+
+fn pending(services: &[&str]) -> Pending {
+    Pending {
+        repo: "acme/models".parse().unwrap(),
+        pr: 3,
+        merge_sha: "abcdef0123".into(),
+        services: services
+            .iter()
+            .map(|n| ("ml".to_string(), n.to_string()))
+            .collect(),
+    }
+}
+
+fn board(revision: &str, services: &[(&str, ServiceState, &str)]) -> Board {
+    let mut board = Board {
+        revision: Some(revision.into()),
+        ..Board::default()
+    };
+    for (name, state, at) in services {
+        let status = board.service("ml", name);
+        status.state = *state;
+        status.revision = Some(at.to_string());
+    }
+    board
+}
+
+fn rolled_back() -> RolloutState {
+    RolloutState {
+        phase: Phase::RolledBack {
+            at: Timestamp::UNIX_EPOCH,
+            reason: RollbackReason::AnalysisFailed,
+        },
+        last_analysis: Some(StepAnalysis {
+            at: Timestamp::UNIX_EPOCH,
+            weight: 25,
+            checks: vec![CheckResult {
+                name: "successRate".into(),
+                verdict: Verdict::Fail,
+                value: Some(97.5),
+                threshold: Threshold {
+                    min: Some(99.0),
+                    max: None,
+                },
+                message: None,
+            }],
+        }),
+        ..RolloutState::default()
+    }
+}
+
+#[test]
+fn nothing_settles_before_every_service_is_done_at_the_current_revision() {
+    let none = |_: &ServiceId| None;
+    let p = pending(&["a", "b"]);
+    let old = board(
+        "r2",
+        &[
+            ("a", ServiceState::InSync, "r2"),
+            ("b", ServiceState::InSync, "r1"),
+        ],
+    );
+    assert_eq!(settle(&p, &old, &none), None, "b is at an older revision");
+    let pending_b = board(
+        "r2",
+        &[
+            ("a", ServiceState::InSync, "r2"),
+            ("b", ServiceState::Pending, "r2"),
+        ],
+    );
+    assert_eq!(settle(&p, &pending_b, &none), None);
+    let done = board(
+        "r2",
+        &[
+            ("a", ServiceState::InSync, "r2"),
+            ("b", ServiceState::Pruned, "r1"),
+        ],
+    );
+    let results = settle(&p, &done, &none).expect("settled");
+    assert_eq!(
+        results,
+        [
+            (("ml".into(), "a".into()), Result::InSync),
+            (("ml".into(), "b".into()), Result::Pruned)
+        ]
+    );
+    assert!(passed(&results));
+}
+
+#[test]
+fn a_running_rollout_waits_and_a_rollback_is_reported_with_its_values() {
+    let p = pending(&["a"]);
+    let at = board("r2", &[("a", ServiceState::InSync, "r2")]);
+    let running = RolloutState {
+        phase: Phase::Progressing {
+            step: 1,
+            since: Timestamp::UNIX_EPOCH,
+        },
+        ..RolloutState::default()
+    };
+    assert_eq!(settle(&p, &at, &|_| Some(running.clone())), None);
+    let results = settle(&p, &at, &|_| Some(rolled_back())).expect("settled");
+    assert!(!passed(&results));
+    let text = comment(&p, "r2", &results);
+    assert!(
+        text.contains("| `ml/a` | rolled back: analysis failed"),
+        "{text}"
+    );
+    assert!(text.contains("successRate 97.500 (min 99: Fail)"), "{text}");
+    assert!(text.contains("weight 25%"), "{text}");
+    assert!(text.contains("`abcdef0`"), "{text}");
+}
+
+#[test]
+fn a_pending_outcome_is_stored_and_read_back() {
+    let p = pending(&["a", "b"]);
+    assert_eq!(p.key(), "acme.models.3");
+    assert_eq!(Pending::decode(&p.encode()), Some(p));
+    assert_eq!(Pending::decode("{\"repo\": \"nope\"}"), None);
+    assert_eq!(Pending::decode("not json"), None);
+}
