@@ -12,6 +12,8 @@
 //!     │   plan::plan over any LiveState (the CLI's LISTs, the daemon's watch cache)
 //!     │   + policies with live context (oldObject, namespace labels) + enforce
 //!     ▼
+//!     (rollout::drive / rollout::advance_service between prepare and plan: canary
+//!      services get the desired objects of their rollout state; see `rollout`)
 //! Plan ──apply(writer, plan, strategy)──▶ cluster::Writer (SSA in apply order, deletes
 //!          apply_service / prune            reversed, namespaces, prune guard)
 //! ```
@@ -21,6 +23,7 @@
 
 mod apply;
 mod prepare;
+pub mod rollout;
 
 #[cfg(test)]
 mod tests;
@@ -96,7 +99,20 @@ pub fn plan_with(
     detail: Detail,
 ) -> Result<Plan, Error> {
     let desired = scoped(prepared, scope);
-    let mut plan = plan::plan_with(&desired, live, detail)?;
+    plan_desired(prepared, &desired, live, labels, scope, detail)
+}
+
+/// [`plan_with`] over a desired state of `scope` the caller built (the rollout engine's
+/// overlay of one service).
+pub(crate) fn plan_desired(
+    prepared: &Prepared,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    labels: &NamespaceLabels,
+    scope: Scope<'_>,
+    detail: Detail,
+) -> Result<Plan, Error> {
+    let mut plan = plan::plan_with(desired, live, detail)?;
     if let Scope::Services(only) = scope {
         plan.services
             .retain(|s| only.contains(&(s.namespace.clone(), s.name.clone())));
@@ -114,7 +130,7 @@ pub fn plan_with(
         };
         let violations = policy::check_desired_of(
             &prepared.repository,
-            &desired,
+            desired,
             live,
             labels,
             &prepared.policies,

@@ -79,6 +79,8 @@ pub struct Prepared {
     /// After [`Prepared::compact`]: the objects of each service of `desired`, in the same
     /// order, as compact JSON text (`desired`'s object lists are empty then).
     compact: Option<Vec<Vec<Box<[u8]>>>>,
+    /// Where the files came from (the `modelship.dev/source` annotation).
+    source: Source,
 }
 
 impl Prepared {
@@ -107,6 +109,34 @@ impl Prepared {
                 ..service.clone()
             })),
         }
+    }
+
+    /// Where the prepared files came from, as the compiler annotated the objects.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Replaces the desired objects of a valid service (the rollout engine's overlay);
+    /// `false` when the service is not one of the prepared valid services.
+    pub fn set_service_objects(&mut self, id: &ServiceId, objects: Vec<serde_json::Value>) -> bool {
+        let Some(index) = self.desired.position(&id.0, &id.1) else {
+            return false;
+        };
+        match self
+            .compact
+            .as_mut()
+            .and_then(|compact| compact.get_mut(index))
+        {
+            Some(compact) => {
+                *compact = objects
+                    .iter()
+                    // Serializing a Value cannot fail.
+                    .map(|o| serde_json::to_vec(o).unwrap_or_default().into_boxed_slice())
+                    .collect();
+            }
+            None => self.desired.services[index].objects = objects,
+        }
+        true
     }
 
     /// The whole desired state, parsed again when compacted.
@@ -223,6 +253,7 @@ pub fn prepare(
         policy_diagnostics,
         compile_errors,
         compact: None,
+        source: source.clone(),
     }
 }
 
