@@ -163,6 +163,7 @@ async fn measure(services: usize, shape: Shape) {
         concurrency: 8,
         backoff: Backoff::default(),
         election: None,
+        rollout: Default::default(),
     };
     let (stop, shutdown) = watch::channel(false);
     let (started_tx, started_rx) = oneshot::channel();

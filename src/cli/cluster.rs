@@ -32,7 +32,7 @@ use crate::cluster::{
     self, ConnectOptions, DeploymentHealth, HealthOptions, Kinds, RetryPolicy, WriteMode, Writer,
 };
 use crate::compile::Source;
-use crate::engine::{self, ApplyReport, NamespaceLabels, Prepared, Scope, Strategy, rollout};
+use crate::engine::{self, ApplyReport, NamespaceLabels, Prepared, Strategy, rollout};
 use crate::plan::render::{self, Format};
 use crate::plan::{Action, ObjectKey, Plan, PruneMode, ServiceStatus};
 use crate::spec;
@@ -295,17 +295,16 @@ pub async fn prepare_and_plan(
     // The CLI's clock; the engine never reads one itself.
     let now = jiff::Timestamp::now();
     let analyst = rollout::PrometheusAnalyst::default();
-    let rollouts = rollout::drive(&mut prepared, &live, "local", now, &analyst, settings).await;
-    for (id, error) in &rollouts.failures {
-        let _ = writeln!(
-            stderr,
-            "error: {error}: the objects of {}/{} were left untouched",
-            id.0, id.1
-        );
-    }
-    match engine::plan(&prepared, &live, &labels, Scope::All) {
-        Ok(mut plan) => {
-            rollout::block_failed(&mut plan, &rollouts);
+    let planned = rollout::plan_all(&mut prepared, &live, &labels, now, &analyst, settings).await;
+    match planned {
+        Ok((plan, rollouts)) => {
+            for (id, error) in &rollouts.failures {
+                let _ = writeln!(
+                    stderr,
+                    "error: {error}: the objects of {}/{} were left untouched",
+                    id.0, id.1
+                );
+            }
             Ok(Planned {
                 prepared,
                 client,

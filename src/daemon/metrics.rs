@@ -13,6 +13,8 @@
 //! | `modelship_revision_info` | gauge (1) | `revision` |
 //! | `modelship_services` | gauge | `state` |
 //! | `modelship_leader` | gauge | |
+//!
+//! and the rollout series of [`super::rollout_metrics`].
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -61,6 +63,7 @@ pub struct Metrics {
     pub revision: Family<RevisionLabel, Gauge>,
     pub services: Family<StateLabel, Gauge>,
     pub leader: Gauge,
+    pub rollouts: super::rollout_metrics::RolloutMetrics,
 }
 
 impl Default for Metrics {
@@ -84,6 +87,7 @@ impl Metrics {
             revision: Family::default(),
             services: Family::default(),
             leader: Gauge::default(),
+            rollouts: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -133,8 +137,10 @@ impl Metrics {
             "1 while this replica holds the leader lease",
             metrics.leader.clone(),
         );
+        let rollouts = super::rollout_metrics::RolloutMetrics::register(&mut registry);
         Metrics {
             registry,
+            rollouts,
             ..metrics
         }
     }

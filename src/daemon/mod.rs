@@ -25,6 +25,7 @@ pub mod http;
 pub mod leader;
 pub mod live;
 pub mod metrics;
+pub mod rollout_metrics;
 pub mod runner;
 pub mod status;
 
@@ -84,6 +85,8 @@ pub struct DaemonConfig {
     pub backoff: Backoff,
     /// `None`: this replica always writes.
     pub election: Option<Election>,
+    /// Rollout settings that do not come from specs (the test-only step interval).
+    pub rollout: crate::engine::rollout::Settings,
 }
 
 /// Why the daemon could not start or stopped.
@@ -231,6 +234,7 @@ async fn reconcile(
         writer: Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         metrics: handles.metrics.clone(),
         board: handles.board.clone(),
+        analyst: crate::engine::rollout::PrometheusAnalyst::default(),
     });
     runner::Runner::new(shared)
         .run(snapshots_rx, touched_rx, stop)

@@ -81,6 +81,8 @@ pub struct Prepared {
     compact: Option<Vec<Vec<Box<[u8]>>>>,
     /// Where the files came from (the `modelship.dev/source` annotation).
     source: Source,
+    /// The revision: the commit, or `local-<content hash>` outside git.
+    revision: String,
 }
 
 impl Prepared {
@@ -114,6 +116,12 @@ impl Prepared {
     /// Where the prepared files came from, as the compiler annotated the objects.
     pub fn source(&self) -> &Source {
         &self.source
+    }
+
+    /// The revision of the files: the commit of a Git snapshot, else `local-` and a hash
+    /// of the content (what the daemon names a directory's revision).
+    pub fn revision(&self) -> &str {
+        &self.revision
     }
 
     /// Replaces the desired objects of a valid service (the rollout engine's overlay);
@@ -254,6 +262,10 @@ pub fn prepare(
         compile_errors,
         compact: None,
         source: source.clone(),
+        revision: source
+            .commit
+            .clone()
+            .unwrap_or_else(|| crate::source::local::content_revision(files)),
     }
 }
 

@@ -31,7 +31,7 @@
 //! - While no rollout runs, the recorded revision is the first one with the stable
 //!   template: a commit that leaves the template alone writes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -297,15 +297,16 @@ pub fn canary_services(prepared: &Prepared, settings: &Settings) -> Vec<ServiceI
         .collect()
 }
 
-/// Advances every canary service of `prepared` and puts the desired objects of each new
-/// state into it. The CLI's road; the daemon calls [`advance_service`] per service.
+/// Advances every canary service of `prepared` (but those in `skip`) and puts the
+/// desired objects of each new state into it, at the revision of `prepared`. The CLI's
+/// road (through [`plan_all`]); the daemon calls [`advance_service`] per service.
 pub async fn drive<A: Analyst>(
     prepared: &mut Prepared,
-    live: &dyn LiveState,
-    revision: &str,
+    live: &(dyn LiveState + Sync),
     now: Timestamp,
     analyst: &A,
     settings: Settings,
+    skip: &BTreeSet<ServiceId>,
 ) -> RolloutReport {
     let ids = canary_services(prepared, &settings);
     let mut report = RolloutReport::default();
@@ -313,12 +314,12 @@ pub async fn drive<A: Analyst>(
     {
         let ctx = Context {
             prepared,
-            revision,
+            revision: prepared.revision(),
             now,
             analyst,
             settings,
         };
-        for id in ids {
+        for id in ids.into_iter().filter(|id| !skip.contains(id)) {
             match advance_service(&ctx, &id, live).await {
                 Ok(Some((desired, rollout))) => {
                     objects.push((id, desired));
@@ -333,6 +334,47 @@ pub async fn drive<A: Analyst>(
         prepared.set_service_objects(&id, desired);
     }
     report
+}
+
+/// The whole repository planned with its rollouts advanced, as `modelship plan` and
+/// `apply` do. Policies judge what Git asks for at rest first: a service they deny (or
+/// any service the plan blocks) is not rolled out and keeps its at-rest verdict, as the
+/// daemon, which reconciles only the services its revision plan leaves present.
+pub async fn plan_all<A: Analyst>(
+    prepared: &mut Prepared,
+    live: &(dyn LiveState + Sync),
+    labels: &super::NamespaceLabels,
+    now: Timestamp,
+    analyst: &A,
+    settings: Settings,
+) -> Result<(crate::plan::Plan, RolloutReport), super::Error> {
+    let at_rest = super::plan(prepared, live, labels, super::Scope::All)?;
+    let blocked: BTreeSet<ServiceId> = at_rest
+        .services
+        .iter()
+        .filter(|s| s.status != crate::plan::ServiceStatus::Present)
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .collect();
+    let report = drive(prepared, live, now, analyst, settings, &blocked).await;
+    if report.services.is_empty() && report.failures.is_empty() {
+        return Ok((at_rest, report));
+    }
+    let mut plan = super::plan(prepared, live, labels, super::Scope::All)?;
+    let mut at_rest: BTreeMap<ServiceId, crate::plan::ServicePlan> = at_rest
+        .services
+        .into_iter()
+        .map(|s| ((s.namespace.clone(), s.name.clone()), s))
+        .collect();
+    for service in &mut plan.services {
+        let id = (service.namespace.clone(), service.name.clone());
+        if blocked.contains(&id)
+            && let Some(verdict) = at_rest.remove(&id)
+        {
+            *service = verdict;
+        }
+    }
+    block_failed(&mut plan, &report);
+    Ok((plan, report))
 }
 
 /// Blocks, in a plan, the services whose rollout failed: their live objects stay as they
@@ -351,7 +393,7 @@ pub fn block_failed(plan: &mut crate::plan::Plan, report: &RolloutReport) {
 pub async fn advance_service<A: Analyst>(
     ctx: &Context<'_, A>,
     id: &ServiceId,
-    live: &dyn LiveState,
+    live: &(dyn LiveState + Sync),
 ) -> Result<Option<(Vec<Value>, ServiceRollout)>, Error> {
     let prepared = ctx.prepared;
     let config = &prepared.repository.config;

@@ -2,7 +2,7 @@
 //! hand: example-repo's llm-chat (gateway-api, steps 5, 25, 50 gated, 100) from its first
 //! deployment through a version bump to promotion, and to a rollback.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -156,7 +156,16 @@ async fn run(
     analyst: &FakeAnalyst,
 ) -> (Prepared, ServiceRollout) {
     let mut prepared = prepared(version);
-    let report = drive(&mut prepared, live, "r", now, analyst, Settings::default()).await;
+    let skip = BTreeSet::new();
+    let report = drive(
+        &mut prepared,
+        live,
+        now,
+        analyst,
+        Settings::default(),
+        &skip,
+    )
+    .await;
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     let rollout = report
         .services
@@ -370,21 +379,24 @@ async fn changes_outside_the_pod_template_and_unreadable_state_start_no_direct_r
     );
     let mut scaled =
         super::super::prepare(&files, &BTreeMap::new(), &crate::compile::Source::local());
+    let skip = BTreeSet::new();
     let report = drive(
         &mut scaled,
         &live,
-        "r2",
         t(1),
         &analyst,
         Settings::default(),
+        &skip,
     )
     .await;
     let rollout = report.services.iter().find(|s| s.id == id()).unwrap();
     assert_eq!(rollout.state.phase, Phase::Stable);
     assert_eq!(
-        rollout.state.revision, "r",
+        rollout.state.revision,
+        first.revision(),
         "the template's first revision is kept"
     );
+    assert_ne!(scaled.revision(), first.revision());
     assert!(object(&scaled, "Deployment", "llm-chat-canary").is_none());
 
     // A state annotation edited into nonsense: a new template still goes through a canary.

@@ -77,6 +77,32 @@ pub fn load_repo(dir: &Path) -> Prepared {
     .expect("repository directory readable")
 }
 
+/// Advances the canary rollouts of `prepared` over the live state, as `modelship plan`
+/// and `apply` do before planning (the clock and Prometheus of production).
+pub async fn drive_rollouts(
+    sandbox: &Sandbox,
+    prepared: &mut Prepared,
+) -> engine::rollout::RolloutReport {
+    let live = read_live(sandbox, prepared).await;
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let now = jiff::Timestamp::now();
+    let settings = engine::rollout::Settings::default();
+    let skip = BTreeSet::new();
+    engine::rollout::drive(prepared, &live, now, &analyst, settings, &skip).await
+}
+
+/// Plans `prepared` with its rollouts advanced, as `modelship plan` and `apply` do.
+pub async fn plan_with_rollouts(prepared: &mut Prepared, live: &LiveSet) -> Plan {
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let now = jiff::Timestamp::now();
+    let settings = engine::rollout::Settings::default();
+    let labels = NamespaceLabels::new();
+    engine::rollout::plan_all(prepared, live, &labels, now, &analyst, settings)
+        .await
+        .expect("plan")
+        .0
+}
+
 /// Starts a sandbox.
 pub async fn sandbox() -> Sandbox {
     tokio::time::timeout(STEP, Sandbox::start())

@@ -116,6 +116,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
             max: Duration::from_millis(500),
         },
         election: None,
+        rollout: Default::default(),
     }
 }
 
