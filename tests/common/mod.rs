@@ -103,6 +103,17 @@ pub async fn plan_with_rollouts(prepared: &mut Prepared, live: &LiveSet) -> Plan
         .0
 }
 
+/// The API resource of Gateway API HTTPRoutes.
+pub fn http_route_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "HTTPRoute".into(),
+        plural: "httproutes".into(),
+    }
+}
+
 /// Starts a sandbox.
 pub async fn sandbox() -> Sandbox {
     tokio::time::timeout(STEP, Sandbox::start())

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use modelship::rollout::{ANNOTATION_ROLLOUT, RolloutState};
 use modelship::sandbox::Sandbox;
 
-use crate::common::{STEP, edit, example_copy};
+use crate::common::{STEP, edit, example_copy, http_route_resource};
 use crate::prometheus_support::{Exporter, PrometheusServer, Traffic, prometheus_binary};
 
 /// The test-only step interval every rollout of these tests runs with.
@@ -178,13 +178,7 @@ pub async fn model_version(sandbox: &Sandbox, namespace: &str, name: &str) -> St
 
 /// The (stable, canary) weights of an HTTPRoute's first rule.
 pub async fn route_weights(sandbox: &Sandbox, namespace: &str, name: &str) -> (i64, i64) {
-    let resource = ApiResource {
-        group: "gateway.networking.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: "HTTPRoute".into(),
-        plural: "httproutes".into(),
-    };
+    let resource = http_route_resource();
     let api: Api<DynamicObject> = Api::namespaced_with(sandbox.client(), namespace, &resource);
     let route = tokio::time::timeout(STEP, api.get(name))
         .await
