@@ -60,7 +60,79 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
     let Some(env) = bumped(Some(HEALTHY)).await else {
         return;
     };
-    let out = apply_wait(&env).await;
+    // plan shows the steps, the gate and what the rollout costs at its peak.
+    let dir = env.repo.path().to_string_lossy().into_owned();
+    let plan = modelship(&env, &["plan", &dir]).await;
+    let printed = text(&plan);
+    assert!(
+        printed.contains("Canary genai/llm-chat: 5% -> 25% -> [approve] 50% -> 100%"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("peak 20 GPUs (4 per pod), $139.60/h at the peak"),
+        "{printed}"
+    );
+    assert!(printed.contains("Deployment/llm-chat-canary"), "{printed}");
+
+    // apply --wait drives to the gate; rollout status --watch follows it there.
+    let applying = command(
+        &env,
+        &[
+            "apply",
+            &dir,
+            "--create-namespaces",
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("apply starts");
+    prometheus_support::wait_for(
+        "the first step",
+        std::time::Duration::from_secs(60),
+        || async { matches!(state_phase(&env).await, Phase::Progressing { .. }) },
+    )
+    .await;
+    let watch = modelship(
+        &env,
+        &[
+            "rollout",
+            "status",
+            "genai/llm-chat",
+            "--dir",
+            &dir,
+            "--watch",
+        ],
+    )
+    .await;
+    assert!(
+        watch.status.success(),
+        "the gate settles the watch with exit 0"
+    );
+    let watched = text(&watch);
+    assert!(
+        watched.contains("genai/llm-chat: progressing step"),
+        "{watched}"
+    );
+    let last = watched
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("genai/llm-chat:"));
+    assert!(
+        last.unwrap_or_default()
+            .contains("waiting-for-gate step 3/4 weight 25"),
+        "{watched}"
+    );
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        applying.wait_with_output(),
+    )
+    .await
+    .expect("apply finishes")
+    .expect("apply exits");
     assert!(out.status.success(), "stops at the gate with exit 0");
     let printed = text(&out);
     assert!(printed.contains("step 1 of 4: weight 5"), "{printed}");
