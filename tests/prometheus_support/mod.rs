@@ -11,6 +11,8 @@
 //! by `scripts/setup`) on a free loopback port, scraping the exporter every second, and
 //! kills it on drop.
 
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
