@@ -13,7 +13,7 @@ mod daemon_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{STEP, apply_ok, drive_rollouts, edit, example_copy, load_repo, options, sandbox};
+use common::{STEP, apply_with_rollouts, edit, example_copy, load_repo, sandbox};
 use daemon_support::{Running, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
@@ -117,9 +117,7 @@ async fn live(sandbox: &Sandbox) -> BTreeMap<(String, String, String), serde_jso
 /// its request log cleared.
 async fn start_from(before: &Path) -> Sandbox {
     let sandbox = sandbox().await;
-    let mut prepared = load_repo(before);
-    drive_rollouts(&sandbox, &mut prepared).await;
-    apply_ok(&sandbox, &prepared, &options()).await;
+    apply_with_rollouts(&sandbox, before).await;
     sandbox.reset_requests();
     sandbox
 }

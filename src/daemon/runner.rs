@@ -9,6 +9,9 @@
 //! watch event (service touched) ──▶ Queued(Touched)      retry timer ──▶ Queued(Retry)
 //!                                          │ ≤ concurrency at once
 //!       Running ── engine::plan (this service) ── engine::apply_service ──▶ Idle | RetryAt
+//!          canary service: engine::rollout::advance_service (the daemon's clock) and
+//!          rollout::plan_service first, rollout::record after ──▶ RolloutDue(requeue_at)
+//! RolloutDue timer ──▶ Queued(Rollout)
 //! ```
 //!
 //! Each service's place in the loop is one [`Phase`] in one map, so it is always in exactly

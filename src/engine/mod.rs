@@ -8,12 +8,13 @@
 //!     │ prepare: load + validate (spec), compile, load policies
 //!     ▼
 //! Prepared { repository, desired, policies, per-service errors }
+//!     │ rollout::plan_all (CLI) / rollout::advance_service (daemon): canary services
+//!     │   advanced at the caller's clock, analysed on Prometheus, their objects replaced
+//!     │   by those of the new rollout state (see `rollout`)
 //!     │ plan(prepared, live, namespace labels, scope)
 //!     │   plan::plan over any LiveState (the CLI's LISTs, the daemon's watch cache)
 //!     │   + policies with live context (oldObject, namespace labels) + enforce
 //!     ▼
-//!     (rollout::drive / rollout::advance_service between prepare and plan: canary
-//!      services get the desired objects of their rollout state; see `rollout`)
 //! Plan ──apply(writer, plan, strategy)──▶ cluster::Writer (SSA in apply order, deletes
 //!          apply_service / prune            reversed, namespaces, prune guard)
 //! ```

@@ -91,6 +91,14 @@ pub async fn drive_rollouts(
     engine::rollout::drive(prepared, &live, now, &analyst, settings, &skip).await
 }
 
+/// Applies the repository at `dir` as `modelship apply` does: canary services record
+/// their rollout state with the other objects.
+pub async fn apply_with_rollouts(sandbox: &Sandbox, dir: &Path) -> ApplyReport {
+    let mut prepared = load_repo(dir);
+    drive_rollouts(sandbox, &mut prepared).await;
+    apply_ok(sandbox, &prepared, &options()).await
+}
+
 /// Plans `prepared` with its rollouts advanced, as `modelship plan` and `apply` do.
 pub async fn plan_with_rollouts(prepared: &mut Prepared, live: &LiveSet) -> Plan {
     let analyst = engine::rollout::PrometheusAnalyst::default();
