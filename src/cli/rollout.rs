@@ -429,4 +429,48 @@ mod tests {
         assert_eq!(plan_text(&report), "");
         assert_eq!(status_text(&[]), "no canary services\n");
     }
+
+    #[test]
+    fn status_text_shows_the_step_the_counts_the_verdicts_and_the_peak() {
+        use crate::rollout::{CheckResult, Threshold, Verdict};
+        let status = RolloutStatus {
+            phase: PhaseName::Progressing,
+            revision: "abc123".into(),
+            template_hash: "0123456789abcdef".into(),
+            step: Some(2),
+            steps: 4,
+            weight: Some(25),
+            seconds_left: Some(42),
+            waiting_for: None,
+            reason: None,
+            failures: 1,
+            failure_limit: 2,
+            inconclusive: 0,
+            inconclusive_limit: 3,
+            last_analysis: Some(StepAnalysis {
+                at: Timestamp::UNIX_EPOCH,
+                weight: 5,
+                checks: vec![CheckResult {
+                    name: "successRate".into(),
+                    verdict: Verdict::Fail,
+                    value: Some(91.5),
+                    threshold: Threshold {
+                        min: Some(99.0),
+                        max: None,
+                    },
+                    message: None,
+                }],
+            }),
+            peak_gpus: Some(20),
+            peak_hourly_cost: Some(139.6),
+        };
+        let id = ("genai".to_string(), "llm-chat".to_string());
+        assert_eq!(
+            status_text(&[(id, status)]),
+            "genai/llm-chat: progressing step 2/4 weight 25, 42s left\n\
+             \x20 revision abc123, template 0123456789ab; failures 1/2, inconclusive 0/3; peak 20 GPUs ($139.60/h)\n\
+             \x20 last analysis at weight 5 (1970-01-01T00:00:00Z):\n\
+             \x20   successRate 91.5000 fail (min 99)\n"
+        );
+    }
 }

@@ -420,3 +420,121 @@ fn the_test_step_interval_parses_or_names_the_variable() {
         "{error}"
     );
 }
+
+/// example-repo with `edits` (file, from, to) applied.
+fn edited(edits: &[(&str, &str, &str)]) -> Prepared {
+    let mut files = files("3.1.0");
+    for (file, from, to) in edits {
+        let text = String::from_utf8(files[*file].clone()).unwrap();
+        assert!(text.contains(from), "{file} has {from}");
+        files.insert(file.to_string(), text.replacen(from, to, 1).into_bytes());
+    }
+    super::super::prepare(&files, &BTreeMap::new(), &crate::compile::Source::local())
+}
+
+/// Drives every canary service of `prepared` at `now`.
+async fn drive_all(prepared: &mut Prepared, live: &LiveSet, now: Timestamp) -> RolloutReport {
+    let analyst = FakeAnalyst::new(true);
+    let report = drive(
+        prepared,
+        live,
+        now,
+        &analyst,
+        Settings::default(),
+        &BTreeSet::new(),
+    )
+    .await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    report
+}
+
+fn object_of(prepared: &Prepared, id: &ServiceId, kind: &str, name: &str) -> Option<Value> {
+    let service = prepared.service(id)?.into_owned();
+    service
+        .objects
+        .into_iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+}
+
+#[tokio::test]
+async fn istio_route_weights_and_the_replica_split_follow_the_step() {
+    const FRAUD: &str = "services/risk/fraud-detection.yaml";
+    const IMAGES: &str = "services/genai/image-classifier.yaml";
+    let canary = (
+        "strategy: rolling",
+        "strategy: canary\n    steps: [50, 100]",
+    );
+    let images = ("genai", "image-classifier");
+    let fraud = ("risk-prod", "fraud-detection");
+    let key = |(ns, name): (&str, &str)| (ns.to_string(), name.to_string());
+    let mut first = edited(&[(FRAUD, canary.0, canary.1)]);
+    drive_all(&mut first, &LiveSet::new(), t(0)).await;
+    let live = applied(&first, &all_ready, &[]);
+    let bumped = [
+        (FRAUD, canary.0, canary.1),
+        (FRAUD, "version: \"1.4.2\"", "version: \"1.4.3\""),
+        (IMAGES, "version: \"2024.11.1\"", "version: \"2024.12.1\""),
+    ];
+    let mut starting = edited(&bumped);
+    drive_all(&mut starting, &live, t(1)).await;
+    let live = applied(&starting, &all_ready, &[]);
+    let mut stepped = edited(&bumped);
+    let report = drive_all(&mut stepped, &live, t(2)).await;
+    let stepping: Vec<&ServiceRollout> = report
+        .services
+        .iter()
+        .filter(|r| r.id == key(images) || r.id == key(fraud))
+        .collect();
+    assert_eq!(stepping.len(), 2);
+    for rollout in stepping {
+        assert!(
+            matches!(rollout.state.phase, Phase::Progressing { step: 0, .. }),
+            "{rollout:?}"
+        );
+    }
+    // istio: every route of the VirtualService (http and grpc) at 90/10 by subset.
+    let vs = object_of(&stepped, &key(images), "VirtualService", "image-classifier").unwrap();
+    for route in vs["spec"]["http"].as_array().unwrap() {
+        let weights: Vec<(String, i64)> = route["route"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let subset = d["destination"]["subset"].as_str().unwrap().to_string();
+                (subset, d["weight"].as_i64().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            weights,
+            [("stable".into(), 90), ("canary".into(), 10)],
+            "{route}"
+        );
+    }
+    let canary_pods = object_of(
+        &stepped,
+        &key(images),
+        "Deployment",
+        "image-classifier-canary",
+    )
+    .unwrap()["spec"]["replicas"]
+        .clone();
+    assert_eq!(canary_pods, 1, "10% of 2 replicas, at least one pod");
+    // replicas under an HPA: the canary runs half of minReplicas 3, the HPA keeps stable.
+    let deployment = object_of(
+        &stepped,
+        &key(fraud),
+        "Deployment",
+        "fraud-detection-canary",
+    )
+    .unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let stable = object_of(&stepped, &key(fraud), "Deployment", "fraud-detection").unwrap();
+    assert!(
+        stable["spec"]["replicas"].is_null(),
+        "the HPA owns the stable count"
+    );
+    assert_eq!(
+        stable["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"], "1.4.2",
+        "the stable keeps its live template"
+    );
+}
