@@ -441,7 +441,7 @@ async fn apply_once(
     report_apply(&report, stderr);
     let ok = report.is_success();
     if ok && mode == WriteMode::Persist {
-        let rollouts = rollout::recordable(&planned.rollouts, &|_| false);
+        let rollouts: Vec<_> = planned.rollouts.services.iter().collect();
         for error in rollout::record(&writer, &rollouts, planned.now).await {
             let _ = writeln!(stderr, "warning: {error}");
         }

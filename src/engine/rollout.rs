@@ -55,7 +55,7 @@ use crate::state::{DesiredService, DesiredState, LiveState};
 
 #[path = "rollout_record.rs"]
 mod record;
-pub use record::{COMMAND_MANAGER, event_body, record, recordable, send_command};
+pub use record::{COMMAND_MANAGER, event_body, record, send_command};
 
 /// The environment variable that shortens every canary's `stepInterval`, for tests and
 /// demos only (SPEC.md's minimum of 30s holds for specs). A duration such as `2s`.

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{Error, RolloutReport, ServiceRollout, deployment_key, is_warning, stored_state};
+use super::{Error, ServiceRollout, deployment_key, is_warning, stored_state};
 use crate::cluster::{self, Writer};
 use crate::compile::Track;
 use crate::meta::ServiceId;
@@ -48,14 +48,6 @@ pub async fn record(
         }
     }
     failures
-}
-
-/// The rollouts of a report whose objects all applied: those [`record`] may record.
-pub fn recordable<'a>(
-    report: &'a RolloutReport,
-    failed: &dyn Fn(&ServiceId) -> bool,
-) -> Vec<&'a ServiceRollout> {
-    report.services.iter().filter(|s| !failed(&s.id)).collect()
 }
 
 /// The core/v1 Event of one transition, on the stable Deployment `<name>`. Its name is
