@@ -164,6 +164,7 @@ async fn measure(services: usize, shape: Shape) {
         backoff: Backoff::default(),
         election: None,
         github: None,
+        rollout: Default::default(),
     };
     let (stop, shutdown) = watch::channel(false);
     let (started_tx, started_rx) = oneshot::channel();

@@ -338,7 +338,8 @@ async fn plan_command_exit_codes_follow_kubectl_diff() {
     let run =
         |args: PlanArgs| async move { tokio::time::timeout(STEP, run_plan(&args)).await.unwrap() };
     assert_eq!(run(args(repo.path())).await, Exit::Changes);
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    // Applied as the CLI applies: canary services record their rollout state.
+    apply_with_rollouts(&sandbox, repo.path()).await;
     assert_eq!(run(args(repo.path())).await, Exit::Ok);
     edit(
         repo.path(),

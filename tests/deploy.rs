@@ -111,6 +111,7 @@ fn rbac_grants_named_verbs_on_named_resources_only() {
         verbs_of("namespaces"),
         ["get", "list", "create", "patch", "delete"]
     );
+    assert_eq!(verbs_of("events"), ["create"], "rollout transitions only");
     assert!(
         verbs_of("secrets").is_empty(),
         "modelship never reads Secrets"

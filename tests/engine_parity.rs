@@ -13,7 +13,7 @@ mod daemon_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{STEP, apply_ok, edit, example_copy, load_repo, options, sandbox};
+use common::{STEP, apply_with_rollouts, edit, example_copy, load_repo, sandbox};
 use daemon_support::{Running, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
@@ -117,7 +117,7 @@ async fn live(sandbox: &Sandbox) -> BTreeMap<(String, String, String), serde_jso
 /// its request log cleared.
 async fn start_from(before: &Path) -> Sandbox {
     let sandbox = sandbox().await;
-    apply_ok(&sandbox, &load_repo(before), &options()).await;
+    apply_with_rollouts(&sandbox, before).await;
     sandbox.reset_requests();
     sandbox
 }
@@ -127,9 +127,9 @@ async fn via_cli(before: &Path, after: &Path, setup: &Setup) -> Decisions {
     let sandbox = start_from(before).await;
     setup(&sandbox).await;
     sandbox.reset_requests();
-    let prepared = load_repo(after);
+    let mut prepared = load_repo(after);
     let set = common::read_live(&sandbox, &prepared).await;
-    let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
+    let plan = common::plan_with_rollouts(&mut prepared, &set).await;
     let strategy = Strategy {
         prune: PruneMode::Guarded,
         create_namespaces: true,
@@ -186,6 +186,7 @@ async fn via_daemon(before: &Path, after: &Path, setup: &Setup) -> Decisions {
         backoff: Backoff::default(),
         election: None,
         github: None,
+        rollout: Default::default(),
     };
     let daemon = Running::start(config, sandbox.client()).await;
     daemon.wait_ready().await;

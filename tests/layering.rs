@@ -79,6 +79,7 @@ fn only_the_engine_calls_the_writer_and_only_the_writer_patches_or_deletes() {
         "writer.delete(",
         "writer.ensure_namespace(",
         "writer.annotate(",
+        "writer.record_event(",
     ];
     let kube_writes = [
         "api.patch(",

@@ -34,7 +34,7 @@ fn policies(dir: &std::path::Path) -> PolicySet {
 async fn change_gpus(count: &str) -> (plan::Action, Vec<Violation>) {
     let sandbox = sandbox().await;
     let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    apply_with_rollouts(&sandbox, repo.path()).await;
     edit(repo.path(), SPEC, "count: 1", &format!("count: {count}"));
     let loaded = load_repo(repo.path());
     let live = read_live(&sandbox, &loaded).await;
@@ -171,7 +171,7 @@ fn image(deployment: &Deployment) -> Option<String> {
 async fn raised_llm_chat() -> (Sandbox, tempfile::TempDir) {
     let sandbox = sandbox().await;
     let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    apply_with_rollouts(&sandbox, repo.path()).await;
     edit(repo.path(), LLM, "count: 4", "count: 16");
     edit(
         repo.path(),
@@ -310,7 +310,7 @@ async fn apply_leaves_the_denied_service_untouched_and_applies_the_others() {
 async fn namespace_labels_come_from_the_cluster() {
     let sandbox = sandbox().await;
     let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    apply_with_rollouts(&sandbox, repo.path()).await;
     let out = modelship(&sandbox, &["plan", dir(repo.path())]).await;
     assert_eq!(
         out.status.code(),

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, DynamicObject};
 use modelship::compile::{Source, compile_repository};
 use modelship::engine::Prepared;
 use modelship::rollout::{
@@ -34,13 +34,7 @@ async fn deployment(sandbox: &Sandbox, name: &str) -> Option<Deployment> {
 }
 
 async fn route_weights(sandbox: &Sandbox) -> Vec<(String, i64)> {
-    let resource = ApiResource {
-        group: "gateway.networking.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: "HTTPRoute".into(),
-        plural: "httproutes".into(),
-    };
+    let resource = http_route_resource();
     let api: Api<DynamicObject> = Api::namespaced_with(sandbox.client(), NS, &resource);
     let route = tokio::time::timeout(STEP, api.get(NAME))
         .await

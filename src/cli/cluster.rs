@@ -32,7 +32,7 @@ use crate::cluster::{
     self, ConnectOptions, DeploymentHealth, HealthOptions, Kinds, RetryPolicy, WriteMode, Writer,
 };
 use crate::compile::Source;
-use crate::engine::{self, ApplyReport, NamespaceLabels, Prepared, Scope, Strategy};
+use crate::engine::{self, ApplyReport, NamespaceLabels, Prepared, Strategy, rollout};
 use crate::plan::render::{self, Format};
 use crate::plan::{Action, ObjectKey, Plan, PruneMode, ServiceStatus};
 use crate::spec;
@@ -199,6 +199,10 @@ pub struct Planned {
     pub client: kube::Client,
     pub plan: Plan,
     pub live: LiveSet,
+    /// The canary rollouts advanced for this plan.
+    pub rollouts: rollout::RolloutReport,
+    /// The clock the rollouts were advanced at.
+    pub now: jiff::Timestamp,
 }
 
 /// Why a plan could not be made.
@@ -248,8 +252,9 @@ async fn read_cluster(
     Ok((live, labels))
 }
 
-/// Prepares the repository and plans it against the cluster, read-only; `Err` is the exit
-/// code of a failure, already reported on `stderr`.
+/// Prepares the repository, advances its canary rollouts at the clock's now (see
+/// `engine::rollout`; an analysis due asks Prometheus) and plans it against the cluster,
+/// read-only; `Err` is the exit code of a failure, already reported on `stderr`.
 pub async fn prepare_and_plan(
     dir: &Path,
     policy_dirs: &[PathBuf],
@@ -257,10 +262,11 @@ pub async fn prepare_and_plan(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Planned, Exit> {
-    let prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
-        let _ = writeln!(stderr, "error: {error}");
-        Exit::Invalid
-    })?;
+    let mut prepared =
+        prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
+            let _ = writeln!(stderr, "error: {error}");
+            Exit::Invalid
+        })?;
     if prepared.policies_broken() {
         let _ = writeln!(
             stderr,
@@ -268,27 +274,49 @@ pub async fn prepare_and_plan(
         );
         return Err(Exit::Invalid);
     }
+    let settings = rollout::Settings::from_env().map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        Exit::Invalid
+    })?;
     let options = ConnectOptions {
         kubeconfig: cluster_args.kubeconfig.clone(),
         context: cluster_args.context.clone(),
     };
-    let planned = async {
+    let connected = async {
         let client = cluster::connect(&options).await?;
         let (live, labels) = read_cluster(&client, &prepared, retry).await?;
-        let plan = engine::plan(&prepared, &live, &labels, Scope::All)?;
-        Ok::<_, PlanFailure>((client, plan, live))
+        Ok::<_, cluster::Error>((client, live, labels))
     }
     .await;
+    let (client, live, labels) = connected.map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        PlanFailure::from(error).exit()
+    })?;
+    // The CLI's clock; the engine never reads one itself.
+    let now = jiff::Timestamp::now();
+    let analyst = rollout::PrometheusAnalyst::default();
+    let planned = rollout::plan_all(&mut prepared, &live, &labels, now, &analyst, settings).await;
     match planned {
-        Ok((client, plan, live)) => Ok(Planned {
-            prepared,
-            client,
-            plan,
-            live,
-        }),
+        Ok((plan, rollouts)) => {
+            for (id, error) in &rollouts.failures {
+                let _ = writeln!(
+                    stderr,
+                    "error: {error}: the objects of {}/{} were left untouched",
+                    id.0, id.1
+                );
+            }
+            Ok(Planned {
+                prepared,
+                client,
+                plan,
+                live,
+                rollouts,
+                now,
+            })
+        }
         Err(error) => {
             let _ = writeln!(stderr, "error: {error}");
-            Err(error.exit())
+            Err(PlanFailure::from(error).exit())
         }
     }
 }
@@ -318,6 +346,9 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         ),
         other => print!("{}", render::render(plan, other.into(), color())),
     }
+    if args.output == OutputFormat::Text {
+        print!("{}", super::rollout::plan_text(&planned.rollouts));
+    }
     if let Some(denied) = render::denied_text(plan) {
         let _ = writeln!(
             stderr,
@@ -338,59 +369,113 @@ pub fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
     }
 }
 
-/// Runs `modelship apply`.
+/// Runs `modelship apply`. With `--wait`, canary rollouts are driven until each settles
+/// (promoted, rolled back, paused or waiting at a gate): the repository is prepared,
+/// planned and applied again whenever the earliest rollout is due, within `--timeout`.
 pub async fn run_apply(args: &ApplyArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
-    let planned = match prepare_and_plan(
-        &args.dir,
-        &args.policies,
-        &args.cluster,
-        &retry,
-        &mut stderr,
-    )
-    .await
-    {
-        Ok(planned) => planned,
-        Err(exit) => return exit,
-    };
-    let Planned {
-        prepared,
-        client,
-        plan,
-        ..
-    } = planned;
-    print!("{}", render::render(&plan, args.output.into(), color()));
+    let deadline = tokio::time::Instant::now() + args.timeout;
     let mode = if args.dry_run {
         WriteMode::DryRun
     } else {
         WriteMode::Persist
     };
-    let writer = Writer::new(client.clone(), retry, mode);
-    let report = match engine::apply(&writer, &plan, &prepared.desired, &strategy(args)).await {
+    let mut round = 0;
+    loop {
+        let planned = prepare_and_plan(
+            &args.dir,
+            &args.policies,
+            &args.cluster,
+            &retry,
+            &mut stderr,
+        );
+        let planned = match planned.await {
+            Ok(planned) => planned,
+            Err(exit) => return exit,
+        };
+        if round == 0 || planned.plan.has_changes() {
+            print!(
+                "{}",
+                render::render(&planned.plan, args.output.into(), color())
+            );
+        }
+        let (exit, settled) = apply_once(&planned, args, mode, &retry, &mut stderr).await;
+        let drive_on = args.wait && mode == WriteMode::Persist && exit == Exit::Ok;
+        if !drive_on || settled {
+            return finish_apply(args, &planned, exit, mode, &retry, &mut stderr).await;
+        }
+        round += 1;
+        let now = jiff::Timestamp::now();
+        let wake = super::rollout::next_wake(&planned.rollouts, now);
+        if tokio::time::Instant::now() + wake > deadline {
+            let _ = writeln!(
+                stderr,
+                "error: rollouts still running after {}s (raise --timeout): run apply again or `modelship rollout status`",
+                args.timeout.as_secs()
+            );
+            return Exit::Changes;
+        }
+        tokio::time::sleep(wake).await;
+    }
+}
+
+/// Applies one plan, records its rollouts (command annotations cleared, Events) and says
+/// where each stands. Returns the exit code so far and whether every rollout settled.
+async fn apply_once(
+    planned: &Planned,
+    args: &ApplyArgs,
+    mode: WriteMode,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+) -> (Exit, bool) {
+    let writer = Writer::new(planned.client.clone(), *retry, mode);
+    let desired = planned.prepared.desired();
+    let report = match engine::apply(&writer, &planned.plan, &desired, &strategy(args)).await {
         Ok(report) => report,
         Err(guard) => {
             let _ = writeln!(stderr, "error: {guard}");
-            return Exit::Changes;
+            return (Exit::Changes, true);
         }
     };
-    report_apply(&report, &mut stderr);
-    let mut exit = if report.is_success() {
-        Exit::Ok
-    } else {
-        Exit::Changes
-    };
-    if args.wait && mode == WriteMode::Persist && exit == Exit::Ok {
-        exit = wait(&client, &plan, args.timeout, retry, &mut stderr).await;
+    report_apply(&report, stderr);
+    let ok = report.is_success();
+    if ok && mode == WriteMode::Persist {
+        let rollouts: Vec<_> = planned.rollouts.services.iter().collect();
+        for error in rollout::record(&writer, &rollouts, planned.now).await {
+            let _ = writeln!(stderr, "warning: {error}");
+        }
     }
-    if let Some(denied) = render::denied_text(&plan) {
+    super::rollout::print_advanced(&planned.rollouts, stderr);
+    let exit = if ok { Exit::Ok } else { Exit::Changes };
+    (exit, planned.rollouts.settled())
+}
+
+/// The end of `apply`: the health wait (`--wait`), and the exit code of denied or
+/// invalid services and of rollouts that rolled back or paused.
+async fn finish_apply(
+    args: &ApplyArgs,
+    planned: &Planned,
+    mut exit: Exit,
+    mode: WriteMode,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+) -> Exit {
+    let plan = &planned.plan;
+    if args.wait && mode == WriteMode::Persist && exit == Exit::Ok {
+        exit = wait(&planned.client, plan, args.timeout, *retry, stderr).await;
+        if exit == Exit::Ok && super::rollout::needs_attention(&planned.rollouts) {
+            exit = Exit::Changes;
+        }
+    }
+    if let Some(denied) = render::denied_text(plan) {
         let _ = writeln!(
             stderr,
             "error: {denied}: their objects were left untouched; the other services were applied"
         );
         exit = Exit::Invalid;
     }
-    if !prepared.desired.repository_valid {
+    if !planned.prepared.desired.repository_valid {
         let _ = writeln!(
             stderr,
             "error: the repository has errors: invalid services were left untouched and nothing was pruned"

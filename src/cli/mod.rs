@@ -9,6 +9,7 @@ pub mod logging;
 pub mod output;
 pub mod policies;
 pub mod pr;
+pub mod rollout;
 pub mod run;
 
 use std::path::PathBuf;
@@ -86,6 +87,12 @@ pub enum Command {
         #[command(subcommand)]
         command: policies::PoliciesCommand,
     },
+    /// Canary rollouts: `rollout status [NAMESPACE/NAME] [--watch]`, `rollout approve|abort|retry
+    /// NAMESPACE/NAME`.
+    Rollout {
+        #[command(subcommand)]
+        command: rollout::RolloutCommand,
+    },
     /// Pull-request commands (`pr comment DIR --repo OWNER/NAME --pr N`), for CI jobs.
     Pr {
         #[command(subcommand)]
@@ -121,5 +128,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
         Command::Policies { command } => policies::run(command),
         Command::Pr { command } => cluster::block_on(pr::run(&command)).into(),
+        Command::Rollout { command } => cluster::block_on(rollout::run(&command)).into(),
     }
 }

@@ -137,6 +137,8 @@ pub struct Env {
     pub webhook_secret: Option<String>,
     pub pod_name: Option<String>,
     pub pod_namespace: Option<String>,
+    /// Test only: `MODELSHIP_TEST_STEP_INTERVAL`, every canary's stepInterval.
+    pub test_step_interval: Option<String>,
 }
 
 impl Env {
@@ -149,6 +151,7 @@ impl Env {
             webhook_secret: var("MODELSHIP_WEBHOOK_SECRET"),
             pod_name: var("POD_NAME").or_else(|| var("HOSTNAME")),
             pod_namespace: var("POD_NAMESPACE"),
+            test_step_interval: var(crate::engine::rollout::TEST_STEP_INTERVAL_ENV),
         }
     }
 }
@@ -174,7 +177,12 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
             .unwrap_or_else(|| format!("modelship-{}", std::process::id())),
         duration_seconds: 15,
     });
+    let rollout = match &env.test_step_interval {
+        Some(text) => crate::engine::rollout::Settings::with_step_interval(text)?,
+        None => crate::engine::rollout::Settings::default(),
+    };
     Ok(DaemonConfig {
+        rollout,
         repo_name: source.repo_name(),
         source,
         branch: args.branch.clone(),

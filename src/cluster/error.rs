@@ -64,6 +64,27 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Reading one object failed.
+    #[error("reading {key} failed: {source}")]
+    Get {
+        key: ObjectKey,
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing or clearing an annotation (a rollout command) failed.
+    #[error("annotating {key} failed: {source}")]
+    Annotate {
+        key: ObjectKey,
+        #[source]
+        source: kube::Error,
+    },
+    /// Creating an Event failed.
+    #[error("recording an event in namespace {namespace} failed: {source}")]
+    Event {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
     /// Deployments did not become ready in time.
     #[error("deployments not ready after {}s: {}", .timeout.as_secs(), list(.deployments))]
     NotReady {
@@ -98,6 +119,9 @@ impl Error {
             Error::MissingNamespace(_) => "missing_namespace",
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
+            Error::Get { .. } => "get",
+            Error::Annotate { .. } => "annotate",
+            Error::Event { .. } => "event",
             Error::NotReady { .. } => "not_ready",
             Error::Health { .. } => "health",
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+    ConfigMap, Event, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -125,6 +125,7 @@ fn builtin(api_version: &str, kind: &str) -> Option<Resolved> {
         ("v1", "ServiceAccount") => (ApiResource::erase::<ServiceAccount>(&()), true),
         ("v1", "Service") => (ApiResource::erase::<Service>(&()), true),
         ("v1", "Secret") => (ApiResource::erase::<Secret>(&()), true),
+        ("v1", "Event") => (ApiResource::erase::<Event>(&()), true),
         ("v1", "ConfigMap") => (ApiResource::erase::<ConfigMap>(&()), true),
         ("v1", "PersistentVolumeClaim") => (ApiResource::erase::<PersistentVolumeClaim>(&()), true),
         ("apps/v1", "Deployment") => (ApiResource::erase::<Deployment>(&()), true),

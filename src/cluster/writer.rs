@@ -3,6 +3,11 @@
 //! planned (same UID), and creation of a missing namespace. Every request is retried
 //! ([`super::retry`]). Nothing here decides what to write: that is the engine's plan.
 //!
+//! Two small writes serve rollouts: [`Writer::annotate`] sets or clears one annotation
+//! with a JSON merge patch under a field manager of its own (the rollout command people
+//! send; a merge patch never creates a missing object), and [`Writer::record_event`]
+//! creates a core/v1 Event. [`Writer::get`] reads one object.
+//!
 //! Namespaces created here carry `app.kubernetes.io/created-by: modelship` but not the
 //! managed-by label: they are never pruned, since deleting a namespace deletes everything
 //! in it, ours or not.
@@ -103,34 +108,6 @@ impl Writer {
         }
     }
 
-    /// Sets annotations on one existing object with a JSON merge patch (not server-side
-    /// apply: an apply of only these fields under modelship's manager would drop every
-    /// other field modelship applied). Returns the object the server stored.
-    pub async fn annotate(
-        &self,
-        key: &ObjectKey,
-        api_version: &str,
-        annotations: &serde_json::Map<String, Value>,
-    ) -> Result<Value> {
-        let api = self.api(api_version, key).await?;
-        let params = PatchParams {
-            dry_run: self.mode == WriteMode::DryRun,
-            // A manager of its own: these annotations are not part of what modelship applies.
-            field_manager: Some(format!("{FIELD_MANAGER}-annotate")),
-            ..PatchParams::default()
-        };
-        let body = json!({"metadata": {"annotations": annotations}});
-        let patch = Patch::Merge(&body);
-        match retry(&self.retry, || api.patch(&key.name, &params, &patch)).await {
-            // A DynamicObject is a map of JSON values: serializing it cannot fail.
-            Ok(stored) => Ok(serde_json::to_value(&stored).unwrap_or(Value::Null)),
-            Err(source) => Err(Error::Apply {
-                key: key.clone(),
-                source,
-            }),
-        }
-    }
-
     /// Deletes one object, on the condition that it still has `uid` (when given); an
     /// object already gone counts as deleted.
     pub async fn delete(
@@ -155,6 +132,66 @@ impl Writer {
                 key: key.clone(),
                 source,
             }),
+        }
+    }
+
+    /// Reads one object; `None` when it does not exist.
+    pub async fn get(&self, key: &ObjectKey, api_version: &str) -> Result<Option<Value>> {
+        let api = self.api(api_version, key).await?;
+        match retry(&self.retry, || api.get_opt(&key.name)).await {
+            // A DynamicObject is a map of JSON values: serializing it cannot fail.
+            Ok(found) => Ok(found.map(|o| serde_json::to_value(&o).unwrap_or(Value::Null))),
+            Err(source) => Err(Error::Get {
+                key: key.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) one annotation of an existing object with a JSON
+    /// merge patch under `manager`; a missing object is an error, never created.
+    pub async fn annotate(
+        &self,
+        key: &ObjectKey,
+        api_version: &str,
+        manager: &str,
+        annotation: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        let api = self.api(api_version, key).await?;
+        let mut params = PatchParams {
+            field_manager: Some(manager.to_string()),
+            ..PatchParams::default()
+        };
+        params.dry_run = self.mode == WriteMode::DryRun;
+        let body = json!({"metadata": {"annotations": {annotation: value}}});
+        let patch: Patch<Value> = Patch::Merge(body);
+        match retry(&self.retry, || api.patch(&key.name, &params, &patch)).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(Error::Annotate {
+                key: key.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Creates a core/v1 Event (`body` is the whole Event) in `namespace`.
+    pub async fn record_event(&self, namespace: &str, body: &Value) -> Result<()> {
+        let key = ObjectKey::new("", "Event", namespace, "");
+        let api = self.api("v1", &key).await?;
+        let error = |source| Error::Event {
+            namespace: namespace.to_string(),
+            source,
+        };
+        let event: DynamicObject =
+            serde_json::from_value(body.clone()).map_err(|e| error(kube::Error::SerdeError(e)))?;
+        let params = PostParams {
+            dry_run: self.mode == WriteMode::DryRun,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        match retry(&self.retry, || api.create(&params, &event)).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(error(source)),
         }
     }
 

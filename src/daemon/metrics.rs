@@ -13,6 +13,8 @@
 //! | `modelship_revision_info` | gauge (1) | `revision` |
 //! | `modelship_services` | gauge | `state` |
 //! | `modelship_leader` | gauge | |
+//!
+//! and the rollout series of [`super::rollout_metrics`].
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -63,6 +65,7 @@ pub struct Metrics {
     pub leader: Gauge,
     /// `modelship_forge_requests_total{result}`: every GitHub request attempt.
     pub forge: crate::forge::ForgeMetrics,
+    pub rollouts: super::rollout_metrics::RolloutMetrics,
 }
 
 impl Default for Metrics {
@@ -87,6 +90,7 @@ impl Metrics {
             services: Family::default(),
             leader: Gauge::default(),
             forge: crate::forge::ForgeMetrics::default(),
+            rollouts: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -137,8 +141,10 @@ impl Metrics {
             metrics.leader.clone(),
         );
         metrics.forge.register(&mut registry);
+        let rollouts = super::rollout_metrics::RolloutMetrics::register(&mut registry);
         Metrics {
             registry,
+            rollouts,
             ..metrics
         }
     }

@@ -30,6 +30,7 @@ pub mod outcome;
 mod previews;
 pub mod pulls;
 mod pulls_outcome;
+pub mod rollout_metrics;
 pub mod runner;
 pub mod status;
 
@@ -92,6 +93,8 @@ pub struct DaemonConfig {
     pub election: Option<Election>,
     /// `None`: pull-request events are acknowledged and not acted on.
     pub github: Option<GitHubConfig>,
+    /// Rollout settings that do not come from specs (the test-only step interval).
+    pub rollout: crate::engine::rollout::Settings,
 }
 
 /// Why the daemon could not start or stopped.
@@ -245,6 +248,7 @@ async fn reconcile(
         writer: Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         metrics: handles.metrics.clone(),
         board: handles.board.clone(),
+        analyst: crate::engine::rollout::PrometheusAnalyst::default(),
     });
     let worker = start_pulls(config, &shared, handles, &snapshots_rx, &stop);
     runner::Runner::new(shared)

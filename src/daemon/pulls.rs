@@ -9,7 +9,7 @@
 //!       ─ engine::plan over the watch cache (read-only) ─ sticky plan comment ─ status
 //!       ─ previews.rs: deploy (label present) or tear down (label gone)
 //!   Pull(closed) ─ previews.rs: tear down
-//!   Comment(/modelship approve|abort|retry NS/NAME) ─ may_approve ─ engine::command
+//!   Comment(/modelship approve|abort|retry NS/NAME) ─ may_approve ─ engine::rollout::send_command
 //!   Comment(/modelship plan) ─ GitHub's view of the PR ─ as Pull(synchronize)
 //!   Resync (start-up, every --interval) ─ previews of PRs no longer open torn down
 //! failure ─ RetryAt(backoff) while retryable; shown on /status (`pulls`), counted in
@@ -47,7 +47,7 @@ use crate::forge::{
     StatusState,
 };
 use crate::plan::render::{self, Links};
-use crate::rollout::{self, CommandRequest};
+use crate::rollout;
 use crate::source::{GitError, Snapshot, Source};
 
 /// Attempts of one piece of work before it is given up (and shown failed).
@@ -165,6 +165,9 @@ pub enum PullError {
     /// The head could not be planned.
     #[error(transparent)]
     Plan(#[from] engine::Error),
+    /// A rollout command could not be sent.
+    #[error(transparent)]
+    Rollout(#[from] engine::rollout::Error),
     /// The daemon follows a directory: there are no pull requests to fetch.
     #[error(
         "the daemon follows a directory, not a Git repository: pull requests cannot be fetched"
@@ -181,6 +184,7 @@ impl PullError {
             PullError::Cluster(e) => e.metric_label(),
             PullError::Preview(e) => e.metric_label(),
             PullError::Plan(e) => e.metric_label(),
+            PullError::Rollout(e) => e.metric_label(),
             PullError::NotGit => "pulls_not_git",
         }
     }
@@ -198,6 +202,7 @@ impl PullError {
             ),
             PullError::Plan(_) | PullError::NotGit => false,
             PullError::Fetch(_) | PullError::Cluster(_) | PullError::Preview(_) => true,
+            PullError::Rollout(e) => matches!(e, engine::rollout::Error::Cluster(_)),
         }
     }
 }
@@ -594,15 +599,11 @@ impl Worker {
                 self.github.reply(repo, number, &text).await?;
             }
             Approval::Allowed => {
-                let request = CommandRequest {
-                    command: rollout_command,
-                    template_hash: None,
-                };
+                let id = (namespace.clone(), name.clone());
                 let sent =
-                    engine::command::send_command(&self.shared.writer, namespace, name, &request)
-                        .await;
+                    engine::rollout::send_command(&self.shared.writer, &id, rollout_command).await;
                 let text = match sent {
-                    Ok(_) => {
+                    Ok((request, _)) => {
                         tracing::info!(%namespace, service = %name, user = %event.user, command = %request, "rollout command from a pull-request comment");
                         format!(
                             "@{} asked to {verb} the rollout of `{namespace}/{name}`: sent (`{}: {request}`).",
@@ -610,11 +611,11 @@ impl Worker {
                             rollout::ANNOTATION_COMMAND
                         )
                     }
-                    Err(cluster::Error::Apply {
-                        source: kube::Error::Api(status),
-                        ..
-                    }) if status.code == 404 => {
+                    Err(engine::rollout::Error::NoDeployment(_)) => {
                         format!("Not done: `{namespace}/{name}` has no Deployment in the cluster.")
+                    }
+                    Err(engine::rollout::Error::NoRollout(_)) => {
+                        format!("Not done: `{namespace}/{name}` has no rollout (it is not a canary service, or it has not been applied since it became one).")
                     }
                     Err(error) => return Err(error.into()),
                 };

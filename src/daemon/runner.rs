@@ -9,11 +9,15 @@
 //! watch event (service touched) ──▶ Queued(Touched)      retry timer ──▶ Queued(Retry)
 //!                                          │ ≤ concurrency at once
 //!       Running ── engine::plan (this service) ── engine::apply_service ──▶ Idle | RetryAt
+//!          canary service: engine::rollout::advance_service (the daemon's clock) and
+//!          rollout::plan_service first, rollout::record after ──▶ RolloutDue(requeue_at)
+//! RolloutDue timer ──▶ Queued(Rollout)
 //! ```
 //!
 //! Each service's place in the loop is one [`Phase`] in one map, so it is always in exactly
 //! one state.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +34,7 @@ use super::{DaemonConfig, DriftMode};
 use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, Kinds, RetryPolicy, Writer};
 use crate::compile;
-use crate::engine::{self, Cause, Keep, NamespaceLabels, Prepared, Scope, Strategy};
+use crate::engine::{self, Cause, Keep, NamespaceLabels, Prepared, Scope, Strategy, rollout};
 use crate::meta::ServiceId;
 use crate::plan::{Detail, Plan, ServicePlan, ServiceStatus};
 use crate::source::Snapshot;
@@ -47,6 +51,8 @@ pub enum Reason {
     Touched,
     /// A scheduled retry.
     Retry,
+    /// A canary rollout is due (the end of a step, a load timeout).
+    Rollout,
 }
 
 /// Where one service stands in the loop.
@@ -60,6 +66,8 @@ pub enum Phase {
     Running { again: Option<Reason> },
     /// The last reconcile failed; it is retried at `at`, as attempt `attempt`.
     RetryAt { at: TokioInstant, attempt: u32 },
+    /// In sync, with a canary rollout that is due again at `at`.
+    RolloutDue { at: TokioInstant },
 }
 
 /// One service of the current revision.
@@ -88,7 +96,7 @@ impl Entry {
                 again: again.or(Some(reason)),
             },
             Phase::Queued(queued) => Phase::Queued(queued),
-            Phase::Idle | Phase::RetryAt { .. } => Phase::Queued(reason),
+            Phase::Idle | Phase::RetryAt { .. } | Phase::RolloutDue { .. } => Phase::Queued(reason),
         };
     }
 }
@@ -102,6 +110,9 @@ pub enum ReconcileError {
     /// A write failed.
     #[error(transparent)]
     Apply(#[from] cluster::Error),
+    /// The service's canary rollout could not be advanced.
+    #[error(transparent)]
+    Rollout(#[from] rollout::Error),
 }
 
 impl ReconcileError {
@@ -110,6 +121,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Plan(e) => e.metric_label(),
             ReconcileError::Apply(e) => e.metric_label(),
+            ReconcileError::Rollout(e) => e.metric_label(),
         }
     }
 }
@@ -128,6 +140,8 @@ struct Outcome {
     blocked: Option<(Cause, String)>,
     objects: usize,
     seconds: f64,
+    /// What the engine did to the service's canary rollout.
+    rollout: Option<rollout::ServiceRollout>,
 }
 
 /// Everything a reconcile needs, shared by the tasks.
@@ -138,6 +152,7 @@ pub(super) struct Shared {
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub board: Arc<RwLock<Board>>,
+    pub analyst: rollout::PrometheusAnalyst,
 }
 
 impl Shared {
@@ -232,7 +247,7 @@ impl Runner {
         self.services
             .values()
             .filter_map(|e| match e.phase {
-                Phase::RetryAt { at, .. } => Some(at),
+                Phase::RetryAt { at, .. } | Phase::RolloutDue { at } => Some(at),
                 _ => None,
             })
             .min()
@@ -392,10 +407,14 @@ impl Runner {
     fn due_retries(&mut self) {
         let now = TokioInstant::now();
         for entry in self.services.values_mut() {
-            if let Phase::RetryAt { at, .. } = entry.phase
-                && at <= now
-            {
-                entry.phase = Phase::Queued(Reason::Retry);
+            match entry.phase {
+                Phase::RetryAt { at, .. } if at <= now => {
+                    entry.phase = Phase::Queued(Reason::Retry);
+                }
+                Phase::RolloutDue { at } if at <= now => {
+                    entry.phase = Phase::Queued(Reason::Rollout);
+                }
+                _ => {}
             }
         }
     }
@@ -448,6 +467,17 @@ impl Runner {
         status.state = outcome.state;
         status.objects = outcome.objects;
         status.last_writes = outcome.writes;
+        if let Some(rollout) = &outcome.rollout {
+            status.rollout = Some(rollout.status.clone());
+            metrics
+                .rollouts
+                .observe(&outcome.id, &rollout.status, rollout.analysis.as_ref());
+        }
+        let due = outcome
+            .rollout
+            .as_ref()
+            .and_then(|r| r.requeue_at)
+            .map(instant_of);
         let entry = self.services.get_mut(&outcome.id);
         let again = match entry.as_ref().map(|e| e.phase) {
             Some(Phase::Running { again }) => again,
@@ -472,7 +502,7 @@ impl Runner {
                     Some(reason) => Phase::Queued(reason),
                     // A reconcile of an older revision is followed by one of the newest.
                     None if !current => Phase::Queued(Reason::Revision),
-                    None => Phase::Idle,
+                    None => due.map_or(Phase::Idle, |at| Phase::RolloutDue { at }),
                 };
             }
             (Some(error), Some(entry)) => {
@@ -531,6 +561,12 @@ fn blocked(prepared: &Prepared, service: &ServicePlan) -> Option<(Cause, String)
     Some((cause, message))
 }
 
+/// The instant of the runtime's clock at a wall-clock time (now when it has passed).
+fn instant_of(at: jiff::Timestamp) -> TokioInstant {
+    let wait = at.duration_since(jiff::Timestamp::now());
+    TokioInstant::now() + std::time::Duration::try_from(wait).unwrap_or_default()
+}
+
 async fn sleep_until(at: Option<TokioInstant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -538,8 +574,9 @@ async fn sleep_until(at: Option<TokioInstant>) {
     }
 }
 
-/// Reconciles one service: plans it with the engine over the cache's view of its objects,
-/// then (unless drift is only reported) applies what the plan changes.
+/// Reconciles one service: advances its canary rollout (if it has one) and plans it with
+/// the engine over the cache's view of its objects, then (unless drift is only reported)
+/// applies what the plan changes and records the rollout's transitions.
 #[tracing::instrument(skip_all, fields(namespace = %id.0, service = %id.1, revision = %revision.id))]
 async fn reconcile(
     shared: Arc<Shared>,
@@ -549,10 +586,9 @@ async fn reconcile(
 ) -> Outcome {
     let started = Instant::now();
     let prepared = &revision.prepared;
-    let desired = prepared.service(&id);
     let mut outcome = Outcome {
         spec_hash: prepared.spec_hashes.get(&id).cloned().unwrap_or_default(),
-        objects: desired.as_ref().map_or(0, |d| d.objects.len()),
+        objects: 0,
         id,
         revision: revision.id.clone(),
         state: ServiceState::InSync,
@@ -561,35 +597,40 @@ async fn reconcile(
         error: None,
         blocked: None,
         seconds: 0.0,
+        rollout: None,
     };
     let only = BTreeSet::from([outcome.id.clone()]);
-    let planned = {
-        let live = shared.cache.read().await.view(Some(&only));
-        engine::plan_with(
-            prepared,
-            &live,
-            &revision.labels,
-            Scope::Services(&only),
-            Detail::Decisions,
-        )
-    };
-    let plan = match planned {
-        Ok(plan) => plan,
+    let live = shared.cache.read().await.view(Some(&only));
+    // The daemon's clock; the engine never reads one itself.
+    let now = jiff::Timestamp::now();
+    let planned = plan_service(&shared, &revision, &outcome.id, &live, now).await;
+    let (plan, desired) = match planned {
+        Ok((plan, desired, rollout)) => {
+            if let Some(rollout) = &rollout {
+                // A rollout's own progress is not drift.
+                outcome.drift &= rollout.state == rollout.previous;
+            }
+            outcome.rollout = rollout;
+            (plan, desired)
+        }
         Err(error) => {
             outcome.state = ServiceState::Failed;
-            outcome.error = Some(error.into());
+            outcome.error = Some(error);
             outcome.seconds = started.elapsed().as_secs_f64();
             return outcome;
         }
     };
+    outcome.objects = desired.as_ref().map_or(0, |d| d.objects.len());
     let (Some(service), Some(desired)) = (plan.services.first(), desired) else {
         outcome.seconds = started.elapsed().as_secs_f64();
         return outcome;
     };
+    let mut applied = !service.has_changes();
     if let Some(blocked) = blocked(prepared, service) {
         outcome.state = ServiceState::Invalid;
         outcome.blocked = Some(blocked);
-    } else if service.has_changes() && drift && shared.config.drift == DriftMode::Warn {
+        applied = false;
+    } else if service.has_changes() && outcome.drift && shared.config.drift == DriftMode::Warn {
         tracing::warn!(
             changes = service.count(crate::plan::Action::Update)
                 + service.count(crate::plan::Action::Create),
@@ -597,7 +638,7 @@ async fn reconcile(
         );
         outcome.state = ServiceState::Drifted;
     } else if service.has_changes() {
-        if drift {
+        if outcome.drift {
             tracing::info!("drift detected: healing");
         }
         let report =
@@ -619,9 +660,66 @@ async fn reconcile(
                 outcome.state = ServiceState::Failed;
                 outcome.error = Some(error.into());
             }
-            None => tracing::info!(writes = outcome.writes, "applied"),
+            None => {
+                applied = true;
+                tracing::info!(writes = outcome.writes, "applied");
+            }
+        }
+    }
+    if applied && let Some(rollout) = &outcome.rollout {
+        for transition in &rollout.transitions {
+            tracing::info!(
+                from = transition.from.as_str(),
+                to = transition.to.as_str(),
+                "rollout: {}",
+                transition.message
+            );
+        }
+        for error in rollout::record(&shared.writer, &[rollout], now).await {
+            tracing::warn!(%error, "rollout event or command not recorded");
+            shared.metrics.error(error.metric_label());
         }
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     outcome
+}
+
+/// Plans one service through the engine: a canary service with the desired objects of its
+/// advanced rollout, any other with its compiled objects.
+async fn plan_service(
+    shared: &Shared,
+    revision: &Revision,
+    id: &ServiceId,
+    live: &crate::state::LiveSet,
+    now: jiff::Timestamp,
+) -> Result<
+    (
+        Plan,
+        Option<crate::state::DesiredService>,
+        Option<rollout::ServiceRollout>,
+    ),
+    ReconcileError,
+> {
+    let prepared = &revision.prepared;
+    let ctx = rollout::Context {
+        prepared,
+        revision: &revision.id,
+        now,
+        analyst: &shared.analyst,
+        settings: shared.config.rollout,
+    };
+    let detail = Detail::Decisions;
+    match rollout::advance_service(&ctx, id, live).await? {
+        Some((objects, advanced)) => {
+            let (plan, desired) =
+                rollout::plan_service(prepared, id, objects, live, &revision.labels, detail)?;
+            Ok((plan, Some(desired), Some(advanced)))
+        }
+        None => {
+            let only = BTreeSet::from([id.clone()]);
+            let scope = Scope::Services(&only);
+            let plan = engine::plan_with(prepared, live, &revision.labels, scope, detail)?;
+            Ok((plan, prepared.service(id).map(Cow::into_owned), None))
+        }
+    }
 }

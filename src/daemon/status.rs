@@ -38,7 +38,7 @@ impl ServiceState {
 }
 
 /// One service on `/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceStatus {
     pub namespace: String,
     pub name: String,
@@ -58,6 +58,9 @@ pub struct ServiceStatus {
     pub last_writes: usize,
     /// Failed attempts since the last success.
     pub failures: u32,
+    /// Where its canary rollout stands (canary services only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutStatus>,
 }
 
 impl ServiceStatus {
@@ -72,12 +75,13 @@ impl ServiceStatus {
             objects: 0,
             last_writes: 0,
             failures: 0,
+            rollout: None,
         }
     }
 }
 
 /// The whole `/status` document.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Board {
     /// The latest revision read from the source.
     pub revision: Option<String>,

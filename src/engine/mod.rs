@@ -8,6 +8,9 @@
 //!     │ prepare: load + validate (spec), compile, load policies
 //!     ▼
 //! Prepared { repository, desired, policies, per-service errors }
+//!     │ rollout::plan_all (CLI) / rollout::advance_service (daemon): canary services
+//!     │   advanced at the caller's clock, analysed on Prometheus, their objects replaced
+//!     │   by those of the new rollout state (see `rollout`)
 //!     │ plan(prepared, live, namespace labels, scope)
 //!     │   plan::plan over any LiveState (the CLI's LISTs, the daemon's watch cache)
 //!     │   + policies with live context (oldObject, namespace labels) + enforce
@@ -20,11 +23,11 @@
 //! and a trigger (one run for the CLI, a loop for the daemon).
 
 mod apply;
-pub mod command;
 pub mod comment;
 pub mod outcomes;
 mod prepare;
 pub mod preview;
+pub mod rollout;
 
 #[cfg(test)]
 mod tests;
@@ -100,7 +103,20 @@ pub fn plan_with(
     detail: Detail,
 ) -> Result<Plan, Error> {
     let desired = scoped(prepared, scope);
-    let mut plan = plan::plan_with(&desired, live, detail)?;
+    plan_desired(prepared, &desired, live, labels, scope, detail)
+}
+
+/// [`plan_with`] over a desired state of `scope` the caller built (the rollout engine's
+/// overlay of one service).
+pub(crate) fn plan_desired(
+    prepared: &Prepared,
+    desired: &DesiredState,
+    live: &dyn LiveState,
+    labels: &NamespaceLabels,
+    scope: Scope<'_>,
+    detail: Detail,
+) -> Result<Plan, Error> {
+    let mut plan = plan::plan_with(desired, live, detail)?;
     if let Scope::Services(only) = scope {
         plan.services
             .retain(|s| only.contains(&(s.namespace.clone(), s.name.clone())));
@@ -118,7 +134,7 @@ pub fn plan_with(
         };
         let violations = policy::check_desired_of(
             &prepared.repository,
-            &desired,
+            desired,
             live,
             labels,
             &prepared.policies,

@@ -82,6 +82,8 @@ pub struct Prepared {
     /// the same order, its index in `repository.services`; its objects are compiled again
     /// when asked for (`desired`'s object lists are empty then).
     specs: Option<Vec<usize>>,
+    /// The revision: the commit, or `local-<content hash>` outside git.
+    revision: String,
 }
 
 /// What a prepared snapshot keeps of the objects it compiled.
@@ -113,10 +115,37 @@ impl Prepared {
         let Some(specs) = &self.specs else {
             return Some(Cow::Borrowed(service));
         };
+        if !service.objects.is_empty() {
+            // Objects set by `set_service_objects` (a service always has some).
+            return Some(Cow::Borrowed(service));
+        }
         let loaded = self.repository.services.get(*specs.get(index)?)?;
         // Compiling is pure: it succeeded for this spec when the snapshot was prepared.
         let objects = compile::compile_loaded(loaded, &self.repository, &self.source).ok()?;
         desired_service(&objects).ok().map(Cow::Owned)
+    }
+
+    /// Where the prepared files came from, as the compiler annotated the objects.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The revision of the files: the commit of a Git snapshot, else `local-` and a hash
+    /// of the content (what the daemon names a directory's revision).
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+
+    /// Replaces the desired objects of a valid service (the rollout engine's overlay);
+    /// `false` when the service is not one of the prepared valid services. When only
+    /// specs are kept, the objects given are held for that service and returned instead
+    /// of compiling it again.
+    pub fn set_service_objects(&mut self, id: &ServiceId, objects: Vec<serde_json::Value>) -> bool {
+        let Some(index) = self.desired.position(&id.0, &id.1) else {
+            return false;
+        };
+        self.desired.services[index].objects = objects;
+        true
     }
 
     /// The whole desired state (compiled again when only specs are kept).
@@ -272,6 +301,10 @@ pub fn prepare_keeping(
         compile_errors,
         source: source.clone(),
         specs,
+        revision: source
+            .commit
+            .clone()
+            .unwrap_or_else(|| crate::source::local::content_revision(files)),
     }
 }
 

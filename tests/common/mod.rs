@@ -77,6 +77,51 @@ pub fn load_repo(dir: &Path) -> Prepared {
     .expect("repository directory readable")
 }
 
+/// Advances the canary rollouts of `prepared` over the live state, as `modelship plan`
+/// and `apply` do before planning (the clock and Prometheus of production).
+pub async fn drive_rollouts(
+    sandbox: &Sandbox,
+    prepared: &mut Prepared,
+) -> engine::rollout::RolloutReport {
+    let live = read_live(sandbox, prepared).await;
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let now = jiff::Timestamp::now();
+    let settings = engine::rollout::Settings::default();
+    let skip = BTreeSet::new();
+    engine::rollout::drive(prepared, &live, now, &analyst, settings, &skip).await
+}
+
+/// Applies the repository at `dir` as `modelship apply` does: canary services record
+/// their rollout state with the other objects.
+pub async fn apply_with_rollouts(sandbox: &Sandbox, dir: &Path) -> ApplyReport {
+    let mut prepared = load_repo(dir);
+    drive_rollouts(sandbox, &mut prepared).await;
+    apply_ok(sandbox, &prepared, &options()).await
+}
+
+/// Plans `prepared` with its rollouts advanced, as `modelship plan` and `apply` do.
+pub async fn plan_with_rollouts(prepared: &mut Prepared, live: &LiveSet) -> Plan {
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let now = jiff::Timestamp::now();
+    let settings = engine::rollout::Settings::default();
+    let labels = NamespaceLabels::new();
+    engine::rollout::plan_all(prepared, live, &labels, now, &analyst, settings)
+        .await
+        .expect("plan")
+        .0
+}
+
+/// The API resource of Gateway API HTTPRoutes.
+pub fn http_route_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "HTTPRoute".into(),
+        plural: "httproutes".into(),
+    }
+}
+
 /// Starts a sandbox.
 pub async fn sandbox() -> Sandbox {
     tokio::time::timeout(STEP, Sandbox::start())

@@ -152,6 +152,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
         },
         election: None,
         github: None,
+        rollout: Default::default(),
     }
 }
 

@@ -2,11 +2,16 @@
 //!
 //! [`Exporter`] serves `/metrics` on loopback like a fleet of model servers would after
 //! the PodMonitor's relabelling: `http_requests_total{namespace,service,track,code}` and
-//! the histogram `http_request_duration_seconds{namespace,service,track}`. Every scrape
+//! the histogram `http_request_duration_seconds{namespace,service,track}`, vLLM's
+//! `vllm:time_to_first_token_seconds` histogram with the same labels, and the series an
+//! Istio sidecar reports (`istio_requests_total` and
+//! `istio_request_duration_milliseconds` by `destination_workload`). Every scrape
 //! adds the traffic of each series' [`Traffic`], so counters grow as real ones do.
 //! [`PrometheusServer`] runs `/usr/bin/prometheus` (Debian package `prometheus`, installed
 //! by `scripts/setup`) on a free loopback port, scraping the exporter every second, and
 //! kills it on drop.
+
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -73,7 +78,10 @@ impl Exporter {
         let mut all = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::from(
             "# TYPE http_requests_total counter\n\
-             # TYPE http_request_duration_seconds histogram\n",
+             # TYPE http_request_duration_seconds histogram\n\
+             # TYPE vllm:time_to_first_token_seconds histogram\n\
+             # TYPE istio_requests_total counter\n\
+             # TYPE istio_request_duration_milliseconds histogram\n",
         );
         for ((namespace, service, track), s) in all.iter_mut() {
             if let Some(t) = s.traffic {
@@ -103,6 +111,36 @@ impl Exporter {
             let count = s.ok + s.errors;
             out += &format!("http_request_duration_seconds_sum{{{labels}}} {}\n", s.sum);
             out += &format!("http_request_duration_seconds_count{{{labels}}} {count}\n");
+            for (i, count) in s.buckets.iter().enumerate() {
+                let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                out += &format!(
+                    "vllm:time_to_first_token_seconds_bucket{{{labels},le=\"{le}\"}} {count}\n"
+                );
+            }
+            let workload = if track == "canary" {
+                format!("{service}-canary")
+            } else {
+                service.clone()
+            };
+            let istio = format!(
+                r#"reporter="destination",destination_workload_namespace="{namespace}",destination_workload="{workload}""#
+            );
+            out += &format!(
+                "istio_requests_total{{{istio},response_code=\"200\"}} {}\n",
+                s.ok
+            );
+            out += &format!(
+                "istio_requests_total{{{istio},response_code=\"503\"}} {}\n",
+                s.errors
+            );
+            for (i, count) in s.buckets.iter().enumerate() {
+                let le = BUCKETS
+                    .get(i)
+                    .map_or("+Inf".to_string(), |b| (b * 1000.0).to_string());
+                out += &format!(
+                    "istio_request_duration_milliseconds_bucket{{{istio},le=\"{le}\"}} {count}\n"
+                );
+            }
         }
         out
     }

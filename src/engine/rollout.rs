@@ -1,0 +1,652 @@
+//! Canary rollouts driven by the engine: between prepare and plan, every canary service
+//! in scope is advanced one step of its state machine, its analysis is run when the
+//! machine asks for one, and its desired objects are replaced by those of the resulting
+//! state. Plan and apply then write weights, the canary Deployment and the state like any
+//! other desired field (server-side apply, field manager `modelship`); a canary that is
+//! no longer desired (promotion, rollback) is deleted by the same plan as any orphan.
+//!
+//! ```text
+//! Prepared ──compile_service──▶ objects at rest ──desired_template_hash──┐
+//! LiveState: stable <name> (annotations rollout, template-hash,          │
+//!            rollout-command; readiness), canary <name>-canary           ▼
+//!   now (the caller's clock) ──────────────────▶ rollout::advance ──analyse?──▶ Analyst
+//!                                                      ▲                 (Prometheus)
+//!                                                      └──── verdicts ◀──────┘
+//!   state ──rollout::overlay──▶ desired objects ──Prepared::set_service_objects──▶ plan
+//!   after apply: record() clears the command annotation, writes one Event per transition
+//! ```
+//!
+//! The clock is an input (`now`): the engine never reads the system clock, so tests drive
+//! rollouts with a fake clock and fake verdicts ([`Analyst`]). State lives only in the
+//! cluster (the annotation `modelship.dev/rollout` of the stable Deployment), so a restart
+//! or a new leader resumes the same step with the time already spent.
+//!
+//! Decisions where SPEC.md is silent:
+//! - An unreadable state annotation (edited by hand, a future format) is not trusted and
+//!   not fatal: the rollout is taken as stable at the live template, so a changed template
+//!   starts a fresh canary from weight 0 (never a direct replacement). The report says so.
+//! - A command annotation is cleared after every apply that read it, whether the machine
+//!   applied or ignored it, so a stale command never fires later. Commands are bound to the
+//!   template hash of the rollout they were sent for.
+//! - While no rollout runs, the recorded revision is the first one with the stable
+//!   template: a commit that leaves the template alone writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde_json::Value;
+
+use super::Prepared;
+use crate::compile::{self, Track};
+use crate::meta::{ObjectKey, ServiceId};
+use crate::metrics::Prometheus;
+use crate::rollout::{
+    self, ANNOTATION_COMMAND, ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH, AnalysisQueries,
+    CommandOutcome, CommandRequest, Footprint, LiveStable, Observation, PhaseName, QueryResult,
+    RolloutPlan, RolloutState, RolloutStatus, StepAnalysis, Transition,
+};
+use crate::spec::LoadedService;
+use crate::state::{DesiredService, DesiredState, LiveState};
+
+#[path = "rollout_record.rs"]
+mod record;
+pub use record::{COMMAND_MANAGER, event_body, record, send_command};
+
+/// The environment variable that shortens every canary's `stepInterval`, for tests and
+/// demos only (SPEC.md's minimum of 30s holds for specs). A duration such as `2s`.
+pub const TEST_STEP_INTERVAL_ENV: &str = "MODELSHIP_TEST_STEP_INTERVAL";
+
+/// Rollout settings of a run that do not come from the specs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Test only: replaces every canary's `stepInterval` ([`TEST_STEP_INTERVAL_ENV`]).
+    pub step_interval: Option<SignedDuration>,
+}
+
+impl Settings {
+    /// The settings of the environment; an unparsable [`TEST_STEP_INTERVAL_ENV`] is an
+    /// error naming it.
+    pub fn from_env() -> Result<Settings, String> {
+        match std::env::var(TEST_STEP_INTERVAL_ENV) {
+            Err(_) => Ok(Settings::default()),
+            Ok(text) => Settings::with_step_interval(&text),
+        }
+    }
+
+    /// The settings with a test-only step interval given as text (`2s`, `500ms`).
+    pub fn with_step_interval(text: &str) -> Result<Settings, String> {
+        let duration = text
+            .parse::<crate::spec::Duration>()
+            .map_err(|e| format!("{TEST_STEP_INTERVAL_ENV}={text}: {e}"))?;
+        let interval = SignedDuration::try_from(duration.value())
+            .map_err(|e| format!("{TEST_STEP_INTERVAL_ENV}={text}: {e}"))?;
+        Ok(Settings {
+            step_interval: Some(interval),
+        })
+    }
+
+    /// The rollout plan of a service under these settings; `None` for rolling services.
+    pub fn plan(&self, svc: &LoadedService) -> Option<RolloutPlan> {
+        let plan = RolloutPlan::from_spec(&svc.service.spec)?;
+        Some(match self.step_interval {
+            Some(interval) => plan.with_step_interval(interval),
+            None => plan,
+        })
+    }
+}
+
+/// Runs the checks of one analysis. The engine's only way to Prometheus, so tests hand in
+/// fake verdicts.
+pub trait Analyst: Sync {
+    /// One result per check of `queries`, in order, measured at `at`. `url` is
+    /// `prometheus.url` of modelship.yaml, when set.
+    fn observe(
+        &self,
+        url: Option<&str>,
+        queries: &AnalysisQueries,
+        at: Timestamp,
+    ) -> impl Future<Output = Vec<QueryResult>> + Send;
+}
+
+/// The [`Analyst`] of production: the Prometheus of `prometheus.url`, one client per URL.
+#[derive(Debug)]
+pub struct PrometheusAnalyst {
+    timeout: Duration,
+    clients: Mutex<BTreeMap<String, Result<Prometheus, String>>>,
+}
+
+impl Default for PrometheusAnalyst {
+    fn default() -> Self {
+        PrometheusAnalyst::new(crate::metrics::DEFAULT_TIMEOUT)
+    }
+}
+
+impl PrometheusAnalyst {
+    /// An analyst whose every query times out after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        PrometheusAnalyst {
+            timeout,
+            clients: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn client(&self, url: &str) -> Result<Prometheus, String> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(url.to_string())
+            .or_insert_with(|| Prometheus::new(url, self.timeout).map_err(|e| e.to_string()))
+            .clone()
+    }
+}
+
+impl Analyst for PrometheusAnalyst {
+    fn observe(
+        &self,
+        url: Option<&str>,
+        queries: &AnalysisQueries,
+        at: Timestamp,
+    ) -> impl Future<Output = Vec<QueryResult>> + Send {
+        let client = match url {
+            Some(url) => self.client(url),
+            None => Err("no prometheus.url in modelship.yaml".to_string()),
+        };
+        async move {
+            match client {
+                Ok(client) => client.observe(queries, at).await,
+                Err(why) => queries
+                    .checks
+                    .iter()
+                    .map(|_| QueryResult::Failed(why.clone()))
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// Why a canary service could not be advanced. Its objects are then left untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The rollout core refused (no compiled Deployment, a template that cannot be hashed).
+    #[error("rollout of {}/{}: {source}", .id.0, .id.1)]
+    Rollout {
+        id: ServiceId,
+        #[source]
+        source: rollout::Error,
+    },
+    /// The service's objects could not be compiled or serialized.
+    #[error("rollout of {}/{}: {source}", .id.0, .id.1)]
+    Compile {
+        id: ServiceId,
+        #[source]
+        source: compile::CompileError,
+    },
+    /// A command was sent for a Deployment that does not exist.
+    #[error("no Deployment {}/{}: is it a service modelship deployed?", .0.0, .0.1)]
+    NoDeployment(ServiceId),
+    /// A command was sent for a service with no rollout state.
+    #[error(
+        "Deployment {}/{} has no rollout state: it is not a canary service, or modelship has not applied it since it became one",
+        .0.0, .0.1
+    )]
+    NoRollout(ServiceId),
+    /// Reading or writing the cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
+}
+
+impl Error {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Rollout { source, .. } => source.cause(),
+            Error::Compile { .. } => "rollout-compile",
+            Error::NoDeployment(_) | Error::NoRollout(_) => "rollout-command",
+            Error::Cluster(e) => e.metric_label(),
+        }
+    }
+}
+
+/// What one advance did to one canary service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRollout {
+    pub id: ServiceId,
+    pub plan: RolloutPlan,
+    /// The state read from the cluster (default when there was none).
+    pub previous: RolloutState,
+    /// The state written with the desired objects.
+    pub state: RolloutState,
+    pub transitions: Vec<Transition>,
+    /// When time alone changes something next: call again then (or on a readiness change).
+    pub requeue_at: Option<Timestamp>,
+    pub status: RolloutStatus,
+    pub footprint: Footprint,
+    /// What became of a person's command.
+    pub command: Option<CommandOutcome>,
+    /// The command annotation found on the stable Deployment, cleared by [`record`].
+    pub command_annotation: Option<String>,
+    /// The analysis run by this advance, if one was due.
+    pub analysis: Option<StepAnalysis>,
+    /// Things people should know that did not stop the rollout (an unreadable state or
+    /// command).
+    pub notes: Vec<String>,
+    /// The uid of the live stable Deployment, for events.
+    pub stable_uid: Option<String>,
+}
+
+impl ServiceRollout {
+    /// True when nothing moves without a person or a commit: stable, promoted, rolled
+    /// back, paused or waiting at a gate.
+    pub fn settled(&self) -> bool {
+        !matches!(
+            self.state.phase.name(),
+            PhaseName::Starting | PhaseName::Progressing | PhaseName::Promoting
+        )
+    }
+}
+
+/// The rollouts of one run of the engine.
+#[derive(Debug, Default)]
+pub struct RolloutReport {
+    pub services: Vec<ServiceRollout>,
+    /// Canary services that could not be advanced; [`block_failed`] keeps their objects
+    /// untouched.
+    pub failures: Vec<(ServiceId, Error)>,
+}
+
+impl RolloutReport {
+    /// The earliest time a rollout wants to be advanced again.
+    pub fn requeue_at(&self) -> Option<Timestamp> {
+        self.services.iter().filter_map(|s| s.requeue_at).min()
+    }
+
+    /// True when every rollout is settled ([`ServiceRollout::settled`]).
+    pub fn settled(&self) -> bool {
+        self.services.iter().all(ServiceRollout::settled)
+    }
+}
+
+/// What an advance needs besides the service: the prepared revision, its revision id, the
+/// clock and the analyst.
+pub struct Context<'a, A> {
+    pub prepared: &'a Prepared,
+    /// The revision (commit) being applied.
+    pub revision: &'a str,
+    pub now: Timestamp,
+    pub analyst: &'a A,
+    pub settings: Settings,
+}
+
+/// The canary services of a prepared revision (valid and compiled).
+pub fn canary_services(prepared: &Prepared, settings: &Settings) -> Vec<ServiceId> {
+    let config = &prepared.repository.config;
+    prepared
+        .repository
+        .services
+        .iter()
+        .filter(|svc| settings.plan(svc).is_some())
+        .map(|svc| (svc.namespace(config).to_string(), svc.name().to_string()))
+        .filter(|id| prepared.spec_hashes.contains_key(id))
+        .collect()
+}
+
+/// Advances every canary service of `prepared` (but those in `skip`) and puts the
+/// desired objects of each new state into it, at the revision of `prepared`. The CLI's
+/// road (through [`plan_all`]); the daemon calls [`advance_service`] per service.
+pub async fn drive<A: Analyst>(
+    prepared: &mut Prepared,
+    live: &(dyn LiveState + Sync),
+    now: Timestamp,
+    analyst: &A,
+    settings: Settings,
+    skip: &BTreeSet<ServiceId>,
+) -> RolloutReport {
+    let ids = canary_services(prepared, &settings);
+    let mut report = RolloutReport::default();
+    let mut objects = Vec::new();
+    {
+        let ctx = Context {
+            prepared,
+            revision: prepared.revision(),
+            now,
+            analyst,
+            settings,
+        };
+        for id in ids.into_iter().filter(|id| !skip.contains(id)) {
+            match advance_service(&ctx, &id, live).await {
+                Ok(Some((desired, rollout))) => {
+                    objects.push((id, desired));
+                    report.services.push(rollout);
+                }
+                Ok(None) => {}
+                Err(error) => report.failures.push((id, error)),
+            }
+        }
+    }
+    for (id, desired) in objects {
+        prepared.set_service_objects(&id, desired);
+    }
+    report
+}
+
+/// The whole repository planned with its rollouts advanced, as `modelship plan` and
+/// `apply` do. Policies judge what Git asks for at rest first: a service they deny (or
+/// any service the plan blocks) is not rolled out and keeps its at-rest verdict, as the
+/// daemon, which reconciles only the services its revision plan leaves present.
+pub async fn plan_all<A: Analyst>(
+    prepared: &mut Prepared,
+    live: &(dyn LiveState + Sync),
+    labels: &super::NamespaceLabels,
+    now: Timestamp,
+    analyst: &A,
+    settings: Settings,
+) -> Result<(crate::plan::Plan, RolloutReport), super::Error> {
+    let at_rest = super::plan(prepared, live, labels, super::Scope::All)?;
+    let blocked: BTreeSet<ServiceId> = at_rest
+        .services
+        .iter()
+        .filter(|s| s.status != crate::plan::ServiceStatus::Present)
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .collect();
+    let report = drive(prepared, live, now, analyst, settings, &blocked).await;
+    if report.services.is_empty() && report.failures.is_empty() {
+        return Ok((at_rest, report));
+    }
+    let mut plan = super::plan(prepared, live, labels, super::Scope::All)?;
+    let mut at_rest: BTreeMap<ServiceId, crate::plan::ServicePlan> = at_rest
+        .services
+        .into_iter()
+        .map(|s| ((s.namespace.clone(), s.name.clone()), s))
+        .collect();
+    for service in &mut plan.services {
+        let id = (service.namespace.clone(), service.name.clone());
+        if blocked.contains(&id)
+            && let Some(verdict) = at_rest.remove(&id)
+        {
+            *service = verdict;
+        }
+    }
+    block_failed(&mut plan, &report);
+    Ok((plan, report))
+}
+
+/// Blocks, in a plan, the services whose rollout failed: their live objects stay as they
+/// are (the compiled objects at rest would replace the stable template directly).
+pub fn block_failed(plan: &mut crate::plan::Plan, report: &RolloutReport) {
+    for service in &mut plan.services {
+        let id = (service.namespace.clone(), service.name.clone());
+        if report.failures.iter().any(|(failed, _)| *failed == id) {
+            crate::plan::block(service, crate::plan::BlockReason::InvalidSpec);
+        }
+    }
+}
+
+/// Advances one service: `None` when it is not a valid canary service of `prepared`;
+/// otherwise its desired objects in the new state, and what happened.
+pub async fn advance_service<A: Analyst>(
+    ctx: &Context<'_, A>,
+    id: &ServiceId,
+    live: &(dyn LiveState + Sync),
+) -> Result<Option<(Vec<Value>, ServiceRollout)>, Error> {
+    let prepared = ctx.prepared;
+    let config = &prepared.repository.config;
+    let Some(svc) = find(prepared, id) else {
+        return Ok(None);
+    };
+    let Some(plan) = ctx.settings.plan(svc) else {
+        return Ok(None);
+    };
+    let rollout_error = |source| Error::Rollout {
+        id: id.clone(),
+        source,
+    };
+    let compile_error = |source| Error::Compile {
+        id: id.clone(),
+        source,
+    };
+    let mut objects =
+        compile::compile_service(svc, config, prepared.source()).map_err(compile_error)?;
+    let desired_hash = rollout::desired_template_hash(&objects).map_err(rollout_error)?;
+    let stable = live.get(&deployment_key(id, Track::Stable));
+    let canary = live.get(&deployment_key(id, Track::Canary));
+    let mut notes = Vec::new();
+    let previous = stored_state(stable, &mut notes);
+    let command_annotation = annotation(stable, ANNOTATION_COMMAND).map(str::to_string);
+    let command =
+        command_annotation
+            .as_deref()
+            .and_then(|text| match text.parse::<CommandRequest>() {
+                Ok(request) => request.for_state(&previous),
+                Err(error) => {
+                    notes.push(format!("{ANNOTATION_COMMAND}: {error}"));
+                    None
+                }
+            });
+    let mut observation = Observation {
+        now: ctx.now,
+        revision: ctx.revision,
+        desired_hash: &desired_hash,
+        stable_hash: annotation(stable, ANNOTATION_TEMPLATE_HASH),
+        canary_ready: canary.is_some_and(|c| {
+            is_ready(c)
+                && annotation(Some(c), ANNOTATION_TEMPLATE_HASH)
+                    == Some(previous.template_hash.as_str())
+        }),
+        stable_ready: stable.is_some_and(is_ready),
+        analysis: None,
+        command,
+    };
+    let mut advance = rollout::advance(&previous, &plan, &observation);
+    let analysis = match advance.analyse {
+        Some(window) => {
+            let queries = AnalysisQueries::for_service(svc, config, window.duration());
+            let url = config.spec.prometheus.as_ref().map(|p| p.url.as_str());
+            let results = ctx.analyst.observe(url, &queries, window.end).await;
+            Some(queries.classify(ctx.now, window.weight, &results))
+        }
+        None => None,
+    };
+    if let Some(analysis) = &analysis {
+        observation.analysis = Some(analysis);
+        advance = rollout::advance(&previous, &plan, &observation);
+    }
+    let mut state = advance.state;
+    if !state.phase.is_active()
+        && state.phase == previous.phase
+        && state.template_hash == previous.template_hash
+        && !previous.revision.is_empty()
+    {
+        // Nothing rolls out: keep the revision the template was first seen at, so a
+        // commit that leaves the template alone writes nothing.
+        state.revision.clone_from(&previous.revision);
+    }
+    let live_stable = stable.and_then(|l| live_template(l, &objects));
+    rollout::overlay(
+        &mut objects,
+        svc,
+        config,
+        prepared.source(),
+        &state,
+        &plan,
+        live_stable.as_ref(),
+    )
+    .map_err(rollout_error)?;
+    let desired: Vec<Value> = objects
+        .objects
+        .iter()
+        .map(compile::Object::to_json)
+        .collect::<Result<_, _>>()
+        .map_err(compile_error)?;
+    let footprint = rollout::footprint(&svc.service.spec, config, &plan);
+    let status = RolloutStatus::of(&state, &plan, ctx.now, Some(&footprint));
+    let rollout = ServiceRollout {
+        id: id.clone(),
+        plan,
+        previous,
+        state,
+        transitions: advance.transitions,
+        requeue_at: advance.requeue_at,
+        status,
+        footprint,
+        command: advance.command,
+        command_annotation,
+        analysis,
+        notes,
+        stable_uid: stable
+            .and_then(|s| s.pointer("/metadata/uid"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    Ok(Some((desired, rollout)))
+}
+
+/// Plans one service with `objects` as its desired objects (what [`advance_service`]
+/// returned), with the policies of `prepared`: the daemon's road, which plans a service
+/// at a time over a shared revision. Returns the plan and the desired service to apply.
+pub fn plan_service(
+    prepared: &Prepared,
+    id: &ServiceId,
+    objects: Vec<Value>,
+    live: &dyn LiveState,
+    labels: &super::NamespaceLabels,
+    detail: crate::plan::Detail,
+) -> Result<(crate::plan::Plan, DesiredService), super::Error> {
+    let service = DesiredService {
+        namespace: id.0.clone(),
+        name: id.1.clone(),
+        file: find(prepared, id)
+            .map(|s| s.file.clone())
+            .unwrap_or_default(),
+        objects,
+    };
+    let desired = DesiredState {
+        services: vec![service.clone()],
+        invalid: Vec::new(),
+        // One service in view: nothing else may be pruned from here.
+        repository_valid: false,
+    };
+    let only = std::collections::BTreeSet::from([id.clone()]);
+    let plan = super::plan_desired(
+        prepared,
+        &desired,
+        live,
+        labels,
+        super::Scope::Services(&only),
+        detail,
+    )?;
+    Ok((plan, service))
+}
+
+/// The status of every canary service of `prepared` as the cluster holds it, without
+/// advancing anything (`modelship rollout status`).
+pub fn statuses(
+    prepared: &Prepared,
+    live: &dyn LiveState,
+    now: Timestamp,
+    settings: Settings,
+) -> Vec<(ServiceId, RolloutStatus)> {
+    let config = &prepared.repository.config;
+    canary_services(prepared, &settings)
+        .into_iter()
+        .filter_map(|id| {
+            let svc = find(prepared, &id)?;
+            let plan = settings.plan(svc)?;
+            let stable = live.get(&deployment_key(&id, Track::Stable));
+            let state = stored_state(stable, &mut Vec::new());
+            let footprint = rollout::footprint(&svc.service.spec, config, &plan);
+            let status = RolloutStatus::of(&state, &plan, now, Some(&footprint));
+            Some((id, status))
+        })
+        .collect()
+}
+
+fn find<'a>(prepared: &'a Prepared, id: &ServiceId) -> Option<&'a LoadedService> {
+    let config = &prepared.repository.config;
+    prepared
+        .repository
+        .services
+        .iter()
+        .find(|svc| svc.namespace(config) == id.0 && svc.name() == id.1)
+}
+
+/// The key of a service's Deployment of one track.
+pub fn deployment_key(id: &ServiceId, track: Track) -> ObjectKey {
+    ObjectKey::new("apps", "Deployment", &id.0, &track.object_name(&id.1))
+}
+
+fn annotation<'a>(object: Option<&'a Value>, name: &str) -> Option<&'a str> {
+    object?
+        .pointer("/metadata/annotations")?
+        .get(name)?
+        .as_str()
+}
+
+/// The state stored on the live stable Deployment. None stored: the default (stable, no
+/// template known). Unreadable: stable at the live template, with a note.
+fn stored_state(stable: Option<&Value>, notes: &mut Vec<String>) -> RolloutState {
+    let Some(text) = annotation(stable, ANNOTATION_ROLLOUT) else {
+        return RolloutState::default();
+    };
+    match RolloutState::from_json(text) {
+        Ok(state) => state,
+        Err(error) => {
+            notes.push(format!(
+                "{error}: taken as stable at the live template (a changed template starts a new canary)"
+            ));
+            RolloutState {
+                template_hash: annotation(stable, ANNOTATION_TEMPLATE_HASH)
+                    .unwrap_or_default()
+                    .to_string(),
+                ..RolloutState::default()
+            }
+        }
+    }
+}
+
+/// A live Deployment is ready: its latest generation observed, every replica updated and
+/// available.
+fn is_ready(deployment: &Value) -> bool {
+    let Ok(deployment) = serde_json::from_value::<Deployment>(deployment.clone()) else {
+        return false;
+    };
+    let status = deployment.status.unwrap_or_default();
+    let replicas = deployment.spec.and_then(|s| s.replicas).unwrap_or(1);
+    let generation = deployment.metadata.generation.unwrap_or(0);
+    status.observed_generation.unwrap_or(0) >= generation
+        && status.updated_replicas.unwrap_or(0) >= replicas
+        && status.available_replicas.unwrap_or(0) >= replicas
+}
+
+/// The live stable Deployment's template, projected onto the fields modelship applies (so
+/// server defaults are not claimed), with its recorded template hash.
+fn live_template(live: &Value, objects: &compile::ServiceObjects) -> Option<LiveStable> {
+    let desired = objects.objects.iter().find_map(|o| match o {
+        compile::Object::Deployment(d) if d.metadata.name.as_deref() == Some(&objects.name) => {
+            o.to_json().ok()
+        }
+        _ => None,
+    })?;
+    let projected = crate::plan::project(live, &desired);
+    let template = projected.pointer("/spec/template")?.clone();
+    let template: PodTemplateSpec = serde_json::from_value(template).ok()?;
+    Some(LiveStable {
+        template,
+        template_hash: annotation(Some(live), ANNOTATION_TEMPLATE_HASH).map(str::to_string),
+    })
+}
+
+/// True when a phase change is worth a Warning event rather than a Normal one.
+fn is_warning(phase: PhaseName) -> bool {
+    matches!(phase, PhaseName::RolledBack | PhaseName::Paused)
+}
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;
