@@ -14,6 +14,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use modelship::forge::Marker;
+use modelship::rollout::RolloutState;
 use modelship::sandbox::Sandbox;
 use pulls_support::*;
 
@@ -260,12 +261,20 @@ async fn previews_of_prs_closed_while_the_daemon_was_down_are_removed_at_start_u
     daemon.stop().await;
 }
 
+/// A canary service over the replicas router (its analysis never runs here: no rollout
+/// starts, the stable template is the desired one).
+const CANARY: &str = "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {name: c, namespace: ml}\nspec:\n  model: {name: c, version: \"1.0.0\"}\n  runtime: {image: \"registry.example.com/c:1\"}\n  resources: {cpu: \"1\", memory: 1Gi}\n  replicas: 2\n  rollout: {strategy: canary, steps: [50, 100]}\n  traffic: {router: replicas}\n";
+
 #[tokio::test]
 async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others() {
     let sandbox = Sandbox::start().await.unwrap();
     let client = sandbox.client();
     let remote = Remote::new();
-    commit_to(&remote.path(), "refs/heads/main", &main_files());
+    // `a` rolls out as a rolling update, `c` as a canary over the replicas router.
+    let mut files = main_files();
+    files[0].1 = modelship_yaml("  prometheus: {url: \"http://127.0.0.1:9\"}\n");
+    files.push(("services/c.yaml", CANARY.to_string()));
+    commit_to(&remote.path(), "refs/heads/main", &files);
     let double = Double::start().await;
     double.grant("alice", "write");
     double.grant("bob", "read");
@@ -273,6 +282,7 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     let daemon = start(&sandbox, &remote, &double, cache.path()).await;
     let addr = daemon.addr();
     wait_image(&client, "a", "1").await;
+    wait_image(&client, "c", "1").await;
     let command = |d: &Deployment| {
         d.metadata
             .annotations
@@ -292,20 +302,44 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     let live = deployment(&client, "ml", "a").await.unwrap();
     assert_eq!(command(&live), None, "nothing written for bob");
 
-    let allowed = issue_comment(20, "alice", "LGTM\n/modelship approve ml/a", 502);
+    // A service that is not a canary has no rollout to approve.
+    let rolling = issue_comment(20, "alice", "/modelship approve ml/a", 505);
+    deliver_ok(addr, "issue_comment", &rolling, "c-5").await;
+    let reply = reply_containing(&double, 20, "`ml/a`").await;
+    assert!(reply.body.contains("has no rollout"), "{}", reply.body);
+    let live = deployment(&client, "ml", "a").await.unwrap();
+    assert_eq!(
+        command(&live),
+        None,
+        "nothing written for a rolling service"
+    );
+
+    let allowed = issue_comment(20, "alice", "LGTM\n/modelship approve ml/c", 502);
     deliver_ok(addr, "issue_comment", &allowed, "c-2").await;
-    let live = eventually("the command annotation", || async {
-        let live = deployment(&client, "ml", "a").await?;
-        command(&live).is_some().then_some(live)
-    })
-    .await;
-    assert_eq!(command(&live).as_deref(), Some("approve"));
     let reply = reply_containing(&double, 20, "@alice").await;
     assert!(
-        reply.body.contains("approve") && reply.body.contains("ml/a"),
+        reply.body.contains("sent") && reply.body.contains("ml/c"),
         "{}",
         reply.body
     );
+    // The command is bound to the template the rollout state names.
+    let live = deployment(&client, "ml", "c").await.unwrap();
+    let state = live
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("modelship.dev/rollout"))
+        .cloned()
+        .expect("the canary service has a rollout state");
+    let hash = RolloutState::from_json(&state).unwrap().template_hash;
+    assert!(
+        reply.body.contains(&format!("approve@{hash}")),
+        "{}",
+        reply.body
+    );
+    if let Some(written) = command(&live) {
+        assert_eq!(written, format!("approve@{hash}"));
+    }
 
     let missing = issue_comment(20, "alice", "/modelship retry ml/nope", 503);
     deliver_ok(addr, "issue_comment", &missing, "c-3").await;

@@ -615,7 +615,9 @@ impl Worker {
                         format!("Not done: `{namespace}/{name}` has no Deployment in the cluster.")
                     }
                     Err(engine::rollout::Error::NoRollout(_)) => {
-                        format!("Not done: `{namespace}/{name}` has no rollout (it is not a canary service, or it has not been applied since it became one).")
+                        format!(
+                            "Not done: `{namespace}/{name}` has no rollout (it is not a canary service, or it has not been applied since it became one)."
+                        )
                     }
                     Err(error) => return Err(error.into()),
                 };
