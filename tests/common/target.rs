@@ -316,6 +316,39 @@ impl Target {
         }
     }
 
+    /// The test's namespace for `base` ([`Target::ns`]), created unless it exists (the
+    /// sandbox's `default` always does).
+    pub async fn namespace(&self, base: &str) -> String {
+        use k8s_openapi::api::core::v1::Namespace;
+        let name = self.ns(base);
+        if self.as_sandbox().is_some() && base == "default" {
+            return name;
+        }
+        let namespaces: kube::Api<Namespace> = kube::Api::all(self.client());
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"modelship.dev/test": "true"}}});
+        let params = kube::api::PatchParams::apply("modelship-tests");
+        tokio::time::timeout(
+            super::STEP,
+            namespaces.patch(&name, &params, &kube::api::Patch::Apply(body)),
+        )
+        .await
+        .expect("namespace applied in time")
+        .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
+        name
+    }
+
+    /// Deletes the cluster-scoped object `what` (`resource.group/name`, as kubectl names
+    /// it) when the test ends, pass or fail; nothing on the sandbox, which goes as a whole.
+    pub fn delete_at_end(&self, what: &str) {
+        if let Target::Real(real) = self {
+            real.cluster_scoped
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(what.to_string());
+        }
+    }
+
     /// The replicas of Deployment `namespace/name`, whose HorizontalPodAutoscaler owns
     /// the count, once the autoscaler has acted: on a real cluster the HPA controller
     /// scales it to at least `minReplicas` (the test waits for that); the sandbox runs no
@@ -364,10 +397,7 @@ impl Target {
         let Target::Real(real) = self else { return };
         let namespace = self.ns(base);
         let volume = format!("vision-models-{namespace}");
-        real.cluster_scoped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(format!("persistentvolume/{volume}"));
+        self.delete_at_end(&format!("persistentvolume/{volume}"));
         let yaml = format!(
             "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n---\napiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {volume}\nspec:\n  capacity: {{storage: 100Gi}}\n  accessModes: [ReadOnlyMany]\n  persistentVolumeReclaimPolicy: Retain\n  storageClassName: \"\"\n  hostPath: {{path: /var/lib/models}}\n  claimRef: {{namespace: {namespace}, name: vision-models}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: vision-models\n  namespace: {namespace}\nspec:\n  accessModes: [ReadOnlyMany]\n  storageClassName: \"\"\n  volumeName: {volume}\n  resources: {{requests: {{storage: 100Gi}}}}\n"
         );
