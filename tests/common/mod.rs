@@ -177,6 +177,17 @@ pub async fn apply_ok(
     report
 }
 
+/// The annotations of an object but those a real cluster's controllers write on their own
+/// time (the Deployment controller's `deployment.kubernetes.io/revision`), for "left
+/// untouched" checks that must hold on a real cluster too.
+pub fn annotations_but_controllers(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> std::collections::BTreeMap<String, String> {
+    let mut annotations = meta.annotations.clone().unwrap_or_default();
+    annotations.remove("deployment.kubernetes.io/revision");
+    annotations
+}
+
 /// A one-line description of every object that would change.
 pub fn changes(plan: &Plan) -> Vec<String> {
     plan.services
