@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::target::{Target, on_each_target, sandbox_only};
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -16,9 +17,13 @@ use modelship::cli::cluster::{
 use modelship::cluster::{self, Error, HealthOptions, WriteMode};
 use modelship::engine::Strategy;
 use modelship::plan::{Action, MassPruneReason, ObjectKey, PruneMode, ServiceStatus};
-use modelship::sandbox::{FaultCode, FaultFilter, Sandbox, Verb};
+use modelship::sandbox::{FaultCode, FaultFilter, Verb};
 
-async fn service_account(sandbox: &Sandbox, namespace: &str, name: &str) -> Option<ServiceAccount> {
+async fn service_account(
+    sandbox: &impl HasClient,
+    namespace: &str,
+    name: &str,
+) -> Option<ServiceAccount> {
     let api: Api<ServiceAccount> = Api::namespaced(sandbox.client(), namespace);
     tokio::time::timeout(STEP, api.get_opt(name))
         .await
@@ -35,22 +40,29 @@ fn pruning(mode: PruneMode) -> Strategy {
 
 #[tokio::test]
 async fn removed_service_is_pruned_only_with_prune() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    on_each_target(
+        "removed_service_is_pruned_only_with_prune",
+        removed_service_is_pruned_only_with_prune_on,
+    )
+    .await;
+}
+
+async fn removed_service_is_pruned_only_with_prune_on(cluster: Target) {
+    let repo = cluster.example_copy();
+    apply_ok(&cluster, &load_repo(repo.path()), &options()).await;
     std::fs::remove_file(repo.path().join("services/genai/text-embedding.yaml")).unwrap();
     let loaded = load_repo(repo.path());
 
-    let report = apply_ok(&sandbox, &loaded, &options()).await;
+    let report = apply_ok(&cluster, &loaded, &options()).await;
     assert!(report.deleted.is_empty());
     assert!(!report.not_pruned.is_empty());
     assert!(
-        service_account(&sandbox, "genai", "text-embedding")
+        service_account(&cluster, &cluster.ns("genai"), "text-embedding")
             .await
             .is_some()
     );
 
-    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Guarded)).await;
+    let report = apply_ok(&cluster, &loaded, &pruning(PruneMode::Guarded)).await;
     assert_eq!(
         report.deleted.len(),
         report
@@ -61,21 +73,28 @@ async fn removed_service_is_pruned_only_with_prune() {
     );
     assert!(!report.deleted.is_empty());
     assert!(
-        service_account(&sandbox, "genai", "text-embedding")
+        service_account(&cluster, &cluster.ns("genai"), "text-embedding")
             .await
             .is_none()
     );
-    let plan = plan_repo(&sandbox, &loaded).await;
+    let plan = plan_repo(&cluster, &loaded).await;
     assert!(plan.services.iter().all(|s| s.name != "text-embedding"));
     assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
 }
 
 #[tokio::test]
 async fn broken_spec_applies_the_others_and_deletes_nothing() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
-    let deployments: Api<Deployment> = Api::namespaced(sandbox.client(), "risk-prod");
+    on_each_target(
+        "broken_spec_applies_the_others_and_deletes_nothing",
+        broken_spec_applies_the_others_and_deletes_nothing_on,
+    )
+    .await;
+}
+
+async fn broken_spec_applies_the_others_and_deletes_nothing_on(cluster: Target) {
+    let repo = cluster.example_copy();
+    apply_ok(&cluster, &load_repo(repo.path()), &options()).await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &cluster.ns("risk-prod"));
     let before = deployments.get("transaction-anomaly").await.unwrap();
 
     edit(
@@ -94,7 +113,7 @@ async fn broken_spec_applies_the_others_and_deletes_nothing() {
     let loaded = load_repo(repo.path());
     assert!(!loaded.desired.repository_valid);
 
-    let (plan, report) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::Unguarded)).await;
+    let (plan, report) = apply_repo(&cluster, &loaded, &pruning(PruneMode::Unguarded)).await;
     let report = report.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(
@@ -119,11 +138,14 @@ async fn broken_spec_applies_the_others_and_deletes_nothing() {
     // Untouched: the status may move (the Deployment controller), the object may not.
     let after = deployments.get("transaction-anomaly").await.unwrap();
     assert_eq!(before.metadata.generation, after.metadata.generation);
-    assert_eq!(before.metadata.annotations, after.metadata.annotations);
+    assert_eq!(
+        annotations_but_controllers(&before.metadata),
+        annotations_but_controllers(&after.metadata)
+    );
     assert_eq!(before.metadata.labels, after.metadata.labels);
     assert_eq!(before.spec, after.spec);
     assert!(
-        service_account(&sandbox, "genai", "text-embedding")
+        service_account(&cluster, &cluster.ns("genai"), "text-embedding")
             .await
             .is_some()
     );
@@ -139,15 +161,22 @@ async fn broken_spec_applies_the_others_and_deletes_nothing() {
 
 #[tokio::test]
 async fn mass_prune_is_refused_unless_allowed() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    on_each_target(
+        "mass_prune_is_refused_unless_allowed",
+        mass_prune_is_refused_unless_allowed_on,
+    )
+    .await;
+}
+
+async fn mass_prune_is_refused_unless_allowed_on(cluster: Target) {
+    let repo = cluster.example_copy();
+    apply_ok(&cluster, &load_repo(repo.path()), &options()).await;
     // The team folder services/genai (three services) vanishes at once.
     std::fs::remove_dir_all(repo.path().join("services/genai")).unwrap();
     let loaded = load_repo(repo.path());
 
-    sandbox.reset_requests();
-    let (_, result) = apply_repo(&sandbox, &loaded, &pruning(PruneMode::Guarded)).await;
+    cluster.reset_requests();
+    let (_, result) = apply_repo(&cluster, &loaded, &pruning(PruneMode::Guarded)).await;
     match result {
         Err(guard) => {
             assert_eq!(
@@ -166,31 +195,34 @@ async fn mass_prune_is_refused_unless_allowed() {
             let kept: Vec<String> = guard.kept.iter().map(|(_, name)| name.clone()).collect();
             assert_eq!(kept, ["image-classifier", "llm-chat", "text-embedding"]);
             assert!(
-                guard
-                    .to_string()
-                    .contains("kept genai/image-classifier, genai/llm-chat, genai/text-embedding"),
+                guard.to_string().contains(&format!(
+                    "kept {g}/image-classifier, {g}/llm-chat, {g}/text-embedding",
+                    g = cluster.ns("genai")
+                )),
                 "{guard}"
             );
         }
         other => panic!("expected the mass-prune guard, got {other:?}"),
     }
-    assert_eq!(sandbox.requests().total_writes(), 0);
+    assert_eq!(cluster.requests().total_writes(), 0);
     assert!(
-        service_account(&sandbox, "genai", "text-embedding")
+        service_account(&cluster, &cluster.ns("genai"), "text-embedding")
             .await
             .is_some()
     );
 
-    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Unguarded)).await;
+    let report = apply_ok(&cluster, &loaded, &pruning(PruneMode::Unguarded)).await;
     assert!(!report.deleted.is_empty());
     for name in ["text-embedding", "image-classifier", "llm-chat"] {
         assert!(
-            service_account(&sandbox, "genai", name).await.is_none(),
+            service_account(&cluster, &cluster.ns("genai"), name)
+                .await
+                .is_none(),
             "{name}"
         );
     }
     assert!(
-        service_account(&sandbox, "risk-prod", "fraud-detection")
+        service_account(&cluster, &cluster.ns("risk-prod"), "fraud-detection")
             .await
             .is_some()
     );
@@ -198,32 +230,51 @@ async fn mass_prune_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn the_only_service_of_a_namespace_is_pruned_with_the_guard_on() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
+    on_each_target(
+        "the_only_service_of_a_namespace_is_pruned_with_the_guard_on",
+        the_only_service_of_a_namespace_is_pruned_with_the_guard_on_on,
+    )
+    .await;
+}
+
+async fn the_only_service_of_a_namespace_is_pruned_with_the_guard_on_on(cluster: Target) {
+    let repo = cluster.example_copy();
     // llm-chat alone in namespace llm, as a team's repository often has.
     edit(
         repo.path(),
         "services/genai/llm-chat.yaml",
-        "namespace: genai",
-        "namespace: llm",
+        &cluster.ns_line("genai"),
+        &cluster.ns_line("llm"),
     );
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    apply_ok(&cluster, &load_repo(repo.path()), &options()).await;
     std::fs::remove_file(repo.path().join("services/genai/llm-chat.yaml")).unwrap();
     let loaded = load_repo(repo.path());
-    let report = apply_ok(&sandbox, &loaded, &pruning(PruneMode::Guarded)).await;
+    let report = apply_ok(&cluster, &loaded, &pruning(PruneMode::Guarded)).await;
     assert!(!report.deleted.is_empty());
     assert!(
-        report.deleted.iter().all(|k| k.namespace == "llm"),
+        report
+            .deleted
+            .iter()
+            .all(|k| k.namespace == cluster.ns("llm")),
         "{:?}",
         report.deleted
     );
-    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_none());
-    let plan = plan_repo(&sandbox, &loaded).await;
+    assert!(
+        service_account(&cluster, &cluster.ns("llm"), "llm-chat")
+            .await
+            .is_none()
+    );
+    let plan = plan_repo(&cluster, &loaded).await;
     assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
 }
 
 #[tokio::test]
 async fn injected_faults_are_retried_and_apply_converges() {
+    // Fault injection is the sandbox's own hook.
+    sandbox_only(
+        "injected_faults_are_retried_and_apply_converges",
+        "faults are injected by the sandbox",
+    );
     let sandbox = sandbox().await;
     let loaded = load_repo(&example_repo());
     sandbox
@@ -250,9 +301,12 @@ async fn injected_faults_are_retried_and_apply_converges() {
 
 #[tokio::test]
 async fn dry_run_persists_nothing() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    on_each_target("dry_run_persists_nothing", dry_run_persists_nothing_on).await;
+}
+
+async fn dry_run_persists_nothing_on(cluster: Target) {
+    let repo = cluster.example_copy();
+    apply_ok(&cluster, &load_repo(repo.path()), &options()).await;
     edit(
         repo.path(),
         "services/risk/fraud-detection.yaml",
@@ -260,11 +314,11 @@ async fn dry_run_persists_nothing() {
         "xgboost-server:2.1.1",
     );
     let loaded = load_repo(repo.path());
-    let (_, report) = apply_repo_with(&sandbox, &loaded, &options(), WriteMode::DryRun).await;
+    let (_, report) = apply_repo_with(&cluster, &loaded, &options(), WriteMode::DryRun).await;
     let report = report.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.applied.len(), 1);
-    let plan = plan_repo(&sandbox, &loaded).await;
+    let plan = plan_repo(&cluster, &loaded).await;
     assert_eq!(
         plan.count(Action::Update),
         1,
@@ -274,6 +328,11 @@ async fn dry_run_persists_nothing() {
 
 #[tokio::test]
 async fn wait_reports_the_deployment_that_is_not_ready() {
+    // Holding one Deployment unready is the sandbox's own hook.
+    sandbox_only(
+        "wait_reports_the_deployment_that_is_not_ready",
+        "a Deployment is held unready by the sandbox's controller",
+    );
     let sandbox = sandbox().await;
     let loaded = load_repo(&example_repo());
     sandbox.hold_unready("risk-prod", "fraud-detection");
@@ -324,12 +383,19 @@ async fn wait_reports_the_deployment_that_is_not_ready() {
 
 #[tokio::test]
 async fn plan_command_exit_codes_follow_kubectl_diff() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
+    on_each_target(
+        "plan_command_exit_codes_follow_kubectl_diff",
+        plan_command_exit_codes_follow_kubectl_diff_on,
+    )
+    .await;
+}
+
+async fn plan_command_exit_codes_follow_kubectl_diff_on(cluster: Target) {
+    let repo = cluster.example_copy();
     let args = |dir: &std::path::Path| PlanArgs {
         dir: dir.to_path_buf(),
         cluster: ClusterArgs {
-            kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
+            kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
             context: None,
         },
         policies: vec![],
@@ -339,7 +405,7 @@ async fn plan_command_exit_codes_follow_kubectl_diff() {
         |args: PlanArgs| async move { tokio::time::timeout(STEP, run_plan(&args)).await.unwrap() };
     assert_eq!(run(args(repo.path())).await, Exit::Changes);
     // Applied as the CLI applies: canary services record their rollout state.
-    apply_with_rollouts(&sandbox, repo.path()).await;
+    apply_with_rollouts(&cluster, repo.path()).await;
     assert_eq!(run(args(repo.path())).await, Exit::Ok);
     edit(
         repo.path(),
@@ -353,20 +419,30 @@ async fn plan_command_exit_codes_follow_kubectl_diff() {
             kubeconfig: Some(repo.path().join("no-such-kubeconfig")),
             context: None,
         },
-        ..args(&example_repo())
+        ..args(&cluster.example_repo())
     };
     assert_eq!(run(unreachable).await, Exit::Cluster);
 }
 
 #[tokio::test]
 async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
+    on_each_target(
+        "apply_prune_wait_removes_a_service_whose_namespace_left_the_repository",
+        apply_prune_wait_removes_a_service_whose_namespace_left_the_repository_on,
+    )
+    .await;
+}
+
+async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository_on(
+    cluster: Target,
+) {
+    let repo = cluster.example_copy();
+    cluster.model_claim("genai").await;
     edit(
         repo.path(),
         "services/genai/llm-chat.yaml",
-        "namespace: genai",
-        "namespace: llm",
+        &cluster.ns_line("genai"),
+        &cluster.ns_line("llm"),
     );
     let args = ApplyArgs {
         dir: repo.path().to_path_buf(),
@@ -374,32 +450,50 @@ async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository(
         allow_mass_prune: false,
         dry_run: false,
         wait: true,
-        timeout: Duration::from_secs(20),
+        timeout: cluster.patience(),
         create_namespaces: true,
         cluster: ClusterArgs {
-            kubeconfig: Some(sandbox.kubeconfig_path().to_path_buf()),
+            kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
             context: None,
         },
         policies: vec![],
         output: OutputFormat::Text,
     };
+    let limit = STEP + cluster.patience();
     let run = |args: ApplyArgs| async move {
-        tokio::time::timeout(STEP, run_apply(&args)).await.unwrap()
+        tokio::time::timeout(limit, run_apply(&args)).await.unwrap()
     };
     assert_eq!(run(args.clone()).await, Exit::Ok);
-    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_some());
+    assert!(
+        service_account(&cluster, &cluster.ns("llm"), "llm-chat")
+            .await
+            .is_some()
+    );
     // No file of the repository names namespace llm any more.
     std::fs::remove_file(repo.path().join("services/genai/llm-chat.yaml")).unwrap();
     assert_eq!(run(args).await, Exit::Ok);
-    assert!(service_account(&sandbox, "llm", "llm-chat").await.is_none());
-    let deployments: Api<Deployment> = Api::namespaced(sandbox.client(), "llm");
+    assert!(
+        service_account(&cluster, &cluster.ns("llm"), "llm-chat")
+            .await
+            .is_none()
+    );
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &cluster.ns("llm"));
     assert!(deployments.get_opt("llm-chat").await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_stops() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
+    on_each_target(
+        "pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_stops",
+        pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_stops_on,
+    )
+    .await;
+}
+
+async fn pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_stops_on(
+    cluster: Target,
+) {
+    let repo = cluster.example_copy();
     edit(
         repo.path(),
         "modelship.yaml",
@@ -407,7 +501,7 @@ async fn pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_st
         "url: http://prometheus.monitoring.svc:9090\n    podMonitor: true\n",
     );
     let loaded = load_repo(repo.path());
-    apply_ok(&sandbox, &loaded, &options()).await;
+    apply_ok(&cluster, &loaded, &options()).await;
     let resource = kube::api::ApiResource {
         group: "monitoring.coreos.com".into(),
         version: "v1".into(),
@@ -416,19 +510,19 @@ async fn pod_monitors_are_applied_when_modelship_yaml_asks_and_pruned_when_it_st
         plural: "podmonitors".into(),
     };
     let monitors: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(sandbox.client(), "genai", &resource);
+        Api::namespaced_with(cluster.client(), &cluster.ns("genai"), &resource);
     let monitor = tokio::time::timeout(STEP, monitors.get("text-embedding"))
         .await
         .unwrap()
         .unwrap();
     let relabelings = &monitor.data["spec"]["podMetricsEndpoints"][0]["relabelings"];
     assert_eq!(relabelings[1]["targetLabel"], "track", "{relabelings}");
-    let plan = plan_repo(&sandbox, &loaded).await;
+    let plan = plan_repo(&cluster, &loaded).await;
     assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
 
     edit(repo.path(), "modelship.yaml", "    podMonitor: true\n", "");
     let loaded = load_repo(repo.path());
-    apply_ok(&sandbox, &loaded, &options()).await;
+    apply_ok(&cluster, &loaded, &options()).await;
     let gone = tokio::time::timeout(STEP, monitors.get_opt("text-embedding"))
         .await
         .unwrap()

@@ -6,6 +6,11 @@
 //! each service, what is pruned or kept by the guard, what a policy denies with the live
 //! object as `oldObject`, and the live objects left at the end. A decision that differs
 //! between the two fails the test.
+//!
+//! Every scenario runs on sandboxes, then, when `MODELSHIP_TEST_KUBECONFIG` is set, on the
+//! real cluster (`common::target`): there each entry point starts from namespaces of its
+//! own, its writes are those its client sent, and namespaces are compared by their base
+//! name.
 
 mod common;
 mod daemon_support;
@@ -13,7 +18,8 @@ mod daemon_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{STEP, apply_with_rollouts, edit, example_copy, load_repo, sandbox};
+use common::target::{Kind, Target, on_each_kind};
+use common::{STEP, apply_with_rollouts, edit, example_copy, load_repo};
 use daemon_support::{Running, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
@@ -22,7 +28,7 @@ use modelship::cluster::{Kinds, WriteMode};
 use modelship::daemon::{Backoff, DaemonConfig, DriftMode};
 use modelship::engine::{self, NamespaceLabels, Scope, Strategy};
 use modelship::plan::{LiveState, PruneMode};
-use modelship::sandbox::{Sandbox, Verb, Write};
+use modelship::sandbox::{Verb, Write};
 use modelship::source::{LocalSource, Source};
 use serde_json::json;
 
@@ -61,21 +67,24 @@ impl Decisions {
     }
 }
 
-fn writes(sandbox: &Sandbox) -> Vec<(Verb, String, String, String)> {
-    sandbox
+fn writes(cluster: &Target) -> Vec<(Verb, String, String, String)> {
+    cluster
         .writes()
         .into_iter()
         // The simulated Deployment controller writes status; that is not ours.
         .filter(|w: &Write| !w.resource.ends_with("/status"))
-        .map(|w| (w.verb, w.resource, w.namespace, w.name))
+        .map(|w| {
+            let namespace = cluster.base_ns(&w.namespace).to_string();
+            (w.verb, w.resource, namespace, w.name)
+        })
         .collect()
 }
 
 /// Every live object labelled managed-by=modelship, by (kind, namespace, name), with the
 /// part modelship decides (spec without server-allocated addresses, labels, annotations
 /// other than the source).
-async fn live(sandbox: &Sandbox) -> BTreeMap<(String, String, String), serde_json::Value> {
-    let client = sandbox.client();
+async fn live(cluster: &Target) -> BTreeMap<(String, String, String), serde_json::Value> {
+    let client = cluster.client();
     let mut kinds = Kinds::new(client.clone(), common::fast_retry());
     let desired = modelship::plan::DesiredState::default();
     let set = tokio::time::timeout(
@@ -102,10 +111,16 @@ async fn live(sandbox: &Sandbox) -> BTreeMap<(String, String, String), serde_jso
             if let Some(annotations) = object["metadata"]["annotations"].as_object() {
                 let mut annotations = annotations.clone();
                 annotations.remove("modelship.dev/source");
+                // Written by a real Deployment controller, when it gets to it: not ours.
+                annotations.remove("deployment.kubernetes.io/revision");
                 decided["annotations"] = json!(annotations);
             }
             out.insert(
-                (key.kind.clone(), key.namespace.clone(), key.name.clone()),
+                (
+                    key.kind.clone(),
+                    cluster.base_ns(&key.namespace).to_string(),
+                    key.name.clone(),
+                ),
                 decided,
             );
         }
@@ -113,21 +128,23 @@ async fn live(sandbox: &Sandbox) -> BTreeMap<(String, String, String), serde_jso
     out
 }
 
-/// A sandbox holding `before` applied (the same live state for both entry points), with
-/// its request log cleared.
-async fn start_from(before: &Path) -> Sandbox {
-    let sandbox = sandbox().await;
-    apply_with_rollouts(&sandbox, before).await;
-    sandbox.reset_requests();
-    sandbox
+/// A cluster of `kind` holding `before` applied (the same live state for both entry
+/// points), with its request log cleared.
+async fn start_from(kind: &Kind, before: &Path) -> Target {
+    let cluster = kind.start().await;
+    let before = cluster.copy_of(before);
+    apply_with_rollouts(&cluster, before.path()).await;
+    cluster.reset_requests();
+    cluster
 }
 
 /// `modelship apply --prune --create-namespaces` of `after`, through the engine.
-async fn via_cli(before: &Path, after: &Path, setup: &Setup) -> Decisions {
-    let sandbox = start_from(before).await;
+async fn via_cli(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> Decisions {
+    let sandbox = start_from(kind, before).await;
     setup(&sandbox).await;
     sandbox.reset_requests();
-    let mut prepared = load_repo(after);
+    let after = sandbox.copy_of(after);
+    let mut prepared = load_repo(after.path());
     let set = common::read_live(&sandbox, &prepared).await;
     let plan = common::plan_with_rollouts(&mut prepared, &set).await;
     let strategy = Strategy {
@@ -168,12 +185,13 @@ async fn via_cli(before: &Path, after: &Path, setup: &Setup) -> Decisions {
 }
 
 /// The daemon following the directory `after`, until every service is reconciled.
-async fn via_daemon(before: &Path, after: &Path, setup: &Setup) -> Decisions {
-    let sandbox = start_from(before).await;
+async fn via_daemon(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> Decisions {
+    let sandbox = start_from(kind, before).await;
     setup(&sandbox).await;
     sandbox.reset_requests();
+    let after = sandbox.copy_of(after);
     let config = DaemonConfig {
-        source: Source::Local(LocalSource::new(after)),
+        source: Source::Local(LocalSource::new(after.path())),
         repo_name: None,
         branch: "main".into(),
         interval: std::time::Duration::from_secs(3600),
@@ -219,17 +237,19 @@ async fn via_daemon(before: &Path, after: &Path, setup: &Setup) -> Decisions {
 }
 
 /// A change made to the live state before the new repository is reconciled.
-type Setup = dyn Fn(&Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
+type Setup = dyn Fn(&Target) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
 
-fn no_setup(_: &Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn no_setup(_: &Target) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async {})
 }
 
 /// Runs both entry points from `before` to `after` and asserts they decided alike;
 /// returns the decisions for the scenario's own checks.
-async fn both(before: &Path, after: &Path, setup: &Setup) -> Decisions {
-    let cli = via_cli(before, after, setup).await;
-    let daemon = via_daemon(before, after, setup).await;
+async fn both(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> Decisions {
+    // The same namespace names for both (spec hashes cover the namespace).
+    let kind = kind.same_namespaces();
+    let cli = via_cli(&kind, before, after, setup).await;
+    let daemon = via_daemon(&kind, before, after, setup).await;
     assert_eq!(
         cli.per_service(),
         daemon.per_service(),
@@ -244,7 +264,11 @@ async fn both(before: &Path, after: &Path, setup: &Setup) -> Decisions {
         .live
         .iter()
         .filter(|(key, value)| daemon.live.get(*key) != Some(value))
-        .map(|(key, value)| format!("{key:?}:\n cli:    {value}\n daemon: {}", daemon.live[key]))
+        .map(|(key, value)| {
+            let theirs = &daemon.live[key];
+            let at = first_difference(value, theirs, String::new()).unwrap_or_default();
+            format!("{key:?} first differs at {at}:\n cli:    {value}\n daemon: {theirs}")
+        })
         .collect();
     assert!(
         differing.is_empty(),
@@ -256,6 +280,29 @@ async fn both(before: &Path, after: &Path, setup: &Setup) -> Decisions {
         "the prune guard decided differently"
     );
     cli
+}
+
+/// The JSON path of the first place where `a` and `b` differ, with both values there.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let (l, r) = (&x.get(k), &y.get(k));
+                match (l, r) {
+                    (Some(l), Some(r)) => first_difference(l, r, format!("{at}.{k}")),
+                    _ => Some(format!("{at}.{k}: {l:?} / {r:?}")),
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (l, r))| first_difference(l, r, format!("{at}[{i}]"))),
+        _ => (a != b).then(|| format!("{at}: {a} / {b}")),
+    }
 }
 
 /// A new image of fraud-detection: one Deployment to update.
@@ -279,17 +326,33 @@ fn deleted(decisions: &Decisions) -> BTreeSet<(String, String)> {
 
 #[tokio::test]
 async fn an_unchanged_repository_writes_nothing_in_either() {
+    on_each_kind(
+        "an_unchanged_repository_writes_nothing_in_either",
+        an_unchanged_repository_writes_nothing_in_either_on,
+    )
+    .await;
+}
+
+async fn an_unchanged_repository_writes_nothing_in_either_on(kind: Kind) {
     let before = example_copy();
-    let decisions = both(before.path(), before.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), before.path(), &no_setup).await;
     assert!(decisions.writes.is_empty(), "{:?}", decisions.writes);
 }
 
 #[tokio::test]
 async fn creates_follow_the_one_kind_order_in_both() {
+    on_each_kind(
+        "creates_follow_the_one_kind_order_in_both",
+        creates_follow_the_one_kind_order_in_both_on,
+    )
+    .await;
+}
+
+async fn creates_follow_the_one_kind_order_in_both_on(kind: Kind) {
     let before = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(before.path().join("services")).expect("mkdir");
     let after = example_copy();
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     let per_service = decisions.per_service();
     let classifier = &per_service["genai/image-classifier"];
     let order: Vec<&str> = classifier.iter().map(|(_, r, _)| r.as_str()).collect();
@@ -318,10 +381,18 @@ async fn creates_follow_the_one_kind_order_in_both() {
 
 #[tokio::test]
 async fn an_update_writes_only_the_changed_object_in_both() {
+    on_each_kind(
+        "an_update_writes_only_the_changed_object_in_both",
+        an_update_writes_only_the_changed_object_in_both_on,
+    )
+    .await;
+}
+
+async fn an_update_writes_only_the_changed_object_in_both_on(kind: Kind) {
     let before = example_copy();
     let after = example_copy();
     bump_fraud_detection(after.path());
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     let written: Vec<_> = decisions
         .writes
         .iter()
@@ -332,6 +403,14 @@ async fn an_update_writes_only_the_changed_object_in_both() {
 
 #[tokio::test]
 async fn the_only_service_of_a_namespace_is_pruned_by_both() {
+    on_each_kind(
+        "the_only_service_of_a_namespace_is_pruned_by_both",
+        the_only_service_of_a_namespace_is_pruned_by_both_on,
+    )
+    .await;
+}
+
+async fn the_only_service_of_a_namespace_is_pruned_by_both_on(kind: Kind) {
     let before = example_copy();
     edit(
         before.path(),
@@ -347,7 +426,7 @@ async fn the_only_service_of_a_namespace_is_pruned_by_both() {
         "namespace: llm",
     );
     std::fs::remove_file(after.path().join("services/genai/llm-chat.yaml")).expect("rm");
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     assert!(!decisions.guarded);
     let gone = deleted(&decisions);
     assert!(!gone.is_empty());
@@ -361,10 +440,18 @@ async fn the_only_service_of_a_namespace_is_pruned_by_both() {
 
 #[tokio::test]
 async fn a_vanished_team_folder_is_kept_by_the_guard_in_both() {
+    on_each_kind(
+        "a_vanished_team_folder_is_kept_by_the_guard_in_both",
+        a_vanished_team_folder_is_kept_by_the_guard_in_both_on,
+    )
+    .await;
+}
+
+async fn a_vanished_team_folder_is_kept_by_the_guard_in_both_on(kind: Kind) {
     let before = example_copy();
     let after = example_copy();
     std::fs::remove_dir_all(after.path().join("services/genai")).expect("rm");
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     assert!(decisions.guarded);
     assert!(deleted(&decisions).is_empty());
     assert!(decisions.live.keys().any(|(_, ns, _)| ns == "genai"));
@@ -372,17 +459,33 @@ async fn a_vanished_team_folder_is_kept_by_the_guard_in_both() {
 
 #[tokio::test]
 async fn a_wiped_repository_is_kept_by_the_guard_in_both() {
+    on_each_kind(
+        "a_wiped_repository_is_kept_by_the_guard_in_both",
+        a_wiped_repository_is_kept_by_the_guard_in_both_on,
+    )
+    .await;
+}
+
+async fn a_wiped_repository_is_kept_by_the_guard_in_both_on(kind: Kind) {
     let before = example_copy();
     let after = example_copy();
     std::fs::remove_dir_all(after.path().join("services")).expect("rm");
     std::fs::create_dir_all(after.path().join("services")).expect("mkdir");
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     assert!(decisions.guarded);
     assert!(decisions.writes.is_empty(), "{:?}", decisions.writes);
 }
 
 #[tokio::test]
 async fn a_policy_with_the_live_object_denies_alike() {
+    on_each_kind(
+        "a_policy_with_the_live_object_denies_alike",
+        a_policy_with_the_live_object_denies_alike_on,
+    )
+    .await;
+}
+
+async fn a_policy_with_the_live_object_denies_alike_on(kind: Kind) {
     // gpu-increase-limit compares with the live Deployment: 1 -> 4 GPUs per pod is denied.
     let before = example_copy();
     let after = example_copy();
@@ -393,7 +496,7 @@ async fn a_policy_with_the_live_object_denies_alike() {
         "count: 4",
     );
     bump_fraud_detection(after.path());
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     let written: BTreeSet<String> = decisions
         .writes
         .iter()
@@ -404,7 +507,8 @@ async fn a_policy_with_the_live_object_denies_alike() {
         BTreeSet::from(["deployments risk-prod/fraud-detection".to_string()])
     );
     // And the plan says why, in the CLI's words.
-    let sandbox = start_from(before.path()).await;
+    let sandbox = start_from(&kind, before.path()).await;
+    let after = sandbox.copy_of(after.path());
     let prepared = load_repo(after.path());
     let set = common::read_live(&sandbox, &prepared).await;
     let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
@@ -412,9 +516,9 @@ async fn a_policy_with_the_live_object_denies_alike() {
     assert_eq!(denied, ["image-classifier"]);
 }
 
-fn drift(sandbox: &Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn drift(cluster: &Target) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
-        let api: Api<Deployment> = Api::namespaced(sandbox.client(), "risk-prod");
+        let api: Api<Deployment> = Api::namespaced(cluster.client(), &cluster.ns("risk-prod"));
         let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "spec": {"template": {"spec": {"containers": [
                 {"name": "server", "image": "registry.example.com/risk/xgboost-server:9.9.9"}]}}}});
@@ -434,8 +538,12 @@ fn drift(sandbox: &Sandbox) -> std::pin::Pin<Box<dyn std::future::Future<Output 
 
 #[tokio::test]
 async fn drift_is_healed_alike() {
+    on_each_kind("drift_is_healed_alike", drift_is_healed_alike_on).await;
+}
+
+async fn drift_is_healed_alike_on(kind: Kind) {
     let before = example_copy();
-    let decisions = both(before.path(), before.path(), &drift).await;
+    let decisions = both(&kind, before.path(), before.path(), &drift).await;
     let written: Vec<_> = decisions
         .writes
         .iter()
@@ -452,6 +560,14 @@ async fn drift_is_healed_alike() {
 
 #[tokio::test]
 async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike() {
+    on_each_kind(
+        "an_invalid_spec_blocks_its_service_and_all_pruning_alike",
+        an_invalid_spec_blocks_its_service_and_all_pruning_alike_on,
+    )
+    .await;
+}
+
+async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike_on(kind: Kind) {
     let before = example_copy();
     let after = example_copy();
     edit(
@@ -462,7 +578,7 @@ async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike() {
     );
     std::fs::remove_file(after.path().join("services/genai/text-embedding.yaml")).expect("rm");
     bump_fraud_detection(after.path());
-    let decisions = both(before.path(), after.path(), &no_setup).await;
+    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
     assert!(deleted(&decisions).is_empty());
     let written: Vec<_> = decisions
         .writes

@@ -1,29 +1,42 @@
 //! Planning against the sandbox through the real client: quiet after apply, exact on a
-//! one-field edit, drift by another manager, HPA-owned replicas, missing CRDs.
+//! one-field edit, drift by another manager, HPA-owned replicas, missing CRDs. Each test
+//! but the last also runs on the real cluster of `MODELSHIP_TEST_KUBECONFIG`
+//! (`common::target`).
 
 mod common;
 
+use common::target::{Target, on_each_target, sandbox_only};
 use common::*;
 use modelship::plan::Action;
 use modelship::sandbox::Verb;
 
 #[tokio::test]
 async fn applied_repository_plans_quiet_and_reapply_writes_nothing() {
-    let sandbox = sandbox().await;
-    let loaded = load_repo(&example_repo());
-    assert!(loaded.desired.repository_valid);
-    let report = apply_ok(&sandbox, &loaded, &options()).await;
-    assert!(!report.applied.is_empty());
-    assert_eq!(report.namespaces_created, ["genai", "risk-prod"]);
+    on_each_target(
+        "applied_repository_plans_quiet_and_reapply_writes_nothing",
+        applied_repository_plans_quiet_and_reapply_writes_nothing_on,
+    )
+    .await;
+}
 
-    let plan = plan_repo(&sandbox, &loaded).await;
+async fn applied_repository_plans_quiet_and_reapply_writes_nothing_on(cluster: Target) {
+    let loaded = load_repo(&cluster.example_repo());
+    assert!(loaded.desired.repository_valid);
+    let report = apply_ok(&cluster, &loaded, &options()).await;
+    assert!(!report.applied.is_empty());
+    assert_eq!(
+        report.namespaces_created,
+        [cluster.ns("genai"), cluster.ns("risk-prod")]
+    );
+
+    let plan = plan_repo(&cluster, &loaded).await;
     assert!(changes(&plan).is_empty(), "{}", changes(&plan).join("\n"));
     assert_eq!(plan.count(Action::Unchanged), report.applied.len());
 
-    sandbox.reset_requests();
-    let report = apply_ok(&sandbox, &loaded, &options()).await;
+    cluster.reset_requests();
+    let report = apply_ok(&cluster, &loaded, &options()).await;
     assert!(report.applied.is_empty());
-    let requests = sandbox.requests();
+    let requests = cluster.requests();
     assert_eq!(requests.total_writes(), 0, "{requests:?}");
     assert_eq!(
         requests.verb_total(Verb::Get),
@@ -34,16 +47,23 @@ async fn applied_repository_plans_quiet_and_reapply_writes_nothing() {
 
 #[tokio::test]
 async fn one_field_spec_edit_plans_exactly_that_field() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_ok(&sandbox, &load_repo(repo.path()), &options()).await;
+    on_each_target(
+        "one_field_spec_edit_plans_exactly_that_field",
+        one_field_spec_edit_plans_exactly_that_field_on,
+    )
+    .await;
+}
+
+async fn one_field_spec_edit_plans_exactly_that_field_on(cluster: Target) {
+    let repo = cluster.example_copy();
+    apply_ok(&cluster, &load_repo(repo.path()), &options()).await;
     edit(
         repo.path(),
         "services/risk/fraud-detection.yaml",
         "xgboost-server:2.1.0",
         "xgboost-server:2.1.1",
     );
-    let plan = plan_repo(&sandbox, &load_repo(repo.path())).await;
+    let plan = plan_repo(&cluster, &load_repo(repo.path())).await;
     let changed = changes(&plan);
     assert_eq!(changed.len(), 1, "{}", changed.join("\n"));
     let service = plan
@@ -73,15 +93,22 @@ async fn one_field_spec_edit_plans_exactly_that_field() {
 
 #[tokio::test]
 async fn edit_by_another_manager_is_drift_and_apply_restores_it() {
+    on_each_target(
+        "edit_by_another_manager_is_drift_and_apply_restores_it",
+        edit_by_another_manager_is_drift_and_apply_restores_it_on,
+    )
+    .await;
+}
+
+async fn edit_by_another_manager_is_drift_and_apply_restores_it_on(cluster: Target) {
     use k8s_openapi::api::apps::v1::Deployment;
     use kube::api::{Api, Patch, PatchParams};
 
-    let sandbox = sandbox().await;
-    let loaded = load_repo(&example_repo());
-    apply_ok(&sandbox, &loaded, &options()).await;
+    let loaded = load_repo(&cluster.example_repo());
+    apply_ok(&cluster, &loaded, &options()).await;
 
     // What `kubectl edit` does: a patch under field manager kubectl-edit.
-    let api: Api<Deployment> = Api::namespaced(sandbox.client(), "risk-prod");
+    let api: Api<Deployment> = Api::namespaced(cluster.client(), &cluster.ns("risk-prod"));
     let params = PatchParams {
         field_manager: Some("kubectl-edit".into()),
         ..PatchParams::default()
@@ -104,7 +131,7 @@ async fn edit_by_another_manager_is_drift_and_apply_restores_it() {
     .unwrap()
     .unwrap();
 
-    let plan = plan_repo(&sandbox, &loaded).await;
+    let plan = plan_repo(&cluster, &loaded).await;
     let changed = changes(&plan);
     assert_eq!(changed.len(), 1, "{}", changed.join("\n"));
     let object = plan
@@ -125,7 +152,7 @@ async fn edit_by_another_manager_is_drift_and_apply_restores_it() {
         object.diff
     );
 
-    let report = apply_ok(&sandbox, &loaded, &options()).await;
+    let report = apply_ok(&cluster, &loaded, &options()).await;
     assert_eq!(report.applied.len(), 1);
     let live = api.get("fraud-detection").await.unwrap();
     let image = live.spec.unwrap().template.spec.unwrap().containers[0]
@@ -135,21 +162,28 @@ async fn edit_by_another_manager_is_drift_and_apply_restores_it() {
         image.as_deref(),
         Some("registry.example.com/risk/xgboost-server:2.1.0")
     );
-    let plan = plan_repo(&sandbox, &loaded).await;
+    let plan = plan_repo(&cluster, &loaded).await;
     assert!(changes(&plan).is_empty(), "{}", changes(&plan).join("\n"));
 }
 
 #[tokio::test]
 async fn hpa_owned_replicas_are_never_drift() {
+    on_each_target(
+        "hpa_owned_replicas_are_never_drift",
+        hpa_owned_replicas_are_never_drift_on,
+    )
+    .await;
+}
+
+async fn hpa_owned_replicas_are_never_drift_on(cluster: Target) {
     use k8s_openapi::api::apps::v1::Deployment;
     use kube::api::{Api, Patch, PatchParams};
 
-    let sandbox = sandbox().await;
-    let loaded = load_repo(&example_repo());
-    apply_ok(&sandbox, &loaded, &options()).await;
+    let loaded = load_repo(&cluster.example_repo());
+    apply_ok(&cluster, &loaded, &options()).await;
 
     // The HPA controller scales through the scale subresource.
-    let api: Api<Deployment> = Api::namespaced(sandbox.client(), "risk-prod");
+    let api: Api<Deployment> = Api::namespaced(cluster.client(), &cluster.ns("risk-prod"));
     let params = PatchParams {
         field_manager: Some("horizontal-pod-autoscaler".into()),
         ..PatchParams::default()
@@ -163,18 +197,23 @@ async fn hpa_owned_replicas_are_never_drift() {
     .unwrap()
     .unwrap();
 
-    let plan = plan_repo(&sandbox, &loaded).await;
+    let plan = plan_repo(&cluster, &loaded).await;
     assert!(changes(&plan).is_empty(), "{}", changes(&plan).join("\n"));
-    sandbox.reset_requests();
-    let report = apply_ok(&sandbox, &loaded, &options()).await;
+    cluster.reset_requests();
+    let report = apply_ok(&cluster, &loaded, &options()).await;
     assert!(report.applied.is_empty());
-    assert_eq!(sandbox.requests().total_writes(), 0);
+    assert_eq!(cluster.requests().total_writes(), 0);
     let live = api.get("fraud-detection").await.unwrap();
     assert_eq!(live.spec.unwrap().replicas, Some(7));
 }
 
 #[tokio::test]
 async fn missing_route_crd_is_a_clear_error() {
+    // Needs a cluster without the Gateway API CRDs: a sandbox started so.
+    sandbox_only(
+        "missing_route_crd_is_a_clear_error",
+        "it needs a cluster without the HTTPRoute CRD",
+    );
     let sandbox = tokio::time::timeout(
         STEP,
         modelship::sandbox::Sandbox::builder()

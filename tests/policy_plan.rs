@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+use common::target::{Target, on_each_target};
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use modelship::plan;
 use modelship::policy::{PolicySet, Violation, check_desired, policy_files};
-use modelship::sandbox::{Sandbox, Verb};
+use modelship::sandbox::Verb;
 use serde_json::{Value, json};
 
 const SPEC: &str = "services/genai/image-classifier.yaml";
@@ -31,13 +32,12 @@ fn policies(dir: &std::path::Path) -> PolicySet {
 
 /// Applies example-repo, sets image-classifier's GPUs per pod to `count`, and returns the
 /// plan's action for its Deployment and the policy violations.
-async fn change_gpus(count: &str) -> (plan::Action, Vec<Violation>) {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_with_rollouts(&sandbox, repo.path()).await;
+async fn change_gpus(sandbox: &Target, count: &str) -> (plan::Action, Vec<Violation>) {
+    let repo = sandbox.example_copy();
+    apply_with_rollouts(sandbox, repo.path()).await;
     edit(repo.path(), SPEC, "count: 1", &format!("count: {count}"));
     let loaded = load_repo(repo.path());
-    let live = read_live(&sandbox, &loaded).await;
+    let live = read_live(sandbox, &loaded).await;
     let plan = plan::plan(&loaded.desired, &live).expect("plan");
     let action = plan
         .services
@@ -59,7 +59,15 @@ async fn change_gpus(count: &str) -> (plan::Action, Vec<Violation>) {
 
 #[tokio::test]
 async fn raising_gpus_4x_blocks_the_plan() {
-    let (action, violations) = change_gpus("4").await;
+    on_each_target(
+        "raising_gpus_4x_blocks_the_plan",
+        raising_gpus_4x_blocks_the_plan_on,
+    )
+    .await;
+}
+
+async fn raising_gpus_4x_blocks_the_plan_on(cluster: Target) {
+    let (action, violations) = change_gpus(&cluster, "4").await;
     assert_eq!(action, plan::Action::Update);
     let denied: Vec<&Violation> = violations.iter().filter(|v| v.is_deny()).collect();
     let printed: Vec<String> = violations.iter().map(ToString::to_string).collect();
@@ -75,7 +83,7 @@ async fn raising_gpus_4x_blocks_the_plan() {
         (
             "gpu-increase-limit",
             "Deployment",
-            Some("genai"),
+            Some(cluster.ns("genai").as_str()),
             "image-classifier"
         )
     );
@@ -89,7 +97,11 @@ async fn raising_gpus_4x_blocks_the_plan() {
 
 #[tokio::test]
 async fn doubling_gpus_passes() {
-    let (action, violations) = change_gpus("2").await;
+    on_each_target("doubling_gpus_passes", doubling_gpus_passes_on).await;
+}
+
+async fn doubling_gpus_passes_on(cluster: Target) {
+    let (action, violations) = change_gpus(&cluster, "2").await;
     assert_eq!(action, plan::Action::Update);
     let printed: Vec<String> = violations.iter().map(ToString::to_string).collect();
     assert!(violations.is_empty(), "{}", printed.join("\n"));
@@ -97,24 +109,31 @@ async fn doubling_gpus_passes() {
 
 #[tokio::test]
 async fn a_first_apply_is_a_create_and_passes() {
-    let sandbox = sandbox().await;
-    let loaded = load_repo(&example_repo());
-    let live = read_live(&sandbox, &loaded).await;
+    on_each_target(
+        "a_first_apply_is_a_create_and_passes",
+        a_first_apply_is_a_create_and_passes_on,
+    )
+    .await;
+}
+
+async fn a_first_apply_is_a_create_and_passes_on(cluster: Target) {
+    let loaded = load_repo(&cluster.example_repo());
+    let live = read_live(&cluster, &loaded).await;
     assert!(live.is_empty());
     let violations = check_desired(
         &loaded.repository,
         &loaded.desired,
         &live,
         &BTreeMap::new(),
-        &policies(&example_repo()),
+        &policies(&cluster.example_repo()),
     )
     .expect("policies evaluate");
     let printed: Vec<String> = violations.iter().map(ToString::to_string).collect();
     assert!(violations.is_empty(), "{}", printed.join("\n"));
 }
 
-/// Runs the `modelship` binary against the sandbox with a deadline.
-async fn modelship(sandbox: &Sandbox, args: &[&str]) -> Output {
+/// Runs the `modelship` binary against the cluster with a deadline.
+async fn modelship(sandbox: &Target, args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
     command
         .args(args)
@@ -144,10 +163,18 @@ fn dir(path: &Path) -> &str {
 
 const LLM: &str = "services/genai/llm-chat.yaml";
 const FRAUD: &str = "services/risk/fraud-detection.yaml";
-const GROWTH: &str =
-    "GPUs would grow from 4 to 16, more than 2x in one change; raise them in steps";
+/// What gpu-increase-limit says of llm-chat's GPUs per pod raised 4 -> 16 with `replicas`
+/// live replicas (its HPA owns the count: 1 on the sandbox, which runs no HPA controller;
+/// minReplicas 2 on a real cluster once the HPA controller has scaled it).
+fn growth(replicas: i64) -> String {
+    format!(
+        "GPUs would grow from {} to {}, more than 2x in one change; raise them in steps",
+        4 * replicas,
+        16 * replicas
+    )
+}
 
-async fn deployment(sandbox: &Sandbox, namespace: &str, name: &str) -> Deployment {
+async fn deployment(sandbox: &Target, namespace: &str, name: &str) -> Deployment {
     let api: Api<Deployment> = Api::namespaced(sandbox.client(), namespace);
     tokio::time::timeout(STEP, api.get(name))
         .await
@@ -168,10 +195,12 @@ fn image(deployment: &Deployment) -> Option<String> {
 
 /// example-repo applied to a fresh sandbox, then, in a copy, llm-chat's GPUs raised 4 -> 16
 /// and fraud-detection's image bumped (a change no policy minds).
-async fn raised_llm_chat() -> (Sandbox, tempfile::TempDir) {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_with_rollouts(&sandbox, repo.path()).await;
+async fn raised_llm_chat(sandbox: &Target) -> (tempfile::TempDir, i64) {
+    let repo = sandbox.example_copy();
+    apply_with_rollouts(sandbox, repo.path()).await;
+    let replicas = sandbox
+        .autoscaled_replicas(&sandbox.ns("genai"), "llm-chat")
+        .await;
     edit(repo.path(), LLM, "count: 4", "count: 16");
     edit(
         repo.path(),
@@ -179,7 +208,7 @@ async fn raised_llm_chat() -> (Sandbox, tempfile::TempDir) {
         "xgboost-server:2.1.0",
         "xgboost-server:2.1.1",
     );
-    (sandbox, repo)
+    (repo, replicas.into())
 }
 
 fn json_service<'a>(plan: &'a Value, name: &str) -> &'a Value {
@@ -193,21 +222,33 @@ fn json_service<'a>(plan: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn plan_blocks_only_the_denied_service() {
-    let (sandbox, repo) = raised_llm_chat().await;
+    on_each_target(
+        "plan_blocks_only_the_denied_service",
+        plan_blocks_only_the_denied_service_on,
+    )
+    .await;
+}
+
+async fn plan_blocks_only_the_denied_service_on(sandbox: Target) {
+    let (repo, replicas) = raised_llm_chat(&sandbox).await;
     sandbox.reset_requests();
     let out = modelship(&sandbox, &["plan", dir(repo.path()), "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert_eq!(
-        sandbox.requests().get(Verb::List, "namespaces"),
-        1,
-        "namespace labels cost one LIST"
-    );
-    assert_eq!(sandbox.requests().total_writes(), 0);
+    // What the binary asked: only the sandbox counts the requests it serves.
+    if let Some(requests) = sandbox.served_requests() {
+        assert_eq!(
+            requests.get(Verb::List, "namespaces"),
+            1,
+            "namespace labels cost one LIST"
+        );
+        assert_eq!(requests.total_writes(), 0);
+    }
+    let genai = sandbox.ns("genai");
     assert!(
-        stderr(&out).contains(
-            "error: 1 service denied by policy (genai/llm-chat): apply would leave their \
+        stderr(&out).contains(&format!(
+            "error: 1 service denied by policy ({genai}/llm-chat): apply would leave their \
              objects untouched and apply the other services"
-        ),
+        )),
         "{}",
         stderr(&out)
     );
@@ -240,7 +281,7 @@ async fn plan_blocks_only_the_denied_service() {
         (&growth["kind"], &growth["name"]),
         (&json!("Deployment"), &json!("llm-chat"))
     );
-    assert_eq!(growth["message"], GROWTH);
+    assert_eq!(growth["message"], self::growth(replicas).as_str());
     assert_eq!(growth["source"], json!({"file": LLM, "line": 2}));
 
     let fraud = json_service(&plan, "fraud-detection");
@@ -262,8 +303,17 @@ async fn plan_blocks_only_the_denied_service() {
 
 #[tokio::test]
 async fn apply_leaves_the_denied_service_untouched_and_applies_the_others() {
-    let (sandbox, repo) = raised_llm_chat().await;
-    let before = deployment(&sandbox, "genai", "llm-chat").await;
+    on_each_target(
+        "apply_leaves_the_denied_service_untouched_and_applies_the_others",
+        apply_leaves_the_denied_service_untouched_and_applies_the_others_on,
+    )
+    .await;
+}
+
+async fn apply_leaves_the_denied_service_untouched_and_applies_the_others_on(sandbox: Target) {
+    let (repo, replicas) = raised_llm_chat(&sandbox).await;
+    let genai = sandbox.ns("genai");
+    let before = deployment(&sandbox, &genai, "llm-chat").await;
     assert_eq!(gpu_limit(&before).as_deref(), Some("4"));
     sandbox.reset_requests();
 
@@ -271,35 +321,41 @@ async fn apply_leaves_the_denied_service_untouched_and_applies_the_others() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("genai/llm-chat (blocked: denied by policy)"),
+        text.contains(&format!("{genai}/llm-chat (blocked: denied by policy)")),
         "{text}"
     );
     assert!(
         text.contains(&format!(
-            "{LLM}:2: error: Deployment genai/llm-chat: {GROWTH} [policy gpu-increase-limit, \
-             policies/gpu-increase-limit.yaml:"
+            "{LLM}:2: error: Deployment {genai}/llm-chat: {} [policy gpu-increase-limit, \
+             policies/gpu-increase-limit.yaml:",
+            growth(replicas)
         )),
         "{text}"
     );
     assert!(
-        stderr(&out).contains(
-            "error: 1 service denied by policy (genai/llm-chat): their objects were left \
+        stderr(&out).contains(&format!(
+            "error: 1 service denied by policy ({genai}/llm-chat): their objects were left \
              untouched; the other services were applied"
-        ),
+        )),
         "{}",
         stderr(&out)
     );
-    let requests = sandbox.requests();
-    assert_eq!(requests.verb_total(Verb::Apply), 1, "{requests:?}");
-    assert_eq!(requests.verb_total(Verb::Delete), 0, "{requests:?}");
+    // What the binary wrote: only the sandbox counts the requests it serves.
+    if let Some(requests) = sandbox.served_requests() {
+        assert_eq!(requests.verb_total(Verb::Apply), 1, "{requests:?}");
+        assert_eq!(requests.verb_total(Verb::Delete), 0, "{requests:?}");
+    }
 
-    let after = deployment(&sandbox, "genai", "llm-chat").await;
+    let after = deployment(&sandbox, &genai, "llm-chat").await;
     assert_eq!(gpu_limit(&after).as_deref(), Some("4"));
     assert_eq!(before.metadata.generation, after.metadata.generation);
     // The status may move (the Deployment controller), the object may not.
     assert_eq!(before.spec, after.spec);
-    assert_eq!(before.metadata.annotations, after.metadata.annotations);
-    let fraud = deployment(&sandbox, "risk-prod", "fraud-detection").await;
+    assert_eq!(
+        annotations_but_controllers(&before.metadata),
+        annotations_but_controllers(&after.metadata)
+    );
+    let fraud = deployment(&sandbox, &sandbox.ns("risk-prod"), "fraud-detection").await;
     assert_eq!(
         image(&fraud).as_deref(),
         Some("registry.example.com/risk/xgboost-server:2.1.1")
@@ -308,10 +364,17 @@ async fn apply_leaves_the_denied_service_untouched_and_applies_the_others() {
 
 #[tokio::test]
 async fn namespace_labels_come_from_the_cluster() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
-    apply_with_rollouts(&sandbox, repo.path()).await;
-    let out = modelship(&sandbox, &["plan", dir(repo.path())]).await;
+    on_each_target(
+        "namespace_labels_come_from_the_cluster",
+        namespace_labels_come_from_the_cluster_on,
+    )
+    .await;
+}
+
+async fn namespace_labels_come_from_the_cluster_on(cluster: Target) {
+    let repo = cluster.example_copy();
+    apply_with_rollouts(&cluster, repo.path()).await;
+    let out = modelship(&cluster, &["plan", dir(repo.path())]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -322,20 +385,27 @@ async fn namespace_labels_come_from_the_cluster() {
 
     // production-gpu-canary selects namespaces labelled as production: text-embedding is a
     // GPU service of genai rolled out without a canary.
-    let namespaces: Api<Namespace> = Api::all(sandbox.client());
+    let namespaces: Api<Namespace> = Api::all(cluster.client());
     let label = json!({"metadata": {"labels": {"modelship.dev/tier": "production"}}});
     tokio::time::timeout(
         STEP,
-        namespaces.patch("genai", &PatchParams::default(), &Patch::Merge(&label)),
+        namespaces.patch(
+            &cluster.ns("genai"),
+            &PatchParams::default(),
+            &Patch::Merge(&label),
+        ),
     )
     .await
     .expect("patch in time")
     .expect("namespace labelled");
-    let out = modelship(&sandbox, &["plan", dir(repo.path())]).await;
+    let out = modelship(&cluster, &["plan", dir(repo.path())]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("1 service denied by policy (genai/text-embedding)"),
+        text.contains(&format!(
+            "1 service denied by policy ({}/text-embedding)",
+            cluster.ns("genai")
+        )),
         "{text}"
     );
     assert!(
@@ -346,8 +416,15 @@ async fn namespace_labels_come_from_the_cluster() {
 
 #[tokio::test]
 async fn a_broken_policy_stops_plan_and_apply_before_the_cluster() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
+    on_each_target(
+        "a_broken_policy_stops_plan_and_apply_before_the_cluster",
+        a_broken_policy_stops_plan_and_apply_before_the_cluster_on,
+    )
+    .await;
+}
+
+async fn a_broken_policy_stops_plan_and_apply_before_the_cluster_on(cluster: Target) {
+    let repo = cluster.example_copy();
     let extra = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         extra.path().join("broken.yaml"),
@@ -368,8 +445,8 @@ async fn a_broken_policy_stops_plan_and_apply_before_the_cluster() {
     ];
     for args in [&plan_args[..], &apply_args[..]] {
         let command = args[0];
-        sandbox.reset_requests();
-        let out = modelship(&sandbox, args).await;
+        cluster.reset_requests();
+        let out = modelship(&cluster, args).await;
         assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
         let errors = stderr(&out);
         assert!(
@@ -381,10 +458,9 @@ async fn a_broken_policy_stops_plan_and_apply_before_the_cluster() {
             "{errors}"
         );
         assert_eq!(stdout(&out), "", "{command}");
-        assert_eq!(
-            sandbox.requests().total(),
-            0,
-            "{command}: the cluster is not asked"
-        );
+        // Only the sandbox counts the requests it serves.
+        if let Some(requests) = cluster.served_requests() {
+            assert_eq!(requests.total(), 0, "{command}: the cluster is not asked");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The desired objects of each rollout state, applied to the sandbox through the real
 //! client: the canary Deployment and the HTTPRoute weights land, the stable Deployment
 //! keeps its live template while the rollout runs, the state annotation reads back, a
-//! second plan changes nothing, and promotion and rollback remove the canary.
+//! second plan changes nothing, and promotion and rollback remove the canary. Also on
+//! the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`common::target`).
 
 mod common;
 
+use common::target::{Target, on_each_target};
 use common::*;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -15,7 +17,6 @@ use modelship::rollout::{
     self, ANNOTATION_ROLLOUT, LiveStable, Observation, Phase, RollbackReason, RolloutPlan,
     RolloutState, desired_template_hash, live_template_hash,
 };
-use modelship::sandbox::Sandbox;
 
 const NS: &str = "genai";
 const NAME: &str = "llm-chat";
@@ -25,17 +26,18 @@ fn t(minutes: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000).unwrap() + SignedDuration::from_mins(minutes)
 }
 
-async fn deployment(sandbox: &Sandbox, name: &str) -> Option<Deployment> {
-    let api: Api<Deployment> = Api::namespaced(sandbox.client(), NS);
+async fn deployment(sandbox: &Target, name: &str) -> Option<Deployment> {
+    let api: Api<Deployment> = Api::namespaced(sandbox.client(), &sandbox.ns(NS));
     tokio::time::timeout(STEP, api.get_opt(name))
         .await
         .unwrap()
         .unwrap()
 }
 
-async fn route_weights(sandbox: &Sandbox) -> Vec<(String, i64)> {
+async fn route_weights(sandbox: &Target) -> Vec<(String, i64)> {
     let resource = http_route_resource();
-    let api: Api<DynamicObject> = Api::namespaced_with(sandbox.client(), NS, &resource);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(sandbox.client(), &sandbox.ns(NS), &resource);
     let route = tokio::time::timeout(STEP, api.get(NAME))
         .await
         .unwrap()
@@ -51,7 +53,7 @@ async fn route_weights(sandbox: &Sandbox) -> Vec<(String, i64)> {
         .collect()
 }
 
-async fn assert_weights(sandbox: &Sandbox, stable: i64, canary: i64) {
+async fn assert_weights(sandbox: &Target, stable: i64, canary: i64) {
     let expected = vec![
         ("llm-chat-stable".to_string(), stable),
         ("llm-chat-canary".to_string(), canary),
@@ -59,7 +61,7 @@ async fn assert_weights(sandbox: &Sandbox, stable: i64, canary: i64) {
     assert_eq!(route_weights(sandbox).await, expected);
 }
 
-async fn assert_stable_version(sandbox: &Sandbox, version: &str) {
+async fn assert_stable_version(sandbox: &Target, version: &str) {
     let live = deployment(sandbox, NAME).await.unwrap();
     assert_eq!(model_version(&live), version);
 }
@@ -92,7 +94,7 @@ fn llm_chat(loaded: &Prepared) -> (&modelship::spec::LoadedService, RolloutPlan)
 
 /// The repository at `dir` with llm-chat's objects overlaid for `state`, as the engine
 /// would build them.
-async fn overlaid(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutState) -> Prepared {
+async fn overlaid(sandbox: &Target, dir: &std::path::Path, state: &RolloutState) -> Prepared {
     let mut loaded = load_repo(dir);
     let source = Source::local();
     let mut compiled = compile_repository(&loaded.repository, &source);
@@ -123,7 +125,7 @@ async fn overlaid(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutState
 /// Compiles, asks the state machine, overlays and applies once; then checks a second plan
 /// is empty. Returns the new state.
 async fn reconcile(
-    sandbox: &Sandbox,
+    sandbox: &Target,
     dir: &std::path::Path,
     state: &RolloutState,
     now: Timestamp,
@@ -149,7 +151,7 @@ async fn reconcile(
     next
 }
 
-async fn apply_state(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutState) {
+async fn apply_state(sandbox: &Target, dir: &std::path::Path, state: &RolloutState) {
     let loaded = overlaid(sandbox, dir, state).await;
     apply_ok(sandbox, &loaded, &options()).await;
     let again = overlaid(sandbox, dir, state).await;
@@ -159,8 +161,15 @@ async fn apply_state(sandbox: &Sandbox, dir: &std::path::Path, state: &RolloutSt
 
 #[tokio::test]
 async fn each_state_applies_as_its_objects() {
-    let sandbox = sandbox().await;
-    let repo = example_copy();
+    on_each_target(
+        "each_state_applies_as_its_objects",
+        each_state_applies_as_its_objects_on,
+    )
+    .await;
+}
+
+async fn each_state_applies_as_its_objects_on(sandbox: Target) {
+    let repo = sandbox.example_copy();
 
     // First deployment: no canary, the template hash is recorded.
     let stable = reconcile(&sandbox, repo.path(), &RolloutState::default(), t(0)).await;

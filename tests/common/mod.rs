@@ -1,7 +1,11 @@
 //! Shared helpers of the plan and apply integration tests: a sandbox with the example
 //! repository's namespaces, loading a repository, planning and applying through the real
-//! client.
+//! client. The helpers take anything with a client ([`HasClient`]): a sandbox, or a
+//! [`target::Target`] (the sandbox or a real cluster, see `target`).
 #![allow(dead_code)]
+
+pub mod real;
+pub mod target;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,7 +37,8 @@ pub fn example_copy() -> tempfile::TempDir {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the directory tree `from` into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {
         let entry = entry.expect("entry");
@@ -80,7 +85,7 @@ pub fn load_repo(dir: &Path) -> Prepared {
 /// Advances the canary rollouts of `prepared` over the live state, as `modelship plan`
 /// and `apply` do before planning (the clock and Prometheus of production).
 pub async fn drive_rollouts(
-    sandbox: &Sandbox,
+    sandbox: &impl HasClient,
     prepared: &mut Prepared,
 ) -> engine::rollout::RolloutReport {
     let live = read_live(sandbox, prepared).await;
@@ -93,7 +98,7 @@ pub async fn drive_rollouts(
 
 /// Applies the repository at `dir` as `modelship apply` does: canary services record
 /// their rollout state with the other objects.
-pub async fn apply_with_rollouts(sandbox: &Sandbox, dir: &Path) -> ApplyReport {
+pub async fn apply_with_rollouts(sandbox: &impl HasClient, dir: &Path) -> ApplyReport {
     let mut prepared = load_repo(dir);
     drive_rollouts(sandbox, &mut prepared).await;
     apply_ok(sandbox, &prepared, &options()).await
@@ -130,8 +135,20 @@ pub async fn sandbox() -> Sandbox {
         .expect("sandbox starts")
 }
 
+/// A cluster the helpers can talk to.
+pub trait HasClient {
+    /// A client of the cluster.
+    fn client(&self) -> kube::Client;
+}
+
+impl HasClient for Sandbox {
+    fn client(&self) -> kube::Client {
+        Sandbox::client(self)
+    }
+}
+
 /// Reads the live state as the CLI does (one cluster-wide LIST per kind).
-pub async fn read_live(sandbox: &Sandbox, prepared: &Prepared) -> LiveSet {
+pub async fn read_live(sandbox: &impl HasClient, prepared: &Prepared) -> LiveSet {
     let client = sandbox.client();
     let mut kinds = Kinds::new(client.clone(), fast_retry());
     tokio::time::timeout(
@@ -144,7 +161,7 @@ pub async fn read_live(sandbox: &Sandbox, prepared: &Prepared) -> LiveSet {
 }
 
 /// Reads the live state and plans `prepared` against it with the engine.
-pub async fn plan_repo(sandbox: &Sandbox, prepared: &Prepared) -> Plan {
+pub async fn plan_repo(sandbox: &impl HasClient, prepared: &Prepared) -> Plan {
     let live = read_live(sandbox, prepared).await;
     engine::plan(prepared, &live, &NamespaceLabels::new(), Scope::All).expect("plan")
 }
@@ -158,13 +175,13 @@ pub fn options() -> Strategy {
 }
 
 /// A writer with fast retries.
-pub fn writer(sandbox: &Sandbox, mode: WriteMode) -> Writer {
+pub fn writer(sandbox: &impl HasClient, mode: WriteMode) -> Writer {
     Writer::new(sandbox.client(), fast_retry(), mode)
 }
 
 /// Plans and applies `prepared`; returns the plan and the report.
 pub async fn apply_repo(
-    sandbox: &Sandbox,
+    sandbox: &impl HasClient,
     prepared: &Prepared,
     strategy: &Strategy,
 ) -> (Plan, Result<ApplyReport, MassPrune>) {
@@ -173,7 +190,7 @@ pub async fn apply_repo(
 
 /// [`apply_repo`] in a write mode.
 pub async fn apply_repo_with(
-    sandbox: &Sandbox,
+    sandbox: &impl HasClient,
     prepared: &Prepared,
     strategy: &Strategy,
     mode: WriteMode,
@@ -190,7 +207,11 @@ pub async fn apply_repo_with(
 }
 
 /// Applies `prepared` and asserts every object succeeded.
-pub async fn apply_ok(sandbox: &Sandbox, prepared: &Prepared, strategy: &Strategy) -> ApplyReport {
+pub async fn apply_ok(
+    sandbox: &impl HasClient,
+    prepared: &Prepared,
+    strategy: &Strategy,
+) -> ApplyReport {
     let (_, report) = apply_repo(sandbox, prepared, strategy).await;
     let report = report.expect("apply");
     assert!(
@@ -199,6 +220,17 @@ pub async fn apply_ok(sandbox: &Sandbox, prepared: &Prepared, strategy: &Strateg
         report.failures
     );
     report
+}
+
+/// The annotations of an object but those a real cluster's controllers write on their own
+/// time (the Deployment controller's `deployment.kubernetes.io/revision`), for "left
+/// untouched" checks that must hold on a real cluster too.
+pub fn annotations_but_controllers(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> std::collections::BTreeMap<String, String> {
+    let mut annotations = meta.annotations.clone().unwrap_or_default();
+    annotations.remove("deployment.kubernetes.io/revision");
+    annotations
 }
 
 /// A one-line description of every object that would change.

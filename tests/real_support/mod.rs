@@ -9,13 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::common::real;
+
 /// The variable naming the kubeconfig of the cluster the tier runs against.
-pub const ENV: &str = "MODELSHIP_TEST_KUBECONFIG";
+pub use crate::common::real::ENV;
 
 /// The longest one command (kubectl, modelship) may run, `--wait` included.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
@@ -35,26 +36,17 @@ pub struct Cluster {
 
 /// The cluster, or `None` (after saying why on stderr) when the tier is not enabled.
 pub async fn cluster(test: &str) -> Option<Cluster> {
-    let Some(path) = std::env::var_os(ENV) else {
-        // Straight to stderr, past the test harness's capture, so a skip is always seen.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
+    let Some(kubeconfig) = real::kubeconfig() else {
+        real::say(&format!(
             "skipping {test}: {ENV} is not set; `scripts/control-plane up DIR` starts a real \
              control plane and prints the kubeconfig to set it to (see the README)"
-        );
+        ));
         return None;
     };
-    let kubeconfig = PathBuf::from(path);
-    let config = kube::config::Kubeconfig::read_from(&kubeconfig)
-        .unwrap_or_else(|e| panic!("{ENV}={}: {e}", kubeconfig.display()));
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("{ENV}={}: {e}", kubeconfig.display()));
+    let config = real::config(&kubeconfig).await;
     let client = kube::Client::try_from(config).expect("a client for the test cluster");
-    let cluster = Cluster { kubeconfig, client };
-    cluster.prerequisites().await;
-    Some(cluster)
+    real::prerequisites(&kubeconfig).await;
+    Some(Cluster { kubeconfig, client })
 }
 
 /// The repository root.
@@ -64,57 +56,10 @@ pub fn root() -> PathBuf {
 
 /// A suffix unique to this test process and call, for names on a shared cluster.
 pub fn unique(base: &str) -> String {
-    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{base}-{:x}{n}", (std::process::id() ^ nanos) & 0xfffff)
+    format!("{base}-{}", real::unique_tag())
 }
 
 impl Cluster {
-    /// The objects example-repo's pods refer to (PriorityClasses, the RuntimeClass) and
-    /// the CRDs of the traffic routers, applied once per test process. A CRD the cluster
-    /// already has is left alone (`scripts/control-plane` installs the Gateway API's own
-    /// HTTPRoute CRD; the sandbox's trimmed copies only fill gaps).
-    async fn prerequisites(&self) {
-        static DONE: OnceLock<()> = OnceLock::new();
-        if DONE.get().is_some() {
-            return;
-        }
-        let prerequisites = root().join("testenv/cluster/prerequisites.yaml");
-        let apply = [
-            "apply",
-            "--server-side",
-            "--field-manager=modelship-tests",
-            "-f",
-        ];
-        let mut args = apply.to_vec();
-        args.push(path_str(&prerequisites));
-        self.kubectl_ok(&args).await;
-        let crds =
-            std::fs::read_dir(root().join("crates/modelship-sandbox/src/crds")).expect("the CRDs");
-        for file in crds {
-            let file = file.expect("a CRD file").path();
-            let name = file
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .expect("CRD file names are CRD names");
-            let served = self.kubectl(&["get", "crd", name, "-o", "name"]).await;
-            if served.status.success() {
-                continue;
-            }
-            let mut args = apply.to_vec();
-            args.push(path_str(&file));
-            self.kubectl_ok(&args).await;
-            let crd = format!("crd/{name}");
-            self.kubectl_ok(&["wait", "--for=condition=established", "--timeout=60s", &crd])
-                .await;
-        }
-        let _ = DONE.set(());
-    }
-
     /// Runs kubectl against the cluster; the output, whatever the exit status.
     pub async fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_stdin(args, None).await
@@ -122,7 +67,7 @@ impl Cluster {
 
     /// Runs kubectl with `stdin` as its standard input.
     pub async fn kubectl_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut command = Command::new("kubectl");
+        let mut command = Command::new(real::kubectl_program());
         command
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .arg("--request-timeout=60s")
@@ -271,7 +216,7 @@ pub struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let mut command = std::process::Command::new("kubectl");
+        let mut command = std::process::Command::new(real::kubectl_program());
         command
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .arg("--request-timeout=30s")

@@ -57,7 +57,8 @@
 //! - Validation: built-in kinds must decode as their k8s-openapi types, names must be
 //!   DNS names; a body whose kind, apiVersion, name or namespace disagrees with the URL is
 //!   a 400 BadRequest, as kube-apiserver answers.
-//! - Bookkeeping: uid, creationTimestamp, generation, one global resourceVersion,
+//! - Bookkeeping: uid, creationTimestamp, generation (for the kinds that have one,
+//!   `ResourceType::has_generation`), one global resourceVersion,
 //!   no-op writes keep the resourceVersion, namespaces must exist and take their contents
 //!   with them when deleted, Service cluster IPs from 10.96.0.0/12, `Status` error bodies,
 //!   server-side defaulting (`merge::defaults`).
@@ -102,6 +103,29 @@
 //! - Pods need what they refer to: the scheduler places no pod whose PersistentVolumeClaim
 //!   is missing or unbound, and the Priority and RuntimeClass admission plugins refuse pods
 //!   naming a PriorityClass or RuntimeClass that does not exist. The sandbox has no pods.
+//!
+//! The sandbox integration tests that are about Kubernetes also run on the real cluster
+//! (`tests/common/target.rs`); what they found:
+//! - `metadata.generation` is kept only by kinds whose strategy sets it (workloads, HPAs,
+//!   PDBs, network and admission policies, CRDs and custom resources); the sandbox gave
+//!   every object one, ConfigMaps and Services included. Fixed:
+//!   [`registry::ResourceType::has_generation`].
+//! - No HPA controller: a Deployment an HPA owns keeps the defaulted 1 replica here, where
+//!   a real HPA controller scales it to `minReplicas` within seconds, so policies that read
+//!   live replicas (example-repo's gpu-increase-limit) see other figures. Out of scope
+//!   (the tests wait for the autoscaler on a real cluster and expect what they find).
+//! - The simulated Deployment controller writes status only; the real one also annotates
+//!   `deployment.kubernetes.io/revision`. Out of scope: not modelship's field, and plans
+//!   are quiet on both.
+//! - A second server-side apply of a config that owns no field (`metadata.name` only)
+//!   writes once on a real server, which drops the applier's empty managedFields entry;
+//!   here it is a no-op. Out of scope (modelship's objects always own fields).
+//! - `v1` and `events.k8s.io/v1` Events are one resource in kube-apiserver (an Event
+//!   written in one version is read in the other); here they are two. Out of scope.
+//! - Rules of a kind beyond its type are not checked: kube-apiserver refuses an Event whose
+//!   `involvedObject` is in another namespace, an events.k8s.io Event without `type` and
+//!   `regarding`, and a ValidatingAdmissionPolicy without `matchConstraints`. Out of scope,
+//!   like schema validation.
 
 pub mod controller;
 pub mod counters;

@@ -525,7 +525,11 @@ impl Cluster {
                 let meta = meta_mut(&mut new);
                 meta.insert("uid".into(), json!(uid));
                 meta.insert("creationTimestamp".into(), json!(ctx.now));
-                meta.insert("generation".into(), json!(1));
+                if rt.has_generation() {
+                    meta.insert("generation".into(), json!(1));
+                } else {
+                    meta.remove("generation");
+                }
                 meta.remove("resourceVersion");
                 if rt.status_subresource
                     && let Some(m) = new.as_object_mut()
@@ -536,7 +540,9 @@ impl Cluster {
         }
         merge::apply_defaults(&mut new);
         self.kind_specific(rt, old.as_ref(), &mut new, ctx)?;
-        if let Some(old) = &old {
+        if let Some(old) = &old
+            && rt.has_generation()
+        {
             let generation = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
