@@ -41,7 +41,7 @@ fn comment(dir: &Path, live: &LiveSet) -> String {
         sha: SHA.to_string(),
         root: String::new(),
     };
-    modelship::engine::comment::markdown(&loaded, &plan, live, Some(links))
+    modelship::engine::comment::markdown(&loaded, &plan, live, &Default::default(), Some(links))
 }
 
 /// Compares with `tests/golden/comments/NAME.md` (or rewrites it with UPDATE_GOLDEN).

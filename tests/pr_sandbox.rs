@@ -113,6 +113,15 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
         "{}",
         first.body
     );
+    // llm-chat is a GPU canary: the version bump starts a rollout whose peak is shown
+    // (the stable pods, the canary's and the promotion's surge, 2 GPUs each).
+    assert!(
+        first
+            .body
+            .contains("Peak during canary rollouts: **20 GPUs**"),
+        "{}",
+        first.body
+    );
     assert_eq!(
         statuses(&double, SHA_1),
         [

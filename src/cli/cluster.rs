@@ -342,7 +342,13 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         // The pull-request comment, with GPUs, costs and diagnostics.
         OutputFormat::Markdown => print!(
             "{}",
-            crate::engine::comment::markdown(&planned.prepared, plan, &planned.live, None)
+            crate::engine::comment::markdown(
+                &planned.prepared,
+                plan,
+                &planned.live,
+                &planned.rollouts,
+                None
+            )
         ),
         other => print!("{}", render::render(plan, other.into(), color())),
     }

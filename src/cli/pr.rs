@@ -165,7 +165,13 @@ pub async fn comment_command(
             };
             let description = verdict.description;
             (
-                crate::engine::comment::markdown(loaded, &planned.plan, &planned.live, Some(links)),
+                crate::engine::comment::markdown(
+                    loaded,
+                    &planned.plan,
+                    &planned.live,
+                    &planned.rollouts,
+                    Some(links),
+                ),
                 state,
                 description,
                 exit,

@@ -333,11 +333,7 @@ pub fn print_advanced(report: &RolloutReport, out: &mut impl Write) {
 pub fn plan_text(report: &RolloutReport) -> String {
     let mut out = String::new();
     for rollout in &report.services {
-        let starts = rollout
-            .transitions
-            .iter()
-            .any(|t| t.to == PhaseName::Starting);
-        if !starts && !rollout.state.phase.is_active() {
+        if !rollout.starts() && !rollout.state.phase.is_active() {
             continue;
         }
         let plan = &rollout.plan;

@@ -40,7 +40,7 @@ use super::runner::Shared;
 use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, Kinds, RetryPolicy as ClusterRetry};
 use crate::compile;
-use crate::engine::{self, NamespaceLabels, Prepared, Scope};
+use crate::engine::{self, NamespaceLabels, Prepared};
 use crate::forge::events::{Command, CommandEvent, Head, PrAction, PullRequestEvent, USAGE};
 use crate::forge::{
     self, Approval, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, StatusContext,
@@ -498,10 +498,20 @@ impl Worker {
             repo: self.shared.config.repo_name.clone(),
             commit: Some(snapshot.revision.clone()),
         };
-        let prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
+        let mut prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
         let labels = self.namespace_labels(&prepared).await?;
         let live = self.shared.cache.read().await.view(None);
-        let plan = engine::plan(&prepared, &live, &labels, Scope::All)?;
+        // Planned as `modelship plan` plans: canary services advanced (read-only here),
+        // so the comment shows the canary a merge starts, not a rolling update.
+        let (plan, rollouts) = engine::rollout::plan_all(
+            &mut prepared,
+            &live,
+            &labels,
+            jiff::Timestamp::now(),
+            &self.shared.analyst,
+            self.shared.config.rollout,
+        )
+        .await?;
         let verdict = render::verdict(
             &prepared.repository.diagnostics,
             prepared.desired.repository_valid,
@@ -517,7 +527,7 @@ impl Worker {
                 root.to_string()
             },
         };
-        let markdown = engine::comment::markdown(&prepared, &plan, &live, Some(links));
+        let markdown = engine::comment::markdown(&prepared, &plan, &live, &rollouts, Some(links));
         let state = if verdict.passed {
             StatusState::Success
         } else {

@@ -250,6 +250,11 @@ impl ServiceRollout {
             PhaseName::Starting | PhaseName::Progressing | PhaseName::Promoting
         )
     }
+
+    /// True when this advance started a rollout (a new template reached a live service).
+    pub fn starts(&self) -> bool {
+        self.transitions.iter().any(|t| t.to == PhaseName::Starting)
+    }
 }
 
 /// The rollouts of one run of the engine.
