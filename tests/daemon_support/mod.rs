@@ -21,12 +21,21 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 pub const SECRET: &str = "webhook-secret";
 
 /// Polls `check` until it returns `Some`, failing after [`LIMIT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + LIMIT;
+    eventually_within(what, LIMIT, check).await
+}
+
+/// Polls `check` until it returns `Some`, failing after `limit`.
+pub async fn eventually_within<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = check().await {
             return v;
