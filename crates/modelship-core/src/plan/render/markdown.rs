@@ -553,18 +553,24 @@ fn merge_line(service: &ServicePlan, context: &CommentContext, id: &str) -> Opti
         .objects
         .iter()
         .find(|o| o.key.kind == "Deployment" && o.key.name == service.name);
+    let merge = context
+        .merges
+        .get(&(service.namespace.clone(), service.name.clone()))
+        .unwrap_or(&Merge::Rolling);
+    // A plan with the rollouts advanced keeps the stable template and creates the canary.
+    let canary_name = format!("{}-canary", service.name);
+    let canary_created = service.objects.iter().any(|o| {
+        o.key.kind == "Deployment" && o.key.name == canary_name && o.action == Action::Create
+    });
+    if canary_created && matches!(merge, Merge::Canary(_)) {
+        return Some(merge.sentence(id));
+    }
     match deployment.map(|d| d.action) {
         Some(Action::Create) => Some(format!(
             "create the service ({})",
             plural(service.count(Action::Create), "object")
         )),
-        Some(Action::Update) if deployment.is_some_and(changes_pods) => {
-            let merge = context
-                .merges
-                .get(&(service.namespace.clone(), service.name.clone()))
-                .unwrap_or(&Merge::Rolling);
-            Some(merge.sentence(id))
-        }
+        Some(Action::Update) if deployment.is_some_and(changes_pods) => Some(merge.sentence(id)),
         _ => Some("apply the changes in place; no pod restarts".to_string()),
     }
 }

@@ -214,6 +214,41 @@ fn canary_services_say_which_steps_and_gates_a_merge_starts() {
 }
 
 #[test]
+fn a_plan_with_the_canary_started_says_a_merge_starts_a_canary() {
+    // The rollout keeps the stable template (only its labels and state change) and
+    // creates `<name>-canary`: merging starts the canary, not an in-place change.
+    let started = service(
+        "llm",
+        vec![
+            label_only("Deployment", "llm"),
+            object("Deployment", "llm-canary", Action::Create, Vec::new()),
+        ],
+    );
+    let plan = Plan {
+        services: vec![started],
+    };
+    let canary = super::super::merge::CanaryPlan {
+        steps: vec![50, 100],
+        step_interval: None,
+        gates: Vec::new(),
+        checks: Vec::new(),
+        failure_limit: None,
+    };
+    let mut context = CommentContext::default();
+    let md = comment(&plan, &context);
+    assert!(!md.contains("start a canary"), "not a canary service: {md}");
+    context
+        .merges
+        .insert(("ml".into(), "llm".into()), Merge::Canary(Box::new(canary)));
+    let md = comment(&plan, &context);
+    assert!(
+        md.contains("**Merging will** start a canary: 50% → 100%"),
+        "{md}"
+    );
+    assert!(!md.contains("in place"), "{md}");
+}
+
+#[test]
 fn diagnostics_link_to_the_head_commit() {
     let context = CommentContext {
         diagnostics: vec![Diagnostic {
