@@ -209,7 +209,7 @@ impl Loop {
 
     async fn wait_phase(&self, what: &str, pred: impl Fn(&Phase) -> bool) -> RolloutState {
         let pred = &pred;
-        eventually_within(what, ROLLOUT, || async move {
+        eventually_within(ROLLOUT, what, || async move {
             tokio::time::sleep(THROTTLE).await;
             self.state().await.filter(|s| pred(&s.phase))
         })
@@ -227,7 +227,7 @@ impl Loop {
 
     /// Waits for a comment of modelship on `pr` containing `text`.
     async fn reply(&self, pr: u64, text: &str) -> String {
-        eventually_within(&format!("a reply with {text:?}"), QUICK, || async move {
+        eventually_within(QUICK, &format!("a reply with {text:?}"), || async move {
             self.double
                 .own_comments(pr)
                 .into_iter()
@@ -240,8 +240,8 @@ impl Loop {
     /// The last state of `context` on `sha` once it has left pending.
     async fn final_status(&self, sha: &str, context: &str) -> String {
         eventually_within(
-            &format!("a final {context} on {sha}"),
             ROLLOUT,
+            &format!("a final {context} on {sha}"),
             || async move {
                 statuses_of(&self.double, sha)
                     .into_iter()
@@ -402,7 +402,7 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
     assert!(sent.contains(ANNOTATION_COMMAND), "{sent}");
     // Comments are read before the phase (a promotion is final): an outcome seen with a
     // phase read after it that is not promoted was posted too early.
-    let early = eventually_within("promotion", ROLLOUT, || async {
+    let early = eventually_within(ROLLOUT, "promotion", || async {
         tokio::time::sleep(THROTTLE).await;
         let posted = !world.marked(pr, Marker::Outcome).is_empty();
         let state = world.state().await?;

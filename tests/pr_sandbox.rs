@@ -1,6 +1,7 @@
 //! `modelship pr comment` end to end: the sandbox as the cluster (read only) and the
 //! GitHub double: one comment per PR edited on each push, `modelship/plan` statuses,
-//! invalid specs and policy denials failing the status.
+//! invalid specs and policy denials failing the status. The tests with a cluster run on
+//! the sandbox, then on the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`common::target`).
 
 mod common;
 mod forge_support;
@@ -8,12 +9,13 @@ mod forge_support;
 use std::path::Path;
 use std::time::Duration;
 
+use common::target::{Target, on_each_target};
 use common::*;
 use forge_support::{Double, TOKEN};
+use k8s_openapi::api::apps::v1::Deployment;
 use modelship::cli::cluster::{ClusterArgs, Exit};
 use modelship::cli::pr::{PrCommentArgs, comment_command};
 use modelship::forge::{Credentials, RetryPolicy, Secret};
-use modelship::sandbox::Sandbox;
 
 const PR: u64 = 12;
 const SHA_1: &str = "1111111111111111111111111111111111111111";
@@ -49,21 +51,29 @@ async fn post(args: &PrCommentArgs) -> Exit {
     .expect("pr comment finishes in time")
 }
 
-/// A sandbox holding example-repo as applied.
-async fn applied_sandbox() -> Sandbox {
-    let sandbox = sandbox().await;
-    apply_with_rollouts(&sandbox, &example_repo()).await;
-    sandbox.reset_requests();
-    sandbox
+/// Applies example-repo (in the test's namespaces) to `cluster`.
+async fn apply_example(cluster: &Target) {
+    apply_with_rollouts(cluster, &cluster.example_repo()).await;
+    cluster.reset_requests();
 }
 
-/// The stdout of `modelship plan DIR -o markdown` against the sandbox.
-async fn plan_markdown(dir: &Path, sandbox: &Sandbox) -> String {
+/// The generation of Deployment `namespace/name` (moved by every write of its spec).
+async fn generation(cluster: &Target, namespace: &str, name: &str) -> Option<i64> {
+    let api: kube::Api<Deployment> = kube::Api::namespaced(cluster.client(), namespace);
+    let deployment = tokio::time::timeout(STEP, api.get(name))
+        .await
+        .expect("GET in time")
+        .expect("the Deployment exists");
+    deployment.metadata.generation
+}
+
+/// The stdout of `modelship plan DIR -o markdown` against the cluster.
+async fn plan_markdown(dir: &Path, cluster: &Target) -> String {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"))
         .arg("plan")
         .arg(dir)
         .args(["-o", "markdown", "--kubeconfig"])
-        .arg(sandbox.kubeconfig_path())
+        .arg(cluster.kubeconfig_path())
         .output();
     let output = tokio::time::timeout(STEP, output)
         .await
@@ -84,14 +94,26 @@ fn statuses(double: &Double, sha: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_comment() {
-    let sandbox = applied_sandbox().await;
+    on_each_target(
+        "an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_comment",
+        an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_comment_on,
+    )
+    .await;
+}
+
+async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_comment_on(
+    cluster: Target,
+) {
+    apply_example(&cluster).await;
+    let genai = cluster.ns("genai");
+    let generation_before = generation(&cluster, &genai, "llm-chat").await;
     let double = Double::start().await;
-    let repo = example_copy();
+    let repo = cluster.example_copy();
     bump_llm_chat_version(repo.path());
     assert_eq!(
         post(&args(
             repo.path(),
-            sandbox.kubeconfig_path(),
+            cluster.kubeconfig_path(),
             &double,
             SHA_1
         ))
@@ -129,15 +151,17 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
             ("success".to_string(), "1 service changes".to_string())
         ]
     );
-    // Planning a PR never writes to the cluster.
+    // Planning a PR never writes to the cluster: the bumped version is not applied (on
+    // both targets), and no write was served at all (only the sandbox counts them).
     assert_eq!(
-        sandbox.requests().total_writes(),
-        0,
-        "{:?}",
-        sandbox.requests()
+        generation(&cluster, &genai, "llm-chat").await,
+        generation_before
     );
+    if let Some(requests) = cluster.served_requests() {
+        assert_eq!(requests.total_writes(), 0, "{requests:?}");
+    }
     // `plan -o markdown` prints the same Markdown.
-    let printed = plan_markdown(repo.path(), &sandbox).await;
+    let printed = plan_markdown(repo.path(), &cluster).await;
     let body = first.body.strip_prefix("<!-- modelship:plan -->\n");
     // The canary's rollout state starts at each plan's own clock.
     assert_eq!(body.map(mask_since), Some(mask_since(&printed)));
@@ -152,7 +176,7 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
     assert_eq!(
         post(&args(
             repo.path(),
-            sandbox.kubeconfig_path(),
+            cluster.kubeconfig_path(),
             &double,
             SHA_2
         ))
@@ -178,14 +202,19 @@ async fn an_opened_pr_gets_one_comment_and_a_status_and_a_push_edits_the_same_co
 
 /// Posts the plan of example-repo with one edit, expecting a failed plan: the double, the
 /// body of the one comment and the last `modelship/plan` status.
-async fn post_failing(file: &str, from: &str, to: &str) -> (Double, String, (String, String)) {
-    let sandbox = applied_sandbox().await;
+async fn post_failing(
+    cluster: &Target,
+    file: &str,
+    from: &str,
+    to: &str,
+) -> (Double, String, (String, String)) {
+    apply_example(cluster).await;
     let double = Double::start().await;
-    let repo = example_copy();
+    let repo = cluster.example_copy();
     edit(repo.path(), file, from, to);
     let exit = post(&args(
         repo.path(),
-        sandbox.kubeconfig_path(),
+        cluster.kubeconfig_path(),
         &double,
         SHA_1,
     ))
@@ -199,7 +228,18 @@ async fn post_failing(file: &str, from: &str, to: &str) -> (Double, String, (Str
 
 #[tokio::test]
 async fn an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit() {
+    on_each_target(
+        "an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit",
+        an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit_on,
+    )
+    .await;
+}
+
+async fn an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit_on(
+    cluster: Target,
+) {
     let (double, body, status) = post_failing(
+        &cluster,
         "services/genai/llm-chat.yaml",
         "maxReplicas: 6",
         "maxReplica: 6",
@@ -216,7 +256,18 @@ async fn an_invalid_spec_fails_the_status_and_links_the_error_to_the_head_commit
 
 #[tokio::test]
 async fn a_denied_service_fails_the_status_and_shows_the_policy_and_its_message() {
+    on_each_target(
+        "a_denied_service_fails_the_status_and_shows_the_policy_and_its_message",
+        a_denied_service_fails_the_status_and_shows_the_policy_and_its_message_on,
+    )
+    .await;
+}
+
+async fn a_denied_service_fails_the_status_and_shows_the_policy_and_its_message_on(
+    cluster: Target,
+) {
     let (_double, body, status) = post_failing(
+        &cluster,
         "services/risk/fraud-detection.yaml",
         "  owner: risk-ml@example.com\n",
         "",
@@ -226,14 +277,16 @@ async fn a_denied_service_fails_the_status_and_shows_the_policy_and_its_message(
         status,
         ("failure".into(), "1 service denied by policy".into())
     );
-    assert!(
-        body.contains("**1 service denied by policy (risk-prod/fraud-detection)**"),
-        "{body}"
+    let denied = format!(
+        "**1 service denied by policy ({}/fraud-detection)**",
+        cluster.ns("risk-prod")
     );
+    assert!(body.contains(&denied), "{denied} not in\n{body}");
     assert!(body.contains("policy `require-owner`"), "{body}");
     assert!(body.contains("spec.owner is required"), "{body}");
 }
 
+// No cluster at all (nothing listens on the address), so nothing to run on a real one.
 #[tokio::test]
 async fn an_unreachable_cluster_posts_an_error_status_and_says_why() {
     let double = Double::start().await;

@@ -1,5 +1,7 @@
 //! Helpers of the daemon integration tests: a bare Git "remote" written with git2, specs,
-//! a daemon started on loopback against a sandbox, and a minimal HTTP client.
+//! a daemon started on loopback against a cluster, and a minimal HTTP client. The specs
+//! and the Deployments they compile to are in namespace [`NS`] (`ml`), or, through a
+//! [`Place`], in a namespace of the test's own (a real cluster is shared).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -20,17 +22,20 @@ use tokio::task::JoinHandle;
 pub const LIMIT: Duration = Duration::from_secs(20);
 pub const SECRET: &str = "webhook-secret";
 
+/// The namespace of the services of [`service`] and [`files`].
+pub const NS: &str = "ml";
+
 /// Polls `check` until it returns `Some`, failing after [`LIMIT`].
 pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    eventually_within(what, LIMIT, check).await
+    eventually_within(LIMIT, what, check).await
 }
 
 /// Polls `check` until it returns `Some`, failing after `limit`.
-pub async fn eventually_within<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -42,17 +47,86 @@ where
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out waiting for {what} ({limit:?})"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-/// A ModelService document.
+/// A ModelService document in namespace [`NS`].
 pub fn service(name: &str, image_tag: &str) -> String {
+    service_in(NS, name, image_tag)
+}
+
+/// A ModelService document in `namespace`.
+pub fn service_in(namespace: &str, name: &str, image_tag: &str) -> String {
     format!(
-        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: ml}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{image_tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n"
+        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{image_tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n"
     )
+}
+
+/// Where a test's services live: a namespace of a cluster, and how long to wait there.
+pub struct Place {
+    pub client: kube::Client,
+    pub namespace: String,
+    pub patience: Duration,
+}
+
+impl Place {
+    /// Namespace [`NS`] of the cluster of `client`, waited on for [`LIMIT`].
+    pub fn ml(client: kube::Client) -> Self {
+        Place {
+            client,
+            namespace: NS.to_string(),
+            patience: LIMIT,
+        }
+    }
+
+    /// Files of a repository with the given services at the given tags, here.
+    pub fn files(&self, services: &[(&str, &str)]) -> Vec<(String, String)> {
+        files_in(&self.namespace, services)
+    }
+
+    /// The key of service `name` on `/status` (`namespace/name`).
+    pub fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.namespace)
+    }
+
+    /// The image of Deployment `name` here, if it exists.
+    pub async fn image(&self, name: &str) -> Option<String> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let deploy = tokio::time::timeout(LIMIT, api.get_opt(name))
+            .await
+            .ok()?
+            .ok()??;
+        deploy
+            .spec?
+            .template
+            .spec?
+            .containers
+            .first()?
+            .image
+            .clone()
+    }
+
+    /// Waits until Deployment `name` here runs `tag`.
+    pub async fn wait_image(&self, name: &str, tag: &str) {
+        let want = format!("registry.example.com/{name}:{tag}");
+        eventually_within(self.patience, &format!("{name} at {tag}"), || {
+            let want = want.clone();
+            async move { (self.image(name).await.as_deref() == Some(want.as_str())).then_some(()) }
+        })
+        .await;
+    }
+
+    /// Polls `check` until it returns `Some`, for as long as this place is waited on.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        eventually_within(self.patience, what, check).await
+    }
 }
 
 /// A bare repository standing for the remote.
@@ -165,10 +239,15 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
     }
 }
 
-/// An election config for replica `identity`.
+/// An election config for replica `identity`, with its Lease in `default`.
 pub fn election(identity: &str) -> Election {
+    election_in("default", identity)
+}
+
+/// An election config for replica `identity`, with its Lease in `namespace`.
+pub fn election_in(namespace: &str, identity: &str) -> Election {
     Election {
-        namespace: "default".into(),
+        namespace: namespace.into(),
         lease_name: "modelship".into(),
         identity: identity.into(),
         duration_seconds: 3,
@@ -203,8 +282,13 @@ impl Running {
     }
 
     pub async fn wait_ready(&self) {
+        self.wait_ready_within(LIMIT).await;
+    }
+
+    /// Waits until the daemon is ready (its first sync done), for at most `limit`.
+    pub async fn wait_ready_within(&self, limit: Duration) {
         let board = self.handles.board.clone();
-        eventually("daemon ready", || {
+        eventually_within(limit, "daemon ready", || {
             let board = board.clone();
             async move { board.read().await.ready.then_some(()) }
         })
@@ -224,26 +308,12 @@ impl Running {
 
 /// The image of Deployment ml/`name`, if it exists.
 pub async fn image(client: &kube::Client, name: &str) -> Option<String> {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), "ml");
-    let deploy = api.get_opt(name).await.ok()??;
-    deploy
-        .spec?
-        .template
-        .spec?
-        .containers
-        .first()?
-        .image
-        .clone()
+    Place::ml(client.clone()).image(name).await
 }
 
 /// Waits until Deployment ml/`name` runs `tag`.
 pub async fn wait_image(client: &kube::Client, name: &str, tag: &str) {
-    let want = format!("registry.example.com/{name}:{tag}");
-    eventually(&format!("{name} at {tag}"), || {
-        let want = want.clone();
-        async move { (image(client, name).await.as_deref() == Some(want.as_str())).then_some(()) }
-    })
-    .await;
+    Place::ml(client.clone()).wait_image(name, tag).await;
 }
 
 /// A plain HTTP/1.1 request; returns (status, body).
@@ -304,10 +374,15 @@ pub async fn metrics(addr: SocketAddr) -> String {
     http(addr, "GET", "/metrics", &[], b"").await.1
 }
 
-/// Files of a repository with the given services at the given tags.
+/// Files of a repository with the given services at the given tags, in [`NS`].
 pub fn files(services: &[(&str, &str)]) -> Vec<(String, String)> {
+    files_in(NS, services)
+}
+
+/// Files of a repository with the given services at the given tags, in `namespace`.
+pub fn files_in(namespace: &str, services: &[(&str, &str)]) -> Vec<(String, String)> {
     services
         .iter()
-        .map(|(name, tag)| (format!("{name}.yaml"), service(name, tag)))
+        .map(|(name, tag)| (format!("{name}.yaml"), service_in(namespace, name, tag)))
         .collect()
 }
