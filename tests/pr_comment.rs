@@ -14,15 +14,45 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use modelship::engine::{self, NamespaceLabels, Prepared, Scope};
+use modelship::engine::{self, NamespaceLabels, Prepared};
 use modelship::plan::LiveSet;
 use modelship::plan::render::{COMMENT_LIMIT, Links};
 use serde_json::json;
 
 const SHA: &str = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39";
 
-/// The live state of a repository as applied: its compiled objects.
-fn applied(loaded: &Prepared) -> LiveSet {
+/// The clock of these plans (fixed, so the files stay the same).
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_800_000_000).expect("a valid time")
+}
+
+/// `loaded` planned against `live` with its canary rollouts advanced, as `modelship plan`
+/// and the daemon plan it.
+fn plan_with_rollouts(
+    loaded: &mut Prepared,
+    live: &LiveSet,
+) -> (modelship::plan::Plan, engine::rollout::RolloutReport) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(engine::rollout::plan_all(
+            loaded,
+            live,
+            &NamespaceLabels::new(),
+            now(),
+            &engine::rollout::PrometheusAnalyst::default(),
+            engine::rollout::Settings::default(),
+        ))
+        .expect("plan")
+}
+
+/// The live state of a repository as applied from nothing: its compiled objects, with the
+/// rollout state a first deployment records on canary services.
+fn applied(dir: &Path) -> LiveSet {
+    let mut loaded = load_repo(dir);
+    plan_with_rollouts(&mut loaded, &LiveSet::default());
     loaded
         .desired
         .services
@@ -31,17 +61,18 @@ fn applied(loaded: &Prepared) -> LiveSet {
         .collect()
 }
 
-/// The comment of the repository at `dir` planned against `live`, with its policies.
+/// The comment of the repository at `dir` planned against `live`, with its policies and
+/// its canary rollouts advanced.
 fn comment(dir: &Path, live: &LiveSet) -> String {
-    let loaded = load_repo(dir);
+    let mut loaded = load_repo(dir);
     assert!(!loaded.policies_broken(), "example policies load");
-    let plan = engine::plan(&loaded, live, &NamespaceLabels::new(), Scope::All).expect("plan");
+    let (plan, rollouts) = plan_with_rollouts(&mut loaded, live);
     let links = Links {
         repository_url: "https://github.com/acme/ml-models".to_string(),
         sha: SHA.to_string(),
         root: String::new(),
     };
-    modelship::engine::comment::markdown(&loaded, &plan, live, &Default::default(), Some(links))
+    modelship::engine::comment::markdown(&loaded, &plan, live, &rollouts, Some(links))
 }
 
 /// Compares with `tests/golden/comments/NAME.md` (or rewrites it with UPDATE_GOLDEN).
@@ -65,7 +96,7 @@ fn golden(name: &str, actual: &str) {
 
 #[test]
 fn a_model_version_bump_of_a_canary_gpu_service() {
-    let live = applied(&load_repo(&example_repo()));
+    let live = applied(&example_repo());
     let repo = example_copy();
     bump_llm_chat_version(repo.path());
     let md = comment(repo.path(), &live);
@@ -95,7 +126,7 @@ fn a_model_version_bump_of_a_canary_gpu_service() {
 
 #[test]
 fn more_gpus_show_their_cost_and_the_policy_that_denies_them() {
-    let live = applied(&load_repo(&example_repo()));
+    let live = applied(&example_repo());
     let repo = example_copy();
     edit(
         repo.path(),
@@ -124,7 +155,7 @@ fn more_gpus_show_their_cost_and_the_policy_that_denies_them() {
 
 #[test]
 fn validation_errors_link_to_the_head_commit() {
-    let live = applied(&load_repo(&example_repo()));
+    let live = applied(&example_repo());
     let repo = example_copy();
     edit(
         repo.path(),
@@ -145,7 +176,7 @@ fn validation_errors_link_to_the_head_commit() {
 
 #[test]
 fn a_secret_value_never_appears() {
-    let mut live = applied(&load_repo(&example_repo()));
+    let mut live = applied(&example_repo());
     // A Secret modelship once managed for a service that is gone: its deletion is planned.
     live.insert(json!({
         "apiVersion": "v1",
@@ -186,7 +217,7 @@ fn many_services(dir: &Path, n: usize) {
 fn a_thousand_services_with_one_change_give_a_short_comment() {
     let dir = tempfile::tempdir().expect("tempdir");
     many_services(dir.path(), 1_000);
-    let live = applied(&load_repo(dir.path()));
+    let live = applied(dir.path());
     edit(
         dir.path(),
         "services/svc-0421.yaml",

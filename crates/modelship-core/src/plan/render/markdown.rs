@@ -634,7 +634,11 @@ fn bookkeeping(change: &FieldChange) -> Option<Bookkeeping> {
     };
     match kind {
         "labels" if name == VERSION_LABEL => Some(Bookkeeping::VersionLabel),
-        "annotations" if crate::plan::BOOKKEEPING_ANNOTATIONS.contains(&name) => {
+        // The rollout state is bookkeeping here: the merge line says what the rollout does.
+        "annotations"
+            if crate::plan::BOOKKEEPING_ANNOTATIONS.contains(&name)
+                || name == crate::rollout::ANNOTATION_ROLLOUT =>
+        {
             Some(Bookkeeping::Annotation)
         }
         _ => None,
