@@ -203,8 +203,13 @@ async fn hpa_owned_replicas_are_never_drift_on(cluster: Target) {
     let report = apply_ok(&cluster, &loaded, &options()).await;
     assert!(report.applied.is_empty());
     assert_eq!(cluster.requests().total_writes(), 0);
-    let live = api.get("fraud-detection").await.unwrap();
-    assert_eq!(live.spec.unwrap().replicas, Some(7));
+    // On a real cluster the HPA controller itself owns `replicas` and moves it on its
+    // own time (with no metrics server it settles at its own choice), so the value is
+    // checked where nothing but this test scales: modelship's part, no write, holds on both.
+    if !cluster.is_real() {
+        let live = api.get("fraud-detection").await.unwrap();
+        assert_eq!(live.spec.unwrap().replicas, Some(7));
+    }
 }
 
 #[tokio::test]
