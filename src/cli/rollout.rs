@@ -333,7 +333,7 @@ pub fn print_advanced(report: &RolloutReport, out: &mut impl Write) {
 pub fn plan_text(report: &RolloutReport) -> String {
     let mut out = String::new();
     for rollout in &report.services {
-        if !rollout.starts() && !rollout.state.phase.is_active() {
+        if !rollout.in_plan() {
             continue;
         }
         let plan = &rollout.plan;

@@ -25,7 +25,7 @@ pub fn markdown(
     for rollout in &rollouts.services {
         let footprint = &rollout.footprint;
         // A rollout that starts or runs at this plan, on GPUs.
-        if footprint.peak_gpus > 0 && (rollout.starts() || rollout.state.phase.is_active()) {
+        if footprint.peak_gpus > 0 && rollout.in_plan() {
             context.peaks.insert(
                 rollout.id.clone(),
                 Peak {

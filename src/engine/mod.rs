@@ -147,7 +147,7 @@ pub(crate) fn plan_desired(
 
 /// The plan of the whole repository, as [`plan_with`] makes it for [`Scope::All`], made a
 /// chunk of services at a time: only one chunk's desired and live objects are parsed at
-/// once, which is what a long-running caller holding compact objects (the daemon) needs.
+/// once, which is what a long-running caller keeping only specs (the daemon, `Keep::Specs`) needs.
 /// `view` gives the live objects of a set of services; `live_services` names every
 /// service with live objects.
 pub fn plan_in_chunks(
@@ -187,7 +187,7 @@ pub fn plan_in_chunks(
     Ok(Plan { services })
 }
 
-/// The desired state of `scope`; borrowed when it is the whole, uncompacted repository.
+/// The desired state of `scope`; borrowed when it is the whole repository with its objects kept.
 fn scoped<'a>(prepared: &'a Prepared, scope: Scope<'_>) -> Cow<'a, DesiredState> {
     match scope {
         Scope::All if !prepared.policies_broken() => prepared.desired(),

@@ -78,7 +78,7 @@ pub struct Prepared {
     pub compile_errors: Vec<String>,
     /// Where the source annotation of compiled objects points.
     source: Source,
-    /// After [`Prepared::compact`] or [`Keep::Specs`]: for each service of `desired`, in
+    /// With [`Keep::Specs`]: for each service of `desired`, in
     /// the same order, its index in `repository.services`; its objects are compiled again
     /// when asked for (`desired`'s object lists are empty then).
     specs: Option<Vec<usize>>,
@@ -160,32 +160,6 @@ impl Prepared {
             services,
             ..self.desired.clone()
         })
-    }
-
-    /// Drops the compiled objects and keeps the specs ([`Keep::Specs`]).
-    pub fn compact(&mut self) {
-        if self.specs.is_some() {
-            return;
-        }
-        let index: BTreeMap<(&str, &str), usize> = self
-            .repository
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ((s.namespace(&self.repository.config), s.name()), i))
-            .collect();
-        let mut specs = Vec::with_capacity(self.desired.services.len());
-        for service in &mut self.desired.services {
-            service.objects = Vec::new();
-            // Every desired service was compiled from one of the repository's specs.
-            specs.push(
-                index
-                    .get(&(service.namespace.as_str(), service.name.as_str()))
-                    .copied()
-                    .unwrap_or(usize::MAX),
-            );
-        }
-        self.specs = Some(specs);
     }
 
     /// Every error diagnostic of the specs and policies, as `file:line:col: ...` lines.

@@ -255,6 +255,11 @@ impl ServiceRollout {
     pub fn starts(&self) -> bool {
         self.transitions.iter().any(|t| t.to == PhaseName::Starting)
     }
+
+    /// True when a rollout starts or runs at this advance: what a plan reports.
+    pub fn in_plan(&self) -> bool {
+        self.starts() || self.state.phase.is_active()
+    }
 }
 
 /// The rollouts of one run of the engine.

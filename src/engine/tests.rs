@@ -113,16 +113,17 @@ fn prepare_names_invalid_and_failing_services_with_their_cause() {
 }
 
 #[test]
-fn a_compacted_preparation_plans_exactly_as_the_parsed_one() {
+fn a_preparation_keeping_specs_plans_exactly_as_the_full_one() {
     let before = prepare(&files(&["a", "b"]), &BTreeMap::new(), &Source::local());
     let live = applied(&before);
-    let mut prepared = prepare(&files(&["a", "c"]), &BTreeMap::new(), &Source::local());
-    let parsed = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
-    let service_a = prepared
+    let next = files(&["a", "c"]);
+    let full = prepare(&next, &BTreeMap::new(), &Source::local());
+    let parsed = plan(&full, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    let service_a = full
         .service(&("ml".into(), "a".into()))
         .unwrap()
         .into_owned();
-    prepared.compact();
+    let prepared = prepare_keeping(&next, &BTreeMap::new(), &Source::local(), Keep::Specs);
     assert!(
         prepared
             .desired
@@ -191,10 +192,10 @@ fn a_plan_in_chunks_is_the_plan_of_the_whole_repository() {
         if valid {
             next.remove("services/g.yaml");
         }
-        let mut prepared = prepare(&next, &BTreeMap::new(), &Source::local());
-        assert_eq!(prepared.desired.repository_valid, valid);
-        let whole = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
-        prepared.compact();
+        let full = prepare(&next, &BTreeMap::new(), &Source::local());
+        assert_eq!(full.desired.repository_valid, valid);
+        let whole = plan(&full, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+        let prepared = prepare_keeping(&next, &BTreeMap::new(), &Source::local(), Keep::Specs);
         for chunk in [1, 2, 100] {
             let chunked = plan_in_chunks(
                 &prepared,
