@@ -1,5 +1,6 @@
 //! The whole pull-request loop of a canary service, end to end through the real
-//! `modelship run` binary: the sandbox as the cluster, a bare Git remote holding
+//! `modelship run` binary: the sandbox as the cluster, then the real cluster of
+//! `MODELSHIP_TEST_KUBECONFIG` (each test runs on both), a bare Git remote holding
 //! example-repo on main and the PR's head on `refs/pull/<n>/head`, the GitHub double
 //! behind `--github-token-file` and `--github-api-url`, signed deliveries on
 //! `/hooks/github`, and a real Prometheus scraping an exporter the test drives per track,
@@ -27,12 +28,13 @@ use modelship::forge::Marker;
 use modelship::rollout::{ANNOTATION_COMMAND, Phase, RolloutState};
 use prometheus_support::{Traffic, wait_for};
 use pulls_support::{REPO, deliver_ok, issue_comment, pull_request, statuses_of};
-use rollout_support::{BROKEN, Env, HEALTHY, deployment, model_version, route_weights, state};
+use rollout_support::{
+    BROKEN, Env, HEALTHY, deployment, model_version, on_each_cluster, route_weights, state,
+};
 use tokio::process::Child;
 
 const GENAI: &str = "genai";
 const LLM: &str = "llm-chat";
-const TARGET: &str = "genai/llm-chat";
 const LLM_FILE: &str = "services/genai/llm-chat.yaml";
 /// A bound on any wait of a rollout (a few 4 s steps, on a busy machine).
 const ROLLOUT: Duration = Duration::from_secs(150);
@@ -108,7 +110,7 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
-/// The sandbox, Prometheus, the remote, the double and `modelship run` following main.
+/// The cluster, Prometheus, the remote, the double and `modelship run` following main.
 struct Loop {
     env: Env,
     remote: Remote,
@@ -131,11 +133,12 @@ impl Drop for Loop {
 }
 
 impl Loop {
-    /// Everything started, llm-chat deployed at 3.1.0 with `canary` traffic; `None` when
-    /// Prometheus is not installed.
-    async fn start(canary: Traffic) -> Option<Loop> {
-        let env = rollout_support::env().await?;
-        env.exporter.set(GENAI, LLM, "canary", Some(canary));
+    /// Everything started on `env`, llm-chat deployed at 3.1.0 with `canary` traffic.
+    async fn start(env: Env, canary: Traffic) -> Loop {
+        env.exporter
+            .set(&env.ns(GENAI), LLM, "canary", Some(canary));
+        // The daemon keeps its pull-request state in its own namespace ($POD_NAMESPACE).
+        let state_namespace = env.cluster.namespace("modelship").await;
         let mut main = Vec::new();
         tree_files(env.repo.path(), "", &mut main);
         let remote = Remote::new();
@@ -176,7 +179,7 @@ impl Loop {
         let daemon = rollout_support::command(&env, &args)
             .env_remove("MODELSHIP_GITHUB_TOKEN")
             .env_remove("MODELSHIP_WEBHOOK_SECRET")
-            .env_remove("POD_NAMESPACE")
+            .env("POD_NAMESPACE", &state_namespace)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -199,12 +202,20 @@ impl Loop {
         world
             .wait_phase("the first deployment, stable", |p| *p == Phase::Stable)
             .await;
-        assert_eq!(model_version(&world.env.sandbox, GENAI, LLM).await, "3.1.0");
-        Some(world)
+        assert_eq!(
+            model_version(&world.env.cluster, &world.env.ns(GENAI), LLM).await,
+            "3.1.0"
+        );
+        world
+    }
+
+    /// llm-chat as the commands take it: `NAMESPACE/NAME`.
+    fn target(&self) -> String {
+        self.env.service(GENAI, LLM)
     }
 
     async fn state(&self) -> Option<RolloutState> {
-        state(&self.env.sandbox, GENAI, LLM).await
+        state(&self.env.cluster, &self.env.ns(GENAI), LLM).await
     }
 
     async fn wait_phase(&self, what: &str, pred: impl Fn(&Phase) -> bool) -> RolloutState {
@@ -292,7 +303,7 @@ impl Loop {
 
     /// Delivers `/modelship approve genai/llm-chat` from `user` on PR `pr`.
     async fn approve_comment(&self, pr: u64, user: &str, id: u64) {
-        let body = format!("Looks fine.\n/modelship approve {TARGET}");
+        let body = format!("Looks fine.\n/modelship approve {}", self.target());
         let event = issue_comment(pr, user, &body, id);
         let delivery = format!("comment-{id}");
         deliver_ok(self.addr, "issue_comment", &event, &delivery).await;
@@ -300,13 +311,13 @@ impl Loop {
 
     /// The rollout command annotation on the stable Deployment, if any.
     async fn command_annotation(&self) -> Option<String> {
-        let live = deployment(&self.env.sandbox, GENAI, LLM).await?;
+        let live = deployment(&self.env.cluster, &self.env.ns(GENAI), LLM).await?;
         live.metadata.annotations?.get(ANNOTATION_COMMAND).cloned()
     }
 
     async fn canary_gone(&self) {
         wait_for("the canary Deployment to be deleted", QUICK, || async {
-            deployment(&self.env.sandbox, GENAI, "llm-chat-canary")
+            deployment(&self.env.cluster, &self.env.ns(GENAI), "llm-chat-canary")
                 .await
                 .is_none()
         })
@@ -323,9 +334,19 @@ impl Loop {
 
 #[tokio::test]
 async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reported() {
-    let Some(world) = Loop::start(HEALTHY).await else {
-        return;
-    };
+    on_each_cluster(
+        "a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reported",
+        |env| async move {
+            a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reported_on(
+                Loop::start(env, HEALTHY).await,
+            )
+            .await;
+        },
+    )
+    .await;
+}
+
+async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reported_on(world: Loop) {
     let pr = 21;
 
     // 1. The plan comment of the opened PR says what merging will do.
@@ -339,16 +360,16 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
         "the steps and the gate: {plan}"
     );
     assert!(
-        plan.contains(&format!("`/modelship approve {TARGET}`")),
+        plan.contains(&format!("`/modelship approve {}`", world.target())),
         "{plan}"
     );
     assert_eq!(
-        model_version(&world.env.sandbox, GENAI, LLM).await,
+        model_version(&world.env.cluster, &world.env.ns(GENAI), LLM).await,
         "3.1.0",
         "planning a PR changes nothing"
     );
     assert!(
-        deployment(&world.env.sandbox, GENAI, "llm-chat-canary")
+        deployment(&world.env.cluster, &world.env.ns(GENAI), "llm-chat-canary")
             .await
             .is_none()
     );
@@ -360,14 +381,17 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
         .await;
     assert!(at_gate.approvals.is_empty(), "{at_gate:?}");
     assert_eq!(
-        route_weights(&world.env.sandbox, GENAI, LLM).await,
+        route_weights(&world.env.cluster, &world.env.ns(GENAI), LLM).await,
         (75, 25)
     );
     assert_eq!(
-        model_version(&world.env.sandbox, GENAI, "llm-chat-canary").await,
+        model_version(&world.env.cluster, &world.env.ns(GENAI), "llm-chat-canary").await,
         "3.2.0"
     );
-    assert_eq!(model_version(&world.env.sandbox, GENAI, LLM).await, "3.1.0");
+    assert_eq!(
+        model_version(&world.env.cluster, &world.env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
     assert!(
         world.marked(pr, Marker::Outcome).is_empty(),
         "no outcome while the rollout waits at the gate"
@@ -396,7 +420,10 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
     let sent = world
         .reply(
             pr,
-            &format!("@alice asked to approve the rollout of `{TARGET}`: sent"),
+            &format!(
+                "@alice asked to approve the rollout of `{}`: sent",
+                world.target()
+            ),
         )
         .await;
     assert!(sent.contains(ANNOTATION_COMMAND), "{sent}");
@@ -416,13 +443,16 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
     assert_eq!(early, None, "the outcome was posted before the promotion");
     let promoted = world.state().await.expect("state");
     assert!(!promoted.approvals.is_empty(), "{promoted:?}");
-    assert_eq!(model_version(&world.env.sandbox, GENAI, LLM).await, "3.2.0");
+    assert_eq!(
+        model_version(&world.env.cluster, &world.env.ns(GENAI), LLM).await,
+        "3.2.0"
+    );
     world.canary_gone().await;
 
     // 4. The outcome, once, and the merge commit's apply status.
     let outcome = &world.outcome(pr, &merge, "success").await;
     assert!(
-        outcome.contains(&format!("| `{TARGET}` | canary promoted |")),
+        outcome.contains(&format!("| `{}` | canary promoted |", world.target())),
         "{outcome}"
     );
     assert!(outcome.contains(&merge[..7]), "{outcome}");
@@ -431,9 +461,19 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
 
 #[tokio::test]
 async fn a_merged_canary_pr_rolled_back_by_bad_metrics_is_reported_with_the_values() {
-    let Some(world) = Loop::start(BROKEN).await else {
-        return;
-    };
+    on_each_cluster(
+        "a_merged_canary_pr_rolled_back_by_bad_metrics_is_reported_with_the_values",
+        |env| async move {
+            a_merged_canary_pr_rolled_back_by_bad_metrics_is_reported_with_the_values_on(
+                Loop::start(env, BROKEN).await,
+            )
+            .await;
+        },
+    )
+    .await;
+}
+
+async fn a_merged_canary_pr_rolled_back_by_bad_metrics_is_reported_with_the_values_on(world: Loop) {
     let pr = 22;
     let head = world.open(pr).await;
     let merge = world.merge(pr, &head).await;
@@ -445,12 +485,19 @@ async fn a_merged_canary_pr_rolled_back_by_bad_metrics_is_reported_with_the_valu
         unreachable!()
     };
     assert_eq!(rolled_back.failures, 2, "failureLimit of llm-chat");
-    assert_eq!(model_version(&world.env.sandbox, GENAI, LLM).await, "3.1.0");
+    assert_eq!(
+        model_version(&world.env.cluster, &world.env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
     world.canary_gone().await;
 
     let outcome = &world.outcome(pr, &merge, "failure").await;
     assert!(
-        outcome.contains(&format!("| `{TARGET}` | rolled back: {}", reason.as_str())),
+        outcome.contains(&format!(
+            "| `{}` | rolled back: {}",
+            world.target(),
+            reason.as_str()
+        )),
         "{outcome}"
     );
     // The measured values recorded by the last analysis, each against its threshold.

@@ -1,5 +1,6 @@
-//! Canary rollouts driven by `modelship run`, end to end: the sandbox, a real Prometheus
-//! and the test-only step interval (4s). The daemon is killed with SIGKILL mid-step and
+//! Canary rollouts driven by `modelship run`, end to end: the sandbox and the real cluster
+//! of `MODELSHIP_TEST_KUBECONFIG` (each test runs on both), a real Prometheus and the
+//! test-only step interval (4s). The daemon is killed with SIGKILL mid-step and
 //! restarted: it resumes the same step with the time already spent (state lives only in
 //! the cluster). With two replicas under leader election, the new leader resumes a
 //! rollout the old one left. `/status` and `/metrics` show the rollout.
@@ -25,8 +26,9 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
-/// `modelship run` on the repository copy, serving on `port`.
-fn daemon(env: &Env, port: u16, leader: Option<&str>) -> Child {
+/// `modelship run` on the repository copy, serving on `port`; with `leader`, under leader
+/// election with that identity and the lease in namespace `leases`.
+fn daemon(env: &Env, port: u16, leader: Option<(&str, &str)>) -> Child {
     let dir = env.repo.path().to_string_lossy().into_owned();
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec![
@@ -37,11 +39,11 @@ fn daemon(env: &Env, port: u16, leader: Option<&str>) -> Child {
         &listen,
         "--create-namespaces",
     ];
-    if leader.is_some() {
-        args.extend(["--leader-elect", "--lease-namespace", "default"]);
+    if let Some((_, leases)) = leader {
+        args.extend(["--leader-elect", "--lease-namespace", leases]);
     }
     let mut command = command(env, &args);
-    if let Some(identity) = leader {
+    if let Some((identity, _)) = leader {
         command.env("POD_NAME", identity);
     }
     command
@@ -58,11 +60,14 @@ async fn kill(mut child: Child) {
 }
 
 async fn phase(env: &Env) -> Option<Phase> {
-    state(&env.sandbox, GENAI, LLM).await.map(|s| s.phase)
+    state(&env.cluster, &env.ns(GENAI), LLM)
+        .await
+        .map(|s| s.phase)
 }
 
 async fn wait_phase(env: &Env, what: &str, pred: impl Fn(&Phase) -> bool) {
-    wait_for(what, Duration::from_secs(120), || async {
+    let limit = env.cluster.patience().max(Duration::from_secs(120));
+    wait_for(what, limit, || async {
         phase(env).await.is_some_and(|p| pred(&p))
     })
     .await;
@@ -75,7 +80,7 @@ async fn get(port: u16, path: &str) -> String {
 }
 
 async fn approve(env: &Env) {
-    let out = modelship(env, &["rollout", "approve", "genai/llm-chat"]).await;
+    let out = modelship(env, &["rollout", "approve", &env.service(GENAI, LLM)]).await;
     assert!(out.status.success(), "approve");
 }
 
@@ -89,10 +94,16 @@ fn step_of(phase: &Phase) -> Option<(usize, jiff::Timestamp)> {
 
 #[tokio::test]
 async fn a_killed_daemon_resumes_the_same_step_with_the_time_spent() {
-    let Some(env) = env().await else {
-        return;
-    };
-    env.exporter.set(GENAI, LLM, "canary", Some(HEALTHY));
+    on_each_cluster(
+        "a_killed_daemon_resumes_the_same_step_with_the_time_spent",
+        a_killed_daemon_resumes_the_same_step_with_the_time_spent_on,
+    )
+    .await;
+}
+
+async fn a_killed_daemon_resumes_the_same_step_with_the_time_spent_on(env: Env) {
+    env.exporter
+        .set(&env.ns(GENAI), LLM, "canary", Some(HEALTHY));
     let port = free_port();
     let first = daemon(&env, port, None);
     wait_phase(&env, "the first deployment", |p| *p == Phase::Stable).await;
@@ -135,12 +146,15 @@ async fn a_killed_daemon_resumes_the_same_step_with_the_time_spent() {
     .await;
     approve(&env).await;
     wait_phase(&env, "promotion", |p| matches!(p, Phase::Promoted { .. })).await;
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.2.0");
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.2.0"
+    );
     wait_for(
         "the canary to be deleted",
         Duration::from_secs(30),
         || async {
-            deployment(&env.sandbox, GENAI, "llm-chat-canary")
+            deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
                 .await
                 .is_none()
         },
@@ -148,24 +162,28 @@ async fn a_killed_daemon_resumes_the_same_step_with_the_time_spent() {
     .await;
     let status: serde_json::Value =
         serde_json::from_str(&get(port, "/status").await).expect("JSON");
-    let service = status["services"]["genai/llm-chat"].clone();
+    let service = status["services"][&env.service(GENAI, LLM)].clone();
     assert_eq!(service["rollout"]["phase"], "promoted", "{service}");
     let metrics = get(port, "/metrics").await;
     assert!(
-        metrics.contains(
-            r#"modelship_rollout_phase{namespace="genai",service="llm-chat",phase="promoted"} 1"#
-        ),
+        metrics.contains(&format!(
+            r#"modelship_rollout_phase{{namespace="{}",service="llm-chat",phase="promoted"}} 1"#,
+            env.ns(GENAI)
+        )),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"modelship_rollout_weight{namespace="genai",service="llm-chat"} 0"#),
+        metrics.contains(&format!(
+            r#"modelship_rollout_weight{{namespace="{}",service="llm-chat"}} 0"#,
+            env.ns(GENAI)
+        )),
         "{metrics}"
     );
     assert!(
         metrics.contains(r#"modelship_analysis_checks_total{verdict="pass"}"#),
         "{metrics}"
     );
-    let reasons = event_reasons(&env.sandbox, GENAI, LLM).await;
+    let reasons = event_reasons(&env.cluster, &env.ns(GENAI), LLM).await;
     assert!(
         reasons.contains(&"RolloutPromoted".to_string()),
         "{reasons:?}"
@@ -175,14 +193,21 @@ async fn a_killed_daemon_resumes_the_same_step_with_the_time_spent() {
 
 #[tokio::test]
 async fn the_new_leader_resumes_the_rollout() {
-    let Some(env) = env().await else {
-        return;
-    };
-    env.exporter.set(GENAI, LLM, "canary", Some(HEALTHY));
+    on_each_cluster(
+        "the_new_leader_resumes_the_rollout",
+        the_new_leader_resumes_the_rollout_on,
+    )
+    .await;
+}
+
+async fn the_new_leader_resumes_the_rollout_on(env: Env) {
+    env.exporter
+        .set(&env.ns(GENAI), LLM, "canary", Some(HEALTHY));
+    let leases = env.cluster.namespace("default").await;
     let ports = [free_port(), free_port()];
     let mut replicas = vec![
-        Some(daemon(&env, ports[0], Some("replica-a"))),
-        Some(daemon(&env, ports[1], Some("replica-b"))),
+        Some(daemon(&env, ports[0], Some(("replica-a", &leases)))),
+        Some(daemon(&env, ports[1], Some(("replica-b", &leases)))),
     ];
     wait_phase(&env, "the first deployment", |p| *p == Phase::Stable).await;
     bump_llm_chat_version(env.repo.path());
@@ -207,7 +232,9 @@ async fn the_new_leader_resumes_the_rollout() {
             .await
             .contains("modelship_leader 1")
     );
-    let state = state(&env.sandbox, GENAI, LLM).await.expect("state");
+    let state = state(&env.cluster, &env.ns(GENAI), LLM)
+        .await
+        .expect("state");
     assert!(state.approvals.is_empty());
     assert_eq!(state.failures, 0);
     assert!(
@@ -219,7 +246,10 @@ async fn the_new_leader_resumes_the_rollout() {
         matches!(p, Phase::Promoted { .. })
     })
     .await;
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.2.0");
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.2.0"
+    );
     for replica in replicas.into_iter().flatten() {
         kill(replica).await;
     }

@@ -1,5 +1,5 @@
-//! Canary rollouts end to end through the `modelship` binary: the sandbox, a real
-//! Prometheus scraping a metrics endpoint the test drives per track, and the test-only
+//! Canary rollouts end to end through the `modelship` binary: the sandbox and the real
+//! cluster of `MODELSHIP_TEST_KUBECONFIG` (each test runs on both), a real Prometheus scraping a metrics endpoint the test drives per track, and the test-only
 //! step interval (MODELSHIP_TEST_STEP_INTERVAL=4s; specs keep SPEC.md's 30s minimum).
 //!
 //! - example-repo's llm-chat (gateway-api): a version bump goes 5, 25, waits at the gate,
@@ -22,33 +22,49 @@ use rollout_support::*;
 const GENAI: &str = "genai";
 const LLM: &str = "llm-chat";
 
+/// Runs `body` on each cluster ([`on_each_cluster`]) after [`bumped`].
+async fn bumped_on_each_cluster<F, Fut>(test: &str, canary: Option<Traffic>, body: F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let body = &body;
+    on_each_cluster(
+        test,
+        |env| async move { body(bumped(env, canary).await).await },
+    )
+    .await;
+}
+
 /// A first deployment of the whole repository, then llm-chat's version bump, with the
 /// canary track of llm-chat receiving `canary` traffic (the stable track gets the
 /// opposite, so a query that does not select the canary gives the wrong verdict).
-async fn bumped(canary: Option<Traffic>) -> Option<Env> {
-    let env = env().await?;
-    env.exporter.set(GENAI, LLM, "canary", canary);
+async fn bumped(env: Env, canary: Option<Traffic>) -> Env {
+    env.exporter.set(&env.ns(GENAI), LLM, "canary", canary);
     let stable = if canary == Some(HEALTHY) {
         BROKEN
     } else {
         HEALTHY
     };
-    env.exporter.set(GENAI, LLM, "stable", Some(stable));
+    env.exporter
+        .set(&env.ns(GENAI), LLM, "stable", Some(stable));
     let first = apply_wait(&env).await;
     assert!(first.status.success(), "first deployment");
-    let state = state(&env.sandbox, GENAI, LLM).await.expect("state");
+    let state = state(&env.cluster, &env.ns(GENAI), LLM)
+        .await
+        .expect("state");
     assert_eq!(
         state.phase,
         Phase::Stable,
         "a first deployment is no canary"
     );
     assert!(
-        deployment(&env.sandbox, GENAI, "llm-chat-canary")
+        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
             .await
             .is_none()
     );
     bump_llm_chat_version(env.repo.path());
-    Some(env)
+    env
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -57,15 +73,24 @@ fn text(out: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
-    let Some(env) = bumped(Some(HEALTHY)).await else {
-        return;
-    };
+    bumped_on_each_cluster(
+        "llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics",
+        Some(HEALTHY),
+        llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on,
+    )
+    .await;
+}
+
+async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(env: Env) {
     // plan shows the steps, the gate and what the rollout costs at its peak.
     let dir = env.repo.path().to_string_lossy().into_owned();
     let plan = modelship(&env, &["plan", &dir]).await;
     let printed = text(&plan);
     assert!(
-        printed.contains("Canary genai/llm-chat: 5% -> 25% -> [approve] 50% -> 100%"),
+        printed.contains(&format!(
+            "Canary {}: 5% -> 25% -> [approve] 50% -> 100%",
+            env.service(GENAI, LLM)
+        )),
         "{printed}"
     );
     assert!(
@@ -101,7 +126,7 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
         &[
             "rollout",
             "status",
-            "genai/llm-chat",
+            &env.service(GENAI, LLM),
             "--dir",
             &dir,
             "--watch",
@@ -114,13 +139,13 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
     );
     let watched = text(&watch);
     assert!(
-        watched.contains("genai/llm-chat: progressing step"),
+        watched.contains(&format!("{}: progressing step", env.service(GENAI, LLM))),
         "{watched}"
     );
     let last = watched
         .lines()
         .rev()
-        .find(|l| l.starts_with("genai/llm-chat:"));
+        .find(|l| l.starts_with(&format!("{}:", env.service(GENAI, LLM))));
     assert!(
         last.unwrap_or_default()
             .contains("waiting-for-gate step 3/4 weight 25"),
@@ -141,15 +166,21 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
         printed.contains("waiting for approval before weight 50"),
         "{printed}"
     );
-    let state = state(&env.sandbox, GENAI, LLM).await.unwrap();
+    let state = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(
         matches!(state.phase, Phase::WaitingForGate { step: 2, .. }),
         "{state:?}"
     );
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (75, 25));
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.1.0");
     assert_eq!(
-        model_version(&env.sandbox, GENAI, "llm-chat-canary").await,
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (75, 25)
+    );
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), "llm-chat-canary").await,
         "3.2.0"
     );
     let status = status_json(&env, GENAI, LLM).await;
@@ -180,7 +211,7 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
     let waiting = state_phase(&env).await;
     assert!(matches!(waiting, Phase::WaitingForGate { .. }));
 
-    let approve = modelship(&env, &["rollout", "approve", "genai/llm-chat"]).await;
+    let approve = modelship(&env, &["rollout", "approve", &env.service(GENAI, LLM)]).await;
     assert!(approve.status.success(), "{}", text(&approve));
     let out = apply_wait(&env).await;
     assert!(out.status.success(), "promoted with exit 0");
@@ -192,20 +223,26 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
     assert!(printed.contains("step 4 of 4: weight 100"), "{printed}");
     assert!(printed.contains("promoted revision"), "{printed}");
     assert!(matches!(state_phase(&env).await, Phase::Promoted { .. }));
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.2.0");
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.2.0"
+    );
     assert!(
-        deployment(&env.sandbox, GENAI, "llm-chat-canary")
+        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
             .await
             .is_none()
     );
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (100, 0));
-    let live = deployment(&env.sandbox, GENAI, LLM).await.unwrap();
+    assert_eq!(
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (100, 0)
+    );
+    let live = deployment(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     let annotations = live.metadata.annotations.unwrap();
     assert!(
         !annotations.contains_key(modelship::rollout::ANNOTATION_COMMAND),
         "the command was cleared"
     );
-    let reasons = event_reasons(&env.sandbox, GENAI, LLM).await;
+    let reasons = event_reasons(&env.cluster, &env.ns(GENAI), LLM).await;
     let expected = [
         "RolloutStable",
         "RolloutStarting",
@@ -226,17 +263,26 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics() {
 }
 
 async fn state_phase(env: &Env) -> Phase {
-    state(&env.sandbox, GENAI, LLM).await.unwrap().phase
+    state(&env.cluster, &env.ns(GENAI), LLM)
+        .await
+        .unwrap()
+        .phase
 }
 
 #[tokio::test]
 async fn a_failing_canary_rolls_back_within_the_failure_limit() {
-    let Some(env) = bumped(Some(BROKEN)).await else {
-        return;
-    };
+    bumped_on_each_cluster(
+        "a_failing_canary_rolls_back_within_the_failure_limit",
+        Some(BROKEN),
+        a_failing_canary_rolls_back_within_the_failure_limit_on,
+    )
+    .await;
+}
+
+async fn a_failing_canary_rolls_back_within_the_failure_limit_on(env: Env) {
     let out = apply_wait(&env).await;
     assert_eq!(out.status.code(), Some(1), "a rollback fails apply --wait");
-    let state = state(&env.sandbox, GENAI, LLM).await.unwrap();
+    let state = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(
         matches!(
             state.phase,
@@ -249,12 +295,18 @@ async fn a_failing_canary_rolls_back_within_the_failure_limit() {
     );
     assert_eq!(state.failures, 2, "failureLimit 2");
     assert!(
-        deployment(&env.sandbox, GENAI, "llm-chat-canary")
+        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
             .await
             .is_none()
     );
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.1.0");
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (100, 0));
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
+    assert_eq!(
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (100, 0)
+    );
     let status = status_json(&env, GENAI, LLM).await;
     assert_eq!(status["phase"], "rolled-back");
     let checks = status["lastAnalysis"]["checks"].as_array().unwrap();
@@ -269,7 +321,7 @@ async fn a_failing_canary_rolls_back_within_the_failure_limit() {
     assert!(again.status.success());
     assert!(matches!(state_phase(&env).await, Phase::RolledBack { .. }));
     assert!(
-        deployment(&env.sandbox, GENAI, "llm-chat-canary")
+        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
             .await
             .is_none()
     );
@@ -277,20 +329,32 @@ async fn a_failing_canary_rolls_back_within_the_failure_limit() {
 
 #[tokio::test]
 async fn no_traffic_is_held_as_inconclusive_and_never_promoted() {
-    let Some(env) = bumped(None).await else {
-        return;
-    };
+    bumped_on_each_cluster(
+        "no_traffic_is_held_as_inconclusive_and_never_promoted",
+        None,
+        no_traffic_is_held_as_inconclusive_and_never_promoted_on,
+    )
+    .await;
+}
+
+async fn no_traffic_is_held_as_inconclusive_and_never_promoted_on(env: Env) {
     let out = apply_wait(&env).await;
     assert_eq!(
         out.status.code(),
         Some(1),
         "a paused rollout fails apply --wait"
     );
-    let state = state(&env.sandbox, GENAI, LLM).await.unwrap();
+    let state = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(matches!(state.phase, Phase::Paused { .. }), "{state:?}");
     assert_eq!((state.failures, state.inconclusive), (0, 3));
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (95, 5));
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.1.0");
+    assert_eq!(
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (95, 5)
+    );
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
     let last = state.last_analysis.unwrap();
     assert!(
         last.checks
@@ -298,7 +362,7 @@ async fn no_traffic_is_held_as_inconclusive_and_never_promoted() {
             .all(|c| c.verdict != modelship::rollout::Verdict::Pass)
     );
     // A person aborts: rolled back, canary gone.
-    let abort = modelship(&env, &["rollout", "abort", "genai/llm-chat"]).await;
+    let abort = modelship(&env, &["rollout", "abort", &env.service(GENAI, LLM)]).await;
     assert!(abort.status.success());
     let out = apply_once(&env).await;
     assert!(out.status.success());
@@ -310,7 +374,7 @@ async fn no_traffic_is_held_as_inconclusive_and_never_promoted() {
         }
     ));
     assert!(
-        deployment(&env.sandbox, GENAI, "llm-chat-canary")
+        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
             .await
             .is_none()
     );
@@ -318,9 +382,15 @@ async fn no_traffic_is_held_as_inconclusive_and_never_promoted() {
 
 #[tokio::test]
 async fn prometheus_stopped_mid_rollout_holds_and_never_promotes() {
-    let Some(mut env) = bumped(Some(HEALTHY)).await else {
-        return;
-    };
+    bumped_on_each_cluster(
+        "prometheus_stopped_mid_rollout_holds_and_never_promotes",
+        Some(HEALTHY),
+        prometheus_stopped_mid_rollout_holds_and_never_promotes_on,
+    )
+    .await;
+}
+
+async fn prometheus_stopped_mid_rollout_holds_and_never_promotes_on(mut env: Env) {
     // Drive by hand until the first step passed, then stop Prometheus.
     let mut passed = false;
     for _ in 0..60 {
@@ -335,10 +405,16 @@ async fn prometheus_stopped_mid_rollout_holds_and_never_promotes() {
     env.prometheus.stop().await;
     let out = apply_wait(&env).await;
     assert_eq!(out.status.code(), Some(1));
-    let state = state(&env.sandbox, GENAI, LLM).await.unwrap();
+    let state = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(matches!(state.phase, Phase::Paused { .. }), "{state:?}");
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (75, 25));
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.1.0");
+    assert_eq!(
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (75, 25)
+    );
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
     let last = state.last_analysis.unwrap();
     for check in &last.checks {
         assert_eq!(check.verdict, modelship::rollout::Verdict::Error);
@@ -349,9 +425,15 @@ async fn prometheus_stopped_mid_rollout_holds_and_never_promotes() {
 
 #[tokio::test]
 async fn a_new_commit_mid_rollout_restarts_from_weight_zero() {
-    let Some(env) = bumped(Some(HEALTHY)).await else {
-        return;
-    };
+    bumped_on_each_cluster(
+        "a_new_commit_mid_rollout_restarts_from_weight_zero",
+        Some(HEALTHY),
+        a_new_commit_mid_rollout_restarts_from_weight_zero_on,
+    )
+    .await;
+}
+
+async fn a_new_commit_mid_rollout_restarts_from_weight_zero_on(env: Env) {
     for _ in 0..60 {
         apply_once(&env).await;
         if matches!(state_phase(&env).await, Phase::Progressing { .. }) {
@@ -359,12 +441,15 @@ async fn a_new_commit_mid_rollout_restarts_from_weight_zero() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    let first = state(&env.sandbox, GENAI, LLM).await.unwrap();
+    let first = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(
         matches!(first.phase, Phase::Progressing { .. }),
         "{first:?}"
     );
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (95, 5));
+    assert_eq!(
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (95, 5)
+    );
     edit(
         env.repo.path(),
         "services/genai/llm-chat.yaml",
@@ -377,25 +462,36 @@ async fn a_new_commit_mid_rollout_restarts_from_weight_zero() {
         "{}",
         text(&out)
     );
-    let restarted = state(&env.sandbox, GENAI, LLM).await.unwrap();
+    let restarted = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(
         matches!(restarted.phase, Phase::Starting { .. }),
         "{restarted:?}"
     );
     assert_ne!(restarted.template_hash, first.template_hash);
-    assert_eq!(route_weights(&env.sandbox, GENAI, LLM).await, (100, 0));
     assert_eq!(
-        model_version(&env.sandbox, GENAI, "llm-chat-canary").await,
+        route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
+        (100, 0)
+    );
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), "llm-chat-canary").await,
         "3.3.0"
     );
-    assert_eq!(model_version(&env.sandbox, GENAI, LLM).await, "3.1.0");
+    assert_eq!(
+        model_version(&env.cluster, &env.ns(GENAI), LLM).await,
+        "3.1.0"
+    );
 }
 
 #[tokio::test]
 async fn istio_and_replicas_canaries_are_promoted() {
-    let Some(env) = env().await else {
-        return;
-    };
+    on_each_cluster(
+        "istio_and_replicas_canaries_are_promoted",
+        istio_and_replicas_canaries_are_promoted_on,
+    )
+    .await;
+}
+
+async fn istio_and_replicas_canaries_are_promoted_on(env: Env) {
     // fraud-detection becomes a canary over the replicas router.
     edit(
         env.repo.path(),
@@ -404,9 +500,13 @@ async fn istio_and_replicas_canaries_are_promoted() {
         "strategy: canary\n    steps: [50, 100]",
     );
     env.exporter
-        .set(GENAI, "image-classifier", "canary", Some(HEALTHY));
-    env.exporter
-        .set("risk-prod", "fraud-detection", "canary", Some(HEALTHY));
+        .set(&env.ns(GENAI), "image-classifier", "canary", Some(HEALTHY));
+    env.exporter.set(
+        &env.ns("risk-prod"),
+        "fraud-detection",
+        "canary",
+        Some(HEALTHY),
+    );
     assert!(apply_wait(&env).await.status.success());
     edit(
         env.repo.path(),
@@ -429,16 +529,23 @@ async fn istio_and_replicas_canaries_are_promoted() {
         (GENAI, "image-classifier", "2024.12.1"),
         ("risk-prod", "fraud-detection", "1.4.3"),
     ] {
-        let state = state(&env.sandbox, namespace, name).await.unwrap();
+        let state = state(&env.cluster, &env.ns(namespace), name).await.unwrap();
         assert!(
             matches!(state.phase, Phase::Promoted { .. }),
             "{name}: {state:?}"
         );
         assert_eq!(state.failures, 0);
-        assert_eq!(model_version(&env.sandbox, namespace, name).await, version);
+        assert_eq!(
+            model_version(&env.cluster, &env.ns(namespace), name).await,
+            version
+        );
         let canary = format!("{name}-canary");
-        assert!(deployment(&env.sandbox, namespace, &canary).await.is_none());
-        let reasons = event_reasons(&env.sandbox, namespace, name).await;
+        assert!(
+            deployment(&env.cluster, &env.ns(namespace), &canary)
+                .await
+                .is_none()
+        );
+        let reasons = event_reasons(&env.cluster, &env.ns(namespace), name).await;
         assert!(
             reasons.contains(&"RolloutPromoted".to_string()),
             "{reasons:?}"

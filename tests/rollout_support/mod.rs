@@ -1,7 +1,8 @@
-//! Shared pieces of the end-to-end rollout tests: a sandbox, a copy of example-repo whose
-//! `prometheus.url` points at a real Prometheus scraping an [`Exporter`] the test drives
-//! per track, the `modelship` binary with the test-only step interval, and readers of
-//! the rollout state, the route weights and the Events in the sandbox.
+//! Shared pieces of the end-to-end rollout tests: a cluster (the sandbox, or the real
+//! cluster of `MODELSHIP_TEST_KUBECONFIG`: [`on_each_cluster`]), a copy of example-repo in
+//! the test's namespaces whose `prometheus.url` points at a real Prometheus scraping an
+//! [`Exporter`] the test drives per track, the `modelship` binary with the test-only step
+//! interval, and readers of the rollout state, the route weights and the Events.
 #![allow(dead_code)]
 
 use std::process::Output;
@@ -13,7 +14,8 @@ use kube::api::{Api, DynamicObject, ListParams};
 use modelship::rollout::{ANNOTATION_ROLLOUT, RolloutState};
 use modelship::sandbox::Sandbox;
 
-use crate::common::{STEP, edit, example_copy, http_route_resource};
+use crate::common::target::{Kind, Target, on_each_kind};
+use crate::common::{HasClient, STEP, edit, http_route_resource};
 use crate::prometheus_support::{Exporter, PrometheusServer, Traffic, prometheus_binary};
 
 /// The test-only step interval every rollout of these tests runs with.
@@ -33,57 +35,94 @@ pub const BROKEN: Traffic = Traffic {
     latency: 0.8,
 };
 
-/// A sandbox, a repository copy and a Prometheus scraping the exporter.
+/// A cluster, a repository copy in its namespaces and a Prometheus scraping the exporter.
 pub struct Env {
-    pub sandbox: Sandbox,
+    pub cluster: Target,
     pub repo: tempfile::TempDir,
     pub exporter: Exporter,
     pub prometheus: PrometheusServer,
 }
 
-/// The environment, or `None` (with the reason printed) when Prometheus is missing.
-pub async fn env() -> Option<Env> {
+impl Env {
+    /// The test's name of namespace `base` (prefixed on the real cluster).
+    pub fn ns(&self, base: &str) -> String {
+        self.cluster.ns(base)
+    }
+
+    /// `NAMESPACE/NAME` of service `name` of namespace `base`, as the commands take it.
+    pub fn service(&self, base: &str, name: &str) -> String {
+        format!("{}/{name}", self.ns(base))
+    }
+}
+
+/// Runs `body` on the sandbox, then on the real cluster when the tier is enabled, each
+/// with an [`Env`]; nothing (with the reason printed) when Prometheus is missing.
+pub async fn on_each_cluster<F, Fut>(test: &str, body: F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let body = &body;
+    on_each_kind(test, |kind| async move {
+        if let Some(env) = env(&kind).await {
+            body(env).await;
+        }
+    })
+    .await;
+}
+
+/// The environment on a cluster of `kind`, or `None` (with the reason printed) when
+/// Prometheus is missing. The sandbox's controllers take 200 ms to act, so readiness is
+/// waited for, as on a real cluster.
+pub async fn env(kind: &Kind) -> Option<Env> {
     let binary = match prometheus_binary() {
         Ok(binary) => binary,
         Err(why) => {
-            eprintln!("skipped: {why}");
+            crate::common::real::say(&format!("skipped: {why}"));
             return None;
         }
     };
+    let cluster = match kind {
+        Kind::Sandbox => Target::Sandbox(
+            tokio::time::timeout(
+                STEP,
+                Sandbox::builder()
+                    .controller_delay(Duration::from_millis(200))
+                    .start(),
+            )
+            .await
+            .expect("sandbox starts in time")
+            .expect("sandbox starts"),
+        ),
+        Kind::Real { .. } => kind.start().await,
+    };
+    // image-classifier mounts a claim, which a real scheduler waits for.
+    cluster.model_claim("genai").await;
     let exporter = Exporter::default();
     let target = exporter.serve().await;
     let prometheus = PrometheusServer::start(&binary, target).await;
-    let repo = example_copy();
+    let repo = cluster.example_copy();
     edit(
         repo.path(),
         "modelship.yaml",
         "http://prometheus.monitoring.svc:9090",
         &prometheus.url,
     );
-    let sandbox = tokio::time::timeout(
-        STEP,
-        Sandbox::builder()
-            .controller_delay(Duration::from_millis(200))
-            .start(),
-    )
-    .await
-    .expect("sandbox starts in time")
-    .expect("sandbox starts");
     Some(Env {
-        sandbox,
+        cluster,
         repo,
         exporter,
         prometheus,
     })
 }
 
-/// The `modelship` binary with the test step interval, against the sandbox.
+/// The `modelship` binary with the test step interval, against the test's cluster.
 pub fn command(env: &Env, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
     command
         .args(args)
         .arg("--kubeconfig")
-        .arg(env.sandbox.kubeconfig_path())
+        .arg(env.cluster.kubeconfig_path())
         .env("NO_COLOR", "1")
         .env("MODELSHIP_TEST_STEP_INTERVAL", INTERVAL)
         .env_remove("MODELSHIP_LOG")
@@ -130,10 +169,11 @@ pub async fn apply_once(env: &Env) -> Output {
     modelship(env, &["apply", &dir, "--create-namespaces"]).await
 }
 
-/// `modelship rollout status NS/NAME --dir DIR -o json`, parsed.
+/// `modelship rollout status NS/NAME --dir DIR -o json` of service `name` of namespace
+/// `base`, parsed.
 pub async fn status_json(env: &Env, namespace: &str, name: &str) -> serde_json::Value {
     let dir = env.repo.path().to_string_lossy().into_owned();
-    let target = format!("{namespace}/{name}");
+    let target = env.service(namespace, name);
     let out = modelship(
         env,
         &["rollout", "status", &target, "--dir", &dir, "-o", "json"],
@@ -144,8 +184,12 @@ pub async fn status_json(env: &Env, namespace: &str, name: &str) -> serde_json::
     shown[0]["rollout"].clone()
 }
 
-pub async fn deployment(sandbox: &Sandbox, namespace: &str, name: &str) -> Option<Deployment> {
-    let api: Api<Deployment> = Api::namespaced(sandbox.client(), namespace);
+pub async fn deployment(
+    cluster: &impl HasClient,
+    namespace: &str,
+    name: &str,
+) -> Option<Deployment> {
+    let api: Api<Deployment> = Api::namespaced(cluster.client(), namespace);
     tokio::time::timeout(STEP, api.get_opt(name))
         .await
         .expect("in time")
@@ -153,8 +197,8 @@ pub async fn deployment(sandbox: &Sandbox, namespace: &str, name: &str) -> Optio
 }
 
 /// The rollout state stored on the stable Deployment.
-pub async fn state(sandbox: &Sandbox, namespace: &str, name: &str) -> Option<RolloutState> {
-    let live = deployment(sandbox, namespace, name).await?;
+pub async fn state(cluster: &impl HasClient, namespace: &str, name: &str) -> Option<RolloutState> {
+    let live = deployment(cluster, namespace, name).await?;
     let text = live.metadata.annotations?.get(ANNOTATION_ROLLOUT)?.clone();
     Some(RolloutState::from_json(&text).expect("a readable state"))
 }
@@ -169,17 +213,17 @@ pub fn env_value(deployment: &Deployment, name: &str) -> String {
 }
 
 /// The MODEL_VERSION of the live Deployment `name`.
-pub async fn model_version(sandbox: &Sandbox, namespace: &str, name: &str) -> String {
-    let live = deployment(sandbox, namespace, name)
+pub async fn model_version(cluster: &impl HasClient, namespace: &str, name: &str) -> String {
+    let live = deployment(cluster, namespace, name)
         .await
         .expect("deployment");
     env_value(&live, "MODEL_VERSION")
 }
 
 /// The (stable, canary) weights of an HTTPRoute's first rule.
-pub async fn route_weights(sandbox: &Sandbox, namespace: &str, name: &str) -> (i64, i64) {
+pub async fn route_weights(cluster: &impl HasClient, namespace: &str, name: &str) -> (i64, i64) {
     let resource = http_route_resource();
-    let api: Api<DynamicObject> = Api::namespaced_with(sandbox.client(), namespace, &resource);
+    let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(), namespace, &resource);
     let route = tokio::time::timeout(STEP, api.get(name))
         .await
         .expect("in time")
@@ -197,9 +241,10 @@ pub async fn route_weights(sandbox: &Sandbox, namespace: &str, name: &str) -> (i
     (weight("-stable"), weight("-canary"))
 }
 
-/// The reasons of the Events recorded on Deployment `name`, oldest first.
-pub async fn event_reasons(sandbox: &Sandbox, namespace: &str, name: &str) -> Vec<String> {
-    let api: Api<Event> = Api::namespaced(sandbox.client(), namespace);
+/// The reasons of the rollout Events (`Rollout*`) recorded on Deployment `name`, oldest
+/// first (a real cluster's controllers record theirs on it too: ScalingReplicaSet, ...).
+pub async fn event_reasons(cluster: &impl HasClient, namespace: &str, name: &str) -> Vec<String> {
+    let api: Api<Event> = Api::namespaced(cluster.client(), namespace);
     let events = tokio::time::timeout(STEP, api.list(&ListParams::default()))
         .await
         .expect("in time")
@@ -207,7 +252,13 @@ pub async fn event_reasons(sandbox: &Sandbox, namespace: &str, name: &str) -> Ve
     let mut ours: Vec<(String, String)> = events
         .items
         .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(name)
+                && e.involved_object.kind.as_deref() == Some("Deployment")
+                && e.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("Rollout"))
+        })
         .map(|e| {
             (
                 e.metadata.name.unwrap_or_default(),
