@@ -1,113 +1,49 @@
 //! The daemon acting on pull requests, end to end: signed deliveries on the real
-//! `/hooks/github`, a bare Git remote with `refs/pull/<n>/head`, the sandbox as the
-//! cluster and the GitHub double. Every wait polls with a deadline.
+//! `/hooks/github`, a bare Git remote with `refs/pull/<n>/head` and the GitHub double, on
+//! the sandbox, then on the real cluster of `MODELSHIP_TEST_KUBECONFIG`
+//! (`common::target`), in namespaces of the test's own. Every wait polls with a deadline.
 
+mod common;
 mod daemon_support;
 mod forge_support;
 mod pulls_support;
 
-use std::time::Duration;
-
+use common::target::{Target, on_each_target};
 use daemon_support::*;
 use forge_support::{Double, Fault, TOKEN};
 use http::Method;
 use modelship::forge::Marker;
-use modelship::sandbox::Sandbox;
+use pulls_support::world::World;
 use pulls_support::*;
 
-const HOUR: Duration = Duration::from_secs(3600);
-
-/// A sandbox and a daemon following a remote whose main holds service `a` at tag 1.
-struct World {
-    sandbox: Sandbox,
-    remote: Remote,
-    double: Double,
-    daemon: Running,
-    _cache: tempfile::TempDir,
+/// The file of service `a` at `tag`, in namespace `ml`.
+fn a_file(ml: &str, tag: &str) -> (&'static str, String) {
+    ("services/a.yaml", service_in(ml, "a", tag))
 }
 
-impl World {
-    async fn start(main: &[(&str, String)]) -> World {
-        let sandbox = Sandbox::start().await.unwrap();
-        let remote = Remote::new();
-        commit_to(&remote.path(), "refs/heads/main", main);
-        let double = Double::start().await;
-        let cache = tempfile::tempdir().unwrap();
-        let config = pulls_config(&remote.path(), cache.path(), &double, HOUR);
-        let daemon = Running::start(config, sandbox.client()).await;
-        daemon.wait_ready().await;
-        World {
-            sandbox,
-            remote,
-            double,
-            daemon,
-            _cache: cache,
-        }
-    }
-
-    fn push_pr(&self, number: u64, files: &[(&str, String)]) -> String {
-        let reference = format!("refs/pull/{number}/head");
-        commit_to(&self.remote.path(), &reference, files).to_string()
-    }
-
-    /// Pushes `files` as the head of PR `pr` and delivers `opened`; returns the head.
-    async fn open_pr(&self, pr: u64, files: &[(&str, String)], delivery: &str) -> String {
-        let sha = self.push_pr(pr, files);
-        let event = pull_request("opened", pr, &sha, &[]);
-        deliver_ok(self.daemon.addr(), "pull_request", &event, delivery).await;
-        sha
-    }
-
-    /// Waits for the plan status of `sha` to leave pending; returns its final state.
-    async fn plan_status(&self, sha: &str) -> String {
-        let double = &self.double;
-        eventually(&format!("a final plan status on {sha}"), || async move {
-            statuses_of(double, sha)
-                .into_iter()
-                .rev()
-                .find(|(c, s)| c == "modelship/plan" && s != "pending")
-                .map(|(_, s)| s)
-        })
-        .await
-    }
-
-    /// Waits for the latest plan status of `sha` to be `state`.
-    async fn wait_plan_status(&self, sha: &str, state: &str) {
-        let double = &self.double;
-        eventually(&format!("plan status {state} on {sha}"), || async move {
-            let last = statuses_of(double, sha)
-                .into_iter()
-                .rev()
-                .find(|(c, _)| c == "modelship/plan");
-            last.is_some_and(|(_, s)| s == state).then_some(())
-        })
-        .await
-    }
-
-    fn plan_comments(&self, pr: u64) -> Vec<forge_support::Comment> {
-        self.double
-            .own_comments(pr)
-            .into_iter()
-            .filter(|c| c.body.starts_with(Marker::Plan.text()))
-            .collect()
-    }
-}
-
-fn service_file(name: &str, tag: &str) -> (&'static str, String) {
-    let path: &'static str = match name {
-        "a" => "services/a.yaml",
-        "b" => "services/b.yaml",
-        _ => "services/other.yaml",
-    };
-    (path, service(name, tag))
+/// A world whose main holds service `a` at tag 1 in the test's namespace `ml`.
+async fn world_of_a(cluster: Target) -> World {
+    let ml = cluster.ns(NS);
+    World::start(cluster, &[a_file(&ml, "1")]).await
 }
 
 #[tokio::test]
 async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses() {
-    let world = World::start(&[service_file("a", "1")]).await;
-    wait_image(&world.sandbox.client(), "a", "1").await;
+    on_each_target(
+        "an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses",
+        an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses_on,
+    )
+    .await;
+}
+
+async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses_on(
+    cluster: Target,
+) {
+    let world = world_of_a(cluster).await;
+    let ml = world.ml();
+    world.place().wait_image("a", "1").await;
     let addr = world.daemon.addr();
-    let first = world.open_pr(5, &[service_file("a", "2")], "d-1").await;
+    let first = world.open_pr(5, &[a_file(&ml, "2")], "d-1").await;
     assert_eq!(world.plan_status(&first).await, "success");
     let comments = world.plan_comments(5);
     assert_eq!(comments.len(), 1, "{comments:?}");
@@ -119,7 +55,7 @@ async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses
         "pending first"
     );
 
-    let second = world.push_pr(5, &[service_file("a", "3")]);
+    let second = world.push_pr(5, &[a_file(&ml, "3")]);
     deliver_ok(
         addr,
         "pull_request",
@@ -135,7 +71,7 @@ async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses
 
     // Read-only: the cluster still runs main.
     assert_eq!(
-        image(&world.sandbox.client(), "a").await.as_deref(),
+        world.place().image("a").await.as_deref(),
         Some("registry.example.com/a:1")
     );
     let status = status(addr).await;
@@ -159,14 +95,23 @@ async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses
         text.contains(r#"modelship_forge_requests_total{result="ok"}"#),
         "GitHub requests counted"
     );
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn unsigned_badly_signed_and_duplicate_deliveries_change_nothing() {
-    let world = World::start(&[service_file("a", "1")]).await;
+    on_each_target(
+        "unsigned_badly_signed_and_duplicate_deliveries_change_nothing",
+        unsigned_badly_signed_and_duplicate_deliveries_change_nothing_on,
+    )
+    .await;
+}
+
+async fn unsigned_badly_signed_and_duplicate_deliveries_change_nothing_on(cluster: Target) {
+    let world = world_of_a(cluster).await;
+    let ml = world.ml();
     let addr = world.daemon.addr();
-    let sha = world.push_pr(6, &[service_file("a", "2")]);
+    let sha = world.push_pr(6, &[a_file(&ml, "2")]);
     let payload = pull_request("opened", 6, &sha, &[]);
     let (code, _) = deliver(addr, "pull_request", &payload, None, "u-1").await;
     assert_eq!(code, 401);
@@ -174,7 +119,7 @@ async fn unsigned_badly_signed_and_duplicate_deliveries_change_nothing() {
     assert_eq!(code, 401);
     // A later, good delivery of another PR is handled; the refused ones never were (the
     // worker takes PR 6 before PR 7).
-    let other = world.push_pr(7, &[service_file("a", "3")]);
+    let other = world.push_pr(7, &[a_file(&ml, "3")]);
     deliver_ok(
         addr,
         "pull_request",
@@ -201,14 +146,24 @@ async fn unsigned_badly_signed_and_duplicate_deliveries_change_nothing() {
         "{text}"
     );
     assert!(text.contains(r#"modelship_webhooks_total{outcome="webhook_bad_signature"} 1"#));
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn an_invalid_head_fails_with_file_line_links_and_a_fork_is_planned_too() {
-    let world = World::start(&[service_file("a", "1")]).await;
+    on_each_target(
+        "an_invalid_head_fails_with_file_line_links_and_a_fork_is_planned_too",
+        an_invalid_head_fails_with_file_line_links_and_a_fork_is_planned_too_on,
+    )
+    .await;
+}
+
+async fn an_invalid_head_fails_with_file_line_links_and_a_fork_is_planned_too_on(cluster: Target) {
+    let world = world_of_a(cluster).await;
     let addr = world.daemon.addr();
-    let broken = service("a", "2").replace("memory: 1Gi", "memory: 1Gi, maxReplica: 3");
+    let broken = a_file(&world.ml(), "2")
+        .1
+        .replace("memory: 1Gi", "memory: 1Gi, maxReplica: 3");
     let sha = world.push_pr(8, &[("services/a.yaml", broken)]);
     let mut payload = pull_request("opened", 8, &sha, &[]);
     payload["pull_request"]["head"]["repo"]["full_name"] = "someone/models-fork".into();
@@ -221,16 +176,26 @@ async fn an_invalid_head_fails_with_file_line_links_and_a_fork_is_planned_too() 
     );
     assert!(body.contains(&link), "a file:line link to the head: {body}");
     assert!(body.contains("maxReplica"), "{body}");
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn a_policy_denial_fails_the_status_and_names_the_policy() {
+    on_each_target(
+        "a_policy_denial_fails_the_status_and_names_the_policy",
+        a_policy_denial_fails_the_status_and_names_the_policy_on,
+    )
+    .await;
+}
+
+/// The policy is one of the head's files, evaluated by modelship: nothing of it is written
+/// to the cluster.
+async fn a_policy_denial_fails_the_status_and_names_the_policy_on(cluster: Target) {
     let policy = "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {name: no-tag-3}\nspec:\n  matchConstraints:\n    resourceRules:\n      - {apiGroups: [modelship.dev], apiVersions: [v1alpha1], resources: [modelservices], operations: [CREATE, UPDATE]}\n  validations:\n    - expression: \"!object.spec.runtime.image.endsWith(':3')\"\n      message: tag 3 is banned\n".to_string();
-    let world = World::start(&[service_file("a", "1")]).await;
+    let world = world_of_a(cluster).await;
     let sha = world.push_pr(
         9,
-        &[service_file("a", "3"), ("policies/no-tag-3.yaml", policy)],
+        &[a_file(&world.ml(), "3"), ("policies/no-tag-3.yaml", policy)],
     );
     let addr = world.daemon.addr();
     deliver_ok(
@@ -246,14 +211,23 @@ async fn a_policy_denial_fails_the_status_and_names_the_policy() {
         body.contains("no-tag-3") && body.contains("tag 3 is banned"),
         "{body}"
     );
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn github_failing_is_retried_shown_and_ends_with_one_comment() {
-    let world = World::start(&[service_file("a", "1")]).await;
+    on_each_target(
+        "github_failing_is_retried_shown_and_ends_with_one_comment",
+        github_failing_is_retried_shown_and_ends_with_one_comment_on,
+    )
+    .await;
+}
+
+async fn github_failing_is_retried_shown_and_ends_with_one_comment_on(cluster: Target) {
+    let world = world_of_a(cluster).await;
+    let ml = world.ml();
     let addr = world.daemon.addr();
-    let sha = world.push_pr(10, &[service_file("a", "2")]);
+    let sha = world.push_pr(10, &[a_file(&ml, "2")]);
     // The client's own retries absorb one 502 and a short rate limit; five 502s in a row
     // outlast them, so the worker retries the whole plan later.
     world
@@ -276,12 +250,13 @@ async fn github_failing_is_retried_shown_and_ends_with_one_comment() {
         "r-1",
     )
     .await;
-    let status = eventually("the failure on /status", || async move {
-        let status = status(addr).await;
-        let pull = &status["pulls"]["acme/models#10"];
-        (pull["failures"].as_u64() > Some(0)).then(|| pull.clone())
-    })
-    .await;
+    let status = world
+        .eventually("the failure on /status", || async move {
+            let status = status(addr).await;
+            let pull = &status["pulls"]["acme/models#10"];
+            (pull["failures"].as_u64() > Some(0)).then(|| pull.clone())
+        })
+        .await;
     assert!(
         status["last_error"]
             .as_str()
@@ -298,17 +273,18 @@ async fn github_failing_is_retried_shown_and_ends_with_one_comment() {
     assert!(text.contains(r#"modelship_forge_requests_total{result="server_error"}"#));
     assert!(text.contains(r#"modelship_forge_requests_total{result="rate_limited"}"#));
     // Main is reconciled meanwhile: a push to main still applies.
-    world.remote.commit(&files(&[("a", "4")]));
+    world.remote.commit(&files_in(&ml, &[("a", "4")]));
     assert_eq!(push_webhook(addr, SECRET).await, 202);
-    wait_image(&world.sandbox.client(), "a", "4").await;
-    world.daemon.stop().await;
+    world.place().wait_image("a", "4").await;
+    world.stop().await;
 }
 
 /// Opens PR `pr` changing `a` to tag 2 and waits for its plan; merges it on main; returns
 /// the merge commit after delivering the `closed` (merged) event.
 async fn merge_pr(world: &World, pr: u64) -> String {
     let addr = world.daemon.addr();
-    let head = world.push_pr(pr, &[service_file("a", "2")]);
+    let ml = world.ml();
+    let head = world.push_pr(pr, &[a_file(&ml, "2")]);
     deliver_ok(
         addr,
         "pull_request",
@@ -317,85 +293,100 @@ async fn merge_pr(world: &World, pr: u64) -> String {
     )
     .await;
     world.wait_plan_status(&head, "success").await;
-    let merge = commit_to(
-        &world.remote.path(),
-        "refs/heads/main",
-        &[service_file("a", "2")],
-    )
-    .to_string();
+    let merge = commit_to(&world.remote.path(), "refs/heads/main", &[a_file(&ml, "2")]).to_string();
     let mut closed = pull_request("closed", pr, &head, &[]);
     closed["pull_request"]["merged"] = true.into();
     closed["pull_request"]["merge_commit_sha"] = merge.clone().into();
     deliver_ok(addr, "pull_request", &closed, "m-2").await;
     let double = &world.double;
     let merge_ref = &merge;
-    eventually("modelship/apply pending on the merge", || async move {
-        statuses_of(double, merge_ref)
-            .contains(&("modelship/apply".to_string(), "pending".to_string()))
-            .then_some(())
-    })
-    .await;
+    world
+        .eventually("modelship/apply pending on the merge", || async move {
+            statuses_of(double, merge_ref)
+                .contains(&("modelship/apply".to_string(), "pending".to_string()))
+                .then_some(())
+        })
+        .await;
     merge
 }
 
 async fn outcome_of(world: &World, pr: u64, merge: &str) -> (String, String) {
+    let comment = world
+        .eventually("the outcome comment", || async move {
+            world
+                .comments_with(pr, Marker::Outcome)
+                .into_iter()
+                .next()
+                .map(|c| c.body)
+        })
+        .await;
     let double = &world.double;
-    let comment = eventually("the outcome comment", || async move {
-        double
-            .own_comments(pr)
-            .into_iter()
-            .find(|c| c.body.starts_with(Marker::Outcome.text()))
-            .map(|c| c.body)
-    })
-    .await;
-    let state = eventually("a final apply status", || async move {
-        statuses_of(double, merge)
-            .into_iter()
-            .rev()
-            .find(|(c, s)| c == "modelship/apply" && s != "pending")
-            .map(|(_, s)| s)
-    })
-    .await;
+    let state = world
+        .eventually("a final apply status", || async move {
+            statuses_of(double, merge)
+                .into_iter()
+                .rev()
+                .find(|(c, s)| c == "modelship/apply" && s != "pending")
+                .map(|(_, s)| s)
+        })
+        .await;
     (comment, state)
+}
+
+/// The row of service `a` in sync in an outcome comment.
+fn a_in_sync(world: &World) -> String {
+    format!("| `{}/a` | in sync |", world.ml())
 }
 
 #[tokio::test]
 async fn a_merged_pr_gets_its_outcome_once_main_has_reconciled_it() {
-    let world = World::start(&[service_file("a", "1")]).await;
-    wait_image(&world.sandbox.client(), "a", "1").await;
+    on_each_target(
+        "a_merged_pr_gets_its_outcome_once_main_has_reconciled_it",
+        a_merged_pr_gets_its_outcome_once_main_has_reconciled_it_on,
+    )
+    .await;
+}
+
+async fn a_merged_pr_gets_its_outcome_once_main_has_reconciled_it_on(cluster: Target) {
+    let world = world_of_a(cluster).await;
+    world.place().wait_image("a", "1").await;
     let merge = merge_pr(&world, 30).await;
     assert!(
-        world
-            .double
-            .own_comments(30)
-            .iter()
-            .all(|c| !c.body.starts_with(Marker::Outcome.text())),
+        world.comments_with(30, Marker::Outcome).is_empty(),
         "no outcome before main reconciled the merge"
     );
     assert_eq!(push_webhook(world.daemon.addr(), SECRET).await, 202);
-    wait_image(&world.sandbox.client(), "a", "2").await;
+    world.place().wait_image("a", "2").await;
     let (comment, state) = outcome_of(&world, 30, &merge).await;
-    assert!(comment.contains("| `ml/a` | in sync |"), "{comment}");
+    assert!(comment.contains(&a_in_sync(&world)), "{comment}");
     assert_eq!(state, "success");
     let addr = world.daemon.addr();
-    eventually("the PR off the board", || async move {
-        status(addr).await["pulls"]
-            .get("acme/models#30")
-            .is_none()
-            .then_some(())
-    })
-    .await;
-    world.daemon.stop().await;
+    world
+        .eventually("the PR off the board", || async move {
+            status(addr).await["pulls"]
+                .get("acme/models#30")
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn a_rolled_back_service_is_reported_with_its_reason_and_values() {
+    on_each_target(
+        "a_rolled_back_service_is_reported_with_its_reason_and_values",
+        a_rolled_back_service_is_reported_with_its_reason_and_values_on,
+    )
+    .await;
+}
+
+async fn a_rolled_back_service_is_reported_with_its_reason_and_values_on(cluster: Target) {
     use modelship::rollout::{
         CheckResult, Phase, RollbackReason, RolloutState, StepAnalysis, Threshold, Verdict,
     };
-    let world = World::start(&[service_file("a", "1")]).await;
-    let client = world.sandbox.client();
-    wait_image(&client, "a", "1").await;
+    let world = world_of_a(cluster).await;
+    world.place().wait_image("a", "1").await;
     let merge = merge_pr(&world, 31).await;
     // What the rollout engine records on the stable Deployment after a rollback.
     let state = RolloutState {
@@ -423,13 +414,17 @@ async fn a_rolled_back_service_is_reported_with_its_reason_and_values() {
         modelship::rollout::ANNOTATION_ROLLOUT: serde_json::to_string(&state).unwrap()
     }}});
     let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-        kube::Api::namespaced(client.clone(), "ml");
-    api.patch(
-        "a",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&annotation),
+        kube::Api::namespaced(world.cluster.client(), &world.ml());
+    tokio::time::timeout(
+        LIMIT,
+        api.patch(
+            "a",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&annotation),
+        ),
     )
     .await
+    .expect("patched in time")
     .unwrap();
     assert_eq!(push_webhook(world.daemon.addr(), SECRET).await, 202);
     let (comment, state) = outcome_of(&world, 31, &merge).await;
@@ -442,42 +437,42 @@ async fn a_rolled_back_service_is_reported_with_its_reason_and_values() {
         "{comment}"
     );
     assert_eq!(state, "failure");
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn a_pending_outcome_survives_a_restart_of_the_daemon() {
-    let world = World::start(&[service_file("a", "1")]).await;
-    wait_image(&world.sandbox.client(), "a", "1").await;
+    on_each_target(
+        "a_pending_outcome_survives_a_restart_of_the_daemon",
+        a_pending_outcome_survives_a_restart_of_the_daemon_on,
+    )
+    .await;
+}
+
+async fn a_pending_outcome_survives_a_restart_of_the_daemon_on(cluster: Target) {
+    let world = world_of_a(cluster).await;
+    world.place().wait_image("a", "1").await;
     let merge = merge_pr(&world, 32).await;
-    let World {
-        sandbox,
-        remote,
-        double,
-        daemon,
-        _cache,
-    } = world;
-    daemon.stop().await;
     // The new daemon reads main (with the merge) at start-up and the pending outcome from
     // the cluster.
-    let config = pulls_config(&remote.path(), _cache.path(), &double, HOUR);
-    let daemon = Running::start(config, sandbox.client()).await;
-    let world = World {
-        sandbox,
-        remote,
-        double,
-        daemon,
-        _cache,
-    };
+    let world = world.restart().await;
     let (comment, state) = outcome_of(&world, 32, &merge).await;
-    assert!(comment.contains("| `ml/a` | in sync |"), "{comment}");
+    assert!(comment.contains(&a_in_sync(&world)), "{comment}");
     assert_eq!(state, "success");
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn a_head_that_cannot_be_fetched_gets_an_error_status_saying_why() {
-    let world = World::start(&[service_file("a", "1")]).await;
+    on_each_target(
+        "a_head_that_cannot_be_fetched_gets_an_error_status_saying_why",
+        a_head_that_cannot_be_fetched_gets_an_error_status_saying_why_on,
+    )
+    .await;
+}
+
+async fn a_head_that_cannot_be_fetched_gets_an_error_status_saying_why_on(cluster: Target) {
+    let world = world_of_a(cluster).await;
     let addr = world.daemon.addr();
     let sha = "4040404040404040404040404040404040404040";
     deliver_ok(
@@ -500,48 +495,46 @@ async fn a_head_that_cannot_be_fetched_gets_an_error_status_saying_why() {
         description.starts_with("could not plan: fetching"),
         "{description}"
     );
-    eventually("the failure on /status", || async move {
-        let status = status(addr).await;
-        (status["pulls"]["acme/models#40"]["failures"].as_u64() >= Some(1)).then_some(())
-    })
-    .await;
+    world
+        .eventually("the failure on /status", || async move {
+            let status = status(addr).await;
+            (status["pulls"]["acme/models#40"]["failures"].as_u64() >= Some(1)).then_some(())
+        })
+        .await;
     assert!(
         world.plan_comments(40).is_empty(),
         "no comment without a plan"
     );
-    world.daemon.stop().await;
+    world.stop().await;
 }
 
 #[tokio::test]
 async fn a_github_app_plans_with_installation_tokens() {
+    on_each_target(
+        "a_github_app_plans_with_installation_tokens",
+        a_github_app_plans_with_installation_tokens_on,
+    )
+    .await;
+}
+
+async fn a_github_app_plans_with_installation_tokens_on(cluster: Target) {
     use modelship::forge::{AppKey, Credentials};
-    let sandbox = Sandbox::start().await.unwrap();
-    let remote = Remote::new();
-    commit_to(&remote.path(), "refs/heads/main", &[service_file("a", "1")]);
+    let ml = cluster.ns(NS);
     let double = Double::start().await;
     double.enable_app();
-    let cache = tempfile::tempdir().unwrap();
-    let mut config = pulls_config(&remote.path(), cache.path(), &double, HOUR);
     let key = AppKey::from_pem(42, include_str!("fixtures/forge/app-key.pem")).unwrap();
-    if let Some(github) = config.github.as_mut() {
+    let world = World::start_with(cluster, &[a_file(&ml, "1")], double, |config| {
+        let github = config.github.as_mut().expect("pulls_config sets GitHub");
         github.credentials = Credentials::App(key);
-    }
-    let daemon = Running::start(config, sandbox.client()).await;
-    daemon.wait_ready().await;
-    let world = World {
-        sandbox,
-        remote,
-        double,
-        daemon,
-        _cache: cache,
-    };
+    })
+    .await;
     let addr = world.daemon.addr();
-    let sha = world.open_pr(41, &[service_file("a", "2")], "a-1").await;
+    let sha = world.open_pr(41, &[a_file(&ml, "2")], "a-1").await;
     assert_eq!(world.plan_status(&sha).await, "success");
     assert_eq!(world.plan_comments(41).len(), 1);
     let tokens = world.double.issued_tokens();
     assert!(!tokens.is_empty(), "an installation token was used");
     let text = format!("{}{}", status(addr).await, metrics(addr).await);
     assert!(tokens.iter().all(|t| !text.contains(t.as_str())));
-    world.daemon.stop().await;
+    world.stop().await;
 }

@@ -1,7 +1,10 @@
 //! Helpers of the pull-request tests of the daemon: a bare "remote" whose main branch and
 //! `refs/pull/<n>/head` hold whole trees, signed `pull_request` and `issue_comment`
-//! deliveries, and a daemon wired to the GitHub double.
+//! deliveries, a daemon wired to the GitHub double, and the [`world::World`] of the
+//! daemon's pull-request tests (a cluster, a remote, the double, a daemon).
 #![allow(dead_code)]
+
+pub mod world;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,24 +19,25 @@ use modelship::forge::{Credentials, RetryPolicy, Secret};
 
 pub const REPO: &str = "acme/models";
 
-/// A modelship.yaml with the namespace `ml`, a GPU catalog and `extra` lines under spec.
-pub fn modelship_yaml(extra: &str) -> String {
+/// A modelship.yaml with the default namespace `namespace`, a GPU catalog and `extra`
+/// lines under spec.
+pub fn modelship_yaml(namespace: &str, extra: &str) -> String {
     format!(
-        "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\nmetadata: {{name: t}}\nspec:\n  defaultNamespace: ml\n  gpu:\n    catalog:\n      l4: {{product: NVIDIA-L4, memory: 24Gi, hourlyCost: 0.80}}\n{extra}"
+        "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\nmetadata: {{name: t}}\nspec:\n  defaultNamespace: {namespace}\n  gpu:\n    catalog:\n      l4: {{product: NVIDIA-L4, memory: 24Gi, hourlyCost: 0.80}}\n{extra}"
     )
 }
 
-/// A GPU service of namespace ml.
-pub fn gpu_service(name: &str, tag: &str) -> String {
+/// A GPU service of `namespace`.
+pub fn gpu_service(namespace: &str, name: &str, tag: &str) -> String {
     format!(
-        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: ml}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n  gpu: {{count: 1, type: l4}}\n"
+        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n  gpu: {{count: 1, type: l4}}\n"
     )
 }
 
-/// A scaled service (HPA and PDB on main) of namespace ml.
-pub fn scaled_service(name: &str, tag: &str) -> String {
+/// A scaled service (HPA and PDB on main) of `namespace`.
+pub fn scaled_service(namespace: &str, name: &str, tag: &str) -> String {
     format!(
-        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: ml}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n  autoscaling: {{minReplicas: 2, maxReplicas: 4, metrics: [{{cpu: 70}}]}}\n"
+        "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  model: {{name: {name}, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/{name}:{tag}\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n  autoscaling: {{minReplicas: 2, maxReplicas: 4, metrics: [{{cpu: 70}}]}}\n"
     )
 }
 
