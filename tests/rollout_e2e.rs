@@ -98,6 +98,28 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
         "{printed}"
     );
     assert!(printed.contains("Deployment/llm-chat-canary"), "{printed}");
+    // plan -o json says the same, for scripts.
+    let plan = modelship(&env, &["plan", &dir, "-o", "json"]).await;
+    assert_eq!(plan.status.code(), Some(1), "changes to apply");
+    let document: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("JSON");
+    let rollouts = document["rollouts"].as_array().expect("rollouts");
+    assert_eq!(
+        rollouts.len(),
+        1,
+        "only llm-chat's rollout moves: {rollouts:?}"
+    );
+    let planned = &rollouts[0];
+    assert_eq!(planned["namespace"], env.ns(GENAI));
+    assert_eq!(planned["name"], LLM);
+    assert_eq!(planned["steps"], serde_json::json!([5, 25, 50, 100]));
+    assert_eq!(planned["gates"], serde_json::json!([50]));
+    assert_eq!(planned["status"]["phase"], "starting", "{planned}");
+    assert_eq!(planned["footprint"]["peakGpus"], 20);
+    assert_eq!(planned["footprint"]["gpusPerPod"], 4);
+    let cost = planned["footprint"]["peakHourlyCost"]
+        .as_f64()
+        .expect("a cost");
+    assert!((cost - 139.6).abs() < 1e-6, "{cost}");
 
     // apply --wait drives to the gate; rollout status --watch follows it there.
     let applying = command(

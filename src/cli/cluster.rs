@@ -350,6 +350,12 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
                 None
             )
         ),
+        // The plan's document with where each rollout it starts or moves stands.
+        OutputFormat::Json => {
+            let mut document = render::json::document(plan);
+            document["rollouts"] = super::rollout::plan_json(&planned.rollouts);
+            print!("{}", render::json::pretty(&document));
+        }
         other => print!("{}", render::render(plan, other.into(), color())),
     }
     if args.output == OutputFormat::Text {

@@ -370,6 +370,32 @@ pub fn plan_text(report: &RolloutReport) -> String {
     out
 }
 
+/// The `rollouts` of `plan -o json`: the canary services whose rollout the plan starts
+/// or moves, as `plan_text` lists them (schema in `plan::render::json`).
+pub fn plan_json(report: &RolloutReport) -> serde_json::Value {
+    let rollouts: Vec<serde_json::Value> = report
+        .services
+        .iter()
+        .filter(|rollout| rollout.in_plan())
+        .map(|rollout| {
+            let plan = &rollout.plan;
+            serde_json::json!({
+                "namespace": rollout.id.0,
+                "name": rollout.id.1,
+                "steps": plan.steps,
+                "gates": plan.gates,
+                "stepIntervalSeconds": plan.step_interval.as_secs(),
+                "loadTimeoutSeconds": plan.load_timeout.as_secs(),
+                "failureLimit": plan.failure_limit,
+                "inconclusiveLimit": plan.inconclusive_limit,
+                "status": rollout.status,
+                "footprint": rollout.footprint,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rollouts)
+}
+
 /// How long `apply --wait` sleeps before advancing again: until the earliest rollout is
 /// due, or [`POLL`] while one waits on readiness (starting, promoting).
 pub fn next_wake(report: &RolloutReport, now: Timestamp) -> Duration {

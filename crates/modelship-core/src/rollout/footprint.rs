@@ -9,7 +9,8 @@ use crate::compile::router_of;
 use crate::spec::{ModelServiceSpec, RepositoryConfig};
 
 /// The pods of one moment of a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StepFootprint {
     /// The canary weight; 0 while the canary starts.
     pub weight: u32,
@@ -22,7 +23,8 @@ pub struct StepFootprint {
 /// The rollout's footprint: one entry for the start (weight 0), one per step, and one for
 /// promotion (the stable Deployment rolling to the new template with its 25% surge while
 /// the canary still serves).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Footprint {
     pub steps: Vec<StepFootprint>,
     pub promotion: StepFootprint,

@@ -28,7 +28,16 @@
 //!       "policyFile": str, "policyLine": n
 //!     }]
 //!   }],
-//!   "violations": {"deny": n, "warn": n, "audit": n}
+//!   "violations": {"deny": n, "warn": n, "audit": n},
+//!   "rollouts": [{                              (added by `modelship plan`: canary services
+//!     "namespace": str, "name": str,             whose rollout the plan starts or moves)
+//!     "steps": [n], "gates": [n], "stepIntervalSeconds": n, "loadTimeoutSeconds": n,
+//!     "failureLimit": n, "inconclusiveLimit": n,
+//!     "status": {as `modelship rollout status -o json`'s "rollout"},
+//!     "footprint": {"gpusPerPod": n, "peakGpus": n, "peakHourlyCost": n | null,
+//!                   "steps": [{"weight", "stablePods", "canaryPods", "gpus"}],
+//!                   "promotion": {"weight", "stablePods", "canaryPods", "gpus"}}
+//!   }]
 //! }
 //! ```
 //!
@@ -155,6 +164,18 @@ struct Object<'a> {
 
 /// Renders a plan as pretty-printed JSON.
 pub fn json(plan: &Plan) -> String {
+    pretty(&document(plan))
+}
+
+/// Pretty-printed JSON of a document, with the final newline.
+pub fn pretty(document: &serde_json::Value) -> String {
+    // Serializing a JSON value cannot fail.
+    serde_json::to_string_pretty(document).unwrap_or_default() + "\n"
+}
+
+/// The JSON document of a plan, for callers that add their own top-level fields
+/// (`modelship plan` adds `rollouts`).
+pub fn document(plan: &Plan) -> serde_json::Value {
     let document = Document {
         version: SCHEMA_VERSION,
         has_changes: plan.has_changes(),
@@ -196,6 +217,6 @@ pub fn json(plan: &Plan) -> String {
             audit: count_violations(plan, PolicyAction::Audit),
         },
     };
-    // Serializing plain structs of strings, numbers and JSON values cannot fail.
-    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+    // Plain structs of strings, numbers and JSON values: serializing them cannot fail.
+    serde_json::to_value(&document).unwrap_or_default()
 }
