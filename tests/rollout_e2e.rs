@@ -369,6 +369,21 @@ async fn no_traffic_is_held_as_inconclusive_and_never_promoted_on(env: Env) {
     let state = state(&env.cluster, &env.ns(GENAI), LLM).await.unwrap();
     assert!(matches!(state.phase, Phase::Paused { .. }), "{state:?}");
     assert_eq!((state.failures, state.inconclusive), (0, 3));
+    // The watch of a paused rollout ends at once, with exit 1: a person is needed.
+    let dir = env.repo.path().to_string_lossy().into_owned();
+    let llm = env.service(GENAI, LLM);
+    let watch = modelship(&env, &["rollout", "status", &llm, "--dir", &dir, "--watch"]).await;
+    assert_eq!(watch.status.code(), Some(1), "{}", text(&watch));
+    assert!(text(&watch).contains("paused"), "{}", text(&watch));
+    // A rolling service has no rollout to show.
+    let fraud = env.service("risk-prod", "fraud-detection");
+    let out = modelship(&env, &["rollout", "status", &fraud, "--dir", &dir]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("is not a canary service"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(
         route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
         (95, 5)

@@ -194,7 +194,8 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
             && statuses.is_empty()
         {
             return Err(invalid(format!(
-                "{}/{} is not a canary service of {}",
+                "{}/{} is not a canary service of {} (the steps of each rollout come from \
+                 the repository: run this in a checkout of it, or pass --dir DIR)",
                 only.0,
                 only.1,
                 args.dir.display()
