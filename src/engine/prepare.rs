@@ -10,7 +10,7 @@ use crate::compile::{self, Source};
 use crate::meta::ServiceId;
 use crate::plan::{self, ServicePlan};
 use crate::policy::{PolicySet, policy_files};
-use crate::spec::{self, Diagnostic, Repository, Severity};
+use crate::spec::{self, Diagnostic, LoadedService, Repository, Severity};
 use crate::state::{DesiredService, DesiredState, assemble, desired_service};
 
 /// Why a service cannot be reconciled at this revision. Its live objects stay untouched.
@@ -69,6 +69,8 @@ pub struct Prepared {
     pub desired: DesiredState,
     /// The spec hash of each compiled service.
     pub spec_hashes: BTreeMap<ServiceId, String>,
+    /// The index in `repository.services` of each compiled service.
+    origins: BTreeMap<ServiceId, usize>,
     /// Services that failed to load, validate or compile, with what went wrong.
     pub errors: BTreeMap<ServiceId, ServiceError>,
     pub policies: PolicySet,
@@ -103,6 +105,11 @@ impl Prepared {
         self.policy_diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The loaded spec of a compiled service.
+    pub fn loaded(&self, id: &ServiceId) -> Option<&LoadedService> {
+        self.repository.services.get(*self.origins.get(id)?)
     }
 
     /// The compiled objects of a valid service (compiled again when only specs are kept).
@@ -199,6 +206,7 @@ pub fn prepare_keeping(
     let repository = spec::load(files);
     let mut services = Vec::new();
     let mut spec_hashes = BTreeMap::new();
+    let mut origin_of = BTreeMap::new();
     let mut failures = Vec::new();
     let mut failed = Vec::new();
     for (index, loaded) in repository.services.iter().enumerate() {
@@ -215,10 +223,9 @@ pub fn prepare_keeping(
                 if keep == Keep::Specs {
                     service.objects = Vec::new();
                 }
-                spec_hashes.insert(
-                    (compiled.namespace.clone(), compiled.name.clone()),
-                    compiled.spec_hash,
-                );
+                let id = (compiled.namespace.clone(), compiled.name.clone());
+                origin_of.insert(id.clone(), index);
+                spec_hashes.insert(id, compiled.spec_hash);
                 services.push((service, index));
             }
             Err(_) => failed.push((compiled.namespace, compiled.name)),
@@ -269,6 +276,7 @@ pub fn prepare_keeping(
         repository,
         desired,
         spec_hashes,
+        origins: origin_of,
         errors,
         policies,
         policy_diagnostics,

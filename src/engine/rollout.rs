@@ -407,7 +407,7 @@ pub async fn advance_service<A: Analyst>(
 ) -> Result<Option<(Vec<Value>, ServiceRollout)>, Error> {
     let prepared = ctx.prepared;
     let config = &prepared.repository.config;
-    let Some(svc) = find(prepared, id) else {
+    let Some(svc) = prepared.loaded(id) else {
         return Ok(None);
     };
     let Some(plan) = ctx.settings.plan(svc) else {
@@ -531,7 +531,8 @@ pub fn plan_service(
     let service = DesiredService {
         namespace: id.0.clone(),
         name: id.1.clone(),
-        file: find(prepared, id)
+        file: prepared
+            .loaded(id)
             .map(|s| s.file.clone())
             .unwrap_or_default(),
         objects,
@@ -566,7 +567,7 @@ pub fn statuses(
     canary_services(prepared, &settings)
         .into_iter()
         .filter_map(|id| {
-            let svc = find(prepared, &id)?;
+            let svc = prepared.loaded(&id)?;
             let plan = settings.plan(svc)?;
             let stable = live.get(&deployment_key(&id, Track::Stable));
             let state = stored_state(stable, &mut Vec::new());
@@ -575,15 +576,6 @@ pub fn statuses(
             Some((id, status))
         })
         .collect()
-}
-
-fn find<'a>(prepared: &'a Prepared, id: &ServiceId) -> Option<&'a LoadedService> {
-    let config = &prepared.repository.config;
-    prepared
-        .repository
-        .services
-        .iter()
-        .find(|svc| svc.namespace(config) == id.0 && svc.name() == id.1)
 }
 
 /// The key of a service's Deployment of one track.

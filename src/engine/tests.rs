@@ -158,8 +158,18 @@ fn keeping_specs_prepares_the_same_services_and_objects() {
     for service in &full.desired.services {
         let id = (service.namespace.clone(), service.name.clone());
         assert_eq!(lean.service(&id).unwrap().into_owned(), *service);
+        // The loaded spec of each compiled service, by id.
+        let loaded = lean.loaded(&id).expect("a compiled service's spec");
+        assert_eq!(
+            (loaded.name(), loaded.file.as_str()),
+            (id.1.as_str(), service.file.as_str())
+        );
     }
     assert!(lean.service(&("ml".into(), "g".into())).is_none());
+    assert!(
+        lean.loaded(&("ml".into(), "g".into())).is_none(),
+        "g failed to compile"
+    );
 }
 
 /// The live objects of `services` in `live`.
