@@ -145,14 +145,7 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
     .await;
     let watch = modelship(
         &env,
-        &[
-            "rollout",
-            "status",
-            &env.service(GENAI, LLM),
-            "--dir",
-            &dir,
-            "--watch",
-        ],
+        &["rollout", "status", &env.service(GENAI, LLM), "--watch"],
     )
     .await;
     assert!(
@@ -207,7 +200,25 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
     );
     let status = status_json(&env, GENAI, LLM).await;
     assert_eq!(status["phase"], "waiting-for-gate");
+    assert_eq!((&status["step"], &status["steps"]), (&3.into(), &4.into()));
     assert_eq!(status["weight"], 25);
+    // Every canary service in the cluster, without naming one.
+    let all = status_all_json(&env, None).await;
+    let shown: Vec<String> = all
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["namespace"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for canary in [LLM, "image-classifier"] {
+        assert!(shown.contains(&env.service(GENAI, canary)), "{shown:?}");
+    }
     assert_eq!(
         status["peakGpus"], 20,
         "(2 + 1 surge) stable + 2 canary pods x 4 GPUs"
@@ -370,17 +381,16 @@ async fn no_traffic_is_held_as_inconclusive_and_never_promoted_on(env: Env) {
     assert!(matches!(state.phase, Phase::Paused { .. }), "{state:?}");
     assert_eq!((state.failures, state.inconclusive), (0, 3));
     // The watch of a paused rollout ends at once, with exit 1: a person is needed.
-    let dir = env.repo.path().to_string_lossy().into_owned();
     let llm = env.service(GENAI, LLM);
-    let watch = modelship(&env, &["rollout", "status", &llm, "--dir", &dir, "--watch"]).await;
+    let watch = modelship(&env, &["rollout", "status", &llm, "--watch"]).await;
     assert_eq!(watch.status.code(), Some(1), "{}", text(&watch));
     assert!(text(&watch).contains("paused"), "{}", text(&watch));
     // A rolling service has no rollout to show.
     let fraud = env.service("risk-prod", "fraud-detection");
-    let out = modelship(&env, &["rollout", "status", &fraud, "--dir", &dir]).await;
+    let out = modelship(&env, &["rollout", "status", &fraud]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("is not a canary service"),
+        text(&out).contains("has no canary rollout in the cluster"),
         "{}",
         text(&out)
     );

@@ -6,24 +6,23 @@
 //! otherwise).
 //!
 //! ```text
-//! status [NS/NAME] [--dir DIR] [--watch] [-o json]
-//!     DIR ──prepare──▶ plans ─┐
-//!     cluster ──read_live──▶ ─┴─ engine::rollout::statuses(now) ──▶ table | JSON
+//! status [NS/NAME] [--watch] [-o json]
+//!     cluster: the stable Deployments (one GET, or one LIST of modelship's)
+//!       ──engine::rollout::recorded_statuses(now)──▶ table | JSON
+//!       (the state and the plan the engine records on each: no checkout needed)
 //!     --watch: redraw every 2s until every rollout shown is settled
 //! approve|abort|retry NS/NAME ──engine::rollout::send_command──▶ annotation
 //! ```
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::cluster::{ClusterArgs, Exit, prepare_dir};
-use super::output::Color;
-use crate::cluster::{self, ConnectOptions, Kinds, RetryPolicy, WriteMode, Writer};
-use crate::engine::rollout::{self, RolloutReport, Settings};
+use super::cluster::{ClusterArgs, Exit};
+use crate::cluster::{self, ConnectOptions, RetryPolicy, WriteMode, Writer};
+use crate::engine::rollout::{self, RolloutReport};
 use crate::meta::ServiceId;
 use crate::rollout::{Command, PhaseName, RolloutStatus, StepAnalysis};
 
@@ -47,11 +46,8 @@ pub enum RolloutCommand {
 /// `rollout status [NAMESPACE/NAME]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
-    /// One service; every canary service of the repository when absent.
+    /// One service; every canary service in the cluster when absent.
     pub target: Option<String>,
-    /// The repository directory (the services' steps and intervals come from it).
-    #[arg(long, default_value = ".")]
-    pub dir: PathBuf,
     /// Redraw every 2 seconds until every rollout shown is settled (promoted, rolled
     /// back, paused, waiting at a gate, or stable).
     #[arg(long)]
@@ -170,35 +166,24 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
         .map(parse_target)
         .transpose()
         .map_err(invalid)?;
-    let settings = Settings::from_env().map_err(invalid)?;
-    let mut stderr = std::io::stderr();
-    let prepared =
-        prepare_dir(&args.dir, &[], &mut stderr, Color::for_stderr()).map_err(invalid)?;
     let client = connect(&args.cluster).await?;
-    let retry = RetryPolicy::default();
     let redraw = args.watch && std::io::stdout().is_terminal();
+    let mut said = std::collections::BTreeSet::new();
     loop {
-        let mut kinds = Kinds::new(client.clone(), retry);
-        let live = cluster::read_live(&client, &mut kinds, &prepared.desired, &retry)
-            .await
-            .map_err(|error| {
-                eprintln!("error: {error}");
-                Exit::Cluster
-            })?;
-        let statuses: Vec<(ServiceId, RolloutStatus)> =
-            rollout::statuses(&prepared, &live, Timestamp::now(), settings)
-                .into_iter()
-                .filter(|(id, _)| only.as_ref().is_none_or(|only| only == id))
-                .collect();
+        let deployments = stable_deployments(&client, only.as_ref()).await?;
+        let (statuses, notes) = rollout::recorded_statuses(&deployments, Timestamp::now());
+        for note in notes {
+            if said.insert(note.clone()) {
+                eprintln!("note: {note}");
+            }
+        }
         if let Some(only) = &only
             && statuses.is_empty()
         {
             return Err(invalid(format!(
-                "{}/{} is not a canary service of {} (the steps of each rollout come from \
-                 the repository: run this in a checkout of it, or pass --dir DIR)",
-                only.0,
-                only.1,
-                args.dir.display()
+                "{}/{} has no canary rollout in the cluster (not a canary service, or not \
+                 deployed by modelship yet)",
+                only.0, only.1
             )));
         }
         let text = match args.output {
@@ -234,6 +219,39 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The stable Deployment of `only` (none when it does not exist), or every Deployment
+/// modelship manages outside previews.
+async fn stable_deployments(
+    client: &kube::Client,
+    only: Option<&ServiceId>,
+) -> Result<Vec<serde_json::Value>, Exit> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let failed = |error: kube::Error| {
+        eprintln!("error: reading Deployments: {error}");
+        Exit::Cluster
+    };
+    let deployments: Vec<Deployment> = match only {
+        Some((namespace, name)) => {
+            let api: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), namespace);
+            api.get_opt(name)
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .collect()
+        }
+        None => {
+            let api: kube::Api<Deployment> = kube::Api::all(client.clone());
+            let params = kube::api::ListParams::default().labels(crate::meta::MAIN_SELECTOR);
+            api.list(&params).await.map_err(failed)?.items
+        }
+    };
+    // A Deployment read from the API server is plain JSON: serializing it cannot fail.
+    Ok(deployments
+        .iter()
+        .filter_map(|d| serde_json::to_value(d).ok())
+        .collect())
 }
 
 fn is_settled(phase: PhaseName) -> bool {

@@ -46,9 +46,9 @@ use crate::compile::{self, Track};
 use crate::meta::{ObjectKey, ServiceId};
 use crate::metrics::Prometheus;
 use crate::rollout::{
-    self, ANNOTATION_COMMAND, ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH, AnalysisQueries,
-    CommandOutcome, CommandRequest, Footprint, LiveStable, Observation, PhaseName, QueryResult,
-    RolloutPlan, RolloutState, RolloutStatus, StepAnalysis, Transition,
+    self, ANNOTATION_COMMAND, ANNOTATION_PLAN, ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH,
+    AnalysisQueries, CommandOutcome, CommandRequest, Footprint, LiveStable, Observation, PhaseName,
+    QueryResult, RecordedPlan, RolloutPlan, RolloutState, RolloutStatus, StepAnalysis, Transition,
 };
 use crate::spec::LoadedService;
 use crate::state::{DesiredService, DesiredState, LiveState};
@@ -555,27 +555,43 @@ pub fn plan_service(
     Ok((plan, service))
 }
 
-/// The status of every canary service of `prepared` as the cluster holds it, without
-/// advancing anything (`modelship rollout status`).
-pub fn statuses(
-    prepared: &Prepared,
-    live: &dyn LiveState,
+/// Where each rollout stands, from the cluster alone (`modelship rollout status`): the
+/// state and the plan the engine recorded on each stable Deployment of `deployments`,
+/// without advancing anything. A Deployment without a rollout state is no canary service
+/// and is left out; one whose state or plan is missing or unreadable is left out with a
+/// note saying why (modelship records both at its next reconcile of the service).
+pub fn recorded_statuses(
+    deployments: &[Value],
     now: Timestamp,
-    settings: Settings,
-) -> Vec<(ServiceId, RolloutStatus)> {
-    let config = &prepared.repository.config;
-    canary_services(prepared, &settings)
-        .into_iter()
-        .filter_map(|id| {
-            let svc = prepared.loaded(&id)?;
-            let plan = settings.plan(svc)?;
-            let stable = live.get(&deployment_key(&id, Track::Stable));
-            let state = stored_state(stable, &mut Vec::new());
-            let footprint = rollout::footprint(&svc.service.spec, config, &plan);
-            let status = RolloutStatus::of(&state, &plan, now, Some(&footprint));
-            Some((id, status))
-        })
-        .collect()
+) -> (Vec<(ServiceId, RolloutStatus)>, Vec<String>) {
+    let mut statuses = Vec::new();
+    let mut notes = Vec::new();
+    for deployment in deployments {
+        let Some(text) = annotation(Some(deployment), ANNOTATION_ROLLOUT) else {
+            continue;
+        };
+        let field = |name: &str| {
+            deployment
+                .pointer(&format!("/metadata/{name}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let id = (field("namespace"), field("name"));
+        let recorded = annotation(Some(deployment), ANNOTATION_PLAN)
+            .ok_or_else(|| format!("no {ANNOTATION_PLAN} annotation yet"))
+            .and_then(|plan| RecordedPlan::from_json(plan).map_err(|e| e.to_string()));
+        let state = RolloutState::from_json(text).map_err(|e| e.to_string());
+        match (state, recorded) {
+            (Ok(state), Ok(recorded)) => statuses.push((id, recorded.status(&state, now))),
+            (Err(why), _) | (_, Err(why)) => notes.push(format!(
+                "{}/{}: {why}: left out (modelship records the rollout at its next reconcile of the service)",
+                id.0, id.1
+            )),
+        }
+    }
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    (statuses, notes)
 }
 
 /// The key of a service's Deployment of one track.

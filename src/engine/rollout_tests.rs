@@ -538,3 +538,68 @@ async fn istio_route_weights_and_the_replica_split_follow_the_step() {
         "the stable keeps its live template"
     );
 }
+
+#[test]
+fn recorded_statuses_read_the_state_and_plan_of_each_stable_deployment() {
+    let plan = RolloutPlan {
+        steps: vec![10, 100],
+        step_interval: SignedDuration::from_mins(5),
+        gates: BTreeSet::new(),
+        load_timeout: SignedDuration::from_mins(5),
+        failure_limit: 2,
+        inconclusive_limit: 3,
+    };
+    let recorded = RecordedPlan {
+        plan,
+        peak_gpus: 8,
+        peak_hourly_cost: Some(32.0),
+    };
+    let state = RolloutState {
+        revision: "r2".into(),
+        template_hash: "h2".into(),
+        phase: Phase::Progressing {
+            step: 0,
+            since: t(0),
+        },
+        ..RolloutState::default()
+    };
+    let deployment = |name: &str, annotations: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"namespace": "ml", "name": name, "annotations": annotations}})
+    };
+    let deployments = [
+        deployment(
+            "b",
+            json!({ANNOTATION_ROLLOUT: state.to_json().unwrap(),
+                   ANNOTATION_PLAN: recorded.to_json().unwrap()}),
+        ),
+        // A rolling service: no rollout state, not shown, nothing said.
+        deployment("plain", json!({})),
+        deployment("a", json!({ANNOTATION_ROLLOUT: state.to_json().unwrap()})),
+        deployment(
+            "c",
+            json!({ANNOTATION_ROLLOUT: "{broken", ANNOTATION_PLAN: recorded.to_json().unwrap()}),
+        ),
+    ];
+    let (statuses, notes) = recorded_statuses(&deployments, t(2));
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    let ((namespace, name), status) = &statuses[0];
+    assert_eq!((namespace.as_str(), name.as_str()), ("ml", "b"));
+    assert_eq!(status.phase, PhaseName::Progressing);
+    assert_eq!(
+        (status.step, status.steps, status.weight),
+        (Some(1), 2, Some(10))
+    );
+    assert_eq!(status.seconds_left, Some(180));
+    assert_eq!(status.peak_gpus, Some(8));
+    assert_eq!(status.revision, "r2");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("ml/a: no modelship.dev/rollout-plan annotation yet"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with("ml/c: rollout state annotation is unreadable"),
+        "{notes:?}"
+    );
+}

@@ -169,18 +169,31 @@ pub async fn apply_once(env: &Env) -> Output {
     modelship(env, &["apply", &dir, "--create-namespaces"]).await
 }
 
-/// `modelship rollout status NS/NAME --dir DIR -o json` of service `name` of namespace
-/// `base`, parsed.
+/// `modelship rollout status [NS/NAME] -o json`, parsed: run outside any checkout (the
+/// state and the plan come from the cluster).
+pub async fn status_all_json(env: &Env, target: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["rollout", "status", "-o", "json"];
+    args.extend(target);
+    let mut command = command(env, &args);
+    command.current_dir(std::env::temp_dir());
+    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("rollout status finishes in time")
+        .expect("the modelship binary runs");
+    assert!(
+        out.status.success(),
+        "rollout status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// The `rollout` of `modelship rollout status NS/NAME -o json` of service `name` of
+/// namespace `base`.
 pub async fn status_json(env: &Env, namespace: &str, name: &str) -> serde_json::Value {
-    let dir = env.repo.path().to_string_lossy().into_owned();
     let target = env.service(namespace, name);
-    let out = modelship(
-        env,
-        &["rollout", "status", &target, "--dir", &dir, "-o", "json"],
-    )
-    .await;
-    assert!(out.status.success(), "rollout status failed");
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let shown = status_all_json(env, Some(&target)).await;
+    assert_eq!(shown.as_array().map(Vec::len), Some(1), "{shown}");
     shown[0]["rollout"].clone()
 }
 

@@ -37,6 +37,7 @@ mod footprint;
 mod machine;
 mod overlay;
 mod plan;
+mod recorded;
 mod state;
 mod status;
 mod verdict;
@@ -53,6 +54,7 @@ pub use plan::{
     DEFAULT_FAILURE_LIMIT, DEFAULT_INCONCLUSIVE_LIMIT, DEFAULT_LOAD_TIMEOUT, DEFAULT_MIN_REQUESTS,
     DEFAULT_STEP_INTERVAL, RolloutPlan,
 };
+pub use recorded::{ANNOTATION_PLAN, RecordedPlan};
 pub use state::{
     ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH, Desired, PauseReason, Phase, PhaseName, Position,
     RollbackReason, RolloutState, STATE_VERSION, StableTemplate,
@@ -66,6 +68,9 @@ pub enum Error {
     /// The stored state is not valid JSON of a [`RolloutState`].
     #[error("rollout state annotation is unreadable: {0}")]
     BadState(String),
+    /// The recorded rollout plan is not valid JSON of a [`RecordedPlan`].
+    #[error("rollout plan annotation is unreadable: {0}")]
+    BadPlan(String),
     /// The stored state has a format version this modelship does not read.
     #[error("rollout state has format version {0}, this modelship reads version 1")]
     StateVersion(u32),
@@ -89,7 +94,7 @@ impl Error {
     /// The metric label of the cause (`modelship_errors_total{cause}`).
     pub fn cause(&self) -> &'static str {
         match self {
-            Error::BadState(_) | Error::StateVersion(_) => "rollout-state",
+            Error::BadState(_) | Error::BadPlan(_) | Error::StateVersion(_) => "rollout-state",
             Error::NoDeployment(_) | Error::Compile(_) | Error::Hash(_) => "rollout-compile",
             Error::BadCommand(_) => "rollout-command",
         }

@@ -6,7 +6,8 @@
 //! ServiceObjects (at rest) + state.desired(plan) + live stable template
 //!   stable Deployment <name>   template: desired, or kept live while a rollout runs;
 //!                              replicas: the stable share under router replicas;
-//!                              annotations template-hash and rollout (the state, JSON)
+//!                              annotations template-hash, rollout (the state, JSON) and
+//!                              rollout-plan (the plan and its peak GPUs: RecordedPlan)
 //!   Deployment <name>-canary   while a canary exists: compile_canary_deployment, replicas
 //!                              following the weight (at least 1)
 //!   HTTPRoute <name>           backendRefs <name>-stable 100-w, <name>-canary w
@@ -17,6 +18,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use sha2::{Digest, Sha256};
 
+use super::footprint::footprint;
+use super::recorded::{ANNOTATION_PLAN, RecordedPlan};
 use super::state::{ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH, RolloutState, StableTemplate};
 use super::{Error, Result, RolloutPlan};
 use crate::compile::{
@@ -139,6 +142,8 @@ pub fn overlay(
         annotations.insert(ANNOTATION_TEMPLATE_HASH.to_string(), hash);
     }
     annotations.insert(ANNOTATION_ROLLOUT.to_string(), state.to_json()?);
+    let recorded = RecordedPlan::of(plan, &footprint(spec, config, plan));
+    annotations.insert(ANNOTATION_PLAN.to_string(), recorded.to_json()?);
     let stable_replicas = stable.spec.as_ref().and_then(|s| s.replicas);
 
     let mut canary_replicas = None;

@@ -129,6 +129,13 @@ fn a_running_step_keeps_stable_live_and_weights_the_canary() {
     assert_eq!(annotations[ANNOTATION_TEMPLATE_HASH], "old-hash");
     let stored = RolloutState::from_json(&annotations[ANNOTATION_ROLLOUT]).unwrap();
     assert_eq!(stored, state(progressing(1)));
+    // The plan it runs under is recorded beside it, for a status read from the cluster.
+    let recorded =
+        crate::rollout::RecordedPlan::from_json(&annotations[crate::rollout::ANNOTATION_PLAN])
+            .unwrap();
+    assert_eq!(recorded.plan.steps, [5, 25, 50, 100]);
+    assert_eq!(recorded.plan.gates, [50].into());
+    assert_eq!(recorded.peak_gpus, 0, "a CPU service");
 
     let canary = deployment(objects, "chat-canary").expect("canary Deployment");
     assert_eq!(image(canary), "registry.example.com/server:1.0");

@@ -20,8 +20,10 @@ pub const DEFAULT_MIN_REQUESTS: u64 = 1;
 /// Consecutive inconclusive analyses (no data or error) before a rollout pauses.
 pub const DEFAULT_INCONCLUSIVE_LIMIT: u32 = 3;
 
-/// The rollout settings of one canary service, resolved.
-#[derive(Debug, Clone, PartialEq)]
+/// The rollout settings of one canary service, resolved. Serialized (durations in ISO
+/// 8601, `PT5M`) in the recorded plan of the stable Deployment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RolloutPlan {
     /// Canary weights in percent, strictly increasing, ending at 100 (validated in spec).
     pub steps: Vec<u32>,

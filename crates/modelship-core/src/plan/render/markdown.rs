@@ -634,10 +634,12 @@ fn bookkeeping(change: &FieldChange) -> Option<Bookkeeping> {
     };
     match kind {
         "labels" if name == VERSION_LABEL => Some(Bookkeeping::VersionLabel),
-        // The rollout state is bookkeeping here: the merge line says what the rollout does.
+        // The rollout state and plan are bookkeeping here: the merge line says what the
+        // rollout does.
         "annotations"
             if crate::plan::BOOKKEEPING_ANNOTATIONS.contains(&name)
-                || name == crate::rollout::ANNOTATION_ROLLOUT =>
+                || name == crate::rollout::ANNOTATION_ROLLOUT
+                || name == crate::rollout::ANNOTATION_PLAN =>
         {
             Some(Bookkeeping::Annotation)
         }
