@@ -163,6 +163,7 @@ async fn measure(services: usize, shape: Shape) {
         concurrency: 8,
         backoff: Backoff::default(),
         election: None,
+        pod: None,
         github: None,
         rollout: Default::default(),
     };

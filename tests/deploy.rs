@@ -1,7 +1,7 @@
 //! The installation in `deploy/`: `kubectl kustomize` builds it, every object passes
 //! strict schema validation for Kubernetes 1.33, and the security properties the README
 //! promises hold (least-privilege RBAC without wildcards, non-root, read-only root
-//! filesystem, probes, two replicas with leader election).
+//! filesystem, probes, two replicas with leader election, webhooks routed to the leader).
 //!
 //! kubectl and kubernetes-validate are installed by `scripts/setup`; this test fails,
 //! rather than skips, when either is missing.
@@ -53,22 +53,22 @@ fn the_kustomization_builds_and_passes_strict_validation() {
         .iter()
         .map(|o| o["kind"].as_str().unwrap_or_default().to_string())
         .collect();
-    for kind in [
-        "Namespace",
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-        "Deployment",
-        "Service",
+    for (kind, count) in [
+        ("Namespace", 1),
+        ("ServiceAccount", 1),
+        ("ClusterRole", 1),
+        ("ClusterRoleBinding", 1),
+        ("Role", 1),
+        ("RoleBinding", 1),
+        ("Deployment", 1),
+        ("Service", 2),
     ] {
         assert_eq!(
             report
                 .matches(&format!("resource {}/", kind.to_lowercase()))
                 .count(),
-            1,
-            "{kind} validated once:\n{report}"
+            count,
+            "{kind} validated {count} times:\n{report}"
         );
         assert!(kinds.iter().any(|k| k == kind), "{kind} in deploy/");
     }
@@ -88,17 +88,8 @@ fn rbac_grants_named_verbs_on_named_resources_only() {
     }
     let cluster_role = find(&objects, "ClusterRole");
     let verbs_of = |resource: &str| -> Vec<String> {
-        cluster_role["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                r["resources"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|x| x == resource)
-            })
+        rules_on(cluster_role, resource)
+            .into_iter()
             .flat_map(|r| r["verbs"].as_array().unwrap().clone())
             .map(|v| v.as_str().unwrap().to_string())
             .collect()
@@ -175,4 +166,71 @@ fn the_deployment_is_locked_down_and_highly_available() {
         .expect("git-credentials mounted");
     assert_eq!(mount["mountPath"], "/etc/modelship/git");
     assert_eq!(mount["readOnly"], true);
+}
+
+/// The rules of a (Cluster)Role that name `resource`.
+fn rules_on<'a>(role: &'a Value, resource: &str) -> Vec<&'a Value> {
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == resource)
+        })
+        .collect()
+}
+
+fn service<'a>(objects: &'a [Value], name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no Service {name} in deploy/"))
+}
+
+#[test]
+fn webhooks_go_to_the_leader_and_scrapes_to_every_replica() {
+    let objects = objects(&kustomize());
+    let template = &find(&objects, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    let webhooks = service(&objects, "modelship-webhooks");
+    let selector = webhooks["spec"]["selector"].as_object().unwrap();
+    assert_eq!(
+        selector.get("modelship.dev/leader"),
+        Some(&Value::from("true")),
+        "the webhook Service selects the leader's Pod: {selector:?}"
+    );
+    for (key, value) in selector {
+        if key != "modelship.dev/leader" {
+            assert_eq!(&template[key], value, "{key} selects modelship's own Pods");
+        }
+    }
+    assert_eq!(selector.len(), 3, "{selector:?}");
+    assert_eq!(webhooks["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(webhooks["spec"]["ports"][0]["targetPort"], "http");
+    let all = service(&objects, "modelship");
+    assert!(
+        all["spec"]["selector"]
+            .get("modelship.dev/leader")
+            .is_none(),
+        "/metrics and /status of every replica"
+    );
+    assert_eq!(
+        all["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+
+    // The leader labels its own Pod: get and patch on pods, in its namespace only.
+    let role = find(&objects, "Role");
+    assert_eq!(role["metadata"]["namespace"], "modelship");
+    let pods = rules_on(role, "pods");
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    assert_eq!(pods[0]["apiGroups"], serde_json::json!([""]));
+    assert_eq!(pods[0]["verbs"], serde_json::json!(["get", "patch"]));
+    assert!(
+        rules_on(find(&objects, "ClusterRole"), "pods").is_empty(),
+        "no access to pods cluster-wide"
+    );
 }

@@ -203,6 +203,7 @@ async fn via_daemon(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> 
         concurrency: 4,
         backoff: Backoff::default(),
         election: None,
+        pod: None,
         github: None,
         rollout: Default::default(),
     };

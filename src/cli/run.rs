@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::ExitCode;
-use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election, GitHubConfig};
+use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election, GitHubConfig, PodRef};
 use crate::forge::CredentialSources;
 use crate::plan::PruneMode;
 use crate::source::{
@@ -135,8 +135,12 @@ pub struct Env {
     pub git_token: Option<String>,
     pub github_token: Option<String>,
     pub webhook_secret: Option<String>,
+    /// `POD_NAME` (the downward API).
     pub pod_name: Option<String>,
+    /// `POD_NAMESPACE` (the downward API).
     pub pod_namespace: Option<String>,
+    /// `HOSTNAME`: the replica's identity in the election when `POD_NAME` is unset.
+    pub hostname: Option<String>,
     /// Test only: `MODELSHIP_TEST_STEP_INTERVAL`, every canary's stepInterval.
     pub test_step_interval: Option<String>,
 }
@@ -149,8 +153,9 @@ impl Env {
             git_token: var("MODELSHIP_GIT_TOKEN"),
             github_token: var("MODELSHIP_GITHUB_TOKEN"),
             webhook_secret: var("MODELSHIP_WEBHOOK_SECRET"),
-            pod_name: var("POD_NAME").or_else(|| var("HOSTNAME")),
+            pod_name: var("POD_NAME"),
             pod_namespace: var("POD_NAMESPACE"),
+            hostname: var("HOSTNAME"),
             test_step_interval: var(crate::engine::rollout::TEST_STEP_INTERVAL_ENV),
         }
     }
@@ -174,9 +179,18 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
         identity: env
             .pod_name
             .clone()
+            .or_else(|| env.hostname.clone())
             .unwrap_or_else(|| format!("modelship-{}", std::process::id())),
         duration_seconds: 15,
     });
+    // Only the downward API names the Pod for sure (a HOSTNAME may be anything).
+    let pod = match (&env.pod_namespace, &env.pod_name) {
+        (Some(namespace), Some(name)) => Some(PodRef {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }),
+        _ => None,
+    };
     let rollout = match &env.test_step_interval {
         Some(text) => crate::engine::rollout::Settings::with_step_interval(text)?,
         None => crate::engine::rollout::Settings::default(),
@@ -202,6 +216,7 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
         concurrency: args.concurrency.max(1),
         backoff: Backoff::default(),
         election,
+        pod,
         github: resolve_github(&args.github, env)?,
     })
 }
@@ -622,10 +637,55 @@ mod tests {
         .unwrap();
         assert!(config.create_namespaces);
         assert_eq!(config.drift, DriftMode::Warn);
+        assert_eq!(
+            config.pod,
+            Some(PodRef {
+                namespace: "ops".into(),
+                name: "modelship-abc".into()
+            }),
+            "the Pod labelled while it leads"
+        );
         let election = config.election.unwrap();
         assert_eq!(
             (election.namespace.as_str(), election.identity.as_str()),
             ("ops", "modelship-abc")
+        );
+    }
+
+    #[test]
+    fn the_pod_is_known_from_pod_name_and_pod_namespace_only() {
+        let line = ["--repo", "https://x/y.git", "--leader-elect"];
+        let resolved = |env: Env| resolve(&args(&line), &env).unwrap();
+        let by_hostname = resolved(Env {
+            hostname: Some("box-1".into()),
+            pod_namespace: Some("ops".into()),
+            ..Env::default()
+        });
+        assert_eq!(by_hostname.pod, None, "a HOSTNAME does not name a Pod");
+        assert_eq!(
+            by_hostname.election.map(|e| e.identity).as_deref(),
+            Some("box-1"),
+            "but it identifies the replica in the election"
+        );
+        let no_namespace = resolved(Env {
+            pod_name: Some("modelship-abc".into()),
+            ..Env::default()
+        });
+        assert_eq!(no_namespace.pod, None);
+        let without_election = resolve(
+            &args(&["--repo", "https://x/y.git"]),
+            &Env {
+                pod_name: Some("modelship-abc".into()),
+                pod_namespace: Some("ops".into()),
+                ..Env::default()
+            },
+        )
+        .unwrap();
+        assert!(without_election.election.is_none());
+        assert_eq!(
+            without_election.pod.map(|p| p.to_string()).as_deref(),
+            Some("ops/modelship-abc"),
+            "a single daemon labels its Pod too"
         );
     }
 

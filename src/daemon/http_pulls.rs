@@ -2,6 +2,12 @@
 //! check and the delivery dedupe of `http.rs`: parsed into typed events and queued for
 //! the pull-request worker (`pulls.rs`). Nothing is done inside the request.
 //!
+//! Deliveries are meant for the leader: it labels its Pod `modelship.dev/leader: "true"`
+//! (`leader_label.rs`) and the Service `modelship-webhooks` selects that label, so a
+//! standby sees one only in the moment of a failover (or when routing is unavailable,
+//! `webhook_routing` on `/status`). It answers 202 and drops it, counted as
+//! `modelship_webhooks_total{outcome="standby"}`.
+//!
 //! | delivery | answer |
 //! |---|---|
 //! | no GitHub credentials (`--github-token-file`, App) | 204, not acted on |

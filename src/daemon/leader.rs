@@ -1,7 +1,9 @@
 //! Leader election on a Lease (kube-lease-manager): with several replicas exactly one
 //! reconciles; the others serve health and metrics and take over when the leader's lease
 //! expires. On shutdown the leader finishes its in-flight work and releases the lease, so a
-//! standby takes over at once instead of after the lease duration.
+//! standby takes over at once instead of after the lease duration. While it leads, the
+//! replica's Pod carries the label `modelship.dev/leader: "true"` (`leader_label.rs`), so
+//! that webhooks reach the leader only.
 //!
 //! ```text
 //! standby ──lease acquired──▶ leader (reconcile running) ──lease lost──▶ standby
@@ -14,6 +16,7 @@ use kube::Client;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 
+use super::leader_label::Wanted;
 use super::{DaemonError, Election, Handles};
 
 /// Why leader election failed.
@@ -124,4 +127,10 @@ async fn lost_or_stopped(
 async fn set_leader(handles: &Handles, leader: bool) {
     handles.board.write().await.leader = leader;
     handles.metrics.leader.set(i64::from(leader));
+    // The Pod's label follows (webhook routing, `leader_label.rs`), without waiting.
+    handles.wanted_label.send_replace(if leader {
+        Wanted::Leader
+    } else {
+        Wanted::Standby
+    });
 }

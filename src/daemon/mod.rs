@@ -9,6 +9,7 @@
 //!        │                                                          │ plan, apply, prune
 //!        └──────────────── recorded writes ◀── cluster::Writer ◀─────┘
 //!   status.rs (/status, /readyz)   metrics.rs (/metrics)   leader.rs (Lease)
+//!   leader_label.rs (the leader's Pod labelled `modelship.dev/leader`, for webhook routing)
 //! ```
 //!
 //! The daemon has no planner or writer of its own: it supplies the engine with a live
@@ -24,6 +25,7 @@ pub mod fetcher;
 pub mod http;
 mod http_pulls;
 pub mod leader;
+pub mod leader_label;
 pub mod live;
 pub mod metrics;
 pub mod outcome;
@@ -46,6 +48,7 @@ use crate::cluster::{RetryPolicy, WriteMode, Writer};
 use crate::compile::Kind;
 use crate::plan::PruneMode;
 use crate::source::{Secret, Source};
+pub use leader_label::PodRef;
 pub use metrics::Metrics;
 pub use pulls::{GitHubConfig, PullQueue};
 pub use status::{Board, ServiceState, ServiceStatus};
@@ -91,6 +94,9 @@ pub struct DaemonConfig {
     pub backoff: Backoff,
     /// `None`: this replica always writes.
     pub election: Option<Election>,
+    /// The daemon's own Pod, labelled `modelship.dev/leader` while it leads (webhook
+    /// routing); `None` outside a Pod (no `POD_NAME`/`POD_NAMESPACE`): not labelled.
+    pub pod: Option<PodRef>,
     /// `None`: pull-request events are acknowledged and not acted on.
     pub github: Option<GitHubConfig>,
     /// Rollout settings that do not come from specs (the test-only step interval).
@@ -137,6 +143,8 @@ pub struct Handles {
     pub addr: SocketAddr,
     /// The pull-request work queue, when GitHub is configured.
     pub pulls: Option<PullQueue>,
+    /// What the label of the daemon's Pod should say (`leader_label.rs`).
+    wanted_label: Arc<watch::Sender<leader_label::Wanted>>,
 }
 
 /// Binds the HTTP server, then runs until `shutdown` becomes true: serves health, metrics
@@ -186,12 +194,28 @@ pub async fn run(
             tracing::error!(%error, "HTTP server failed");
         }
     });
+    // A fresh process is no leader yet: a stale label (a container restarted in the
+    // same Pod) is removed first; without election it leads from the start.
+    let (wanted_label, wanted) = watch::channel(match config.election {
+        Some(_) => leader_label::Wanted::Standby,
+        None => leader_label::Wanted::Leader,
+    });
+    let labeler = leader_label::start(
+        config.pod.clone(),
+        &client,
+        wanted,
+        config.backoff,
+        &board,
+        &metrics,
+    )
+    .await;
     let handles = Handles {
         board: board.clone(),
         metrics: metrics.clone(),
         trigger: trigger.clone(),
         addr,
         pulls,
+        wanted_label: Arc::new(wanted_label),
     };
     if config.election.is_none() {
         board.write().await.leader = true;
@@ -209,6 +233,13 @@ pub async fn run(
             .await
         }
     };
+    handles
+        .wanted_label
+        .send_replace(leader_label::Wanted::Stopped);
+    if let Some(labeler) = labeler {
+        // Bounded: one GET and one patch, each with its own timeout.
+        let _ = tokio::time::timeout(Duration::from_secs(30), labeler).await;
+    }
     let _ = server.await;
     result
 }

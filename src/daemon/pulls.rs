@@ -24,8 +24,13 @@
 //!   its own namespaces, through the engine.
 //! - Who may approve is read from the followed branch's modelship.yaml (never from the
 //!   PR's head: a PR must not name its own approvers).
-//! - On a standby replica the HTTP handler acknowledges PR events without queueing them
-//!   (only the leader acts); the leader's resync still tears down stale previews.
+//! - Only the leader acts. Webhooks reach it alone: it labels its Pod
+//!   `modelship.dev/leader: "true"` (`leader_label.rs`) and the Service
+//!   `modelship-webhooks` of `deploy/` selects that label. A standby that gets a PR event
+//!   anyway (in the moment of a failover, before the endpoints follow the label, or when
+//!   routing is unavailable and GitHub points at the Service `modelship`) acknowledges it
+//!   without queueing it: GitHub does not redeliver, so that event is lost, but the
+//!   leader's resync still tears down stale previews.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -93,6 +93,10 @@ pub struct Board {
     pub ready: bool,
     /// True while this replica holds the leader lease (always true without election).
     pub leader: bool,
+    /// Whether webhooks are routed to the leader by the label on its Pod
+    /// (`leader_label.rs`): `"leader-label"`, `"pending"`, `"unavailable: REASON"` or
+    /// `"off: no POD_NAME or POD_NAMESPACE"`.
+    pub webhook_routing: super::leader_label::Routing,
     /// Set while the mass-prune guard refuses to prune: what it kept and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mass_prune: Option<String>,

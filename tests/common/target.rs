@@ -392,7 +392,7 @@ impl Target {
     /// The claim `vision-models` that example-repo's image-classifier mounts, in the
     /// test's namespace for `base`, bound to a PersistentVolume of its own: a real
     /// scheduler places no pod whose claim is missing or unbound. Nothing on the sandbox,
-    /// which has no pods.
+    /// which schedules no pods.
     pub async fn model_claim(&self, base: &str) {
         let Target::Real(real) = self else { return };
         let namespace = self.ns(base);

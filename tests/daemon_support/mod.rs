@@ -234,6 +234,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
             max: Duration::from_millis(500),
         },
         election: None,
+        pod: None,
         github: None,
         rollout: Default::default(),
     }

@@ -33,7 +33,7 @@
 //! # What it models
 //! - Discovery, legacy and aggregated (v2): `/version`, `/api`, `/apis`, `/api/v1`,
 //!   `/apis/<group>/<version>` for namespaces, serviceaccounts, configmaps, secrets,
-//!   services, events, deployments (with `/status` and `/scale`),
+//!   services, pods (stored only), events, deployments (with `/status` and `/scale`),
 //!   horizontalpodautoscalers (autoscaling/v2), poddisruptionbudgets, networkpolicies,
 //!   leases, events.k8s.io events, validatingadmissionpolicies (and bindings) and
 //!   customresourcedefinitions. CRDs created at run time are served, and unserved when
@@ -76,8 +76,9 @@
 //! CRD `additionalPrinterColumns` are ignored); list `resourceVersion` semantics (lists
 //! always show the latest state); version conversion (one stored copy is served in every
 //! version of a kind); finalizers and graceful deletion (deletes are immediate); garbage
-//! collection by ownerReferences; pods, ReplicaSets, scheduling, Endpoints, and every
-//! controller except the Deployment status simulation.
+//! collection by ownerReferences; running pods (Pods are stored like any object, for
+//! clients that read and label them; nothing creates, schedules or runs them),
+//! ReplicaSets, Endpoints, and every controller except the Deployment status simulation.
 //!
 //! # Measured against a real API server
 //! The real-cluster tier (`tests/real_cluster*.rs`, kube-apiserver v1.37.2 from
@@ -102,7 +103,7 @@
 //!   Out of scope: the sandbox models no feature gates.
 //! - Pods need what they refer to: the scheduler places no pod whose PersistentVolumeClaim
 //!   is missing or unbound, and the Priority and RuntimeClass admission plugins refuse pods
-//!   naming a PriorityClass or RuntimeClass that does not exist. The sandbox has no pods.
+//!   naming a PriorityClass or RuntimeClass that does not exist. The sandbox schedules no pods.
 //!
 //! The sandbox integration tests that are about Kubernetes also run on the real cluster
 //! (`tests/common/target.rs`); what they found:

@@ -139,6 +139,7 @@ const BUILTINS: &[Builtin] = &[
     Builtin { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true, short: &["cm"], all: false, status: false, scale: false },
     Builtin { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true, short: &[], all: false, status: false, scale: false },
     Builtin { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, short: &["svc"], all: true, status: true, scale: false },
+    Builtin { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true, short: &["po"], all: true, status: true, scale: false },
     Builtin { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, short: &["ev"], all: false, status: false, scale: false },
     Builtin { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, short: &["deploy"], all: true, status: true, scale: true },
     Builtin { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, short: &["hpa"], all: true, status: true, scale: false },
@@ -376,6 +377,9 @@ mod tests {
             r.find("", "v1", "namespaces")
                 .is_some_and(|t| !t.namespaced)
         );
+        // Pods are stored (a daemon labels its own), with kubectl's short name.
+        let pods = r.find("", "v1", "pods").expect("pods served");
+        assert!(pods.namespaced && pods.short_names == ["po"]);
     }
 
     #[test]

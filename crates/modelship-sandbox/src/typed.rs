@@ -45,6 +45,7 @@ pub fn check(rt: &ResourceType, obj: &Value) -> Result<(), TypedError> {
         ("", "ConfigMap") => decode::<api::core::v1::ConfigMap>(rt, obj),
         ("", "Secret") => decode::<api::core::v1::Secret>(rt, obj),
         ("", "Service") => decode::<api::core::v1::Service>(rt, obj),
+        ("", "Pod") => decode::<api::core::v1::Pod>(rt, obj),
         ("", "Event") => decode::<api::core::v1::Event>(rt, obj),
         ("apps", "Deployment") => decode::<api::apps::v1::Deployment>(rt, obj),
         ("autoscaling", "HorizontalPodAutoscaler") => {
