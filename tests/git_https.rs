@@ -5,6 +5,7 @@
 //! request's head ref, and the daemon keeping its last good revision while the server is
 //! away.
 
+mod common;
 mod daemon_support;
 mod git_support;
 

@@ -3,6 +3,7 @@
 //! without traffic has no data, and a stopped Prometheus is an error. Then the state
 //! machine drives whole rollouts on those verdicts: promoted, rolled back, paused.
 
+mod common;
 mod prometheus_support;
 
 use std::time::Duration;

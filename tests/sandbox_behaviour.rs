@@ -2,6 +2,7 @@
 //! 410), the simulated Deployment controller and `/scale`, CRD registration, and fault
 //! injection.
 
+mod common;
 mod sandbox_support;
 
 use futures::{StreamExt, TryStreamExt};

@@ -1,6 +1,7 @@
 //! The sandbox through the real kube client: verbs, selectors, errors, dry runs,
 //! bookkeeping and defaulting behave like kube-apiserver.
 
+mod common;
 mod sandbox_support;
 
 use k8s_openapi::api::apps::v1::Deployment;

@@ -4,6 +4,7 @@
 //! [`target::Target`] (the sandbox or a real cluster, see `target`).
 #![allow(dead_code)]
 
+pub mod poll;
 pub mod real;
 pub mod target;
 

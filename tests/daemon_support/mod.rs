@@ -4,6 +4,8 @@
 //! [`Place`], in a namespace of the test's own (a real cluster is shared).
 #![allow(dead_code)]
 
+use crate::common::poll;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,23 +36,13 @@ where
     eventually_within(LIMIT, what, check).await
 }
 
-/// Polls `check` until it returns `Some`, failing after `limit`.
-pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+/// Polls `check` every 10 ms until it returns `Some`, failing after `limit`.
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what} ({limit:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll::until(what, limit, Duration::from_millis(10), check, String::new).await
 }
 
 /// A ModelService document in namespace [`NS`].

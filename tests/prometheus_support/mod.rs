@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+use crate::common::poll;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -244,12 +246,10 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let polled = async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    let every = Duration::from_millis(200);
+    let holds = || {
+        let answer = check();
+        async move { answer.await.then_some(()) }
     };
-    if tokio::time::timeout(limit, polled).await.is_err() {
-        panic!("timed out after {limit:?} waiting for {what}");
-    }
+    poll::until(what, limit, every, holds, String::new).await;
 }

@@ -7,6 +7,8 @@
 //! tier is opt-in, as DESIGN.md's testing tiers say. Every wait here has a deadline.
 #![allow(dead_code)]
 
+use crate::common::poll;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -185,26 +187,14 @@ where
 pub async fn eventually_or<T, F, Fut>(
     what: &str,
     limit: Duration,
-    mut check: F,
+    check: F,
     context: impl FnOnce() -> String,
 ) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!(
-                "timed out after {limit:?} waiting for {what}\n{}",
-                context()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    poll::until(what, limit, Duration::from_millis(250), check, context).await
 }
 
 /// What `kubectl delete ARGS` removes, deleted (without waiting) when this drops, also

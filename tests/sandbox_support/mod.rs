@@ -2,6 +2,8 @@
 //! error inspection.
 #![allow(dead_code)]
 
+use crate::common::poll;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use serde_json::json;
@@ -18,23 +20,13 @@ pub async fn within<T>(fut: impl Future<Output = T>) -> T {
         .expect("step timed out")
 }
 
-/// Polls `check` until it returns `Some`, failing after [`LIMIT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Polls `check` every 20 ms until it returns `Some`, failing after [`LIMIT`].
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll::until(what, LIMIT, Duration::from_millis(20), check, String::new).await
 }
 
 /// A ConfigMap with labels and one data key.
