@@ -88,6 +88,14 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
         &body,
     );
     if signed.is_ok() {
+        let pull_event = matches!(
+            header("x-github-event"),
+            Some("pull_request" | "issue_comment")
+        );
+        if pull_event && state.pulls.is_some() && !state.board.read().await.leader {
+            // Before the dedupe: a redelivery of this one must still be acted on.
+            return super::http_pulls::refused_by_standby(&state);
+        }
         let delivery = header("x-github-delivery").unwrap_or_default();
         let first = state
             .deliveries

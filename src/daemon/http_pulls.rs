@@ -5,13 +5,15 @@
 //! Deliveries are meant for the leader: it labels its Pod `modelship.dev/leader: "true"`
 //! (`leader_label.rs`) and the Service `modelship-webhooks` selects that label, so a
 //! standby sees one only in the moment of a failover (or when routing is unavailable,
-//! `webhook_routing` on `/status`). It answers 202 and drops it, counted as
-//! `modelship_webhooks_total{outcome="standby"}`.
+//! `webhook_routing` on `/status`). It refuses it with 503 (before the delivery dedupe, so
+//! a redelivery is acted on), counted as `modelship_webhooks_total{outcome="standby"}`:
+//! GitHub then shows the delivery as failed, and it can be redelivered from the webhook's
+//! page, rather than lost as handled.
 //!
 //! | delivery | answer |
 //! |---|---|
 //! | no GitHub credentials (`--github-token-file`, App) | 204, not acted on |
-//! | on a standby replica | 202, not queued (only the leader acts) |
+//! | on a standby replica | 503, not queued and not remembered (only the leader acts) |
 //! | not the JSON GitHub sends | 400 |
 //! | an action or comment modelship ignores, a PR into another branch | 204 |
 //! | a PR event or a `/modelship` command | 202, queued |
@@ -23,7 +25,22 @@ use super::http::HttpState;
 use super::pulls::Job;
 use crate::forge::events::{self, Event};
 
-/// Answers one verified, first-time pull-request delivery.
+/// Answers a verified pull-request delivery that reached a standby replica: 503, so that
+/// GitHub records it as failed (and it can be redelivered from the webhook's page) rather
+/// than as handled. The delivery id is not remembered, so a redelivery is acted on.
+pub(super) fn refused_by_standby(state: &HttpState) -> Response {
+    tracing::warn!(
+        "pull-request webhook on a standby replica: refused (deliveries go to the leader through the Service modelship-webhooks)"
+    );
+    state.metrics.webhook("standby");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "standby replica: pull-request deliveries go to the leader (Service modelship-webhooks); redeliver this one",
+    )
+        .into_response()
+}
+
+/// Answers one verified, first-time pull-request delivery on the leader.
 pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> Response {
     let Some(queue) = &state.pulls else {
         state.metrics.webhook("pulls_not_configured");
@@ -33,10 +50,6 @@ pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> R
         )
             .into_response();
     };
-    if !state.board.read().await.leader {
-        state.metrics.webhook("standby");
-        return (StatusCode::ACCEPTED, "standby replica; the leader acts").into_response();
-    }
     let job = match events::parse(event, body) {
         Err(error) => {
             tracing::warn!(%error, "webhook refused");
@@ -143,7 +156,19 @@ mod tests {
         assert!(matches!(&jobs[0], Job::Pull(p) if p.number == 4));
 
         let standby = state(Some(queue.clone()), false);
-        assert_eq!(deliver(&standby, opened("main"), "d3").await, 202);
+        assert_eq!(deliver(&standby, opened("main"), "d3").await, 503);
+        assert_eq!(
+            deliver(&standby, opened("main"), "d3").await,
+            503,
+            "not remembered: a redelivery is not taken for a duplicate"
+        );
+        standby.board.try_write().unwrap().leader = true;
+        assert_eq!(
+            deliver(&standby, opened("main"), "d3").await,
+            202,
+            "the same delivery, once this replica leads"
+        );
+        assert_eq!(queue.drain().len(), 1);
         let off = state(None, true);
         assert_eq!(deliver(&off, opened("main"), "d4").await, 204);
         assert!(

@@ -28,9 +28,9 @@
 //!   `modelship.dev/leader: "true"` (`leader_label.rs`) and the Service
 //!   `modelship-webhooks` of `deploy/` selects that label. A standby that gets a PR event
 //!   anyway (in the moment of a failover, before the endpoints follow the label, or when
-//!   routing is unavailable and GitHub points at the Service `modelship`) acknowledges it
-//!   without queueing it: GitHub does not redeliver, so that event is lost, but the
-//!   leader's resync still tears down stale previews.
+//!   routing is unavailable and GitHub points at the Service `modelship`) refuses it with
+//!   503 (`http_pulls.rs`): GitHub shows the delivery as failed and it can be redelivered;
+//!   the leader's resync still tears down stale previews.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
