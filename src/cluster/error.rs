@@ -71,10 +71,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// Writing or clearing an annotation (a rollout command) failed.
-    #[error("annotating {key} failed: {source}")]
-    Annotate {
+    /// Writing or clearing an annotation (a rollout command) or a label (the leader's
+    /// Pod) failed.
+    #[error("patching the {field} of {key} failed: {source}")]
+    Metadata {
         key: ObjectKey,
+        /// `annotations` or `labels`.
+        field: &'static str,
         #[source]
         source: kube::Error,
     },
@@ -120,7 +123,10 @@ impl Error {
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
             Error::Get { .. } => "get",
-            Error::Annotate { .. } => "annotate",
+            Error::Metadata {
+                field: "labels", ..
+            } => "label",
+            Error::Metadata { .. } => "annotate",
             Error::Event { .. } => "event",
             Error::NotReady { .. } => "not_ready",
             Error::Health { .. } => "health",

@@ -158,18 +158,53 @@ impl Writer {
         annotation: &str,
         value: Option<&str>,
     ) -> Result<()> {
+        self.patch_metadata(
+            key,
+            api_version,
+            manager,
+            Metadata::Annotations,
+            annotation,
+            value,
+        )
+        .await
+    }
+
+    /// Sets (`Some`) or removes (`None`) one label of an existing object, as
+    /// [`Writer::annotate`] does an annotation.
+    pub async fn label(
+        &self,
+        key: &ObjectKey,
+        api_version: &str,
+        manager: &str,
+        label: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        self.patch_metadata(key, api_version, manager, Metadata::Labels, label, value)
+            .await
+    }
+
+    async fn patch_metadata(
+        &self,
+        key: &ObjectKey,
+        api_version: &str,
+        manager: &str,
+        field: Metadata,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
         let api = self.api(api_version, key).await?;
         let mut params = PatchParams {
             field_manager: Some(manager.to_string()),
             ..PatchParams::default()
         };
         params.dry_run = self.mode == WriteMode::DryRun;
-        let body = json!({"metadata": {"annotations": {annotation: value}}});
+        let body = json!({"metadata": {field.as_str(): {name: value}}});
         let patch: Patch<Value> = Patch::Merge(body);
         match retry(&self.retry, || api.patch(&key.name, &params, &patch)).await {
             Ok(_) => Ok(()),
-            Err(source) => Err(Error::Annotate {
+            Err(source) => Err(Error::Metadata {
                 key: key.clone(),
+                field: field.as_str(),
                 source,
             }),
         }
@@ -245,5 +280,21 @@ impl Writer {
             known.insert(namespace.to_string());
         }
         Ok(created)
+    }
+}
+
+/// The metadata map [`Writer::annotate`] and [`Writer::label`] patch.
+#[derive(Debug, Clone, Copy)]
+enum Metadata {
+    Annotations,
+    Labels,
+}
+
+impl Metadata {
+    fn as_str(self) -> &'static str {
+        match self {
+            Metadata::Annotations => "annotations",
+            Metadata::Labels => "labels",
+        }
     }
 }

@@ -12,9 +12,9 @@
 //! ```
 //!
 //! One task follows the wanted state (a watch channel fed by `leader::set_leader`) and
-//! makes the Pod match it: a GET, then, only when the label differs, a JSON merge patch
-//! of just that label (field manager `modelship`), so a restart with nothing changed
-//! writes nothing. A failure (RBAC without `pods` get and patch, the Pod not found, the
+//! makes the Pod match it through the engine (`engine::leadership::mark_pod`: a read,
+//! then, only when the label differs, a merge patch of just that label by the writer), so
+//! a restart with nothing changed writes nothing. A failure (RBAC without `pods` get and patch, the Pod not found, the
 //! API server unreachable) never stops the daemon or its reconciling: it is retried with
 //! the daemon's backoff (at most [`MAX_RETRY`] apart), counted in
 //! `modelship_errors_total{cause="leader_label"}`, logged as a warning once per change of
@@ -24,19 +24,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
-use serde_json::json;
 use tokio::sync::{RwLock, watch};
 use tokio::task::JoinHandle;
 
 use super::metrics::Metrics;
 use super::status::Board;
 use crate::backoff::{Backoff, Jitter};
+use crate::cluster::{self, Writer};
+use crate::engine::leadership;
 
-/// The label of the leader's Pod.
-pub const LABEL: &str = "modelship.dev/leader";
+pub use crate::engine::leadership::LABEL;
 
 /// The longest wait between two attempts to label the Pod.
 pub const MAX_RETRY: Duration = Duration::from_secs(30);
@@ -103,19 +100,12 @@ pub enum Wanted {
 /// Why the label could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LabelError {
-    /// Reading the Pod failed (not found, forbidden, unreachable).
-    #[error("reading pod {pod}: {source}")]
-    Get {
+    /// Reading or patching the Pod failed (not found, forbidden, unreachable).
+    #[error("pod {pod}: {source}")]
+    Cluster {
         pod: PodRef,
         #[source]
-        source: kube::Error,
-    },
-    /// Patching the Pod's label failed.
-    #[error("labelling pod {pod}: {source}")]
-    Patch {
-        pod: PodRef,
-        #[source]
-        source: kube::Error,
+        source: cluster::Error,
     },
     /// The API server did not answer in time.
     #[error("pod {pod}: no answer from the API server within {}s", REQUEST_TIMEOUT.as_secs())]
@@ -133,7 +123,7 @@ impl LabelError {
 /// routing off) when the Pod is not known.
 pub async fn start(
     pod: Option<PodRef>,
-    client: &Client,
+    writer: Writer,
     wanted: watch::Receiver<Wanted>,
     backoff: Backoff,
     board: &Arc<RwLock<Board>>,
@@ -146,7 +136,7 @@ pub async fn start(
     };
     board.write().await.webhook_routing = Routing::Pending;
     let labeler = Labeler {
-        api: Api::namespaced(client.clone(), &pod.namespace),
+        writer,
         pod,
         board: board.clone(),
         metrics: metrics.clone(),
@@ -160,7 +150,7 @@ pub async fn start(
 }
 
 struct Labeler {
-    api: Api<Pod>,
+    writer: Writer,
     pod: PodRef,
     board: Arc<RwLock<Board>>,
     metrics: Arc<Metrics>,
@@ -224,46 +214,21 @@ impl Labeler {
         outcome.is_ok()
     }
 
-    /// Reads the Pod and patches its label when it differs from what `leader` wants.
+    /// Makes the Pod's label say what `leader` wants, within [`REQUEST_TIMEOUT`].
     async fn converge(&self, leader: bool) -> Result<(), LabelError> {
-        let pod = self
-            .request(self.api.get(&self.pod.name), |pod, source| {
-                LabelError::Get { pod, source }
-            })
-            .await?;
-        let present = pod
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|labels| labels.get(LABEL))
-            .map(String::as_str);
-        let value = leader.then_some("true");
-        if present == value {
-            return Ok(());
-        }
-        let patch = Patch::Merge(json!({"metadata": {"labels": {LABEL: value}}}));
-        let params = PatchParams {
-            field_manager: Some("modelship".to_string()),
-            ..PatchParams::default()
-        };
-        self.request(
-            self.api.patch(&self.pod.name, &params, &patch),
-            |pod, source| LabelError::Patch { pod, source },
-        )
-        .await?;
-        tracing::debug!(pod = %self.pod, leader, "Pod label {LABEL} patched");
-        Ok(())
-    }
-
-    /// One request about the Pod, bounded by [`REQUEST_TIMEOUT`]; its error made by `error`.
-    async fn request<T>(
-        &self,
-        request: impl Future<Output = Result<T, kube::Error>>,
-        error: fn(PodRef, kube::Error) -> LabelError,
-    ) -> Result<T, LabelError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(source)) => Err(error(self.pod.clone(), source)),
+        let (namespace, name) = (&self.pod.namespace, &self.pod.name);
+        let marked = leadership::mark_pod(&self.writer, namespace, name, leader);
+        match tokio::time::timeout(REQUEST_TIMEOUT, marked).await {
+            Ok(Ok(written)) => {
+                if written {
+                    tracing::debug!(pod = %self.pod, leader, "Pod label {LABEL} patched");
+                }
+                Ok(())
+            }
+            Ok(Err(source)) => Err(LabelError::Cluster {
+                pod: self.pod.clone(),
+                source,
+            }),
             Err(_) => Err(LabelError::Timeout {
                 pod: self.pod.clone(),
             }),

@@ -202,7 +202,7 @@ pub async fn run(
     });
     let labeler = leader_label::start(
         config.pod.clone(),
-        &client,
+        Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         wanted,
         config.backoff,
         &board,

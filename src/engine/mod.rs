@@ -24,6 +24,7 @@
 
 mod apply;
 pub mod comment;
+pub mod leadership;
 pub mod outcomes;
 mod prepare;
 pub mod preview;
