@@ -114,7 +114,10 @@ async fn overlaid(sandbox: &Target, dir: &std::path::Path, state: &RolloutState)
         &loaded.repository.config,
         &source,
         state,
-        &plan,
+        &rollout::RecordedPlan::of(
+            &plan,
+            &rollout::footprint(&svc.service.spec, &loaded.repository.config, &plan),
+        ),
         live.as_ref(),
     )
     .unwrap();

@@ -478,13 +478,14 @@ pub async fn advance_service<A: Analyst>(
         state.revision.clone_from(&previous.revision);
     }
     let live_stable = stable.and_then(|l| live_template(l, &objects));
+    let footprint = rollout::footprint(&svc.service.spec, config, &plan);
     rollout::overlay(
         &mut objects,
         svc,
         config,
         prepared.source(),
         &state,
-        &plan,
+        &RecordedPlan::of(&plan, &footprint),
         live_stable.as_ref(),
     )
     .map_err(rollout_error)?;
@@ -494,7 +495,6 @@ pub async fn advance_service<A: Analyst>(
         .map(compile::Object::to_json)
         .collect::<Result<_, _>>()
         .map_err(compile_error)?;
-    let footprint = rollout::footprint(&svc.service.spec, config, &plan);
     let status = RolloutStatus::of(&state, &plan, ctx.now, Some(&footprint));
     let rollout = ServiceRollout {
         id: id.clone(),

@@ -18,10 +18,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use sha2::{Digest, Sha256};
 
-use super::footprint::footprint;
 use super::recorded::{ANNOTATION_PLAN, RecordedPlan};
 use super::state::{ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH, RolloutState, StableTemplate};
-use super::{Error, Result, RolloutPlan};
+use super::{Error, Result};
 use crate::compile::{
     self, Object, ServiceObjects, Source, Track, compile_canary_deployment, router_of,
     sort_in_apply_order, track_service_name,
@@ -101,16 +100,18 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Turns the compiled objects of a canary service into the desired objects of `state`.
 /// `objects` must be `compile_service` output for `svc`; the desired template hash is the
-/// one [`template_hash`] gives for its stable Deployment.
+/// one [`template_hash`] gives for its stable Deployment. `recorded` is the plan the
+/// rollout runs under with its footprint's peak, recorded on the stable Deployment.
 pub fn overlay(
     objects: &mut ServiceObjects,
     svc: &LoadedService,
     config: &RepositoryConfig,
     source: &Source,
     state: &RolloutState,
-    plan: &RolloutPlan,
+    recorded: &RecordedPlan,
     live: Option<&LiveStable>,
 ) -> Result<OverlaySummary> {
+    let plan = &recorded.plan;
     let desired = state.desired(plan);
     let spec = &svc.service.spec;
     let router = router_of(spec, config);
@@ -142,7 +143,6 @@ pub fn overlay(
         annotations.insert(ANNOTATION_TEMPLATE_HASH.to_string(), hash);
     }
     annotations.insert(ANNOTATION_ROLLOUT.to_string(), state.to_json()?);
-    let recorded = RecordedPlan::of(plan, &footprint(spec, config, plan));
     annotations.insert(ANNOTATION_PLAN.to_string(), recorded.to_json()?);
     let stable_replicas = stable.spec.as_ref().and_then(|s| s.replicas);
 

@@ -8,6 +8,7 @@ use super::*;
 use crate::compile::testutil::{autoscaled, cpu_service, gpu_config, loaded};
 use crate::compile::{Object, compile_service};
 use crate::rollout::state::{Phase, RollbackReason, RolloutState};
+use crate::rollout::{RolloutPlan, footprint};
 use crate::spec::{ModelService, RolloutSpec, Strategy, TrafficSpec};
 
 fn canary(router: Router, replicas: u32) -> ModelService {
@@ -85,13 +86,14 @@ fn apply(svc: &ModelService, phase: Phase) -> Applied {
     let mut objects = compile_service(&svc, &config, &source).unwrap();
     let live = live_stable(&objects);
     let plan = RolloutPlan::from_spec(&svc.service.spec).unwrap();
+    let recorded = RecordedPlan::of(&plan, &footprint(&svc.service.spec, &config, &plan));
     let summary = overlay(
         &mut objects,
         &svc,
         &config,
         &source,
         &state(phase),
-        &plan,
+        &recorded,
         Some(&live),
     )
     .unwrap();
