@@ -58,11 +58,7 @@ async fn bumped(env: Env, canary: Option<Traffic>) -> Env {
         Phase::Stable,
         "a first deployment is no canary"
     );
-    assert!(
-        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
-            .await
-            .is_none()
-    );
+    assert!(!has_canary(&env).await, "no llm-chat-canary");
     bump_llm_chat_version(env.repo.path());
     env
 }
@@ -122,21 +118,11 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
     assert!((cost - 139.6).abs() < 1e-6, "{cost}");
 
     // apply --wait drives to the gate; rollout status --watch follows it there.
-    let applying = command(
-        &env,
-        &[
-            "apply",
-            &dir,
-            "--create-namespaces",
-            "--wait",
-            "--timeout",
-            "3m",
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("apply starts");
+    let applying = command(&env, &apply_wait_args(&dir))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply starts");
     prometheus_support::wait_for(
         "the first step",
         std::time::Duration::from_secs(60),
@@ -260,11 +246,7 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
         model_version(&env.cluster, &env.ns(GENAI), LLM).await,
         "3.2.0"
     );
-    assert!(
-        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
-            .await
-            .is_none()
-    );
+    assert!(!has_canary(&env).await, "no llm-chat-canary");
     assert_eq!(
         route_weights(&env.cluster, &env.ns(GENAI), LLM).await,
         (100, 0)
@@ -293,6 +275,13 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
         .filter(|r| *r != "RolloutStable")
         .collect();
     assert_eq!(found, expected[1..], "{reasons:?}");
+}
+
+/// True while the Deployment llm-chat-canary exists.
+async fn has_canary(env: &Env) -> bool {
+    deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
+        .await
+        .is_some()
 }
 
 async fn state_phase(env: &Env) -> Phase {
@@ -327,11 +316,7 @@ async fn a_failing_canary_rolls_back_within_the_failure_limit_on(env: Env) {
         "{state:?}"
     );
     assert_eq!(state.failures, 2, "failureLimit 2");
-    assert!(
-        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
-            .await
-            .is_none()
-    );
+    assert!(!has_canary(&env).await, "no llm-chat-canary");
     assert_eq!(
         model_version(&env.cluster, &env.ns(GENAI), LLM).await,
         "3.1.0"
@@ -353,11 +338,7 @@ async fn a_failing_canary_rolls_back_within_the_failure_limit_on(env: Env) {
     let again = apply_once(&env).await;
     assert!(again.status.success());
     assert!(matches!(state_phase(&env).await, Phase::RolledBack { .. }));
-    assert!(
-        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
-            .await
-            .is_none()
-    );
+    assert!(!has_canary(&env).await, "no llm-chat-canary");
 }
 
 #[tokio::test]
@@ -420,11 +401,7 @@ async fn no_traffic_is_held_as_inconclusive_and_never_promoted_on(env: Env) {
             ..
         }
     ));
-    assert!(
-        deployment(&env.cluster, &env.ns(GENAI), "llm-chat-canary")
-            .await
-            .is_none()
-    );
+    assert!(!has_canary(&env).await, "no llm-chat-canary");
 }
 
 #[tokio::test]

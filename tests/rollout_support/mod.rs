@@ -146,21 +146,22 @@ pub async fn modelship(env: &Env, args: &[&str]) -> Output {
     out
 }
 
-/// `modelship apply DIR --create-namespaces --wait --timeout 3m`.
+/// The arguments of `modelship apply DIR --create-namespaces --wait --timeout 3m`.
+pub fn apply_wait_args(dir: &str) -> [&str; 6] {
+    [
+        "apply",
+        dir,
+        "--create-namespaces",
+        "--wait",
+        "--timeout",
+        "3m",
+    ]
+}
+
+/// `modelship apply DIR --create-namespaces --wait --timeout 3m`, run to its end.
 pub async fn apply_wait(env: &Env) -> Output {
     let dir = env.repo.path().to_string_lossy().into_owned();
-    modelship(
-        env,
-        &[
-            "apply",
-            &dir,
-            "--create-namespaces",
-            "--wait",
-            "--timeout",
-            "3m",
-        ],
-    )
-    .await
+    modelship(env, &apply_wait_args(&dir)).await
 }
 
 /// `modelship apply DIR --create-namespaces` (one advance).
