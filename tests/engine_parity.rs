@@ -80,6 +80,17 @@ fn writes(cluster: &Target) -> Vec<(Verb, String, String, String)> {
         .collect()
 }
 
+/// True when a HorizontalPodAutoscaler of ours targets the Deployment `key`.
+fn autoscaled(set: &modelship::state::LiveSet, key: &modelship::meta::ObjectKey) -> bool {
+    let hpa = modelship::meta::ObjectKey::new(
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        &key.namespace,
+        &key.name,
+    );
+    set.get(&hpa).is_some()
+}
+
 /// Every live object labelled managed-by=modelship, by (kind, namespace, name), with the
 /// part modelship decides (spec without server-allocated addresses, labels, annotations
 /// other than the source).
@@ -103,6 +114,12 @@ async fn live(cluster: &Target) -> BTreeMap<(String, String, String), serde_json
                 // Allocated by the server in request order, which concurrency changes.
                 spec.remove("clusterIP");
                 spec.remove("clusterIPs");
+                // On a real cluster the HPA controller owns the replicas of an autoscaled
+                // Deployment and sets them when it gets to it (1 until then, minReplicas
+                // after): not modelship's decision.
+                if cluster.is_real() && key.kind == "Deployment" && autoscaled(&set, key) {
+                    spec.remove("replicas");
+                }
             }
             let mut decided = json!({
                 "labels": object["metadata"]["labels"],
