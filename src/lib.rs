@@ -21,5 +21,5 @@ pub mod cluster;
 pub mod daemon;
 pub mod engine;
 pub mod forge;
-pub mod metrics;
+pub mod prometheus;
 pub mod source;

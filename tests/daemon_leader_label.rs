@@ -16,7 +16,7 @@ use daemon_support::*;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use modelship::daemon::PodRef;
-use modelship::daemon::leader_label::LABEL;
+use modelship::daemon::leader::label::LABEL;
 use modelship::sandbox::Verb;
 use serde_json::json;
 

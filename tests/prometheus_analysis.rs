@@ -9,7 +9,7 @@ mod prometheus_support;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use modelship::metrics::{self, Prometheus};
+use modelship::prometheus::{self, Prometheus};
 use modelship::rollout::{
     self, AnalysisQueries, Command, Observation, Phase, RollbackReason, RolloutPlan, RolloutState,
     SeriesNames, Verdict,
@@ -175,7 +175,7 @@ async fn verdicts_and_rollouts_on_a_real_prometheus() {
     assert!(value("errors") > 5.0, "{step:#?}");
     assert!(matches!(
         client.query("sum(rate(", None).await,
-        Err(metrics::Error::BadQuery { .. })
+        Err(prometheus::Error::BadQuery { .. })
     ));
 
     let (healthy, analyses) = drive(&client, "healthy").await;

@@ -1,15 +1,18 @@
 //! The daemon: follows a repository and keeps the cluster in line with it.
 //!
+//! Four subsystems, a folder each:
+//!
 //! ```text
-//!            webhook (http.rs) ─┐   file watch ─┐
-//!   interval ───────────────────┴───────────────┴─▶ fetcher.rs ──new revision──┐
-//!                                                                             ▼
-//!   cache.rs (watchers, managed-by=modelship) ──touched service──▶ runner.rs (loop)
-//!        ▲                                                          │ engine: prepare,
-//!        │                                                          │ plan, apply, prune
-//!        └──────────────── recorded writes ◀── cluster::Writer ◀─────┘
-//!   status.rs (/status, /readyz)   metrics.rs (/metrics)   leader.rs (Lease)
-//!   leader_label.rs (the leader's Pod labelled `modelship.dev/leader`, for webhook routing)
+//!            webhook (serve/) ─┐   file watch ─┐
+//!   interval ──────────────────┴───────────────┴─▶ reconcile/fetcher.rs ──new revision──┐
+//!                                                                                       ▼
+//!   reconcile/cache.rs (watchers, managed-by=modelship) ──touched──▶ reconcile/ (the loop:
+//!        ▲                                                     a scheduler over ServiceId →
+//!        │                                                     entry; engine::reconcile_service)
+//!        └──────────────── recorded writes ◀── cluster::Writer ◀────┘
+//!   serve/: /status (a view of the loop's map), /readyz, /metrics, /hooks/github
+//!   pulls/: the pull-request worker (plans, previews, comment commands, merge outcomes)
+//!   leader/: the Lease, and the leader's Pod labelled `modelship.dev/leader` for webhooks
 //! ```
 //!
 //! The daemon has no planner or writer of its own: it supplies the engine with a live
@@ -20,21 +23,10 @@
 //! restart resumes from the cluster itself (the watch cache), so a restart with nothing
 //! changed writes nothing.
 
-pub mod cache;
-pub mod fetcher;
-pub mod http;
-mod http_pulls;
 pub mod leader;
-pub mod leader_label;
-pub mod live;
-pub mod metrics;
-pub mod outcome;
-mod previews;
 pub mod pulls;
-mod pulls_outcome;
-pub mod rollout_metrics;
-pub mod runner;
-pub mod status;
+pub mod reconcile;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,10 +40,10 @@ use crate::cluster::{RetryPolicy, WriteMode, Writer};
 use crate::compile::Kind;
 use crate::plan::PruneMode;
 use crate::source::{Secret, Source};
-pub use leader_label::PodRef;
-pub use metrics::Metrics;
+pub use leader::label::PodRef;
 pub use pulls::{GitHubConfig, PullQueue};
-pub use status::{Board, ServiceState, ServiceStatus};
+pub use serve::metrics::Metrics;
+pub use serve::status::{Board, ServiceState, ServiceStatus};
 
 /// What to do when the cluster drifts from the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,8 +135,8 @@ pub struct Handles {
     pub addr: SocketAddr,
     /// The pull-request work queue, when GitHub is configured.
     pub pulls: Option<PullQueue>,
-    /// What the label of the daemon's Pod should say (`leader_label.rs`).
-    wanted_label: Arc<watch::Sender<leader_label::Wanted>>,
+    /// What the label of the daemon's Pod should say (`leader/label.rs`).
+    wanted_label: Arc<watch::Sender<leader::label::Wanted>>,
 }
 
 /// Binds the HTTP server, then runs until `shutdown` becomes true: serves health, metrics
@@ -173,7 +165,7 @@ pub async fn run(
         })?;
     tracing::info!(%addr, "serving /healthz /readyz /metrics /status /hooks/github");
     let pulls = config.github.as_ref().map(|_| PullQueue::default());
-    let state = http::HttpState {
+    let state = serve::HttpState {
         board: board.clone(),
         metrics: metrics.clone(),
         trigger: trigger.clone(),
@@ -187,7 +179,7 @@ pub async fn run(
         let stop = async move {
             let _ = http_shutdown.wait_for(|stop| *stop).await;
         };
-        if let Err(error) = axum::serve(listener, http::router(state))
+        if let Err(error) = axum::serve(listener, serve::router(state))
             .with_graceful_shutdown(stop)
             .await
         {
@@ -197,10 +189,10 @@ pub async fn run(
     // A fresh process is no leader yet: a stale label (a container restarted in the
     // same Pod) is removed first; without election it leads from the start.
     let (wanted_label, wanted) = watch::channel(match config.election {
-        Some(_) => leader_label::Wanted::Standby,
-        None => leader_label::Wanted::Leader,
+        Some(_) => leader::label::Wanted::Standby,
+        None => leader::label::Wanted::Leader,
     });
-    let labeler = leader_label::start(
+    let labeler = leader::label::start(
         config.pod.clone(),
         Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         wanted,
@@ -235,7 +227,7 @@ pub async fn run(
     };
     handles
         .wanted_label
-        .send_replace(leader_label::Wanted::Stopped);
+        .send_replace(leader::label::Wanted::Stopped);
     if let Some(labeler) = labeler {
         // Bounded: one GET and one patch, each with its own timeout.
         let _ = tokio::time::timeout(Duration::from_secs(30), labeler).await;
@@ -257,13 +249,13 @@ async fn reconcile(
     };
     let (touched_tx, touched_rx) = mpsc::unbounded_channel();
     let kinds = served_kinds(client).await;
-    let (cache, watchers) = cache::LiveCache::start(client, &kinds, touched_tx);
+    let (cache, watchers) = reconcile::cache::LiveCache::start(client, &kinds, touched_tx);
     // Warm the cache before the first decision, so a restart sees what it already applied.
     if !cache.wait_ready(Duration::from_secs(30)).await {
         tracing::warn!("watch cache not warm after 30s; reconciling anyway");
     }
     let (snapshots_tx, snapshots_rx) = watch::channel(None);
-    let fetcher = tokio::spawn(fetcher::run(
+    let fetcher = tokio::spawn(reconcile::fetcher::run(
         config.source.clone(),
         config.interval,
         handles.trigger.clone(),
@@ -272,7 +264,7 @@ async fn reconcile(
         handles.board.clone(),
         stop.clone(),
     ));
-    let shared = Arc::new(runner::Shared {
+    let shared = Arc::new(reconcile::Shared {
         config: config.clone(),
         client: client.clone(),
         cache,
@@ -282,7 +274,7 @@ async fn reconcile(
         analyst: crate::engine::rollout::PrometheusAnalyst::default(),
     });
     let worker = start_pulls(config, &shared, handles, &snapshots_rx, &stop);
-    runner::Runner::new(shared)
+    reconcile::Runner::new(shared)
         .run(snapshots_rx, touched_rx, stop)
         .await;
     let _ = fetcher.await;
@@ -298,7 +290,7 @@ async fn reconcile(
 /// Starts the pull-request worker when GitHub is configured.
 fn start_pulls(
     config: &DaemonConfig,
-    shared: &Arc<runner::Shared>,
+    shared: &Arc<reconcile::Shared>,
     handles: &Handles,
     snapshots: &watch::Receiver<Option<Arc<crate::source::Snapshot>>>,
     stop: &watch::Receiver<bool>,

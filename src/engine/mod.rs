@@ -24,8 +24,6 @@
 
 mod apply;
 pub mod comment;
-pub mod leadership;
-pub mod outcomes;
 mod prepare;
 pub mod preview;
 pub mod rollout;

@@ -44,7 +44,7 @@ use serde_json::Value;
 use super::Prepared;
 use crate::compile::{self, Track};
 use crate::meta::{ObjectKey, ServiceId};
-use crate::metrics::Prometheus;
+use crate::prometheus::Prometheus;
 use crate::rollout::{
     self, ANNOTATION_COMMAND, ANNOTATION_PLAN, ANNOTATION_ROLLOUT, ANNOTATION_TEMPLATE_HASH,
     AnalysisQueries, CommandOutcome, CommandRequest, Footprint, LiveStable, Observation, PhaseName,
@@ -122,7 +122,7 @@ pub struct PrometheusAnalyst {
 
 impl Default for PrometheusAnalyst {
     fn default() -> Self {
-        PrometheusAnalyst::new(crate::metrics::DEFAULT_TIMEOUT)
+        PrometheusAnalyst::new(crate::prometheus::DEFAULT_TIMEOUT)
     }
 }
 

@@ -1,5 +1,5 @@
 //! GitHub push webhooks: signature check and what a delivery asks for. Pure: the HTTP
-//! handler in `daemon::http` hands in headers and body and maps the outcome to a status.
+//! handler in `daemon::serve` hands in headers and body and maps the outcome to a status.
 //!
 //! ```text
 //! body, X-Hub-Signature-256 ──verify──▶ Ok | Unsigned | BadSignature      (401)

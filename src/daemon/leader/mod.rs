@@ -2,7 +2,7 @@
 //! reconciles; the others serve health and metrics and take over when the leader's lease
 //! expires. On shutdown the leader finishes its in-flight work and releases the lease, so a
 //! standby takes over at once instead of after the lease duration. While it leads, the
-//! replica's Pod carries the label `modelship.dev/leader: "true"` (`leader_label.rs`), so
+//! replica's Pod carries the label `modelship.dev/leader: "true"` (`leader/label.rs`), so
 //! that webhooks reach the leader only.
 //!
 //! ```text
@@ -10,14 +10,17 @@
 //!                                   └──shutdown──▶ finish in-flight, release, exit
 //! ```
 
+pub mod label;
+mod pod;
+
 use std::future::Future;
 
 use kube::Client;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 
-use super::leader_label::Wanted;
 use super::{DaemonError, Election, Handles};
+use label::Wanted;
 
 /// Why leader election failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +130,7 @@ async fn lost_or_stopped(
 async fn set_leader(handles: &Handles, leader: bool) {
     handles.board.write().await.leader = leader;
     handles.metrics.leader.set(i64::from(leader));
-    // The Pod's label follows (webhook routing, `leader_label.rs`), without waiting.
+    // The Pod's label follows (webhook routing, `leader/label.rs`), without waiting.
     handles.wanted_label.send_replace(if leader {
         Wanted::Leader
     } else {

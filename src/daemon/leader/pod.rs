@@ -1,6 +1,6 @@
 //! The daemon's mark of leadership on its own Pod: the label `modelship.dev/leader: "true"`
 //! while it leads, which the Service `modelship-webhooks` of `deploy/` selects, so GitHub's
-//! deliveries reach the leader only (the daemon's `leader_label.rs` decides when). Like
+//! deliveries reach the leader only (the daemon's `leader/label.rs` decides when). Like
 //! every write of modelship, it goes through the cluster's writer: a read, then, only when
 //! the label differs, a merge patch of just that label.
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, RwLock, watch};
 
-use super::metrics::Metrics;
-use super::status::Board;
+use crate::daemon::serve::metrics::Metrics;
+use crate::daemon::serve::status::Board;
 use crate::source::{Snapshot, Source};
 
 /// Fetches `source` until `shutdown` fires; new revisions go to `snapshots`.

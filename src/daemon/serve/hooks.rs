@@ -1,9 +1,9 @@
 //! `pull_request` and `issue_comment` deliveries on `/hooks/github`, after the signature
 //! check and the delivery dedupe of `http.rs`: parsed into typed events and queued for
-//! the pull-request worker (`pulls.rs`). Nothing is done inside the request.
+//! the pull-request worker (`pulls/`). Nothing is done inside the request.
 //!
 //! Deliveries are meant for the leader: it labels its Pod `modelship.dev/leader: "true"`
-//! (`leader_label.rs`) and the Service `modelship-webhooks` selects that label, so a
+//! (`leader/label.rs`) and the Service `modelship-webhooks` selects that label, so a
 //! standby sees one only in the moment of a failover (or when routing is unavailable,
 //! `webhook_routing` on `/status`). It refuses it with 503 (before the delivery dedupe, so
 //! a redelivery is acted on), counted as `modelship_webhooks_total{outcome="standby"}`:
@@ -21,8 +21,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::http::HttpState;
-use super::pulls::Job;
+use super::state::HttpState;
+use crate::daemon::pulls::Job;
 use crate::forge::events::{self, Event};
 
 /// Answers a verified pull-request delivery that reached a standby replica: 503, so that
@@ -88,9 +88,10 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    use super::super::http::{HttpState, router};
-    use super::super::metrics::Metrics;
-    use super::super::pulls::{Job, PullQueue};
+    use crate::daemon::pulls::{Job, PullQueue};
+    use crate::daemon::serve::metrics::Metrics;
+    use crate::daemon::serve::router;
+    use crate::daemon::serve::state::HttpState;
     use crate::source::Secret;
     use crate::source::webhook::sign;
 

@@ -1,7 +1,18 @@
 //! The daemon's HTTP server: `/healthz`, `/readyz`, `/metrics`, `/status` and
-//! `POST /hooks/github`.
+//! `POST /hooks/github`, with what they read: the `/status` board ([`status`]) and the
+//! `/metrics` registry ([`metrics`]).
+//!
+//! ```text
+//! router (this file) ──/hooks/github push──▶ source trigger
+//!        │            └─pull_request, issue_comment──▶ hooks.rs ──▶ PullQueue
+//!        └── reads state.rs: HttpState { board, metrics, trigger, secret, pulls }
+//! ```
 
-use std::sync::Arc;
+mod hooks;
+pub mod metrics;
+pub mod rollout_metrics;
+pub mod state;
+pub mod status;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -9,31 +20,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::{Notify, RwLock};
 
-use super::metrics::Metrics;
-use super::pulls::PullQueue;
-use super::status::Board;
-use crate::forge::events::Deliveries;
-use crate::source::Secret;
 use crate::source::webhook::{self, Delivery, MAX_BODY_BYTES};
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct HttpState {
-    pub board: Arc<RwLock<Board>>,
-    pub metrics: Arc<Metrics>,
-    /// Wakes the source task.
-    pub trigger: Arc<Notify>,
-    /// The webhook secret; without one, `/hooks/github` answers 404.
-    pub webhook_secret: Option<Secret>,
-    /// The followed branch (pushes elsewhere are ignored).
-    pub branch: String,
-    /// Where pull-request events go; `None` without GitHub credentials.
-    pub pulls: Option<PullQueue>,
-    /// `X-GitHub-Delivery` ids already handled.
-    pub deliveries: Arc<std::sync::Mutex<Deliveries>>,
-}
+pub use state::HttpState;
 
 /// The router of every endpoint.
 pub fn router(state: HttpState) -> Router {
@@ -94,7 +83,7 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
         );
         if pull_event && state.pulls.is_some() && !state.board.read().await.leader {
             // Before the dedupe: a redelivery of this one must still be acted on.
-            return super::http_pulls::refused_by_standby(&state);
+            return hooks::refused_by_standby(&state);
         }
         let delivery = header("x-github-delivery").unwrap_or_default();
         let first = state
@@ -108,7 +97,7 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
             return (StatusCode::OK, "already handled").into_response();
         }
         if let Some(event @ ("pull_request" | "issue_comment")) = header("x-github-event") {
-            return super::http_pulls::pull_event(&state, event, &body).await;
+            return hooks::pull_event(&state, event, &body).await;
         }
     }
     let verified =
@@ -145,9 +134,14 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::daemon::serve::metrics::Metrics;
+    use crate::source::Secret;
     use axum::body::Body;
     use axum::http::Request;
+    use tokio::sync::Notify;
     use tower::ServiceExt;
 
     const SECRET: &str = "s3cret";

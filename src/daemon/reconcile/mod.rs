@@ -17,6 +17,10 @@
 //! Each service's place in the loop is one [`Phase`] in one map, so it is always in exactly
 //! one state.
 
+pub mod cache;
+pub mod fetcher;
+pub mod live;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,9 +31,8 @@ use tokio::sync::{RwLock, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
-use super::cache::LiveCache;
-use super::metrics::Metrics;
-use super::status::{Board, ServiceState};
+use super::serve::metrics::Metrics;
+use super::serve::status::{Board, ServiceState};
 use super::{DaemonConfig, DriftMode};
 use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, Kinds, RetryPolicy, Writer};
@@ -38,6 +41,7 @@ use crate::engine::{self, Cause, Keep, NamespaceLabels, Prepared, Scope, Strateg
 use crate::meta::ServiceId;
 use crate::plan::{Detail, Plan, ServicePlan, ServiceStatus};
 use crate::source::Snapshot;
+use cache::LiveCache;
 
 /// Services planned at once when a revision is planned whole.
 const PLAN_CHUNK: usize = 50;

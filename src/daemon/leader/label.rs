@@ -1,7 +1,7 @@
 //! Webhook routing to the leader: the daemon labels its own Pod
 //! `modelship.dev/leader: "true"` while it leads, and the Service `modelship-webhooks` of
 //! `deploy/` selects that label, so GitHub's deliveries reach the leader only. A standby
-//! acknowledges pull-request events without acting on them (`http_pulls.rs`) and GitHub
+//! acknowledges pull-request events without acting on them (`serve/hooks.rs`) and GitHub
 //! does not redeliver, so without this about half of them would be lost with two replicas.
 //!
 //! ```text
@@ -12,7 +12,7 @@
 //! ```
 //!
 //! One task follows the wanted state (a watch channel fed by `leader::set_leader`) and
-//! makes the Pod match it through the engine (`engine::leadership::mark_pod`: a read,
+//! makes the Pod match it through the engine (`leader/pod.rs`, `mark_pod`: a read,
 //! then, only when the label differs, a merge patch of just that label by the writer), so
 //! a restart with nothing changed writes nothing. A failure (RBAC without `pods` get and patch, the Pod not found, the
 //! API server unreachable) never stops the daemon or its reconciling: it is retried with
@@ -27,13 +27,13 @@ use std::time::Duration;
 use tokio::sync::{RwLock, watch};
 use tokio::task::JoinHandle;
 
-use super::metrics::Metrics;
-use super::status::Board;
+use super::pod as leadership;
 use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, Writer};
-use crate::engine::leadership;
+use crate::daemon::serve::metrics::Metrics;
+use crate::daemon::serve::status::Board;
 
-pub use crate::engine::leadership::LABEL;
+pub use super::pod::LABEL;
 
 /// The longest wait between two attempts to label the Pod.
 pub const MAX_RETRY: Duration = Duration::from_secs(30);

@@ -94,9 +94,9 @@ pub struct Board {
     /// True while this replica holds the leader lease (always true without election).
     pub leader: bool,
     /// Whether webhooks are routed to the leader by the label on its Pod
-    /// (`leader_label.rs`): `"leader-label"`, `"pending"`, `"unavailable: REASON"` or
+    /// (`leader/label.rs`): `"leader-label"`, `"pending"`, `"unavailable: REASON"` or
     /// `"off: no POD_NAME or POD_NAMESPACE"`.
-    pub webhook_routing: super::leader_label::Routing,
+    pub webhook_routing: crate::daemon::leader::label::Routing,
     /// Set while the mass-prune guard refuses to prune: what it kept and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mass_prune: Option<String>,
@@ -104,7 +104,7 @@ pub struct Board {
     pub services: BTreeMap<String, ServiceStatus>,
     /// Pull requests the daemon acted on, by "OWNER/NAME#N".
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub pulls: BTreeMap<String, super::pulls::PullStatus>,
+    pub pulls: BTreeMap<String, crate::daemon::pulls::PullStatus>,
     /// The last error of the pull-request work not shown per pull request (the resync of
     /// previews, comment commands), until such work succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,5 @@
 //! The outcome side of the pull-request worker: remembering merged pull requests (in
-//! memory and in the ConfigMap of `engine::outcomes`), checking them against the board
+//! memory and in the ConfigMap of `pulls/outcome_store.rs`), checking them against the board
 //! and the rollout states, and posting the outcome comment and `modelship/apply` status.
 //! What an outcome is, and its comment, are `outcome.rs`'s (pure).
 
@@ -8,9 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
 
 use super::outcome;
-use super::pulls::{PullError, Worker};
+use super::{PullError, Worker};
 use crate::cluster::{self, RetryPolicy as ClusterRetry};
-use crate::engine;
 use crate::forge::events::PullRequestEvent;
 use crate::forge::{self, Repo, StatusContext, StatusState};
 use crate::meta::{ObjectKey, ServiceId};
@@ -80,7 +79,7 @@ impl Worker {
         let read = cluster::read_config_map(
             &self.shared.client,
             self.state_namespace(),
-            engine::outcomes::CONFIG_MAP,
+            super::outcome_store::CONFIG_MAP,
             &ClusterRetry::default(),
         )
         .await;
@@ -111,7 +110,7 @@ impl Worker {
             .map(|(pending, _)| (pending.key(), pending.encode()))
             .collect();
         let saved =
-            engine::outcomes::save(&self.shared.writer, self.state_namespace(), &entries).await;
+            super::outcome_store::save(&self.shared.writer, self.state_namespace(), &entries).await;
         if let Err(error) = saved {
             tracing::warn!(%error, "pending outcomes could not be stored");
             self.shared.metrics.error(error.metric_label());

@@ -25,12 +25,17 @@
 //! - Who may approve is read from the followed branch's modelship.yaml (never from the
 //!   PR's head: a PR must not name its own approvers).
 //! - Only the leader acts. Webhooks reach it alone: it labels its Pod
-//!   `modelship.dev/leader: "true"` (`leader_label.rs`) and the Service
+//!   `modelship.dev/leader: "true"` (`leader/label.rs`) and the Service
 //!   `modelship-webhooks` of `deploy/` selects that label. A standby that gets a PR event
 //!   anyway (in the moment of a failover, before the endpoints follow the label, or when
 //!   routing is unavailable and GitHub points at the Service `modelship`) refuses it with
-//!   503 (`http_pulls.rs`): GitHub shows the delivery as failed and it can be redelivered;
+//!   503 (`serve/hooks.rs`): GitHub shows the delivery as failed and it can be redelivered;
 //!   the leader's resync still tears down stale previews.
+
+pub mod outcome;
+mod outcome_store;
+mod previews;
+mod settle;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,12 +44,10 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
-use super::outcome;
-use super::previews;
-use super::runner::Shared;
 use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, Kinds, RetryPolicy as ClusterRetry};
 use crate::compile;
+use crate::daemon::reconcile::Shared;
 use crate::engine::{self, NamespaceLabels, Prepared};
 use crate::forge::events::{Command, CommandEvent, Head, PrAction, PullRequestEvent, USAGE};
 use crate::forge::{
@@ -69,7 +72,7 @@ pub struct GitHubConfig {
     pub credentials: Credentials,
     pub retry: RetryPolicy,
     /// The daemon's own namespace: where pending outcomes are kept
-    /// (`engine::outcomes::CONFIG_MAP`).
+    /// (`outcome_store::CONFIG_MAP`).
     pub state_namespace: String,
 }
 

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::pulls::{PullError, Worker};
+use super::{PullError, Worker};
 use crate::cluster::{self, Kinds, PreviewNamespace, RetryPolicy};
 use crate::compile::{self, preview::Previews};
 use crate::engine::{self, Prepared};

@@ -13,14 +13,14 @@
 //! ```
 //!
 //! Pending outcomes are kept in the ConfigMap `modelship-pull-outcomes` of the daemon's
-//! namespace (`engine::outcomes`), read when the worker starts: a restart, or a new
+//! namespace (`pulls/outcome_store.rs`), read when the worker starts: a restart, or a new
 //! leader, posts them all the same. This module is pure: the board and the rollout
 //! states are handed in.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::status::{Board, ServiceState};
+use crate::daemon::serve::status::{Board, ServiceState};
 use crate::forge::Repo;
 use crate::meta::ServiceId;
 use crate::rollout::{Phase, RolloutState};
