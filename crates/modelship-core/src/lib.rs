@@ -16,5 +16,6 @@ pub mod plan;
 pub mod policy;
 pub mod quantity;
 pub mod rollout;
+pub mod service_id;
 pub mod spec;
 pub mod state;

@@ -9,6 +9,9 @@ use std::fmt;
 
 use serde_json::Value;
 
+/// A service's namespace and name ([`crate::service_id`]).
+pub use crate::service_id::ServiceId;
+
 /// The field manager of every server-side apply modelship makes.
 pub const FIELD_MANAGER: &str = "modelship";
 
@@ -39,9 +42,6 @@ pub const ANNOTATION_PREVIEW_REPO: &str = "modelship.dev/preview-repository";
 /// The label selector of the objects the main reconcile manages: ours, and not a
 /// preview's.
 pub const MAIN_SELECTOR: &str = "app.kubernetes.io/managed-by=modelship,!modelship.dev/preview";
-
-/// A service: (namespace, name).
-pub type ServiceId = (String, String);
 
 /// Identifies one Kubernetes object: API group, kind, namespace and name.
 ///

@@ -123,6 +123,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
+use crate::service_id::ServiceId;
 use crate::spec::{self, ModelService, ModelServiceSpec, RepositoryConfig, Router, Strategy};
 
 pub use crd::{
@@ -236,8 +237,7 @@ pub enum CompileError {
 /// The objects of one ModelService, in apply order (kind order, then name).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceObjects {
-    pub namespace: String,
-    pub name: String,
+    pub id: ServiceId,
     /// `modelship.dev/spec-hash` of the spec these objects were compiled from.
     pub spec_hash: String,
     /// The spec file, relative to the repository root.
@@ -248,8 +248,7 @@ pub struct ServiceObjects {
 /// A service that failed to compile. Its live objects must be left untouched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceError {
-    pub namespace: String,
-    pub name: String,
+    pub id: ServiceId,
     pub file: String,
     pub error: CompileError,
 }
@@ -257,9 +256,9 @@ pub struct ServiceError {
 /// Everything compiled from one repository snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredSet {
-    /// Compiled services, sorted by (namespace, name).
+    /// Compiled services, sorted by id.
     pub services: Vec<ServiceObjects>,
-    /// Services that failed to compile, sorted by (namespace, name).
+    /// Services that failed to compile, sorted by id.
     pub errors: Vec<ServiceError>,
 }
 
@@ -287,10 +286,8 @@ pub fn compile_repository(repo: &spec::Repository, source: &Source) -> DesiredSe
             Err(error) => set.errors.push(*error),
         }
     }
-    set.services
-        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    set.errors
-        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    set.services.sort_by(|a, b| a.id.cmp(&b.id));
+    set.errors.sort_by(|a, b| a.id.cmp(&b.id));
     set
 }
 
@@ -303,8 +300,7 @@ pub fn compile_loaded(
 ) -> Result<ServiceObjects, Box<ServiceError>> {
     compile_service(svc, &repo.config, source).map_err(|error| {
         Box::new(ServiceError {
-            namespace: svc.namespace(&repo.config).to_string(),
-            name: svc.name().to_string(),
+            id: svc.id().clone(),
             file: svc.file.clone(),
             error,
         })
@@ -342,8 +338,7 @@ pub fn compile_service(
     }
     sort_in_apply_order(&mut objects);
     Ok(ServiceObjects {
-        namespace: ctx.namespace.to_string(),
-        name: ctx.name.to_string(),
+        id: svc.id().clone(),
         spec_hash: ctx.spec_hash.clone(),
         file: svc.file.clone(),
         objects,
@@ -388,7 +383,7 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(svc: &'a spec::LoadedService, config: &'a RepositoryConfig, source: &Source) -> Self {
-        let namespace = svc.namespace(config);
+        let namespace = svc.namespace();
         let spec = &svc.service.spec;
         let hash = spec_hash(&svc.service, namespace);
         Ctx {

@@ -30,6 +30,7 @@ use serde_json::Value;
 use super::{Source, compile_service};
 use crate::meta::{LABEL_PREVIEW, ServiceId};
 use crate::plan::render::capacity::{self, PriceList};
+use crate::service_id::InvalidServiceId;
 use crate::spec::{LoadedService, Repository, RepositoryConfig, TrafficSpec};
 use crate::state::DesiredService;
 
@@ -94,7 +95,7 @@ impl Previews {
     pub fn namespaces(&self) -> BTreeSet<String> {
         self.services
             .iter()
-            .map(|s| s.service.namespace.clone())
+            .map(|s| s.service.id.namespace().to_string())
             .collect()
     }
 
@@ -110,12 +111,15 @@ pub fn preview_namespace(namespace: &str, pr: u64) -> String {
 }
 
 /// The spec of a service's preview: another namespace, one replica, no autoscaling, no
-/// disruption budget, a rolling update, hosts prefixed `pr-<n>.`.
-pub fn preview_spec(svc: &LoadedService, config: &RepositoryConfig, pr: u64) -> LoadedService {
-    let mut preview = svc.clone();
-    let namespace = preview_namespace(svc.namespace(config), pr);
-    let service = &mut preview.service;
-    service.metadata.namespace = Some(namespace);
+/// disruption budget, a rolling update, hosts prefixed `pr-<n>.`. Fails when the preview
+/// namespace cannot name a service (too long).
+pub fn preview_spec(
+    svc: &LoadedService,
+    config: &RepositoryConfig,
+    pr: u64,
+) -> Result<LoadedService, InvalidServiceId> {
+    let mut service = svc.service.clone();
+    service.metadata.namespace = Some(preview_namespace(svc.namespace(), pr));
     let spec = &mut service.spec;
     spec.replicas = Some(1);
     spec.autoscaling = None;
@@ -131,7 +135,7 @@ pub fn preview_spec(svc: &LoadedService, config: &RepositoryConfig, pr: u64) -> 
             ..traffic.clone()
         };
     }
-    preview
+    LoadedService::new(service, svc.file.clone(), svc.line, config)
 }
 
 /// Compiles the previews of the `changed` services of a repository for pull request `pr`.
@@ -148,21 +152,17 @@ pub fn compile_previews(
         ..Previews::default()
     };
     for svc in &repository.services {
-        let id = (svc.namespace(config).to_string(), svc.name().to_string());
-        if !changed.contains(&id) {
+        if !changed.contains(svc.id()) {
             continue;
         }
         match preview_service(svc, config, pr, source, &prices) {
-            Ok(preview) => previews.services.push(PreviewService {
-                source: id,
-                ..preview
-            }),
-            Err(skip) => previews.skipped.push((id, skip)),
+            Ok(preview) => previews.services.push(preview),
+            Err(skip) => previews.skipped.push((svc.id().clone(), skip)),
         }
     }
-    previews.services.sort_by(|a, b| {
-        (&a.service.namespace, &a.service.name).cmp(&(&b.service.namespace, &b.service.name))
-    });
+    previews
+        .services
+        .sort_by(|a, b| a.service.id.cmp(&b.service.id));
     previews.skipped.sort_by(|a, b| a.0.cmp(&b.0));
     previews
 }
@@ -177,11 +177,11 @@ fn preview_service(
     if svc.service.spec.gpu.is_some() && !config.spec.previews.gpu {
         return Err(Skip::Gpu);
     }
-    let namespace = preview_namespace(svc.namespace(config), pr);
+    let namespace = preview_namespace(svc.namespace(), pr);
     if namespace.len() > MAX_NAMESPACE {
         return Err(Skip::NamespaceTooLong(namespace));
     }
-    let spec = preview_spec(svc, config, pr);
+    let spec = preview_spec(svc, config, pr).map_err(|e| Skip::Compile(e.to_string()))?;
     let compiled =
         compile_service(&spec, config, source).map_err(|e| Skip::Compile(e.to_string()))?;
     let mut objects = Vec::with_capacity(compiled.objects.len());
@@ -197,10 +197,9 @@ fn preview_service(
     }
     let hourly = capacity::of_objects(objects.iter(), prices).hourly;
     let port = spec.service.spec.runtime.port.unwrap_or(8080);
-    let name = svc.name().to_string();
     Ok(PreviewService {
-        source: (String::new(), String::new()),
-        url: format!("http://{name}.{namespace}.svc.cluster.local:{port}"),
+        source: svc.id().clone(),
+        url: format!("http://{}.{namespace}.svc.cluster.local:{port}", svc.name()),
         hosts: spec
             .service
             .spec
@@ -210,8 +209,7 @@ fn preview_service(
             .unwrap_or_default(),
         hourly,
         service: DesiredService {
-            namespace,
-            name,
+            id: spec.id().clone(),
             file: svc.file.clone(),
             objects,
         },

@@ -34,7 +34,7 @@ fn repository(config: &str, services: &[(&str, String)]) -> Repository {
 fn ids(names: &[&str]) -> BTreeSet<ServiceId> {
     names
         .iter()
-        .map(|n| ("ml".to_string(), n.to_string()))
+        .map(|n| ServiceId::new("ml", *n).unwrap())
         .collect()
 }
 
@@ -60,8 +60,8 @@ fn a_preview_is_one_replica_in_its_own_namespace_without_hpa_pdb_or_canary() {
     let previews = compile_previews(&repository, &ids(&["a"]), 7, &Source::default());
     assert_eq!(previews.services.len(), 1, "only the changed service");
     let preview = &previews.services[0];
-    assert_eq!(preview.source, ("ml".to_string(), "a".to_string()));
-    assert_eq!(preview.service.namespace, "ml-pr-7");
+    assert_eq!(preview.source.to_string(), "ml/a");
+    assert_eq!(preview.service.id.namespace(), "ml-pr-7");
     assert_eq!(
         kinds(&preview.service),
         ["ServiceAccount", "Service", "Deployment", "HTTPRoute"],
@@ -96,7 +96,7 @@ fn gpu_services_are_skipped_unless_previews_allow_them() {
     assert_eq!(skipped.services.len(), 1);
     assert_eq!(
         skipped.skipped,
-        [(("ml".to_string(), "g".to_string()), Skip::Gpu)]
+        [(ServiceId::new("ml", "g").unwrap(), Skip::Gpu)]
     );
     assert!(skipped.skipped[0].1.to_string().contains("previews.gpu"));
     assert_eq!(skipped.hourly(), 0.0);
@@ -126,7 +126,7 @@ fn a_namespace_name_that_would_be_too_long_is_skipped_with_its_name() {
     let long = "n".repeat(58);
     let config = CONFIG.replace("defaultNamespace: ml", &format!("defaultNamespace: {long}"));
     let repository = repository(&config, &[("a", big("a"))]);
-    let changed = BTreeSet::from([(long.clone(), "a".to_string())]);
+    let changed = BTreeSet::from([ServiceId::new(long.clone(), "a").unwrap()]);
     let previews = compile_previews(&repository, &changed, 12345, &Source::default());
     assert!(previews.services.is_empty());
     assert_eq!(

@@ -123,7 +123,7 @@ fn every_object_is_in_the_resolved_namespace_with_hash_and_source() {
             commit: Some("c".into()),
         };
         let compiled = compile_service(&loaded(svc.clone()), &config, &source).unwrap();
-        assert_eq!(compiled.namespace, namespace);
+        assert_eq!(compiled.id.namespace(), namespace);
         assert_eq!(compiled.spec_hash, spec_hash(&svc, namespace));
         for o in &compiled.objects {
             assert_eq!(o.namespace(), namespace);
@@ -153,14 +153,14 @@ fn repository_collects_errors_and_sorts_services() {
     let names: Vec<(&str, &str)> = set
         .services
         .iter()
-        .map(|s| (s.namespace.as_str(), s.name.as_str()))
+        .map(|s| (s.id.namespace(), s.id.name()))
         .collect();
     assert_eq!(
         names,
         [("a", "zeta"), ("default", "alpha"), ("default", "beta")]
     );
     assert_eq!(set.errors.len(), 1);
-    assert_eq!(set.errors[0].name, "broken");
+    assert_eq!(set.errors[0].id.name(), "broken");
     assert!(matches!(
         set.errors[0].error,
         CompileError::UnknownScheme { .. }

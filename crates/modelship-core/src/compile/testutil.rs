@@ -90,11 +90,13 @@ pub(crate) fn quantity(text: &str) -> crate::spec::Quantity {
 }
 
 pub(crate) fn loaded(service: ModelService) -> LoadedService {
-    LoadedService {
+    LoadedService::new(
         service,
-        file: "services/test.yaml".to_string(),
-        line: 1,
-    }
+        "services/test.yaml",
+        1,
+        &RepositoryConfig::default(),
+    )
+    .expect("test services have valid names")
 }
 
 pub(crate) fn ctx_for<'a>(svc: &'a LoadedService, config: &'a RepositoryConfig) -> Ctx<'a> {

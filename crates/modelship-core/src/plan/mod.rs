@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use crate::meta::{ObjectKey, group_of, kind_order};
+pub use crate::meta::{ObjectKey, ServiceId, group_of, kind_order};
 pub use crate::state::{DesiredService, DesiredState, LiveSet, LiveState, desired_state};
 pub use diff::{
     ChangeKind, FieldChange, FieldPath, REDACTED, REDACTED_CHANGED, Segment, changes, to_yaml,
@@ -46,12 +46,8 @@ pub use verdict::{ServiceViolations, block, enforce};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// A desired object has no `apiVersion`, `kind` or `metadata.name`: a compiler bug.
-    #[error("object {index} of service {namespace}/{service} has no apiVersion, kind or name")]
-    UnnamedObject {
-        namespace: String,
-        service: String,
-        index: usize,
-    },
+    #[error("object {index} of service {service} has no apiVersion, kind or name")]
+    UnnamedObject { service: ServiceId, index: usize },
 }
 
 impl Error {
@@ -134,8 +130,7 @@ pub struct ObjectPlan {
 /// The plan for one service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServicePlan {
-    pub namespace: String,
-    pub name: String,
+    pub id: ServiceId,
     /// The repository file of the service: its spec's file, or for a service gone from the
     /// repository the file its live objects were compiled from (`modelship.dev/source`).
     pub file: Option<String>,
@@ -164,7 +159,7 @@ impl ServicePlan {
 /// The plan of a whole repository against the cluster.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Services sorted by (namespace, name).
+    /// Services sorted by id.
     pub services: Vec<ServicePlan>,
 }
 
@@ -181,7 +176,7 @@ impl Plan {
 
     /// Namespaces of the services in the plan.
     pub fn namespaces(&self) -> std::collections::BTreeSet<&str> {
-        self.services.iter().map(|s| s.namespace.as_str()).collect()
+        self.services.iter().map(|s| s.id.namespace()).collect()
     }
 }
 
@@ -208,43 +203,26 @@ pub fn plan_with(desired: &DesiredState, live: &dyn LiveState, detail: Detail) -
     for service in &desired.services {
         services.push(plan_present(service, live, detail)?);
     }
-    for (namespace, name) in &desired.invalid {
-        services.push(plan_left_alone(
-            namespace,
-            name,
-            live,
-            BlockReason::InvalidSpec,
-            detail,
-        ));
+    for id in &desired.invalid {
+        services.push(plan_left_alone(id, live, BlockReason::InvalidSpec, detail));
     }
-    let known: std::collections::HashSet<(&str, &str)> = desired
+    let known: std::collections::HashSet<&ServiceId> = desired
         .services
         .iter()
-        .map(|s| (s.namespace.as_str(), s.name.as_str()))
-        .chain(
-            desired
-                .invalid
-                .iter()
-                .map(|(n, s)| (n.as_str(), s.as_str())),
-        )
+        .map(|s| &s.id)
+        .chain(&desired.invalid)
         .collect();
-    for (namespace, name) in live.services() {
-        if known.contains(&(namespace.as_str(), name.as_str())) {
+    for id in live.services() {
+        if known.contains(&id) {
             continue;
         }
         services.push(if desired.repository_valid {
-            plan_removed(&namespace, &name, live, detail)
+            plan_removed(&id, live, detail)
         } else {
-            plan_left_alone(
-                &namespace,
-                &name,
-                live,
-                BlockReason::RepositoryInvalid,
-                detail,
-            )
+            plan_left_alone(&id, live, BlockReason::RepositoryInvalid, detail)
         });
     }
-    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    services.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Plan { services })
 }
 
@@ -258,8 +236,7 @@ fn plan_present(
     let mut projected = Vec::new();
     for (index, desired) in service.objects.iter().enumerate() {
         let key = ObjectKey::of(desired).ok_or_else(|| Error::UnnamedObject {
-            namespace: service.namespace.clone(),
-            service: service.name.clone(),
+            service: service.id.clone(),
             index,
         })?;
         let live_object = live.get(&key);
@@ -268,7 +245,7 @@ fn plan_present(
         objects.push(plan);
         keys.push(key);
     }
-    for key in live.owned_by_service(&service.namespace, &service.name) {
+    for key in live.owned_by_service(&service.id) {
         if let Some(object) = live.get(key).filter(|_| !keys.contains(key)) {
             objects.push(plan_delete(key.clone(), object, Action::Delete, detail));
         }
@@ -276,8 +253,7 @@ fn plan_present(
     objects.sort_by(|a, b| (a.key.order(), &a.key).cmp(&(b.key.order(), &b.key)));
     let summary = summary::summarize(projected.iter().map(AsRef::as_ref), service.objects.iter());
     Ok(ServicePlan {
-        namespace: service.namespace.clone(),
-        name: service.name.clone(),
+        id: service.id.clone(),
         file: Some(service.file.clone()),
         status: ServiceStatus::Present,
         objects,
@@ -438,14 +414,13 @@ fn plan_delete(key: ObjectKey, live: &Value, action: Action, detail: Detail) -> 
 }
 
 fn live_objects(
-    namespace: &str,
-    name: &str,
+    id: &ServiceId,
     live: &dyn LiveState,
     action: Action,
     detail: Detail,
 ) -> Vec<ObjectPlan> {
     let mut objects: Vec<ObjectPlan> = live
-        .owned_by_service(namespace, name)
+        .owned_by_service(id)
         .into_iter()
         .filter_map(|key| Some(plan_delete(key.clone(), live.get(key)?, action, detail)))
         .collect();
@@ -454,8 +429,8 @@ fn live_objects(
 }
 
 /// The file the live objects of a service were compiled from.
-fn live_file(namespace: &str, name: &str, live: &dyn LiveState) -> Option<String> {
-    live.owned_by_service(namespace, name)
+fn live_file(id: &ServiceId, live: &dyn LiveState) -> Option<String> {
+    live.owned_by_service(id)
         .into_iter()
         .filter_map(|key| live.get(key))
         .find_map(|object| {
@@ -467,17 +442,16 @@ fn live_file(namespace: &str, name: &str, live: &dyn LiveState) -> Option<String
         })
 }
 
-fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState, detail: Detail) -> ServicePlan {
-    let objects = live_objects(namespace, name, live, Action::Delete, detail);
+fn plan_removed(id: &ServiceId, live: &dyn LiveState, detail: Detail) -> ServicePlan {
+    let objects = live_objects(id, live, Action::Delete, detail);
     let stripped: Vec<Value> = live
-        .owned_by_service(namespace, name)
+        .owned_by_service(id)
         .into_iter()
         .filter_map(|key| live.get(key).map(strip_server_fields))
         .collect();
     ServicePlan {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        file: live_file(namespace, name, live),
+        id: id.clone(),
+        file: live_file(id, live),
         status: ServiceStatus::Removed,
         objects,
         summary: summary::summarize(stripped.iter(), std::iter::empty()),
@@ -486,18 +460,16 @@ fn plan_removed(namespace: &str, name: &str, live: &dyn LiveState, detail: Detai
 }
 
 fn plan_left_alone(
-    namespace: &str,
-    name: &str,
+    id: &ServiceId,
     live: &dyn LiveState,
     reason: BlockReason,
     detail: Detail,
 ) -> ServicePlan {
     ServicePlan {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        file: live_file(namespace, name, live),
+        id: id.clone(),
+        file: live_file(id, live),
         status: ServiceStatus::Blocked(reason),
-        objects: live_objects(namespace, name, live, Action::Blocked, detail),
+        objects: live_objects(id, live, Action::Blocked, detail),
         summary: Summary::default(),
         violations: Vec::new(),
     }

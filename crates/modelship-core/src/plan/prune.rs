@@ -66,11 +66,7 @@ impl fmt::Display for MassPrune {
                 }
             })
             .collect();
-        let kept: Vec<String> = self
-            .kept
-            .iter()
-            .map(|(ns, n)| format!("{ns}/{n}"))
-            .collect();
+        let kept: Vec<String> = self.kept.iter().map(ToString::to_string).collect();
         write!(
             f,
             "refusing to prune: {}; kept {}; pass --allow-mass-prune if this is intended",
@@ -87,7 +83,7 @@ pub fn check_mass_prune(plan: &Plan) -> Option<MassPrune> {
         .services
         .iter()
         .filter(|s| s.status == ServiceStatus::Removed)
-        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .map(|s| s.id.clone())
         .collect();
     let total = plan.services.len();
     let mut reasons = Vec::new();

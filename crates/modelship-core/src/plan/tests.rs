@@ -85,8 +85,7 @@ fn fields_in(value: &Value, field: &str) -> Value {
 fn desired_of(objects: Vec<Value>) -> DesiredState {
     DesiredState {
         services: vec![DesiredService {
-            namespace: "ns".into(),
-            name: "svc".into(),
+            id: ServiceId::new("ns", "svc").unwrap(),
             file: "services/svc.yaml".into(),
             objects,
         }],
@@ -341,13 +340,21 @@ fn removed_service_is_pruned_only_from_a_valid_repository() {
     let live: LiveSet = [mk_other_service("ns", "gone")].into_iter().collect();
     let mut desired = desired_of(vec![mk_deployment("img:1", json!("1"))]);
     let valid = plan(&desired, &live).unwrap();
-    let gone = valid.services.iter().find(|s| s.name == "gone").unwrap();
+    let gone = valid
+        .services
+        .iter()
+        .find(|s| s.id.name() == "gone")
+        .unwrap();
     assert_eq!(gone.status, ServiceStatus::Removed);
     assert_eq!(gone.objects[0].action, Action::Delete);
 
     desired.repository_valid = false;
     let invalid = plan(&desired, &live).unwrap();
-    let gone = invalid.services.iter().find(|s| s.name == "gone").unwrap();
+    let gone = invalid
+        .services
+        .iter()
+        .find(|s| s.id.name() == "gone")
+        .unwrap();
     assert_eq!(
         gone.status,
         ServiceStatus::Blocked(BlockReason::RepositoryInvalid)
@@ -361,7 +368,7 @@ fn invalid_service_objects_are_blocked() {
     let live: LiveSet = [mk_other_service("ns", "broken")].into_iter().collect();
     let mut desired = desired_of(vec![]);
     desired.services.clear();
-    desired.invalid = vec![("ns".into(), "broken".into())];
+    desired.invalid = vec![ServiceId::new("ns", "broken").unwrap()];
     desired.repository_valid = false;
     let plan = plan(&desired, &live).unwrap();
     assert_eq!(plan.services.len(), 1);
@@ -523,7 +530,7 @@ fn json_names_the_block_reason() {
     let live: LiveSet = [mk_other_service("ns", "broken")].into_iter().collect();
     let desired = DesiredState {
         services: vec![],
-        invalid: vec![("ns".into(), "broken".into())],
+        invalid: vec![ServiceId::new("ns", "broken").unwrap()],
         repository_valid: false,
     };
     let plan = plan(&desired, &live).unwrap();

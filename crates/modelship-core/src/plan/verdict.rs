@@ -2,7 +2,7 @@
 //! a service with a Deny violation is blocked.
 //!
 //! ```text
-//! Plan (from plan::plan) + violations by (namespace, service) --enforce--> Plan
+//! Plan (from plan::plan) + violations by service id --enforce--> Plan
 //!   Deny  -> status Blocked(PolicyDenied); objects that would be created, updated or
 //!            deleted become Blocked (their diffs stay, to show what was refused)
 //!   Warn  -> shown, nothing blocked
@@ -21,20 +21,16 @@ use crate::policy::Violation;
 /// violation of a service the plan does not hold (which the callers never produce) still
 /// appears, as a service of its own with no objects, so a Deny can never go unseen.
 pub fn enforce(plan: &mut Plan, violations: ServiceViolations) {
-    for ((namespace, name), found) in violations {
+    for (id, found) in violations {
         if found.is_empty() {
             continue;
         }
-        let position = plan
-            .services
-            .iter()
-            .position(|s| s.namespace == namespace && s.name == name);
+        let position = plan.services.iter().position(|s| s.id == id);
         let service = match position {
             Some(index) => &mut plan.services[index],
             None => {
                 plan.services.push(ServicePlan {
-                    namespace,
-                    name,
+                    id,
                     file: None,
                     status: ServiceStatus::Present,
                     objects: Vec::new(),
@@ -53,8 +49,7 @@ pub fn enforce(plan: &mut Plan, violations: ServiceViolations) {
             block(service, BlockReason::PolicyDenied);
         }
     }
-    plan.services
-        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    plan.services.sort_by(|a, b| a.id.cmp(&b.id));
 }
 
 /// Blocks a service for `reason`: nothing of it is written or deleted (its diffs stay, to

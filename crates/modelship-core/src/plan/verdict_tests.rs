@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::plan::render::{self, Format};
-use crate::plan::{DesiredService, DesiredState, LiveSet, plan};
+use crate::plan::{DesiredService, DesiredState, LiveSet, ServiceId, plan};
 use crate::policy::{Action as PolicyAction, SourceRef};
 
 /// A ConfigMap of service `service` in namespace `ns`, as modelship labels it.
@@ -22,8 +22,7 @@ fn mk_object(service: &str, name: &str, value: &str) -> Value {
 
 fn mk_service(name: &str) -> DesiredService {
     DesiredService {
-        namespace: "ns".into(),
-        name: name.into(),
+        id: ServiceId::new("ns", name).unwrap(),
         file: format!("services/{name}.yaml"),
         objects: vec![mk_object(name, name, "new")],
     }
@@ -52,7 +51,7 @@ fn mk_violation(service: &str, policy: &str, action: PolicyAction) -> Violation 
 fn violations(entries: Vec<(&str, Violation)>) -> ServiceViolations {
     let mut out = ServiceViolations::new();
     for (service, violation) in entries {
-        out.entry(("ns".to_string(), service.to_string()))
+        out.entry(ServiceId::new("ns", service).unwrap())
             .or_default()
             .push(violation);
     }
@@ -77,7 +76,7 @@ fn two_service_plan() -> Plan {
 }
 
 fn service<'a>(plan: &'a Plan, name: &str) -> &'a ServicePlan {
-    plan.services.iter().find(|s| s.name == name).unwrap()
+    plan.services.iter().find(|s| s.id.name() == name).unwrap()
 }
 
 fn actions(service: &ServicePlan) -> Vec<(String, Action)> {
@@ -121,7 +120,7 @@ fn a_deny_blocks_only_its_service() {
     assert_eq!(b.status, ServiceStatus::Present);
     assert_eq!(actions(b), [("b".into(), Action::Create)]);
     assert!(b.violations.is_empty());
-    let denied: Vec<&str> = plan.denied().map(|s| s.name.as_str()).collect();
+    let denied: Vec<&str> = plan.denied().map(|s| s.id.name()).collect();
     assert_eq!(denied, ["a"]);
     assert!(plan.has_changes(), "b still applies");
 }
@@ -149,7 +148,7 @@ fn warnings_and_audits_block_nothing() {
 fn a_deny_keeps_an_invalid_spec_block() {
     let desired = DesiredState {
         services: vec![],
-        invalid: vec![("ns".into(), "a".into())],
+        invalid: vec![ServiceId::new("ns", "a").unwrap()],
         repository_valid: false,
     };
     let live: LiveSet = [mk_object("a", "a", "old")].into_iter().collect();
@@ -170,7 +169,7 @@ fn a_deny_of_a_service_the_plan_lacks_is_still_shown() {
         &mut plan,
         violations(vec![("c", mk_violation("c", "p", PolicyAction::Deny))]),
     );
-    let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = plan.services.iter().map(|s| s.id.name()).collect();
     assert_eq!(names, ["a", "b", "c"]);
     let c = service(&plan, "c");
     assert_eq!(c.status, ServiceStatus::Blocked(BlockReason::PolicyDenied));

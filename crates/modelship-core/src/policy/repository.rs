@@ -13,11 +13,11 @@ use super::matching::{SourceRef, Subject};
 use super::{Error, PolicySet, Violation};
 use crate::compile::DesiredSet;
 use crate::meta::{ObjectKey, ServiceId};
+use crate::spec::{LoadedService, Repository};
 use crate::state::{DesiredState, LiveState};
 
-/// Policy violations of each service, keyed by (namespace, service name).
-pub type ServiceViolations = BTreeMap<(String, String), Vec<Violation>>;
-use crate::spec::{LoadedService, Repository, RepositoryConfig};
+/// Policy violations of each service, keyed by service.
+pub type ServiceViolations = BTreeMap<ServiceId, Vec<Violation>>;
 
 /// What the caller knows of the cluster.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +30,7 @@ pub struct ClusterView {
 
 /// The ModelService as a policy sees it: the document with `metadata.namespace` resolved
 /// to the namespace it lands in.
-pub fn service_object(service: &LoadedService, config: &RepositoryConfig) -> Result<Value, Error> {
+pub fn service_object(service: &LoadedService) -> Result<Value, Error> {
     let mut object = serde_json::to_value(&service.service).map_err(|source| Error::Service {
         name: service.name().to_string(),
         source,
@@ -38,7 +38,7 @@ pub fn service_object(service: &LoadedService, config: &RepositoryConfig) -> Res
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.insert(
             "namespace".to_string(),
-            Value::String(service.namespace(config).to_string()),
+            Value::String(service.namespace().to_string()),
         );
     }
     Ok(object)
@@ -56,12 +56,12 @@ pub fn check_repository(
     let (services, sources) = check_services(repo, &cluster.namespace_labels, policies, None)?;
     let mut violations: Vec<Violation> = services.into_iter().flat_map(|(_, v)| v).collect();
     for service in &desired.services {
-        let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        let source = source_of(&sources, &service.id, &service.file);
         for object in &service.objects {
             let json = object.to_json()?;
             let subject = Subject::new(&json)
                 .with_old_object(cluster.live.get(&object.key()))
-                .with_namespace_labels(cluster.namespace_labels.get(&service.namespace))
+                .with_namespace_labels(cluster.namespace_labels.get(service.id.namespace()))
                 .with_source(&source);
             violations.extend(policies.evaluate(&subject));
         }
@@ -83,7 +83,7 @@ pub fn check_desired(
 }
 
 /// [`check_desired`], with the violations of each service (its spec and its objects) kept
-/// apart, keyed by (namespace, name), for [`crate::plan::enforce`]. Services without
+/// apart, keyed by service, for [`crate::plan::enforce`]. Services without
 /// violations are left out.
 pub fn check_desired_by_service(
     repo: &Repository,
@@ -111,21 +111,21 @@ pub fn check_desired_of(
         out.entry(key).or_default().extend(violations);
     }
     for service in &desired.services {
-        let id = (service.namespace.clone(), service.name.clone());
-        if only.is_some_and(|only| !only.contains(&id)) {
+        let id = &service.id;
+        if only.is_some_and(|only| !only.contains(id)) {
             continue;
         }
-        let source = source_of(&sources, &service.namespace, &service.name, &service.file);
+        let source = source_of(&sources, id, &service.file);
         let mut violations = Vec::new();
         for object in &service.objects {
             let old = ObjectKey::of(object).and_then(|key| live.get(&key));
             let subject = Subject::new(object)
                 .with_old_object(old)
-                .with_namespace_labels(namespace_labels.get(&service.namespace))
+                .with_namespace_labels(namespace_labels.get(id.namespace()))
                 .with_source(&source);
             violations.extend(policies.evaluate(&subject));
         }
-        out.entry(id).or_default().extend(violations);
+        out.entry(id.clone()).or_default().extend(violations);
     }
     out.retain(|_, violations| !violations.is_empty());
     Ok(out)
@@ -137,7 +137,7 @@ type Sources = BTreeMap<ServiceId, SourceRef>;
 type InRepositoryOrder = Vec<(ServiceId, Vec<Violation>)>;
 
 /// Checks every valid service of the repository; returns the violations of each service
-/// (namespace, name), in repository order, and where each service was written.
+/// in repository order, and where each service was written.
 fn check_services(
     repo: &Repository,
     namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
@@ -147,34 +147,27 @@ fn check_services(
     let mut violations = Vec::new();
     let mut sources = Sources::new();
     for service in &repo.services {
-        let namespace = service.namespace(&repo.config);
-        if only.is_some_and(|only| {
-            !only.contains(&(namespace.to_string(), service.name().to_string()))
-        }) {
+        if only.is_some_and(|only| !only.contains(service.id())) {
             continue;
         }
-        let object = service_object(service, &repo.config)?;
+        let object = service_object(service)?;
         let source = SourceRef {
             file: service.file.clone(),
             line: service.line,
         };
         let subject = Subject::new(&object)
-            .with_namespace_labels(namespace_labels.get(namespace))
+            .with_namespace_labels(namespace_labels.get(service.namespace()))
             .with_source(&source);
-        let key = (namespace.to_string(), service.name().to_string());
-        violations.push((key.clone(), policies.evaluate(&subject)));
-        sources.insert(key, source);
+        violations.push((service.id().clone(), policies.evaluate(&subject)));
+        sources.insert(service.id().clone(), source);
     }
     Ok((violations, sources))
 }
 
 /// Where a service was written; its file alone when the repository does not list it.
-fn source_of(sources: &Sources, namespace: &str, name: &str, file: &str) -> SourceRef {
-    sources
-        .get(&(namespace.to_string(), name.to_string()))
-        .cloned()
-        .unwrap_or_else(|| SourceRef {
-            file: file.to_string(),
-            line: 0,
-        })
+fn source_of(sources: &Sources, id: &ServiceId, file: &str) -> SourceRef {
+    sources.get(id).cloned().unwrap_or_else(|| SourceRef {
+        file: file.to_string(),
+        line: 0,
+    })
 }

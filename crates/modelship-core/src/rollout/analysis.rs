@@ -99,7 +99,7 @@ impl AnalysisQueries {
         let spec = &svc.service.spec;
         AnalysisQueries::build(
             spec.rollout.as_ref().and_then(|r| r.analysis.as_ref()),
-            svc.namespace(config),
+            svc.namespace(),
             svc.name(),
             router_of(spec, config),
             &SeriesNames::from(&config.spec.analysis),

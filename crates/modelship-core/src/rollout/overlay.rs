@@ -72,15 +72,15 @@ fn drop_track_keys(value: &mut serde_json::Value) {
 /// The template hash of the stable Deployment compiled for a service: the
 /// `desired_hash` the state machine compares with the live one.
 pub fn desired_template_hash(objects: &ServiceObjects) -> Result<String> {
-    let name = &objects.name;
+    let name = objects.id.name();
     let stable = objects
         .objects
         .iter()
         .find_map(|o| match o {
-            Object::Deployment(d) if d.metadata.name.as_deref() == Some(name.as_str()) => Some(d),
+            Object::Deployment(d) if d.metadata.name.as_deref() == Some(name) => Some(d),
             _ => None,
         })
-        .ok_or_else(|| Error::NoDeployment(name.clone()))?;
+        .ok_or_else(|| Error::NoDeployment(name.to_string()))?;
     template_hash(&deployment_template(stable))
 }
 
@@ -166,7 +166,7 @@ pub fn overlay(
 }
 
 fn stable_deployment(objects: &mut ServiceObjects) -> Result<&mut Deployment> {
-    let name = objects.name.clone();
+    let name = objects.id.name().to_string();
     objects
         .objects
         .iter_mut()
@@ -191,8 +191,8 @@ fn deployment_template(deployment: &Deployment) -> PodTemplateSpec {
 fn set_weights(objects: &mut ServiceObjects, weight: u32) {
     let canary = i32::try_from(weight.min(100)).unwrap_or(100);
     let stable = 100 - canary;
-    let canary_backend = track_service_name(&objects.name, Track::Canary);
-    let stable_backend = track_service_name(&objects.name, Track::Stable);
+    let canary_backend = track_service_name(objects.id.name(), Track::Canary);
+    let stable_backend = track_service_name(objects.id.name(), Track::Stable);
     for object in &mut objects.objects {
         match object {
             Object::HttpRoute(route) => {

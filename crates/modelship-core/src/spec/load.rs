@@ -5,7 +5,7 @@
 //!   │                                      │ spec.services globs
 //!   └──> service files ──parse──> documents ──header──> de ──> validate ──> services
 //!                                     │ every problem, located           duplicates
-//!                                     └──> diagnostics, invalid (namespace, name)
+//!                                     └──> diagnostics, invalid service ids
 //! ```
 //!
 //! A document that fails anywhere is left out of `services`; when its name can still be
@@ -26,6 +26,7 @@ use super::recover;
 use super::types::{API_VERSION, ModelService, RepositoryConfig};
 use super::validate::{self, Finding, Violation};
 use super::{LoadedService, Repository};
+use crate::service_id::ServiceId;
 
 /// The repository configuration file, at the root.
 pub const CONFIG_FILE: &str = "modelship.yaml";
@@ -55,10 +56,10 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
     }
     let (mut services, mut invalid) = resolve(named, &mut diagnostics);
     if !config_ok {
-        invalid.extend(services.iter().map(|s| id_of(s, &config)));
+        invalid.extend(services.iter().map(|s| s.id().clone()));
         services.clear();
     }
-    services.sort_by_key(|s| id_of(s, &config));
+    services.sort_by(|a, b| a.id().cmp(b.id()));
     invalid.sort();
     invalid.dedup();
     diagnostics.sort_by(|a, b| {
@@ -71,13 +72,6 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
         diagnostics,
         invalid,
     }
-}
-
-fn id_of(service: &LoadedService, config: &RepositoryConfig) -> (String, String) {
-    (
-        service.namespace(config).to_string(),
-        service.name().to_string(),
-    )
 }
 
 /// Reads `modelship.yaml`; returns the configuration and whether it was free of errors.
@@ -150,7 +144,7 @@ fn service_matcher(config: &RepositoryConfig) -> GlobSet {
 
 /// A document that names a service: loaded when it passed every check, else failed.
 struct Named {
-    id: (String, String),
+    id: ServiceId,
     file: String,
     /// Where `metadata.name` is written.
     mark: Mark,
@@ -216,13 +210,16 @@ impl FileReport<'_> {
         let clean = report.clean_since(before);
         match service {
             Some(service) if clean => {
-                let service = LoadedService {
-                    service,
-                    file: self.file.to_string(),
-                    line: root.mark.line,
+                // Validation refuses a name or namespace that cannot make an id; should
+                // one pass, the document is recorded as failed rather than loaded.
+                let Ok(service) =
+                    LoadedService::new(service, self.file, root.mark.line, self.config)
+                else {
+                    self.failed(Some(&root), text, doc.line, broken);
+                    return;
                 };
                 self.named.push(Named {
-                    id: id_of(&service, self.config),
+                    id: service.id().clone(),
                     file: self.file.to_string(),
                     mark: root.locate(&FieldPath::parse("metadata.name"), false),
                     service: Some(service),
@@ -245,14 +242,14 @@ impl FileReport<'_> {
     }
 }
 
-/// Splits documents into loaded services and the ids of failed ones. A (namespace, name)
-/// named more than once is an error at every occurrence after the first, and none of its
+/// Splits documents into loaded services and the ids of failed ones. A service named more
+/// than once is an error at every occurrence after the first, and none of its
 /// documents is applied.
 fn resolve(
     named: Vec<Named>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> (Vec<LoadedService>, Vec<(String, String)>) {
-    let mut first: BTreeMap<&(String, String), &Named> = BTreeMap::new();
+) -> (Vec<LoadedService>, Vec<ServiceId>) {
+    let mut first: BTreeMap<&ServiceId, &Named> = BTreeMap::new();
     let mut duplicated = BTreeSet::new();
     for n in &named {
         let Some(earlier) = first.get(&n.id) else {
@@ -260,8 +257,7 @@ fn resolve(
             continue;
         };
         let violation = Violation::Duplicate {
-            namespace: n.id.0.clone(),
-            name: n.id.1.clone(),
+            service: n.id.clone(),
             first: format!("{}:{}", earlier.file, earlier.mark.line),
         };
         let message = violation.to_string();

@@ -14,7 +14,7 @@
 //! - `de`: a serde deserializer over a tree that reports every problem with its field path.
 //! - `validate`: the semantic rules, on typed values, as [`validate::Finding`]s.
 //! - `load`: the repository walk: config, service globs, headers, duplicates, and the
-//!   (namespace, name) of every failed document so that its live objects stay untouched.
+//!   service id of every failed document so that its live objects stay untouched.
 //!
 //! Nothing here touches the filesystem: callers hand in file contents (see
 //! `crate::cli` for the directory walk), so the same code checks a local directory, a
@@ -36,7 +36,9 @@ pub use node::FieldPath;
 pub use types::*;
 pub use units::{Duration, Quantity, UnitError};
 
-/// A ModelService together with where it was written.
+use crate::service_id::{InvalidServiceId, ServiceId};
+
+/// A ModelService together with where it was written, and the service it names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedService {
     pub service: ModelService,
@@ -44,21 +46,48 @@ pub struct LoadedService {
     pub file: String,
     /// 1-based line of the document's first line in that file.
     pub line: usize,
+    /// The namespace (`metadata.namespace`, else the repository's default) and name, read
+    /// once when the service is built: a loaded service always names a valid service.
+    id: ServiceId,
 }
 
 impl LoadedService {
-    /// The namespace the service lands in.
-    pub fn namespace<'a>(&'a self, config: &'a RepositoryConfig) -> &'a str {
-        self.service
+    /// A service as written in `file` at `line`; its namespace defaults to `config`'s.
+    /// Fails when the namespace or name cannot name a service (validation reports such a
+    /// spec, so the loader never builds one).
+    pub fn new(
+        service: ModelService,
+        file: impl Into<String>,
+        line: usize,
+        config: &RepositoryConfig,
+    ) -> Result<Self, InvalidServiceId> {
+        let namespace = service
             .metadata
             .namespace
             .as_deref()
-            .unwrap_or(&config.spec.default_namespace)
+            .unwrap_or(&config.spec.default_namespace);
+        let id = ServiceId::new(namespace, service.metadata.name.as_str())?;
+        Ok(LoadedService {
+            service,
+            file: file.into(),
+            line,
+            id,
+        })
+    }
+
+    /// The service: its namespace and name.
+    pub fn id(&self) -> &ServiceId {
+        &self.id
+    }
+
+    /// The namespace the service lands in.
+    pub fn namespace(&self) -> &str {
+        self.id.namespace()
     }
 
     /// The service name (`metadata.name`).
     pub fn name(&self) -> &str {
-        &self.service.metadata.name
+        self.id.name()
     }
 }
 
@@ -66,14 +95,14 @@ impl LoadedService {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Repository {
     pub config: RepositoryConfig,
-    /// Valid services, sorted by (namespace, name).
+    /// Valid services, sorted by id (namespace, then name).
     pub services: Vec<LoadedService>,
     /// Every problem found, sorted by (file, line, column). Services with an error are not
     /// in `services`; `invalid` names them so that nothing of theirs is ever pruned.
     pub diagnostics: Vec<Diagnostic>,
-    /// (namespace, name) of documents that named a service but failed to load or validate.
-    /// Their live objects must be left untouched.
-    pub invalid: Vec<(String, String)>,
+    /// The services of documents that failed to load or validate, sorted. Their live
+    /// objects must be left untouched.
+    pub invalid: Vec<ServiceId>,
 }
 
 impl Repository {

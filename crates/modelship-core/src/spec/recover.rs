@@ -1,15 +1,21 @@
-//! Names of documents that failed: which (namespace, name) a broken document meant, so
-//! that its live objects are left untouched. Generous on purpose: a false name protects
-//! nothing that exists, a missed one could let a service be pruned.
+//! Names of documents that failed: which service a broken document meant, so that its
+//! live objects are left untouched. Generous on purpose: a false name protects nothing
+//! that exists, a missed one could let a service be pruned.
+//!
+//! A name or namespace that cannot make a [`ServiceId`] (empty, holding `/`, whitespace or
+//! a control character) is not read: such a document is already an error diagnostic, so
+//! the repository is invalid and nothing is pruned, and no live service can carry that
+//! name.
 //!
 //! The node tree is read first; when the tree is broken (cut short by a syntax error, a
 //! duplicate `metadata` dropped), the text is also scanned line by line.
 
 use super::node::{FieldPath, Mark, Node};
 use super::types::RepositoryConfig;
+use crate::service_id::ServiceId;
 
 /// A service id and where its name is written.
-pub type Named = ((String, String), Mark);
+pub type Named = (ServiceId, Mark);
 
 /// Every reading of the name of a failed document, without repeats.
 pub fn failed_ids(
@@ -32,22 +38,19 @@ pub fn failed_ids(
     ids
 }
 
-/// (namespace, name) of a document whose `metadata.name` is still readable in the tree.
+/// The service of a document whose `metadata.name` is still readable in the tree.
 pub fn from_tree(root: &Node, config: &RepositoryConfig) -> Option<Named> {
     let metadata = root.get("metadata")?;
     let name = metadata.get("name")?.as_text()?.trim();
-    if name.is_empty() {
-        return None;
-    }
     let namespace = metadata
         .get("namespace")
         .and_then(Node::as_text)
         .unwrap_or(&config.spec.default_namespace);
     let mark = root.locate(&FieldPath::parse("metadata.name"), false);
-    Some(((namespace.to_string(), name.to_string()), mark))
+    Some((ServiceId::new(namespace, name).ok()?, mark))
 }
 
-/// (namespace, name) read line by line from the document starting at `from_line`:
+/// The service read line by line from the document starting at `from_line`:
 /// `metadata:` at column 0, then indented `name:` and `namespace:` lines.
 pub fn from_text(text: &str, from_line: usize, config: &RepositoryConfig) -> Option<Named> {
     let first = from_line.max(1);
@@ -86,7 +89,8 @@ pub fn from_text(text: &str, from_line: usize, config: &RepositoryConfig) -> Opt
         }
     }
     let namespace = namespace.unwrap_or_else(|| config.spec.default_namespace.clone());
-    name.map(|(name, mark)| ((namespace, name), mark))
+    let (name, mark) = name?;
+    Some((ServiceId::new(namespace, name).ok()?, mark))
 }
 
 #[cfg(test)]
@@ -102,7 +106,7 @@ mod tests {
             line: 5,
             column: 10,
         };
-        assert_eq!(found, Some((("ml".to_string(), "svc".to_string()), mark)));
+        assert_eq!(found, Some((ServiceId::new("ml", "svc").unwrap(), mark)));
         assert_eq!(
             from_text(text, 1, &config),
             None,

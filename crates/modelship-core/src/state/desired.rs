@@ -2,21 +2,18 @@
 
 use super::{DesiredService, DesiredState};
 use crate::compile::{CompileError, DesiredSet, ServiceObjects};
+use crate::service_id::ServiceId;
 use crate::spec::Repository;
 
 /// The desired state of a repository: compiled services as JSON; services that failed to
 /// load, validate, compile or serialize as invalid (their live objects are left alone).
 pub fn desired_state(repository: &Repository, compiled: &DesiredSet) -> DesiredState {
-    let mut failed: Vec<(String, String)> = compiled
-        .errors
-        .iter()
-        .map(|e| (e.namespace.clone(), e.name.clone()))
-        .collect();
+    let mut failed: Vec<ServiceId> = compiled.errors.iter().map(|e| e.id.clone()).collect();
     let mut services = Vec::new();
     for service in &compiled.services {
         match desired_service(service) {
             Ok(service) => services.push(service),
-            Err(_) => failed.push((service.namespace.clone(), service.name.clone())),
+            Err(_) => failed.push(service.id.clone()),
         }
     }
     assemble(repository, services, failed)
@@ -27,12 +24,10 @@ pub fn desired_state(repository: &Repository, compiled: &DesiredSet) -> DesiredS
 pub fn assemble(
     repository: &Repository,
     mut services: Vec<DesiredService>,
-    failed: Vec<(String, String)>,
+    failed: Vec<ServiceId>,
 ) -> DesiredState {
-    // Sorted by (namespace, name): callers look services up by binary search.
-    services.sort_by(|a: &DesiredService, b: &DesiredService| {
-        (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name))
-    });
+    // Sorted by id: callers look services up by binary search.
+    services.sort_by(|a: &DesiredService, b: &DesiredService| a.id.cmp(&b.id));
     let mut invalid = repository.invalid.clone();
     invalid.extend(failed);
     invalid.sort();
@@ -48,8 +43,7 @@ pub fn assemble(
 /// invalid ([`desired_state`] lists it so).
 pub fn desired_service(service: &ServiceObjects) -> Result<DesiredService, CompileError> {
     Ok(DesiredService {
-        namespace: service.namespace.clone(),
-        name: service.name.clone(),
+        id: service.id.clone(),
         file: service.file.clone(),
         objects: service
             .objects

@@ -7,23 +7,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::meta::{LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey};
+use crate::meta::{LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey, ServiceId};
 
 /// Read access to the live objects labelled `app.kubernetes.io/managed-by=modelship`.
 pub trait LiveState {
     /// The live object with this key, as the API server returned it.
     fn get(&self, key: &ObjectKey) -> Option<&Value>;
     /// Keys of the live objects labelled for this service, in key order.
-    fn owned_by_service(&self, namespace: &str, service: &str) -> Vec<&ObjectKey>;
-    /// Every (namespace, service) that has at least one live object.
-    fn services(&self) -> BTreeSet<(String, String)>;
+    fn owned_by_service(&self, service: &ServiceId) -> Vec<&ObjectKey>;
+    /// Every service that has at least one live object.
+    fn services(&self) -> BTreeSet<ServiceId>;
 }
 
 /// An in-memory [`LiveState`]: a snapshot of live objects indexed by service.
 #[derive(Debug, Clone, Default)]
 pub struct LiveSet {
     objects: BTreeMap<ObjectKey, Value>,
-    by_service: BTreeMap<(String, String), BTreeSet<ObjectKey>>,
+    by_service: BTreeMap<ServiceId, BTreeSet<ObjectKey>>,
 }
 
 impl LiveSet {
@@ -33,7 +33,9 @@ impl LiveSet {
     }
 
     /// Adds a live object; objects without a key or without our labels are ignored, so a
-    /// careless caller can never make the plan delete something that is not ours.
+    /// careless caller can never make the plan delete something that is not ours. An
+    /// object whose namespace and service label make no valid id (cluster-scoped, or a
+    /// label modelship never writes) is held but belongs to no service.
     pub fn insert(&mut self, object: Value) {
         let Some(key) = ObjectKey::of(&object) else {
             return;
@@ -43,11 +45,10 @@ impl LiveSet {
         if label(LABEL_MANAGED_BY) != Some(MANAGED_BY_VALUE) {
             return;
         }
-        if let Some(service) = label(LABEL_SERVICE) {
-            self.by_service
-                .entry((key.namespace.clone(), service.to_string()))
-                .or_default()
-                .insert(key.clone());
+        if let Some(service) = label(LABEL_SERVICE)
+            && let Ok(id) = ServiceId::new(key.namespace.as_str(), service)
+        {
+            self.by_service.entry(id).or_default().insert(key.clone());
         }
         self.objects.insert(key, object);
     }
@@ -78,14 +79,14 @@ impl LiveState for LiveSet {
         self.objects.get(key)
     }
 
-    fn owned_by_service(&self, namespace: &str, service: &str) -> Vec<&ObjectKey> {
+    fn owned_by_service(&self, service: &ServiceId) -> Vec<&ObjectKey> {
         self.by_service
-            .get(&(namespace.to_string(), service.to_string()))
+            .get(service)
             .map(|keys| keys.iter().collect())
             .unwrap_or_default()
     }
 
-    fn services(&self) -> BTreeSet<(String, String)> {
+    fn services(&self) -> BTreeSet<ServiceId> {
         self.by_service.keys().cloned().collect()
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! DesiredState ─┐
-//! LiveState ────┼─ estimate ──▶ Capacities { (namespace, name) ─▶ {before, after} }
+//! LiveState ────┼─ estimate ──▶ Capacities { service id ─▶ {before, after} }
 //! PriceList ────┘   (GpuConfig.catalog: product ─▶ hourlyCost)
 //! ```
 //!
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::plan::{DesiredState, LiveState};
+use crate::plan::{DesiredState, LiveState, ServiceId};
 use crate::spec::types::GpuModel;
 
 /// Hours in an average month (365.25 × 24 / 12, rounded as cloud price lists do).
@@ -87,19 +87,16 @@ pub struct Peak {
     pub hourly: f64,
 }
 
-/// Capacities of every service of a plan, keyed by (namespace, name).
+/// Capacities of every service of a plan, keyed by service.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Capacities {
-    pub services: BTreeMap<(String, String), ServiceCapacity>,
+    pub services: BTreeMap<ServiceId, ServiceCapacity>,
 }
 
 impl Capacities {
     /// The capacity of one service; zero when unknown.
-    pub fn of(&self, namespace: &str, name: &str) -> ServiceCapacity {
-        self.services
-            .get(&(namespace.to_string(), name.to_string()))
-            .copied()
-            .unwrap_or_default()
+    pub fn of(&self, id: &ServiceId) -> ServiceCapacity {
+        self.services.get(id).copied().unwrap_or_default()
     }
 
     /// Sums of every service, before and after.
@@ -116,34 +113,30 @@ impl Capacities {
 /// Counts every service of the desired and the live state. A service whose spec is
 /// invalid keeps its live figures on both sides (nothing of it changes).
 pub fn estimate(desired: &DesiredState, live: &dyn LiveState, prices: &PriceList) -> Capacities {
-    let live_of = |namespace: &str, name: &str| {
+    let live_of = |id: &ServiceId| {
         let objects = live
-            .owned_by_service(namespace, name)
+            .owned_by_service(id)
             .into_iter()
             .filter_map(|key| live.get(key));
         of_objects(objects, prices)
     };
     let mut services = BTreeMap::new();
-    for (namespace, name) in live.services() {
-        let before = live_of(&namespace, &name);
+    for id in live.services() {
+        let before = live_of(&id);
         services.insert(
-            (namespace, name),
+            id,
             ServiceCapacity {
                 before,
                 after: Capacity::default(),
             },
         );
     }
-    for (namespace, name) in &desired.invalid {
-        let entry = services
-            .entry((namespace.clone(), name.clone()))
-            .or_default();
+    for id in &desired.invalid {
+        let entry = services.entry(id.clone()).or_default();
         entry.after = entry.before;
     }
     for service in &desired.services {
-        let entry = services
-            .entry((service.namespace.clone(), service.name.clone()))
-            .or_default();
+        let entry = services.entry(service.id.clone()).or_default();
         entry.after = of_objects(service.objects.iter(), prices);
     }
     Capacities { services }

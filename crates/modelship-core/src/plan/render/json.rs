@@ -190,8 +190,8 @@ pub fn document(plan: &Plan) -> serde_json::Value {
             .services
             .iter()
             .map(|s| Service {
-                namespace: &s.namespace,
-                name: &s.name,
+                namespace: s.id.namespace(),
+                name: s.id.name(),
                 status: s.status,
                 summary: &s.summary,
                 objects: s

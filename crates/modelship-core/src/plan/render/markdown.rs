@@ -30,7 +30,9 @@ use super::merge::Merge;
 use super::{
     action_sign, counts_text, denied_text, has_details, shown_violations, status_text, summary_text,
 };
-use crate::plan::{Action, FieldChange, ObjectPlan, Plan, Segment, ServicePlan, ServiceStatus};
+use crate::plan::{
+    Action, FieldChange, ObjectPlan, Plan, Segment, ServiceId, ServicePlan, ServiceStatus,
+};
 use crate::policy::Violation;
 use crate::spec::{Diagnostic, Repository, Severity};
 
@@ -87,13 +89,13 @@ pub struct CommentContext {
     pub diagnostics: Vec<Diagnostic>,
     /// GPUs and cost per service, before and after.
     pub capacities: Capacities,
-    /// What merging does per (namespace, name); a service missing here rolls.
-    pub merges: BTreeMap<(String, String), Merge>,
-    /// `spec.owner` per (namespace, name), shown with the service.
-    pub owners: BTreeMap<(String, String), String>,
-    /// The peak during a canary rollout per (namespace, name): filled by the rollout
-    /// module when it can estimate one; shown in the headline when any is given.
-    pub peaks: BTreeMap<(String, String), Peak>,
+    /// What merging does per service; a service missing here rolls.
+    pub merges: BTreeMap<ServiceId, Merge>,
+    /// `spec.owner` per service, shown with the service.
+    pub owners: BTreeMap<ServiceId, String>,
+    /// The peak during a canary rollout per service: filled by the rollout module when it
+    /// can estimate one; shown in the headline when any is given.
+    pub peaks: BTreeMap<ServiceId, Peak>,
     /// Links for `file:line`; without them locations are plain text.
     pub links: Option<Links>,
 }
@@ -104,12 +106,10 @@ impl CommentContext {
         let mut merges = BTreeMap::new();
         let mut owners = BTreeMap::new();
         for loaded in &repository.services {
-            let namespace = loaded.namespace(&repository.config).to_string();
-            let key = (namespace, loaded.service.metadata.name.clone());
             if let Some(owner) = &loaded.service.spec.owner {
-                owners.insert(key.clone(), owner.clone());
+                owners.insert(loaded.id().clone(), owner.clone());
             }
-            merges.insert(key, Merge::of(&loaded.service));
+            merges.insert(loaded.id().clone(), Merge::of(&loaded.service));
         }
         CommentContext {
             diagnostics: repository.diagnostics.clone(),
@@ -180,7 +180,7 @@ pub fn comment(plan: &Plan, context: &CommentContext) -> String {
 fn blocked_keep_live(
     plan: &Plan,
     context: &CommentContext,
-) -> (CommentContext, BTreeMap<(String, String), Capacity>) {
+) -> (CommentContext, BTreeMap<ServiceId, Capacity>) {
     let mut adjusted = context.clone();
     let mut asked = BTreeMap::new();
     for service in plan
@@ -188,11 +188,10 @@ fn blocked_keep_live(
         .iter()
         .filter(|s| matches!(s.status, ServiceStatus::Blocked(_)))
     {
-        let key = (service.namespace.clone(), service.name.clone());
-        if let Some(capacity) = adjusted.capacities.services.get_mut(&key)
+        if let Some(capacity) = adjusted.capacities.services.get_mut(&service.id)
             && capacity.after != capacity.before
         {
-            asked.insert(key, capacity.after);
+            asked.insert(service.id.clone(), capacity.after);
             capacity.after = capacity.before;
         }
     }
@@ -390,7 +389,7 @@ fn table(
     listed: &[&ServicePlan],
     total: usize,
     context: &CommentContext,
-    asked: &BTreeMap<(String, String), Capacity>,
+    asked: &BTreeMap<ServiceId, Capacity>,
     out: &mut String,
 ) {
     let _ = writeln!(
@@ -399,16 +398,15 @@ fn table(
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for s in listed.iter().take(MAX_TABLE_ROWS) {
-        let capacity = context.capacities.of(&s.namespace, &s.name);
+        let capacity = context.capacities.of(&s.id);
         let mut gpus = gpus_cell(capacity.before, capacity.after);
-        if let Some(wanted) = asked.get(&(s.namespace.clone(), s.name.clone())) {
+        if let Some(wanted) = asked.get(&s.id) {
             let _ = write!(gpus, " (asks for {})", wanted.gpus);
         }
         let _ = writeln!(
             out,
-            "| `{}/{}` | {} | {} | {} | {} | {} |",
-            s.namespace,
-            s.name,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            s.id,
             status_text(s.status),
             counts_text(|a| s.count(a)),
             gpus,
@@ -463,13 +461,12 @@ fn cost_cell(before: Capacity, after: Capacity) -> String {
 }
 
 fn section(service: &ServicePlan, context: &CommentContext) -> Section {
-    let id = format!("{}/{}", service.namespace, service.name);
+    let id = service.id.to_string();
     let mut head = format!(
         "\n<details><summary><b>{id}</b>: {}</summary>\n\n",
         counts_text(|a| service.count(a))
     );
-    let key = (service.namespace.clone(), service.name.clone());
-    if let Some(owner) = context.owners.get(&key) {
+    if let Some(owner) = context.owners.get(&service.id) {
         let _ = writeln!(head, "Owner: {}\n", escape_message(owner));
     }
     if let Some(merge) = merge_line(service, context, &id) {
@@ -552,13 +549,10 @@ fn merge_line(service: &ServicePlan, context: &CommentContext, id: &str) -> Opti
     let deployment = service
         .objects
         .iter()
-        .find(|o| o.key.kind == "Deployment" && o.key.name == service.name);
-    let merge = context
-        .merges
-        .get(&(service.namespace.clone(), service.name.clone()))
-        .unwrap_or(&Merge::Rolling);
+        .find(|o| o.key.kind == "Deployment" && o.key.name == service.id.name());
+    let merge = context.merges.get(&service.id).unwrap_or(&Merge::Rolling);
     // A plan with the rollouts advanced keeps the stable template and creates the canary.
-    let canary_name = format!("{}-canary", service.name);
+    let canary_name = format!("{}-canary", service.id.name());
     let canary_created = service.objects.iter().any(|o| {
         o.key.kind == "Deployment" && o.key.name == canary_name && o.action == Action::Create
     });

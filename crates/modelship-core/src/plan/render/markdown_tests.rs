@@ -34,8 +34,7 @@ fn object(kind: &str, name: &str, action: Action, changes: Vec<FieldChange>) -> 
 
 fn service(name: &str, objects: Vec<ObjectPlan>) -> ServicePlan {
     ServicePlan {
-        namespace: "ml".to_string(),
-        name: name.to_string(),
+        id: ServiceId::new("ml", name).unwrap(),
         file: Some(format!("services/{name}.yaml")),
         status: ServiceStatus::Present,
         objects,
@@ -157,14 +156,14 @@ fn headline_counts_gpus_and_cost_and_the_canary_peak() {
         unpriced: 0,
     };
     context.capacities.services.insert(
-        ("ml".into(), "llm".into()),
+        ServiceId::new("ml", "llm").unwrap(),
         ServiceCapacity {
             before: capacity(4, 14.68),
             after: capacity(8, 29.36),
         },
     );
     context.peaks.insert(
-        ("ml".into(), "llm".into()),
+        ServiceId::new("ml", "llm").unwrap(),
         Peak {
             gpus: 12,
             hourly: 44.04,
@@ -203,9 +202,10 @@ fn canary_services_say_which_steps_and_gates_a_merge_starts() {
         checks: Vec::new(),
         failure_limit: None,
     };
-    context
-        .merges
-        .insert(("ml".into(), "llm".into()), Merge::Canary(Box::new(canary)));
+    context.merges.insert(
+        ServiceId::new("ml", "llm").unwrap(),
+        Merge::Canary(Box::new(canary)),
+    );
     let md = comment(&plan, &context);
     assert!(
         md.contains("**Merging will** start a canary: 25% → ⏸ gate, then 100%. A gate waits for `/modelship approve ml/llm`"),
@@ -237,9 +237,10 @@ fn a_plan_with_the_canary_started_says_a_merge_starts_a_canary() {
     let mut context = CommentContext::default();
     let md = comment(&plan, &context);
     assert!(!md.contains("start a canary"), "not a canary service: {md}");
-    context
-        .merges
-        .insert(("ml".into(), "llm".into()), Merge::Canary(Box::new(canary)));
+    context.merges.insert(
+        ServiceId::new("ml", "llm").unwrap(),
+        Merge::Canary(Box::new(canary)),
+    );
     let md = comment(&plan, &context);
     assert!(
         md.contains("**Merging will** start a canary: 50% → 100%"),

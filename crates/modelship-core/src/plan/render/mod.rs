@@ -105,10 +105,7 @@ fn unchanged_line(plan: &super::Plan) -> Option<String> {
 
 /// `3 services denied by policy (ns/a, ns/b, ns/c)`, or `None` when no policy denies.
 pub fn denied_text(plan: &super::Plan) -> Option<String> {
-    let names: Vec<String> = plan
-        .denied()
-        .map(|s| format!("{}/{}", s.namespace, s.name))
-        .collect();
+    let names: Vec<String> = plan.denied().map(|s| s.id.to_string()).collect();
     match names.len() {
         0 => None,
         1 => Some(format!("1 service denied by policy ({})", names[0])),
@@ -188,9 +185,8 @@ fn service_heading(service: &ServicePlan) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "{}/{} ({}): {}",
-        service.namespace,
-        service.name,
+        "{} ({}): {}",
+        service.id,
         status_text(service.status),
         counts_text(|a| service.count(a))
     );

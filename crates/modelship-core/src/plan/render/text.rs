@@ -61,7 +61,7 @@ fn table(plan: &Plan, out: &mut String) {
         .filter(|s| has_details(s))
         .map(|s| {
             [
-                format!("{}/{}", s.namespace, s.name),
+                s.id.to_string(),
                 status_text(s.status).to_string(),
                 counts_text(|a| s.count(a)),
                 summary_text(&s.summary),

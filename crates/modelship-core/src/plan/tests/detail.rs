@@ -17,8 +17,7 @@ fn text_and_markdown_list_only_services_that_change_and_count_the_rest() {
         services: services
             .iter()
             .map(|name| DesiredService {
-                namespace: "ns".into(),
-                name: name.to_string(),
+                id: ServiceId::new("ns", *name).unwrap(),
                 file: "services/a.yaml".into(),
                 objects: vec![if *name == "beta" {
                     changed.clone()

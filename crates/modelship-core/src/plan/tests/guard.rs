@@ -24,8 +24,7 @@ fn guard(live: &[(&str, &str, &str)], kept: &[&str]) -> Option<MassPrune> {
             .iter()
             .filter(|(_, name, _)| kept.contains(name))
             .map(|(ns, name, file)| DesiredService {
-                namespace: ns.to_string(),
-                name: name.to_string(),
+                id: ServiceId::new(*ns, *name).unwrap(),
                 file: file.to_string(),
                 objects: vec![mk_service_from(ns, name, file)],
             })
@@ -61,9 +60,9 @@ fn mass_prune_guard_allows_a_namespace_only_service_and_catches_wipes_and_folder
     assert_eq!(
         tripped.kept,
         [
-            ("inference".to_string(), "rank".to_string()),
-            ("llm".to_string(), "chat-llm".to_string()),
-            ("risk".to_string(), "score".to_string()),
+            ServiceId::new("inference", "rank").unwrap(),
+            ServiceId::new("llm", "chat-llm").unwrap(),
+            ServiceId::new("risk", "score").unwrap(),
         ]
     );
     // A wiped repository.

@@ -218,10 +218,9 @@ pub enum Violation {
     #[error("an allowFrom entry needs namespace, podLabels or both")]
     EmptyPeer,
     /// Two services with the same namespace and name.
-    #[error("service {namespace}/{name} is defined twice")]
+    #[error("service {service} is defined twice")]
     Duplicate {
-        namespace: String,
-        name: String,
+        service: crate::service_id::ServiceId,
         first: String,
     },
     /// A required text that is empty.
