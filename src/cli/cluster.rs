@@ -244,8 +244,8 @@ async fn read_cluster(
             .desired
             .services
             .iter()
-            .map(|s| s.namespace.clone())
-            .chain(live.services().into_iter().map(|(namespace, _)| namespace))
+            .map(|s| s.id.namespace().to_string())
+            .chain(live.services().iter().map(|id| id.namespace().to_string()))
             .collect();
         cluster::read_namespace_labels(client, &mut kinds, &namespaces, retry).await?
     };
@@ -301,8 +301,7 @@ pub async fn prepare_and_plan(
             for (id, error) in &rollouts.failures {
                 let _ = writeln!(
                     stderr,
-                    "error: {error}: the objects of {}/{} were left untouched",
-                    id.0, id.1
+                    "error: {error}: the objects of {id} were left untouched"
                 );
             }
             Ok(Planned {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::output::{Color, write_diagnostics};
 use super::{ExitCode, RenderFormat};
 use crate::compile::{self, Source};
+use crate::meta::ServiceId;
 use crate::spec::{self, Repository};
 
 /// Reads and validates a repository, printing its diagnostics on stderr.
@@ -112,10 +113,11 @@ pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCo
     ExitCode::Success
 }
 
+/// `ns/name` names one service; a bare name (no valid id) matches it in any namespace.
 fn matches_service(service: &compile::ServiceObjects, wanted: &str) -> bool {
-    match wanted.split_once('/') {
-        Some((namespace, name)) => service.namespace == namespace && service.name == name,
-        None => service.name == wanted,
+    match wanted.parse::<ServiceId>() {
+        Ok(id) => service.id == id,
+        Err(_) => service.id.name() == wanted,
     }
 }
 
@@ -124,10 +126,7 @@ fn report_compile_errors(compiled: &compile::DesiredSet) -> Option<ExitCode> {
         return None;
     }
     for failed in &compiled.errors {
-        eprintln!(
-            "{}: error: {}/{}: {}",
-            failed.file, failed.namespace, failed.name, failed.error
-        );
+        eprintln!("{}: error: {}: {}", failed.file, failed.id, failed.error);
     }
     Some(ExitCode::Failure)
 }

@@ -88,12 +88,8 @@ pub async fn run(command: &RolloutCommand) -> Exit {
 
 /// `NAMESPACE/NAME` as a service id.
 fn parse_target(text: &str) -> Result<ServiceId, String> {
-    match text.split_once('/') {
-        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
-            Ok((namespace.to_string(), name.to_string()))
-        }
-        _ => Err(format!("`{text}` is not NAMESPACE/NAME")),
-    }
+    text.parse()
+        .map_err(|_| format!("`{text}` is not NAMESPACE/NAME"))
 }
 
 async fn connect(args: &ClusterArgs) -> Result<kube::Client, Exit> {
@@ -126,9 +122,7 @@ async fn send(args: &TargetArgs, command: Command) -> Result<Exit, Exit> {
     match rollout::send_command(&writer, &id, command).await {
         Ok((request, state)) => {
             println!(
-                "{request} sent to {}/{} (rollout of revision {}, now {}); modelship acts on it at its next reconcile of the service (`modelship apply`, or at once under `modelship run`)",
-                id.0,
-                id.1,
+                "{request} sent to {id} (rollout of revision {}, now {}); modelship acts on it at its next reconcile of the service (`modelship apply`, or at once under `modelship run`)",
                 state.revision,
                 state.phase.name().as_str()
             );
@@ -181,9 +175,8 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
             && statuses.is_empty()
         {
             return Err(invalid(format!(
-                "{}/{} has no canary rollout in the cluster (not a canary service, or not \
-                 deployed by modelship yet)",
-                only.0, only.1
+                "{only} has no canary rollout in the cluster (not a canary service, or not \
+                 deployed by modelship yet)"
             )));
         }
         let text = match args.output {
@@ -191,8 +184,8 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
                 let shown: Vec<Shown> = statuses
                     .iter()
                     .map(|(id, rollout)| Shown {
-                        namespace: &id.0,
-                        name: &id.1,
+                        namespace: id.namespace(),
+                        name: id.name(),
                         rollout,
                     })
                     .collect();
@@ -233,9 +226,9 @@ async fn stable_deployments(
         Exit::Cluster
     };
     let deployments: Vec<Deployment> = match only {
-        Some((namespace, name)) => {
-            let api: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), namespace);
-            api.get_opt(name)
+        Some(id) => {
+            let api: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), id.namespace());
+            api.get_opt(id.name())
                 .await
                 .map_err(failed)?
                 .into_iter()
@@ -268,7 +261,7 @@ pub fn status_text(statuses: &[(ServiceId, RolloutStatus)]) -> String {
     }
     let mut out = String::new();
     for (id, status) in statuses {
-        out += &format!("{}/{}: {status}\n", id.0, id.1);
+        out += &format!("{id}: {status}\n");
         let short: String = status.template_hash.chars().take(12).collect();
         out += &format!(
             "  revision {}, template {short}; failures {}/{}, inconclusive {}/{}",
@@ -328,21 +321,18 @@ fn analysis_text(analysis: &StepAnalysis) -> String {
 /// What `apply` says of the rollouts it advanced: where each stands and what changed.
 pub fn print_advanced(report: &RolloutReport, out: &mut impl Write) {
     for rollout in &report.services {
-        let (namespace, name) = &rollout.id;
+        let id = &rollout.id;
         for transition in &rollout.transitions {
-            let _ = writeln!(out, "rollout {namespace}/{name}: {}", transition.message);
+            let _ = writeln!(out, "rollout {id}: {}", transition.message);
         }
         if let Some(crate::rollout::CommandOutcome::Ignored(command, why)) = &rollout.command {
-            let _ = writeln!(
-                out,
-                "rollout {namespace}/{name}: command {command:?} ignored: {why}"
-            );
+            let _ = writeln!(out, "rollout {id}: command {command:?} ignored: {why}");
         }
         for note in &rollout.notes {
-            let _ = writeln!(out, "warning: rollout {namespace}/{name}: {note}");
+            let _ = writeln!(out, "warning: rollout {id}: {note}");
         }
         if rollout.state.phase.is_active() || !rollout.transitions.is_empty() {
-            let _ = writeln!(out, "rollout {namespace}/{name}: {}", rollout.status);
+            let _ = writeln!(out, "rollout {id}: {}", rollout.status);
         }
     }
 }
@@ -367,9 +357,9 @@ pub fn plan_text(report: &RolloutReport) -> String {
                 }
             })
             .collect();
-        let (namespace, name) = &rollout.id;
         out += &format!(
-            "Canary {namespace}/{name}: {} ({}), each step {}s then analysed\n",
+            "Canary {}: {} ({}), each step {}s then analysed\n",
+            rollout.id,
             steps.join(" -> "),
             rollout.status,
             plan.step_interval.as_secs()
@@ -399,8 +389,8 @@ pub fn plan_json(report: &RolloutReport) -> serde_json::Value {
         .map(|rollout| {
             let plan = &rollout.plan;
             serde_json::json!({
-                "namespace": rollout.id.0,
-                "name": rollout.id.1,
+                "namespace": rollout.id.namespace(),
+                "name": rollout.id.name(),
                 "steps": plan.steps,
                 "gates": plan.gates,
                 "stepIntervalSeconds": plan.step_interval.as_secs(),
@@ -455,7 +445,7 @@ mod tests {
     fn targets_are_namespace_slash_name() {
         assert_eq!(
             parse_target("genai/llm-chat"),
-            Ok(("genai".to_string(), "llm-chat".to_string()))
+            Ok(ServiceId::new("genai", "llm-chat").unwrap())
         );
         for bad in ["llm-chat", "/x", "x/", ""] {
             assert!(parse_target(bad).is_err(), "{bad}");
@@ -505,7 +495,7 @@ mod tests {
             peak_gpus: Some(20),
             peak_hourly_cost: Some(139.6),
         };
-        let id = ("genai".to_string(), "llm-chat".to_string());
+        let id = ServiceId::new("genai", "llm-chat").unwrap();
         assert_eq!(
             status_text(&[(id, status)]),
             "genai/llm-chat: progressing step 2/4 weight 25, 42s left\n\

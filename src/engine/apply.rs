@@ -90,7 +90,7 @@ pub async fn apply(
     }
     let mut report = ApplyReport::default();
     for service in &plan.services {
-        let Some(objects) = desired.service(&service.namespace, &service.name) else {
+        let Some(objects) = desired.service(&service.id) else {
             continue;
         };
         let done = apply_service(writer, service, objects, strategy).await;
@@ -124,8 +124,8 @@ pub async fn apply_service(
         return report;
     }
     if strategy.create_namespaces {
-        match writer.ensure_namespace(&service.namespace).await {
-            Ok(true) => report.namespace_created = Some(service.namespace.clone()),
+        match writer.ensure_namespace(service.id.namespace()).await {
+            Ok(true) => report.namespace_created = Some(service.id.namespace().to_string()),
             Ok(false) => {}
             Err(error) => {
                 report.failures.push(error);
@@ -193,7 +193,7 @@ pub async fn prune(
         PruneMode::Unguarded => {}
     }
     for service in removed {
-        let id = (service.namespace.clone(), service.name.clone());
+        let id = service.id.clone();
         let mut failed = false;
         for object in service.objects.iter().rev() {
             match delete(writer, object).await {

@@ -117,8 +117,7 @@ pub(crate) fn plan_desired(
 ) -> Result<Plan, Error> {
     let mut plan = plan::plan_with(desired, live, detail)?;
     if let Scope::Services(only) = scope {
-        plan.services
-            .retain(|s| only.contains(&(s.namespace.clone(), s.name.clone())));
+        plan.services.retain(|s| only.contains(&s.id));
     }
     if prepared.policies_broken() {
         for service in &mut plan.services {
@@ -161,7 +160,7 @@ pub fn plan_in_chunks(
         .desired
         .services
         .iter()
-        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .map(|s| s.id.clone())
         .chain(prepared.desired.invalid.iter().cloned())
         .collect();
     let ids: Vec<&ServiceId> = known.iter().collect();
@@ -182,7 +181,7 @@ pub fn plan_in_chunks(
         };
         services.extend(plan::plan_with(&nothing, &live, detail)?.services);
     }
-    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    services.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Plan { services })
 }
 

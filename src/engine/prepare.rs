@@ -114,7 +114,7 @@ impl Prepared {
 
     /// The compiled objects of a valid service (compiled again when only specs are kept).
     pub fn service(&self, id: &ServiceId) -> Option<Cow<'_, DesiredService>> {
-        self.service_at(self.desired.position(&id.0, &id.1)?)
+        self.service_at(self.desired.position(id)?)
     }
 
     fn service_at(&self, index: usize) -> Option<Cow<'_, DesiredService>> {
@@ -148,7 +148,7 @@ impl Prepared {
     /// specs are kept, the objects given are held for that service and returned instead
     /// of compiling it again.
     pub fn set_service_objects(&mut self, id: &ServiceId, objects: Vec<serde_json::Value>) -> bool {
-        let Some(index) = self.desired.position(&id.0, &id.1) else {
+        let Some(index) = self.desired.position(id) else {
             return false;
         };
         self.desired.services[index].objects = objects;
@@ -213,7 +213,7 @@ pub fn prepare_keeping(
         let compiled = match compile::compile_loaded(loaded, &repository, source) {
             Ok(compiled) => compiled,
             Err(failure) => {
-                failed.push((failure.namespace.clone(), failure.name.clone()));
+                failed.push(failure.id.clone());
                 failures.push(*failure);
                 continue;
             }
@@ -223,26 +223,26 @@ pub fn prepare_keeping(
                 if keep == Keep::Specs {
                     service.objects = Vec::new();
                 }
-                let id = (compiled.namespace.clone(), compiled.name.clone());
+                let id = compiled.id.clone();
                 origin_of.insert(id.clone(), index);
                 spec_hashes.insert(id, compiled.spec_hash);
                 services.push((service, index));
             }
-            Err(_) => failed.push((compiled.namespace, compiled.name)),
+            Err(_) => failed.push(compiled.id),
         }
     }
-    failures.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    failures.sort_by(|a, b| a.id.cmp(&b.id));
     // In the order of the desired state, so `specs[i]` belongs to `desired.services[i]`.
-    services.sort_by(|(a, _), (b, _)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    services.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
     let (services, origins): (Vec<DesiredService>, Vec<usize>) = services.into_iter().unzip();
     let specs = (keep == Keep::Specs).then_some(origins);
     let desired = assemble(&repository, services, failed);
     let mut errors = BTreeMap::new();
     if !repository.invalid.is_empty() {
         let message = invalid_message(&repository);
-        for (namespace, name) in &repository.invalid {
+        for id in &repository.invalid {
             errors.insert(
-                (namespace.clone(), name.clone()),
+                id.clone(),
                 ServiceError {
                     cause: Cause::InvalidSpec,
                     message: message.clone(),
@@ -253,11 +253,11 @@ pub fn prepare_keeping(
     let mut compile_errors = Vec::new();
     for failure in &failures {
         let line = format!(
-            "{}: service {}/{}: {}",
-            failure.file, failure.namespace, failure.name, failure.error
+            "{}: service {}: {}",
+            failure.file, failure.id, failure.error
         );
         errors.insert(
-            (failure.namespace.clone(), failure.name.clone()),
+            failure.id.clone(),
             ServiceError {
                 cause: Cause::Compile,
                 message: line.clone(),

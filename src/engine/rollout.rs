@@ -175,26 +175,25 @@ impl Analyst for PrometheusAnalyst {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The rollout core refused (no compiled Deployment, a template that cannot be hashed).
-    #[error("rollout of {}/{}: {source}", .id.0, .id.1)]
+    #[error("rollout of {id}: {source}")]
     Rollout {
         id: ServiceId,
         #[source]
         source: rollout::Error,
     },
     /// The service's objects could not be compiled or serialized.
-    #[error("rollout of {}/{}: {source}", .id.0, .id.1)]
+    #[error("rollout of {id}: {source}")]
     Compile {
         id: ServiceId,
         #[source]
         source: compile::CompileError,
     },
     /// A command was sent for a Deployment that does not exist.
-    #[error("no Deployment {}/{}: is it a service modelship deployed?", .0.0, .0.1)]
+    #[error("no Deployment {0}: is it a service modelship deployed?")]
     NoDeployment(ServiceId),
     /// A command was sent for a service with no rollout state.
     #[error(
-        "Deployment {}/{} has no rollout state: it is not a canary service, or modelship has not applied it since it became one",
-        .0.0, .0.1
+        "Deployment {0} has no rollout state: it is not a canary service, or modelship has not applied it since it became one"
     )]
     NoRollout(ServiceId),
     /// Reading or writing the cluster failed.
@@ -296,14 +295,14 @@ pub struct Context<'a, A> {
 
 /// The canary services of a prepared revision (valid and compiled).
 pub fn canary_services(prepared: &Prepared, settings: &Settings) -> Vec<ServiceId> {
-    let config = &prepared.repository.config;
     prepared
         .repository
         .services
         .iter()
         .filter(|svc| settings.plan(svc).is_some())
-        .map(|svc| (svc.namespace(config).to_string(), svc.name().to_string()))
-        .filter(|id| prepared.spec_hashes.contains_key(id))
+        .map(|svc| svc.id())
+        .filter(|id| prepared.spec_hashes.contains_key(*id))
+        .cloned()
         .collect()
 }
 
@@ -363,7 +362,7 @@ pub async fn plan_all<A: Analyst>(
         .services
         .iter()
         .filter(|s| s.status != crate::plan::ServiceStatus::Present)
-        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .map(|s| s.id.clone())
         .collect();
     let report = drive(prepared, live, now, analyst, settings, &blocked).await;
     if report.services.is_empty() && report.failures.is_empty() {
@@ -373,10 +372,10 @@ pub async fn plan_all<A: Analyst>(
     let mut at_rest: BTreeMap<ServiceId, crate::plan::ServicePlan> = at_rest
         .services
         .into_iter()
-        .map(|s| ((s.namespace.clone(), s.name.clone()), s))
+        .map(|s| (s.id.clone(), s))
         .collect();
     for service in &mut plan.services {
-        let id = (service.namespace.clone(), service.name.clone());
+        let id = service.id.clone();
         if blocked.contains(&id)
             && let Some(verdict) = at_rest.remove(&id)
         {
@@ -391,7 +390,7 @@ pub async fn plan_all<A: Analyst>(
 /// are (the compiled objects at rest would replace the stable template directly).
 pub fn block_failed(plan: &mut crate::plan::Plan, report: &RolloutReport) {
     for service in &mut plan.services {
-        let id = (service.namespace.clone(), service.name.clone());
+        let id = service.id.clone();
         if report.failures.iter().any(|(failed, _)| *failed == id) {
             crate::plan::block(service, crate::plan::BlockReason::InvalidSpec);
         }
@@ -529,8 +528,7 @@ pub fn plan_service(
     detail: crate::plan::Detail,
 ) -> Result<(crate::plan::Plan, DesiredService), super::Error> {
     let service = DesiredService {
-        namespace: id.0.clone(),
-        name: id.1.clone(),
+        id: id.clone(),
         file: prepared
             .loaded(id)
             .map(|s| s.file.clone())
@@ -577,7 +575,15 @@ pub fn recorded_statuses(
                 .unwrap_or_default()
                 .to_string()
         };
-        let id = (field("namespace"), field("name"));
+        let id = match ServiceId::new(field("namespace"), field("name")) {
+            Ok(id) => id,
+            Err(error) => {
+                notes.push(format!(
+                    "a Deployment with a rollout state: {error}: left out"
+                ));
+                continue;
+            }
+        };
         let recorded = annotation(Some(deployment), ANNOTATION_PLAN)
             .ok_or_else(|| format!("no {ANNOTATION_PLAN} annotation yet"))
             .and_then(|plan| RecordedPlan::from_json(plan).map_err(|e| e.to_string()));
@@ -585,8 +591,7 @@ pub fn recorded_statuses(
         match (state, recorded) {
             (Ok(state), Ok(recorded)) => statuses.push((id, recorded.status(&state, now))),
             (Err(why), _) | (_, Err(why)) => notes.push(format!(
-                "{}/{}: {why}: left out (modelship records the rollout at its next reconcile of the service)",
-                id.0, id.1
+                "{id}: {why}: left out (modelship records the rollout at its next reconcile of the service)"
             )),
         }
     }
@@ -596,7 +601,12 @@ pub fn recorded_statuses(
 
 /// The key of a service's Deployment of one track.
 pub fn deployment_key(id: &ServiceId, track: Track) -> ObjectKey {
-    ObjectKey::new("apps", "Deployment", &id.0, &track.object_name(&id.1))
+    ObjectKey::new(
+        "apps",
+        "Deployment",
+        id.namespace(),
+        &track.object_name(id.name()),
+    )
 }
 
 fn annotation<'a>(object: Option<&'a Value>, name: &str) -> Option<&'a str> {
@@ -646,7 +656,7 @@ fn is_ready(deployment: &Value) -> bool {
 /// server defaults are not claimed), with its recorded template hash.
 fn live_template(live: &Value, objects: &compile::ServiceObjects) -> Option<LiveStable> {
     let desired = objects.objects.iter().find_map(|o| match o {
-        compile::Object::Deployment(d) if d.metadata.name.as_deref() == Some(&objects.name) => {
+        compile::Object::Deployment(d) if d.metadata.name.as_deref() == Some(objects.id.name()) => {
             o.to_json().ok()
         }
         _ => None,

@@ -42,7 +42,7 @@ pub async fn record(
         }
         for (index, transition) in rollout.transitions.iter().enumerate() {
             let body = event_body(rollout, transition, now, index);
-            if let Err(error) = writer.record_event(&rollout.id.0, &body).await {
+            if let Err(error) = writer.record_event(rollout.id.namespace(), &body).await {
                 failures.push(error);
             }
         }
@@ -58,7 +58,7 @@ pub fn event_body(
     now: Timestamp,
     index: usize,
 ) -> Value {
-    let (namespace, name) = &rollout.id;
+    let (namespace, name) = (rollout.id.namespace(), rollout.id.name());
     let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut involved = json!({
         "apiVersion": "apps/v1",

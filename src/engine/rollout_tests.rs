@@ -16,7 +16,7 @@ use crate::state::LiveSet;
 const LLM: &str = "llm-chat";
 
 fn id() -> ServiceId {
-    ("genai".to_string(), LLM.to_string())
+    ServiceId::new("genai", LLM).unwrap()
 }
 
 fn t(minutes: i64) -> Timestamp {
@@ -466,7 +466,7 @@ async fn istio_route_weights_and_the_replica_split_follow_the_step() {
     );
     let images = ("genai", "image-classifier");
     let fraud = ("risk-prod", "fraud-detection");
-    let key = |(ns, name): (&str, &str)| (ns.to_string(), name.to_string());
+    let key = |(ns, name): (&str, &str)| ServiceId::new(ns, name).unwrap();
     let mut first = edited(&[(FRAUD, canary.0, canary.1)]);
     drive_all(&mut first, &LiveSet::new(), t(0)).await;
     let live = applied(&first, &all_ready, &[]);
@@ -583,8 +583,8 @@ fn recorded_statuses_read_the_state_and_plan_of_each_stable_deployment() {
     ];
     let (statuses, notes) = recorded_statuses(&deployments, t(2));
     assert_eq!(statuses.len(), 1, "{statuses:?}");
-    let ((namespace, name), status) = &statuses[0];
-    assert_eq!((namespace.as_str(), name.as_str()), ("ml", "b"));
+    let (id, status) = &statuses[0];
+    assert_eq!(id.to_string(), "ml/b");
     assert_eq!(status.phase, PhaseName::Progressing);
     assert_eq!(
         (status.step, status.steps, status.weight),

@@ -35,7 +35,7 @@ fn applied(prepared: &Prepared) -> LiveSet {
 fn status(plan: &Plan, name: &str) -> ServiceStatus {
     plan.services
         .iter()
-        .find(|s| s.name == name)
+        .find(|s| s.id.name() == name)
         .map(|s| s.status)
         .unwrap_or_else(|| panic!("{name} not in the plan"))
 }
@@ -74,7 +74,7 @@ fn a_scoped_plan_covers_its_services_only_and_never_prunes() {
             .into_bytes(),
     );
     let prepared = prepare(&changed, &BTreeMap::new(), &Source::local());
-    let only = BTreeSet::from([("ml".to_string(), "a".to_string())]);
+    let only = BTreeSet::from([ServiceId::new("ml", "a").unwrap()]);
     let scoped = plan(
         &prepared,
         &live,
@@ -82,7 +82,7 @@ fn a_scoped_plan_covers_its_services_only_and_never_prunes() {
         Scope::Services(&only),
     )
     .unwrap();
-    let names: Vec<&str> = scoped.services.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = scoped.services.iter().map(|s| s.id.name()).collect();
     assert_eq!(names, ["a"]);
     assert_eq!(scoped.count(Action::Update), 1);
     assert_eq!(scoped.count(Action::Delete), 0);
@@ -100,15 +100,23 @@ fn prepare_names_invalid_and_failing_services_with_their_cause() {
             .to_vec(),
     );
     let prepared = prepare(&next, &BTreeMap::new(), &Source::local());
-    let error = &prepared.errors[&("ml".to_string(), "b".to_string())];
+    let error = &prepared.errors[&ServiceId::new("ml", "b").unwrap()];
     assert_eq!(error.cause, Cause::InvalidSpec);
     assert!(
         error.message.contains("services/b.yaml"),
         "{}",
         error.message
     );
-    assert!(prepared.service(&("ml".into(), "a".into())).is_some());
-    assert!(prepared.service(&("ml".into(), "b".into())).is_none());
+    assert!(
+        prepared
+            .service(&ServiceId::new("ml", "a").unwrap())
+            .is_some()
+    );
+    assert!(
+        prepared
+            .service(&ServiceId::new("ml", "b").unwrap())
+            .is_none()
+    );
     assert_eq!(Cause::InvalidSpec.metric_label(), "invalid_spec");
 }
 
@@ -120,7 +128,7 @@ fn a_preparation_keeping_specs_plans_exactly_as_the_full_one() {
     let full = prepare(&next, &BTreeMap::new(), &Source::local());
     let parsed = plan(&full, &live, &NamespaceLabels::new(), Scope::All).unwrap();
     let service_a = full
-        .service(&("ml".into(), "a".into()))
+        .service(&ServiceId::new("ml", "a").unwrap())
         .unwrap()
         .into_owned();
     let prepared = prepare_keeping(&next, &BTreeMap::new(), &Source::local(), Keep::Specs);
@@ -135,7 +143,7 @@ fn a_preparation_keeping_specs_plans_exactly_as_the_full_one() {
     assert_eq!(parsed, compacted);
     assert_eq!(
         prepared
-            .service(&("ml".into(), "a".into()))
+            .service(&ServiceId::new("ml", "a").unwrap())
             .unwrap()
             .into_owned(),
         service_a
@@ -156,18 +164,18 @@ fn keeping_specs_prepares_the_same_services_and_objects() {
     assert_eq!(lean.spec_hashes, full.spec_hashes);
     assert_eq!(lean.errors, full.errors);
     for service in &full.desired.services {
-        let id = (service.namespace.clone(), service.name.clone());
+        let id = service.id.clone();
         assert_eq!(lean.service(&id).unwrap().into_owned(), *service);
         // The loaded spec of each compiled service, by id.
         let loaded = lean.loaded(&id).expect("a compiled service's spec");
         assert_eq!(
             (loaded.name(), loaded.file.as_str()),
-            (id.1.as_str(), service.file.as_str())
+            (id.name(), service.file.as_str())
         );
     }
-    assert!(lean.service(&("ml".into(), "g".into())).is_none());
+    assert!(lean.service(&ServiceId::new("ml", "g").unwrap()).is_none());
     assert!(
-        lean.loaded(&("ml".into(), "g".into())).is_none(),
+        lean.loaded(&ServiceId::new("ml", "g").unwrap()).is_none(),
         "g failed to compile"
     );
 }
@@ -176,7 +184,7 @@ fn keeping_specs_prepares_the_same_services_and_objects() {
 fn view_of(live: &LiveSet, services: &BTreeSet<crate::meta::ServiceId>) -> LiveSet {
     services
         .iter()
-        .flat_map(|(ns, name)| live.owned_by_service(ns, name))
+        .flat_map(|id| live.owned_by_service(id))
         .filter_map(|key| live.get(key).cloned())
         .collect()
 }

@@ -16,6 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use serde::Deserialize;
 
 use super::{Error, Repo};
+use crate::meta::ServiceId;
 
 /// A delivery modelship acts on, or why it does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,11 +100,11 @@ impl PullRequestEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `/modelship approve NAMESPACE/NAME`: approve the waiting gate of that rollout.
-    Approve { namespace: String, name: String },
+    Approve(ServiceId),
     /// `/modelship abort NAMESPACE/NAME`: roll that rollout back now.
-    Abort { namespace: String, name: String },
+    Abort(ServiceId),
     /// `/modelship retry NAMESPACE/NAME`: try a rolled-back rollout again, or resume it.
-    Retry { namespace: String, name: String },
+    Retry(ServiceId),
     /// `/modelship plan`: plan the PR's head again.
     Plan,
     /// `/modelship` followed by something else: answered with the usage.
@@ -314,15 +315,12 @@ pub fn command(body: &str) -> Option<Command> {
     let words: Vec<&str> = line.split_whitespace().skip(1).collect();
     Some(match words.as_slice() {
         ["plan"] => Command::Plan,
-        [verb @ ("approve" | "abort" | "retry"), target] => match target.split_once('/') {
-            Some((namespace, name)) if is_label(namespace) && is_label(name) => {
-                let (namespace, name) = (namespace.to_string(), name.to_string());
-                match *verb {
-                    "approve" => Command::Approve { namespace, name },
-                    "abort" => Command::Abort { namespace, name },
-                    _ => Command::Retry { namespace, name },
-                }
-            }
+        [verb @ ("approve" | "abort" | "retry"), target] => match target.parse::<ServiceId>() {
+            Ok(id) if is_label(id.namespace()) && is_label(id.name()) => match *verb {
+                "approve" => Command::Approve(id),
+                "abort" => Command::Abort(id),
+                _ => Command::Retry(id),
+            },
             _ => Command::Unknown(line.to_string()),
         },
         _ => Command::Unknown(line.to_string()),

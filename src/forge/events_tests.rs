@@ -147,10 +147,7 @@ fn approve_and_plan_commands_from_pull_request_comments() {
     };
     assert_eq!(
         event.command,
-        Command::Approve {
-            namespace: "genai".into(),
-            name: "llm-chat".into()
-        }
+        Command::Approve("genai/llm-chat".parse().unwrap())
     );
     assert_eq!(
         (event.user.as_str(), event.number, event.comment_id),
@@ -167,17 +164,11 @@ fn approve_and_plan_commands_from_pull_request_comments() {
     );
     assert_eq!(
         command("/modelship abort genai/llm-chat"),
-        Some(Command::Abort {
-            namespace: "genai".into(),
-            name: "llm-chat".into()
-        })
+        Some(Command::Abort("genai/llm-chat".parse().unwrap()))
     );
     assert_eq!(
         command("/modelship retry genai/llm-chat"),
-        Some(Command::Retry {
-            namespace: "genai".into(),
-            name: "llm-chat".into()
-        })
+        Some(Command::Retry("genai/llm-chat".parse().unwrap()))
     );
     assert_eq!(
         command("/modelship abort llm-chat"),

@@ -54,6 +54,7 @@ use crate::forge::{
     self, Approval, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, StatusContext,
     StatusState,
 };
+use crate::meta::ServiceId;
 use crate::plan::render::{self, Links};
 use crate::rollout;
 use crate::source::{GitError, Snapshot, Source};
@@ -145,7 +146,7 @@ pub struct PullStatus {
     /// The services the last plan changes, `namespace/name` (the outcome waits for them
     /// once the PR is merged).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changed: Vec<String>,
+    pub changed: Vec<ServiceId>,
     /// The preview's namespaces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<String>,
@@ -552,11 +553,11 @@ impl Worker {
             )
             .await?;
         let key = format!("{repo}#{number}");
-        let changed: Vec<String> = plan
+        let changed: Vec<ServiceId> = plan
             .services
             .iter()
             .filter(|s| s.has_changes())
-            .map(|s| format!("{}/{}", s.namespace, s.name))
+            .map(|s| s.id.clone())
             .collect();
         self.set_state(Some(&key), |s| {
             s.state = "planned".into();
@@ -582,7 +583,7 @@ impl Worker {
             .desired
             .services
             .iter()
-            .map(|s| s.namespace.clone())
+            .map(|s| s.id.namespace().to_string())
             .collect();
         let retry = ClusterRetry::default();
         let mut kinds = Kinds::new(self.shared.client.clone(), retry);
@@ -594,16 +595,16 @@ impl Worker {
 
     async fn command(&self, event: &CommandEvent) -> Result<(), PullError> {
         let (repo, number) = (&event.repo, event.number);
-        let (rollout_command, namespace, name) = match &event.command {
+        let (rollout_command, id) = match &event.command {
             Command::Plan => return self.replan(event).await,
             Command::Unknown(line) => {
                 let text = format!("`{}` is not a modelship command. {USAGE}.", line.trim());
                 self.github.reply(repo, number, &text).await?;
                 return Ok(());
             }
-            Command::Approve { namespace, name } => (rollout::Command::Approve, namespace, name),
-            Command::Abort { namespace, name } => (rollout::Command::Abort, namespace, name),
-            Command::Retry { namespace, name } => (rollout::Command::Retry, namespace, name),
+            Command::Approve(id) => (rollout::Command::Approve, id),
+            Command::Abort(id) => (rollout::Command::Abort, id),
+            Command::Retry(id) => (rollout::Command::Retry, id),
         };
         let approvers = self.approvers();
         let verb = rollout_verb(rollout_command);
@@ -617,24 +618,23 @@ impl Worker {
                 self.github.reply(repo, number, &text).await?;
             }
             Approval::Allowed => {
-                let id = (namespace.clone(), name.clone());
                 let sent =
-                    engine::rollout::send_command(&self.shared.writer, &id, rollout_command).await;
+                    engine::rollout::send_command(&self.shared.writer, id, rollout_command).await;
                 let text = match sent {
                     Ok((request, _)) => {
-                        tracing::info!(%namespace, service = %name, user = %event.user, command = %request, "rollout command from a pull-request comment");
+                        tracing::info!(namespace = %id.namespace(), service = %id.name(), user = %event.user, command = %request, "rollout command from a pull-request comment");
                         format!(
-                            "@{} asked to {verb} the rollout of `{namespace}/{name}`: sent (`{}: {request}`).",
+                            "@{} asked to {verb} the rollout of `{id}`: sent (`{}: {request}`).",
                             event.user,
                             rollout::ANNOTATION_COMMAND
                         )
                     }
                     Err(engine::rollout::Error::NoDeployment(_)) => {
-                        format!("Not done: `{namespace}/{name}` has no Deployment in the cluster.")
+                        format!("Not done: `{id}` has no Deployment in the cluster.")
                     }
                     Err(engine::rollout::Error::NoRollout(_)) => {
                         format!(
-                            "Not done: `{namespace}/{name}` has no rollout (it is not a canary service, or it has not been applied since it became one)."
+                            "Not done: `{id}` has no rollout (it is not a canary service, or it has not been applied since it became one)."
                         )
                     }
                     Err(error) => return Err(error.into()),

@@ -43,16 +43,11 @@ impl Pending {
 
     /// As stored: JSON `{repo, pr, mergeSha, services: ["ns/name"]}`.
     pub fn encode(&self) -> String {
-        let services: Vec<String> = self
-            .services
-            .iter()
-            .map(|(ns, name)| format!("{ns}/{name}"))
-            .collect();
         serde_json::json!({
             "repo": self.repo.to_string(),
             "pr": self.pr,
             "mergeSha": self.merge_sha,
-            "services": services,
+            "services": self.services,
         })
         .to_string()
     }
@@ -64,10 +59,7 @@ impl Pending {
             .get("services")?
             .as_array()?
             .iter()
-            .map(|s| {
-                let (ns, name) = s.as_str()?.split_once('/')?;
-                Some((ns.to_string(), name.to_string()))
-            })
+            .map(|s| s.as_str()?.parse().ok())
             .collect::<Option<BTreeSet<ServiceId>>>()?;
         Some(Pending {
             repo: value.get("repo")?.as_str()?.parse().ok()?,
@@ -105,7 +97,7 @@ pub fn settle(
     let revision = board.revision.as_deref()?;
     let mut results = Vec::new();
     for id in &pending.services {
-        let status = board.services.get(&format!("{}/{}", id.0, id.1))?;
+        let status = board.services.get(id)?;
         let current = status.revision.as_deref() == Some(revision);
         let result = match status.state {
             ServiceState::Pruned => Result::Pruned,
@@ -147,7 +139,7 @@ pub fn comment(pending: &Pending, revision: &str, results: &[(ServiceId, Result)
         return out;
     }
     out.push_str("| service | result |\n|---|---|\n");
-    for ((namespace, name), result) in results {
+    for (id, result) in results {
         let text = match result {
             Result::InSync => "in sync".to_string(),
             Result::Pruned => "pruned".to_string(),
@@ -156,7 +148,7 @@ pub fn comment(pending: &Pending, revision: &str, results: &[(ServiceId, Result)
             Result::Invalid(error) => format!("not applied: {}", one_line(error)),
             Result::RolledBack(state) => rolled_back(state),
         };
-        let _ = writeln!(out, "| `{namespace}/{name}` | {text} |");
+        let _ = writeln!(out, "| `{id}` | {text} |");
     }
     out
 }

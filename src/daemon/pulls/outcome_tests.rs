@@ -10,7 +10,7 @@ fn pending(services: &[&str]) -> Pending {
         merge_sha: "abcdef0123".into(),
         services: services
             .iter()
-            .map(|n| ("ml".to_string(), n.to_string()))
+            .map(|n| ServiceId::new("ml", *n).unwrap())
             .collect(),
     }
 }
@@ -21,7 +21,7 @@ fn board(revision: &str, services: &[(&str, ServiceState, &str)]) -> Board {
         ..Board::default()
     };
     for (name, state, at) in services {
-        let status = board.service("ml", name);
+        let status = board.service(&ServiceId::new("ml", *name).unwrap());
         status.state = *state;
         status.revision = Some(at.to_string());
     }
@@ -83,8 +83,8 @@ fn nothing_settles_before_every_service_is_done_at_the_current_revision() {
     assert_eq!(
         results,
         [
-            (("ml".into(), "a".into()), Result::InSync),
-            (("ml".into(), "b".into()), Result::Pruned)
+            (ServiceId::new("ml", "a").unwrap(), Result::InSync),
+            (ServiceId::new("ml", "b").unwrap(), Result::Pruned)
         ]
     );
     assert!(passed(&results));

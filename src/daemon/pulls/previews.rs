@@ -33,7 +33,7 @@ pub(super) async fn deploy(
         .services
         .iter()
         .filter(|s| s.status == ServiceStatus::Present && s.has_changes())
-        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .map(|s| s.id.clone())
         .collect();
     let previews =
         compile::preview::compile_previews(&prepared.repository, &changed, event.number, source);
@@ -201,10 +201,9 @@ pub fn comment(previews: &Previews) -> String {
             urls.extend(service.hosts.iter().map(|h| format!("`{h}`")));
             let _ = writeln!(
                 out,
-                "| `{}/{}` | `{}` | {} | {} | {} |",
-                service.source.0,
-                service.source.1,
-                service.service.namespace,
+                "| `{}` | `{}` | {} | {} | {} |",
+                service.source,
+                service.service.id.namespace(),
                 objects.join(", "),
                 urls.join("<br>"),
                 dollars(service.hourly)
@@ -212,8 +211,8 @@ pub fn comment(previews: &Previews) -> String {
         }
         out.push('\n');
     }
-    for ((namespace, name), skip) in &previews.skipped {
-        let _ = writeln!(out, "- `{namespace}/{name}` skipped: {skip}.");
+    for (id, skip) in &previews.skipped {
+        let _ = writeln!(out, "- `{id}` skipped: {skip}.");
     }
     out.push_str("\nThe preview runs one replica of each changed service, without autoscaling or disruption budget; it is updated on every push and deleted when the pull request closes or loses its label.\n");
     out
@@ -235,10 +234,9 @@ mod tests {
         let previews = Previews {
             pr: 4,
             services: vec![PreviewService {
-                source: ("ml".into(), "a".into()),
+                source: ServiceId::new("ml", "a").unwrap(),
                 service: DesiredService {
-                    namespace: "ml-pr-4".into(),
-                    name: "a".into(),
+                    id: ServiceId::new("ml-pr-4", "a").unwrap(),
                     file: "services/a.yaml".into(),
                     objects: vec![json!({"kind": "Deployment", "metadata": {"name": "a"}})],
                 },
@@ -246,7 +244,7 @@ mod tests {
                 url: "http://a.ml-pr-4.svc.cluster.local:8080".into(),
                 hourly: 1.6,
             }],
-            skipped: vec![(("ml".into(), "g".into()), Skip::Gpu)],
+            skipped: vec![(ServiceId::new("ml", "g").unwrap(), Skip::Gpu)],
         };
         let text = comment(&previews);
         assert!(

@@ -33,13 +33,7 @@ impl Worker {
             .await
             .pulls
             .get(key)
-            .map(|s| {
-                s.changed
-                    .iter()
-                    .filter_map(|id| id.split_once('/'))
-                    .map(|(ns, name)| (ns.to_string(), name.to_string()))
-                    .collect()
-            })
+            .map(|s| s.changed.iter().cloned().collect())
             .unwrap_or_default();
         let pending = outcome::Pending {
             repo: event.repo.clone(),
@@ -164,7 +158,7 @@ impl Worker {
         services
             .iter()
             .filter_map(|id| {
-                let key = ObjectKey::new("apps", "Deployment", &id.0, &id.1);
+                let key = ObjectKey::new("apps", "Deployment", id.namespace(), id.name());
                 let text = live
                     .get(&key)?
                     .pointer("/metadata/annotations")?

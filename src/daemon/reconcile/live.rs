@@ -32,10 +32,12 @@ pub fn service_of(object: &Value) -> Option<ServiceId> {
     {
         return None;
     }
-    Some((
-        object.pointer("/metadata/namespace")?.as_str()?.to_string(),
-        labels.get(LABEL_SERVICE)?.as_str()?.to_string(),
-    ))
+    // A namespace and label that make no valid id name no service modelship wrote.
+    ServiceId::new(
+        object.pointer("/metadata/namespace")?.as_str()?,
+        labels.get(LABEL_SERVICE)?.as_str()?,
+    )
+    .ok()
 }
 
 /// One held object.

@@ -298,7 +298,7 @@ impl Runner {
             .services
             .iter()
             .filter(|s| s.status == ServiceStatus::Present)
-            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .map(|s| s.id.clone())
             .collect();
         self.services.retain(|id, _| present.contains(id));
         for id in &present {
@@ -325,7 +325,7 @@ impl Runner {
             .desired
             .services
             .iter()
-            .map(|s| s.namespace.clone())
+            .map(|s| s.id.namespace().to_string())
             .collect();
         namespaces.extend(
             self.shared
@@ -333,8 +333,8 @@ impl Runner {
                 .read()
                 .await
                 .services()
-                .into_iter()
-                .map(|(namespace, _)| namespace),
+                .iter()
+                .map(|id| id.namespace().to_string()),
         );
         let retry = RetryPolicy::default();
         let mut kinds = Kinds::new(self.shared.client.clone(), retry);
@@ -364,7 +364,7 @@ impl Runner {
         board.diagnostics = diagnostics;
         for service in &plan.services {
             if let Some((cause, error)) = blocked(prepared, service) {
-                let status = board.service(&service.namespace, &service.name);
+                let status = board.service(&service.id);
                 status.state = ServiceState::Invalid;
                 status.last_error = Some(error);
                 self.shared.metrics.reconciled("invalid", 0.0);
@@ -394,15 +394,15 @@ impl Runner {
             self.shared.metrics.writes.inc();
             self.shared.cache.forget(key).await;
         }
-        for (namespace, name) in &report.pruned {
-            tracing::info!(%namespace, service = %name, "pruned");
-            let status = board.service(namespace, name);
+        for id in &report.pruned {
+            tracing::info!(namespace = %id.namespace(), service = %id.name(), "pruned");
+            let status = board.service(id);
             status.state = ServiceState::Pruned;
             status.last_error = None;
             self.shared.metrics.reconciled("pruned", 0.0);
         }
-        for ((namespace, name), error) in &report.failures {
-            board.service(namespace, name).last_error = Some(error.to_string());
+        for (id, error) in &report.failures {
+            board.service(id).last_error = Some(error.to_string());
             self.shared.metrics.error(error.metric_label());
         }
         self.shared.metrics.set_services(board.counts());
@@ -467,7 +467,7 @@ impl Runner {
             .as_ref()
             .is_some_and(|r| r.id == outcome.revision);
         let mut board = self.shared.board.write().await;
-        let status = board.service(&outcome.id.0, &outcome.id.1);
+        let status = board.service(&outcome.id);
         status.state = outcome.state;
         status.objects = outcome.objects;
         status.last_writes = outcome.writes;
@@ -515,7 +515,7 @@ impl Runner {
                 status.failures = entry.failures;
                 status.last_error = Some(error.to_string());
                 let delay = self.backoff.delay(entry.failures, self.jitter.unit());
-                tracing::warn!(namespace = %outcome.id.0, service = %outcome.id.1, %error, retry_in = ?delay, "reconcile failed");
+                tracing::warn!(namespace = %outcome.id.namespace(), service = %outcome.id.name(), %error, retry_in = ?delay, "reconcile failed");
                 entry.phase = match again {
                     Some(Reason::Revision) => Phase::Queued(Reason::Revision),
                     _ => Phase::RetryAt {
@@ -546,7 +546,7 @@ impl Runner {
 
 /// Why the engine blocked a service, with what to show; `None` when it is not blocked.
 fn blocked(prepared: &Prepared, service: &ServicePlan) -> Option<(Cause, String)> {
-    let id = (service.namespace.clone(), service.name.clone());
+    let id = service.id.clone();
     if let Some(error) = prepared.errors.get(&id) {
         return Some((error.cause, error.message.clone()));
     }
@@ -581,7 +581,7 @@ async fn sleep_until(at: Option<TokioInstant>) {
 /// Reconciles one service: advances its canary rollout (if it has one) and plans it with
 /// the engine over the cache's view of its objects, then (unless drift is only reported)
 /// applies what the plan changes and records the rollout's transitions.
-#[tracing::instrument(skip_all, fields(namespace = %id.0, service = %id.1, revision = %revision.id))]
+#[tracing::instrument(skip_all, fields(namespace = %id.namespace(), service = %id.name(), revision = %revision.id))]
 async fn reconcile(
     shared: Arc<Shared>,
     revision: Arc<Revision>,

@@ -66,16 +66,16 @@ impl RolloutMetrics {
     /// Records where a service's rollout stands, and the checks of an analysis it ran.
     pub fn observe(&self, id: &ServiceId, status: &RolloutStatus, analysis: Option<&StepAnalysis>) {
         let service = ServiceLabel {
-            namespace: id.0.clone(),
-            service: id.1.clone(),
+            namespace: id.namespace().to_string(),
+            service: id.name().to_string(),
         };
         self.weight
             .get_or_create(&service)
             .set(i64::from(status.weight.unwrap_or(0)));
         for phase in PhaseName::ALL {
             let label = PhaseLabel {
-                namespace: id.0.clone(),
-                service: id.1.clone(),
+                namespace: id.namespace().to_string(),
+                service: id.name().to_string(),
                 phase: phase.as_str().to_string(),
             };
             self.phase

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::meta::ServiceId;
 
 /// The state of one service after its last reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,8 +42,9 @@ impl ServiceState {
 /// One service on `/status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceStatus {
-    pub namespace: String,
-    pub name: String,
+    /// Shown as `"namespace"` and `"name"`.
+    #[serde(flatten, serialize_with = "id_parts")]
+    pub id: ServiceId,
     pub state: ServiceState,
     /// Revision of the last successful apply (or check) of this service.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,10 +67,9 @@ pub struct ServiceStatus {
 }
 
 impl ServiceStatus {
-    pub fn new(namespace: &str, name: &str) -> Self {
+    pub fn new(id: ServiceId) -> Self {
         ServiceStatus {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+            id,
             state: ServiceState::Pending,
             revision: None,
             spec_hash: None,
@@ -100,8 +102,9 @@ pub struct Board {
     /// Set while the mass-prune guard refuses to prune: what it kept and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mass_prune: Option<String>,
-    /// Services by "namespace/name".
-    pub services: BTreeMap<String, ServiceStatus>,
+    /// Services, shown by "namespace/name" (in the order of that text).
+    #[serde(serialize_with = "by_text")]
+    pub services: BTreeMap<ServiceId, ServiceStatus>,
     /// Pull requests the daemon acted on, by "OWNER/NAME#N".
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub pulls: BTreeMap<String, crate::daemon::pulls::PullStatus>,
@@ -113,10 +116,10 @@ pub struct Board {
 
 impl Board {
     /// The entry of a service, created as pending when missing.
-    pub fn service(&mut self, namespace: &str, name: &str) -> &mut ServiceStatus {
+    pub fn service(&mut self, id: &ServiceId) -> &mut ServiceStatus {
         self.services
-            .entry(format!("{namespace}/{name}"))
-            .or_insert_with(|| ServiceStatus::new(namespace, name))
+            .entry(id.clone())
+            .or_insert_with(|| ServiceStatus::new(id.clone()))
     }
 
     /// Number of services in each state.
@@ -129,18 +132,49 @@ impl Board {
     }
 }
 
+/// A service's id as the `namespace` and `name` fields of its entry.
+fn id_parts<S: Serializer>(id: &ServiceId, serializer: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Parts<'a> {
+        namespace: &'a str,
+        name: &'a str,
+    }
+    Parts {
+        namespace: id.namespace(),
+        name: id.name(),
+    }
+    .serialize(serializer)
+}
+
+/// The services keyed by `namespace/name`, sorted as that text (`a-b/x` before `a/x`, where
+/// ids sort `a` first): the order `/status` has always shown.
+fn by_text<S: Serializer>(
+    services: &BTreeMap<ServiceId, ServiceStatus>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let by_text: BTreeMap<String, &ServiceStatus> = services
+        .iter()
+        .map(|(id, status)| (id.to_string(), status))
+        .collect();
+    by_text.serialize(serializer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn id(namespace: &str, name: &str) -> ServiceId {
+        ServiceId::new(namespace, name).unwrap()
+    }
+
     #[test]
     fn the_status_document_names_each_service_with_its_state() {
         let mut board = Board::default();
-        board.service("ml", "a").state = ServiceState::InSync;
-        let b = board.service("ml", "b");
+        board.service(&id("ml", "a")).state = ServiceState::InSync;
+        let b = board.service(&id("ml", "b"));
         b.state = ServiceState::Invalid;
         b.last_error = Some("services/b.yaml:3:1: error".into());
-        board.service("ml", "a").objects = 3;
+        board.service(&id("ml", "a")).objects = 3;
 
         let json = serde_json::to_value(&board).unwrap();
         assert_eq!(json["services"]["ml/a"]["state"], "in-sync");
@@ -152,5 +186,19 @@ mod tests {
         );
         assert_eq!(board.counts()["invalid"], 1);
         assert_eq!(board.counts()["in-sync"], 1);
+    }
+
+    #[test]
+    fn services_show_as_namespace_and_name_in_the_order_of_their_text() {
+        let mut board = Board::default();
+        board.service(&id("a", "x"));
+        board.service(&id("a-b", "y"));
+        let text = serde_json::to_string(&board).unwrap();
+        let services = text.split_once(r#""services":"#).unwrap().1;
+        assert!(
+            services.starts_with(r#"{"a-b/y":{"namespace":"a-b","name":"y","state":"pending","#),
+            "{services}"
+        );
+        assert!(services.contains(r#""a/x":{"namespace":"a","name":"x","state":"pending","#));
     }
 }
