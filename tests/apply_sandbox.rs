@@ -78,7 +78,11 @@ async fn removed_service_is_pruned_only_with_prune_on(cluster: Target) {
             .is_none()
     );
     let plan = plan_repo(&cluster, &loaded).await;
-    assert!(plan.services.iter().all(|s| s.name != "text-embedding"));
+    assert!(
+        plan.services
+            .iter()
+            .all(|s| s.id.name() != "text-embedding")
+    );
     assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
 }
 
@@ -124,14 +128,14 @@ async fn broken_spec_applies_the_others_and_deletes_nothing_on(cluster: Target) 
     let broken = plan
         .services
         .iter()
-        .find(|s| s.name == "transaction-anomaly")
+        .find(|s| s.id.name() == "transaction-anomaly")
         .unwrap();
     assert!(matches!(broken.status, ServiceStatus::Blocked(_)));
     assert!(broken.objects.iter().all(|o| o.action == Action::Blocked));
     let gone = plan
         .services
         .iter()
-        .find(|s| s.name == "text-embedding")
+        .find(|s| s.id.name() == "text-embedding")
         .unwrap();
     assert!(matches!(gone.status, ServiceStatus::Blocked(_)));
 
@@ -192,7 +196,7 @@ async fn mass_prune_is_refused_unless_allowed_on(cluster: Target) {
                     }
                 ]
             );
-            let kept: Vec<String> = guard.kept.iter().map(|(_, name)| name.clone()).collect();
+            let kept: Vec<String> = guard.kept.iter().map(|id| id.name().to_string()).collect();
             assert_eq!(kept, ["image-classifier", "llm-chat", "text-embedding"]);
             assert!(
                 guard.to_string().contains(&format!(

@@ -65,8 +65,8 @@ fn example_repo_matches_golden_files() {
     let mut expected_files = BTreeSet::new();
     for svc in &set.services {
         let path = golden_dir
-            .join(&svc.namespace)
-            .join(format!("{}.yaml", svc.name));
+            .join(svc.id.namespace())
+            .join(format!("{}.yaml", svc.id.name()));
         expected_files.insert(path.clone());
         let actual = render_yaml(&svc.objects).expect("render");
         if update {
@@ -141,7 +141,7 @@ fn every_object_carries_the_common_labels_and_annotations() {
                 assert!(labels.contains_key(key), "{what}: label {key}");
             }
             assert_eq!(labels[LABEL_MANAGED_BY], "modelship", "{what}");
-            assert_eq!(labels[LABEL_INSTANCE], svc.name, "{what}");
+            assert_eq!(labels[LABEL_INSTANCE], svc.id.name(), "{what}");
             assert_eq!(annotations[ANNOTATION_SPEC_HASH], svc.spec_hash, "{what}");
             assert_eq!(
                 annotations[ANNOTATION_SOURCE],
@@ -151,7 +151,7 @@ fn every_object_carries_the_common_labels_and_annotations() {
                 ),
                 "{what}"
             );
-            assert_eq!(object.namespace(), svc.namespace, "{what}");
+            assert_eq!(object.namespace(), svc.id.namespace(), "{what}");
         }
     }
 }

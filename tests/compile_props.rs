@@ -212,8 +212,11 @@ proptest! {
 
     #[test]
     fn compile_never_panics_and_output_is_sound(svc in service()) {
-        let loaded = LoadedService { service: svc.clone(), file: "services/p.yaml".to_string(), line: 1 };
         let config = config();
+        // A name that makes no service id is refused by validation before compile.
+        let Ok(loaded) = LoadedService::new(svc.clone(), "services/p.yaml", 1, &config) else {
+            return Ok(());
+        };
         let Ok(compiled) = compile_service(&loaded, &config, &Source::local()) else {
             return Ok(());
         };

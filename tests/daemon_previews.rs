@@ -142,7 +142,7 @@ async fn a_labelled_pr_is_previewed_kept_out_of_main_updated_and_torn_down_on(cl
     .unwrap();
     use modelship::plan::LiveState as _;
     assert!(
-        live.services().iter().all(|(ns, _)| *ns == ml),
+        live.services().iter().all(|id| id.namespace() == ml),
         "{:?}",
         live.services()
     );

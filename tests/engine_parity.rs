@@ -106,8 +106,8 @@ async fn live(cluster: &Target) -> BTreeMap<(String, String, String), serde_json
     .expect("live read in time")
     .expect("live read");
     let mut out = BTreeMap::new();
-    for (namespace, service) in set.services() {
-        for key in set.owned_by_service(&namespace, &service) {
+    for id in set.services() {
+        for key in set.owned_by_service(&id) {
             let Some(object) = set.get(key) else { continue };
             let mut spec = object["spec"].clone();
             if let Some(spec) = spec.as_object_mut() {
@@ -530,7 +530,7 @@ async fn a_policy_with_the_live_object_denies_alike_on(kind: Kind) {
     let prepared = load_repo(after.path());
     let set = common::read_live(&sandbox, &prepared).await;
     let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
-    let denied: Vec<&str> = plan.denied().map(|s| s.name.as_str()).collect();
+    let denied: Vec<&str> = plan.denied().map(|s| s.id.name()).collect();
     assert_eq!(denied, ["image-classifier"]);
 }
 

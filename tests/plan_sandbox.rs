@@ -69,7 +69,7 @@ async fn one_field_spec_edit_plans_exactly_that_field_on(cluster: Target) {
     let service = plan
         .services
         .iter()
-        .find(|s| s.name == "fraud-detection")
+        .find(|s| s.id.name() == "fraud-detection")
         .unwrap();
     let deployment = service
         .objects

@@ -106,7 +106,7 @@ async fn overlaid(sandbox: &Target, dir: &std::path::Path, state: &RolloutState)
     let objects = compiled
         .services
         .iter_mut()
-        .find(|s| s.name == NAME)
+        .find(|s| s.id.name() == NAME)
         .unwrap();
     rollout::overlay(
         objects,
@@ -135,7 +135,11 @@ async fn reconcile(
 ) -> RolloutState {
     let loaded = load_repo(dir);
     let compiled = compile_repository(&loaded.repository, &Source::local());
-    let objects = compiled.services.iter().find(|s| s.name == NAME).unwrap();
+    let objects = compiled
+        .services
+        .iter()
+        .find(|s| s.id.name() == NAME)
+        .unwrap();
     let desired_hash = desired_template_hash(objects).unwrap();
     let live = deployment(sandbox, NAME).await;
     let (_, plan) = llm_chat(&loaded);

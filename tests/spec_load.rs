@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use modelship::meta::ServiceId;
 use modelship::spec::{
     self, CustomMetricType, GpuTypes, IntOrPercent, MetricSpec, ModelFormat, Repository, Router,
     Strategy,
@@ -75,7 +76,7 @@ fn the_full_example_loads_without_diagnostics_and_fills_every_field() {
     assert_eq!(repo.services.len(), 1);
     let loaded = &repo.services[0];
     assert_eq!(loaded.file, "services/risk/fraud.yaml");
-    assert_eq!(loaded.namespace(&repo.config), "ml-prod");
+    assert_eq!(loaded.namespace(), "ml-prod");
     let s = &loaded.service;
     assert_eq!(s.metadata.name, "fraud-detection");
     assert_eq!(s.metadata.labels["team"], "risk");
@@ -201,13 +202,7 @@ fn errors_in_two_files_are_both_reported_and_good_services_still_load() {
     );
     let names: Vec<&str> = repo.services.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["c"]);
-    assert_eq!(
-        repo.invalid,
-        [
-            ("default".to_string(), "a".to_string()),
-            ("default".to_string(), "b".to_string())
-        ]
-    );
+    assert_eq!(repo.invalid, ids(&[("default", "a"), ("default", "b")]));
 }
 
 #[test]
@@ -229,10 +224,10 @@ fn unknown_fields_are_each_reported_with_a_suggestion() {
     );
 }
 
-fn ids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+fn ids(pairs: &[(&str, &str)]) -> Vec<ServiceId> {
     pairs
         .iter()
-        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .map(|(ns, name)| ServiceId::new(*ns, *name).unwrap())
         .collect()
 }
 
@@ -254,11 +249,7 @@ fn a_service_defined_twice_is_an_error_at_the_second_and_neither_is_applied() {
         ]
     );
     assert_eq!(repo.invalid, ids(&[("default", "a")]));
-    let loaded: Vec<(String, String)> = repo
-        .services
-        .iter()
-        .map(|s| (s.namespace(&repo.config).to_string(), s.name().to_string()))
-        .collect();
+    let loaded: Vec<ServiceId> = repo.services.iter().map(|s| s.id().clone()).collect();
     assert_eq!(loaded, ids(&[("default", "b"), ("other", "a")]));
 }
 
@@ -351,7 +342,7 @@ fn config_globs_and_default_namespace_decide_what_loads() {
     assert_eq!(rendered(&repo), Vec::<String>::new());
     let names: Vec<&str> = repo.services.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["a"]);
-    assert_eq!(repo.services[0].namespace(&repo.config), "ml");
+    assert_eq!(repo.services[0].namespace(), "ml");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use modelship::meta::ServiceId;
 use modelship::spec::{self, Repository};
 use proptest::prelude::*;
 
@@ -29,11 +30,7 @@ fn check_invariants(repo: &Repository) -> Result<(), TestCaseError> {
     let mut sorted = keys.clone();
     sorted.sort();
     prop_assert_eq!(keys, sorted, "diagnostics not sorted");
-    let ids: Vec<_> = repo
-        .services
-        .iter()
-        .map(|s| (s.namespace(&repo.config).to_string(), s.name().to_string()))
-        .collect();
+    let ids: Vec<_> = repo.services.iter().map(|s| s.id().clone()).collect();
     let mut sorted_ids = ids.clone();
     sorted_ids.sort();
     prop_assert_eq!(&ids, &sorted_ids, "services not sorted");
@@ -274,7 +271,7 @@ proptest! {
             && text.contains("\nmetadata:\n  name: fraud-detection\n")
         {
             prop_assert!(
-                repo.invalid.iter().any(|(_, name)| name == "fraud-detection"),
+                repo.invalid.iter().any(|id| id.name() == "fraud-detection"),
                 "name not recovered:\n{}\n{:#?}", text, repo.diagnostics
             );
         }
@@ -318,6 +315,6 @@ fn huge_documents_load_in_linear_time_with_a_bounded_report() {
     assert!(repo.services.is_empty());
     assert_eq!(
         repo.invalid,
-        [("ml-prod".to_string(), "fraud-detection".to_string())]
+        [ServiceId::new("ml-prod", "fraud-detection").unwrap()]
     );
 }

@@ -132,15 +132,11 @@ pub fn repository(n: usize) -> Repository {
             let mut service = shapes[i % shapes.len()].clone();
             service.metadata.name = format!("{}-{i:05}", service.metadata.name);
             service.metadata.namespace = Some(format!("team-{}", i % NAMESPACES));
-            LoadedService {
-                file: format!("services/{}.yaml", service.metadata.name),
-                service,
-                line: 1,
-            }
+            let file = format!("services/{}.yaml", service.metadata.name);
+            LoadedService::new(service, file, 1, &config).expect("bench services have valid names")
         })
         .collect();
-    services
-        .sort_by(|a, b| (a.namespace(&config), a.name()).cmp(&(b.namespace(&config), b.name())));
+    services.sort_by(|a, b| a.id().cmp(b.id()));
     Repository {
         config,
         services,

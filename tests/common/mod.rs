@@ -252,6 +252,6 @@ pub fn live_services(plan: &Plan) -> BTreeSet<String> {
     plan.services
         .iter()
         .filter(|s| !s.objects.iter().all(|o| o.action == plan::Action::Create))
-        .map(|s| format!("{}/{}", s.namespace, s.name))
+        .map(|s| s.id.to_string())
         .collect()
 }

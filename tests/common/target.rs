@@ -628,7 +628,7 @@ async fn wait_alone(client: &kube::Client) {
         let left: Vec<String> = live
             .services()
             .into_iter()
-            .map(|(ns, name)| format!("{ns}/{name}"))
+            .map(|id| id.to_string())
             .collect();
         if left.is_empty() {
             return;
