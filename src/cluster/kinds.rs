@@ -1,40 +1,22 @@
-//! Kinds modelship writes, resolved into `ApiResource`s: built-in kinds from k8s-openapi
-//! without a request, route kinds (Gateway API, Istio) by discovery, once per client.
+//! Kinds resolved into `ApiResource`s: the built-in rows of [`crate::kinds::TABLE`]
+//! without a request, every other kind (the custom rows: Gateway API, Istio, Prometheus
+//! Operator; and kinds the table does not hold) by discovery, once per client.
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount,
-};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
 use kube::api::{ApiResource, GroupVersionKind};
 use kube::discovery::{Scope, pinned_kind};
 
 use super::retry::{RetryPolicy, retry};
 use super::{Error, Result};
+use crate::kinds::{self, ApiKind};
 
-/// Built-in kinds whose live objects are always read (modelship may have written them).
-pub const LISTED_BUILTINS: [(&str, &str); 6] = [
-    ("v1", "ServiceAccount"),
-    ("v1", "Service"),
-    ("apps/v1", "Deployment"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-];
-
-/// Custom kinds read when the cluster serves them (a service may have moved off a router,
-/// or modelship.yaml may have stopped asking for PodMonitors).
-pub const ROUTE_KINDS: [(&str, &str); 4] = [
-    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
-    ("networking.istio.io/v1", "VirtualService"),
-    ("networking.istio.io/v1", "DestinationRule"),
-    ("monitoring.coreos.com/v1", "PodMonitor"),
-];
+/// The API resource of a row of the table, from the row alone (no request).
+pub fn api_resource(row: &ApiKind) -> ApiResource {
+    let gvk = GroupVersionKind::gvk(row.group, row.version, row.kind);
+    ApiResource::from_gvk_with_plural(&gvk, row.plural)
+}
 
 /// A kind resolved for requests.
 #[derive(Debug, Clone)]
@@ -68,7 +50,7 @@ impl Kinds {
             .ok_or_else(|| Error::KindNotServed {
                 kind: kind.to_string(),
                 api_version: api_version.to_string(),
-                hint: hint(kind),
+                hint: hint(api_version, kind),
             })
     }
 
@@ -108,41 +90,18 @@ impl Kinds {
 }
 
 /// What to do when a kind is missing.
-fn hint(kind: &str) -> &'static str {
-    match kind {
-        "HTTPRoute" => "install the Gateway API CRDs or use router replicas",
-        "VirtualService" | "DestinationRule" => {
-            "install Istio (its networking CRDs) or use router replicas"
-        }
-        "PodMonitor" => "install the Prometheus Operator CRDs or set prometheus.podMonitor: false",
-        _ => "install its CustomResourceDefinition",
-    }
+fn hint(api_version: &str, kind: &str) -> &'static str {
+    kinds::find(api_version, kind)
+        .and_then(ApiKind::missing)
+        .unwrap_or("install its CustomResourceDefinition")
 }
 
+/// A built-in row of the table, resolved without asking the cluster.
 fn builtin(api_version: &str, kind: &str) -> Option<Resolved> {
-    let (resource, namespaced) = match (api_version, kind) {
-        ("v1", "Namespace") => (ApiResource::erase::<Namespace>(&()), false),
-        ("v1", "ServiceAccount") => (ApiResource::erase::<ServiceAccount>(&()), true),
-        ("v1", "Service") => (ApiResource::erase::<Service>(&()), true),
-        ("v1", "Secret") => (ApiResource::erase::<Secret>(&()), true),
-        ("v1", "Event") => (ApiResource::erase::<Event>(&()), true),
-        ("v1", "ConfigMap") => (ApiResource::erase::<ConfigMap>(&()), true),
-        ("v1", "PersistentVolumeClaim") => (ApiResource::erase::<PersistentVolumeClaim>(&()), true),
-        ("apps/v1", "Deployment") => (ApiResource::erase::<Deployment>(&()), true),
-        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
-            (ApiResource::erase::<HorizontalPodAutoscaler>(&()), true)
-        }
-        ("policy/v1", "PodDisruptionBudget") => {
-            (ApiResource::erase::<PodDisruptionBudget>(&()), true)
-        }
-        ("networking.k8s.io/v1", "NetworkPolicy") => {
-            (ApiResource::erase::<NetworkPolicy>(&()), true)
-        }
-        _ => return None,
-    };
+    let row = kinds::find(api_version, kind).filter(|row| row.is_builtin())?;
     Some(Resolved {
-        resource,
-        namespaced,
+        resource: api_resource(row),
+        namespaced: row.namespaced,
     })
 }
 
@@ -152,14 +111,34 @@ mod tests {
 
     #[test]
     fn builtins_resolve_without_discovery() {
-        for (api_version, kind) in LISTED_BUILTINS {
-            let resolved = builtin(api_version, kind).unwrap();
-            assert_eq!(resolved.resource.kind, kind);
-            assert_eq!(resolved.resource.api_version, api_version);
-            assert!(resolved.namespaced);
+        for row in kinds::TABLE.iter().filter(|row| row.is_builtin()) {
+            let resolved = builtin(row.api_version, row.kind).unwrap();
+            assert_eq!(resolved.resource.kind, row.kind);
+            assert_eq!(resolved.resource.api_version, row.api_version);
+            assert_eq!(resolved.namespaced, row.namespaced);
         }
         assert!(!builtin("v1", "Namespace").unwrap().namespaced);
         assert!(builtin("gateway.networking.k8s.io/v1", "HTTPRoute").is_none());
+        assert!(
+            builtin("v1", "Pod").is_none(),
+            "not in the table: discovery"
+        );
+    }
+
+    #[test]
+    fn table_resources_match_k8s_openapi() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::api::core::v1::{Event, Namespace, Service};
+        let erased = [
+            ApiResource::erase::<Namespace>(&()),
+            ApiResource::erase::<Service>(&()),
+            ApiResource::erase::<Deployment>(&()),
+            ApiResource::erase::<Event>(&()),
+        ];
+        for expected in erased {
+            let resolved = builtin(&expected.api_version, &expected.kind).unwrap();
+            assert_eq!(resolved.resource, expected);
+        }
     }
 
     #[test]
@@ -167,7 +146,7 @@ mod tests {
         let error = Error::KindNotServed {
             kind: "HTTPRoute".into(),
             api_version: "gateway.networking.k8s.io/v1".into(),
-            hint: hint("HTTPRoute"),
+            hint: hint("gateway.networking.k8s.io/v1", "HTTPRoute"),
         };
         assert_eq!(
             error.to_string(),

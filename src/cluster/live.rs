@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
 
-use super::kinds::{Kinds, LISTED_BUILTINS, ROUTE_KINDS};
+use super::kinds::Kinds;
 use super::retry::{RetryPolicy, retry};
 use super::{Error, Result};
 use crate::meta::{LABEL_MANAGED_BY, LABEL_PREVIEW, MAIN_SELECTOR, MANAGED_BY_VALUE, group_of};
@@ -20,8 +20,9 @@ pub fn managed_selector() -> String {
 
 /// Reads the live objects modelship manages, in every namespace (previews excepted).
 ///
-/// Kinds read: the built-ins modelship writes, every kind of the desired state (which must
-/// be served: [`Error::KindNotServed`] otherwise), and the route kinds the cluster serves.
+/// Kinds read: every kind of the desired state (which must be served:
+/// [`Error::KindNotServed`] otherwise), and the managed kinds of [`crate::kinds::TABLE`]:
+/// the built-ins always, the custom kinds when the cluster serves them.
 pub async fn read_live(
     client: &Client,
     kinds: &mut Kinds,
@@ -116,18 +117,24 @@ async fn kinds_to_read(
         .flat_map(|s| &s.objects)
         .filter_map(|o| Some((o.get("apiVersion")?.as_str()?, o.get("kind")?.as_str()?)))
         .collect();
-    for (api_version, kind) in desired_kinds.iter().copied().chain(LISTED_BUILTINS) {
+    for (api_version, kind) in desired_kinds {
         let key = (group_of(api_version).to_string(), kind.to_string());
         if let std::collections::btree_map::Entry::Vacant(entry) = out.entry(key) {
             entry.insert(kinds.resolve(api_version, kind).await?);
         }
     }
-    for (api_version, kind) in ROUTE_KINDS {
-        let key = (group_of(api_version).to_string(), kind.to_string());
+    for row in crate::kinds::managed() {
+        let key = (row.group.to_string(), row.kind.to_string());
         if out.contains_key(&key) {
             continue;
         }
-        if let Some(resolved) = kinds.lookup(api_version, kind).await? {
+        // A built-in is always there; a custom kind the cluster does not serve is skipped.
+        let resolved = if row.is_builtin() {
+            Some(kinds.resolve(row.api_version, row.kind).await?)
+        } else {
+            kinds.lookup(row.api_version, row.kind).await?
+        };
+        if let Some(resolved) = resolved {
             out.insert(key, resolved);
         }
     }

@@ -37,7 +37,6 @@ use tokio::sync::{Notify, RwLock, mpsc, watch};
 
 pub use crate::backoff::Backoff;
 use crate::cluster::{RetryPolicy, WriteMode, Writer};
-use crate::compile::Kind;
 use crate::plan::PruneMode;
 use crate::source::{Secret, Source};
 pub use leader::label::PodRef;
@@ -248,7 +247,7 @@ async fn reconcile(
         Source::Git(_) => None,
     };
     let (touched_tx, touched_rx) = mpsc::unbounded_channel();
-    let kinds = served_kinds(client).await;
+    let kinds = reconcile::cache::served_kinds(client).await;
     let (cache, watchers) = reconcile::cache::LiveCache::start(client, &kinds, touched_tx);
     // Warm the cache before the first decision, so a restart sees what it already applied.
     if !cache.wait_ready(Duration::from_secs(30)).await {
@@ -311,22 +310,4 @@ fn start_pulls(
         snapshots.clone(),
     );
     Some(tokio::spawn(worker.run(queue, stop.clone())))
-}
-
-/// The kinds modelship writes that the cluster serves (Gateway API and Istio are optional).
-async fn served_kinds(client: &Client) -> Vec<Kind> {
-    let mut kinds = Vec::new();
-    for kind in Kind::ALL {
-        let served = kind.api_version() == "v1"
-            || client
-                .list_api_group_resources(kind.api_version())
-                .await
-                .is_ok_and(|list| list.resources.iter().any(|r| r.name == kind.plural()));
-        if served {
-            kinds.push(kind);
-        } else {
-            tracing::info!(%kind, "kind not served by the cluster: not watched");
-        }
-    }
-    kinds
 }

@@ -11,6 +11,7 @@
 //! crate's engine drives it against a cluster.
 
 pub mod compile;
+pub mod kinds;
 pub mod meta;
 pub mod plan;
 pub mod policy;

@@ -1,5 +1,6 @@
 //! The shared vocabulary of every layer: object identity ([`ObjectKey`]), the one apply
-//! order of kinds ([`kind_order`]; deletes run in reverse), the labels and annotations
+//! order of kinds ([`kind_order`], read from [`crate::kinds`]; deletes run in reverse), the
+//! labels and annotations
 //! modelship puts on what it writes, and its field manager.
 //!
 //! Compile writes these labels, the plan and the live views read them, the engine writes
@@ -114,25 +115,11 @@ pub fn group_of(api_version: &str) -> &str {
         .unwrap_or("")
 }
 
-/// Dependency order of the kinds modelship writes: what others refer to comes first
-/// (a Deployment names its ServiceAccount; an HPA targets a Deployment; a route sends
-/// traffic to Services that must exist). Unknown kinds go last.
+/// The position of a kind in the apply order: what others refer to comes first, deletes
+/// run in reverse. Read from [`crate::kinds::TABLE`]; kinds it does not hold go last
+/// ([`crate::kinds::UNKNOWN_ORDER`]).
 pub fn kind_order(kind: &str) -> u8 {
-    match kind {
-        "Namespace" => 0,
-        "ServiceAccount" => 1,
-        "Secret" | "ConfigMap" => 2,
-        "PersistentVolumeClaim" => 3,
-        "Service" => 4,
-        "Deployment" => 5,
-        "HorizontalPodAutoscaler" => 6,
-        "PodDisruptionBudget" => 7,
-        "NetworkPolicy" => 8,
-        "DestinationRule" => 9,
-        "HTTPRoute" | "VirtualService" => 10,
-        "PodMonitor" => 11,
-        _ => 12,
-    }
+    crate::kinds::find_kind(kind).map_or(crate::kinds::UNKNOWN_ORDER, |row| row.order)
 }
 
 #[cfg(test)]
@@ -154,6 +141,32 @@ mod tests {
             Some(ObjectKey::new("", "Namespace", "", "ns"))
         );
         assert_eq!(ObjectKey::of(&json!({"kind": "Service"})), None);
+    }
+
+    #[test]
+    fn apply_order_of_each_kind_is_unchanged() {
+        let orders = [
+            ("Namespace", 0),
+            ("ServiceAccount", 1),
+            ("Secret", 2),
+            ("ConfigMap", 2),
+            ("PersistentVolumeClaim", 3),
+            ("Service", 4),
+            ("Deployment", 5),
+            ("HorizontalPodAutoscaler", 6),
+            ("PodDisruptionBudget", 7),
+            ("NetworkPolicy", 8),
+            ("DestinationRule", 9),
+            ("HTTPRoute", 10),
+            ("VirtualService", 10),
+            ("PodMonitor", 11),
+            ("Event", 12),
+            ("Pod", 12),
+            ("Widget", 12),
+        ];
+        for (kind, order) in orders {
+            assert_eq!(kind_order(kind), order, "{kind}");
+        }
     }
 
     #[test]

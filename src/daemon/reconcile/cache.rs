@@ -1,6 +1,8 @@
-//! The watch cache: one `kube::runtime::watcher` per kind modelship writes, cluster-wide,
-//! selected by `app.kubernetes.io/managed-by=modelship` without `modelship.dev/preview`
-//! ([`crate::meta::MAIN_SELECTOR`]: previews are not the main reconcile's), feeding one [`LiveMap`].
+//! The watch cache: one `kube::runtime::watcher` per managed kind the cluster serves
+//! ([`served_kinds`], from [`crate::kinds::TABLE`]), cluster-wide, selected by
+//! `app.kubernetes.io/managed-by=modelship` without `modelship.dev/preview`
+//! ([`crate::meta::MAIN_SELECTOR`]: previews are not the main reconcile's), feeding one
+//! [`LiveMap`].
 //!
 //! ```text
 //! watcher(kind) ──Init/InitApply/InitDone──▶ replace that kind's objects, mark kind ready
@@ -17,24 +19,31 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
+use kube::api::{Api, ApiResource, DynamicObject, TypeMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::{Notify, RwLock, mpsc};
 use tokio::task::JoinHandle;
 
 use super::live::{LiveMap, key_of};
+use crate::cluster::{Kinds, RetryPolicy, api_resource};
 use crate::compile::Kind;
 use crate::meta::{MAIN_SELECTOR, ObjectKey, ServiceId};
 
-/// The API resource of a kind modelship writes.
-pub fn api_resource(kind: Kind) -> ApiResource {
-    let (group, version) = match kind.api_version().split_once('/') {
-        Some((group, version)) => (group, version),
-        None => ("", kind.api_version()),
-    };
-    let gvk = GroupVersionKind::gvk(group, version, kind.as_str());
-    ApiResource::from_gvk_with_plural(&gvk, kind.plural())
+/// The kinds to watch: every managed kind of [`crate::kinds::TABLE`], the built-ins
+/// always, a custom kind (Gateway API, Istio, Prometheus Operator) only when discovery
+/// says the cluster serves it. A kind discovery cannot answer for is not watched either.
+pub async fn served_kinds(client: &Client) -> Vec<Kind> {
+    let mut resolver = Kinds::new(client.clone(), RetryPolicy::default());
+    let mut kinds = Vec::new();
+    for kind in Kind::ALL {
+        match resolver.lookup(kind.api_version(), kind.as_str()).await {
+            Ok(Some(_)) => kinds.push(kind),
+            Ok(None) => tracing::info!(%kind, "kind not served by the cluster: not watched"),
+            Err(error) => tracing::warn!(%kind, %error, "discovery failed: kind not watched"),
+        }
+    }
+    kinds
 }
 
 /// The live objects of every watched kind.
@@ -115,7 +124,7 @@ impl LiveCache {
     }
 
     async fn watch(self, client: Client, kind: Kind, touched: mpsc::UnboundedSender<ServiceId>) {
-        let resource = api_resource(kind);
+        let resource = api_resource(kind.info());
         let api: Api<DynamicObject> = Api::all_with(client, &resource);
         // Previews are the pull-request worker's: never cached, planned or pruned here.
         let config = watcher::Config::default().labels(MAIN_SELECTOR);

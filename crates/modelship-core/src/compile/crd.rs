@@ -13,10 +13,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
-/// A top-level resource: `metadata` and `spec`, with its `apiVersion` and `kind` as
-/// constants and written first on serialization.
+use crate::kinds;
+
+/// A top-level resource: `metadata` and `spec`, with the `apiVersion` and `kind` of its
+/// row in [`crate::kinds::TABLE`] as constants, written first on serialization.
 macro_rules! resource {
-    ($(#[$doc:meta])* $name:ident, $spec:ty, $api_version:literal, $kind:literal) => {
+    ($(#[$doc:meta])* $name:ident, $spec:ty, $row:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
         pub struct $name {
@@ -25,8 +27,8 @@ macro_rules! resource {
         }
 
         impl $name {
-            pub const API_VERSION: &'static str = $api_version;
-            pub const KIND: &'static str = $kind;
+            pub const API_VERSION: &'static str = $row.api_version;
+            pub const KIND: &'static str = $row.kind;
         }
 
         impl Serialize for $name {
@@ -55,7 +57,7 @@ fn serialize_resource<S: serde::Serializer, T: Serialize>(
 
 resource! {
     /// `HTTPRoute` of the Gateway API.
-    HttpRoute, HttpRouteSpec, "gateway.networking.k8s.io/v1", "HTTPRoute"
+    HttpRoute, HttpRouteSpec, kinds::HTTP_ROUTE
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -115,7 +117,7 @@ pub struct HttpBackendRef {
 
 resource! {
     /// Istio `VirtualService`.
-    VirtualService, VirtualServiceSpec, "networking.istio.io/v1", "VirtualService"
+    VirtualService, VirtualServiceSpec, kinds::VIRTUAL_SERVICE
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -178,7 +180,7 @@ pub struct IstioPortSelector {
 
 resource! {
     /// Istio `DestinationRule`.
-    DestinationRule, DestinationRuleSpec, "networking.istio.io/v1", "DestinationRule"
+    DestinationRule, DestinationRuleSpec, kinds::DESTINATION_RULE
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -200,7 +202,7 @@ pub struct IstioSubset {
 
 resource! {
     /// Prometheus Operator `PodMonitor`.
-    PodMonitor, PodMonitorSpec, "monitoring.coreos.com/v1", "PodMonitor"
+    PodMonitor, PodMonitorSpec, kinds::POD_MONITOR
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

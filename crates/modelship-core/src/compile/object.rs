@@ -1,5 +1,6 @@
 //! The compiled objects: one enum over every kind modelship emits, declared in the apply
-//! order of [`crate::meta::kind_order`]; objects are identified by [`crate::meta::ObjectKey`].
+//! order of [`crate::kinds::TABLE`] (whose managed rows they are); objects are identified
+//! by [`crate::meta::ObjectKey`].
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 use super::CompileError;
 use super::crd::{DestinationRule, HttpRoute, PodMonitor, VirtualService};
+use crate::kinds::{self, ApiKind};
 pub use crate::meta::ObjectKey;
 
 /// Every kind modelship emits, declared in apply order: what others depend on first.
@@ -29,7 +31,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind, in apply order.
+    /// Every kind, in apply order: the managed rows of [`crate::kinds::TABLE`].
     pub const ALL: [Kind; 10] = [
         Kind::ServiceAccount,
         Kind::Service,
@@ -43,50 +45,35 @@ impl Kind {
         Kind::PodMonitor,
     ];
 
+    /// The kind's row in [`crate::kinds::TABLE`].
+    pub fn info(self) -> &'static ApiKind {
+        match self {
+            Kind::ServiceAccount => &kinds::SERVICE_ACCOUNT,
+            Kind::Service => &kinds::SERVICE,
+            Kind::Deployment => &kinds::DEPLOYMENT,
+            Kind::HorizontalPodAutoscaler => &kinds::HORIZONTAL_POD_AUTOSCALER,
+            Kind::PodDisruptionBudget => &kinds::POD_DISRUPTION_BUDGET,
+            Kind::NetworkPolicy => &kinds::NETWORK_POLICY,
+            Kind::DestinationRule => &kinds::DESTINATION_RULE,
+            Kind::HttpRoute => &kinds::HTTP_ROUTE,
+            Kind::VirtualService => &kinds::VIRTUAL_SERVICE,
+            Kind::PodMonitor => &kinds::POD_MONITOR,
+        }
+    }
+
     /// `apiVersion` of the kind.
     pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::ServiceAccount | Kind::Service => "v1",
-            Kind::Deployment => "apps/v1",
-            Kind::HorizontalPodAutoscaler => "autoscaling/v2",
-            Kind::PodDisruptionBudget => "policy/v1",
-            Kind::NetworkPolicy => "networking.k8s.io/v1",
-            Kind::HttpRoute => "gateway.networking.k8s.io/v1",
-            Kind::VirtualService | Kind::DestinationRule => "networking.istio.io/v1",
-            Kind::PodMonitor => "monitoring.coreos.com/v1",
-        }
+        self.info().api_version
     }
 
     /// `kind` as the API spells it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::ServiceAccount => "ServiceAccount",
-            Kind::Service => "Service",
-            Kind::Deployment => "Deployment",
-            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
-            Kind::PodDisruptionBudget => "PodDisruptionBudget",
-            Kind::NetworkPolicy => "NetworkPolicy",
-            Kind::HttpRoute => "HTTPRoute",
-            Kind::VirtualService => "VirtualService",
-            Kind::DestinationRule => "DestinationRule",
-            Kind::PodMonitor => "PodMonitor",
-        }
+        self.info().kind
     }
 
     /// The resource name in URLs (`deployments`, `httproutes`).
     pub fn plural(self) -> &'static str {
-        match self {
-            Kind::ServiceAccount => "serviceaccounts",
-            Kind::Service => "services",
-            Kind::Deployment => "deployments",
-            Kind::HorizontalPodAutoscaler => "horizontalpodautoscalers",
-            Kind::PodDisruptionBudget => "poddisruptionbudgets",
-            Kind::NetworkPolicy => "networkpolicies",
-            Kind::HttpRoute => "httproutes",
-            Kind::VirtualService => "virtualservices",
-            Kind::DestinationRule => "destinationrules",
-            Kind::PodMonitor => "podmonitors",
-        }
+        self.info().plural
     }
 
     /// The kind for an (apiVersion, kind) pair, if modelship emits it.
@@ -231,6 +218,19 @@ mod tests {
         }
         assert_eq!(Kind::from_api("v1", "ConfigMap"), None);
         assert_eq!(Kind::from_api("apps/v1", "Service"), None);
+    }
+
+    #[test]
+    fn kinds_are_the_managed_rows_of_the_table_in_its_order() {
+        let compiled: Vec<&ApiKind> = Kind::ALL.iter().map(|k| k.info()).collect();
+        let managed: Vec<&ApiKind> = kinds::managed().collect();
+        assert_eq!(compiled, managed);
+        for kind in Kind::ALL {
+            assert_eq!(
+                kinds::find(kind.api_version(), kind.as_str()),
+                Some(kind.info())
+            );
+        }
     }
 
     #[test]

@@ -141,12 +141,14 @@ pub struct Identity {
     pub operation: Operation,
 }
 
-/// The plural resource of a kind: the kinds modelship writes are listed, others follow
-/// the Kubernetes pluralisation rules.
+/// The plural resource of a kind: the kinds of [`crate::kinds::TABLE`] and ModelService
+/// as they are declared, others by the Kubernetes pluralisation rules.
 pub fn resource_for_kind(group: &str, kind: &str) -> String {
+    if let Some(row) = crate::kinds::find_in_group(group, kind) {
+        return row.plural.to_string();
+    }
     match (group, kind) {
         (MODELSHIP_GROUP, "ModelService") => MODELSERVICES.to_string(),
-        (_, "NetworkPolicy") => "networkpolicies".to_string(),
         (_, "Endpoints") => "endpoints".to_string(),
         _ => {
             let lower = kind.to_ascii_lowercase();

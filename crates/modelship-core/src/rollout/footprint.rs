@@ -1,10 +1,10 @@
 //! What a rollout costs while it runs, for `plan` output: the pods of both tracks at each
 //! weight, the peak GPU count, and the peak hourly cost from the GPU catalog's
-//! `hourlyCost`. The same replica split as the overlay, so the figures are what the
+//! `hourlyCost`. The same replica split as the overlay (`split`), so the figures are what the
 //! engine will apply.
 
-use super::RolloutPlan;
-use super::overlay::{base_replicas, replicas_at};
+use super::plan::RolloutPlan;
+use super::split::{base_replicas, replicas_at};
 use crate::compile::router_of;
 use crate::spec::{ModelServiceSpec, RepositoryConfig};
 

@@ -23,7 +23,8 @@
 //!
 //! Modules: `plan` (resolved settings), `state` (phases, persisted state), `machine`
 //! (transitions), `verdict` (check results), `analysis` (queries and classification),
-//! `overlay` (desired objects per state), `footprint` (pods, GPUs and cost per step),
+//! `overlay` (desired objects per state), `split` (replicas per track at a weight),
+//! `footprint` (pods, GPUs and cost per step), `recorded` (the plan kept on the cluster),
 //! `status` (what people see, and the command annotation they write).
 //!
 //! Rules where SPEC.md is silent are written down in the README section "Canary rollouts"
@@ -38,6 +39,7 @@ mod machine;
 mod overlay;
 mod plan;
 mod recorded;
+mod split;
 mod state;
 mod status;
 mod verdict;

@@ -9,7 +9,7 @@ use crate::compile::testutil::{autoscaled, cpu_service, gpu_config, loaded};
 use crate::compile::{Object, compile_service};
 use crate::rollout::state::{Phase, RollbackReason, RolloutState};
 use crate::rollout::{RolloutPlan, footprint};
-use crate::spec::{ModelService, RolloutSpec, Strategy, TrafficSpec};
+use crate::spec::{ModelService, RolloutSpec, Router, Strategy, TrafficSpec};
 
 fn canary(router: Router, replicas: u32) -> ModelService {
     let mut svc = cpu_service("chat");
