@@ -170,8 +170,9 @@ pub async fn plan_desired(sandbox: &impl HasClient, prepared: &Prepared) -> Plan
     plan::plan(&prepared.desired, &live).expect("plan")
 }
 
-/// Writes what [`plan_desired`] plans, through the writer: creates and updates with
-/// server-side apply in the apply order, orphans deleted; asserts every write succeeds.
+/// Writes what [`plan_desired`] plans, through the writer: namespaces created, creates
+/// and updates with server-side apply in the apply order, orphans deleted; asserts every
+/// write succeeds.
 pub async fn apply_desired(sandbox: &impl HasClient, prepared: &Prepared) {
     let plan = plan_desired(sandbox, prepared).await;
     let writer = writer(sandbox, WriteMode::Persist);
@@ -179,7 +180,15 @@ pub async fn apply_desired(sandbox: &impl HasClient, prepared: &Prepared) {
         let Some(desired) = prepared.desired.service(&service.namespace, &service.name) else {
             continue;
         };
-        for object in &service.objects {
+        if service.has_changes() {
+            writer
+                .ensure_namespace(&service.namespace)
+                .await
+                .expect("namespace");
+        }
+        let writes = service.objects.iter().filter(|o| o.action != plan::Action::Delete);
+        let deletes = service.objects.iter().filter(|o| o.action == plan::Action::Delete);
+        for object in writes.chain(deletes.rev()) {
             let body = desired
                 .objects
                 .iter()
