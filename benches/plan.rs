@@ -9,7 +9,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use modelship::cluster::{self, Kinds, RetryPolicy, WriteMode, Writer};
-use modelship::engine::{self, NamespaceLabels, Prepared, Scope, Strategy};
+use modelship::engine::{self, NamespaceLabels, Revision, Run, Strategy};
 use modelship::plan::{DesiredState, LiveSet};
 use modelship::sandbox::{Sandbox, Verb};
 
@@ -19,8 +19,21 @@ use support::NAMESPACES;
 
 const SERVICES: usize = 1_000;
 
-fn prepared() -> Prepared {
-    support::prepared(SERVICES)
+fn revision() -> Revision {
+    Revision::new(support::prepared(SERVICES), NamespaceLabels::new())
+}
+
+fn run<'a>(
+    revision: &'a Revision,
+    analyst: &'a engine::rollout::PrometheusAnalyst,
+) -> Run<'a, engine::rollout::PrometheusAnalyst> {
+    Run {
+        revision,
+        now: jiff::Timestamp::now(),
+        analyst,
+        settings: engine::rollout::Settings::default(),
+        detail: modelship::plan::Detail::Full,
+    }
 }
 
 fn retry() -> RetryPolicy {
@@ -35,13 +48,22 @@ async fn read_live(sandbox: &Sandbox, desired: &DesiredState) -> LiveSet {
         .expect("live state read")
 }
 
-fn plan(prepared: &Prepared, live: &LiveSet) -> modelship::plan::Plan {
-    engine::plan(prepared, live, &NamespaceLabels::new(), Scope::All).expect("plan")
+/// The whole revision planned as `modelship plan` plans it: the engine's step per
+/// service, read-only.
+fn plan(
+    runtime: &tokio::runtime::Runtime,
+    revision: &Revision,
+    live: &LiveSet,
+) -> modelship::plan::Plan {
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    runtime
+        .block_on(run(revision, &analyst).plan_all(live))
+        .plan
 }
 
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let prepared = prepared();
+    let prepared = revision();
     let desired = &prepared.desired;
     assert!(desired.repository_valid);
     let sandbox = runtime.block_on(Sandbox::start()).expect("sandbox starts");
@@ -50,14 +72,15 @@ fn bench(c: &mut Criterion) {
     runtime.block_on(async {
         let writer = Writer::new(sandbox.client(), retry(), WriteMode::Persist);
         let live = read_live(&sandbox, desired).await;
-        let planned = plan(&prepared, &live);
         let strategy = Strategy {
             create_namespaces: true,
             ..Strategy::default()
         };
-        let report = engine::apply(&writer, &planned, desired, &strategy)
-            .await
-            .expect("apply");
+        let analyst = engine::rollout::PrometheusAnalyst::default();
+        let (_, report) = run(&prepared, &analyst)
+            .apply_all(&live, &writer, strategy)
+            .await;
+        let report = report.expect("apply");
         assert!(report.failures.is_empty(), "{:?}", report.failures);
         eprintln!("warm: {} objects applied", report.applied.len());
     });
@@ -65,7 +88,7 @@ fn bench(c: &mut Criterion) {
     // Requests of one plan.
     sandbox.reset_requests();
     let live = runtime.block_on(read_live(&sandbox, desired));
-    let planned = plan(&prepared, &live);
+    let planned = plan(&runtime, &prepared, &live);
     let requests = sandbox.requests();
     assert!(!planned.has_changes(), "a warm sandbox plans no change");
     assert_eq!(requests.total_writes(), 0, "planning never writes");
@@ -84,14 +107,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("read_live_and_plan", |b| {
         b.iter(|| {
             let live = runtime.block_on(read_live(&sandbox, desired));
-            plan(&prepared, &live).services.len()
+            plan(&runtime, &prepared, &live).services.len()
         })
     });
     // The sandbox's simulated Deployment controller keeps polling its 1,000 Deployments on
     // another thread; stop it so that the pure step is measured alone.
     drop(sandbox);
     group.bench_function("plan_only", |b| {
-        b.iter(|| plan(&prepared, &live).services.len())
+        b.iter(|| plan(&runtime, &prepared, &live).services.len())
     });
     group.finish();
 }

@@ -190,7 +190,7 @@ async fn measure(services: usize, shape: Shape) {
     let in_sync = board
         .services
         .values()
-        .filter(|s| s.state == daemon::ServiceState::InSync)
+        .filter(|s| s.state() == "in-sync")
         .count();
     println!("services in sync:         {in_sync}");
     println!("services:                 {services} ({objects} objects)");

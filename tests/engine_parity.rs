@@ -26,7 +26,8 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use modelship::cluster::{Kinds, WriteMode};
 use modelship::daemon::{Backoff, DaemonConfig, DriftMode};
-use modelship::engine::{self, NamespaceLabels, Scope, Strategy};
+use modelship::engine::Strategy;
+use modelship::engine::rollout::PrometheusAnalyst;
 use modelship::plan::{LiveState, PruneMode};
 use modelship::sandbox::{Verb, Write};
 use modelship::source::{LocalSource, Source};
@@ -161,35 +162,32 @@ async fn via_cli(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> Dec
     setup(&sandbox).await;
     sandbox.reset_requests();
     let after = sandbox.copy_of(after);
-    let mut prepared = load_repo(after.path());
-    let set = common::read_live(&sandbox, &prepared).await;
-    let plan = common::plan_with_rollouts(&mut prepared, &set).await;
+    let revision = load_repo(after.path());
+    let set = common::read_live(&sandbox, &revision).await;
     let strategy = Strategy {
         prune: PruneMode::Guarded,
         create_namespaces: true,
     };
     let writer = common::writer(&sandbox, WriteMode::Persist);
-    let result = tokio::time::timeout(
-        STEP,
-        engine::apply(&writer, &plan, &prepared.desired, &strategy),
-    )
-    .await
-    .expect("apply in time");
+    let analyst = PrometheusAnalyst::default();
+    let run = common::run(&revision, &analyst);
+    let (_, result) = tokio::time::timeout(STEP, run.apply_all(&set, &writer, strategy))
+        .await
+        .expect("apply in time");
     let guarded = match result {
         Ok(report) => {
             assert!(report.failures.is_empty(), "{:?}", report.failures);
             false
         }
         Err(_) => {
-            // The guard refused pruning; the present services are still reconciled, as the
-            // daemon does, by an apply without prune.
+            // The guard refused pruning (and `apply` wrote nothing); the present services
+            // are still reconciled, as the daemon does, by an apply without prune.
             let keep = Strategy {
                 prune: PruneMode::Keep,
                 ..strategy
             };
-            let report = engine::apply(&writer, &plan, &prepared.desired, &keep)
-                .await
-                .expect("apply without prune");
+            let (_, report) = run.apply_all(&set, &writer, keep).await;
+            let report = report.expect("apply without prune");
             assert!(report.failures.is_empty(), "{:?}", report.failures);
             true
         }
@@ -231,10 +229,7 @@ async fn via_daemon(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> 
         let board = board.clone();
         async move {
             let board = board.read().await;
-            let settled = board
-                .services
-                .values()
-                .all(|s| !matches!(s.state, modelship::daemon::ServiceState::Pending));
+            let settled = board.services.values().all(|s| s.state() != "pending");
             settled.then(|| board.mass_prune.is_some())
         }
     })
@@ -529,7 +524,7 @@ async fn a_policy_with_the_live_object_denies_alike_on(kind: Kind) {
     let after = sandbox.copy_of(after.path());
     let prepared = load_repo(after.path());
     let set = common::read_live(&sandbox, &prepared).await;
-    let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
+    let plan = common::plan_with_rollouts(&prepared, &set).await;
     let denied: Vec<&str> = plan.denied().map(|s| s.id.name()).collect();
     assert_eq!(denied, ["image-classifier"]);
 }

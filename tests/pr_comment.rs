@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use modelship::engine::{self, NamespaceLabels, Prepared};
+use modelship::engine::{self, Revision, Run, Sweep};
 use modelship::plan::LiveSet;
 use modelship::plan::render::{COMMENT_LIMIT, Links};
 use serde_json::json;
@@ -28,45 +28,42 @@ fn now() -> jiff::Timestamp {
 
 /// `loaded` planned against `live` with its canary rollouts advanced, as `modelship plan`
 /// and the daemon plan it.
-fn plan_with_rollouts(
-    loaded: &mut Prepared,
-    live: &LiveSet,
-) -> (modelship::plan::Plan, engine::rollout::RolloutReport) {
+fn plan_with_rollouts(loaded: &Revision, live: &LiveSet) -> Sweep {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime
-        .block_on(engine::rollout::plan_all(
-            loaded,
-            live,
-            &NamespaceLabels::new(),
-            now(),
-            &engine::rollout::PrometheusAnalyst::default(),
-            engine::rollout::Settings::default(),
-        ))
-        .expect("plan")
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let run = Run {
+        revision: loaded,
+        now: now(),
+        analyst: &analyst,
+        settings: engine::rollout::Settings::default(),
+        detail: modelship::plan::Detail::Full,
+    };
+    let sweep = runtime.block_on(run.plan_all(live));
+    assert!(sweep.failure().is_none(), "{:?}", sweep.failure());
+    sweep
 }
 
 /// The live state of a repository as applied from nothing: its compiled objects, with the
 /// rollout state a first deployment records on canary services.
 fn applied(dir: &Path) -> LiveSet {
-    let mut loaded = load_repo(dir);
-    plan_with_rollouts(&mut loaded, &LiveSet::default());
-    loaded
-        .desired
-        .services
-        .iter()
-        .flat_map(|s| s.objects.iter().cloned())
+    let loaded = load_repo(dir);
+    plan_with_rollouts(&loaded, &LiveSet::default())
+        .outcomes
+        .into_iter()
+        .filter_map(|o| o.desired)
+        .flat_map(|s| s.objects)
         .collect()
 }
 
 /// The comment of the repository at `dir` planned against `live`, with its policies and
 /// its canary rollouts advanced.
 fn comment(dir: &Path, live: &LiveSet) -> String {
-    let mut loaded = load_repo(dir);
+    let loaded = load_repo(dir);
     assert!(!loaded.policies_broken(), "example policies load");
-    let (plan, rollouts) = plan_with_rollouts(&mut loaded, live);
+    let Sweep { plan, rollouts, .. } = plan_with_rollouts(&loaded, live);
     let links = Links {
         repository_url: "https://github.com/acme/ml-models".to_string(),
         sha: SHA.to_string(),

@@ -95,7 +95,7 @@ fn llm_chat(loaded: &Prepared) -> (&modelship::spec::LoadedService, RolloutPlan)
 /// The repository at `dir` with llm-chat's objects overlaid for `state`, as the engine
 /// would build them.
 async fn overlaid(sandbox: &Target, dir: &std::path::Path, state: &RolloutState) -> Prepared {
-    let mut loaded = load_repo(dir);
+    let mut loaded = load_repo(dir).prepared;
     let source = Source::local();
     let mut compiled = compile_repository(&loaded.repository, &source);
     let (svc, plan) = llm_chat(&loaded);
@@ -160,9 +160,9 @@ async fn reconcile(
 
 async fn apply_state(sandbox: &Target, dir: &std::path::Path, state: &RolloutState) {
     let loaded = overlaid(sandbox, dir, state).await;
-    apply_ok(sandbox, &loaded, &options()).await;
+    apply_desired(sandbox, &loaded).await;
     let again = overlaid(sandbox, dir, state).await;
-    let plan = plan_repo(sandbox, &again).await;
+    let plan = plan_desired(sandbox, &again).await;
     assert!(!plan.has_changes(), "{}", changes(&plan).join("\n"));
 }
 

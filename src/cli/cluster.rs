@@ -3,13 +3,13 @@
 //! ```text
 //! DIR, --policies DIR... ──read──> files ──engine::prepare──> Prepared (broken policy: exit 2)
 //!  --kubeconfig/--context ──connect──> Client ──read_live (cluster-wide, by label)──> LiveSet
-//!                                     (policies loaded) read_namespace_labels
-//!   engine::plan ──> Plan ──render──> stdout
-//!                     │ (apply)
-//!   engine::apply (Writer, Strategy) ──> cluster::wait_healthy (--wait)
+//!                         engine::namespace_labels ──> Revision
+//!   plan:  engine::Run::plan_all  (the step per service, read-only) ──> Plan ──render──> stdout
+//!   apply: engine::Run::apply_all (the step per service with a Writer, then prune)
+//!            ──> Plan ──render──> stdout; cluster::wait_healthy (--wait)
 //! ```
 //!
-//! The daemon drives the same engine, so both decide alike.
+//! The daemon calls the same step per service, so both decide alike.
 //!
 //! Policies see every ModelService and every compiled object, with the live object the
 //! plan read as `oldObject` and the namespace's live labels. A Deny violation blocks its
@@ -22,19 +22,19 @@
 //! service (the other services were still applied; nothing at all when a policy is
 //! broken), 3 cluster error.
 
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::advanced;
 use super::output::{Color, write_diagnostics};
 use crate::cluster::{
     self, ConnectOptions, DeploymentHealth, HealthOptions, Kinds, RetryPolicy, WriteMode, Writer,
 };
 use crate::compile::Source;
-use crate::engine::{self, ApplyReport, NamespaceLabels, Prepared, Strategy, rollout};
+use crate::engine::{self, ApplyReport, Prepared, Revision, Run, Strategy, Verdict, rollout};
 use crate::plan::render::{self, Format};
-use crate::plan::{Action, ObjectKey, Plan, PruneMode, ServiceStatus};
+use crate::plan::{Action, BlockReason, Detail, ObjectKey, Plan, PruneMode, ServiceStatus};
 use crate::spec;
 use crate::state::{LiveSet, LiveState};
 
@@ -192,17 +192,22 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// A repository prepared and planned against the cluster: the client to apply the plan
-/// with, and the live state it was planned against.
+/// A repository opened against the cluster: its revision (with the namespace labels its
+/// policies see), the client, and the live state it is planned against.
+pub struct Opened {
+    pub revision: Revision,
+    pub client: kube::Client,
+    pub live: LiveSet,
+}
+
+/// A repository planned against the cluster, read-only.
 pub struct Planned {
-    pub prepared: Prepared,
+    pub revision: Revision,
     pub client: kube::Client,
     pub plan: Plan,
     pub live: LiveSet,
     /// The canary rollouts advanced for this plan.
     pub rollouts: rollout::RolloutReport,
-    /// The clock the rollouts were advanced at.
-    pub now: jiff::Timestamp,
 }
 
 /// Why a plan could not be made.
@@ -227,33 +232,79 @@ impl PlanFailure {
     }
 }
 
-/// The CLI's live view: every object labelled managed-by=modelship, in every namespace
-/// (one cluster-wide LIST per kind), and, when policies are loaded, the namespaces' labels
-/// (one LIST of Namespaces). The daemon's watch cache sees the same objects.
-async fn read_cluster(
-    client: &kube::Client,
-    prepared: &Prepared,
+/// Prepares the repository and reads the cluster: every object labelled
+/// managed-by=modelship, in every namespace (one cluster-wide LIST per kind; the daemon's
+/// watch cache sees the same objects), and the labels of the namespaces its policies see
+/// (`engine::namespace_labels`, as the daemon and pull requests read them). `Err` is the
+/// exit code of a failure, already reported on `stderr`.
+pub async fn open(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    cluster_args: &ClusterArgs,
     retry: &RetryPolicy,
-) -> Result<(LiveSet, NamespaceLabels), cluster::Error> {
-    let mut kinds = Kinds::new(client.clone(), *retry);
-    let live = cluster::read_live(client, &mut kinds, &prepared.desired, retry).await?;
-    let labels = if prepared.policies.is_empty() {
-        NamespaceLabels::new()
-    } else {
-        let namespaces: BTreeSet<String> = prepared
-            .desired
-            .services
-            .iter()
-            .map(|s| s.id.namespace().to_string())
-            .chain(live.services().iter().map(|id| id.namespace().to_string()))
-            .collect();
-        cluster::read_namespace_labels(client, &mut kinds, &namespaces, retry).await?
+    stderr: &mut impl Write,
+) -> Result<Opened, Exit> {
+    let prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        Exit::Invalid
+    })?;
+    if prepared.policies_broken() {
+        let _ = writeln!(
+            stderr,
+            "error: a policy file has errors: nothing was planned or applied"
+        );
+        return Err(Exit::Invalid);
+    }
+    let options = ConnectOptions {
+        kubeconfig: cluster_args.kubeconfig.clone(),
+        context: cluster_args.context.clone(),
     };
-    Ok((live, labels))
+    let connected = async {
+        let client = cluster::connect(&options).await?;
+        let mut kinds = Kinds::new(client.clone(), *retry);
+        let live = cluster::read_live(&client, &mut kinds, &prepared.desired, retry).await?;
+        let labels = engine::namespace_labels(&client, &prepared, live.services(), retry).await?;
+        Ok::<_, cluster::Error>((client, live, labels))
+    }
+    .await;
+    let (client, live, labels) = connected.map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        PlanFailure::from(error).exit()
+    })?;
+    Ok(Opened {
+        revision: Revision::new(prepared, labels),
+        client,
+        live,
+    })
 }
 
-/// Prepares the repository, advances its canary rollouts at the clock's now (see
-/// `engine::rollout`; an analysis due asks Prometheus) and plans it against the cluster,
+/// The rollout settings of the environment; `Err` is the exit code, reported.
+fn settings(stderr: &mut impl Write) -> Result<rollout::Settings, Exit> {
+    rollout::Settings::from_env().map_err(|error| {
+        let _ = writeln!(stderr, "error: {error}");
+        Exit::Invalid
+    })
+}
+
+/// Reports the services whose canary rollout could not be advanced (left untouched).
+fn report_blocked_rollouts(sweep: &engine::Sweep, stderr: &mut impl Write) {
+    for outcome in &sweep.outcomes {
+        if let Verdict::Blocked {
+            reason: BlockReason::Rollout,
+            message,
+        } = &outcome.verdict
+        {
+            let _ = writeln!(
+                stderr,
+                "error: {message}: the objects of {} were left untouched",
+                outcome.id
+            );
+        }
+    }
+}
+
+/// Opens the repository and plans it against the cluster with its canary rollouts
+/// advanced at the clock's now (see `engine::rollout`; an analysis due asks Prometheus),
 /// read-only; `Err` is the exit code of a failure, already reported on `stderr`.
 pub async fn prepare_and_plan(
     dir: &Path,
@@ -262,62 +313,33 @@ pub async fn prepare_and_plan(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Planned, Exit> {
-    let mut prepared =
-        prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
-            let _ = writeln!(stderr, "error: {error}");
-            Exit::Invalid
-        })?;
-    if prepared.policies_broken() {
-        let _ = writeln!(
-            stderr,
-            "error: a policy file has errors: nothing was planned or applied"
-        );
-        return Err(Exit::Invalid);
-    }
-    let settings = rollout::Settings::from_env().map_err(|error| {
-        let _ = writeln!(stderr, "error: {error}");
-        Exit::Invalid
-    })?;
-    let options = ConnectOptions {
-        kubeconfig: cluster_args.kubeconfig.clone(),
-        context: cluster_args.context.clone(),
-    };
-    let connected = async {
-        let client = cluster::connect(&options).await?;
-        let (live, labels) = read_cluster(&client, &prepared, retry).await?;
-        Ok::<_, cluster::Error>((client, live, labels))
-    }
-    .await;
-    let (client, live, labels) = connected.map_err(|error| {
-        let _ = writeln!(stderr, "error: {error}");
-        PlanFailure::from(error).exit()
-    })?;
-    // The CLI's clock; the engine never reads one itself.
-    let now = jiff::Timestamp::now();
+    let settings = settings(stderr)?;
+    let opened = open(dir, policy_dirs, cluster_args, retry, stderr).await?;
     let analyst = rollout::PrometheusAnalyst::default();
-    let planned = rollout::plan_all(&mut prepared, &live, &labels, now, &analyst, settings).await;
-    match planned {
-        Ok((plan, rollouts)) => {
-            for (id, error) in &rollouts.failures {
-                let _ = writeln!(
-                    stderr,
-                    "error: {error}: the objects of {id} were left untouched"
-                );
-            }
-            Ok(Planned {
-                prepared,
-                client,
-                plan,
-                live,
-                rollouts,
-                now,
-            })
-        }
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            Err(PlanFailure::from(error).exit())
-        }
+    let run = Run {
+        revision: &opened.revision,
+        // The CLI's clock; the engine never reads one itself.
+        now: jiff::Timestamp::now(),
+        analyst: &analyst,
+        settings,
+        detail: Detail::Full,
+    };
+    let sweep = run.plan_all(&opened.live).await;
+    if let Some(error) = sweep.failure() {
+        let _ = writeln!(stderr, "error: {error}");
+        return Err(match error {
+            engine::Error::Plan(_) => Exit::Changes,
+            engine::Error::Policy(_) => Exit::Invalid,
+        });
     }
+    report_blocked_rollouts(&sweep, stderr);
+    Ok(Planned {
+        revision: opened.revision,
+        client: opened.client,
+        plan: sweep.plan,
+        live: opened.live,
+        rollouts: sweep.rollouts,
+    })
 }
 
 /// Runs `modelship plan`.
@@ -342,7 +364,7 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         OutputFormat::Markdown => print!(
             "{}",
             crate::engine::comment::markdown(
-                &planned.prepared,
+                &planned.revision.prepared,
                 plan,
                 &planned.live,
                 &planned.rollouts,
@@ -352,13 +374,13 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
         // The plan's document with where each rollout it starts or moves stands.
         OutputFormat::Json => {
             let mut document = render::json::document(plan);
-            document["rollouts"] = super::rollout::plan_json(&planned.rollouts);
+            document["rollouts"] = advanced::plan_json(&planned.rollouts);
             print!("{}", render::json::pretty(&document));
         }
         other => print!("{}", render::render(plan, other.into(), color())),
     }
     if args.output == OutputFormat::Text {
-        print!("{}", super::rollout::plan_text(&planned.rollouts));
+        print!("{}", advanced::plan_text(&planned.rollouts));
     }
     if let Some(denied) = render::denied_text(plan) {
         let _ = writeln!(
@@ -366,7 +388,7 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
             "error: {denied}: apply would leave their objects untouched and apply the other services"
         );
     }
-    plan_exit(&planned.prepared, plan)
+    plan_exit(&planned.revision.prepared, plan)
 }
 
 /// The exit code of `plan` for a plan of a prepared repository.
@@ -380,9 +402,10 @@ pub fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
     }
 }
 
-/// Runs `modelship apply`. With `--wait`, canary rollouts are driven until each settles
-/// (promoted, rolled back, paused or waiting at a gate): the repository is prepared,
-/// planned and applied again whenever the earliest rollout is due, within `--timeout`.
+/// Runs `modelship apply`: the engine's step over every service with writes, then prune.
+/// With `--wait`, canary rollouts are driven until each settles (promoted, rolled back,
+/// paused or waiting at a gate): the repository is opened and applied again whenever the
+/// earliest rollout is due, within `--timeout`.
 pub async fn run_apply(args: &ApplyArgs) -> Exit {
     let mut stderr = std::io::stderr();
     let retry = RetryPolicy::default();
@@ -392,33 +415,72 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
     } else {
         WriteMode::Persist
     };
+    let settings = match settings(&mut stderr) {
+        Ok(settings) => settings,
+        Err(exit) => return exit,
+    };
+    let analyst = rollout::PrometheusAnalyst::default();
     let mut round = 0;
     loop {
-        let planned = prepare_and_plan(
+        let opened = open(
             &args.dir,
             &args.policies,
             &args.cluster,
             &retry,
             &mut stderr,
         );
-        let planned = match planned.await {
-            Ok(planned) => planned,
+        let opened = match opened.await {
+            Ok(opened) => opened,
             Err(exit) => return exit,
         };
-        if round == 0 || planned.plan.has_changes() {
+        let writer = Writer::new(opened.client.clone(), retry, mode);
+        let run = Run {
+            revision: &opened.revision,
+            // The CLI's clock; the engine never reads one itself.
+            now: jiff::Timestamp::now(),
+            analyst: &analyst,
+            settings,
+            detail: Detail::Full,
+        };
+        let (sweep, applied) = run.apply_all(&opened.live, &writer, strategy(args)).await;
+        if let Some(error) = sweep.failure() {
+            let _ = writeln!(stderr, "error: {error}");
+            return match error {
+                engine::Error::Plan(_) => Exit::Changes,
+                engine::Error::Policy(_) => Exit::Invalid,
+            };
+        }
+        report_blocked_rollouts(&sweep, &mut stderr);
+        if round == 0 || sweep.plan.has_changes() {
             print!(
                 "{}",
-                render::render(&planned.plan, args.output.into(), color())
+                render::render(&sweep.plan, args.output.into(), color())
             );
         }
-        let (exit, settled) = apply_once(&planned, args, mode, &retry, &mut stderr).await;
+        let exit = match applied {
+            Ok(report) => {
+                report_apply(&report, &mut stderr);
+                report_warnings(&sweep, &mut stderr);
+                if report.is_success() {
+                    Exit::Ok
+                } else {
+                    Exit::Changes
+                }
+            }
+            Err(guard) => {
+                let _ = writeln!(stderr, "error: {guard}");
+                Exit::Changes
+            }
+        };
+        advanced::print_advanced(&sweep.rollouts, &mut stderr);
+        let settled = sweep.rollouts.settled();
         let drive_on = args.wait && mode == WriteMode::Persist && exit == Exit::Ok;
         if !drive_on || settled {
-            return finish_apply(args, &planned, exit, mode, &retry, &mut stderr).await;
+            return finish_apply(args, &opened, &sweep, exit, mode, &retry, &mut stderr).await;
         }
         round += 1;
         let now = jiff::Timestamp::now();
-        let wake = super::rollout::next_wake(&planned.rollouts, now);
+        let wake = advanced::next_wake(&sweep.rollouts, now);
         if tokio::time::Instant::now() + wake > deadline {
             let _ = writeln!(
                 stderr,
@@ -431,51 +493,28 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
     }
 }
 
-/// Applies one plan, records its rollouts (command annotations cleared, Events) and says
-/// where each stands. Returns the exit code so far and whether every rollout settled.
-async fn apply_once(
-    planned: &Planned,
-    args: &ApplyArgs,
-    mode: WriteMode,
-    retry: &RetryPolicy,
-    stderr: &mut impl Write,
-) -> (Exit, bool) {
-    let writer = Writer::new(planned.client.clone(), *retry, mode);
-    let desired = planned.prepared.desired();
-    let report = match engine::apply(&writer, &planned.plan, &desired, &strategy(args)).await {
-        Ok(report) => report,
-        Err(guard) => {
-            let _ = writeln!(stderr, "error: {guard}");
-            return (Exit::Changes, true);
-        }
-    };
-    report_apply(&report, stderr);
-    let ok = report.is_success();
-    if ok && mode == WriteMode::Persist {
-        let rollouts: Vec<_> = planned.rollouts.services.iter().collect();
-        for error in rollout::record(&writer, &rollouts, planned.now).await {
-            let _ = writeln!(stderr, "warning: {error}");
-        }
+/// Reports what the steps could not record of their rollouts (never fatal).
+fn report_warnings(sweep: &engine::Sweep, stderr: &mut impl Write) {
+    for warning in sweep.outcomes.iter().flat_map(|o| &o.warnings) {
+        let _ = writeln!(stderr, "warning: {warning}");
     }
-    super::rollout::print_advanced(&planned.rollouts, stderr);
-    let exit = if ok { Exit::Ok } else { Exit::Changes };
-    (exit, planned.rollouts.settled())
 }
 
 /// The end of `apply`: the health wait (`--wait`), and the exit code of denied or
 /// invalid services and of rollouts that rolled back or paused.
 async fn finish_apply(
     args: &ApplyArgs,
-    planned: &Planned,
+    opened: &Opened,
+    sweep: &engine::Sweep,
     mut exit: Exit,
     mode: WriteMode,
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Exit {
-    let plan = &planned.plan;
+    let plan = &sweep.plan;
     if args.wait && mode == WriteMode::Persist && exit == Exit::Ok {
-        exit = wait(&planned.client, plan, args.timeout, *retry, stderr).await;
-        if exit == Exit::Ok && super::rollout::needs_attention(&planned.rollouts) {
+        exit = wait(&opened.client, plan, args.timeout, *retry, stderr).await;
+        if exit == Exit::Ok && advanced::needs_attention(&sweep.rollouts) {
             exit = Exit::Changes;
         }
     }
@@ -486,7 +525,7 @@ async fn finish_apply(
         );
         exit = Exit::Invalid;
     }
-    if !planned.prepared.desired.repository_valid {
+    if !opened.revision.prepared.desired.repository_valid {
         let _ = writeln!(
             stderr,
             "error: the repository has errors: invalid services were left untouched and nothing was pruned"

@@ -3,6 +3,7 @@
 //! `main.rs` parses a [`Cli`], sets up logging and calls [`run`], which returns the
 //! process exit code. Commands print results on stdout and diagnostics on stderr.
 
+mod advanced;
 pub mod cluster;
 mod commands;
 pub mod logging;

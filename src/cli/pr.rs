@@ -146,7 +146,7 @@ pub async fn comment_command(
     let _ = stderr.write_all(&report);
     let (markdown, state, description, exit) = match &prepared {
         Ok(planned) => {
-            let loaded = &planned.prepared;
+            let loaded = &planned.revision.prepared;
             let links = Links {
                 repository_url: forge::repository_url(&args.github_api_url, repo),
                 sha: sha.clone(),

@@ -1,5 +1,5 @@
-//! `modelship rollout status|approve|abort|retry`, and what `plan` and `apply` print of
-//! canary rollouts. Every decision is the engine's (`engine::rollout`): `status` reads the
+//! `modelship rollout status|approve|abort|retry` (what `plan` and `apply` print of the
+//! rollouts they advance is `advanced.rs`'s). Every decision is the engine's (`engine::rollout`): `status` reads the
 //! state the engine stored on the stable Deployments, the commands write the command
 //! annotation through `engine::rollout::send_command`, which the engine reads at its next
 //! advance of the service (at once under `modelship run`, at the next `modelship apply`
@@ -15,19 +15,17 @@
 //! ```
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::cluster::{ClusterArgs, Exit};
 use crate::cluster::{self, ConnectOptions, RetryPolicy, WriteMode, Writer};
-use crate::engine::rollout::{self, RolloutReport};
+use crate::engine::rollout;
 use crate::meta::ServiceId;
 use crate::rollout::{Command, PhaseName, RolloutStatus, StepAnalysis};
 
-/// How often `--watch` redraws, and `apply --wait` looks at rollouts waiting on readiness.
-const POLL: Duration = Duration::from_secs(2);
+use super::advanced::POLL;
 
 /// `modelship rollout ...`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -318,125 +316,6 @@ fn analysis_text(analysis: &StepAnalysis) -> String {
     out
 }
 
-/// What `apply` says of the rollouts it advanced: where each stands and what changed.
-pub fn print_advanced(report: &RolloutReport, out: &mut impl Write) {
-    for rollout in &report.services {
-        let id = &rollout.id;
-        for transition in &rollout.transitions {
-            let _ = writeln!(out, "rollout {id}: {}", transition.message);
-        }
-        if let Some(crate::rollout::CommandOutcome::Ignored(command, why)) = &rollout.command {
-            let _ = writeln!(out, "rollout {id}: command {command:?} ignored: {why}");
-        }
-        for note in &rollout.notes {
-            let _ = writeln!(out, "warning: rollout {id}: {note}");
-        }
-        if rollout.state.phase.is_active() || !rollout.transitions.is_empty() {
-            let _ = writeln!(out, "rollout {id}: {}", rollout.status);
-        }
-    }
-}
-
-/// What `plan` says of canary services whose template changes: the steps and gates, the
-/// interval, and the peak GPUs and hourly cost during the rollout.
-pub fn plan_text(report: &RolloutReport) -> String {
-    let mut out = String::new();
-    for rollout in &report.services {
-        if !rollout.in_plan() {
-            continue;
-        }
-        let plan = &rollout.plan;
-        let steps: Vec<String> = plan
-            .steps
-            .iter()
-            .map(|w| {
-                if plan.gates.contains(w) {
-                    format!("[approve] {w}%")
-                } else {
-                    format!("{w}%")
-                }
-            })
-            .collect();
-        out += &format!(
-            "Canary {}: {} ({}), each step {}s then analysed\n",
-            rollout.id,
-            steps.join(" -> "),
-            rollout.status,
-            plan.step_interval.as_secs()
-        );
-        let footprint = &rollout.footprint;
-        if footprint.peak_gpus > 0 {
-            out += &format!(
-                "  peak {} GPUs ({} per pod)",
-                footprint.peak_gpus, footprint.gpus_per_pod
-            );
-            if let Some(cost) = footprint.peak_hourly_cost {
-                out += &format!(", ${cost:.2}/h at the peak");
-            }
-            out += "\n";
-        }
-    }
-    out
-}
-
-/// The `rollouts` of `plan -o json`: the canary services whose rollout the plan starts
-/// or moves, as `plan_text` lists them (schema in `plan::render::json`).
-pub fn plan_json(report: &RolloutReport) -> serde_json::Value {
-    let rollouts: Vec<serde_json::Value> = report
-        .services
-        .iter()
-        .filter(|rollout| rollout.in_plan())
-        .map(|rollout| {
-            let plan = &rollout.plan;
-            serde_json::json!({
-                "namespace": rollout.id.namespace(),
-                "name": rollout.id.name(),
-                "steps": plan.steps,
-                "gates": plan.gates,
-                "stepIntervalSeconds": plan.step_interval.as_secs(),
-                "loadTimeoutSeconds": plan.load_timeout.as_secs(),
-                "failureLimit": plan.failure_limit,
-                "inconclusiveLimit": plan.inconclusive_limit,
-                "status": rollout.status,
-                "footprint": rollout.footprint,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(rollouts)
-}
-
-/// How long `apply --wait` sleeps before advancing again: until the earliest rollout is
-/// due, or [`POLL`] while one waits on readiness (starting, promoting).
-pub fn next_wake(report: &RolloutReport, now: Timestamp) -> Duration {
-    let waiting_on_readiness = report.services.iter().any(|s| {
-        matches!(
-            s.state.phase.name(),
-            PhaseName::Starting | PhaseName::Promoting
-        )
-    });
-    let due = report
-        .requeue_at()
-        .map(|at| at.duration_since(now))
-        .and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or(POLL);
-    let wake = if waiting_on_readiness {
-        due.min(POLL)
-    } else {
-        due
-    };
-    wake.max(Duration::from_millis(100))
-}
-
-/// True when a rollout rolled back or paused: `apply --wait` exits 1 then.
-pub fn needs_attention(report: &RolloutReport) -> bool {
-    report.services.iter().any(|s| {
-        matches!(
-            s.state.phase.name(),
-            PhaseName::RolledBack | PhaseName::Paused
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,11 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_report_wakes_after_the_poll_and_needs_nothing() {
-        let report = RolloutReport::default();
-        assert_eq!(next_wake(&report, Timestamp::UNIX_EPOCH), POLL);
-        assert!(!needs_attention(&report));
-        assert_eq!(plan_text(&report), "");
+    fn no_rollout_shows_no_canary_services() {
         assert_eq!(status_text(&[]), "no canary services\n");
     }
 

@@ -37,22 +37,13 @@ use tokio::sync::{Notify, RwLock, mpsc, watch};
 
 pub use crate::backoff::Backoff;
 use crate::cluster::{RetryPolicy, WriteMode, Writer};
+pub use crate::engine::DriftMode;
 use crate::plan::PruneMode;
 use crate::source::{Secret, Source};
 pub use leader::label::PodRef;
 pub use pulls::{GitHubConfig, PullQueue};
 pub use serve::metrics::Metrics;
-pub use serve::status::{Board, ServiceState, ServiceStatus};
-
-/// What to do when the cluster drifts from the repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DriftMode {
-    /// Re-apply the repository's values.
-    #[default]
-    Heal,
-    /// Report the drift on /status and /metrics, write nothing.
-    Warn,
-}
+pub use serve::status::{Board, ServiceStatus};
 
 /// Leader election on a Lease.
 #[derive(Debug, Clone, PartialEq, Eq)]

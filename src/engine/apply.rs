@@ -4,17 +4,15 @@
 //! services gone from the repository are pruned last, in reverse order, within the guard.
 //! Unchanged and blocked objects are never written.
 //!
-//! [`apply`] is the CLI's whole run; the daemon calls [`apply_service`] per service (its
-//! reconciles run concurrently) and [`prune`] once per revision. Both are the same code.
+//! The step (`step.rs`) calls [`apply_service`] for its service; [`prune`] runs once per
+//! revision, for `modelship apply` and the daemon alike.
 
 use serde_json::Value;
 
 use crate::cluster::{self, Writer};
 use crate::meta::{ObjectKey, ServiceId};
-use crate::plan::{
-    Action, MassPrune, ObjectPlan, Plan, PruneMode, ServicePlan, ServiceStatus, check_mass_prune,
-};
-use crate::state::{DesiredService, DesiredState};
+use crate::plan::{Action, ObjectPlan, PruneMode, ServicePlan, ServiceStatus};
+use crate::state::DesiredService;
 
 /// How a plan is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,7 +55,7 @@ pub struct PruneReport {
     pub failures: Vec<(ServiceId, cluster::Error)>,
 }
 
-/// What applying a plan did.
+/// What applying a whole revision did (`modelship apply`).
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub namespaces_created: Vec<String>,
@@ -73,41 +71,6 @@ impl ApplyReport {
     pub fn is_success(&self) -> bool {
         self.failures.is_empty()
     }
-}
-
-/// Applies a whole plan: every present service, then prune. When pruning is guarded and
-/// the guard trips, nothing at all is written and the guard's verdict is returned.
-pub async fn apply(
-    writer: &Writer,
-    plan: &Plan,
-    desired: &DesiredState,
-    strategy: &Strategy,
-) -> Result<ApplyReport, MassPrune> {
-    if strategy.prune == PruneMode::Guarded
-        && let Some(guard) = check_mass_prune(plan)
-    {
-        return Err(guard);
-    }
-    let mut report = ApplyReport::default();
-    for service in &plan.services {
-        let Some(objects) = desired.service(&service.id) else {
-            continue;
-        };
-        let done = apply_service(writer, service, objects, strategy).await;
-        report.namespaces_created.extend(done.namespace_created);
-        report
-            .applied
-            .extend(done.applied.into_iter().map(|(key, _)| key));
-        report.deleted.extend(done.deleted);
-        report.failures.extend(done.failures);
-    }
-    let pruned = prune(writer, plan, strategy).await?;
-    report.deleted.extend(pruned.deleted);
-    report.not_pruned.extend(pruned.kept);
-    report
-        .failures
-        .extend(pruned.failures.into_iter().map(|(_, error)| error));
-    Ok(report)
 }
 
 /// Applies one present service of a plan: its namespace, its creates and updates in apply
@@ -164,33 +127,19 @@ pub async fn apply_service(
     report
 }
 
-/// Prunes the services of the plan that are gone from a fully valid repository (the plan
-/// marks them [`ServiceStatus::Removed`]), each in reverse apply order. With
-/// [`PruneMode::Keep`] nothing is deleted and their objects are reported as kept; with
-/// [`PruneMode::Guarded`] the guard is asked first and nothing is deleted when it trips.
-pub async fn prune(
-    writer: &Writer,
-    plan: &Plan,
-    strategy: &Strategy,
-) -> Result<PruneReport, MassPrune> {
+/// Prunes the services gone from a fully valid repository (`gone`: the plans the revision
+/// marks [`ServiceStatus::Removed`]; others are skipped), each in reverse apply order.
+/// With [`PruneMode::Keep`] nothing is deleted and their objects are reported as kept. The
+/// caller has asked the mass-prune guard first (`Revision::guard`), over the whole
+/// revision: this function never judges a part of it.
+pub async fn prune(writer: &Writer, gone: &[ServicePlan], mode: PruneMode) -> PruneReport {
     let mut report = PruneReport::default();
-    let removed = plan
-        .services
-        .iter()
-        .filter(|s| s.status == ServiceStatus::Removed);
-    match strategy.prune {
-        PruneMode::Keep => {
-            report.kept = removed
-                .flat_map(|s| s.objects.iter().map(|o| o.key.clone()))
-                .collect();
-            return Ok(report);
-        }
-        PruneMode::Guarded => {
-            if let Some(guard) = check_mass_prune(plan) {
-                return Err(guard);
-            }
-        }
-        PruneMode::Unguarded => {}
+    let removed = gone.iter().filter(|s| s.status == ServiceStatus::Removed);
+    if mode == PruneMode::Keep {
+        report.kept = removed
+            .flat_map(|s| s.objects.iter().map(|o| o.key.clone()))
+            .collect();
+        return report;
     }
     for service in removed {
         let id = service.id.clone();
@@ -208,7 +157,7 @@ pub async fn prune(
             report.pruned.push(id);
         }
     }
-    Ok(report)
+    report
 }
 
 async fn delete(writer: &Writer, object: &ObjectPlan) -> cluster::Result<()> {

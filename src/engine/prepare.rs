@@ -8,56 +8,17 @@ use std::collections::BTreeMap;
 
 use crate::compile::{self, Source};
 use crate::meta::ServiceId;
-use crate::plan::{self, ServicePlan};
+use crate::plan::BlockReason;
 use crate::policy::{PolicySet, policy_files};
+use crate::source::RevisionId;
 use crate::spec::{self, Diagnostic, LoadedService, Repository, Severity};
 use crate::state::{DesiredService, DesiredState, assemble, desired_service};
-
-/// Why a service cannot be reconciled at this revision. Its live objects stay untouched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Cause {
-    /// Its spec failed to load or validate.
-    InvalidSpec,
-    /// Its spec is valid but could not be compiled.
-    Compile,
-    /// A policy denies its spec or one of its objects.
-    PolicyDenied,
-    /// A policy file of the repository has errors.
-    PoliciesBroken,
-}
-
-impl Cause {
-    /// The label of this cause in metrics.
-    pub fn metric_label(self) -> &'static str {
-        match self {
-            Cause::InvalidSpec => "invalid_spec",
-            Cause::Compile => "compile",
-            Cause::PolicyDenied => "policy_denied",
-            Cause::PoliciesBroken => "policies_broken",
-        }
-    }
-
-    /// The cause of a plan's blocked service, when it is blocked.
-    pub fn of(service: &ServicePlan) -> Option<Cause> {
-        match service.status {
-            plan::ServiceStatus::Blocked(plan::BlockReason::InvalidSpec) => {
-                Some(Cause::InvalidSpec)
-            }
-            plan::ServiceStatus::Blocked(plan::BlockReason::PolicyDenied) => {
-                Some(Cause::PolicyDenied)
-            }
-            plan::ServiceStatus::Blocked(plan::BlockReason::PoliciesBroken) => {
-                Some(Cause::PoliciesBroken)
-            }
-            _ => None,
-        }
-    }
-}
 
 /// One service that cannot be reconciled, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError {
-    pub cause: Cause,
+    /// [`BlockReason::InvalidSpec`] or [`BlockReason::Compile`].
+    pub cause: BlockReason,
     pub message: String,
 }
 
@@ -85,7 +46,7 @@ pub struct Prepared {
     /// when asked for (`desired`'s object lists are empty then).
     specs: Option<Vec<usize>>,
     /// The revision: the commit, or `local-<content hash>` outside git.
-    revision: String,
+    revision: RevisionId,
 }
 
 /// What a prepared snapshot keeps of the objects it compiled.
@@ -139,7 +100,7 @@ impl Prepared {
 
     /// The revision of the files: the commit of a Git snapshot, else `local-` and a hash
     /// of the content (what the daemon names a directory's revision).
-    pub fn revision(&self) -> &str {
+    pub fn revision(&self) -> &RevisionId {
         &self.revision
     }
 
@@ -244,7 +205,7 @@ pub fn prepare_keeping(
             errors.insert(
                 id.clone(),
                 ServiceError {
-                    cause: Cause::InvalidSpec,
+                    cause: BlockReason::InvalidSpec,
                     message: message.clone(),
                 },
             );
@@ -259,7 +220,7 @@ pub fn prepare_keeping(
         errors.insert(
             failure.id.clone(),
             ServiceError {
-                cause: Cause::Compile,
+                cause: BlockReason::Compile,
                 message: line.clone(),
             },
         );
@@ -283,10 +244,10 @@ pub fn prepare_keeping(
         compile_errors,
         source: source.clone(),
         specs,
-        revision: source
-            .commit
-            .clone()
-            .unwrap_or_else(|| crate::source::local::content_revision(files)),
+        revision: match &source.commit {
+            Some(commit) => RevisionId::Commit(commit.clone()),
+            None => crate::source::local::content_revision(files),
+        },
     }
 }
 

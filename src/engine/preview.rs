@@ -3,8 +3,9 @@
 //! ```text
 //! Previews (compile::preview) + live objects labelled modelship.dev/preview=<n>
 //!   ├─ each preview namespace: server-side applied, labelled with the PR
-//!   ├─ plan::plan (the one planner) ─▶ apply (SSA in apply order; services no longer
-//!   │                                  previewed are pruned, within this PR's objects only)
+//!   ├─ plan::plan (the one planner) ─▶ apply_service per service (SSA in apply order),
+//!   │                                  prune: services no longer previewed, within this
+//!   │                                  PR's objects only
 //!   └─ the PR's namespaces that hold no preview any more: deleted
 //! tear_down: every namespace of the PR deleted (their objects go with them)
 //! ```
@@ -15,7 +16,7 @@
 
 use serde_json::json;
 
-use super::apply::{Strategy, apply};
+use super::apply::{Strategy, apply_service, prune};
 use crate::cluster::{self, PreviewNamespace, Writer};
 use crate::compile::preview::Previews;
 use crate::meta::{
@@ -94,12 +95,21 @@ pub async fn deploy(
         create_namespaces: false,
     };
     let mut report = PreviewReport::default();
-    // Unguarded pruning never refuses.
-    if let Ok(applied) = apply(writer, &plan, &desired, &strategy).await {
-        report.applied = applied.applied;
-        report.deleted = applied.deleted;
-        failures.extend(applied.failures);
+    for service in &plan.services {
+        let Some(objects) = desired.service(&service.id) else {
+            continue;
+        };
+        let done = apply_service(writer, service, objects, &strategy).await;
+        report
+            .applied
+            .extend(done.applied.into_iter().map(|(key, _)| key));
+        report.deleted.extend(done.deleted);
+        failures.extend(done.failures);
     }
+    // Only this PR's objects are in view: what it no longer previews is pruned, unguarded.
+    let pruned = prune(writer, &plan.services, PruneMode::Unguarded).await;
+    report.deleted.extend(pruned.deleted);
+    failures.extend(pruned.failures.into_iter().map(|(_, error)| error));
     let stale: Vec<&PreviewNamespace> = existing
         .iter()
         .filter(|ns| ns.pr == previews.pr && !wanted.contains(&ns.name))

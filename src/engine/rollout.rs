@@ -1,18 +1,18 @@
-//! Canary rollouts driven by the engine: between prepare and plan, every canary service
-//! in scope is advanced one step of its state machine, its analysis is run when the
-//! machine asks for one, and its desired objects are replaced by those of the resulting
-//! state. Plan and apply then write weights, the canary Deployment and the state like any
+//! Canary rollouts driven by the engine: inside a canary service's step (`step.rs`),
+//! between compile and plan, the service is advanced one step of its state machine, its
+//! analysis is run when the machine asks for one, and its desired objects are replaced by
+//! those of the resulting state. Plan and apply then write weights, the canary Deployment and the state like any
 //! other desired field (server-side apply, field manager `modelship`); a canary that is
 //! no longer desired (promotion, rollback) is deleted by the same plan as any orphan.
 //!
 //! ```text
-//! Prepared ──compile_service──▶ objects at rest ──desired_template_hash──┐
+//! step (compiled once) ──objects at rest──▶ desired_template_hash ─────────┐
 //! LiveState: stable <name> (annotations rollout, template-hash,          │
 //!            rollout-command; readiness), canary <name>-canary           ▼
 //!   now (the caller's clock) ──────────────────▶ rollout::advance ──analyse?──▶ Analyst
 //!                                                      ▲                 (Prometheus)
 //!                                                      └──── verdicts ◀──────┘
-//!   state ──rollout::overlay──▶ desired objects ──Prepared::set_service_objects──▶ plan
+//!   state ──rollout::overlay──▶ desired objects ──▶ the step plans them
 //!   after apply: record() clears the command annotation, writes one Event per transition
 //! ```
 //!
@@ -31,7 +31,7 @@
 //! - While no rollout runs, the recorded revision is the first one with the stable
 //!   template: a commit that leaves the template alone writes nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -51,7 +51,7 @@ use crate::rollout::{
     QueryResult, RecordedPlan, RolloutPlan, RolloutState, RolloutStatus, StepAnalysis, Transition,
 };
 use crate::spec::LoadedService;
-use crate::state::{DesiredService, DesiredState, LiveState};
+use crate::state::LiveState;
 
 #[path = "rollout_record.rs"]
 mod record;
@@ -261,13 +261,11 @@ impl ServiceRollout {
     }
 }
 
-/// The rollouts of one run of the engine.
+/// The rollouts of one run of the engine over a whole revision (`modelship plan`,
+/// `apply`, a pull request's plan): what each canary service's step did.
 #[derive(Debug, Default)]
 pub struct RolloutReport {
     pub services: Vec<ServiceRollout>,
-    /// Canary services that could not be advanced; [`block_failed`] keeps their objects
-    /// untouched.
-    pub failures: Vec<(ServiceId, Error)>,
 }
 
 impl RolloutReport {
@@ -290,128 +288,22 @@ pub struct Context<'a, A> {
     pub revision: &'a str,
     pub now: Timestamp,
     pub analyst: &'a A,
-    pub settings: Settings,
 }
 
-/// The canary services of a prepared revision (valid and compiled).
-pub fn canary_services(prepared: &Prepared, settings: &Settings) -> Vec<ServiceId> {
-    prepared
-        .repository
-        .services
-        .iter()
-        .filter(|svc| settings.plan(svc).is_some())
-        .map(|svc| svc.id())
-        .filter(|id| prepared.spec_hashes.contains_key(*id))
-        .cloned()
-        .collect()
-}
-
-/// Advances every canary service of `prepared` (but those in `skip`) and puts the
-/// desired objects of each new state into it, at the revision of `prepared`. The CLI's
-/// road (through [`plan_all`]); the daemon calls [`advance_service`] per service.
-pub async fn drive<A: Analyst>(
-    prepared: &mut Prepared,
-    live: &(dyn LiveState + Sync),
-    now: Timestamp,
-    analyst: &A,
-    settings: Settings,
-    skip: &BTreeSet<ServiceId>,
-) -> RolloutReport {
-    let ids = canary_services(prepared, &settings);
-    let mut report = RolloutReport::default();
-    let mut objects = Vec::new();
-    {
-        let ctx = Context {
-            prepared,
-            revision: prepared.revision(),
-            now,
-            analyst,
-            settings,
-        };
-        for id in ids.into_iter().filter(|id| !skip.contains(id)) {
-            match advance_service(&ctx, &id, live).await {
-                Ok(Some((desired, rollout))) => {
-                    objects.push((id, desired));
-                    report.services.push(rollout);
-                }
-                Ok(None) => {}
-                Err(error) => report.failures.push((id, error)),
-            }
-        }
-    }
-    for (id, desired) in objects {
-        prepared.set_service_objects(&id, desired);
-    }
-    report
-}
-
-/// The whole repository planned with its rollouts advanced, as `modelship plan` and
-/// `apply` do. Policies judge what Git asks for at rest first: a service they deny (or
-/// any service the plan blocks) is not rolled out and keeps its at-rest verdict, as the
-/// daemon, which reconciles only the services its revision plan leaves present.
-pub async fn plan_all<A: Analyst>(
-    prepared: &mut Prepared,
-    live: &(dyn LiveState + Sync),
-    labels: &super::NamespaceLabels,
-    now: Timestamp,
-    analyst: &A,
-    settings: Settings,
-) -> Result<(crate::plan::Plan, RolloutReport), super::Error> {
-    let at_rest = super::plan(prepared, live, labels, super::Scope::All)?;
-    let blocked: BTreeSet<ServiceId> = at_rest
-        .services
-        .iter()
-        .filter(|s| s.status != crate::plan::ServiceStatus::Present)
-        .map(|s| s.id.clone())
-        .collect();
-    let report = drive(prepared, live, now, analyst, settings, &blocked).await;
-    if report.services.is_empty() && report.failures.is_empty() {
-        return Ok((at_rest, report));
-    }
-    let mut plan = super::plan(prepared, live, labels, super::Scope::All)?;
-    let mut at_rest: BTreeMap<ServiceId, crate::plan::ServicePlan> = at_rest
-        .services
-        .into_iter()
-        .map(|s| (s.id.clone(), s))
-        .collect();
-    for service in &mut plan.services {
-        let id = service.id.clone();
-        if blocked.contains(&id)
-            && let Some(verdict) = at_rest.remove(&id)
-        {
-            *service = verdict;
-        }
-    }
-    block_failed(&mut plan, &report);
-    Ok((plan, report))
-}
-
-/// Blocks, in a plan, the services whose rollout failed: their live objects stay as they
-/// are (the compiled objects at rest would replace the stable template directly).
-pub fn block_failed(plan: &mut crate::plan::Plan, report: &RolloutReport) {
-    for service in &mut plan.services {
-        let id = service.id.clone();
-        if report.failures.iter().any(|(failed, _)| *failed == id) {
-            crate::plan::block(service, crate::plan::BlockReason::InvalidSpec);
-        }
-    }
-}
-
-/// Advances one service: `None` when it is not a valid canary service of `prepared`;
-/// otherwise its desired objects in the new state, and what happened.
-pub async fn advance_service<A: Analyst>(
+/// Advances the canary rollout of one service whose objects at rest are `objects`
+/// (compiled once by the caller, the engine's step) under `plan`: reads its state from the
+/// live stable Deployment, runs the analysis the machine asks for, and returns the desired
+/// objects of the new state, and what happened.
+pub async fn advance<A: Analyst>(
     ctx: &Context<'_, A>,
-    id: &ServiceId,
+    svc: &LoadedService,
+    plan: RolloutPlan,
+    mut objects: compile::ServiceObjects,
     live: &(dyn LiveState + Sync),
-) -> Result<Option<(Vec<Value>, ServiceRollout)>, Error> {
+) -> Result<(Vec<Value>, ServiceRollout), Error> {
     let prepared = ctx.prepared;
     let config = &prepared.repository.config;
-    let Some(svc) = prepared.loaded(id) else {
-        return Ok(None);
-    };
-    let Some(plan) = ctx.settings.plan(svc) else {
-        return Ok(None);
-    };
+    let id = objects.id.clone();
     let rollout_error = |source| Error::Rollout {
         id: id.clone(),
         source,
@@ -420,11 +312,9 @@ pub async fn advance_service<A: Analyst>(
         id: id.clone(),
         source,
     };
-    let mut objects =
-        compile::compile_service(svc, config, prepared.source()).map_err(compile_error)?;
     let desired_hash = rollout::desired_template_hash(&objects).map_err(rollout_error)?;
-    let stable = live.get(&deployment_key(id, Track::Stable));
-    let canary = live.get(&deployment_key(id, Track::Canary));
+    let stable = live.get(&deployment_key(&id, Track::Stable));
+    let canary = live.get(&deployment_key(&id, Track::Canary));
     let mut notes = Vec::new();
     let previous = stored_state(stable, &mut notes);
     let command_annotation = annotation(stable, ANNOTATION_COMMAND).map(str::to_string);
@@ -496,7 +386,7 @@ pub async fn advance_service<A: Analyst>(
         .map_err(compile_error)?;
     let status = RolloutStatus::of(&state, &plan, ctx.now, Some(&footprint));
     let rollout = ServiceRollout {
-        id: id.clone(),
+        id,
         plan,
         previous,
         state,
@@ -513,44 +403,7 @@ pub async fn advance_service<A: Analyst>(
             .and_then(Value::as_str)
             .map(str::to_string),
     };
-    Ok(Some((desired, rollout)))
-}
-
-/// Plans one service with `objects` as its desired objects (what [`advance_service`]
-/// returned), with the policies of `prepared`: the daemon's road, which plans a service
-/// at a time over a shared revision. Returns the plan and the desired service to apply.
-pub fn plan_service(
-    prepared: &Prepared,
-    id: &ServiceId,
-    objects: Vec<Value>,
-    live: &dyn LiveState,
-    labels: &super::NamespaceLabels,
-    detail: crate::plan::Detail,
-) -> Result<(crate::plan::Plan, DesiredService), super::Error> {
-    let service = DesiredService {
-        id: id.clone(),
-        file: prepared
-            .loaded(id)
-            .map(|s| s.file.clone())
-            .unwrap_or_default(),
-        objects,
-    };
-    let desired = DesiredState {
-        services: vec![service.clone()],
-        invalid: Vec::new(),
-        // One service in view: nothing else may be pruned from here.
-        repository_valid: false,
-    };
-    let only = std::collections::BTreeSet::from([id.clone()]);
-    let plan = super::plan_desired(
-        prepared,
-        &desired,
-        live,
-        labels,
-        super::Scope::Services(&only),
-        detail,
-    )?;
-    Ok((plan, service))
+    Ok((desired, rollout))
 }
 
 /// Where each rollout stands, from the cluster alone (`modelship rollout status`): the

@@ -15,6 +15,59 @@ use crate::state::LiveSet;
 
 const LLM: &str = "llm-chat";
 
+/// What [`drive`] did: the rollouts advanced, and the services that could not be.
+#[derive(Debug, Default)]
+struct Driven {
+    services: Vec<ServiceRollout>,
+    failures: Vec<(ServiceId, Error)>,
+}
+
+/// Advances every canary service of `prepared` (but those in `skip`) at `now` and puts
+/// the desired objects of each new state into it: the rollout part of the engine's step,
+/// with the objects it plans kept where the tests can read them.
+async fn drive<A: Analyst>(
+    prepared: &mut Prepared,
+    live: &LiveSet,
+    now: Timestamp,
+    analyst: &A,
+    settings: Settings,
+    skip: &BTreeSet<ServiceId>,
+) -> Driven {
+    let mut driven = Driven::default();
+    let mut objects = Vec::new();
+    {
+        let ctx = Context {
+            prepared,
+            revision: prepared.revision().as_str(),
+            now,
+            analyst,
+        };
+        let config = &prepared.repository.config;
+        for svc in &prepared.repository.services {
+            let id = svc.id().clone();
+            let Some(plan) = settings.plan(svc) else {
+                continue;
+            };
+            if skip.contains(&id) || !prepared.spec_hashes.contains_key(&id) {
+                continue;
+            }
+            let compiled = crate::compile::compile_service(svc, config, prepared.source())
+                .expect("a prepared service compiles");
+            match advance(&ctx, svc, plan, compiled, live).await {
+                Ok((desired, rollout)) => {
+                    objects.push((id, desired));
+                    driven.services.push(rollout);
+                }
+                Err(error) => driven.failures.push((id, error)),
+            }
+        }
+    }
+    for (id, desired) in objects {
+        prepared.set_service_objects(&id, desired);
+    }
+    driven
+}
+
 fn id() -> ServiceId {
     ServiceId::new("genai", LLM).unwrap()
 }
@@ -393,7 +446,7 @@ async fn changes_outside_the_pod_template_and_unreadable_state_start_no_direct_r
     assert_eq!(rollout.state.phase, Phase::Stable);
     assert_eq!(
         rollout.state.revision,
-        first.revision(),
+        first.revision().as_str(),
         "the template's first revision is kept"
     );
     assert_ne!(scaled.revision(), first.revision());
@@ -433,7 +486,7 @@ fn edited(edits: &[(&str, &str, &str)]) -> Prepared {
 }
 
 /// Drives every canary service of `prepared` at `now`.
-async fn drive_all(prepared: &mut Prepared, live: &LiveSet, now: Timestamp) -> RolloutReport {
+async fn drive_all(prepared: &mut Prepared, live: &LiveSet, now: Timestamp) -> Driven {
     let analyst = FakeAnalyst::new(true);
     let report = drive(
         prepared,

@@ -1,12 +1,12 @@
 //! The engine's decisions without a cluster: live views built by hand.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::*;
 use crate::compile::Source;
-use crate::plan::{Action, BlockReason, Detail, ServiceStatus};
+use crate::meta::ServiceId;
+use crate::plan::{Action, BlockReason, Detail, Plan, ServiceStatus};
 use crate::state::LiveSet;
-use crate::state::LiveState;
 
 fn service(name: &str) -> (String, Vec<u8>) {
     (
@@ -32,6 +32,29 @@ fn applied(prepared: &Prepared) -> LiveSet {
         .collect()
 }
 
+/// The whole revision planned read-only, as `modelship plan` plans it.
+fn plan_all(revision: &Revision, live: &LiveSet) -> Plan {
+    let analyst = rollout::PrometheusAnalyst::default();
+    let run = Run {
+        revision,
+        now: jiff::Timestamp::UNIX_EPOCH,
+        analyst: &analyst,
+        settings: rollout::Settings::default(),
+        detail: Detail::Full,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let sweep = runtime.block_on(run.plan_all(live));
+    assert!(sweep.failure().is_none(), "{:?}", sweep.failure());
+    sweep.plan
+}
+
+fn revision(files: &BTreeMap<String, Vec<u8>>, keep: Keep) -> Revision {
+    let prepared = prepare_keeping(files, &BTreeMap::new(), &Source::local(), keep);
+    Revision::new(prepared, NamespaceLabels::new())
+}
+
 fn status(plan: &Plan, name: &str) -> ServiceStatus {
     plan.services
         .iter()
@@ -46,9 +69,9 @@ fn a_broken_policy_file_blocks_every_service_and_prunes_nothing() {
     let live = applied(&before);
     let mut next = files(&["a"]);
     next.insert("policies/broken.yaml".into(), b"kind: [".to_vec());
-    let prepared = prepare(&next, &BTreeMap::new(), &Source::local());
+    let prepared = revision(&next, Keep::Objects);
     assert!(prepared.policies_broken());
-    let plan = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    let plan = plan_all(&prepared, &live);
     assert_eq!(
         status(&plan, "a"),
         ServiceStatus::Blocked(BlockReason::PoliciesBroken)
@@ -62,7 +85,7 @@ fn a_broken_policy_file_blocks_every_service_and_prunes_nothing() {
 }
 
 #[test]
-fn a_scoped_plan_covers_its_services_only_and_never_prunes() {
+fn a_step_covers_its_service_only_and_never_prunes() {
     let before = prepare(&files(&["a", "b", "c"]), &BTreeMap::new(), &Source::local());
     let live = applied(&before);
     let mut changed = files(&["a"]);
@@ -73,20 +96,31 @@ fn a_scoped_plan_covers_its_services_only_and_never_prunes() {
             .replace("a:1", "a:2")
             .into_bytes(),
     );
-    let prepared = prepare(&changed, &BTreeMap::new(), &Source::local());
-    let only = BTreeSet::from([ServiceId::new("ml", "a").unwrap()]);
-    let scoped = plan(
-        &prepared,
-        &live,
-        &NamespaceLabels::new(),
-        Scope::Services(&only),
-    )
-    .unwrap();
+    let prepared = revision(&changed, Keep::Objects);
+    let analyst = rollout::PrometheusAnalyst::default();
+    let step = Step {
+        revision: &prepared,
+        now: jiff::Timestamp::UNIX_EPOCH,
+        analyst: &analyst,
+        settings: rollout::Settings::default(),
+        detail: Detail::Full,
+        mode: Mode::ReadOnly,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let id = ServiceId::new("ml", "a").unwrap();
+    let outcome = runtime.block_on(step.reconcile_service(&id, &live, Trigger::Change));
+    let scoped = Plan {
+        services: vec![outcome.plan],
+    };
     let names: Vec<&str> = scoped.services.iter().map(|s| s.id.name()).collect();
     assert_eq!(names, ["a"]);
     assert_eq!(scoped.count(Action::Update), 1);
     assert_eq!(scoped.count(Action::Delete), 0);
-    let all = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Pending);
+    assert_eq!(outcome.next, Next::Idle);
+    let all = plan_all(&prepared, &live);
     assert_eq!(status(&all, "b"), ServiceStatus::Removed);
     assert_eq!(status(&all, "c"), ServiceStatus::Removed);
 }
@@ -101,7 +135,7 @@ fn prepare_names_invalid_and_failing_services_with_their_cause() {
     );
     let prepared = prepare(&next, &BTreeMap::new(), &Source::local());
     let error = &prepared.errors[&ServiceId::new("ml", "b").unwrap()];
-    assert_eq!(error.cause, Cause::InvalidSpec);
+    assert_eq!(error.cause, BlockReason::InvalidSpec);
     assert!(
         error.message.contains("services/b.yaml"),
         "{}",
@@ -117,7 +151,7 @@ fn prepare_names_invalid_and_failing_services_with_their_cause() {
             .service(&ServiceId::new("ml", "b").unwrap())
             .is_none()
     );
-    assert_eq!(Cause::InvalidSpec.metric_label(), "invalid_spec");
+    assert_eq!(BlockReason::InvalidSpec.metric_label(), "invalid_spec");
 }
 
 #[test]
@@ -125,13 +159,13 @@ fn a_preparation_keeping_specs_plans_exactly_as_the_full_one() {
     let before = prepare(&files(&["a", "b"]), &BTreeMap::new(), &Source::local());
     let live = applied(&before);
     let next = files(&["a", "c"]);
-    let full = prepare(&next, &BTreeMap::new(), &Source::local());
-    let parsed = plan(&full, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    let full = revision(&next, Keep::Objects);
+    let parsed = plan_all(&full, &live);
     let service_a = full
         .service(&ServiceId::new("ml", "a").unwrap())
         .unwrap()
         .into_owned();
-    let prepared = prepare_keeping(&next, &BTreeMap::new(), &Source::local(), Keep::Specs);
+    let prepared = revision(&next, Keep::Specs);
     assert!(
         prepared
             .desired
@@ -139,7 +173,7 @@ fn a_preparation_keeping_specs_plans_exactly_as_the_full_one() {
             .iter()
             .all(|s| s.objects.is_empty())
     );
-    let compacted = plan(&prepared, &live, &NamespaceLabels::new(), Scope::All).unwrap();
+    let compacted = plan_all(&prepared, &live);
     assert_eq!(parsed, compacted);
     assert_eq!(
         prepared
@@ -180,17 +214,8 @@ fn keeping_specs_prepares_the_same_services_and_objects() {
     );
 }
 
-/// The live objects of `services` in `live`.
-fn view_of(live: &LiveSet, services: &BTreeSet<crate::meta::ServiceId>) -> LiveSet {
-    services
-        .iter()
-        .flat_map(|id| live.owned_by_service(id))
-        .filter_map(|key| live.get(key).cloned())
-        .collect()
-}
-
 #[test]
-fn a_plan_in_chunks_is_the_plan_of_the_whole_repository() {
+fn the_steps_of_a_revision_plan_what_the_whole_repository_planner_plans() {
     let before = prepare(
         &files(&["a", "b", "c", "d", "e"]),
         &BTreeMap::new(),
@@ -212,21 +237,13 @@ fn a_plan_in_chunks_is_the_plan_of_the_whole_repository() {
         }
         let full = prepare(&next, &BTreeMap::new(), &Source::local());
         assert_eq!(full.desired.repository_valid, valid);
-        let whole = plan(&full, &live, &NamespaceLabels::new(), Scope::All).unwrap();
-        let prepared = prepare_keeping(&next, &BTreeMap::new(), &Source::local(), Keep::Specs);
-        for chunk in [1, 2, 100] {
-            let chunked = plan_in_chunks(
-                &prepared,
-                &|only| view_of(&live, only),
-                &live.services(),
-                &NamespaceLabels::new(),
-                chunk,
-                Detail::Full,
-            )
-            .unwrap();
+        // The core's planner over the whole desired state, as one piece.
+        let whole = crate::plan::plan(&full.desired, &live).unwrap();
+        for keep in [Keep::Objects, Keep::Specs] {
+            let stepped = plan_all(&revision(&next, keep), &live);
             assert_eq!(
-                chunked, whole,
-                "chunks of {chunk}, repository valid: {valid}"
+                stepped, whole,
+                "keeping {keep:?}, repository valid: {valid}"
             );
         }
     }

@@ -291,7 +291,7 @@ impl GitSource {
             .map(|last| last.clone())
             .unwrap_or_default();
         if let Some(previous) = &previous
-            && previous.snapshot.revision == commit.to_string()
+            && previous.snapshot.revision.as_str() == commit.to_string()
         {
             let stats = ReadStats {
                 blobs_read: 0,

@@ -40,7 +40,7 @@ fn reads_yaml_files_of_the_branch_head_below_the_path() {
     let snapshot = source(remote.url(), cache.path(), "deploy")
         .fetch_blocking()
         .unwrap();
-    assert_eq!(snapshot.revision, commit.to_string());
+    assert_eq!(snapshot.revision.as_str(), commit.to_string());
     assert_eq!(keys(&snapshot), ["modelship.yaml", "services/team/x.yml"]);
     assert_eq!(snapshot.files["services/team/x.yml"], b"b: 2");
 
@@ -70,7 +70,7 @@ fn each_fetch_follows_new_commits_through_a_file_url_without_a_work_tree() {
     assert_eq!(first.files["a.yaml"], b"v: 1");
     let second_commit = remote.commit("main", &[("a.yaml", "v: 2"), ("b.yaml", "w: 1")]);
     let second = git.fetch_blocking().unwrap();
-    assert_eq!(second.revision, second_commit.to_string());
+    assert_eq!(second.revision.as_str(), second_commit.to_string());
     assert_eq!(second.files["a.yaml"], b"v: 2");
     assert_eq!(keys(&second), ["a.yaml", "b.yaml"]);
 
@@ -189,7 +189,7 @@ fn a_fetch_reads_only_the_files_that_changed_since_the_previous_one() {
     files[5].1 = "n: changed".into();
     let changed = remote.commit("main", &files);
     let (second, stats) = git.clone().fetch_blocking_with_stats().unwrap();
-    assert_eq!(second.revision, changed.to_string());
+    assert_eq!(second.revision.as_str(), changed.to_string());
     assert_eq!(
         stats,
         ReadStats {
@@ -230,12 +230,18 @@ fn a_pull_request_head_is_fetched_without_moving_the_branch() {
     remote.set_ref("refs/pull/7/head", head);
     let cache = tempfile::tempdir().unwrap();
     let git = source(remote.url(), cache.path(), ".");
-    assert_eq!(git.fetch_blocking().unwrap().revision, main.to_string());
+    assert_eq!(
+        git.fetch_blocking().unwrap().revision.as_str(),
+        main.to_string()
+    );
 
     let pull = git.fetch_pull_request_blocking(7).unwrap();
-    assert_eq!(pull.revision, head.to_string());
+    assert_eq!(pull.revision.as_str(), head.to_string());
     assert_eq!(pull.files["a.yaml"], b"v: pr");
-    assert_eq!(git.fetch_blocking().unwrap().revision, main.to_string());
+    assert_eq!(
+        git.fetch_blocking().unwrap().revision.as_str(),
+        main.to_string()
+    );
 
     let error = git.fetch_pull_request_blocking(8).unwrap_err();
     assert!(

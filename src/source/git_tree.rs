@@ -26,7 +26,7 @@ use super::dir::{MAX_FILE_BYTES, is_yaml_name};
 use super::git::GitError;
 
 /// A snapshot and the tree it was read from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Read {
     pub snapshot: Snapshot,
     /// The tree below `--path`.
@@ -85,7 +85,7 @@ pub fn read_commit(
         files_reused: files.len().saturating_sub(blobs_read),
     };
     let snapshot = Snapshot {
-        revision: id,
+        revision: super::RevisionId::Commit(id),
         files,
     };
     let read = Read {

@@ -115,7 +115,7 @@ impl std::fmt::Debug for LocalWatch {
 
 /// `local-` and the first 12 hex digits of a sha256 over every path and content: the same
 /// files give the same revision, any change gives another.
-pub fn content_revision(files: &BTreeMap<String, Vec<u8>>) -> String {
+pub fn content_revision(files: &BTreeMap<String, Vec<u8>>) -> super::RevisionId {
     let mut hasher = Sha256::new();
     for (path, bytes) in files {
         hasher.update((path.len() as u64).to_le_bytes());
@@ -125,7 +125,7 @@ pub fn content_revision(files: &BTreeMap<String, Vec<u8>>) -> String {
     }
     let digest = hasher.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("local-{hex}")
+    super::RevisionId::Local(format!("local-{hex}"))
 }
 
 #[cfg(test)]
@@ -144,9 +144,10 @@ mod tests {
         let a = content_revision(&files(&[("a.yaml", "x: 1")]));
         assert_eq!(a, content_revision(&files(&[("a.yaml", "x: 1")])));
         assert!(
-            a.starts_with("local-") && a.len() == "local-".len() + 12,
+            a.as_str().starts_with("local-") && a.as_str().len() == "local-".len() + 12,
             "{a}"
         );
+        assert_eq!(a.commit(), None);
         assert_ne!(a, content_revision(&files(&[("a.yaml", "x: 2")])));
         assert_ne!(a, content_revision(&files(&[("b.yaml", "x: 1")])));
         // Moving bytes between path and content is another snapshot.

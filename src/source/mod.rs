@@ -30,11 +30,56 @@ pub use git::{GitAuth, GitConfig, GitError, GitSource, Secret, SecretSource};
 pub use git_tree::ReadStats;
 pub use local::{LocalError, LocalSource};
 
+/// The revision of a snapshot: the commit of a Git snapshot, or `local-` and a hash of a
+/// directory's content (the same files give the same revision). Shown as that text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RevisionId {
+    /// A Git commit id.
+    Commit(String),
+    /// `local-<hash>` of the content of a directory ([`local::content_revision`]).
+    Local(String),
+}
+
+impl RevisionId {
+    /// The commit, for a Git revision.
+    pub fn commit(&self) -> Option<&str> {
+        match self {
+            RevisionId::Commit(commit) => Some(commit),
+            _ => None,
+        }
+    }
+
+    /// The revision as text: the commit id, or `local-<hash>`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RevisionId::Commit(text) | RevisionId::Local(text) => text,
+        }
+    }
+}
+
+/// A revision equals its text: `snapshot.revision == commit.to_string()`.
+impl PartialEq<String> for RevisionId {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<str> for RevisionId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl std::fmt::Display for RevisionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The YAML files of a repository at one revision.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Commit id for Git, `local-<hash of the content>` for a directory.
-    pub revision: String,
+    pub revision: RevisionId,
     /// Path relative to the root (`/` separators) to file content.
     pub files: BTreeMap<String, Vec<u8>>,
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use modelship::cli::cluster::prepare_dir;
 use modelship::cluster::{self, Kinds, RetryPolicy, WriteMode, Writer};
-use modelship::engine::{self, ApplyReport, NamespaceLabels, Prepared, Scope, Strategy};
-use modelship::plan::{self, LiveSet, MassPrune, Plan};
+use modelship::engine::{self, ApplyReport, NamespaceLabels, Prepared, Revision, Run, Strategy};
+use modelship::plan::{self, Detail, LiveSet, MassPrune, Plan};
 use modelship::sandbox::Sandbox;
 
 /// Every test step that talks to the sandbox finishes within this.
@@ -71,50 +71,46 @@ pub fn bump_llm_chat_version(dir: &Path) {
     );
 }
 
-/// Loads, compiles and prepares a repository directory with the engine.
-pub fn load_repo(dir: &Path) -> Prepared {
+/// Loads, compiles and prepares a repository directory with the engine, as a revision
+/// whose policies see no namespace labels.
+pub fn load_repo(dir: &Path) -> Revision {
     let mut diagnostics = Vec::new();
-    prepare_dir(
+    let prepared = prepare_dir(
         dir,
         &[],
         &mut diagnostics,
         modelship::cli::output::Color::Never,
     )
-    .expect("repository directory readable")
+    .expect("repository directory readable");
+    Revision::new(prepared, NamespaceLabels::new())
 }
 
-/// Advances the canary rollouts of `prepared` over the live state, as `modelship plan`
-/// and `apply` do before planning (the clock and Prometheus of production).
-pub async fn drive_rollouts(
-    sandbox: &impl HasClient,
-    prepared: &mut Prepared,
-) -> engine::rollout::RolloutReport {
-    let live = read_live(sandbox, prepared).await;
-    let analyst = engine::rollout::PrometheusAnalyst::default();
-    let now = jiff::Timestamp::now();
-    let settings = engine::rollout::Settings::default();
-    let skip = BTreeSet::new();
-    engine::rollout::drive(prepared, &live, now, &analyst, settings, &skip).await
+/// The engine's whole run over a revision at the clock and Prometheus of production, as
+/// `modelship plan` and `apply` make it.
+pub fn run<'a>(
+    revision: &'a Revision,
+    analyst: &'a engine::rollout::PrometheusAnalyst,
+) -> Run<'a, engine::rollout::PrometheusAnalyst> {
+    Run {
+        revision,
+        now: jiff::Timestamp::now(),
+        analyst,
+        settings: engine::rollout::Settings::default(),
+        detail: Detail::Full,
+    }
 }
 
 /// Applies the repository at `dir` as `modelship apply` does: canary services record
 /// their rollout state with the other objects.
 pub async fn apply_with_rollouts(sandbox: &impl HasClient, dir: &Path) -> ApplyReport {
-    let mut prepared = load_repo(dir);
-    drive_rollouts(sandbox, &mut prepared).await;
-    apply_ok(sandbox, &prepared, &options()).await
+    let revision = load_repo(dir);
+    apply_ok(sandbox, &revision, &options()).await
 }
 
-/// Plans `prepared` with its rollouts advanced, as `modelship plan` and `apply` do.
-pub async fn plan_with_rollouts(prepared: &mut Prepared, live: &LiveSet) -> Plan {
+/// Plans `revision` with its rollouts advanced, as `modelship plan` and `apply` do.
+pub async fn plan_with_rollouts(revision: &Revision, live: &LiveSet) -> Plan {
     let analyst = engine::rollout::PrometheusAnalyst::default();
-    let now = jiff::Timestamp::now();
-    let settings = engine::rollout::Settings::default();
-    let labels = NamespaceLabels::new();
-    engine::rollout::plan_all(prepared, live, &labels, now, &analyst, settings)
-        .await
-        .expect("plan")
-        .0
+    run(revision, &analyst).plan_all(live).await.plan
 }
 
 /// The API resource of Gateway API HTTPRoutes.
@@ -161,10 +157,63 @@ pub async fn read_live(sandbox: &impl HasClient, prepared: &Prepared) -> LiveSet
     .expect("live state read")
 }
 
-/// Reads the live state and plans `prepared` against it with the engine.
-pub async fn plan_repo(sandbox: &impl HasClient, prepared: &Prepared) -> Plan {
+/// Reads the live state and plans `revision` against it with the engine (read-only).
+pub async fn plan_repo(sandbox: &impl HasClient, revision: &Revision) -> Plan {
+    let live = read_live(sandbox, revision).await;
+    plan_with_rollouts(revision, &live).await
+}
+
+/// Plans the desired objects of `prepared` as they are, no rollout advanced (the core's
+/// planner): what tests of hand-made desired states (a rollout state's objects) check.
+pub async fn plan_desired(sandbox: &impl HasClient, prepared: &Prepared) -> Plan {
     let live = read_live(sandbox, prepared).await;
-    engine::plan(prepared, &live, &NamespaceLabels::new(), Scope::All).expect("plan")
+    plan::plan(&prepared.desired, &live).expect("plan")
+}
+
+/// Writes what [`plan_desired`] plans, through the writer: namespaces created, creates
+/// and updates with server-side apply in the apply order, orphans deleted; asserts every
+/// write succeeds.
+pub async fn apply_desired(sandbox: &impl HasClient, prepared: &Prepared) {
+    let plan = plan_desired(sandbox, prepared).await;
+    let writer = writer(sandbox, WriteMode::Persist);
+    for service in &plan.services {
+        let Some(desired) = prepared.desired.service(&service.id) else {
+            continue;
+        };
+        if service.has_changes() {
+            writer
+                .ensure_namespace(service.id.namespace())
+                .await
+                .expect("namespace");
+        }
+        let writes = service
+            .objects
+            .iter()
+            .filter(|o| o.action != plan::Action::Delete);
+        let deletes = service
+            .objects
+            .iter()
+            .filter(|o| o.action == plan::Action::Delete);
+        for object in writes.chain(deletes.rev()) {
+            let body = desired
+                .objects
+                .iter()
+                .find(|d| plan::ObjectKey::of(d).as_ref() == Some(&object.key));
+            let written = match (object.action, body) {
+                (plan::Action::Create | plan::Action::Update, Some(body)) => writer
+                    .apply(&object.key, &object.api_version, body)
+                    .await
+                    .map(drop),
+                (plan::Action::Delete, _) => {
+                    writer
+                        .delete(&object.key, &object.api_version, object.live_uid.as_deref())
+                        .await
+                }
+                _ => Ok(()),
+            };
+            written.unwrap_or_else(|e| panic!("{:?}: {e}", object.key));
+        }
+    }
 }
 
 /// A strategy that creates namespaces; no prune.
@@ -180,40 +229,42 @@ pub fn writer(sandbox: &impl HasClient, mode: WriteMode) -> Writer {
     Writer::new(sandbox.client(), fast_retry(), mode)
 }
 
-/// Plans and applies `prepared`; returns the plan and the report.
+/// Plans and applies `revision` as `modelship apply` does (the engine's step per service,
+/// then prune); returns the plan and the report.
 pub async fn apply_repo(
     sandbox: &impl HasClient,
-    prepared: &Prepared,
+    revision: &Revision,
     strategy: &Strategy,
 ) -> (Plan, Result<ApplyReport, MassPrune>) {
-    apply_repo_with(sandbox, prepared, strategy, WriteMode::Persist).await
+    apply_repo_with(sandbox, revision, strategy, WriteMode::Persist).await
 }
 
 /// [`apply_repo`] in a write mode.
 pub async fn apply_repo_with(
     sandbox: &impl HasClient,
-    prepared: &Prepared,
+    revision: &Revision,
     strategy: &Strategy,
     mode: WriteMode,
 ) -> (Plan, Result<ApplyReport, MassPrune>) {
-    let plan = plan_repo(sandbox, prepared).await;
+    let live = read_live(sandbox, revision).await;
     let writer = writer(sandbox, mode);
-    let report = tokio::time::timeout(
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let (sweep, report) = tokio::time::timeout(
         STEP,
-        engine::apply(&writer, &plan, &prepared.desired, strategy),
+        run(revision, &analyst).apply_all(&live, &writer, *strategy),
     )
     .await
     .expect("apply finishes in time");
-    (plan, report)
+    (sweep.plan, report)
 }
 
-/// Applies `prepared` and asserts every object succeeded.
+/// Applies `revision` and asserts every object succeeded.
 pub async fn apply_ok(
     sandbox: &impl HasClient,
-    prepared: &Prepared,
+    revision: &Revision,
     strategy: &Strategy,
 ) -> ApplyReport {
-    let (_, report) = apply_repo(sandbox, prepared, strategy).await;
+    let (_, report) = apply_repo(sandbox, revision, strategy).await;
     let report = report.expect("apply");
     assert!(
         report.failures.is_empty(),

@@ -44,17 +44,18 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, Jitter};
-use crate::cluster::{self, Kinds, RetryPolicy as ClusterRetry};
+use crate::backoff::{Backoff, Jitter, sleep_until};
+use crate::cluster::{self, RetryPolicy as ClusterRetry};
 use crate::compile;
 use crate::daemon::reconcile::Shared;
-use crate::engine::{self, NamespaceLabels, Prepared};
+use crate::engine::{self, Revision, Run};
 use crate::forge::events::{Command, CommandEvent, Head, PrAction, PullRequestEvent, USAGE};
 use crate::forge::{
     self, Approval, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, StatusContext,
     StatusState,
 };
 use crate::meta::ServiceId;
+use crate::plan::Detail;
 use crate::plan::render::{self, Links};
 use crate::rollout;
 use crate::source::{GitError, Snapshot, Source};
@@ -174,6 +175,9 @@ pub enum PullError {
     /// The head could not be planned.
     #[error(transparent)]
     Plan(#[from] engine::Error),
+    /// A service of the head could not be planned.
+    #[error(transparent)]
+    Step(#[from] engine::step::Error),
     /// A rollout command could not be sent.
     #[error(transparent)]
     Rollout(#[from] engine::rollout::Error),
@@ -193,6 +197,7 @@ impl PullError {
             PullError::Cluster(e) => e.metric_label(),
             PullError::Preview(e) => e.metric_label(),
             PullError::Plan(e) => e.metric_label(),
+            PullError::Step(e) => e.metric_label(),
             PullError::Rollout(e) => e.metric_label(),
             PullError::NotGit => "pulls_not_git",
         }
@@ -209,7 +214,7 @@ impl PullError {
                     | forge::Error::RepoName(_)
                     | forge::Error::Payload { .. }
             ),
-            PullError::Plan(_) | PullError::NotGit => false,
+            PullError::Plan(_) | PullError::Step(_) | PullError::NotGit => false,
             PullError::Fetch(_) | PullError::Cluster(_) | PullError::Preview(_) => true,
             PullError::Rollout(e) => matches!(e, engine::rollout::Error::Cluster(_)),
         }
@@ -505,22 +510,35 @@ impl Worker {
         let snapshot = git.fetch_pull_request(number).await?;
         let source = compile::Source {
             repo: self.shared.config.repo_name.clone(),
-            commit: Some(snapshot.revision.clone()),
+            commit: snapshot.revision.commit().map(str::to_string),
         };
-        let mut prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
-        let labels = self.namespace_labels(&prepared).await?;
+        let prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
         let live = self.shared.cache.read().await.view(None);
-        // Planned as `modelship plan` plans: canary services advanced (read-only here),
-        // so the comment shows the canary a merge starts, not a rolling update.
-        let (plan, rollouts) = engine::rollout::plan_all(
-            &mut prepared,
-            &live,
-            &labels,
-            jiff::Timestamp::now(),
-            &self.shared.analyst,
-            self.shared.config.rollout,
+        // The namespaces policies see are those of the head's services and of every live
+        // service, as the daemon sees them after the merge.
+        let labels = engine::namespace_labels(
+            &self.shared.client,
+            &prepared,
+            crate::plan::LiveState::services(&live),
+            &ClusterRetry::default(),
         )
         .await?;
+        let revision = Revision::new(prepared, labels);
+        // Planned as `modelship plan` plans: the step of every service, read-only, canary
+        // services advanced, so the comment shows the canary a merge starts.
+        let run = Run {
+            revision: &revision,
+            now: jiff::Timestamp::now(),
+            analyst: &self.shared.analyst,
+            settings: self.shared.config.rollout,
+            detail: Detail::Full,
+        };
+        let mut sweep = run.plan_all(&live).await;
+        if let Some(error) = sweep.outcomes.iter_mut().find_map(|o| o.error.take()) {
+            return Err(error.into());
+        }
+        let (plan, rollouts) = (sweep.plan, sweep.rollouts);
+        let prepared = &revision.prepared;
         let verdict = render::verdict(
             &prepared.repository.diagnostics,
             prepared.desired.repository_valid,
@@ -529,14 +547,14 @@ impl Worker {
         let root = git.config().path.trim_matches('/').trim_start_matches("./");
         let links = Links {
             repository_url: forge::repository_url(&self.api_url, repo),
-            sha: snapshot.revision.clone(),
+            sha: snapshot.revision.to_string(),
             root: if root == "." {
                 String::new()
             } else {
                 root.to_string()
             },
         };
-        let markdown = engine::comment::markdown(&prepared, &plan, &live, &rollouts, Some(links));
+        let markdown = engine::comment::markdown(prepared, &plan, &live, &rollouts, Some(links));
         let state = if verdict.passed {
             StatusState::Success
         } else {
@@ -546,7 +564,7 @@ impl Worker {
             .publish_plan(
                 repo,
                 number,
-                &snapshot.revision,
+                snapshot.revision.as_str(),
                 &markdown,
                 state,
                 &verdict.description,
@@ -561,36 +579,17 @@ impl Worker {
             .collect();
         self.set_state(Some(&key), |s| {
             s.state = "planned".into();
-            s.head = Some(snapshot.revision.clone());
+            s.head = Some(snapshot.revision.to_string());
             s.plan = Some(verdict.description.clone());
             s.changed = changed;
         })
         .await;
         let label = &prepared.repository.config.spec.previews.label;
         if event.has_label(label) {
-            previews::deploy(self, event, &prepared, &plan, &source).await
+            previews::deploy(self, event, prepared, &plan, &source).await
         } else {
             previews::tear_down(self, repo, number).await
         }
-    }
-
-    /// The labels of the namespaces the head's policies see (only with policies).
-    async fn namespace_labels(&self, prepared: &Prepared) -> Result<NamespaceLabels, PullError> {
-        if prepared.policies.is_empty() {
-            return Ok(NamespaceLabels::new());
-        }
-        let namespaces = prepared
-            .desired
-            .services
-            .iter()
-            .map(|s| s.id.namespace().to_string())
-            .collect();
-        let retry = ClusterRetry::default();
-        let mut kinds = Kinds::new(self.shared.client.clone(), retry);
-        Ok(
-            cluster::read_namespace_labels(&self.shared.client, &mut kinds, &namespaces, &retry)
-                .await?,
-        )
     }
 
     async fn command(&self, event: &CommandEvent) -> Result<(), PullError> {
@@ -690,12 +689,5 @@ fn rollout_verb(command: rollout::Command) -> &'static str {
         rollout::Command::Approve => "approve",
         rollout::Command::Abort => "abort",
         rollout::Command::Retry => "retry",
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -7,7 +7,7 @@
 //! closed + merged ─▶ Pending { merge commit, services of the PR's last plan }
 //!                    status modelship/apply pending on the merge commit
 //! every check: board.revision contains the merge commit?
-//!              each service: in sync / failed / invalid / pruned at that revision, and
+//!              each service: the engine's verdict of its step at that revision, and
 //!              its rollout (annotation modelship.dev/rollout on the stable Deployment)
 //!              promoted, rolled back, or none running ─▶ settle ─▶ comment + status
 //! ```
@@ -20,7 +20,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::daemon::serve::status::{Board, ServiceState};
+use crate::daemon::serve::status::Board;
+use crate::engine::Verdict;
 use crate::forge::Repo;
 use crate::meta::ServiceId;
 use crate::rollout::{Phase, RolloutState};
@@ -70,20 +71,39 @@ impl Pending {
     }
 }
 
-/// What became of one service.
+/// What became of one service the merge changed: the engine's verdict of its step at
+/// the merge's revision, and the state its canary rollout ended in (promoted or rolled
+/// back; `None` for a service without one, or whose rollout is stable).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Result {
-    InSync,
-    Pruned,
-    Failed(String),
-    Invalid(String),
-    Promoted,
-    RolledBack(RolloutState),
+pub struct Settled {
+    pub verdict: Verdict,
+    pub rollout: Option<RolloutState>,
 }
 
-impl Result {
+impl Settled {
     fn passed(&self) -> bool {
-        matches!(self, Result::InSync | Result::Pruned | Result::Promoted)
+        let rolled_back = self
+            .rollout
+            .as_ref()
+            .is_some_and(|s| matches!(s.phase, Phase::RolledBack { .. }));
+        (self.verdict.is_in_sync() || self.verdict == Verdict::Pruned) && !rolled_back
+    }
+
+    /// The result column of the outcome comment.
+    fn text(&self) -> String {
+        if let Some(state) = &self.rollout {
+            match state.phase {
+                Phase::Promoted { .. } => return "canary promoted".to_string(),
+                Phase::RolledBack { .. } => return rolled_back(state),
+                _ => {}
+            }
+        }
+        match &self.verdict {
+            Verdict::Pruned => "pruned".to_string(),
+            Verdict::Failed { message, .. } => format!("failed: {}", one_line(message)),
+            Verdict::Blocked { message, .. } => format!("not applied: {}", one_line(message)),
+            _ => "in sync".to_string(),
+        }
     }
 }
 
@@ -93,42 +113,48 @@ pub fn settle(
     pending: &Pending,
     board: &Board,
     rollout: &dyn Fn(&ServiceId) -> Option<RolloutState>,
-) -> Option<Vec<(ServiceId, Result)>> {
+) -> Option<Vec<(ServiceId, Settled)>> {
     let revision = board.revision.as_deref()?;
     let mut results = Vec::new();
     for id in &pending.services {
         let status = board.services.get(id)?;
         let current = status.revision.as_deref() == Some(revision);
-        let result = match status.state {
-            ServiceState::Pruned => Result::Pruned,
-            ServiceState::Invalid => Result::Invalid(status.last_error.clone().unwrap_or_default()),
-            ServiceState::Failed if status.failures >= 3 => {
-                Result::Failed(status.last_error.clone().unwrap_or_default())
-            }
-            ServiceState::InSync if current => match rollout(id) {
-                None => Result::InSync,
-                Some(state) => match state.phase {
-                    Phase::Stable => Result::InSync,
-                    Phase::Promoted { .. } => Result::Promoted,
-                    Phase::RolledBack { .. } => Result::RolledBack(state),
-                    // Starting, progressing, at a gate, promoting or paused: not finished.
-                    _ => return None,
-                },
+        let verdict = status.verdict.clone()?;
+        let settled = match &verdict {
+            Verdict::Pruned | Verdict::Blocked { .. } => Settled {
+                verdict,
+                rollout: None,
             },
+            Verdict::Failed { .. } if status.failures >= 3 => Settled {
+                verdict,
+                rollout: None,
+            },
+            v if v.is_in_sync() && current => {
+                let rollout = match rollout(id) {
+                    None => None,
+                    Some(state) => match state.phase {
+                        Phase::Stable => None,
+                        Phase::Promoted { .. } | Phase::RolledBack { .. } => Some(state),
+                        // Starting, progressing, at a gate, promoting or paused: not finished.
+                        _ => return None,
+                    },
+                };
+                Settled { verdict, rollout }
+            }
             _ => return None,
         };
-        results.push((id.clone(), result));
+        results.push((id.clone(), settled));
     }
     Some(results)
 }
 
 /// True when every service ended well.
-pub fn passed(results: &[(ServiceId, Result)]) -> bool {
+pub fn passed(results: &[(ServiceId, Settled)]) -> bool {
     results.iter().all(|(_, r)| r.passed())
 }
 
 /// The outcome comment.
-pub fn comment(pending: &Pending, revision: &str, results: &[(ServiceId, Result)]) -> String {
+pub fn comment(pending: &Pending, revision: &str, results: &[(ServiceId, Settled)]) -> String {
     let short: String = pending.merge_sha.chars().take(7).collect();
     let mut out = format!(
         "### modelship outcome\n\nMerge commit `{short}` was reconciled at revision `{}`.\n\n",
@@ -139,16 +165,8 @@ pub fn comment(pending: &Pending, revision: &str, results: &[(ServiceId, Result)
         return out;
     }
     out.push_str("| service | result |\n|---|---|\n");
-    for (id, result) in results {
-        let text = match result {
-            Result::InSync => "in sync".to_string(),
-            Result::Pruned => "pruned".to_string(),
-            Result::Promoted => "canary promoted".to_string(),
-            Result::Failed(error) => format!("failed: {}", one_line(error)),
-            Result::Invalid(error) => format!("not applied: {}", one_line(error)),
-            Result::RolledBack(state) => rolled_back(state),
-        };
-        let _ = writeln!(out, "| `{id}` | {text} |");
+    for (id, settled) in results {
+        let _ = writeln!(out, "| `{id}` | {} |", settled.text());
     }
     out
 }

@@ -1,7 +1,7 @@
 use jiff::Timestamp;
 
 use super::*;
-use crate::rollout::{CheckResult, RollbackReason, StepAnalysis, Threshold, Verdict};
+use crate::rollout::{CheckResult, RollbackReason, StepAnalysis, Threshold, Verdict as Check};
 
 fn pending(services: &[&str]) -> Pending {
     Pending {
@@ -15,14 +15,14 @@ fn pending(services: &[&str]) -> Pending {
     }
 }
 
-fn board(revision: &str, services: &[(&str, ServiceState, &str)]) -> Board {
+fn board(revision: &str, services: &[(&str, Option<Verdict>, &str)]) -> Board {
     let mut board = Board {
         revision: Some(revision.into()),
         ..Board::default()
     };
     for (name, state, at) in services {
         let status = board.service(&ServiceId::new("ml", *name).unwrap());
-        status.state = *state;
+        status.verdict.clone_from(state);
         status.revision = Some(at.to_string());
     }
     board
@@ -39,7 +39,7 @@ fn rolled_back() -> RolloutState {
             weight: 25,
             checks: vec![CheckResult {
                 name: "successRate".into(),
-                verdict: Verdict::Fail,
+                verdict: Check::Fail,
                 value: Some(97.5),
                 threshold: Threshold {
                     min: Some(99.0),
@@ -59,32 +59,41 @@ fn nothing_settles_before_every_service_is_done_at_the_current_revision() {
     let old = board(
         "r2",
         &[
-            ("a", ServiceState::InSync, "r2"),
-            ("b", ServiceState::InSync, "r1"),
+            ("a", Some(Verdict::InSync), "r2"),
+            ("b", Some(Verdict::InSync), "r1"),
         ],
     );
     assert_eq!(settle(&p, &old, &none), None, "b is at an older revision");
     let pending_b = board(
         "r2",
-        &[
-            ("a", ServiceState::InSync, "r2"),
-            ("b", ServiceState::Pending, "r2"),
-        ],
+        &[("a", Some(Verdict::InSync), "r2"), ("b", None, "r2")],
     );
     assert_eq!(settle(&p, &pending_b, &none), None);
     let done = board(
         "r2",
         &[
-            ("a", ServiceState::InSync, "r2"),
-            ("b", ServiceState::Pruned, "r1"),
+            ("a", Some(Verdict::InSync), "r2"),
+            ("b", Some(Verdict::Pruned), "r1"),
         ],
     );
     let results = settle(&p, &done, &none).expect("settled");
     assert_eq!(
         results,
         [
-            (ServiceId::new("ml", "a").unwrap(), Result::InSync),
-            (ServiceId::new("ml", "b").unwrap(), Result::Pruned)
+            (
+                ServiceId::new("ml", "a").unwrap(),
+                Settled {
+                    verdict: Verdict::InSync,
+                    rollout: None
+                }
+            ),
+            (
+                ServiceId::new("ml", "b").unwrap(),
+                Settled {
+                    verdict: Verdict::Pruned,
+                    rollout: None
+                }
+            )
         ]
     );
     assert!(passed(&results));
@@ -93,7 +102,7 @@ fn nothing_settles_before_every_service_is_done_at_the_current_revision() {
 #[test]
 fn a_running_rollout_waits_and_a_rollback_is_reported_with_its_values() {
     let p = pending(&["a"]);
-    let at = board("r2", &[("a", ServiceState::InSync, "r2")]);
+    let at = board("r2", &[("a", Some(Verdict::InSync), "r2")]);
     let running = RolloutState {
         phase: Phase::Progressing {
             step: 1,

@@ -174,7 +174,7 @@ impl Worker {
         &self,
         pending: &outcome::Pending,
         revision: &str,
-        results: &[(ServiceId, outcome::Result)],
+        results: &[(ServiceId, outcome::Settled)],
     ) -> Result<(), forge::Error> {
         let markdown = outcome::comment(pending, revision, results);
         self.github

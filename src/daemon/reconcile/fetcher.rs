@@ -41,7 +41,7 @@ pub async fn run(
                     .is_none_or(|s| s.revision != snapshot.revision);
                 if new {
                     tracing::info!(revision = %snapshot.revision, files = snapshot.files.len(), "new revision");
-                    metrics.set_revision(&snapshot.revision);
+                    metrics.set_revision(snapshot.revision.as_str());
                     let _ = snapshots.send(Some(Arc::new(snapshot)));
                 }
             }

@@ -1,27 +1,27 @@
-//! The reconcile loop: turns revisions and watch events into per-service reconciles through
-//! the engine, with a concurrency limit, per-service retries with backoff, and isolation
-//! (one service's failure never touches another).
+//! The reconcile loop: a scheduler over one map of `ServiceId` to an [`Entry`] holding the
+//! service's phase in the loop and its last outcome. Every reconcile is the engine's step
+//! (`engine::Step::reconcile_service`), the one `modelship apply` runs per service; the
+//! loop only decides when: on a revision, a watch event, a retry after a backoff, or a
+//! rollout that is due. `/status` is a view of the map ([`Entry::status`]).
 //!
 //! ```text
-//! snapshot ──engine::prepare──▶ Prepared ──engine::plan_in_chunks (all, over the cache)──▶ Plan
-//!    │                                     blocked services → /status; prune (guarded)
-//!    └──▶ every present service Queued(Revision)
+//! snapshot ──prepare (Keep::Specs) + engine::namespace_labels──▶ Revision
+//!    ├──▶ every service it names: Queued(Revision)
+//!    └──▶ the gone services (cache view) ── Revision::guard ── engine::prune
 //! watch event (service touched) ──▶ Queued(Touched)      retry timer ──▶ Queued(Retry)
 //!                                          │ ≤ concurrency at once
-//!       Running ── engine::plan (this service) ── engine::apply_service ──▶ Idle | RetryAt
-//!          canary service: engine::rollout::advance_service (the daemon's clock) and
-//!          rollout::plan_service first, rollout::record after ──▶ RolloutDue(requeue_at)
+//!       Running ── engine step over the cache's view of the service ──▶ ServiceOutcome
+//!          next: Idle | RetryAt(backoff) | RolloutDue(the rollout's due time)
 //! RolloutDue timer ──▶ Queued(Rollout)
 //! ```
 //!
 //! Each service's place in the loop is one [`Phase`] in one map, so it is always in exactly
-//! one state.
+//! one state. One service's failure never touches another.
 
 pub mod cache;
 pub mod fetcher;
 pub mod live;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,20 +31,19 @@ use tokio::sync::{RwLock, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
+use super::DaemonConfig;
 use super::serve::metrics::Metrics;
-use super::serve::status::{Board, ServiceState};
-use super::{DaemonConfig, DriftMode};
-use crate::backoff::{Backoff, Jitter};
-use crate::cluster::{self, Kinds, RetryPolicy, Writer};
+use super::serve::status::{Board, ServiceStatus};
+use crate::backoff::{Backoff, Jitter, sleep_until};
+use crate::cluster::{RetryPolicy, Writer};
 use crate::compile;
-use crate::engine::{self, Cause, Keep, NamespaceLabels, Prepared, Scope, Strategy, rollout};
+use crate::engine::{
+    self, Keep, Mode, NamespaceLabels, Next, Prepared, Revision, ServiceOutcome, Step, Strategy,
+    Trigger, Verdict, rollout,
+};
 use crate::meta::ServiceId;
-use crate::plan::{Detail, Plan, ServicePlan, ServiceStatus};
+use crate::plan::{Detail, PruneMode};
 use crate::source::Snapshot;
-use cache::LiveCache;
-
-/// Services planned at once when a revision is planned whole.
-const PLAN_CHUNK: usize = 50;
 
 /// Why a service is reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +73,7 @@ pub enum Phase {
     RolloutDue { at: TokioInstant },
 }
 
-/// One service of the current revision.
+/// One service the loop knows: of the current revision, or pruned from an earlier one.
 #[derive(Debug, Clone)]
 struct Entry {
     phase: Phase,
@@ -82,6 +81,16 @@ struct Entry {
     applied: Option<String>,
     /// Failed attempts since the last success.
     failures: u32,
+    /// The last verdict; `None` until the first step.
+    verdict: Option<Verdict>,
+    /// The revision and spec hash of the last step that did not fail.
+    revision: Option<String>,
+    spec_hash: Option<String>,
+    /// The last error, until a step finds the service in sync.
+    last_error: Option<String>,
+    objects: usize,
+    last_writes: usize,
+    rollout: Option<crate::rollout::RolloutStatus>,
 }
 
 impl Entry {
@@ -90,6 +99,13 @@ impl Entry {
             phase: Phase::Idle,
             applied: None,
             failures: 0,
+            verdict: None,
+            revision: None,
+            spec_hash: None,
+            last_error: None,
+            objects: 0,
+            last_writes: 0,
+            rollout: None,
         }
     }
 
@@ -103,56 +119,36 @@ impl Entry {
             Phase::Idle | Phase::RetryAt { .. } | Phase::RolloutDue { .. } => Phase::Queued(reason),
         };
     }
-}
 
-/// Why one service reconcile failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// The service could not be planned.
-    #[error(transparent)]
-    Plan(#[from] engine::Error),
-    /// A write failed.
-    #[error(transparent)]
-    Apply(#[from] cluster::Error),
-    /// The service's canary rollout could not be advanced.
-    #[error(transparent)]
-    Rollout(#[from] rollout::Error),
-}
-
-impl ReconcileError {
-    /// The label of this error in metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            ReconcileError::Plan(e) => e.metric_label(),
-            ReconcileError::Apply(e) => e.metric_label(),
-            ReconcileError::Rollout(e) => e.metric_label(),
+    /// What `/status` shows of the service: a view of this entry.
+    fn status(&self, id: &ServiceId) -> ServiceStatus {
+        ServiceStatus {
+            id: id.clone(),
+            verdict: self.verdict.clone(),
+            revision: self.revision.clone(),
+            spec_hash: self.spec_hash.clone(),
+            last_error: self.last_error.clone(),
+            objects: self.objects,
+            last_writes: self.last_writes,
+            failures: self.failures,
+            rollout: self.rollout.clone(),
         }
     }
 }
 
-/// The result of one service reconcile.
+/// A finished step, with when and for which revision it ran.
 #[derive(Debug)]
-struct Outcome {
-    id: ServiceId,
+struct Done {
+    outcome: ServiceOutcome,
     revision: String,
-    spec_hash: String,
-    state: ServiceState,
-    writes: usize,
-    drift: bool,
-    error: Option<ReconcileError>,
-    /// Set when the engine blocked the service (a policy denied it with live context).
-    blocked: Option<(Cause, String)>,
-    objects: usize,
     seconds: f64,
-    /// What the engine did to the service's canary rollout.
-    rollout: Option<rollout::ServiceRollout>,
 }
 
 /// Everything a reconcile needs, shared by the tasks.
-pub(super) struct Shared {
+pub(crate) struct Shared {
     pub config: DaemonConfig,
     pub client: Client,
-    pub cache: LiveCache,
+    pub cache: cache::LiveCache,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub board: Arc<RwLock<Board>>,
@@ -166,20 +162,29 @@ impl Shared {
             create_namespaces: self.config.create_namespaces,
         }
     }
-}
 
-/// A revision prepared by the engine, with the namespace labels its policies see.
-struct Revision {
-    id: String,
-    prepared: Prepared,
-    labels: NamespaceLabels,
+    /// The labels of the namespaces a revision's policies see (`engine::namespace_labels`:
+    /// its services' and every live service's namespaces). Unknown, with a warning, when
+    /// they cannot be read.
+    pub(crate) async fn namespace_labels(&self, prepared: &Prepared) -> NamespaceLabels {
+        let live = self.cache.read().await.services();
+        let read =
+            engine::namespace_labels(&self.client, prepared, live, &RetryPolicy::default()).await;
+        read.unwrap_or_else(|error| {
+            tracing::warn!(%error, "namespace labels unknown to policies");
+            self.metrics.error(error.metric_label());
+            NamespaceLabels::new()
+        })
+    }
 }
 
 /// The loop's state.
-pub(super) struct Runner {
+pub(crate) struct Runner {
     shared: Arc<Shared>,
     revision: Option<Arc<Revision>>,
     services: BTreeMap<ServiceId, Entry>,
+    /// The Warn violations each service's last plan showed (for `/status` diagnostics).
+    warnings: BTreeMap<ServiceId, Vec<String>>,
     jitter: Jitter,
     backoff: Backoff,
     /// Services of the first revision not reconciled yet (readiness).
@@ -187,12 +192,13 @@ pub(super) struct Runner {
 }
 
 impl Runner {
-    pub(super) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let backoff = shared.config.backoff;
         Runner {
             shared,
             revision: None,
             services: BTreeMap::new(),
+            warnings: BTreeMap::new(),
             jitter: Jitter::from_clock(),
             backoff,
             first_pending: None,
@@ -200,13 +206,13 @@ impl Runner {
     }
 
     /// Runs until `shutdown`; in-flight reconciles finish before it returns.
-    pub(super) async fn run(
+    pub(crate) async fn run(
         mut self,
         mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
         mut touched: mpsc::UnboundedReceiver<ServiceId>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut tasks: JoinSet<Done> = JoinSet::new();
         // The current snapshot, if the source already has one.
         snapshots.mark_changed();
         loop {
@@ -220,14 +226,10 @@ impl Runner {
                         self.on_snapshot(&snapshot).await;
                     }
                 }
-                Some(id) = touched.recv() => {
-                    if let Some(entry) = self.services.get_mut(&id) {
-                        entry.trigger(Reason::Touched);
-                    }
-                }
+                Some(id) = touched.recv() => self.on_touched(&id),
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok(outcome) = done {
-                        self.on_outcome(outcome).await;
+                    if let Ok(done) = done {
+                        self.on_done(done).await;
                     }
                 }
                 _ = sleep_until(next_retry), if next_retry.is_some() => {
@@ -241,8 +243,8 @@ impl Runner {
             "stopping: finishing in-flight reconciles"
         );
         while let Some(done) = tasks.join_next().await {
-            if let Ok(outcome) = done {
-                self.on_outcome(outcome).await;
+            if let Ok(done) = done {
+                self.on_done(done).await;
             }
         }
     }
@@ -257,153 +259,117 @@ impl Runner {
             .min()
     }
 
+    /// A watch event: the service is looked at again, when the revision names it.
+    fn on_touched(&mut self, id: &ServiceId) {
+        let named = self.revision.as_ref().is_some_and(|r| r.names(id));
+        if let (true, Some(entry)) = (named, self.services.get_mut(id)) {
+            entry.trigger(Reason::Touched);
+        }
+    }
+
     async fn on_snapshot(&mut self, snapshot: &Snapshot) {
         let source = compile::Source {
             repo: self.shared.config.repo_name.clone(),
-            commit: (!snapshot.revision.starts_with("local-")).then(|| snapshot.revision.clone()),
+            commit: snapshot.revision.commit().map(str::to_string),
         };
-        // Held until the next revision: a service's objects are compiled when it is planned.
+        // Held until the next revision: a service's objects are compiled by its step.
         let prepared =
             engine::prepare_keeping(&snapshot.files, &BTreeMap::new(), &source, Keep::Specs);
-        let labels = self.namespace_labels(&prepared).await;
-        let plan = {
-            let cache = self.shared.cache.read().await;
-            engine::plan_in_chunks(
-                &prepared,
-                &|only| cache.view(Some(only)),
-                &cache.services(),
-                &labels,
-                PLAN_CHUNK,
-                Detail::Decisions,
-            )
-        };
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(error) => {
-                tracing::error!(%error, revision = %snapshot.revision, "revision could not be planned");
-                self.shared.metrics.error(error.metric_label());
-                let mut board = self.shared.board.write().await;
-                board.revision = Some(snapshot.revision.clone());
-                board.diagnostics = vec![error.to_string()];
-                return;
-            }
-        };
-        let revision = Arc::new(Revision {
-            id: snapshot.revision.clone(),
-            prepared,
-            labels,
-        });
-        self.publish(&revision, &plan).await;
-        let present: BTreeSet<ServiceId> = plan
-            .services
-            .iter()
-            .filter(|s| s.status == ServiceStatus::Present)
-            .map(|s| s.id.clone())
-            .collect();
-        self.services.retain(|id, _| present.contains(id));
-        for id in &present {
+        let labels = self.shared.namespace_labels(&prepared).await;
+        let revision = Arc::new(Revision::new(prepared, labels));
+        let named = revision.services();
+        {
+            let mut board = self.shared.board.write().await;
+            board.revision = Some(revision.id.to_string());
+        }
+        self.warnings.retain(|id, _| named.contains(id));
+        self.publish_diagnostics(&revision).await;
+        for id in &named {
             self.services
                 .entry(id.clone())
                 .or_insert_with(Entry::new)
                 .trigger(Reason::Revision);
         }
-        self.revision = Some(revision);
+        self.revision = Some(revision.clone());
         if self.first_pending.is_none() {
-            self.first_pending = Some(present);
+            self.first_pending = Some(named);
             self.check_ready().await;
         }
-        self.prune(&plan).await;
+        self.prune(&revision).await;
     }
 
-    /// The labels of the namespaces a revision's policies see (one LIST of Namespaces, and
-    /// only when the repository has policies).
-    async fn namespace_labels(&self, prepared: &Prepared) -> NamespaceLabels {
-        if prepared.policies.is_empty() {
-            return NamespaceLabels::new();
-        }
-        let mut namespaces: BTreeSet<String> = prepared
-            .desired
-            .services
-            .iter()
-            .map(|s| s.id.namespace().to_string())
-            .collect();
-        namespaces.extend(
-            self.shared
-                .cache
-                .read()
-                .await
+    /// Puts the revision's problems on the board: its diagnostics, and the Warn
+    /// violations its services' last plans showed.
+    async fn publish_diagnostics(&self, revision: &Revision) {
+        let mut diagnostics = revision.prepared.error_lines();
+        diagnostics.extend(self.warnings.values().flatten().cloned());
+        self.shared.board.write().await.diagnostics = diagnostics;
+    }
+
+    /// Prunes the services the revision no longer names, within the guard (the engine
+    /// decides), and shows them pruned.
+    async fn prune(&mut self, revision: &Revision) {
+        let gone = {
+            let cache = self.shared.cache.read().await;
+            let ids: BTreeSet<ServiceId> = cache
                 .services()
-                .iter()
-                .map(|id| id.namespace().to_string()),
-        );
-        let retry = RetryPolicy::default();
-        let mut kinds = Kinds::new(self.shared.client.clone(), retry);
-        match cluster::read_namespace_labels(&self.shared.client, &mut kinds, &namespaces, &retry)
-            .await
-        {
-            Ok(labels) => labels,
-            Err(error) => {
-                tracing::warn!(%error, "namespace labels unknown to policies");
-                self.shared.metrics.error(error.metric_label());
-                NamespaceLabels::new()
-            }
-        }
-    }
-
-    /// Puts a revision's verdicts on the board: its diagnostics, policy reports and blocked
-    /// services.
-    async fn publish(&self, revision: &Revision, plan: &Plan) {
-        let prepared = &revision.prepared;
-        let mut diagnostics = prepared.error_lines();
-        for violation in plan.violations().filter(|v| !v.is_deny()) {
-            tracing::warn!(policy = %violation, "policy");
-            diagnostics.push(violation.to_string());
-        }
-        let mut board = self.shared.board.write().await;
-        board.revision = Some(revision.id.clone());
-        board.diagnostics = diagnostics;
-        for service in &plan.services {
-            if let Some((cause, error)) = blocked(prepared, service) {
-                let status = board.service(&service.id);
-                status.state = ServiceState::Invalid;
-                status.last_error = Some(error);
-                self.shared.metrics.reconciled("invalid", 0.0);
-                self.shared.metrics.error(cause.metric_label());
-            }
-        }
-        self.shared.metrics.set_services(board.counts());
-    }
-
-    /// Prunes what the revision's plan removes, within the guard (the engine decides).
-    async fn prune(&mut self, plan: &Plan) {
-        let result = engine::prune(&self.shared.writer, plan, &self.shared.strategy()).await;
-        let mut board = self.shared.board.write().await;
-        let report = match result {
-            Ok(report) => {
-                board.mass_prune = None;
-                report
-            }
-            Err(guard) => {
-                tracing::error!(%guard, "mass-prune guard: nothing pruned");
-                self.shared.metrics.error("mass_prune");
-                board.mass_prune = Some(guard.to_string());
-                return;
+                .into_iter()
+                .filter(|id| !revision.names(id))
+                .collect();
+            if ids.is_empty() {
+                Vec::new()
+            } else {
+                revision.gone(&cache.view(Some(&ids)), Detail::Decisions)
             }
         };
+        let strategy = self.shared.strategy();
+        let guard = match strategy.prune {
+            PruneMode::Guarded => revision.guard(&gone),
+            PruneMode::Keep | PruneMode::Unguarded => None,
+        };
+        if let Some(guard) = guard {
+            tracing::error!(%guard, "mass-prune guard: nothing pruned");
+            self.shared.metrics.error("mass_prune");
+            self.shared.board.write().await.mass_prune = Some(guard.to_string());
+            return;
+        }
+        self.shared.board.write().await.mass_prune = None;
+        let report = engine::prune(&self.shared.writer, &gone, strategy.prune).await;
         for key in &report.deleted {
             self.shared.metrics.writes.inc();
             self.shared.cache.forget(key).await;
         }
         for id in &report.pruned {
-            tracing::info!(namespace = %id.namespace(), service = %id.name(), "pruned");
-            let status = board.service(id);
-            status.state = ServiceState::Pruned;
-            status.last_error = None;
-            self.shared.metrics.reconciled("pruned", 0.0);
+            tracing::info!(namespace = id.namespace(), service = id.name(), "pruned");
+            let entry = self.services.entry(id.clone()).or_insert_with(Entry::new);
+            entry.phase = Phase::Idle;
+            entry.verdict = Some(Verdict::Pruned);
+            entry.last_error = None;
+            self.shared
+                .metrics
+                .reconciled(Verdict::Pruned.as_str(), 0.0);
         }
         for (id, error) in &report.failures {
-            board.service(id).last_error = Some(error.to_string());
+            let entry = self.services.entry(id.clone()).or_insert_with(Entry::new);
+            entry.last_error = Some(error.to_string());
             self.shared.metrics.error(error.metric_label());
+        }
+        let ids: Vec<ServiceId> = report
+            .pruned
+            .iter()
+            .chain(report.failures.iter().map(|(id, _)| id))
+            .cloned()
+            .collect();
+        self.show(&ids).await;
+    }
+
+    /// Puts the view of these entries on the board.
+    async fn show(&self, ids: &[ServiceId]) {
+        let mut board = self.shared.board.write().await;
+        for id in ids {
+            if let Some(entry) = self.services.get(id) {
+                board.services.insert(id.clone(), entry.status(id));
+            }
         }
         self.shared.metrics.set_services(board.counts());
     }
@@ -423,7 +389,7 @@ impl Runner {
         }
     }
 
-    fn start_queued(&mut self, tasks: &mut JoinSet<Outcome>) {
+    fn start_queued(&mut self, tasks: &mut JoinSet<Done>) {
         let Some(revision) = self.revision.clone() else {
             return;
         };
@@ -441,92 +407,84 @@ impl Runner {
             let Phase::Queued(reason) = entry.phase else {
                 continue;
             };
-            let spec_hash = revision.prepared.spec_hashes.get(id).cloned();
+            let spec_hash = revision.prepared.spec_hashes.get(id);
             // A change under a spec already found in sync is drift; anything else a change.
-            let drift =
-                reason != Reason::Revision && entry.applied.is_some() && entry.applied == spec_hash;
+            let trigger = if reason != Reason::Revision
+                && entry.applied.is_some()
+                && entry.applied.as_ref() == spec_hash
+            {
+                Trigger::Recheck
+            } else {
+                Trigger::Change
+            };
             entry.phase = Phase::Running { again: None };
             free -= 1;
             tasks.spawn(reconcile(
                 self.shared.clone(),
                 revision.clone(),
                 id.clone(),
-                drift,
+                trigger,
             ));
         }
     }
 
-    async fn on_outcome(&mut self, outcome: Outcome) {
+    async fn on_done(&mut self, done: Done) {
+        let Done {
+            outcome,
+            revision,
+            seconds,
+        } = done;
         let metrics = &self.shared.metrics;
-        metrics.reconciled(outcome.state.as_str(), outcome.seconds);
-        if outcome.drift && outcome.writes > 0 {
+        let verdict = &outcome.verdict;
+        metrics.reconciled(verdict.as_str(), seconds);
+        if outcome.drift && outcome.written.writes() > 0 {
             metrics.drift_corrections.inc();
         }
-        let current = self
-            .revision
-            .as_ref()
-            .is_some_and(|r| r.id == outcome.revision);
-        let mut board = self.shared.board.write().await;
-        let status = board.service(&outcome.id);
-        status.state = outcome.state;
-        status.objects = outcome.objects;
-        status.last_writes = outcome.writes;
+        if let Some(cause) = verdict.cause() {
+            metrics.error(cause);
+        }
+        for warning in &outcome.warnings {
+            tracing::warn!(error = %warning, "rollout event or command not recorded");
+            metrics.error(warning.metric_label());
+        }
         if let Some(rollout) = &outcome.rollout {
-            status.rollout = Some(rollout.status.clone());
             metrics
                 .rollouts
                 .observe(&outcome.id, &rollout.status, rollout.analysis.as_ref());
         }
-        let due = outcome
-            .rollout
-            .as_ref()
-            .and_then(|r| r.requeue_at)
-            .map(instant_of);
-        let entry = self.services.get_mut(&outcome.id);
-        let again = match entry.as_ref().map(|e| e.phase) {
-            Some(Phase::Running { again }) => again,
-            _ => None,
+        let warnings: Vec<String> = outcome
+            .plan
+            .violations
+            .iter()
+            .filter(|v| !v.is_deny())
+            .map(|v| {
+                tracing::warn!(policy = %v, "policy");
+                v.to_string()
+            })
+            .collect();
+        let warnings_changed = if warnings.is_empty() {
+            self.warnings.remove(&outcome.id).is_some()
+        } else {
+            self.warnings.insert(outcome.id.clone(), warnings.clone()) != Some(warnings)
         };
-        if let Some((cause, error)) = &outcome.blocked {
-            status.last_error = Some(error.clone());
-            metrics.error(cause.metric_label());
+        let current = self
+            .revision
+            .as_ref()
+            .is_some_and(|r| r.id.as_str() == revision);
+        if let Some(entry) = self.services.get_mut(&outcome.id) {
+            record(
+                entry,
+                &outcome,
+                revision,
+                current,
+                &self.backoff,
+                &mut self.jitter,
+            );
         }
-        match (&outcome.error, entry) {
-            (_, None) => {}
-            (None, Some(entry)) => {
-                status.revision = Some(outcome.revision.clone());
-                status.spec_hash = Some(outcome.spec_hash.clone());
-                status.failures = 0;
-                if outcome.state == ServiceState::InSync {
-                    status.last_error = None;
-                    entry.applied = Some(outcome.spec_hash.clone());
-                }
-                entry.failures = 0;
-                entry.phase = match again {
-                    Some(reason) => Phase::Queued(reason),
-                    // A reconcile of an older revision is followed by one of the newest.
-                    None if !current => Phase::Queued(Reason::Revision),
-                    None => due.map_or(Phase::Idle, |at| Phase::RolloutDue { at }),
-                };
-            }
-            (Some(error), Some(entry)) => {
-                metrics.error(error.metric_label());
-                entry.failures += 1;
-                status.failures = entry.failures;
-                status.last_error = Some(error.to_string());
-                let delay = self.backoff.delay(entry.failures, self.jitter.unit());
-                tracing::warn!(namespace = %outcome.id.namespace(), service = %outcome.id.name(), %error, retry_in = ?delay, "reconcile failed");
-                entry.phase = match again {
-                    Some(Reason::Revision) => Phase::Queued(Reason::Revision),
-                    _ => Phase::RetryAt {
-                        at: TokioInstant::now() + delay,
-                        attempt: entry.failures,
-                    },
-                };
-            }
+        self.show(std::slice::from_ref(&outcome.id)).await;
+        if warnings_changed && let Some(revision) = self.revision.clone() {
+            self.publish_diagnostics(&revision).await;
         }
-        metrics.set_services(board.counts());
-        drop(board);
         if let Some(pending) = self.first_pending.as_mut() {
             pending.remove(&outcome.id);
         }
@@ -544,25 +502,63 @@ impl Runner {
     }
 }
 
-/// Why the engine blocked a service, with what to show; `None` when it is not blocked.
-fn blocked(prepared: &Prepared, service: &ServicePlan) -> Option<(Cause, String)> {
-    let id = service.id.clone();
-    if let Some(error) = prepared.errors.get(&id) {
-        return Some((error.cause, error.message.clone()));
-    }
-    let cause = Cause::of(service)?;
-    let messages: Vec<String> = service
-        .violations
-        .iter()
-        .filter(|v| v.is_deny())
-        .map(ToString::to_string)
-        .collect();
-    let message = if messages.is_empty() {
-        "a policy file of the repository has errors".to_string()
-    } else {
-        messages.join("; ")
+/// Records a step's outcome in its service's entry and schedules the next step: a trigger
+/// that came meanwhile first, then a step of the newest revision if this one was older,
+/// then what the step asked for (a retry after a backoff, a rollout due, or nothing).
+fn record(
+    entry: &mut Entry,
+    outcome: &ServiceOutcome,
+    revision: String,
+    current: bool,
+    backoff: &Backoff,
+    jitter: &mut Jitter,
+) {
+    let again = match entry.phase {
+        Phase::Running { again } => again,
+        _ => None,
     };
-    Some((cause, message))
+    entry.objects = outcome.objects;
+    entry.last_writes = outcome.written.writes();
+    if let Some(rollout) = &outcome.rollout {
+        entry.rollout = Some(rollout.status.clone());
+    }
+    entry.verdict = Some(outcome.verdict.clone());
+    if let Some(message) = outcome.verdict.message() {
+        entry.last_error = Some(message.to_string());
+    }
+    if outcome.next == Next::Retry {
+        entry.failures += 1;
+        let delay = backoff.delay(entry.failures, jitter.unit());
+        tracing::warn!(
+            namespace = outcome.id.namespace(),
+            service = outcome.id.name(),
+            error = outcome.verdict.message().unwrap_or_default(),
+            retry_in = ?delay,
+            "reconcile failed"
+        );
+        entry.phase = match again {
+            Some(Reason::Revision) => Phase::Queued(Reason::Revision),
+            _ => Phase::RetryAt {
+                at: TokioInstant::now() + delay,
+                attempt: entry.failures,
+            },
+        };
+        return;
+    }
+    entry.revision = Some(revision);
+    entry.spec_hash.clone_from(&outcome.spec_hash);
+    entry.failures = 0;
+    if outcome.verdict.is_in_sync() {
+        entry.last_error = None;
+        entry.applied.clone_from(&outcome.spec_hash);
+    }
+    entry.phase = match (again, outcome.next) {
+        (Some(reason), _) => Phase::Queued(reason),
+        // A reconcile of an older revision is followed by one of the newest.
+        (None, _) if !current => Phase::Queued(Reason::Revision),
+        (None, Next::At(at)) => Phase::RolloutDue { at: instant_of(at) },
+        (None, Next::Idle | Next::Retry) => Phase::Idle,
+    };
 }
 
 /// The instant of the runtime's clock at a wall-clock time (now when it has passed).
@@ -571,159 +567,45 @@ fn instant_of(at: jiff::Timestamp) -> TokioInstant {
     TokioInstant::now() + std::time::Duration::try_from(wait).unwrap_or_default()
 }
 
-async fn sleep_until(at: Option<TokioInstant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Reconciles one service: advances its canary rollout (if it has one) and plans it with
-/// the engine over the cache's view of its objects, then (unless drift is only reported)
-/// applies what the plan changes and records the rollout's transitions.
-#[tracing::instrument(skip_all, fields(namespace = %id.namespace(), service = %id.name(), revision = %revision.id))]
+/// One step of one service over the cache's view of its objects, at the daemon's clock.
+#[tracing::instrument(skip_all, fields(namespace = id.namespace(), service = id.name(), revision = %revision.id))]
 async fn reconcile(
     shared: Arc<Shared>,
     revision: Arc<Revision>,
     id: ServiceId,
-    drift: bool,
-) -> Outcome {
+    trigger: Trigger,
+) -> Done {
     let started = Instant::now();
-    let prepared = &revision.prepared;
-    let mut outcome = Outcome {
-        spec_hash: prepared.spec_hashes.get(&id).cloned().unwrap_or_default(),
-        objects: 0,
-        id,
-        revision: revision.id.clone(),
-        state: ServiceState::InSync,
-        writes: 0,
-        drift,
-        error: None,
-        blocked: None,
-        seconds: 0.0,
-        rollout: None,
-    };
-    let only = BTreeSet::from([outcome.id.clone()]);
+    let only = BTreeSet::from([id.clone()]);
     let live = shared.cache.read().await.view(Some(&only));
-    // The daemon's clock; the engine never reads one itself.
-    let now = jiff::Timestamp::now();
-    let planned = plan_service(&shared, &revision, &outcome.id, &live, now).await;
-    let (plan, desired) = match planned {
-        Ok((plan, desired, rollout)) => {
-            if let Some(rollout) = &rollout {
-                // A rollout's own progress is not drift.
-                outcome.drift &= rollout.state == rollout.previous;
-            }
-            outcome.rollout = rollout;
-            (plan, desired)
-        }
-        Err(error) => {
-            outcome.state = ServiceState::Failed;
-            outcome.error = Some(error);
-            outcome.seconds = started.elapsed().as_secs_f64();
-            return outcome;
-        }
-    };
-    outcome.objects = desired.as_ref().map_or(0, |d| d.objects.len());
-    let (Some(service), Some(desired)) = (plan.services.first(), desired) else {
-        outcome.seconds = started.elapsed().as_secs_f64();
-        return outcome;
-    };
-    let mut applied = !service.has_changes();
-    if let Some(blocked) = blocked(prepared, service) {
-        outcome.state = ServiceState::Invalid;
-        outcome.blocked = Some(blocked);
-        applied = false;
-    } else if service.has_changes() && outcome.drift && shared.config.drift == DriftMode::Warn {
-        tracing::warn!(
-            changes = service.count(crate::plan::Action::Update)
-                + service.count(crate::plan::Action::Create),
-            "drift detected (not healed: --drift=warn)"
-        );
-        outcome.state = ServiceState::Drifted;
-    } else if service.has_changes() {
-        if outcome.drift {
-            tracing::info!("drift detected: healing");
-        }
-        let report =
-            engine::apply_service(&shared.writer, service, &desired, &shared.strategy()).await;
-        outcome.writes = report.writes();
-        for _ in 0..report.writes() {
-            shared.metrics.writes.inc();
-        }
-        // Record what the server returned at once, so that the watch event of our own
-        // write (or a re-check before it arrives) sees the service in sync.
-        for (_, stored) in report.applied {
-            shared.cache.record(stored).await;
-        }
-        for key in &report.deleted {
-            shared.cache.forget(key).await;
-        }
-        match report.failures.into_iter().next() {
-            Some(error) => {
-                outcome.state = ServiceState::Failed;
-                outcome.error = Some(error.into());
-            }
-            None => {
-                applied = true;
-                tracing::info!(writes = outcome.writes, "applied");
-            }
-        }
-    }
-    if applied && let Some(rollout) = &outcome.rollout {
-        for transition in &rollout.transitions {
-            tracing::info!(
-                from = transition.from.as_str(),
-                to = transition.to.as_str(),
-                "rollout: {}",
-                transition.message
-            );
-        }
-        for error in rollout::record(&shared.writer, &[rollout], now).await {
-            tracing::warn!(%error, "rollout event or command not recorded");
-            shared.metrics.error(error.metric_label());
-        }
-    }
-    outcome.seconds = started.elapsed().as_secs_f64();
-    outcome
-}
-
-/// Plans one service through the engine: a canary service with the desired objects of its
-/// advanced rollout, any other with its compiled objects.
-async fn plan_service(
-    shared: &Shared,
-    revision: &Revision,
-    id: &ServiceId,
-    live: &crate::state::LiveSet,
-    now: jiff::Timestamp,
-) -> Result<
-    (
-        Plan,
-        Option<crate::state::DesiredService>,
-        Option<rollout::ServiceRollout>,
-    ),
-    ReconcileError,
-> {
-    let prepared = &revision.prepared;
-    let ctx = rollout::Context {
-        prepared,
-        revision: &revision.id,
-        now,
+    let step = Step {
+        revision: &revision,
+        // The daemon's clock; the engine never reads one itself.
+        now: jiff::Timestamp::now(),
         analyst: &shared.analyst,
         settings: shared.config.rollout,
+        detail: Detail::Decisions,
+        mode: Mode::Write {
+            writer: &shared.writer,
+            strategy: shared.strategy(),
+            drift: shared.config.drift,
+        },
     };
-    let detail = Detail::Decisions;
-    match rollout::advance_service(&ctx, id, live).await? {
-        Some((objects, advanced)) => {
-            let (plan, desired) =
-                rollout::plan_service(prepared, id, objects, live, &revision.labels, detail)?;
-            Ok((plan, Some(desired), Some(advanced)))
-        }
-        None => {
-            let only = BTreeSet::from([id.clone()]);
-            let scope = Scope::Services(&only);
-            let plan = engine::plan_with(prepared, live, &revision.labels, scope, detail)?;
-            Ok((plan, prepared.service(id).map(Cow::into_owned), None))
-        }
+    let outcome = step.reconcile_service(&id, &live, trigger).await;
+    // Record what the server returned at once, so that the watch event of our own write
+    // (or a re-check before it arrives) sees the service in sync.
+    for (_, stored) in &outcome.written.applied {
+        shared.cache.record(stored.clone()).await;
+    }
+    for key in &outcome.written.deleted {
+        shared.cache.forget(key).await;
+    }
+    for _ in 0..outcome.written.writes() {
+        shared.metrics.writes.inc();
+    }
+    Done {
+        outcome,
+        revision: revision.id.to_string(),
+        seconds: started.elapsed().as_secs_f64(),
     }
 }

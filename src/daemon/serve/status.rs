@@ -7,37 +7,7 @@ use serde::{Serialize, Serializer};
 
 use crate::meta::ServiceId;
 
-/// The state of one service after its last reconcile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServiceState {
-    /// Seen in the repository, not reconciled yet.
-    Pending,
-    /// The live objects match the repository.
-    InSync,
-    /// The spec failed to load, validate or compile: its live objects are left untouched.
-    Invalid,
-    /// Applying failed; a retry is scheduled.
-    Failed,
-    /// The cluster differs from the repository and `--drift=warn` forbids healing.
-    Drifted,
-    /// Gone from a valid repository; its objects were pruned.
-    Pruned,
-}
-
-impl ServiceState {
-    /// The `result` label of reconcile metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceState::Pending => "pending",
-            ServiceState::InSync => "in-sync",
-            ServiceState::Invalid => "invalid",
-            ServiceState::Failed => "failed",
-            ServiceState::Drifted => "drifted",
-            ServiceState::Pruned => "pruned",
-        }
-    }
-}
+use crate::engine::Verdict;
 
 /// One service on `/status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,7 +15,9 @@ pub struct ServiceStatus {
     /// Shown as `"namespace"` and `"name"`.
     #[serde(flatten, serialize_with = "id_parts")]
     pub id: ServiceId,
-    pub state: ServiceState,
+    /// The engine's verdict of the last step; `None` (shown `pending`) until the first.
+    #[serde(rename = "state", serialize_with = "state_text")]
+    pub verdict: Option<Verdict>,
     /// Revision of the last successful apply (or check) of this service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
@@ -67,10 +39,16 @@ pub struct ServiceStatus {
 }
 
 impl ServiceStatus {
+    /// The state shown: the verdict's (`in-sync`, `invalid`, `failed`, `drifted`,
+    /// `pruned`), or `pending` before the first step.
+    pub fn state(&self) -> &'static str {
+        self.verdict.as_ref().map_or("pending", Verdict::as_str)
+    }
+
     pub fn new(id: ServiceId) -> Self {
         ServiceStatus {
             id,
-            state: ServiceState::Pending,
+            verdict: None,
             revision: None,
             spec_hash: None,
             last_error: None,
@@ -80,6 +58,13 @@ impl ServiceStatus {
             rollout: None,
         }
     }
+}
+
+fn state_text<S: serde::Serializer>(
+    verdict: &Option<Verdict>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(verdict.as_ref().map_or("pending", Verdict::as_str))
 }
 
 /// The whole `/status` document.
@@ -126,7 +111,7 @@ impl Board {
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
         for status in self.services.values() {
-            *counts.entry(status.state.as_str()).or_default() += 1;
+            *counts.entry(status.state()).or_default() += 1;
         }
         counts
     }
@@ -170,9 +155,12 @@ mod tests {
     #[test]
     fn the_status_document_names_each_service_with_its_state() {
         let mut board = Board::default();
-        board.service(&id("ml", "a")).state = ServiceState::InSync;
+        board.service(&id("ml", "a")).verdict = Some(Verdict::InSync);
         let b = board.service(&id("ml", "b"));
-        b.state = ServiceState::Invalid;
+        b.verdict = Some(Verdict::Blocked {
+            reason: crate::plan::BlockReason::InvalidSpec,
+            message: "services/b.yaml:3:1: error".into(),
+        });
         b.last_error = Some("services/b.yaml:3:1: error".into());
         board.service(&id("ml", "a")).objects = 3;
 

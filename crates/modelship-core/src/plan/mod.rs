@@ -40,7 +40,7 @@ pub use prune::{
     FOLDER_THRESHOLD, MassPrune, MassPruneReason, PruneMode, check_mass_prune, file_of_source,
 };
 pub use summary::{Delta, ImageChange, Summary};
-pub use verdict::{ServiceViolations, block, enforce};
+pub use verdict::{ServiceViolations, block, enforce, enforce_service};
 
 /// Errors of planning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,12 +79,18 @@ pub enum Action {
     Blocked,
 }
 
-/// Why a service is left alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Why a service is left alone: the one cause of a blocked service, for the plan, the
+/// engine's verdict, `/status` and metrics alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BlockReason {
     /// The service's spec failed to load or validate.
     InvalidSpec,
+    /// The service's spec is valid but could not be compiled.
+    Compile,
+    /// The service's canary rollout could not be advanced (no compiled Deployment, a
+    /// template that cannot be hashed): the stable template is kept as it is.
+    Rollout,
     /// The service is gone from a repository that has errors: nothing is pruned then.
     RepositoryInvalid,
     /// A policy denies the service's spec or one of its objects: nothing of it is created,
@@ -95,6 +101,21 @@ pub enum BlockReason {
     PoliciesBroken,
     /// The service would be pruned, but the mass-prune guard tripped ([`check_mass_prune`]).
     MassPrune,
+}
+
+impl BlockReason {
+    /// The label of this cause in metrics (`modelship_errors_total{cause}`).
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            BlockReason::InvalidSpec => "invalid_spec",
+            BlockReason::Compile => "compile",
+            BlockReason::Rollout => "rollout",
+            BlockReason::RepositoryInvalid => "repository_invalid",
+            BlockReason::PolicyDenied => "policy_denied",
+            BlockReason::PoliciesBroken => "policies_broken",
+            BlockReason::MassPrune => "mass_prune",
+        }
+    }
 }
 
 /// The state of a service in the plan.
@@ -224,6 +245,50 @@ pub fn plan_with(desired: &DesiredState, live: &dyn LiveState, detail: Detail) -
     }
     services.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Plan { services })
+}
+
+/// The services gone from the repository: every service with live objects that `known`
+/// does not name (the valid and invalid services of the repository), planned for removal
+/// when the repository is fully valid and left alone otherwise. Sorted by id.
+pub fn plan_gone(
+    known: &dyn Fn(&ServiceId) -> bool,
+    live: &dyn LiveState,
+    repository_valid: bool,
+    detail: Detail,
+) -> Vec<ServicePlan> {
+    let mut services: Vec<ServicePlan> = live
+        .services()
+        .into_iter()
+        .filter(|id| !known(id))
+        .map(|id| {
+            if repository_valid {
+                plan_removed(&id, live, detail)
+            } else {
+                plan_left_alone(&id, live, BlockReason::RepositoryInvalid, detail)
+            }
+        })
+        .collect();
+    services.sort_by(|a, b| a.id.cmp(&b.id));
+    services
+}
+
+/// The plan of one service of the repository: its desired objects against the live ones.
+pub fn plan_service(
+    service: &DesiredService,
+    live: &dyn LiveState,
+    detail: Detail,
+) -> Result<ServicePlan> {
+    plan_present(service, live, detail)
+}
+
+/// The plan of a service whose live objects are left untouched, and why.
+pub fn plan_blocked(
+    id: &ServiceId,
+    live: &dyn LiveState,
+    reason: BlockReason,
+    detail: Detail,
+) -> ServicePlan {
+    plan_left_alone(id, live, reason, detail)
 }
 
 fn plan_present(

@@ -42,14 +42,19 @@ pub fn enforce(plan: &mut Plan, violations: ServiceViolations) {
                 &mut plan.services[last]
             }
         };
-        service.violations.extend(found);
-        if service.status == ServiceStatus::Present
-            && service.violations.iter().any(Violation::is_deny)
-        {
-            block(service, BlockReason::PolicyDenied);
-        }
+        enforce_service(service, found);
     }
     plan.services.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+/// [`enforce`] for one service's plan and its violations: attaches them, and blocks the
+/// service when one denies (unless it is already blocked for another reason).
+pub fn enforce_service(service: &mut ServicePlan, found: Vec<Violation>) {
+    service.violations.extend(found);
+    if service.status == ServiceStatus::Present && service.violations.iter().any(Violation::is_deny)
+    {
+        block(service, BlockReason::PolicyDenied);
+    }
 }
 
 /// Blocks a service for `reason`: nothing of it is written or deleted (its diffs stay, to

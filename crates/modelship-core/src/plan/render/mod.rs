@@ -62,6 +62,8 @@ fn status_text(status: ServiceStatus) -> &'static str {
         ServiceStatus::Present => "present",
         ServiceStatus::Removed => "removed",
         ServiceStatus::Blocked(super::BlockReason::InvalidSpec) => "blocked: invalid spec",
+        ServiceStatus::Blocked(super::BlockReason::Compile) => "blocked: spec does not compile",
+        ServiceStatus::Blocked(super::BlockReason::Rollout) => "blocked: rollout failed",
         ServiceStatus::Blocked(super::BlockReason::RepositoryInvalid) => {
             "blocked: repository has errors, not pruned"
         }
