@@ -328,7 +328,7 @@ impl Worker {
                     None => break,
                 },
                 _ = resync.tick() => self.enqueue(Job::Resync).await,
-                _ = sleep_until(next_retry), if next_retry.is_some() => {}
+                _ = crate::time::sleep_until(next_retry), if next_retry.is_some() => {}
                 _ = outcomes.tick(), if !self.outcomes.is_empty() => self.check_outcomes().await,
                 _ = stop.changed() => break,
             }
@@ -690,12 +690,5 @@ fn rollout_verb(command: rollout::Command) -> &'static str {
         rollout::Command::Approve => "approve",
         rollout::Command::Abort => "abort",
         rollout::Command::Retry => "retry",
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

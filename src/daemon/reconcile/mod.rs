@@ -230,7 +230,7 @@ impl Runner {
                         self.on_outcome(outcome).await;
                     }
                 }
-                _ = sleep_until(next_retry), if next_retry.is_some() => {
+                _ = crate::time::sleep_until(next_retry), if next_retry.is_some() => {
                     self.due_retries();
                 }
                 _ = shutdown.changed() => break,
@@ -569,13 +569,6 @@ fn blocked(prepared: &Prepared, service: &ServicePlan) -> Option<(Cause, String)
 fn instant_of(at: jiff::Timestamp) -> TokioInstant {
     let wait = at.duration_since(jiff::Timestamp::now());
     TokioInstant::now() + std::time::Duration::try_from(wait).unwrap_or_default()
-}
-
-async fn sleep_until(at: Option<TokioInstant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Reconciles one service: advances its canary rollout (if it has one) and plans it with
