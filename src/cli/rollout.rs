@@ -20,7 +20,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::cluster::{ClusterArgs, Exit};
+use super::Exit;
+use super::cluster::ClusterArgs;
 use crate::cluster::{self, ConnectOptions, RetryPolicy, WriteMode, Writer};
 use crate::engine::rollout::{self, RolloutReport};
 use crate::meta::ServiceId;
@@ -86,13 +87,30 @@ pub async fn run(command: &RolloutCommand) -> Exit {
     }
 }
 
+/// A target of a `rollout` command that names no service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not two non-empty parts around a `/`.
+    #[error("`{0}` is not NAMESPACE/NAME")]
+    NotNamespaceName(String),
+}
+
+impl TargetError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            TargetError::NotNamespaceName(_) => "target",
+        }
+    }
+}
+
 /// `NAMESPACE/NAME` as a service id.
-fn parse_target(text: &str) -> Result<ServiceId, String> {
+fn parse_target(text: &str) -> Result<ServiceId, TargetError> {
     match text.split_once('/') {
         Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
             Ok((namespace.to_string(), name.to_string()))
         }
-        _ => Err(format!("`{text}` is not NAMESPACE/NAME")),
+        _ => Err(TargetError::NotNamespaceName(text.to_string())),
     }
 }
 
@@ -140,7 +158,7 @@ async fn send(args: &TargetArgs, command: Command) -> Result<Exit, Exit> {
         }
         Err(error) => {
             eprintln!("error: {error}");
-            Err(Exit::Changes)
+            Err(Exit::Failure)
         }
     }
 }
@@ -212,7 +230,7 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
                 .iter()
                 .any(|(_, s)| matches!(s.phase, PhaseName::RolledBack | PhaseName::Paused));
             return Ok(if args.watch && attention {
-                Exit::Changes
+                Exit::Failure
             } else {
                 Exit::Ok
             });
