@@ -72,14 +72,6 @@ impl Jitter {
     }
 }
 
-/// Sleeps until `at`; forever without one (a `select!` branch that never fires).
-pub async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

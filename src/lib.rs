@@ -23,3 +23,4 @@ pub mod engine;
 pub mod forge;
 pub mod prometheus;
 pub mod source;
+pub mod time;

@@ -5,6 +5,5 @@ use modelship::cli::{self, Cli};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     cli::logging::init(cli.log_format);
-    let code = cli::run(cli);
-    std::process::ExitCode::from(code as u8)
+    cli::run(cli).into()
 }

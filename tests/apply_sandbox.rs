@@ -11,8 +11,9 @@ use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
+use modelship::cli::Exit;
 use modelship::cli::cluster::{
-    ApplyArgs, ClusterArgs, Exit, OutputFormat, PlanArgs, run_apply, run_plan,
+    ApplyArgs, ClusterArgs, OutputFormat, PlanArgs, run_apply, run_plan,
 };
 use modelship::cluster::{self, Error, HealthOptions, WriteMode};
 use modelship::engine::Strategy;
@@ -407,7 +408,7 @@ async fn plan_command_exit_codes_follow_kubectl_diff_on(cluster: Target) {
     };
     let run =
         |args: PlanArgs| async move { tokio::time::timeout(STEP, run_plan(&args)).await.unwrap() };
-    assert_eq!(run(args(repo.path())).await, Exit::Changes);
+    assert_eq!(run(args(repo.path())).await, Exit::Failure);
     // Applied as the CLI applies: canary services record their rollout state.
     apply_with_rollouts(&cluster, repo.path()).await;
     assert_eq!(run(args(repo.path())).await, Exit::Ok);

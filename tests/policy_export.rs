@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use modelship::cli::ExitCode;
+use modelship::cli::Exit;
 use modelship::cli::policies::{ExportConfig, export};
 use modelship::policy::{Action, PolicySet, Subject};
 use serde_json::json;
@@ -28,7 +28,7 @@ fn export_to_dir(extra: &[PathBuf]) -> (tempfile::TempDir, String) {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let code = export(&config, &mut stdout, &mut stderr).unwrap();
     let stderr = String::from_utf8(stderr).unwrap();
-    assert_eq!(code, ExitCode::Success, "{stderr}");
+    assert_eq!(code, Exit::Ok, "{stderr}");
     assert!(stdout.is_empty());
     (out, stderr)
 }
@@ -168,7 +168,7 @@ fn broken_policies_export_nothing_and_exit_2() {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     assert_eq!(
         export(&config, &mut stdout, &mut stderr).unwrap(),
-        ExitCode::Invalid
+        Exit::Invalid
     );
     let stderr = String::from_utf8(stderr).unwrap();
     let expected = format!(
@@ -187,10 +187,7 @@ fn without_a_directory_the_yaml_goes_to_stdout() {
         out_dir: None,
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    assert_eq!(
-        export(&config, &mut stdout, &mut stderr).unwrap(),
-        ExitCode::Success
-    );
+    assert_eq!(export(&config, &mut stdout, &mut stderr).unwrap(), Exit::Ok);
     let stdout = String::from_utf8(stdout).unwrap();
     assert_eq!(
         stdout.matches("kind: ValidatingAdmissionPolicy\n").count(),

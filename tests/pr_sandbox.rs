@@ -13,7 +13,8 @@ use common::target::{Target, on_each_target};
 use common::*;
 use forge_support::{Double, TOKEN};
 use k8s_openapi::api::apps::v1::Deployment;
-use modelship::cli::cluster::{ClusterArgs, Exit};
+use modelship::cli::Exit;
+use modelship::cli::cluster::ClusterArgs;
 use modelship::cli::pr::{PrCommentArgs, comment_command};
 use modelship::forge::{Credentials, RetryPolicy, Secret};
 

@@ -26,6 +26,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::Exit;
 use super::advanced;
 use super::output::{Color, write_diagnostics};
 use crate::cluster::{
@@ -35,6 +36,7 @@ use crate::compile::Source;
 use crate::engine::{self, ApplyReport, Prepared, Revision, Run, Strategy, Verdict, rollout};
 use crate::plan::render::{self, Format};
 use crate::plan::{Action, BlockReason, Detail, ObjectKey, Plan, PruneMode, ServiceStatus};
+use crate::source::DirError;
 use crate::spec;
 use crate::state::{LiveSet, LiveState};
 
@@ -123,32 +125,28 @@ pub struct ApplyArgs {
     pub output: OutputFormat,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    text.parse::<spec::Duration>()
-        .map(|d| d.value())
-        .map_err(|e| e.to_string())
+fn parse_duration(text: &str) -> Result<Duration, spec::UnitError> {
+    text.parse::<spec::Duration>().map(|d| d.value())
 }
 
-/// The documented exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Nothing to change (plan) or everything done (apply).
-    Ok = 0,
-    /// Changes planned (plan) or some objects failed (apply).
-    Changes = 1,
-    /// The repository has errors, or a policy is broken or denies a service.
-    Invalid = 2,
-    /// The cluster could not be reached or read.
-    Cluster = 3,
+/// Why a repository could not be prepared: a directory could not be read. The engine's
+/// own findings (diagnostics, compile errors, policy problems) are not errors here.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The repository directory could not be read.
+    #[error(transparent)]
+    Repository(DirError),
+    /// A `--policies` directory could not be read.
+    #[error(transparent)]
+    Policies(DirError),
 }
 
-impl From<Exit> for super::ExitCode {
-    fn from(exit: Exit) -> Self {
-        match exit {
-            Exit::Ok => super::ExitCode::Success,
-            Exit::Changes => super::ExitCode::Failure,
-            Exit::Invalid => super::ExitCode::Invalid,
-            Exit::Cluster => super::ExitCode::Cluster,
+impl PrepareError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            PrepareError::Repository(_) => "read_repository",
+            PrepareError::Policies(_) => "read_policies",
         }
     }
 }
@@ -174,9 +172,9 @@ pub fn prepare_dir(
     policy_dirs: &[PathBuf],
     errors: &mut impl Write,
     color: Color,
-) -> Result<Prepared, String> {
-    let files = crate::source::read_dir(dir).map_err(|e| e.to_string())?;
-    let extra = super::policies::read_policy_dirs(policy_dirs).map_err(|e| format!("{e:#}"))?;
+) -> Result<Prepared, PrepareError> {
+    let files = crate::source::read_dir(dir).map_err(PrepareError::Repository)?;
+    let extra = super::policies::read_policy_dirs(policy_dirs).map_err(PrepareError::Policies)?;
     let prepared = engine::prepare(&files, &extra, &Source::local());
     // A closed stderr leaves nobody to tell; the exit code still says what happened.
     let _ = write_diagnostics(errors, &prepared.repository.diagnostics, color);
@@ -226,7 +224,7 @@ impl PlanFailure {
     fn exit(&self) -> Exit {
         match self {
             PlanFailure::Cluster(_) => Exit::Cluster,
-            PlanFailure::Engine(engine::Error::Plan(_)) => Exit::Changes,
+            PlanFailure::Engine(engine::Error::Plan(_)) => Exit::Failure,
             PlanFailure::Engine(engine::Error::Policy(_)) => Exit::Invalid,
         }
     }
@@ -328,7 +326,7 @@ pub async fn prepare_and_plan(
     if let Some(error) = sweep.failure() {
         let _ = writeln!(stderr, "error: {error}");
         return Err(match error {
-            engine::Error::Plan(_) => Exit::Changes,
+            engine::Error::Plan(_) => Exit::Failure,
             engine::Error::Policy(_) => Exit::Invalid,
         });
     }
@@ -396,7 +394,7 @@ pub fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
     if !prepared.desired.repository_valid || plan.denied().next().is_some() {
         Exit::Invalid
     } else if plan.has_changes() {
-        Exit::Changes
+        Exit::Failure
     } else {
         Exit::Ok
     }
@@ -446,7 +444,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
         if let Some(error) = sweep.failure() {
             let _ = writeln!(stderr, "error: {error}");
             return match error {
-                engine::Error::Plan(_) => Exit::Changes,
+                engine::Error::Plan(_) => Exit::Failure,
                 engine::Error::Policy(_) => Exit::Invalid,
             };
         }
@@ -464,12 +462,12 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
                 if report.is_success() {
                     Exit::Ok
                 } else {
-                    Exit::Changes
+                    Exit::Failure
                 }
             }
             Err(guard) => {
                 let _ = writeln!(stderr, "error: {guard}");
-                Exit::Changes
+                Exit::Failure
             }
         };
         advanced::print_advanced(&sweep.rollouts, &mut stderr);
@@ -487,7 +485,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
                 "error: rollouts still running after {}s (raise --timeout): run apply again or `modelship rollout status`",
                 args.timeout.as_secs()
             );
-            return Exit::Changes;
+            return Exit::Failure;
         }
         tokio::time::sleep(wake).await;
     }
@@ -515,7 +513,7 @@ async fn finish_apply(
     if args.wait && mode == WriteMode::Persist && exit == Exit::Ok {
         exit = wait(&opened.client, plan, args.timeout, *retry, stderr).await;
         if exit == Exit::Ok && advanced::needs_attention(&sweep.rollouts) {
-            exit = Exit::Changes;
+            exit = Exit::Failure;
         }
     }
     if let Some(denied) = render::denied_text(plan) {
@@ -609,7 +607,7 @@ async fn wait(
         }
         Err(error) => {
             let _ = writeln!(out, "error: {error}");
-            Exit::Changes
+            Exit::Failure
         }
     }
 }

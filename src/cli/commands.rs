@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::output::{Color, write_diagnostics};
-use super::{ExitCode, RenderFormat};
+use super::{Exit, RenderFormat};
 use crate::compile::{self, Source};
 use crate::meta::ServiceId;
 use crate::spec::{self, Repository};
@@ -23,11 +23,11 @@ fn load_dir(dir: &Path) -> Option<Repository> {
 
 /// Loads, validates and compiles the repository at `dir`, reporting every problem on
 /// stderr. `Err` carries the exit code when anything failed.
-pub(crate) fn load_and_compile(dir: &Path) -> Result<(Repository, compile::DesiredSet), ExitCode> {
-    let repo = load_dir(dir).ok_or(ExitCode::Failure)?;
+pub(crate) fn load_and_compile(dir: &Path) -> Result<(Repository, compile::DesiredSet), Exit> {
+    let repo = load_dir(dir).ok_or(Exit::Failure)?;
     report(&repo);
     if !repo.is_valid() {
-        return Err(ExitCode::Invalid);
+        return Err(Exit::Invalid);
     }
     let compiled = compile::compile_repository(&repo, &Source::local());
     if let Some(code) = report_compile_errors(&compiled) {
@@ -44,13 +44,13 @@ fn report(repo: &Repository) {
 
 /// `modelship validate DIR`: 0 when valid, 2 with diagnostics or a denying policy, 1 when
 /// unreadable.
-pub fn validate(dir: &Path, policy_dirs: &[PathBuf]) -> ExitCode {
+pub fn validate(dir: &Path, policy_dirs: &[PathBuf]) -> Exit {
     let (repo, compiled) = match load_and_compile(dir) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let policies = super::policies::check(dir, policy_dirs, &repo, &compiled);
-    if policies != ExitCode::Success {
+    if policies != Exit::Ok {
         return policies;
     }
     eprintln!(
@@ -59,12 +59,12 @@ pub fn validate(dir: &Path, policy_dirs: &[PathBuf]) -> ExitCode {
         plural(repo.services.len(), "service"),
         compiled.objects().len()
     );
-    ExitCode::Success
+    Exit::Ok
 }
 
 /// `modelship render DIR`: every object on stdout. An invalid repository prints nothing on
 /// stdout (so a pipe into `kubectl apply` never applies half a repository) and exits 2.
-pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCode {
+pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> Exit {
     let (_, compiled) = match load_and_compile(dir) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -86,7 +86,7 @@ pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCo
         && selected.is_empty()
     {
         eprintln!("error: no service named `{wanted}` in {}", dir.display());
-        return ExitCode::Invalid;
+        return Exit::Invalid;
     }
     let text = match format {
         RenderFormat::Yaml => compile::render_yaml(selected.iter().copied()),
@@ -96,7 +96,7 @@ pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCo
         Ok(text) => text,
         Err(err) => {
             eprintln!("error: {err}");
-            return ExitCode::Failure;
+            return Exit::Failure;
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -107,10 +107,10 @@ pub fn render(dir: &Path, service: Option<&str>, format: RenderFormat) -> ExitCo
         // A closed pipe (`render | head`) is not a failure of ours.
         if err.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: writing output: {err}");
-            return ExitCode::Failure;
+            return Exit::Failure;
         }
     }
-    ExitCode::Success
+    Exit::Ok
 }
 
 /// `ns/name` names one service; a bare name (no valid id) matches it in any namespace.
@@ -121,14 +121,14 @@ fn matches_service(service: &compile::ServiceObjects, wanted: &str) -> bool {
     }
 }
 
-fn report_compile_errors(compiled: &compile::DesiredSet) -> Option<ExitCode> {
+fn report_compile_errors(compiled: &compile::DesiredSet) -> Option<Exit> {
     if compiled.errors.is_empty() {
         return None;
     }
     for failed in &compiled.errors {
         eprintln!("{}: error: {}: {}", failed.file, failed.id, failed.error);
     }
-    Some(ExitCode::Failure)
+    Some(Exit::Failure)
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -141,12 +141,12 @@ fn plural(n: usize, word: &str) -> String {
 
 /// `modelship sandbox`: serve the embedded API server until Ctrl-C.
 #[cfg(feature = "sandbox")]
-pub fn sandbox(listen: std::net::SocketAddr, kubeconfig: Option<&Path>) -> ExitCode {
+pub fn sandbox(listen: std::net::SocketAddr, kubeconfig: Option<&Path>) -> Exit {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: starting the async runtime: {err}");
-            return ExitCode::Failure;
+            return Exit::Failure;
         }
     };
     let result = runtime.block_on(crate::sandbox::serve(listen, kubeconfig, async {
@@ -154,10 +154,10 @@ pub fn sandbox(listen: std::net::SocketAddr, kubeconfig: Option<&Path>) -> ExitC
         let _ = tokio::signal::ctrl_c().await;
     }));
     match result {
-        Ok(()) => ExitCode::Success,
+        Ok(()) => Exit::Ok,
         Err(err) => {
             eprintln!("error: {err}");
-            ExitCode::Failure
+            Exit::Failure
         }
     }
 }

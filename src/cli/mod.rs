@@ -17,17 +17,27 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Exit codes shared by every command.
+/// The exit codes of every command (README's "Commands" table says which each returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    /// Everything worked.
-    Success = 0,
-    /// Something other than the input failed (I/O, cluster, internal).
+pub enum Exit {
+    /// Everything worked; `plan`: nothing to change.
+    Ok = 0,
+    /// `plan`: there are changes to apply. Otherwise something other than the input
+    /// failed: a file or GitHub could not be read or written, an object did not apply or
+    /// become ready, the mass-prune guard refused, a rollout rolled back or paused, the
+    /// Deployment of a rollout command does not exist.
     Failure = 1,
-    /// The repository is invalid: diagnostics were printed.
+    /// The input is invalid (diagnostics were printed): the repository has errors, a
+    /// policy is broken or denies a service, a target is not NAMESPACE/NAME.
     Invalid = 2,
-    /// The cluster could not be reached or read (`plan`, `apply`).
+    /// The cluster could not be reached or read.
     Cluster = 3,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit as u8)
+    }
 }
 
 /// modelship: GitOps for ML model serving on Kubernetes.
@@ -111,7 +121,7 @@ pub enum RenderFormat {
 }
 
 /// Runs a parsed command line and returns the process exit code.
-pub fn run(cli: Cli) -> ExitCode {
+pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Run(args) => run::run(&args),
         #[cfg(feature = "sandbox")]
@@ -125,10 +135,10 @@ pub fn run(cli: Cli) -> ExitCode {
             service,
             output,
         } => commands::render(&dir, service.as_deref(), output),
-        Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)).into(),
-        Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)).into(),
+        Command::Plan(args) => cluster::block_on(cluster::run_plan(&args)),
+        Command::Apply(args) => cluster::block_on(cluster::run_apply(&args)),
         Command::Policies { command } => policies::run(command),
-        Command::Pr { command } => cluster::block_on(pr::run(&command)).into(),
-        Command::Rollout { command } => cluster::block_on(rollout::run(&command)).into(),
+        Command::Pr { command } => cluster::block_on(pr::run(&command)),
+        Command::Rollout { command } => cluster::block_on(rollout::run(&command)),
     }
 }

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::ExitCode;
+use super::Exit;
 use super::output::{Color, write_diagnostics};
 use crate::compile::DesiredSet;
 use crate::policy::{self, ClusterView, PolicySet, Violation};
+use crate::source::DirError;
 use crate::spec::{Diagnostic, Repository, Severity};
 
 /// `modelship policies <command>`.
@@ -61,7 +62,7 @@ impl From<ExportArgs> for ExportConfig {
 }
 
 /// Runs `modelship policies <command>` on the process's stdout and stderr.
-pub fn run(command: PoliciesCommand) -> ExitCode {
+pub fn run(command: PoliciesCommand) -> Exit {
     let result = match command {
         PoliciesCommand::Export(args) => export(
             &args.into(),
@@ -71,16 +72,16 @@ pub fn run(command: PoliciesCommand) -> ExitCode {
     };
     result.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");
-        ExitCode::Failure
+        Exit::Failure
     })
 }
 
-/// `policies export`: [`ExitCode::Invalid`] when a policy has errors (nothing is written).
+/// `policies export`: [`Exit::Invalid`] when a policy has errors (nothing is written).
 pub fn export(
     config: &ExportConfig,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     if let Some(out) = &config.out_dir {
         let own = config.root.join("policies");
         let read =
@@ -93,14 +94,14 @@ pub fn export(
                     out.display(),
                     dir.display()
                 )?;
-                return Ok(ExitCode::Failure);
+                return Ok(Exit::Failure);
             }
         }
     }
     let (set, diagnostics) = load_policies(&config.root, &config.policy_dirs)?;
     write_diagnostics(&mut &mut *stderr, &diagnostics, Color::Never)?;
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        return Ok(ExitCode::Invalid);
+        return Ok(Exit::Invalid);
     }
     let exported = policy::export::export(&set)?;
     for note in &exported.skipped {
@@ -130,19 +131,14 @@ pub fn export(
             write!(stdout, "{}", texts.join("---\n"))?;
         }
     }
-    Ok(ExitCode::Success)
+    Ok(Exit::Ok)
 }
 
 /// The policy check of `validate`: loads the policies of `root` and `extra_dirs`, checks
 /// every service and compiled object (offline: no live objects, namespace labels
-/// unknown), and prints problems and violations on stderr. [`ExitCode::Invalid`] when a
+/// unknown), and prints problems and violations on stderr. [`Exit::Invalid`] when a
 /// policy is broken or a violation denies; warnings and audits are printed only.
-pub fn check(
-    root: &Path,
-    extra_dirs: &[PathBuf],
-    repo: &Repository,
-    desired: &DesiredSet,
-) -> ExitCode {
+pub fn check(root: &Path, extra_dirs: &[PathBuf], repo: &Repository, desired: &DesiredSet) -> Exit {
     let mut stderr = std::io::stderr().lock();
     let color = Color::for_stderr();
     let checked = load_policies(root, extra_dirs).and_then(|(set, diagnostics)| {
@@ -156,14 +152,14 @@ pub fn check(
         Ok((broken, violations)) => {
             let denied = print_violations(&violations, &mut stderr).unwrap_or(true);
             if broken || denied {
-                ExitCode::Invalid
+                Exit::Invalid
             } else {
-                ExitCode::Success
+                Exit::Ok
             }
         }
         Err(err) => {
             let _ = writeln!(stderr, "error: {err:#}");
-            ExitCode::Failure
+            Exit::Failure
         }
     }
 }
@@ -210,7 +206,7 @@ fn inside(path: &Path, dir: &Path) -> bool {
 }
 
 /// The policy files of extra directories (`--policies DIR`), keyed by their path on disk.
-pub fn read_policy_dirs(dirs: &[PathBuf]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+pub fn read_policy_dirs(dirs: &[PathBuf]) -> Result<BTreeMap<String, Vec<u8>>, DirError> {
     let mut files = BTreeMap::new();
     for dir in dirs {
         files.extend(read_prefixed(dir, &dir.display().to_string())?);
@@ -227,7 +223,7 @@ pub fn print_violations(violations: &[Violation], out: &mut dyn Write) -> std::i
 }
 
 /// The YAML files under `dir`, keyed `<prefix>/<relative path>`.
-fn read_prefixed(dir: &Path, prefix: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+fn read_prefixed(dir: &Path, prefix: &str) -> Result<BTreeMap<String, Vec<u8>>, DirError> {
     let files = crate::source::read_dir(dir)?;
     let prefix = prefix.trim_end_matches('/');
     Ok(files

@@ -16,7 +16,8 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::cluster::{self, ClusterArgs, Exit};
+use super::Exit;
+use super::cluster::{self, ClusterArgs};
 use crate::cluster::RetryPolicy as ClusterRetry;
 use crate::forge::{
     self, CredentialSources, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, Secret,
@@ -62,8 +63,32 @@ pub struct PrCommentArgs {
     pub policies: Vec<PathBuf>,
 }
 
-fn parse_repo(text: &str) -> Result<Repo, String> {
-    text.parse().map_err(|e: forge::Error| e.to_string())
+fn parse_repo(text: &str) -> Result<Repo, forge::Error> {
+    text.parse()
+}
+
+/// Why the head commit of the pull request is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// `--sha` is not a (possibly abbreviated) hexadecimal commit id.
+    #[error("--sha `{0}` is not a commit id")]
+    NotACommit(String),
+    /// No `--sha`, and DIR is not inside a Git repository.
+    #[error("{} is not in a Git repository: pass --sha", .0.display())]
+    NotInRepository(PathBuf),
+    /// HEAD of DIR's repository cannot be read (unborn, broken).
+    #[error("cannot read HEAD of {}: {}", .dir.display(), .source.message())]
+    Head { dir: PathBuf, source: git2::Error },
+}
+
+impl CommitError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            CommitError::NotACommit(_) => "sha",
+            CommitError::NotInRepository(_) | CommitError::Head { .. } => "git_head",
+        }
+    }
 }
 
 /// Runs a `pr` subcommand.
@@ -81,11 +106,11 @@ pub async fn run(command: &PrCommand) -> Exit {
                 }
                 Ok(None) => {
                     eprintln!("error: set GITHUB_TOKEN (or pass --github-token-file)");
-                    Exit::Changes
+                    Exit::Failure
                 }
                 Err(error) => {
                     eprintln!("error: {error}");
-                    Exit::Changes
+                    Exit::Failure
                 }
             }
         }
@@ -108,14 +133,14 @@ pub async fn comment_command(
         Ok(github) => github,
         Err(error) => {
             eprintln!("error: {error}");
-            return Exit::Changes;
+            return Exit::Failure;
         }
     };
     let (sha, root) = match head_commit(&args.dir, args.sha.as_deref()) {
         Ok(found) => found,
         Err(error) => {
             eprintln!("error: {error}");
-            return Exit::Changes;
+            return Exit::Failure;
         }
     };
     let repo = &args.repo;
@@ -130,7 +155,7 @@ pub async fn comment_command(
     };
     if let Err(error) = status(StatusState::Pending, "planning".to_string()).await {
         eprintln!("error: {error}");
-        return Exit::Changes;
+        return Exit::Failure;
     }
     // Diagnostics go to stderr as with `plan`, and into the comment when nothing could be
     // planned.
@@ -197,7 +222,7 @@ pub async fn comment_command(
         Ok(write) => write,
         Err(error) => {
             eprintln!("error: {error}");
-            return Exit::Changes;
+            return Exit::Failure;
         }
     };
     eprintln!(
@@ -207,14 +232,14 @@ pub async fn comment_command(
         state.name()
     );
     match exit {
-        Exit::Changes => Exit::Ok,
+        Exit::Failure => Exit::Ok,
         other => other,
     }
 }
 
 /// The head commit and where DIR lies in its Git repository (for links): `--sha` when
 /// given, else HEAD.
-fn head_commit(dir: &Path, sha: Option<&str>) -> Result<(String, String), String> {
+fn head_commit(dir: &Path, sha: Option<&str>) -> Result<(String, String), CommitError> {
     let repository = git2::Repository::discover(dir).ok();
     let root = repository
         .as_ref()
@@ -228,15 +253,17 @@ fn head_commit(dir: &Path, sha: Option<&str>) -> Result<(String, String), String
         .unwrap_or_default();
     if let Some(sha) = sha {
         if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("--sha `{sha}` is not a commit id"));
+            return Err(CommitError::NotACommit(sha.to_string()));
         }
         return Ok((sha.to_string(), root));
     }
-    let repository = repository
-        .ok_or_else(|| format!("{} is not in a Git repository: pass --sha", dir.display()))?;
+    let repository = repository.ok_or_else(|| CommitError::NotInRepository(dir.to_path_buf()))?;
     let head = repository
         .head()
         .and_then(|h| h.peel_to_commit())
-        .map_err(|e| format!("cannot read HEAD of {}: {}", dir.display(), e.message()))?;
+        .map_err(|source| CommitError::Head {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     Ok((head.id().to_string(), root))
 }

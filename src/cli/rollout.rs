@@ -19,7 +19,8 @@ use std::io::{IsTerminal, Write};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::cluster::{ClusterArgs, Exit};
+use super::Exit;
+use super::cluster::ClusterArgs;
 use crate::cluster::{self, ConnectOptions, RetryPolicy, WriteMode, Writer};
 use crate::engine::rollout;
 use crate::meta::ServiceId;
@@ -84,10 +85,27 @@ pub async fn run(command: &RolloutCommand) -> Exit {
     }
 }
 
+/// A target of a `rollout` command that names no service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not two non-empty parts around a `/`.
+    #[error("`{0}` is not NAMESPACE/NAME")]
+    NotNamespaceName(String),
+}
+
+impl TargetError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            TargetError::NotNamespaceName(_) => "target",
+        }
+    }
+}
+
 /// `NAMESPACE/NAME` as a service id.
-fn parse_target(text: &str) -> Result<ServiceId, String> {
+fn parse_target(text: &str) -> Result<ServiceId, TargetError> {
     text.parse()
-        .map_err(|_| format!("`{text}` is not NAMESPACE/NAME"))
+        .map_err(|_| TargetError::NotNamespaceName(text.to_string()))
 }
 
 async fn connect(args: &ClusterArgs) -> Result<kube::Client, Exit> {
@@ -132,7 +150,7 @@ async fn send(args: &TargetArgs, command: Command) -> Result<Exit, Exit> {
         }
         Err(error) => {
             eprintln!("error: {error}");
-            Err(Exit::Changes)
+            Err(Exit::Failure)
         }
     }
 }
@@ -203,7 +221,7 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
                 .iter()
                 .any(|(_, s)| matches!(s.phase, PhaseName::RolledBack | PhaseName::Paused));
             return Ok(if args.watch && attention {
-                Exit::Changes
+                Exit::Failure
             } else {
                 Exit::Ok
             });

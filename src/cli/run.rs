@@ -1,6 +1,7 @@
 //! `modelship run`: the daemon. Clap arguments (parse only), their resolution into a
-//! [`DaemonConfig`], the cluster connection (kubeconfig, in-cluster, or `--sandbox`), and
-//! signal handling (SIGTERM and Ctrl-C stop it gracefully).
+//! [`DaemonConfig`], the cluster connection (`cluster::connect`: kubeconfig or in-cluster;
+//! or `--sandbox`), and signal handling (SIGTERM and Ctrl-C stop it gracefully). Failures
+//! are [`RunError`]s.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,13 +11,18 @@ use clap::{Args, ValueEnum};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::ExitCode;
+use super::Exit;
+use crate::cluster::{self, ConnectOptions};
 use crate::daemon::{Backoff, DaemonConfig, DriftMode, Election, GitHubConfig, PodRef};
 use crate::forge::CredentialSources;
 use crate::plan::PruneMode;
 use crate::source::{
     GitAuth, GitConfig, GitSource, LocalSource, Secret, SecretSource, Source, git,
 };
+
+#[path = "run_error.rs"]
+mod error;
+pub use error::{RunError, SandboxStartError};
 
 /// Arguments of `modelship run`.
 #[derive(Debug, Clone, Args)]
@@ -162,7 +168,7 @@ impl Env {
 }
 
 /// Resolves arguments and environment into a daemon configuration.
-pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
+pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
     let source = resolve_source(args, env)?;
     let webhook_secret = match (&args.webhook_secret_file, &env.webhook_secret) {
         (Some(path), _) => Some(read_secret(path)?),
@@ -223,14 +229,14 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, String> {
 
 /// The GitHub client's configuration, when credentials are given: a token file, else
 /// `MODELSHIP_GITHUB_TOKEN`, or an App. Without credentials pull requests are not acted on.
-fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, String> {
+fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, RunError> {
     let sources = CredentialSources {
         token_file: args.github_token_file.as_deref(),
         token_env: env.github_token.as_deref().map(crate::forge::Secret::new),
         app_id: args.github_app_id,
         app_key_file: args.github_app_key_file.as_deref(),
     };
-    let Some(credentials) = sources.resolve().map_err(|e| e.to_string())? else {
+    let Some(credentials) = sources.resolve()? else {
         return Ok(None);
     };
     let config = GitHubConfig {
@@ -248,15 +254,12 @@ fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, 
     let usable =
         uri.is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
     if !usable {
-        return Err(format!(
-            "--github-api-url `{}` is not an http(s) URL",
-            args.github_api_url
-        ));
+        return Err(RunError::GitHubApiUrl(args.github_api_url.clone()));
     }
     Ok(Some(config))
 }
 
-fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
+fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, RunError> {
     let path = Path::new(&args.repo);
     if path.is_dir() && !git::is_repository(path) {
         return Ok(Source::Local(LocalSource::new(path)));
@@ -276,7 +279,7 @@ fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
                 username: args
                     .git_username
                     .clone()
-                    .ok_or("--git-password-file needs --git-username")?,
+                    .ok_or(RunError::PasswordWithoutUsername)?,
                 password: SecretSource::File(password_file.clone()),
             }
         } else if let Some(token) = match &args.git_token_file {
@@ -323,44 +326,41 @@ fn resolve_source(args: &RunArgs, env: &Env) -> Result<Source, String> {
 
 /// Credential files are read again at every fetch; at start-up a missing one is a typo
 /// to report at once rather than at the first fetch.
-fn check_readable(path: &Path) -> Result<(), String> {
+fn check_readable(path: &Path) -> Result<(), RunError> {
     std::fs::File::open(path)
         .map(drop)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| file_error(path, source))
 }
 
-fn read_secret(path: &Path) -> Result<Secret, String> {
+fn read_secret(path: &Path) -> Result<Secret, RunError> {
     std::fs::read_to_string(path)
         .map(|text| Secret::new(&text))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| file_error(path, source))
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> RunError {
+    RunError::File {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Runs the daemon until SIGTERM or Ctrl-C.
-pub fn run(args: &RunArgs) -> ExitCode {
-    let config = match resolve(args, &Env::from_process()) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::Failure;
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: starting the async runtime: {err}");
-            return ExitCode::Failure;
-        }
-    };
-    match runtime.block_on(run_async(args, config)) {
-        Ok(()) => ExitCode::Success,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::Failure
+pub fn run(args: &RunArgs) -> Exit {
+    let ran = resolve(args, &Env::from_process()).and_then(|config| {
+        let runtime = tokio::runtime::Runtime::new().map_err(RunError::Runtime)?;
+        runtime.block_on(run_async(args, config))
+    });
+    match ran {
+        Ok(()) => Exit::Ok,
+        Err(error) => {
+            eprintln!("error: {error}");
+            Exit::Failure
         }
     }
 }
 
-async fn run_async(args: &RunArgs, config: DaemonConfig) -> Result<(), String> {
+async fn run_async(args: &RunArgs, config: DaemonConfig) -> Result<(), RunError> {
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -370,10 +370,12 @@ async fn run_async(args: &RunArgs, config: DaemonConfig) -> Result<(), String> {
     if args.sandbox {
         return run_in_sandbox(args, config, shutdown).await;
     }
-    let client = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-    crate::daemon::run(config, client, shutdown, None)
-        .await
-        .map_err(|e| e.to_string())
+    let options = ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let client = cluster::connect(&options).await?;
+    Ok(crate::daemon::run(config, client, shutdown, None).await?)
 }
 
 /// `--sandbox`: the daemon against an embedded API server of its own.
@@ -382,16 +384,15 @@ async fn run_in_sandbox(
     args: &RunArgs,
     config: DaemonConfig,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let sandbox = crate::sandbox::Sandbox::start()
         .await
-        .map_err(|e| format!("starting the sandbox: {e}"))?;
+        .map_err(RunError::Sandbox)?;
     let path = args
         .sandbox_kubeconfig
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("modelship-sandbox.kubeconfig"));
-    std::fs::copy(sandbox.kubeconfig_path(), &path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::copy(sandbox.kubeconfig_path(), &path).map_err(|source| file_error(&path, source))?;
     eprintln!(
         "sandbox API server at {}; watch it with: kubectl --kubeconfig {} get deploy,svc -A",
         sandbox.url(),
@@ -399,7 +400,7 @@ async fn run_in_sandbox(
     );
     let result = crate::daemon::run(config, sandbox.client(), shutdown, None).await;
     let _ = sandbox.shutdown().await;
-    result.map_err(|e| e.to_string())
+    Ok(result?)
 }
 
 /// `--sandbox` in a build without the embedded API server.
@@ -408,33 +409,8 @@ async fn run_in_sandbox(
     _: &RunArgs,
     _: DaemonConfig,
     _: watch::Receiver<bool>,
-) -> Result<(), String> {
-    Err("this build has no embedded sandbox (built without the `sandbox` feature)".to_string())
-}
-
-/// A client from a kubeconfig file, the default kubeconfig, or the in-cluster config.
-async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<kube::Client, String> {
-    use kube::config::{Config, KubeConfigOptions, Kubeconfig};
-    let options = KubeConfigOptions {
-        context: context.map(str::to_string),
-        ..Default::default()
-    };
-    let config = match (kubeconfig, context) {
-        (Some(path), _) => {
-            let file =
-                Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        (None, Some(_)) => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| format!("kubeconfig: {e}"))?,
-        (None, None) => Config::infer()
-            .await
-            .map_err(|e| format!("no kubeconfig and not in a cluster: {e}"))?,
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cluster client: {e}"))
+) -> Result<(), RunError> {
+    Err(RunError::NoSandbox)
 }
 
 async fn wait_for_signal() {
@@ -558,7 +534,12 @@ mod tests {
             &args(&["--repo", url, "--git-token-file", "/no/such/file"]),
             &env,
         );
-        assert!(missing.unwrap_err().starts_with("/no/such/file"));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .starts_with("/no/such/file")
+        );
     }
 
     #[test]
@@ -602,7 +583,12 @@ mod tests {
             &args(&["--repo", url, "--git-ca-file", "/no/such/ca.crt"]),
             &Env::default(),
         );
-        assert!(missing.unwrap_err().starts_with("/no/such/ca.crt"));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .starts_with("/no/such/ca.crt")
+        );
         let missing = resolve(
             &args(&[
                 "--repo",
@@ -614,7 +600,12 @@ mod tests {
             ]),
             &Env::default(),
         );
-        assert!(missing.unwrap_err().starts_with("/no/such/known_hosts"));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .starts_with("/no/such/known_hosts")
+        );
     }
 
     #[test]
@@ -735,12 +726,17 @@ mod tests {
             &args(&["--repo", repo, "--github-api-url", "not a url"]),
             &env,
         );
-        assert!(bad_url.unwrap_err().contains("not a url"));
+        assert!(bad_url.unwrap_err().to_string().contains("not a url"));
         let missing = resolve(
             &args(&["--repo", repo, "--github-token-file", "/nonexistent/token"]),
             &Env::default(),
         );
-        assert!(missing.unwrap_err().contains("/nonexistent/token"));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/token")
+        );
     }
 
     #[test]

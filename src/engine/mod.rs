@@ -63,7 +63,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Plan(e) => e.metric_label(),
-            Error::Policy(_) => "policy",
+            Error::Policy(e) => e.metric_label(),
         }
     }
 }

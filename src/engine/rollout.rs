@@ -61,6 +61,29 @@ pub use record::{COMMAND_MANAGER, event_body, record, send_command};
 /// demos only (SPEC.md's minimum of 30s holds for specs). A duration such as `2s`.
 pub const TEST_STEP_INTERVAL_ENV: &str = "MODELSHIP_TEST_STEP_INTERVAL";
 
+/// Why [`TEST_STEP_INTERVAL_ENV`] cannot be used. The text names the variable and its value.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The value is not a duration (`2s`, `500ms`).
+    #[error("{}={text}: {source}", TEST_STEP_INTERVAL_ENV)]
+    Duration {
+        text: String,
+        source: crate::spec::UnitError,
+    },
+    /// The duration is too long to be a step interval.
+    #[error("{}={text}: {source}", TEST_STEP_INTERVAL_ENV)]
+    OutOfRange { text: String, source: jiff::Error },
+}
+
+impl SettingsError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            SettingsError::Duration { .. } | SettingsError::OutOfRange { .. } => "rollout-settings",
+        }
+    }
+}
+
 /// Rollout settings of a run that do not come from the specs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Settings {
@@ -71,7 +94,7 @@ pub struct Settings {
 impl Settings {
     /// The settings of the environment; an unparsable [`TEST_STEP_INTERVAL_ENV`] is an
     /// error naming it.
-    pub fn from_env() -> Result<Settings, String> {
+    pub fn from_env() -> Result<Settings, SettingsError> {
         match std::env::var(TEST_STEP_INTERVAL_ENV) {
             Err(_) => Ok(Settings::default()),
             Ok(text) => Settings::with_step_interval(&text),
@@ -79,12 +102,19 @@ impl Settings {
     }
 
     /// The settings with a test-only step interval given as text (`2s`, `500ms`).
-    pub fn with_step_interval(text: &str) -> Result<Settings, String> {
-        let duration = text
-            .parse::<crate::spec::Duration>()
-            .map_err(|e| format!("{TEST_STEP_INTERVAL_ENV}={text}: {e}"))?;
-        let interval = SignedDuration::try_from(duration.value())
-            .map_err(|e| format!("{TEST_STEP_INTERVAL_ENV}={text}: {e}"))?;
+    pub fn with_step_interval(text: &str) -> Result<Settings, SettingsError> {
+        let duration =
+            text.parse::<crate::spec::Duration>()
+                .map_err(|source| SettingsError::Duration {
+                    text: text.to_string(),
+                    source,
+                })?;
+        let interval = SignedDuration::try_from(duration.value()).map_err(|source| {
+            SettingsError::OutOfRange {
+                text: text.to_string(),
+                source,
+            }
+        })?;
         Ok(Settings {
             step_interval: Some(interval),
         })
@@ -113,11 +143,33 @@ pub trait Analyst: Sync {
     ) -> impl Future<Output = Vec<QueryResult>> + Send;
 }
 
+/// Why [`PrometheusAnalyst`] has no Prometheus to ask: every check of the analysis then
+/// fails with this text.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AnalystError {
+    /// modelship.yaml has no `prometheus.url`.
+    #[error("no prometheus.url in modelship.yaml")]
+    NoUrl,
+    /// No client could be built for the URL.
+    #[error(transparent)]
+    Client(#[from] crate::prometheus::Error),
+}
+
+impl AnalystError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            AnalystError::NoUrl => "prometheus-config",
+            AnalystError::Client(e) => e.metric_label(),
+        }
+    }
+}
+
 /// The [`Analyst`] of production: the Prometheus of `prometheus.url`, one client per URL.
 #[derive(Debug)]
 pub struct PrometheusAnalyst {
     timeout: Duration,
-    clients: Mutex<BTreeMap<String, Result<Prometheus, String>>>,
+    clients: Mutex<BTreeMap<String, Result<Prometheus, AnalystError>>>,
 }
 
 impl Default for PrometheusAnalyst {
@@ -135,14 +187,14 @@ impl PrometheusAnalyst {
         }
     }
 
-    fn client(&self, url: &str) -> Result<Prometheus, String> {
+    fn client(&self, url: &str) -> Result<Prometheus, AnalystError> {
         let mut clients = self
             .clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         clients
             .entry(url.to_string())
-            .or_insert_with(|| Prometheus::new(url, self.timeout).map_err(|e| e.to_string()))
+            .or_insert_with(|| Prometheus::new(url, self.timeout).map_err(AnalystError::Client))
             .clone()
     }
 }
@@ -156,7 +208,7 @@ impl Analyst for PrometheusAnalyst {
     ) -> impl Future<Output = Vec<QueryResult>> + Send {
         let client = match url {
             Some(url) => self.client(url),
-            None => Err("no prometheus.url in modelship.yaml".to_string()),
+            None => Err(AnalystError::NoUrl),
         };
         async move {
             match client {
@@ -164,7 +216,7 @@ impl Analyst for PrometheusAnalyst {
                 Err(why) => queries
                     .checks
                     .iter()
-                    .map(|_| QueryResult::Failed(why.clone()))
+                    .map(|_| QueryResult::Failed(why.to_string()))
                     .collect(),
             }
         }
@@ -205,7 +257,7 @@ impl Error {
     /// The label of this error in metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Rollout { source, .. } => source.cause(),
+            Error::Rollout { source, .. } => source.metric_label(),
             Error::Compile { .. } => "rollout-compile",
             Error::NoDeployment(_) | Error::NoRollout(_) => "rollout-command",
             Error::Cluster(e) => e.metric_label(),

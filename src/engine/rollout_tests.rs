@@ -467,7 +467,9 @@ async fn changes_outside_the_pod_template_and_unreadable_state_start_no_direct_r
 fn the_test_step_interval_parses_or_names_the_variable() {
     let settings = Settings::with_step_interval("2s").unwrap();
     assert_eq!(settings.step_interval, Some(SignedDuration::from_secs(2)));
-    let error = Settings::with_step_interval("soon").unwrap_err();
+    let error = Settings::with_step_interval("soon")
+        .unwrap_err()
+        .to_string();
     assert!(
         error.starts_with("MODELSHIP_TEST_STEP_INTERVAL=soon"),
         "{error}"

@@ -118,6 +118,33 @@ impl CredentialSources<'_> {
     }
 }
 
+/// Why a GitHub App private key cannot be used. The text never quotes the key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No `-----BEGIN ...-----` line.
+    #[error("no PEM block (-----BEGIN ...-----) found")]
+    NoPemBlock,
+    /// The PEM block is not closed by its `-----END ...-----` line (given here).
+    #[error("the PEM block has no `{0}` line")]
+    NoEnd(String),
+    /// The body of the PEM block is not base64.
+    #[error("the PEM block is not valid base64")]
+    Base64,
+    /// A PEM block of another kind (a certificate, an EC key...), with its label.
+    #[error("expected an RSA private key, found `{0}`")]
+    NotRsa(String),
+    /// An RSA key that ring refuses (malformed, too small).
+    #[error("not a usable RSA key: {0}")]
+    Unusable(ring::error::KeyRejected),
+}
+
+impl KeyError {
+    /// The label of this error in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        "forge_credentials"
+    }
+}
+
 /// A GitHub App's id and private key.
 pub struct AppKey {
     pub app_id: u64,
@@ -145,23 +172,25 @@ impl fmt::Debug for AppKey {
 impl AppKey {
     /// Reads the App's PEM private key.
     pub fn from_file(app_id: u64, path: &Path) -> Result<Self, Error> {
-        let bad = |reason: String| Error::Credentials {
+        let pem = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
             path: path.to_path_buf(),
-            reason,
-        };
-        let pem = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        Self::from_pem(app_id, &pem).map_err(bad)
+            reason: e.to_string(),
+        })?;
+        Self::from_pem(app_id, &pem).map_err(|e| Error::Credentials {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
     }
 
     /// Parses a PKCS#1 or PKCS#8 PEM RSA key. The error never quotes the key.
-    pub fn from_pem(app_id: u64, pem: &str) -> Result<Self, String> {
+    pub fn from_pem(app_id: u64, pem: &str) -> Result<Self, KeyError> {
         let (label, der) = pem_body(pem)?;
         let key = match label.as_str() {
             "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
             "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
-            other => return Err(format!("expected an RSA private key, found `{other}`")),
+            _ => return Err(KeyError::NotRsa(label)),
         }
-        .map_err(|e| format!("not a usable RSA key: {e}"))?;
+        .map_err(KeyError::Unusable)?;
         Ok(AppKey {
             app_id,
             key: std::sync::Arc::new(key),
@@ -205,11 +234,11 @@ impl AppKey {
 }
 
 /// The label and decoded body of the first PEM block.
-fn pem_body(pem: &str) -> Result<(String, Vec<u8>), String> {
+fn pem_body(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
     let begin = pem
         .lines()
         .position(|l| l.starts_with("-----BEGIN "))
-        .ok_or("no PEM block (-----BEGIN ...-----) found")?;
+        .ok_or(KeyError::NoPemBlock)?;
     // `begin` indexes these same lines, and the END line found below comes after the
     // BEGIN line (they differ), so every slice here is in range.
     let lines: Vec<&str> = pem.lines().collect();
@@ -222,14 +251,12 @@ fn pem_body(pem: &str) -> Result<(String, Vec<u8>), String> {
     let end = lines[begin..]
         .iter()
         .position(|l| l.trim() == end_line)
-        .ok_or_else(|| format!("the PEM block has no `{end_line}` line"))?;
+        .ok_or(KeyError::NoEnd(end_line))?;
     let body: String = lines[begin + 1..begin + end]
         .iter()
         .map(|l| l.trim())
         .collect();
-    let der = STANDARD
-        .decode(body)
-        .map_err(|_| "the PEM block is not valid base64".to_string())?;
+    let der = STANDARD.decode(body).map_err(|_| KeyError::Base64)?;
     Ok((label, der))
 }
 
@@ -357,16 +384,18 @@ mod tests {
         assert!(
             AppKey::from_pem(1, "hello")
                 .unwrap_err()
+                .to_string()
                 .contains("no PEM block")
         );
         let wrong = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(
             AppKey::from_pem(1, wrong)
                 .unwrap_err()
+                .to_string()
                 .contains("expected an RSA private key, found `CERTIFICATE`")
         );
         let garbage = "-----BEGIN RSA PRIVATE KEY-----\nc2VjcmV0\n-----END RSA PRIVATE KEY-----\n";
-        let error = AppKey::from_pem(1, garbage).unwrap_err();
+        let error = AppKey::from_pem(1, garbage).unwrap_err().to_string();
         assert!(error.starts_with("not a usable RSA key"), "{error}");
         assert!(!error.contains("c2VjcmV0"));
     }

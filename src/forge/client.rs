@@ -174,8 +174,7 @@ impl GitHub {
             match result {
                 Err(error) if attempt < UPSERT_ATTEMPTS && retryable(&error) => {
                     tracing::debug!(%repo, pr, attempt, %error, "writing the comment failed; reading again");
-                    let wait = self.transport.retry.base * 2u32.pow(attempt - 1);
-                    tokio::time::sleep(wait.min(self.transport.retry.max)).await;
+                    tokio::time::sleep(self.transport.retry.delay(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,

@@ -27,13 +27,14 @@ use tokio::sync::Mutex;
 
 use super::auth::{AppKey, Credentials, InstallationToken, Secret};
 use super::{Error, Repo};
+use crate::backoff::Backoff;
 
 /// How often and how patiently requests are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub attempts: u32,
-    /// First backoff; doubled after each failure.
+    /// First backoff; doubled after each failure ([`RetryPolicy::backoff`]).
     pub base: Duration,
     /// Longest backoff between two attempts.
     pub max: Duration,
@@ -53,6 +54,22 @@ impl Default for RetryPolicy {
             max_wait: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff between attempts: `base`, doubled after each failure up to `max`. GitHub
+    /// requests wait its ceiling, without jitter (one client, one request at a time).
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            base: self.base,
+            max: self.max,
+        }
+    }
+
+    /// The wait before attempt `failed + 1` after `failed` failures (1 for the first).
+    pub fn delay(&self, failed: u32) -> Duration {
+        self.backoff().ceiling(failed)
     }
 }
 
@@ -192,7 +209,6 @@ impl Transport {
     }
 
     async fn send_with(&self, token: &Secret, request: &Request) -> Result<Reply, Error> {
-        let mut backoff = self.retry.base;
         let mut attempt = 1;
         loop {
             let outcome = self.attempt(token, request).await;
@@ -210,7 +226,7 @@ impl Transport {
                         wait_secs: after.as_secs(),
                     });
                 }
-                Attempt::Again { after, .. } => after.unwrap_or(backoff),
+                Attempt::Again { after, .. } => after.unwrap_or_else(|| self.retry.delay(attempt)),
             };
             tracing::debug!(
                 method = %request.method,
@@ -220,7 +236,6 @@ impl Transport {
                 "GitHub request failed; retrying"
             );
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(self.retry.max);
             attempt += 1;
         }
     }

@@ -44,7 +44,7 @@ pub enum Error {
 
 impl Error {
     /// The metric label of the cause (`modelship_errors_total{cause}`).
-    pub fn cause(&self) -> &'static str {
+    pub fn metric_label(&self) -> &'static str {
         match self {
             Error::InvalidUrl(_) | Error::Client(_) => "prometheus-config",
             Error::Unreachable { .. } => "prometheus-unreachable",

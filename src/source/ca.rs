@@ -48,6 +48,18 @@ pub enum CaError {
     Untrusted { host: String, reason: String },
 }
 
+impl CaError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            CaError::Empty => "ca_empty",
+            CaError::Pem(_) => "ca_pem",
+            CaError::Anchor(_) => "ca_anchor",
+            CaError::Untrusted { .. } => "ca_untrusted",
+        }
+    }
+}
+
 impl CaBundle {
     /// Parses a PEM bundle (other PEM blocks, such as keys, are ignored).
     pub fn parse(pem: &[u8]) -> Result<Self, CaError> {

@@ -25,6 +25,17 @@ pub enum DirError {
     TooLarge { path: PathBuf, size: u64 },
 }
 
+impl DirError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DirError::NotADirectory(_) => "dir_not_a_directory",
+            DirError::Io { .. } => "dir_io",
+            DirError::TooLarge { .. } => "dir_file_too_large",
+        }
+    }
+}
+
 /// Reads every `*.yaml` and `*.yml` file below `root`, skipping hidden entries (`.git`,
 /// `.github`, ...). Symbolic links are not followed, so a snapshot never reaches outside
 /// its root.

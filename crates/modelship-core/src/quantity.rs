@@ -30,6 +30,16 @@ pub enum QuantityError {
     OutOfRange(String),
 }
 
+impl QuantityError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            QuantityError::Syntax(_) => "quantity_syntax",
+            QuantityError::OutOfRange(_) => "quantity_out_of_range",
+        }
+    }
+}
+
 impl Quantity {
     /// Parses Kubernetes quantity syntax: `[+-]digits[.digits]` then a binary suffix
     /// (`Ki`..`Ei`), a decimal suffix (`n u m k M G T P E`) or an exponent (`e3`, `E-2`).

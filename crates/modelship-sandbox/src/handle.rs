@@ -67,6 +67,19 @@ pub enum SandboxError {
     },
 }
 
+impl SandboxError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            SandboxError::Bind { .. } => "sandbox_bind",
+            SandboxError::Serve(_) => "sandbox_serve",
+            SandboxError::Kubeconfig { .. } => "sandbox_kubeconfig",
+            SandboxError::Fixture(_) => "sandbox_fixture",
+            SandboxError::Client { .. } => "sandbox_client",
+        }
+    }
+}
+
 /// A spawned server: its state, its stop switch and its task.
 type Running = (
     Arc<Shared>,

@@ -617,12 +617,12 @@ impl Cluster {
         ctx: WriteCtx<'_>,
     ) -> Result<()> {
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "services") => self.ips.assign(old, new).map_err(|detail| {
+            ("", "services") => self.ips.assign(old, new).map_err(|error| {
                 ApiError::invalid(
                     rt.qualified_kind(),
                     meta_str(new, "name").unwrap_or_default(),
                     "spec.clusterIPs",
-                    detail,
+                    error.to_string(),
                     target(rt, meta_str(new, "name").unwrap_or_default()),
                 )
             }),

@@ -80,6 +80,20 @@ pub enum ProtoError {
     },
 }
 
+impl ProtoError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ProtoError::Magic => "proto_magic",
+            ProtoError::Truncated(_) | ProtoError::Varint(_) => "proto_truncated",
+            ProtoError::WireType { .. } | ProtoError::WrongType { .. } => "proto_wire_type",
+            ProtoError::Utf8 { .. } => "proto_utf8",
+            ProtoError::Encoding(_) => "proto_encoding",
+            ProtoError::UnsupportedKind { .. } => "proto_unsupported_kind",
+        }
+    }
+}
+
 type Result<T, E = ProtoError> = std::result::Result<T, E>;
 
 /// Whether a Content-Type header names the Kubernetes protobuf media type.

@@ -37,6 +37,18 @@ pub enum RegistryError {
     NotApproved,
 }
 
+impl RegistryError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            RegistryError::MissingField(_) => "crd_missing_field",
+            RegistryError::BadScope(_) => "crd_scope",
+            RegistryError::BadName(_) => "crd_name",
+            RegistryError::NotApproved => "crd_not_approved",
+        }
+    }
+}
+
 /// Whether kube-apiserver reserves `group` for APIs reviewed by the Kubernetes project.
 fn is_protected_group(group: &str) -> bool {
     ["k8s.io", "kubernetes.io"]

@@ -21,6 +21,16 @@ pub enum SelectorError {
     BadFieldTerm(String),
 }
 
+impl SelectorError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            SelectorError::BadLabelRequirement(_) => "selector_label",
+            SelectorError::UnsupportedField(_) | SelectorError::BadFieldTerm(_) => "selector_field",
+        }
+    }
+}
+
 /// One label requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {

@@ -12,6 +12,44 @@ use std::net::Ipv4Addr;
 const BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
 const SIZE: u32 = 1 << 20;
 
+/// Why a Service cannot have the address it asks for. The text is the detail of
+/// kube-apiserver's 422 on `spec.clusterIPs`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IpError {
+    /// An update asks for another address than the one the Service holds.
+    #[error("Invalid value: [\"{0}\"]: may not change once set")]
+    Immutable(String),
+    /// The requested address is not an IPv4 address.
+    #[error("Invalid value: [\"{0}\"]: must be a valid IP address")]
+    NotAnAddress(String),
+    /// The requested address is outside 10.96.0.0/12.
+    #[error(
+        "Invalid value: [\"{0}\"]: failed to allocate IP {0}: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12"
+    )]
+    OutOfRange(String),
+    /// Another Service holds the requested address.
+    #[error(
+        "Invalid value: [\"{0}\"]: failed to allocate IP {0}: provided IP is already allocated"
+    )]
+    Allocated(String),
+    /// Every address of the range is taken.
+    #[error("Internal error: range 10.96.0.0/12 is full")]
+    Full,
+}
+
+impl IpError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            IpError::Immutable(_) => "immutable",
+            IpError::NotAnAddress(_) => "not_an_address",
+            IpError::OutOfRange(_) => "out_of_range",
+            IpError::Allocated(_) => "allocated",
+            IpError::Full => "full",
+        }
+    }
+}
+
 /// Which addresses of the service range are taken.
 #[derive(Debug, Default)]
 pub struct IpAllocator {
@@ -29,18 +67,14 @@ fn in_range(ip: u32) -> bool {
 }
 
 impl IpAllocator {
-    /// Fills in `spec.clusterIP`/`spec.clusterIPs` of `new`; an error text for 422.
-    pub fn assign(&self, old: Option<&Value>, new: &mut Value) -> Result<(), String> {
+    /// Fills in `spec.clusterIP`/`spec.clusterIPs` of `new`; an error is a 422.
+    pub fn assign(&self, old: Option<&Value>, new: &mut Value) -> Result<(), IpError> {
         if new.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
             return Ok(());
         }
         let old_ip = old.and_then(cluster_ip).map(String::from);
         let ip = match (cluster_ip(new).map(String::from), old_ip) {
-            (Some(want), Some(have)) if want != have => {
-                return Err(format!(
-                    "Invalid value: [\"{want}\"]: may not change once set"
-                ));
-            }
+            (Some(want), Some(have)) if want != have => return Err(IpError::Immutable(want)),
             (Some(want), _) => self.check_requested(old, &want)?,
             (None, Some(have)) => have,
             (None, None) => self.next_free()?,
@@ -53,33 +87,29 @@ impl IpAllocator {
         Ok(())
     }
 
-    fn check_requested(&self, old: Option<&Value>, want: &str) -> Result<String, String> {
+    fn check_requested(&self, old: Option<&Value>, want: &str) -> Result<String, IpError> {
         if want == "None" {
             return Ok(want.into());
         }
         let parsed: Ipv4Addr = want
             .parse()
-            .map_err(|_| format!("Invalid value: [\"{want}\"]: must be a valid IP address"))?;
+            .map_err(|_| IpError::NotAnAddress(want.into()))?;
         let n = u32::from(parsed);
         if !in_range(n) {
-            return Err(format!(
-                "Invalid value: [\"{want}\"]: failed to allocate IP {want}: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12"
-            ));
+            return Err(IpError::OutOfRange(want.into()));
         }
         if self.used.contains(&n) && old.and_then(cluster_ip) != Some(want) {
-            return Err(format!(
-                "Invalid value: [\"{want}\"]: failed to allocate IP {want}: provided IP is already allocated"
-            ));
+            return Err(IpError::Allocated(want.into()));
         }
         Ok(want.into())
     }
 
-    fn next_free(&self) -> Result<String, String> {
+    fn next_free(&self) -> Result<String, IpError> {
         // .1 is the `kubernetes` Service's address in a real cluster; start after it.
         (BASE + 2..BASE + SIZE - 1)
             .find(|ip| !self.used.contains(ip))
             .map(|ip| Ipv4Addr::from(ip).to_string())
-            .ok_or_else(|| "Internal error: range 10.96.0.0/12 is full".to_string())
+            .ok_or(IpError::Full)
     }
 
     /// Reserves the address a stored Service holds.

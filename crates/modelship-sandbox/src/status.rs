@@ -139,6 +139,11 @@ impl ApiError {
         }
     }
 
+    /// The label of this error in metrics: its `Status.reason` ([`ApiError::reason`]).
+    pub fn metric_label(&self) -> &'static str {
+        self.reason()
+    }
+
     /// The machine-readable `Status.reason`.
     pub fn reason(&self) -> &'static str {
         match self {

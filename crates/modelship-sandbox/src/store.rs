@@ -71,6 +71,15 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            StoreError::Expired { .. } => "store_expired",
+        }
+    }
+}
+
 type Objects = BTreeMap<(String, String), Value>;
 
 /// All objects plus the bounded event history.

@@ -25,6 +25,15 @@ pub enum TypedError {
     },
 }
 
+impl TypedError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            TypedError::Decode { .. } => "typed_decode",
+        }
+    }
+}
+
 fn decode<T: DeserializeOwned>(rt: &ResourceType, obj: &Value) -> Result<(), TypedError> {
     T::deserialize(obj)
         .map(|_| ())

@@ -44,7 +44,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, Jitter, sleep_until};
+use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, RetryPolicy as ClusterRetry};
 use crate::compile;
 use crate::daemon::reconcile::Shared;
@@ -334,7 +334,7 @@ impl Worker {
                     None => break,
                 },
                 _ = resync.tick() => self.enqueue(Job::Resync).await,
-                _ = sleep_until(next_retry), if next_retry.is_some() => {}
+                _ = crate::time::sleep_until(next_retry), if next_retry.is_some() => {}
                 _ = outcomes.tick(), if !self.outcomes.is_empty() => self.check_outcomes().await,
                 _ = stop.changed() => break,
             }

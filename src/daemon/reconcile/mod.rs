@@ -34,7 +34,7 @@ use tokio::time::Instant as TokioInstant;
 use super::DaemonConfig;
 use super::serve::metrics::Metrics;
 use super::serve::status::{Board, ServiceStatus};
-use crate::backoff::{Backoff, Jitter, sleep_until};
+use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{RetryPolicy, Writer};
 use crate::compile;
 use crate::engine::{
@@ -232,7 +232,7 @@ impl Runner {
                         self.on_done(done).await;
                     }
                 }
-                _ = sleep_until(next_retry), if next_retry.is_some() => {
+                _ = crate::time::sleep_until(next_retry), if next_retry.is_some() => {
                     self.due_retries();
                 }
                 _ = shutdown.changed() => break,

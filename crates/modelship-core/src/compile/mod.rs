@@ -234,6 +234,22 @@ pub enum CompileError {
     },
 }
 
+impl CompileError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            CompileError::UnknownScheme { .. }
+            | CompileError::BadUri { .. }
+            | CompileError::NoModelLoader { .. } => "compile_model_uri",
+            CompileError::UnknownGpuType { .. } | CompileError::PartitionAndShared => "compile_gpu",
+            CompileError::NoGateway => "compile_gateway",
+            CompileError::ReservedEnv { .. } => "compile_env",
+            CompileError::OutOfRange { .. } => "compile_out_of_range",
+            CompileError::Serialize { .. } => "compile_serialize",
+        }
+    }
+}
+
 /// The objects of one ModelService, in apply order (kind order, then name).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceObjects {

@@ -87,6 +87,53 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Why an expression gave no verdict. Its text follows ``expression `…` failed: `` in the
+/// violation's message, where failurePolicy Fail makes it one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// The interpreter refused the expression (a missing field, a bad argument...).
+    #[error("{0}")]
+    Execution(#[from] cel::ExecutionError),
+    /// The interpreter panicked on the expression.
+    #[error("the expression could not be evaluated")]
+    Panicked,
+    /// A condition or validation gave a value of another type than bool.
+    #[error("evaluated to {0} instead of bool")]
+    NotBool(String),
+    /// A matchCondition failed to evaluate.
+    #[error("matchCondition {name}: {source}")]
+    MatchCondition {
+        /// The condition's name.
+        name: String,
+        source: Box<EvalError>,
+    },
+    /// A variable reads another variable that failed.
+    #[error("reads variables.{0}, which failed")]
+    ReadsFailed(String),
+    /// A validation reads a variable that failed.
+    #[error("variables.{name}: {source}")]
+    Variable {
+        /// The variable's name.
+        name: String,
+        source: Box<EvalError>,
+    },
+}
+
+impl EvalError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            EvalError::Execution(_) => "execution",
+            EvalError::Panicked => "panicked",
+            EvalError::NotBool(_) => "not_bool",
+            EvalError::MatchCondition { source, .. } | EvalError::Variable { source, .. } => {
+                source.metric_label()
+            }
+            EvalError::ReadsFailed(_) => "variable",
+        }
+    }
+}
+
 /// Why a policy did not pass, before it is multiplied by the binding's actions.
 struct Failure {
     message: String,
@@ -167,7 +214,7 @@ fn selected_bindings<'p>(
 /// Why `policy` fails for the subject bound in `root`: matchConditions, then variables,
 /// then each validation.
 fn failures(policy: &Policy, root: &Context<'_, '_>) -> Vec<Failure> {
-    let fail = |expression: &Expression, error: String| {
+    let fail = |expression: &Expression, error: EvalError| {
         (policy.failure_policy == FailurePolicy::Fail).then(|| Failure {
             message: format!("expression `{}` failed: {error}", expression.source),
             reason: "InternalError".to_string(),
@@ -188,11 +235,12 @@ fn failures(policy: &Policy, root: &Context<'_, '_>) -> Vec<Failure> {
         .validations
         .iter()
         .filter_map(|validation| {
-            let failed_variable = validation
-                .expression
-                .variables
-                .iter()
-                .find_map(|name| errors.get(name).map(|e| format!("variables.{name}: {e}")));
+            let failed_variable = validation.expression.variables.iter().find_map(|name| {
+                errors.get(name).map(|e| EvalError::Variable {
+                    name: name.clone(),
+                    source: Box::new(e.clone()),
+                })
+            });
             if let Some(error) = failed_variable {
                 return fail(&validation.expression, error);
             }
@@ -243,7 +291,7 @@ fn namespace_json(subject: &Subject<'_>, identity: &Identity) -> serde_json::Val
 enum Applies<'p> {
     Yes,
     No,
-    Failed(&'p Expression, String),
+    Failed(&'p Expression, EvalError),
 }
 
 /// Kubernetes semantics: any false condition skips the policy, even when another failed.
@@ -256,7 +304,10 @@ fn match_conditions<'p>(policy: &'p Policy, context: &Context<'_, '_>) -> Applie
             Err(error) => {
                 failed.get_or_insert((
                     &condition.expression,
-                    format!("matchCondition {}: {error}", condition.name),
+                    EvalError::MatchCondition {
+                        name: condition.name.clone(),
+                        source: Box::new(error),
+                    },
                 ));
             }
         }
@@ -273,7 +324,7 @@ type Values<'v> = Vec<(String, Box<dyn Val + 'v>)>;
 fn variables<'v>(
     policy: &Policy,
     root: &Context<'_, 'v>,
-) -> (Values<'v>, BTreeMap<String, String>) {
+) -> (Values<'v>, BTreeMap<String, EvalError>) {
     let mut values: Values<'v> = Vec::new();
     let mut errors = BTreeMap::new();
     for variable in &policy.variables {
@@ -283,10 +334,7 @@ fn variables<'v>(
             .iter()
             .find(|n| errors.contains_key(*n))
         {
-            errors.insert(
-                variable.name.clone(),
-                format!("reads variables.{name}, which failed"),
-            );
+            errors.insert(variable.name.clone(), EvalError::ReadsFailed(name.clone()));
             continue;
         }
         // Only the variables this one reads (directly or not) are copied into its scope.
@@ -319,23 +367,23 @@ fn variables_map<'v>(values: &Values<'v>, wanted: impl Fn(&str) -> bool) -> Box<
 fn run<'v>(
     expression: &Expression,
     context: &Context<'_, 'v>,
-) -> Result<Box<dyn Val + 'v>, String> {
+) -> Result<Box<dyn Val + 'v>, EvalError> {
     let result = catch_unwind(AssertUnwindSafe(|| {
         Value::resolve_val(expression.program.expression(), context)
             .map(|value| value.clone_as_boxed())
     }));
     match result {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("the expression could not be evaluated".to_string()),
+        Ok(Err(error)) => Err(EvalError::Execution(error)),
+        Err(_) => Err(EvalError::Panicked),
     }
 }
 
-fn as_bool(value: Box<dyn Val + '_>) -> Result<bool, String> {
+fn as_bool(value: Box<dyn Val + '_>) -> Result<bool, EvalError> {
     value
         .downcast_ref::<CelBool>()
         .map(|b| *b.inner())
-        .ok_or_else(|| format!("evaluated to {} instead of bool", value.get_type().name()))
+        .ok_or_else(|| EvalError::NotBool(value.get_type().name().to_string()))
 }
 
 /// The message of a failed validation: messageExpression when it gives a non-empty single

@@ -63,5 +63,14 @@ pub enum Error {
     Object(#[from] crate::compile::CompileError),
 }
 
+impl Error {
+    /// The label of this error in metrics: every cause counts as `policy`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Serialize { .. } | Error::Service { .. } | Error::Object(_) => "policy",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -94,7 +94,7 @@ pub enum Error {
 
 impl Error {
     /// The metric label of the cause (`modelship_errors_total{cause}`).
-    pub fn cause(&self) -> &'static str {
+    pub fn metric_label(&self) -> &'static str {
         match self {
             Error::BadState(_) | Error::BadPlan(_) | Error::StateVersion(_) => "rollout-state",
             Error::NoDeployment(_) | Error::Compile(_) | Error::Hash(_) => "rollout-compile",

@@ -49,6 +49,21 @@ pub enum ParseError {
     BadMerge,
 }
 
+impl ParseError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ParseError::Syntax(_) => "yaml_syntax",
+            ParseError::DuplicateKey { .. } => "yaml_duplicate_key",
+            ParseError::ComplexKey => "yaml_complex_key",
+            ParseError::UnknownAlias => "yaml_unknown_alias",
+            ParseError::TooLarge => "yaml_too_large",
+            ParseError::CustomTag(_) => "yaml_custom_tag",
+            ParseError::BadMerge => "yaml_bad_merge",
+        }
+    }
+}
+
 /// A parse error and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {

@@ -33,6 +33,16 @@ pub enum UnitError {
     Duration(String),
 }
 
+impl UnitError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            UnitError::Quantity(_) => "unit_quantity",
+            UnitError::Duration(_) => "unit_duration",
+        }
+    }
+}
+
 impl Quantity {
     /// The text as written, which is what objects carry.
     pub fn as_str(&self) -> &str {

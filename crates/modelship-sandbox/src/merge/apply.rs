@@ -209,7 +209,8 @@ fn live_managers(
     let Some(live) = live else {
         return Ok(Managers::default());
     };
-    let mut managers = Managers::from_object(live).map_err(MergeError::Invalid)?;
+    let mut managers =
+        Managers::from_object(live).map_err(|error| MergeError::Invalid(error.to_string()))?;
     if managers.entries.is_empty() {
         managers
             .entries

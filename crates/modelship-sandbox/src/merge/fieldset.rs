@@ -62,6 +62,19 @@ pub enum FieldSetError {
     },
 }
 
+impl FieldSetError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            FieldSetError::NotAnObject { .. } | FieldSetError::BadKey { .. } => "fieldset_json",
+            FieldSetError::MissingKey { .. } | FieldSetError::ItemNotAnObject { .. } => {
+                "fieldset_list_item"
+            }
+            FieldSetError::Duplicate { .. } => "fieldset_duplicate",
+        }
+    }
+}
+
 /// One step of a path into an object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PathElement {

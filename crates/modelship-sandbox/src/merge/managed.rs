@@ -8,8 +8,23 @@
 use serde_json::{Map, Value, json};
 
 use super::compare::Comparison;
-use super::fieldset::{FieldSet, Path, path_string};
+use super::fieldset::{FieldSet, FieldSetError, Path, path_string};
 use super::{Conflict, MergeError, UpdateManager};
+
+/// Why `metadata.managedFields` cannot be read. The text is the message of the 422
+/// ([`MergeError::Invalid`]); nothing counts these apart.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ManagedFieldsError {
+    /// `metadata.managedFields` is neither null nor a list.
+    #[error("metadata.managedFields must be a list")]
+    NotAList,
+    /// An entry's operation is neither `Apply` nor `Update` (`None` when it has none).
+    #[error("managedFields: invalid operation {0:?}")]
+    Operation(Option<String>),
+    /// An entry's `fieldsV1` is not a field set.
+    #[error("managedFields: {0}")]
+    Fields(#[from] FieldSetError),
+}
 
 /// The operation of a managedFields entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,17 +92,15 @@ impl Entry {
         Value::Object(map)
     }
 
-    fn from_json(json: &Value) -> Result<Entry, String> {
+    fn from_json(json: &Value) -> Result<Entry, ManagedFieldsError> {
         let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_string);
         let operation = match text("operation").as_deref() {
             Some("Apply") => Operation::Apply,
             Some("Update") => Operation::Update,
-            other => return Err(format!("managedFields: invalid operation {other:?}")),
+            other => return Err(ManagedFieldsError::Operation(other.map(String::from))),
         };
         let set = match json.get("fieldsV1") {
-            Some(fields) => {
-                FieldSet::from_json(fields).map_err(|e| format!("managedFields: {e}"))?
-            }
+            Some(fields) => FieldSet::from_json(fields)?,
             None => FieldSet::new(),
         };
         Ok(Entry {
@@ -109,16 +122,14 @@ pub(super) struct Managers {
 
 impl Managers {
     /// Reads `metadata.managedFields` of `obj` (absent = none).
-    pub fn from_object(obj: &Value) -> Result<Managers, String> {
+    pub fn from_object(obj: &Value) -> Result<Managers, ManagedFieldsError> {
         let Some(list) = obj.pointer("/metadata/managedFields") else {
             return Ok(Managers::default());
         };
         if list.is_null() {
             return Ok(Managers::default());
         }
-        let items = list
-            .as_array()
-            .ok_or_else(|| "metadata.managedFields must be a list".to_string())?;
+        let items = list.as_array().ok_or(ManagedFieldsError::NotAList)?;
         let entries = items
             .iter()
             .map(Entry::from_json)

@@ -123,6 +123,16 @@ pub enum MergeError {
     Invalid(String),
 }
 
+impl MergeError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            MergeError::Conflicts(_) => "merge_conflicts",
+            MergeError::Invalid(_) => "merge_invalid",
+        }
+    }
+}
+
 /// kube-apiserver's conflict message (`getConflictMessage` in its fieldmanager).
 fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [only] = conflicts {

@@ -66,6 +66,17 @@ pub enum Error {
     Message(String),
 }
 
+impl Error {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Reported => "spec_reported",
+            Error::MissingField(_) => "spec_missing_field",
+            Error::Message(_) => "spec_invalid",
+        }
+    }
+}
+
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         Error::Message(rewrite_message(&msg.to_string()))

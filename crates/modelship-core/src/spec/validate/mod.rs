@@ -66,6 +66,7 @@ mod service;
 use std::fmt;
 
 use super::node::FieldPath;
+use names::NameError;
 
 pub use config::config;
 pub use service::service;
@@ -84,19 +85,19 @@ pub struct Finding {
 pub enum Violation {
     /// `metadata.name` is not an RFC 1035 label of at most 45 characters.
     #[error("invalid name `{name}`: {reason}")]
-    Name { name: String, reason: String },
+    Name { name: String, reason: NameError },
     /// A namespace is not an RFC 1123 label.
     #[error("invalid namespace `{name}`: {reason}")]
-    Namespace { name: String, reason: String },
+    Namespace { name: String, reason: NameError },
     /// A name of another object (Secret, claim, PriorityClass) is not an RFC 1123 subdomain.
     #[error("invalid object name `{name}`: {reason}")]
-    ObjectName { name: String, reason: String },
+    ObjectName { name: String, reason: NameError },
     /// A label or annotation key is malformed.
     #[error("invalid key `{key}`: {reason}")]
-    LabelKey { key: String, reason: String },
+    LabelKey { key: String, reason: NameError },
     /// A label value is malformed.
     #[error("`{value}` is not a valid label value: {reason}")]
-    LabelValue { value: String, reason: String },
+    LabelValue { value: String, reason: NameError },
     /// An image without a tag or digest.
     #[error("image `{0}` has no tag")]
     Untagged(String),
@@ -188,7 +189,7 @@ pub enum Violation {
     PortClash { port: u16, other: &'static str },
     /// An env name that is not a C identifier.
     #[error("invalid environment variable name `{name}`: {reason}")]
-    EnvName { name: String, reason: String },
+    EnvName { name: String, reason: NameError },
     /// An env name the GPU device plugin owns.
     #[error("`{0}` is set by the GPU device plugin and must not be set here")]
     EnvReserved(String),
@@ -203,7 +204,7 @@ pub enum Violation {
     GatewayMissing,
     /// A hostname that is not a DNS name.
     #[error("invalid host `{host}`: {reason}")]
-    Hostname { host: String, reason: String },
+    Hostname { host: String, reason: NameError },
     /// A negative or malformed `maxUnavailable`.
     #[error("maxUnavailable `{0}` must be a count >= 0 or a percentage 0%..100%")]
     MaxUnavailable(String),
@@ -234,10 +235,10 @@ pub enum Violation {
     PrometheusUrl(String),
     /// A preview label GitHub cannot hold.
     #[error("`{label}` is not a GitHub label name: {reason}")]
-    GithubLabel { label: String, reason: String },
+    GithubLabel { label: String, reason: NameError },
     /// An approver that is neither a GitHub login nor an `org/team` slug.
     #[error("approver `{approver}` is not a GitHub login or org/team slug: {reason}")]
-    Approver { approver: String, reason: String },
+    Approver { approver: String, reason: NameError },
     /// A canary analysis without a Prometheus to ask.
     #[error("canary analysis needs prometheus.url in modelship.yaml")]
     PrometheusMissing,

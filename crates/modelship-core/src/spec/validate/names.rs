@@ -2,58 +2,129 @@
 //! environment variable names, image references and model URIs. Each returns what is
 //! wrong (`Err(reason)`), so callers turn it into a located violation.
 
+/// What is wrong with a name, key or login. The text reads after the name it is about
+/// (`invalid name `X`: must not be empty`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Nothing was given.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than the format allows.
+    #[error("is {len} characters long; at most {max} are allowed")]
+    TooLong { len: usize, max: usize },
+    /// An RFC 1035 label that starts with a digit.
+    #[error("must start with a lowercase letter")]
+    StartsWithDigit,
+    /// An RFC 1123 label with a character other than `[-a-z0-9]`.
+    #[error("may contain only lowercase letters, digits and '-'")]
+    LowercaseCharacters,
+    /// Starts or ends with something other than a letter or digit.
+    #[error("must start and end with a letter or digit")]
+    Ends,
+    /// The DNS prefix of a label key (before the `/`) is not a subdomain.
+    #[error("prefix `{prefix}` {reason}")]
+    Prefix {
+        prefix: String,
+        reason: Box<NameError>,
+    },
+    /// A label key with nothing after its `/`.
+    #[error("name part must not be empty")]
+    EmptyNamePart,
+    /// A label name or value with a character other than `[-_.a-zA-Z0-9]`.
+    #[error("may contain only letters, digits, '-', '_' and '.'")]
+    LabelCharacters,
+    /// An environment variable name that is not a C identifier.
+    #[error("must be a C identifier: letters, digits and '_', not starting with a digit")]
+    NotIdentifier,
+    /// A GitHub label with a line break or another control character.
+    #[error("must not contain line breaks or control characters")]
+    ControlCharacters,
+    /// The organization of an `org/team` approver is not a GitHub login.
+    #[error("organization {0}")]
+    Organization(Box<NameError>),
+    /// The team of an `org/team` approver is not a slug.
+    #[error("a team slug is letters, digits, '-' and '_'")]
+    TeamSlug,
+    /// A GitHub login with a character other than `[-a-zA-Z0-9]`.
+    #[error("may contain only letters, digits and '-'")]
+    LoginCharacters,
+    /// A GitHub login with a hyphen at an end or two in a row.
+    #[error("must not start or end with '-' or hold '--'")]
+    LoginHyphens,
+}
+
+impl NameError {
+    /// A short, stable name for the cause, as a metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            NameError::Empty | NameError::EmptyNamePart => "empty",
+            NameError::TooLong { .. } => "too_long",
+            NameError::StartsWithDigit | NameError::Ends | NameError::LoginHyphens => "ends",
+            NameError::LowercaseCharacters
+            | NameError::LabelCharacters
+            | NameError::NotIdentifier
+            | NameError::ControlCharacters
+            | NameError::TeamSlug
+            | NameError::LoginCharacters => "characters",
+            NameError::Prefix { reason, .. } | NameError::Organization(reason) => {
+                reason.metric_label()
+            }
+        }
+    }
+}
+
 /// Checks an RFC 1035 label (`[a-z]([-a-z0-9]*[a-z0-9])?`, at most `max` characters).
-pub fn rfc1035_label(text: &str, max: usize) -> Result<(), String> {
+pub fn rfc1035_label(text: &str, max: usize) -> Result<(), NameError> {
     rfc1123_label(text, max)?;
     match text.chars().next() {
         Some(c) if c.is_ascii_lowercase() => Ok(()),
-        _ => Err("must start with a lowercase letter".to_string()),
+        _ => Err(NameError::StartsWithDigit),
     }
 }
 
 /// Checks an RFC 1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most `max` characters).
-pub fn rfc1123_label(text: &str, max: usize) -> Result<(), String> {
+pub fn rfc1123_label(text: &str, max: usize) -> Result<(), NameError> {
     if text.is_empty() {
-        return Err("must not be empty".to_string());
+        return Err(NameError::Empty);
     }
     if text.len() > max {
-        return Err(format!(
-            "is {} characters long; at most {max} are allowed",
-            text.len()
-        ));
+        return Err(NameError::TooLong {
+            len: text.len(),
+            max,
+        });
     }
     if !text
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        return Err("may contain only lowercase letters, digits and '-'".to_string());
+        return Err(NameError::LowercaseCharacters);
     }
     if text.starts_with('-') || text.ends_with('-') {
-        return Err("must start and end with a letter or digit".to_string());
+        return Err(NameError::Ends);
     }
     Ok(())
 }
 
 /// Checks an RFC 1123 subdomain (dot-separated labels, at most 253 characters): the
 /// format of Secret, PersistentVolumeClaim and PriorityClass names.
-pub fn rfc1123_subdomain(text: &str) -> Result<(), String> {
+pub fn rfc1123_subdomain(text: &str) -> Result<(), NameError> {
     if text.len() > 253 {
-        return Err(format!(
-            "is {} characters long; at most 253 are allowed",
-            text.len()
-        ));
+        return Err(NameError::TooLong {
+            len: text.len(),
+            max: 253,
+        });
     }
     text.split('.')
         .try_for_each(|label| rfc1123_label(label, 63))
 }
 
 /// Checks a hostname of a route: an RFC 1123 subdomain, optionally `*.` wildcarded.
-pub fn hostname(text: &str) -> Result<(), String> {
+pub fn hostname(text: &str) -> Result<(), NameError> {
     rfc1123_subdomain(text.strip_prefix("*.").unwrap_or(text))
 }
 
 /// Checks a label value: at most 63 characters, alphanumeric at both ends, `-_.` inside.
-pub fn label_value(text: &str) -> Result<(), String> {
+pub fn label_value(text: &str) -> Result<(), NameError> {
     if text.is_empty() {
         return Ok(());
     }
@@ -61,42 +132,45 @@ pub fn label_value(text: &str) -> Result<(), String> {
 }
 
 /// Checks a label or annotation key: an optional DNS subdomain prefix and `/`, then a name.
-pub fn label_key(text: &str) -> Result<(), String> {
+pub fn label_key(text: &str) -> Result<(), NameError> {
     let name = match text.rsplit_once('/') {
         Some((prefix, name)) => {
-            rfc1123_subdomain(prefix).map_err(|reason| format!("prefix `{prefix}` {reason}"))?;
+            rfc1123_subdomain(prefix).map_err(|reason| NameError::Prefix {
+                prefix: prefix.to_string(),
+                reason: Box::new(reason),
+            })?;
             name
         }
         None => text,
     };
     if name.is_empty() {
-        return Err("name part must not be empty".to_string());
+        return Err(NameError::EmptyNamePart);
     }
     label_name(name)
 }
 
-fn label_name(text: &str) -> Result<(), String> {
+fn label_name(text: &str) -> Result<(), NameError> {
     if text.len() > 63 {
-        return Err(format!(
-            "is {} characters long; at most 63 are allowed",
-            text.len()
-        ));
+        return Err(NameError::TooLong {
+            len: text.len(),
+            max: 63,
+        });
     }
     if !text
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err("may contain only letters, digits, '-', '_' and '.'".to_string());
+        return Err(NameError::LabelCharacters);
     }
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(text.chars().next()) || !alnum(text.chars().last()) {
-        return Err("must start and end with a letter or digit".to_string());
+        return Err(NameError::Ends);
     }
     Ok(())
 }
 
 /// Checks an environment variable name: a C identifier.
-pub fn env_name(text: &str) -> Result<(), String> {
+pub fn env_name(text: &str) -> Result<(), NameError> {
     let mut chars = text.chars();
     let first_ok = chars
         .next()
@@ -104,7 +178,7 @@ pub fn env_name(text: &str) -> Result<(), String> {
     if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
-        Err("must be a C identifier: letters, digits and '_', not starting with a digit".into())
+        Err(NameError::NotIdentifier)
     }
 }
 
@@ -224,28 +298,29 @@ pub fn model_uri(uri: &str) -> Result<&str, UriProblem> {
 }
 
 /// Checks a GitHub label name: 1 to 50 characters, not blank, no line breaks.
-pub fn github_label(text: &str) -> Result<(), String> {
+pub fn github_label(text: &str) -> Result<(), NameError> {
     if text.trim().is_empty() {
-        return Err("must not be empty".to_string());
+        return Err(NameError::Empty);
     }
     let length = text.chars().count();
     if length > 50 {
-        return Err(format!(
-            "is {length} characters long; at most 50 are allowed"
-        ));
+        return Err(NameError::TooLong {
+            len: length,
+            max: 50,
+        });
     }
     if text.chars().any(char::is_control) {
-        return Err("must not contain line breaks or control characters".to_string());
+        return Err(NameError::ControlCharacters);
     }
     Ok(())
 }
 
 /// Checks a GitHub login (letters, digits and single inner hyphens, at most 39
 /// characters) or an `org/team-slug`.
-pub fn github_approver(text: &str) -> Result<(), String> {
+pub fn github_approver(text: &str) -> Result<(), NameError> {
     match text.split_once('/') {
         Some((org, team)) => {
-            github_login(org).map_err(|reason| format!("organization {reason}"))?;
+            github_login(org).map_err(|reason| NameError::Organization(Box::new(reason)))?;
             let slug_ok = !team.is_empty()
                 && team
                     .chars()
@@ -253,28 +328,28 @@ pub fn github_approver(text: &str) -> Result<(), String> {
             if slug_ok {
                 Ok(())
             } else {
-                Err("a team slug is letters, digits, '-' and '_'".to_string())
+                Err(NameError::TeamSlug)
             }
         }
         None => github_login(text),
     }
 }
 
-fn github_login(text: &str) -> Result<(), String> {
+fn github_login(text: &str) -> Result<(), NameError> {
     if text.is_empty() {
-        return Err("must not be empty".to_string());
+        return Err(NameError::Empty);
     }
     if text.len() > 39 {
-        return Err(format!(
-            "is {} characters long; at most 39 are allowed",
-            text.len()
-        ));
+        return Err(NameError::TooLong {
+            len: text.len(),
+            max: 39,
+        });
     }
     if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err("may contain only letters, digits and '-'".to_string());
+        return Err(NameError::LoginCharacters);
     }
     if text.starts_with('-') || text.ends_with('-') || text.contains("--") {
-        return Err("must not start or end with '-' or hold '--'".to_string());
+        return Err(NameError::LoginHyphens);
     }
     Ok(())
 }
