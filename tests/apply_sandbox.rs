@@ -2,12 +2,10 @@
 //! from a valid repository, the mass-prune guard, retries under injected faults, dry run,
 //! the health wait, and the commands' exit codes.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::target::{Target, on_each_target, sandbox_only};
-use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
@@ -18,6 +16,8 @@ use modelship::cluster::{self, Error, HealthOptions, WriteMode};
 use modelship::engine::Strategy;
 use modelship::plan::{Action, MassPruneReason, ObjectKey, PruneMode, ServiceStatus};
 use modelship::sandbox::{FaultCode, FaultFilter, Verb};
+use support::target::{Target, on_each_target, sandbox_only};
+use support::*;
 
 async fn service_account(
     sandbox: &impl HasClient,

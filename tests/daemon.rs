@@ -1,21 +1,21 @@
 //! The daemon end to end: a bare Git repository on disk, a cluster, `daemon::run` with its
 //! HTTP server. Every wait polls with a deadline. The tests about the cluster (invalid
 //! specs, an unreachable remote, drift, restarts, leader election) run on the sandbox,
-//! then on the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`common::target`), in
+//! then on the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`support::target`), in
 //! namespaces of their own; the two that bound elapsed time stay on the sandbox.
 
-mod common;
-mod daemon_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::target::{Target, on_each_target, sandbox_only};
-use daemon_support::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use modelship::sandbox::{Sandbox, Verb};
 use serde_json::json;
+use support::daemon::*;
+use support::poll::*;
+use support::target::{Target, on_each_target, sandbox_only};
 
 const FAST: Duration = Duration::from_millis(200);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -162,7 +162,7 @@ async fn a_broken_spec_blocks_only_its_service_until_a_fix_on(cluster: Target) {
     let alpha = place.key("alpha");
     let status = place
         .eventually("alpha reported invalid", || async {
-            let status = daemon_support::status(daemon.addr()).await;
+            let status = support::daemon::status(daemon.addr()).await;
             (status["services"][&alpha]["state"] == "invalid").then_some(status)
         })
         .await;
@@ -184,7 +184,7 @@ async fn a_broken_spec_blocks_only_its_service_until_a_fix_on(cluster: Target) {
     place.wait_image("alpha", "3").await;
     place
         .eventually("alpha back in sync", || async {
-            let status = daemon_support::status(daemon.addr()).await;
+            let status = support::daemon::status(daemon.addr()).await;
             let alpha = &status["services"][&alpha];
             (alpha["state"] == "in-sync" && alpha.get("last_error").is_none()).then_some(())
         })
@@ -212,7 +212,7 @@ async fn an_unreachable_remote_keeps_the_last_good_state_and_says_so_on(cluster:
     std::fs::remove_dir_all(remote.path()).unwrap();
     let status = place
         .eventually("source error reported", || async {
-            let status = daemon_support::status(daemon.addr()).await;
+            let status = support::daemon::status(daemon.addr()).await;
             status["source_error"].is_string().then_some(status)
         })
         .await;
@@ -305,7 +305,7 @@ async fn a_restart_with_nothing_changed_writes_nothing_and_lists_nothing_after_w
     println!("requests of a restart with nothing changed: {requests:?}");
     assert_eq!(requests.total_writes(), 0, "{requests:?}");
     assert_eq!(requests.verb_total(Verb::List), lists_after_warm_up);
-    let status = daemon_support::status(second.addr()).await;
+    let status = support::daemon::status(second.addr()).await;
     for name in ["alpha", "beta", "gamma"] {
         assert_eq!(status["services"][place.key(name)]["state"], "in-sync");
     }
@@ -400,7 +400,7 @@ async fn with_drift_warn_an_edit_is_reported_and_left_alone_on(cluster: Target) 
     let alpha = place.key("alpha");
     place
         .eventually("alpha reported drifted", || async {
-            let status = daemon_support::status(daemon.addr()).await;
+            let status = support::daemon::status(daemon.addr()).await;
             (status["services"][&alpha]["state"] == "drifted").then_some(())
         })
         .await;

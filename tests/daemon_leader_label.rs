@@ -4,21 +4,21 @@
 //! selects that label. The Pods are bare Pods the test creates (on a real cluster kwok's
 //! fake nodes run them); the daemons run in the test, told their Pod as `POD_NAME` and
 //! `POD_NAMESPACE` would. Each test runs on the sandbox, then on the real cluster of
-//! `MODELSHIP_TEST_KUBECONFIG` (`common::target`), in namespaces of its own.
+//! `MODELSHIP_TEST_KUBECONFIG` (`support::target`), in namespaces of its own.
 
-mod common;
-mod daemon_support;
+mod support;
 
 use std::time::Duration;
 
-use common::target::{Target, on_each_target};
-use daemon_support::*;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use modelship::daemon::PodRef;
 use modelship::daemon::leader::label::LABEL;
 use modelship::sandbox::Verb;
 use serde_json::json;
+use support::daemon::*;
+use support::poll::*;
+use support::target::{Target, on_each_target};
 
 const FAST: Duration = Duration::from_millis(200);
 const ROUTED: &str = "leader-label";
@@ -118,7 +118,7 @@ impl<'a> Setup<'a> {
 
 /// `webhook_routing` on the daemon's /status.
 async fn routing(daemon: &Running) -> String {
-    let status = daemon_support::status(daemon.addr()).await;
+    let status = support::daemon::status(daemon.addr()).await;
     status["webhook_routing"]
         .as_str()
         .unwrap_or_else(|| panic!("webhook_routing on /status: {status}"))

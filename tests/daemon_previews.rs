@@ -1,23 +1,21 @@
 //! Preview environments and comment commands of pull requests, end to end through the
 //! daemon's `/hooks/github` with the GitHub double, on the sandbox, then on the real
-//! cluster of `MODELSHIP_TEST_KUBECONFIG` (`common::target`), in namespaces of the test's
+//! cluster of `MODELSHIP_TEST_KUBECONFIG` (`support::target`), in namespaces of the test's
 //! own (the previews of its namespace `ml` are `<ml>-pr-<n>`, so they are its own too).
 
-mod common;
-mod daemon_support;
-mod forge_support;
-mod pulls_support;
+mod support;
 
-use common::target::{Target, on_each_target};
-use daemon_support::*;
-use forge_support::Double;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Api;
 use modelship::forge::Marker;
 use modelship::rollout::RolloutState;
-use pulls_support::world::World;
-use pulls_support::*;
+use support::daemon::*;
+use support::forge::Double;
+use support::poll::*;
+use support::pulls::world::World;
+use support::pulls::*;
+use support::target::{Target, on_each_target};
 
 const LABEL: &str = "modelship/preview";
 

@@ -1,20 +1,18 @@
 //! The daemon acting on pull requests, end to end: signed deliveries on the real
 //! `/hooks/github`, a bare Git remote with `refs/pull/<n>/head` and the GitHub double, on
 //! the sandbox, then on the real cluster of `MODELSHIP_TEST_KUBECONFIG`
-//! (`common::target`), in namespaces of the test's own. Every wait polls with a deadline.
+//! (`support::target`), in namespaces of the test's own. Every wait polls with a deadline.
 
-mod common;
-mod daemon_support;
-mod forge_support;
-mod pulls_support;
+mod support;
 
-use common::target::{Target, on_each_target};
-use daemon_support::*;
-use forge_support::{Double, Fault, TOKEN};
 use http::Method;
 use modelship::forge::Marker;
-use pulls_support::world::World;
-use pulls_support::*;
+use support::daemon::*;
+use support::forge::{Double, Fault, TOKEN};
+use support::poll::*;
+use support::pulls::world::World;
+use support::pulls::*;
+use support::target::{Target, on_each_target};
 
 /// The file of service `a` at `tag`, in namespace `ml`.
 fn a_file(ml: &str, tag: &str) -> (&'static str, String) {

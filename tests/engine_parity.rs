@@ -8,19 +8,15 @@
 //! between the two fails the test.
 //!
 //! Every scenario runs on sandboxes, then, when `MODELSHIP_TEST_KUBECONFIG` is set, on the
-//! real cluster (`common::target`): there each entry point starts from namespaces of its
+//! real cluster (`support::target`): there each entry point starts from namespaces of its
 //! own, its writes are those its client sent, and namespaces are compared by their base
 //! name.
 
-mod common;
-mod daemon_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::target::{Kind, Target, on_each_kind};
-use common::{STEP, apply_with_rollouts, edit, example_copy, load_repo};
-use daemon_support::{Running, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -31,6 +27,10 @@ use modelship::plan::{LiveState, PruneMode};
 use modelship::sandbox::{Verb, Write};
 use modelship::source::{LocalSource, Source};
 use serde_json::json;
+use support::daemon::Running;
+use support::eventually;
+use support::target::{Kind, Target, on_each_kind};
+use support::{STEP, apply_with_rollouts, edit, example_copy, load_repo};
 
 /// What one entry point decided.
 #[derive(Debug, PartialEq)]
@@ -96,11 +96,11 @@ fn autoscaled(set: &modelship::state::LiveSet, key: &modelship::meta::ObjectKey)
 /// other than the source).
 async fn live(cluster: &Target) -> BTreeMap<(String, String, String), serde_json::Value> {
     let client = cluster.client();
-    let mut kinds = Kinds::new(client.clone(), common::fast_retry());
+    let mut kinds = Kinds::new(client.clone(), support::fast_retry());
     let desired = modelship::plan::DesiredState::default();
     let set = tokio::time::timeout(
         STEP,
-        modelship::cluster::read_live(&client, &mut kinds, &desired, &common::fast_retry()),
+        modelship::cluster::read_live(&client, &mut kinds, &desired, &support::fast_retry()),
     )
     .await
     .expect("live read in time")
@@ -162,13 +162,13 @@ async fn via_cli(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> Dec
     sandbox.reset_requests();
     let after = sandbox.copy_of(after);
     let mut prepared = load_repo(after.path());
-    let set = common::read_live(&sandbox, &prepared).await;
-    let plan = common::plan_with_rollouts(&mut prepared, &set).await;
+    let set = support::read_live(&sandbox, &prepared).await;
+    let plan = support::plan_with_rollouts(&mut prepared, &set).await;
     let strategy = Strategy {
         prune: PruneMode::Guarded,
         create_namespaces: true,
     };
-    let writer = common::writer(&sandbox, WriteMode::Persist);
+    let writer = support::writer(&sandbox, WriteMode::Persist);
     let result = tokio::time::timeout(
         STEP,
         engine::apply(&writer, &plan, &prepared.desired, &strategy),
@@ -528,7 +528,7 @@ async fn a_policy_with_the_live_object_denies_alike_on(kind: Kind) {
     let sandbox = start_from(&kind, before.path()).await;
     let after = sandbox.copy_of(after.path());
     let prepared = load_repo(after.path());
-    let set = common::read_live(&sandbox, &prepared).await;
+    let set = support::read_live(&sandbox, &prepared).await;
     let plan = engine::plan(&prepared, &set, &NamespaceLabels::new(), Scope::All).expect("plan");
     let denied: Vec<&str> = plan.denied().map(|s| s.name.as_str()).collect();
     assert_eq!(denied, ["image-classifier"]);

@@ -1,14 +1,14 @@
 //! Planning against the sandbox through the real client: quiet after apply, exact on a
 //! one-field edit, drift by another manager, HPA-owned replicas, missing CRDs. Each test
 //! but the last also runs on the real cluster of `MODELSHIP_TEST_KUBECONFIG`
-//! (`common::target`).
+//! (`support::target`).
 
-mod common;
+mod support;
 
-use common::target::{Target, on_each_target, sandbox_only};
-use common::*;
 use modelship::plan::Action;
 use modelship::sandbox::Verb;
+use support::target::{Target, on_each_target, sandbox_only};
+use support::*;
 
 #[tokio::test]
 async fn applied_repository_plans_quiet_and_reapply_writes_nothing() {

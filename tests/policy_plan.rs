@@ -4,14 +4,12 @@
 //! Through the `modelship` binary: `plan` and `apply` block only the denied service and
 //! exit 2, namespace labels come from the cluster, and a broken policy stops everything.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use common::target::{Target, on_each_target};
-use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
@@ -19,6 +17,8 @@ use modelship::plan;
 use modelship::policy::{PolicySet, Violation, check_desired, policy_files};
 use modelship::sandbox::Verb;
 use serde_json::{Value, json};
+use support::target::{Target, on_each_target};
+use support::*;
 
 const SPEC: &str = "services/genai/image-classifier.yaml";
 
@@ -134,19 +134,7 @@ async fn a_first_apply_is_a_create_and_passes_on(cluster: Target) {
 
 /// Runs the `modelship` binary against the cluster with a deadline.
 async fn modelship(sandbox: &Target, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
-    command
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(sandbox.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env_remove("MODELSHIP_LOG")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true);
-    tokio::time::timeout(STEP, command.output())
-        .await
-        .expect("modelship finishes in time")
-        .expect("the modelship binary runs")
+    binary::output(binary::on_cluster(sandbox.kubeconfig_path(), args), STEP).await
 }
 
 fn stdout(out: &Output) -> String {

@@ -11,26 +11,22 @@
 //! promoted, and only then reported on the merged PR; with bad metrics it is rolled back
 //! and reported with the reason and the measured values. Every wait polls with a deadline.
 
-mod common;
-mod daemon_support;
-mod forge_support;
-mod prometheus_support;
-mod pulls_support;
-mod rollout_support;
+mod support;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use daemon_support::{Remote, SECRET, commit_to, eventually_within, push_webhook};
-use forge_support::{Comment, Double, TOKEN};
 use modelship::forge::Marker;
 use modelship::rollout::{ANNOTATION_COMMAND, Phase, RolloutState};
-use prometheus_support::{Traffic, wait_for};
-use pulls_support::{REPO, deliver_ok, issue_comment, pull_request, statuses_of};
-use rollout_support::{
+use support::daemon::{Remote, SECRET, commit_to, push_webhook};
+use support::forge::{Comment, Double, TOKEN};
+use support::prometheus::Traffic;
+use support::pulls::{REPO, deliver_ok, issue_comment, pull_request, statuses_of};
+use support::rollout::{
     BROKEN, Env, HEALTHY, deployment, model_version, on_each_cluster, route_weights, state,
 };
+use support::{eventually_within, wait_for};
 use tokio::process::Child;
 
 const GENAI: &str = "genai";
@@ -176,7 +172,7 @@ impl Loop {
             "--webhook-secret-file",
             &secret,
         ];
-        let daemon = rollout_support::command(&env, &args)
+        let daemon = support::rollout::command(&env, &args)
             .env_remove("MODELSHIP_GITHUB_TOKEN")
             .env_remove("MODELSHIP_WEBHOOK_SECRET")
             .env("POD_NAMESPACE", &state_namespace)

@@ -1,21 +1,20 @@
 //! `modelship pr comment` end to end: the sandbox as the cluster (read only) and the
 //! GitHub double: one comment per PR edited on each push, `modelship/plan` statuses,
 //! invalid specs and policy denials failing the status. The tests with a cluster run on
-//! the sandbox, then on the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`common::target`).
+//! the sandbox, then on the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`support::target`).
 
-mod common;
-mod forge_support;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::target::{Target, on_each_target};
-use common::*;
-use forge_support::{Double, TOKEN};
 use k8s_openapi::api::apps::v1::Deployment;
 use modelship::cli::cluster::{ClusterArgs, Exit};
 use modelship::cli::pr::{PrCommentArgs, comment_command};
 use modelship::forge::{Credentials, RetryPolicy, Secret};
+use support::forge::{Double, TOKEN};
+use support::target::{Target, on_each_target};
+use support::*;
 
 const PR: u64 = 12;
 const SHA_1: &str = "1111111111111111111111111111111111111111";
@@ -69,16 +68,8 @@ async fn generation(cluster: &Target, namespace: &str, name: &str) -> Option<i64
 
 /// The stdout of `modelship plan DIR -o markdown` against the cluster.
 async fn plan_markdown(dir: &Path, cluster: &Target) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"))
-        .arg("plan")
-        .arg(dir)
-        .args(["-o", "markdown", "--kubeconfig"])
-        .arg(cluster.kubeconfig_path())
-        .output();
-    let output = tokio::time::timeout(STEP, output)
-        .await
-        .expect("plan finishes in time")
-        .expect("plan runs");
+    let args = ["plan", path_str(dir), "-o", "markdown"];
+    let output = binary::output(binary::on_cluster(cluster.kubeconfig_path(), args), STEP).await;
     assert_eq!(output.status.code(), Some(1), "changes: exit 1");
     String::from_utf8(output.stdout).expect("UTF-8")
 }

@@ -13,8 +13,7 @@
 //! and deletes them at the end. Admission parity is in `real_cluster_policies.rs`, the
 //! daemon in `real_cluster_daemon.rs`.
 
-mod common;
-mod real_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -23,8 +22,8 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use real_support::{Cluster, GPU_NODES, cluster, object_key, succeeded};
 use serde_json::Value;
+use support::real::{Cluster, GPU_NODES, cluster, object_key, succeeded};
 
 /// The API resource of an object's apiVersion and kind, found by discovery (cached).
 async fn resource(
@@ -159,7 +158,7 @@ async fn every_object_applies_strictly_without_warnings_and_a_second_apply_chang
     for namespace in [&genai, &risk] {
         cluster.create_namespace(namespace, &[]).await;
     }
-    let objects = real_support::render(repo.path()).await;
+    let objects = support::real::render(repo.path()).await;
     assert!(objects.len() > 20, "example-repo compiles to its objects");
     let kinds: BTreeSet<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     for kind in [
@@ -265,7 +264,7 @@ async fn zones(client: &kube::Client) -> BTreeMap<String, String> {
 
 /// `modelship apply DIR --create-namespaces --wait`, which must succeed.
 async fn apply_and_wait(cluster: &Cluster, dir: &Path) {
-    let dir = real_support::path_str(dir);
+    let dir = support::path_str(dir);
     let out = cluster
         .run_modelship(&[
             "apply",

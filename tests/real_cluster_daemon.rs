@@ -13,11 +13,9 @@
 //! until the objects of earlier tests (namespaces still being deleted) are gone, and the
 //! two tests take the [`GPU_NODES`] lock: two daemons on one cluster fight.
 //!
-//! Runs only when `MODELSHIP_TEST_KUBECONFIG` is set (see `real_support`).
+//! Runs only when `MODELSHIP_TEST_KUBECONFIG` is set (see `support::real`).
 
-mod common;
-mod daemon_support;
-mod real_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,8 +23,9 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams};
-use real_support::{Cluster, GPU_NODES, POLL_LIMIT, cluster, path_str, succeeded};
 use serde_json::Value;
+use support::real::{Cluster, GPU_NODES, POLL_EVERY, POLL_LIMIT, cluster, succeeded};
+use support::{binary, path_str};
 
 /// A `modelship run` child process on a loopback port, killed when dropped.
 struct Daemon {
@@ -46,18 +45,16 @@ impl Daemon {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let log = log_dir.join("daemon.log");
         let log_file = std::fs::File::create(&log).expect("daemon log");
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
+        let listen = addr.to_string();
+        let mut command = binary::on_cluster(
+            kubeconfig,
+            ["run", "--repo", path_str(repo), "--interval", "1s"],
+        );
         command
-            .args(["run", "--repo", path_str(repo), "--interval", "1s"])
-            .args(["--listen", &addr.to_string(), "--create-namespaces"])
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
+            .args(["--listen", &listen, "--create-namespaces"])
             .args(["--log-format", "plain"])
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
             .stdout(log_file.try_clone().expect("log handle"))
-            .stderr(log_file)
-            .kill_on_drop(true);
+            .stderr(log_file);
         let child = command.spawn().expect("modelship run starts");
         let daemon = Daemon {
             _child: child,
@@ -79,7 +76,7 @@ impl Daemon {
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        real_support::eventually_or(what, POLL_LIMIT, check, || self.log_tail()).await
+        support::until(what, POLL_LIMIT, POLL_EVERY, check, || self.log_tail()).await
     }
 
     /// The end of the daemon's log.
@@ -91,12 +88,12 @@ impl Daemon {
     }
 
     async fn status(&self) -> Value {
-        daemon_support::status(self.addr).await
+        support::daemon::status(self.addr).await
     }
 
     /// A counter or gauge of /metrics without labels (0 when absent).
     async fn metric(&self, name: &str) -> f64 {
-        let text = daemon_support::metrics(self.addr).await;
+        let text = support::daemon::metrics(self.addr).await;
         text.lines()
             .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .filter_map(|v| v.trim().parse::<f64>().ok())
@@ -105,7 +102,7 @@ impl Daemon {
 
     /// The sum of a counter over its labels.
     async fn metric_sum(&self, name: &str) -> f64 {
-        let text = daemon_support::metrics(self.addr).await;
+        let text = support::daemon::metrics(self.addr).await;
         text.lines()
             .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
@@ -185,7 +182,7 @@ async fn run_syncs_writes_nothing_when_unchanged_heals_drift_and_prunes() {
         })
         .await;
     let before = daemon.status().await["revision"].clone();
-    common::edit(
+    support::edit(
         repo.path(),
         "services/risk/fraud-detection.yaml",
         "apiVersion:",
@@ -323,7 +320,7 @@ async fn the_deploy_service_account_reconciles_example_repo_without_wildcards() 
         return;
     };
     let _gpus = GPU_NODES.lock().await;
-    let deploy = real_support::root().join("deploy");
+    let deploy = support::root().join("deploy");
     // A previous run's deploy/ may still be going away: wait until its namespace is gone.
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     cluster
@@ -370,7 +367,7 @@ async fn the_deploy_service_account_reconciles_example_repo_without_wildcards() 
         let mut command = tokio::process::Command::new("kubectl");
         command.args(&args);
         let list = succeeded(
-            real_support::run(command, None, "kubectl auth can-i --list").await,
+            support::real::run(command, None, "kubectl auth can-i --list").await,
             "kubectl auth can-i --list as the ServiceAccount",
         );
         assert!(

@@ -9,10 +9,9 @@
 //! refuses `latest` and untagged images before any policy sees them, so no-latest-images
 //! never denies a compiled object here; allowed-registries does.
 //!
-//! Runs only when `MODELSHIP_TEST_KUBECONFIG` is set (see `real_support`).
+//! Runs only when `MODELSHIP_TEST_KUBECONFIG` is set (see `support::real`).
 
-mod common;
-mod real_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,8 +21,9 @@ use kube::core::GroupVersionKind;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use real_support::{Cleanup, Cluster, cluster, object_key, path_str, succeeded};
 use serde_json::{Value, json};
+use support::real::{Cleanup, Cluster, cluster, object_key, succeeded};
+use support::{binary, path_str};
 
 /// The namespace label the exported bindings are scoped to.
 const SCOPE_LABEL: &str = "modelship.dev/parity";
@@ -49,13 +49,10 @@ fn service(name: &str, namespace: &str, image: &str) -> String {
 /// `modelship policies export` of the repository at `dir` (run in `dir`, so the
 /// command's defaults, the current directory and stdout, pick the repository).
 async fn export(dir: &Path) -> String {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
-    command
-        .args(["policies", "export"])
-        .current_dir(dir)
-        .env("NO_COLOR", "1");
+    let mut command = binary::command(["policies", "export"]);
+    command.current_dir(dir);
     succeeded(
-        real_support::run(command, None, "modelship policies export").await,
+        support::real::run(command, None, "modelship policies export").await,
         "modelship policies export",
     )
 }
@@ -165,9 +162,9 @@ fn parse_denial(message: &str, suffix: &str) -> Option<Decision> {
 /// `modelship validate DIR`'s policy errors: `Kind namespace/name` to the decision.
 /// Lines look like `FILE:LINE: error: Kind ns/name: MESSAGE [policy NAME, FILE:LINE]`.
 async fn validate(dir: &Path) -> BTreeMap<String, Decision> {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
-    command.arg("validate").arg(dir).env("NO_COLOR", "1");
-    let out = real_support::run(command, None, "modelship validate").await;
+    let mut command = binary::command(["validate"]);
+    command.arg(dir);
+    let out = support::real::run(command, None, "modelship validate").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let mut decisions = BTreeMap::new();
     for line in stderr.lines() {
@@ -198,8 +195,8 @@ async fn validate(dir: &Path) -> BTreeMap<String, Decision> {
 
 /// Installs the policies of `repo`, then compares the server's decision on every compiled
 /// object with validate's; returns the number of objects denied.
-async fn assert_parity(cluster: &Cluster, example: &real_support::Example) -> usize {
-    let suffix = real_support::unique("p");
+async fn assert_parity(cluster: &Cluster, example: &support::real::Example) -> usize {
+    let suffix = support::real::unique("p");
     for namespace in [&example.genai, &example.risk] {
         cluster
             .create_namespace(namespace, &[(SCOPE_LABEL, suffix.as_str())])
@@ -207,7 +204,7 @@ async fn assert_parity(cluster: &Cluster, example: &real_support::Example) -> us
     }
     let _installed = install(cluster, example.path(), &suffix).await;
     let expected = validate(example.path()).await;
-    let objects = real_support::render(example.path()).await;
+    let objects = support::real::render(example.path()).await;
     // A denied object shows the policies are in force (the server loads them a moment
     // after they are created).
     let probe = objects

@@ -5,17 +5,15 @@
 //! the cluster). With two replicas under leader election, the new leader resumes a
 //! rollout the old one left. `/status` and `/metrics` show the rollout.
 
-mod common;
-mod prometheus_support;
-mod rollout_support;
+mod support;
 
 use std::time::Duration;
 
-use common::bump_llm_chat_version;
 use jiff::SignedDuration;
 use modelship::rollout::Phase;
-use prometheus_support::wait_for;
-use rollout_support::*;
+use support::bump_llm_chat_version;
+use support::rollout::*;
+use support::wait_for;
 use tokio::process::Child;
 
 const GENAI: &str = "genai";

@@ -10,14 +10,12 @@
 //! - a new commit mid-rollout restarts from weight 0 with the newest revision;
 //! - image-classifier (istio) and fraud-detection made a canary (replicas) promoted.
 
-mod common;
-mod prometheus_support;
-mod rollout_support;
+mod support;
 
-use common::{bump_llm_chat_version, edit};
 use modelship::rollout::{Phase, RollbackReason};
-use prometheus_support::Traffic;
-use rollout_support::*;
+use support::prometheus::Traffic;
+use support::rollout::*;
+use support::{bump_llm_chat_version, edit};
 
 const GENAI: &str = "genai";
 const LLM: &str = "llm-chat";
@@ -123,7 +121,7 @@ async fn llm_chat_goes_5_25_gate_50_100_and_is_promoted_with_healthy_metrics_on(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("apply starts");
-    prometheus_support::wait_for(
+    support::wait_for(
         "the first step",
         std::time::Duration::from_secs(60),
         || async { matches!(state_phase(&env).await, Phase::Progressing { .. }) },

@@ -2,12 +2,10 @@
 //! client: the canary Deployment and the HTTPRoute weights land, the stable Deployment
 //! keeps its live template while the rollout runs, the state annotation reads back, a
 //! second plan changes nothing, and promotion and rollback remove the canary. Also on
-//! the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`common::target`).
+//! the real cluster of `MODELSHIP_TEST_KUBECONFIG` (`support::target`).
 
-mod common;
+mod support;
 
-use common::target::{Target, on_each_target};
-use common::*;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject};
@@ -17,6 +15,8 @@ use modelship::rollout::{
     self, ANNOTATION_ROLLOUT, LiveStable, Observation, Phase, RollbackReason, RolloutPlan,
     RolloutState, desired_template_hash, live_template_hash,
 };
+use support::target::{Target, on_each_target};
+use support::*;
 
 const NS: &str = "genai";
 const NAME: &str = "llm-chat";

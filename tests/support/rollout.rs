@@ -3,7 +3,6 @@
 //! the test's namespaces whose `prometheus.url` points at a real Prometheus scraping an
 //! [`Exporter`] the test drives per track, the `modelship` binary with the test-only step
 //! interval, and readers of the rollout state, the route weights and the Events.
-#![allow(dead_code)]
 
 use std::process::Output;
 use std::time::Duration;
@@ -14,9 +13,9 @@ use kube::api::{Api, DynamicObject, ListParams};
 use modelship::rollout::{ANNOTATION_ROLLOUT, RolloutState};
 use modelship::sandbox::Sandbox;
 
-use crate::common::target::{Kind, Target, on_each_kind};
-use crate::common::{HasClient, STEP, edit, http_route_resource};
-use crate::prometheus_support::{Exporter, PrometheusServer, Traffic, prometheus_binary};
+use crate::support::prometheus::{Exporter, PrometheusServer, Traffic, prometheus_binary};
+use crate::support::target::{Kind, Target, on_each_kind};
+use crate::support::{HasClient, STEP, binary, edit, http_route_resource, real};
 
 /// The test-only step interval every rollout of these tests runs with.
 pub const INTERVAL: &str = "4s";
@@ -78,7 +77,7 @@ pub async fn env(kind: &Kind) -> Option<Env> {
     let binary = match prometheus_binary() {
         Ok(binary) => binary,
         Err(why) => {
-            crate::common::real::say(&format!("skipped: {why}"));
+            real::say(&format!("skipped: {why}"));
             return None;
         }
     };
@@ -118,16 +117,8 @@ pub async fn env(kind: &Kind) -> Option<Env> {
 
 /// The `modelship` binary with the test step interval, against the test's cluster.
 pub fn command(env: &Env, args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_modelship"));
-    command
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(env.cluster.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env("MODELSHIP_TEST_STEP_INTERVAL", INTERVAL)
-        .env_remove("MODELSHIP_LOG")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true);
+    let mut command = binary::on_cluster(env.cluster.kubeconfig_path(), args);
+    command.env("MODELSHIP_TEST_STEP_INTERVAL", INTERVAL);
     command
 }
 

@@ -2,8 +2,6 @@
 //! `refs/pull/<n>/head` hold whole trees, signed `pull_request` and `issue_comment`
 //! deliveries, a daemon wired to the GitHub double, and the [`world::World`] of the
 //! daemon's pull-request tests (a cluster, a remote, the double, a daemon).
-#![allow(dead_code)]
-
 pub mod world;
 
 use std::net::SocketAddr;
@@ -12,10 +10,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::daemon_support::{SECRET, config, http};
-use super::forge_support::{Double, TOKEN};
 use modelship::daemon::{DaemonConfig, GitHubConfig};
 use modelship::forge::{Credentials, RetryPolicy, Secret};
+
+use crate::support::daemon::{SECRET, config, http};
+use crate::support::forge::{Double, TOKEN};
 
 pub const REPO: &str = "acme/models";
 

@@ -28,8 +28,6 @@
 //! Tests that are about the sandbox's own hooks (fault injection, holding a Deployment
 //! unready, a sandbox without CRDs) stay on the sandbox and call [`sandbox_only`], which
 //! says on stderr, when the real tier is enabled, why they are not run there.
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -174,7 +172,7 @@ pub struct Real {
 impl Target {
     /// A fresh sandbox.
     pub async fn sandbox() -> Self {
-        Target::Sandbox(super::sandbox().await)
+        Target::Sandbox(super::engine::sandbox().await)
     }
 
     /// The real cluster of `kubeconfig`, once no earlier test's objects are left on it.
@@ -439,8 +437,7 @@ impl Target {
 
     /// A copy of the repository at `dir` in the test's namespaces.
     pub fn copy_of(&self, dir: &Path) -> tempfile::TempDir {
-        let copy = tempfile::tempdir().expect("tempdir");
-        super::copy_dir(dir, copy.path());
+        let copy = super::copy_of(dir);
         self.retarget(copy.path());
         copy
     }

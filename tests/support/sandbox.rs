@@ -1,33 +1,9 @@
-//! Helpers shared by the sandbox integration tests: deadlines, object builders and
-//! error inspection.
-#![allow(dead_code)]
-
-use crate::common::poll;
+//! Helpers of the sandbox's own tests (`tests/sandbox_*.rs`): object builders and error
+//! inspection.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use serde_json::json;
-use std::future::Future;
-use std::time::Duration;
-
-/// The longest any single test step may take.
-pub const LIMIT: Duration = Duration::from_secs(20);
-
-/// Runs `fut`, failing the test if it takes longer than [`LIMIT`].
-pub async fn within<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, fut)
-        .await
-        .expect("step timed out")
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, failing after [`LIMIT`].
-pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    poll::until(what, LIMIT, Duration::from_millis(20), check, String::new).await
-}
 
 /// A ConfigMap with labels and one data key.
 pub fn configmap(name: &str, labels: &[(&str, &str)]) -> ConfigMap {

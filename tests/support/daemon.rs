@@ -2,9 +2,6 @@
 //! a daemon started on loopback against a cluster, and a minimal HTTP client. The specs
 //! and the Deployments they compile to are in namespace [`NS`] (`ml`), or, through a
 //! [`Place`], in a namespace of the test's own (a real cluster is shared).
-#![allow(dead_code)]
-
-use crate::common::poll;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,30 +17,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// The longest any single test step may take.
-pub const LIMIT: Duration = Duration::from_secs(20);
+use crate::support::poll::{LIMIT, eventually_within};
+
+/// The secret webhooks are signed with.
 pub const SECRET: &str = "webhook-secret";
 
 /// The namespace of the services of [`service`] and [`files`].
 pub const NS: &str = "ml";
-
-/// Polls `check` until it returns `Some`, failing after [`LIMIT`].
-pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    eventually_within(LIMIT, what, check).await
-}
-
-/// Polls `check` every 10 ms until it returns `Some`, failing after `limit`.
-pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    poll::until(what, limit, Duration::from_millis(10), check, String::new).await
-}
 
 /// A ModelService document in namespace [`NS`].
 pub fn service(name: &str, image_tag: &str) -> String {

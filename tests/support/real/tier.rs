@@ -1,13 +1,10 @@
-//! Helpers of the real-cluster tier (`tests/real_cluster*.rs`): the cluster named by
-//! `MODELSHIP_TEST_KUBECONFIG` (`scripts/control-plane up DIR` starts one; kind or k3d work
-//! too), namespaces of a test's own that are deleted when it ends, pass or fail, and
-//! `kubectl` and the `modelship` binary pointed at that cluster.
+//! Helpers of the tests of a real control plane only (`tests/real_*.rs`): the cluster
+//! named by `MODELSHIP_TEST_KUBECONFIG` (`scripts/control-plane up DIR` starts one; kind or
+//! k3d work too), namespaces of a test's own that are deleted when it ends, pass or fail,
+//! and `kubectl` and the `modelship` binary pointed at that cluster.
 //!
 //! Without the variable every test of the tier prints why it is skipped and passes: the
 //! tier is opt-in, as DESIGN.md's testing tiers say. Every wait here has a deadline.
-#![allow(dead_code)]
-
-use crate::common::poll;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -15,16 +12,17 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::common::real;
-
-/// The variable naming the kubeconfig of the cluster the tier runs against.
-pub use crate::common::real::ENV;
+use super::ENV;
+use crate::support::{binary, poll, real, repo};
 
 /// The longest one command (kubectl, modelship) may run, `--wait` included.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
 
 /// The longest a test polls the cluster for one condition.
 pub const POLL_LIMIT: Duration = Duration::from_secs(180);
+
+/// How often a test polls the cluster (its checks run kubectl or list objects).
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// Tests that fill the fake GPU nodes (example-repo's GPU services need all eight H100s)
 /// take this lock, so that two of them never wait on each other's pods.
@@ -51,11 +49,6 @@ pub async fn cluster(test: &str) -> Option<Cluster> {
     Some(Cluster { kubeconfig, client })
 }
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A suffix unique to this test process and call, for names on a shared cluster.
 pub fn unique(base: &str) -> String {
     format!("{base}-{}", real::unique_tag())
@@ -69,11 +62,7 @@ impl Cluster {
 
     /// Runs kubectl with `stdin` as its standard input.
     pub async fn kubectl_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut command = Command::new(real::kubectl_program());
-        command
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .arg("--request-timeout=60s")
-            .args(args);
+        let command = real::kubectl_command(&self.kubeconfig, args);
         run(command, stdin, &format!("kubectl {}", args.join(" "))).await
     }
 
@@ -87,13 +76,7 @@ impl Cluster {
 
     /// The `modelship` binary with `args`, then `--kubeconfig` for this cluster.
     pub fn modelship(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_modelship"));
-        command
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .env("NO_COLOR", "1");
-        command
+        binary::on_cluster(&self.kubeconfig, args)
     }
 
     /// Runs `modelship ARGS --kubeconfig ...` to completion.
@@ -164,37 +147,15 @@ impl Cluster {
         succeeded(out, &format!("creating namespace {name}"));
     }
 
-    /// Polls `check` until it returns `Some`, failing after [`POLL_LIMIT`].
+    /// Polls `check` every [`POLL_EVERY`] until it returns `Some`, failing after
+    /// [`POLL_LIMIT`].
     pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        eventually(what, POLL_LIMIT, check).await
+        poll::until(what, POLL_LIMIT, POLL_EVERY, check, String::new).await
     }
-}
-
-/// Polls `check` every 250 ms until it returns `Some`, failing after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    eventually_or(what, limit, check, String::new).await
-}
-
-/// [`eventually`], adding `context()` (a log's end, say) to the failure.
-pub async fn eventually_or<T, F, Fut>(
-    what: &str,
-    limit: Duration,
-    check: F,
-    context: impl FnOnce() -> String,
-) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    poll::until(what, limit, Duration::from_millis(250), check, context).await
 }
 
 /// What `kubectl delete ARGS` removes, deleted (without waiting) when this drops, also
@@ -262,18 +223,10 @@ pub fn succeeded(out: Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A path as UTF-8 (the test paths are).
-pub fn path_str(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
-
 /// `modelship render DIR -o json`: the compiled objects.
 pub async fn render(dir: &Path) -> Vec<serde_json::Value> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_modelship"));
-    command
-        .args(["render", "-o", "json"])
-        .arg(dir)
-        .env("NO_COLOR", "1");
+    let mut command = binary::command(["render", "-o", "json"]);
+    command.arg(dir);
     let out = succeeded(
         run(command, None, "modelship render").await,
         "modelship render",
@@ -321,7 +274,7 @@ impl Example {
 impl Cluster {
     /// example-repo in namespaces of its own (not created: apply or the test does that).
     pub fn example(&self) -> Example {
-        let repo = crate::common::example_copy();
+        let repo = repo::example_copy();
         let genai = unique("genai");
         let risk = unique("risk");
         for (file, from, to) in [
@@ -331,7 +284,7 @@ impl Cluster {
             ("services/risk/fraud-detection.yaml", "risk-prod", &risk),
             ("services/risk/transaction-anomaly.yaml", "risk-prod", &risk),
         ] {
-            crate::common::edit(
+            repo::edit(
                 repo.path(),
                 file,
                 &format!("namespace: {from}\n"),

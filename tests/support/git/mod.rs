@@ -2,6 +2,10 @@
 //! ports and stopped when dropped: OpenSSH's `sshd` ([`sshd`]) and `git http-backend`
 //! behind a TLS server with Basic auth and a private CA ([`https`]); and the bare
 //! repositories they serve ([`remote`]).
+//!
+//! These files need nothing else of `tests/support`: the Git source's unit tests include
+//! `remote.rs` and `certs.rs`, and the fetch benchmark (`examples/git_fetch_scale.rs`) this
+//! whole module, by path; hence the allowances of their own.
 #![allow(dead_code)]
 
 pub mod certs;
@@ -13,20 +17,8 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
-/// The longest any single step of a server test may take.
+/// The longest any single step of a server test may take (a fetch, a server's start).
 pub const LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs the blocking `work` (a fetch) on a thread of its own and fails the test if it
-/// takes longer than [`LIMIT`].
-pub fn within<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(work());
-    });
-    result
-        .recv_timeout(LIMIT)
-        .unwrap_or_else(|_| panic!("{what} did not finish within {LIMIT:?}"))
-}
 
 /// A port nobody listens on at `ip` right now.
 pub fn free_port(ip: Ipv4Addr) -> u16 {

@@ -1,8 +1,12 @@
 //! The real cluster of the tests: the kubeconfig named by `MODELSHIP_TEST_KUBECONFIG`
 //! (`scripts/control-plane up DIR` starts one; kind or k3d work too), the `kubectl` to
-//! drive it with, and the objects example-repo's pods refer to. Shared by the real-cluster
-//! tier (`real_support`) and by the tests that run on both the sandbox and a real cluster
-//! (`target`).
+//! drive it with, and the objects example-repo's pods refer to. Shared by the tests of a
+//! real control plane only ([`tier`], `tests/real_*.rs`) and by those that run on both the
+//! sandbox and a real cluster ([`super::target`], `tests/cluster_*.rs`).
+
+pub mod tier;
+
+pub use tier::*;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

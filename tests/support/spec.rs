@@ -1,6 +1,5 @@
 //! Shared by the table-driven rule tests: a valid base service, a configuration with a
 //! GPU catalog, the case type, and the check that a case yields exactly its diagnostic.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

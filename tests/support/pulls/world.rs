@@ -3,8 +3,6 @@
 //! GitHub pointed at the double. Its services are in the test's namespace `ml`
 //! ([`World::ml`]), its pending outcomes in the test's namespace `modelship`, its previews
 //! in `<ml>-pr-<n>`; every wait lasts as long as the cluster needs ([`Target::patience`]).
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -14,9 +12,10 @@ use modelship::daemon::DaemonConfig;
 use modelship::forge::Marker;
 
 use super::{deliver_ok, pull_request, pulls_config, statuses_of};
-use crate::common::target::Target;
-use crate::daemon_support::{LIMIT, NS, Place, Remote, Running, commit_to, eventually_within};
-use crate::forge_support::{Comment, Double};
+use crate::support::daemon::{NS, Place, Remote, Running, commit_to};
+use crate::support::forge::{Comment, Double};
+use crate::support::poll::{LIMIT, eventually_within};
+use crate::support::target::Target;
 
 /// The daemon's poll interval in these tests: webhooks drive every reconcile.
 pub const HOUR: Duration = Duration::from_secs(3600);

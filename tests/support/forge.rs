@@ -16,7 +16,6 @@
 //! Repository endpoints require `Authorization: Bearer` with the double's token (or an
 //! installation token it issued): anything else is a 401, as on GitHub. Faults are matched
 //! in order by method and path fragment and used once each.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

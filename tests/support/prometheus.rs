@@ -11,10 +11,6 @@
 //! by `scripts/setup`) on a free loopback port, scraping the exporter every second, and
 //! kills it on drop.
 
-#![allow(dead_code)]
-
-use crate::common::poll;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +22,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use tokio::process::{Child, Command};
+
+use crate::support::poll::wait_for;
 
 /// What one track of one service receives per scrape.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,18 +236,4 @@ impl PrometheusServer {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
-}
-
-/// Polls `check` every 200 ms until it holds; panics after `limit` naming `what`.
-pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let every = Duration::from_millis(200);
-    let holds = || {
-        let answer = check();
-        async move { answer.await.then_some(()) }
-    };
-    poll::until(what, limit, every, holds, String::new).await;
 }

@@ -1,15 +1,9 @@
-//! Shared helpers of the plan and apply integration tests: a sandbox with the example
-//! repository's namespaces, loading a repository, planning and applying through the real
-//! client. The helpers take anything with a client ([`HasClient`]): a sandbox, or a
-//! [`target::Target`] (the sandbox or a real cluster, see `target`).
-#![allow(dead_code)]
-
-pub mod poll;
-pub mod real;
-pub mod target;
+//! Loading a repository, planning and applying it through the engine and the real client,
+//! as `modelship plan` and `apply` do, against anything with a client ([`HasClient`]): a
+//! sandbox, or a [`super::target::Target`] (the sandbox or a real cluster).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use modelship::cli::cluster::prepare_dir;
@@ -24,51 +18,6 @@ pub const STEP: Duration = Duration::from_secs(30);
 /// Fast retries for tests: a fault-injected request is retried within milliseconds.
 pub fn fast_retry() -> RetryPolicy {
     RetryPolicy::new(8, Duration::from_millis(5), Duration::from_millis(50))
-}
-
-/// The example repository shipped with the project.
-pub fn example_repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo")
-}
-
-/// A writable copy of the example repository.
-pub fn example_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&example_repo(), dir.path());
-    dir
-}
-
-/// Copies the directory tree `from` into `to`.
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// Replaces `from` with `to` in a file of a repository copy (the text must be there).
-pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).expect("read");
-    assert!(text.contains(from), "{file} does not contain {from:?}");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
-}
-
-/// The model version bump of llm-chat (3.1.0 to 3.2.0) in a repository copy: a canary
-/// GPU service whose every object carries the version label.
-pub fn bump_llm_chat_version(dir: &Path) {
-    edit(
-        dir,
-        "services/genai/llm-chat.yaml",
-        "version: \"3.1.0\"",
-        "version: \"3.2.0\"",
-    );
 }
 
 /// Loads, compiles and prepares a repository directory with the engine.
