@@ -10,8 +10,8 @@
 //!
 //! Runs only when `MODELSHIP_TEST_KUBECONFIG` names a cluster (`scripts/control-plane up`);
 //! otherwise each test says why it is skipped. Each test works in namespaces of its own
-//! and deletes them at the end. Admission parity is in `real_cluster_policies.rs`, the
-//! daemon in `real_cluster_daemon.rs`.
+//! and deletes them at the end. Admission parity is in `real_admission.rs`, the
+//! daemon in `real_daemon.rs`.
 
 mod support;
 
