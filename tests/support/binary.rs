@@ -45,11 +45,7 @@ pub async fn output(mut command: tokio::process::Command, limit: Duration) -> Ou
 }
 
 /// Runs `modelship ARGS` to its end from a test without a runtime.
-pub fn output_blocking<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
+pub fn output_blocking(args: &[&str]) -> Output {
     std_command(args)
         .output()
         .expect("the modelship binary runs")
