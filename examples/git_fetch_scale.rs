@@ -14,7 +14,7 @@
 //! nothing but fetch, over git's smart HTTP as in production. Peak memory is the
 //! process's VmHWM, reset before each fetch through /proc/self/clear_refs (Linux).
 
-#[path = "../tests/git_support/mod.rs"]
+#[path = "../tests/support/git/mod.rs"]
 mod git_support;
 
 use std::io::{BufRead, BufReader};

@@ -1,23 +1,9 @@
 //! The `modelship` binary end to end: exit codes, stdout/stderr discipline, determinism.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn modelship(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelship"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the modelship binary runs")
-}
-
-fn example_repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::binary::{output_blocking as modelship, text};
+use support::example_repo;
 
 #[test]
 fn validate_accepts_the_example_repository() {

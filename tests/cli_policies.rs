@@ -2,41 +2,14 @@
 //! prints warnings without failing, reports broken policies, and `policies export` writes
 //! one file per policy.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn modelship(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelship"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the modelship binary runs")
-}
-
-fn example_repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::binary::{output_blocking as modelship, text};
+use support::example_repo;
 
 /// A copy of example-repo with `edit` applied to llm-chat's spec.
-fn example_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let path = entry.unwrap().path();
-            let target = to.join(path.file_name().unwrap());
-            if path.is_dir() {
-                copy(&path, &target);
-            } else {
-                std::fs::copy(&path, &target).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(&example_repo(), dir.path());
+fn llm_chat_edited(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = support::example_copy();
     let spec = dir.path().join("services/genai/llm-chat.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(&spec, edit(text)).unwrap();
@@ -52,7 +25,7 @@ fn to_docker_hub(text: String) -> String {
 
 #[test]
 fn a_deny_violation_makes_validate_exit_2_at_the_spec() {
-    let repo = example_copy(to_docker_hub);
+    let repo = llm_chat_edited(to_docker_hub);
     let out = modelship(&["validate", repo.path().to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -65,7 +38,7 @@ fn a_deny_violation_makes_validate_exit_2_at_the_spec() {
 
 #[test]
 fn warn_bindings_print_warnings_and_validate_still_passes() {
-    let repo = example_copy(to_docker_hub);
+    let repo = llm_chat_edited(to_docker_hub);
     std::fs::write(
         repo.path().join("policies/allowed-registries-binding.yaml"),
         "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: registries-warn\nspec:\n  policyName: allowed-registries\n  validationActions: [Warn]\n",

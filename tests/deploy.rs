@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod strict_schema;
+mod support;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,7 +48,7 @@ fn the_kustomization_builds_and_passes_strict_validation() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("deploy.yaml");
     std::fs::write(&file, &yaml).unwrap();
-    let report = strict_schema::assert_strictly_valid(&[file], "1.33.0");
+    let report = support::schema::assert_strictly_valid(&[file], "1.33.0");
     let kinds: Vec<String> = objects(&yaml)
         .iter()
         .map(|o| o["kind"].as_str().unwrap_or_default().to_string())

@@ -2,19 +2,17 @@
 //! pagination, retries on 502 and rate limits, permissions, App tokens, and no credential
 //! in any recorded body or error.
 
-mod forge_support;
+mod support;
 
 use std::time::Duration;
 
-use forge_support::{Double, Fault, TOKEN};
 use http::Method;
 use modelship::forge::{
     AppKey, Approval, CommentWrite, Credentials, ForgeMetrics, GitHub, Marker, Permission, Repo,
     RetryPolicy, Secret, StatusContext, StatusState,
 };
-
-/// Every step finishes within this.
-const STEP: Duration = Duration::from_secs(20);
+use support::forge::{Double, Fault, TOKEN};
+use support::within;
 
 fn fast() -> RetryPolicy {
     RetryPolicy {
@@ -50,12 +48,6 @@ fn app_client(double: &Double) -> GitHub {
         ForgeMetrics::default(),
     )
     .unwrap()
-}
-
-async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, future)
-        .await
-        .expect("the GitHub call finishes in time")
 }
 
 #[tokio::test]

@@ -1,21 +1,19 @@
 //! The Git source against git's smart HTTP: `git http-backend` behind a TLS server with a
-//! private CA and Basic auth (tests/git_support/https.rs), each test with its own server on
+//! private CA and Basic auth (tests/support/git/https.rs), each test with its own server on
 //! a free loopback port. Token and user/password auth, `--git-ca-file`, a refused token
 //! reported without the token, a rotated token file used without a restart, a pull
 //! request's head ref, and the daemon keeping its last good revision while the server is
 //! away.
 
-mod common;
-mod daemon_support;
-mod git_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use git_support::LIMIT;
-use git_support::https::{GitHttps, TestCa};
-use git_support::remote::Remote;
 use modelship::source::{GitAuth, GitConfig, GitError, GitSource, SecretSource, Snapshot, Source};
+use support::git::LIMIT;
+use support::git::https::{GitHttps, TestCa};
+use support::git::remote::Remote;
 
 const TOKEN: &str = "ghs_first-token-value";
 
@@ -185,7 +183,8 @@ async fn a_pull_request_head_ref_and_a_force_push_over_https() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
-    use daemon_support::{Running, config, eventually, push_webhook, service, status, wait_image};
+    use support::daemon::{Running, config, push_webhook, service, status, wait_image};
+    use support::eventually;
 
     let remote = Remote::new();
     remote.commit("main", &[("services/alpha.yaml", service("alpha", "1"))]);
@@ -208,7 +207,7 @@ async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
     server.stop().await;
     remote.commit("main", &[("services/alpha.yaml", service("alpha", "2"))]);
     assert_eq!(
-        push_webhook(daemon.addr(), daemon_support::SECRET).await,
+        push_webhook(daemon.addr(), support::daemon::SECRET).await,
         202
     );
     let away = eventually("the fetch failure on /status", || async {
@@ -221,7 +220,7 @@ async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
     assert!(!error.contains(TOKEN), "{error}");
     assert_eq!(away["services"]["ml/alpha"]["state"], "in-sync");
     assert_eq!(
-        daemon_support::image(&sandbox.client(), "alpha")
+        support::daemon::image(&sandbox.client(), "alpha")
             .await
             .as_deref(),
         Some("registry.example.com/alpha:1")
@@ -229,7 +228,7 @@ async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
 
     server.restart().await;
     assert_eq!(
-        push_webhook(daemon.addr(), daemon_support::SECRET).await,
+        push_webhook(daemon.addr(), support::daemon::SECRET).await,
         202
     );
     wait_image(&sandbox.client(), "alpha", "2").await;
@@ -245,7 +244,7 @@ async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
     std::fs::remove_file(token_file(dir.path())).unwrap();
     remote.commit("main", &[("services/alpha.yaml", service("alpha", "3"))]);
     assert_eq!(
-        push_webhook(daemon.addr(), daemon_support::SECRET).await,
+        push_webhook(daemon.addr(), support::daemon::SECRET).await,
         202
     );
     let unreadable = eventually("the credential error on /status", || async {
@@ -259,7 +258,7 @@ async fn the_daemon_keeps_the_last_good_revision_while_the_server_is_away() {
     );
     assert!(unreadable.contains(&token_file(dir.path()).display().to_string()));
     assert_eq!(
-        daemon_support::image(&sandbox.client(), "alpha")
+        support::daemon::image(&sandbox.client(), "alpha")
             .await
             .as_deref(),
         Some("registry.example.com/alpha:2")

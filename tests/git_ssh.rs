@@ -5,16 +5,17 @@
 //! Each test starts its own sshd on a free loopback port; a test that cannot run because
 //! OpenSSH is missing says so on stderr.
 
-mod git_support;
+mod support;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use git_support::remote::Remote;
-use git_support::sshd::{self, Sshd};
-use git_support::within;
 use modelship::source::known_hosts::HostKeyError;
 use modelship::source::{GitAuth, GitConfig, GitError, GitSource, Snapshot};
+use support::git::LIMIT;
+use support::git::remote::Remote;
+use support::git::sshd::{self, Sshd};
+use support::within_blocking;
 
 /// A source following main of `remote` through `sshd`, trusting `known_hosts`.
 fn source(sshd: &Sshd, remote: &Remote, known_hosts: &str) -> (GitSource, tempfile::TempDir) {
@@ -39,7 +40,7 @@ fn source(sshd: &Sshd, remote: &Remote, known_hosts: &str) -> (GitSource, tempfi
 /// One fetch of main, with a deadline.
 fn fetch(git: &GitSource) -> Result<Snapshot, GitError> {
     let git = git.clone();
-    within("an ssh fetch", move || git.fetch_blocking())
+    within_blocking("an ssh fetch", LIMIT, move || git.fetch_blocking())
 }
 
 fn known_hosts_of(dir: &tempfile::TempDir) -> PathBuf {

@@ -13,7 +13,7 @@ use modelship::cli::policies::{ExportConfig, export};
 use modelship::policy::{Action, PolicySet, Subject};
 use serde_json::json;
 
-mod strict_schema;
+mod support;
 
 const SPEC_ONLY: [&str; 3] = ["gpu-budget", "production-gpu-canary", "require-owner"];
 
@@ -54,7 +54,7 @@ fn exported_policies_pass_strict_schema_validation() {
         .map(|name| out.path().join(name))
         .collect();
     assert!(paths.len() >= 5, "{paths:?}");
-    let report = strict_schema::assert_strictly_valid(&paths, "1.33.0");
+    let report = support::schema::assert_strictly_valid(&paths, "1.33.0");
     // Every document was checked: one policy and one binding per file.
     let validated = report.matches(" passed for resource ").count();
     assert_eq!(validated, 2 * paths.len(), "{report}");

@@ -9,15 +9,15 @@
 //! git diff tests/golden/comments docs/pr-comment-example.md
 //! ```
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::*;
 use modelship::engine::{self, Revision, Run, Sweep};
 use modelship::plan::LiveSet;
 use modelship::plan::render::{COMMENT_LIMIT, Links};
 use serde_json::json;
+use support::*;
 
 const SHA: &str = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39";
 

@@ -3,8 +3,7 @@
 //! without traffic has no data, and a stopped Prometheus is an error. Then the state
 //! machine drives whole rollouts on those verdicts: promoted, rolled back, paused.
 
-mod common;
-mod prometheus_support;
+mod support;
 
 use std::time::Duration;
 
@@ -15,7 +14,8 @@ use modelship::rollout::{
     SeriesNames, Verdict,
 };
 use modelship::spec::{AnalysisQuery, AnalysisSeries, AnalysisSpec, Router};
-use prometheus_support::*;
+use support::prometheus::*;
+use support::wait_for;
 
 const NS: &str = "ml";
 const WINDOW: SignedDuration = SignedDuration::from_secs(10);

@@ -1,18 +1,18 @@
 //! Server-side apply through the real kube client: creation, ownership shared between
 //! managers, conflicts, force, removal of fields a manager stops sending, no-op applies,
 //! and defaulting visible on read. Each test also runs on the real cluster of
-//! `MODELSHIP_TEST_KUBECONFIG` (`common::target`), in a namespace of its own.
+//! `MODELSHIP_TEST_KUBECONFIG` (`support::target`), in a namespace of its own.
 
-mod common;
-mod sandbox_support;
+mod support;
 
-use common::target::{Target, on_each_target};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, Patch, PatchParams};
 use modelship::sandbox::{Sandbox, Verb};
-use sandbox_support::{status_of, within};
 use serde_json::{Value, json};
+use support::sandbox::status_of;
+use support::target::{Target, on_each_target};
+use support::within;
 
 fn cm_config(data: Value) -> Value {
     json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "settings" }, "data": data })

@@ -2,8 +2,7 @@
 //! 410), the simulated Deployment controller and `/scale`, CRD registration, and fault
 //! injection.
 
-mod common;
-mod sandbox_support;
+mod support;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -15,9 +14,10 @@ use kube::api::{
 };
 use kube::discovery::Discovery;
 use modelship::sandbox::{FaultCode, FaultFilter, Sandbox, Verb};
-use sandbox_support::{configmap, deployment, eventually, status_of, within};
 use serde_json::json;
 use std::time::Duration;
+use support::sandbox::{configmap, deployment, status_of};
+use support::{eventually, within};
 
 fn name_of(event: &WatchEvent<ConfigMap>) -> String {
     match event {

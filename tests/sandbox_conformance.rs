@@ -1,15 +1,15 @@
 //! The sandbox through the real kube client: verbs, selectors, errors, dry runs,
 //! bookkeeping and defaulting behave like kube-apiserver.
 
-mod common;
-mod sandbox_support;
+mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use modelship::sandbox::{Sandbox, Verb};
-use sandbox_support::{configmap, deployment, service, status_of, within};
 use serde_json::json;
+use support::sandbox::{configmap, deployment, service, status_of};
+use support::within;
 
 async fn sandbox() -> Sandbox {
     within(Sandbox::start()).await.expect("sandbox starts")

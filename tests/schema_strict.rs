@@ -9,7 +9,7 @@ use std::path::Path;
 
 use modelship::compile::{self, Source};
 
-mod strict_schema;
+mod support;
 
 const VERSIONS: [&str; 2] = ["1.33.0", "1.37.0"];
 
@@ -44,6 +44,6 @@ fn rendered_builtin_objects_pass_strict_schema_validation() {
     );
 
     for version in VERSIONS {
-        strict_schema::assert_strictly_valid(&paths, version);
+        support::schema::assert_strictly_valid(&paths, version);
     }
 }

@@ -2,9 +2,9 @@
 //! resources, table-driven: each case is a small repository with one mistake and the
 //! single diagnostic it must produce (file, line, column, field, message).
 
-mod spec_common;
+mod support;
 
-use spec_common::*;
+use support::spec::*;
 
 fn cases() -> Vec<Case> {
     vec![

@@ -1,9 +1,9 @@
 //! Validation rules of `modelship.yaml` and of services against it, table-driven like
 //! `spec_rules.rs`.
 
-mod spec_common;
+mod support;
 
-use spec_common::*;
+use support::spec::*;
 
 fn config_cases() -> Vec<Case> {
     let svc = |extra: &str| with(extra);

@@ -1,9 +1,9 @@
 //! Validation rules of GPUs, autoscaling, rollouts, traffic, placement, disruption and
 //! network, table-driven like `spec_rules.rs`.
 
-mod spec_common;
+mod support;
 
-use spec_common::*;
+use support::spec::*;
 
 fn cases() -> Vec<Case> {
     vec![

@@ -1,6 +1,6 @@
 use super::*;
 
-#[path = "../../tests/git_support/certs.rs"]
+#[path = "../../tests/support/git/certs.rs"]
 mod certs;
 
 /// A CA and a certificate it signed for `names`.

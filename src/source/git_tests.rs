@@ -2,7 +2,7 @@ use git2::Repository;
 
 use super::*;
 
-#[path = "../../tests/git_support/remote.rs"]
+#[path = "../../tests/support/git/remote.rs"]
 mod remote;
 use remote::Remote;
 

@@ -81,7 +81,7 @@
 //! ReplicaSets, Endpoints, and every controller except the Deployment status simulation.
 //!
 //! # Measured against a real API server
-//! The real-cluster tier (`tests/real_cluster*.rs`, kube-apiserver v1.37.2 from
+//! The real-cluster tier (`tests/real_*.rs`, kube-apiserver v1.37.2 from
 //! `testenv/`) runs what the sandbox tests check against the real thing. Where the two
 //! disagreed:
 //! - CRDs of protected groups (`k8s.io`, `kubernetes.io` and subdomains) need the
@@ -106,7 +106,7 @@
 //!   naming a PriorityClass or RuntimeClass that does not exist. The sandbox schedules no pods.
 //!
 //! The sandbox integration tests that are about Kubernetes also run on the real cluster
-//! (`tests/common/target.rs`); what they found:
+//! (`tests/support/target.rs`); what they found:
 //! - `metadata.generation` is kept only by kinds whose strategy sets it (workloads, HPAs,
 //!   PDBs, network and admission policies, CRDs and custom resources); the sandbox gave
 //!   every object one, ConfigMaps and Services included. Fixed:
