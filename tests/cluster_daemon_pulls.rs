@@ -536,3 +536,64 @@ async fn a_github_app_plans_with_installation_tokens_on(cluster: Target) {
     assert!(tokens.iter().all(|t| !text.contains(t.as_str())));
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_pull_request_and_the_daemon_see_the_same_namespace_labels() {
+    on_each_target(
+        "a_pull_request_and_the_daemon_see_the_same_namespace_labels",
+        a_pull_request_and_the_daemon_see_the_same_namespace_labels_on,
+    )
+    .await;
+}
+
+/// A policy on `namespaceObject` (the namespace's live labels) judges a pull request's
+/// head as the daemon judges the same content once it is on main: both read the labels
+/// through the one `engine::namespace_labels`.
+async fn a_pull_request_and_the_daemon_see_the_same_namespace_labels_on(cluster: Target) {
+    let frozen = "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {name: frozen-namespaces}\nspec:\n  matchConstraints:\n    resourceRules:\n      - {apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE, UPDATE]}\n  validations:\n    - expression: namespaceObject == null || namespaceObject.metadata.labels['freeze'] != 'yes'\n      message: the namespace is frozen\n".to_string();
+    let world = world_of_a(cluster).await;
+    let ml = world.ml();
+    world.place().wait_image("a", "1").await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(world.cluster.client());
+    let label = serde_json::json!({"metadata": {"labels": {"freeze": "yes"}}});
+    within(async {
+        namespaces
+            .patch(
+                &ml,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&label),
+            )
+            .await
+            .expect("namespace labelled")
+    })
+    .await;
+    let files = [a_file(&ml, "2"), ("policies/frozen.yaml", frozen)];
+    let head = world.open_pr(12, &files, "f-1").await;
+    assert_eq!(world.plan_status(&head).await, "failure");
+    let body = &world.plan_comments(12)[0].body;
+    assert!(
+        body.contains("frozen-namespaces") && body.contains("the namespace is frozen"),
+        "the pull request's plan sees the label: {body}"
+    );
+    // The same content on main: the daemon denies it alike and leaves `a` at tag 1.
+    commit_to(&world.remote.path(), "refs/heads/main", &files);
+    world.daemon.handles.trigger.notify_one();
+    let addr = world.daemon.addr();
+    let key = format!("{ml}/a");
+    let error = world
+        .eventually("the daemon blocks a", || async {
+            let status = status(addr).await;
+            let service = &status["services"][&key];
+            (service["state"] == "invalid").then(|| {
+                service["last_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        })
+        .await;
+    assert!(error.contains("the namespace is frozen"), "{error}");
+    world.place().wait_image("a", "1").await;
+    world.stop().await;
+}

@@ -353,105 +353,6 @@ async fn an_unchanged_repository_writes_nothing_in_either_on(kind: Kind) {
 }
 
 #[tokio::test]
-async fn creates_follow_the_one_kind_order_in_both() {
-    on_each_kind(
-        "creates_follow_the_one_kind_order_in_both",
-        creates_follow_the_one_kind_order_in_both_on,
-    )
-    .await;
-}
-
-async fn creates_follow_the_one_kind_order_in_both_on(kind: Kind) {
-    let before = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(before.path().join("services")).expect("mkdir");
-    let after = example_copy();
-    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
-    let per_service = decisions.per_service();
-    let classifier = &per_service["genai/image-classifier"];
-    let order: Vec<&str> = classifier.iter().map(|(_, r, _)| r.as_str()).collect();
-    assert_eq!(
-        order,
-        [
-            "serviceaccounts",
-            "services",
-            "services",
-            "services",
-            "deployments",
-            "poddisruptionbudgets",
-            "destinationrules",
-            "virtualservices"
-        ]
-    );
-    assert_eq!(
-        per_service["namespaces"],
-        [
-            (Verb::Create, "namespaces".to_string(), String::new()),
-            (Verb::Create, "namespaces".to_string(), String::new())
-        ],
-        "genai and risk-prod created once each"
-    );
-}
-
-#[tokio::test]
-async fn an_update_writes_only_the_changed_object_in_both() {
-    on_each_kind(
-        "an_update_writes_only_the_changed_object_in_both",
-        an_update_writes_only_the_changed_object_in_both_on,
-    )
-    .await;
-}
-
-async fn an_update_writes_only_the_changed_object_in_both_on(kind: Kind) {
-    let before = example_copy();
-    let after = example_copy();
-    bump_fraud_detection(after.path());
-    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
-    let written: Vec<_> = decisions
-        .writes
-        .iter()
-        .map(|(v, r, ns, n)| format!("{v} {r} {ns}/{n}"))
-        .collect();
-    assert_eq!(written, ["apply deployments risk-prod/fraud-detection"]);
-}
-
-#[tokio::test]
-async fn the_only_service_of_a_namespace_is_pruned_by_both() {
-    on_each_kind(
-        "the_only_service_of_a_namespace_is_pruned_by_both",
-        the_only_service_of_a_namespace_is_pruned_by_both_on,
-    )
-    .await;
-}
-
-async fn the_only_service_of_a_namespace_is_pruned_by_both_on(kind: Kind) {
-    let before = example_copy();
-    edit(
-        before.path(),
-        "services/genai/llm-chat.yaml",
-        "namespace: genai",
-        "namespace: llm",
-    );
-    let after = example_copy();
-    edit(
-        after.path(),
-        "services/genai/llm-chat.yaml",
-        "namespace: genai",
-        "namespace: llm",
-    );
-    std::fs::remove_file(after.path().join("services/genai/llm-chat.yaml")).expect("rm");
-    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
-    assert!(!decisions.guarded);
-    let gone = deleted(&decisions);
-    assert!(!gone.is_empty());
-    assert!(
-        gone.iter()
-            .all(|(_, name)| name.starts_with("llm/llm-chat")),
-        "{gone:?}"
-    );
-    assert!(decisions.live.keys().all(|(_, ns, _)| ns != "llm"));
-}
-
-#[tokio::test]
 async fn a_vanished_team_folder_is_kept_by_the_guard_in_both() {
     on_each_kind(
         "a_vanished_team_folder_is_kept_by_the_guard_in_both",
@@ -468,25 +369,6 @@ async fn a_vanished_team_folder_is_kept_by_the_guard_in_both_on(kind: Kind) {
     assert!(decisions.guarded);
     assert!(deleted(&decisions).is_empty());
     assert!(decisions.live.keys().any(|(_, ns, _)| ns == "genai"));
-}
-
-#[tokio::test]
-async fn a_wiped_repository_is_kept_by_the_guard_in_both() {
-    on_each_kind(
-        "a_wiped_repository_is_kept_by_the_guard_in_both",
-        a_wiped_repository_is_kept_by_the_guard_in_both_on,
-    )
-    .await;
-}
-
-async fn a_wiped_repository_is_kept_by_the_guard_in_both_on(kind: Kind) {
-    let before = example_copy();
-    let after = example_copy();
-    std::fs::remove_dir_all(after.path().join("services")).expect("rm");
-    std::fs::create_dir_all(after.path().join("services")).expect("mkdir");
-    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
-    assert!(decisions.guarded);
-    assert!(decisions.writes.is_empty(), "{:?}", decisions.writes);
 }
 
 #[tokio::test]
@@ -569,34 +451,4 @@ async fn drift_is_healed_alike_on(kind: Kind) {
         "fraud-detection".to_string(),
     )]["spec"]["template"]["spec"]["containers"][0]["image"];
     assert_eq!(image, "registry.example.com/risk/xgboost-server:2.1.0");
-}
-
-#[tokio::test]
-async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike() {
-    on_each_kind(
-        "an_invalid_spec_blocks_its_service_and_all_pruning_alike",
-        an_invalid_spec_blocks_its_service_and_all_pruning_alike_on,
-    )
-    .await;
-}
-
-async fn an_invalid_spec_blocks_its_service_and_all_pruning_alike_on(kind: Kind) {
-    let before = example_copy();
-    let after = example_copy();
-    edit(
-        after.path(),
-        "services/risk/transaction-anomaly.yaml",
-        "maxReplicas: 8",
-        "maxReplica: 8",
-    );
-    std::fs::remove_file(after.path().join("services/genai/text-embedding.yaml")).expect("rm");
-    bump_fraud_detection(after.path());
-    let decisions = both(&kind, before.path(), after.path(), &no_setup).await;
-    assert!(deleted(&decisions).is_empty());
-    let written: Vec<_> = decisions
-        .writes
-        .iter()
-        .map(|(_, r, ns, n)| format!("{r} {ns}/{n}"))
-        .collect();
-    assert_eq!(written, ["deployments risk-prod/fraud-detection"]);
 }

@@ -42,7 +42,7 @@ use crate::engine::{
     Trigger, Verdict, rollout,
 };
 use crate::meta::ServiceId;
-use crate::plan::{Detail, PruneMode};
+use crate::plan::{BlockReason, Detail, PruneMode};
 use crate::source::Snapshot;
 
 /// Why a service is reconciled.
@@ -329,8 +329,23 @@ impl Runner {
         };
         if let Some(guard) = guard {
             tracing::error!(%guard, "mass-prune guard: nothing pruned");
-            self.shared.metrics.error("mass_prune");
-            self.shared.board.write().await.mass_prune = Some(guard.to_string());
+            self.shared
+                .metrics
+                .error(BlockReason::MassPrune.metric_label());
+            let message = guard.to_string();
+            self.shared.board.write().await.mass_prune = Some(message.clone());
+            // The services the guard keeps: blocked, with its verdict, until a revision
+            // names them again or the guard allows their pruning.
+            for id in &guard.kept {
+                let entry = self.services.entry(id.clone()).or_insert_with(Entry::new);
+                entry.phase = Phase::Idle;
+                entry.verdict = Some(Verdict::Blocked {
+                    reason: BlockReason::MassPrune,
+                    message: message.clone(),
+                });
+                entry.last_error = Some(message.clone());
+            }
+            self.show(&guard.kept).await;
             return;
         }
         self.shared.board.write().await.mass_prune = None;
