@@ -9,7 +9,8 @@
 //!   "services": [{
 //!     "namespace": str, "name": str,
 //!     "status": "present" | "removed" | "blocked",
-//!     "reason": "invalid-spec" | "repository-invalid" | "policy-denied",   (blocked only)
+//!     "reason": "invalid-spec" | "compile" | "rollout" | "repository-invalid"
+//!             | "policy-denied" | "policies-broken" | "mass-prune",          (blocked only)
 //!     "summary": {"version"?: {"before", "after"}, "images"?: [{"container", "before", "after"}],
 //!                 "replicas"?: {"before", "after"}, "gpus"?: {"before", "after"}},
 //!     "objects": [{
