@@ -25,7 +25,6 @@
 //! them, per revision, within the mass-prune guard.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
@@ -36,8 +35,9 @@ use crate::cluster::{self, WriteMode, Writer};
 use crate::compile;
 use crate::meta::ServiceId;
 use crate::plan::{self, BlockReason, Detail, ServicePlan, ServiceStatus};
-use crate::policy::{self, ServiceViolations};
-use crate::state::{DesiredService, DesiredState, LiveState};
+use crate::policy::{self, Violation};
+use crate::spec::LoadedService;
+use crate::state::{DesiredService, LiveState};
 
 /// What to do when the cluster differs from a spec already found in sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -406,7 +406,7 @@ impl<A: Analyst> Step<'_, A> {
             });
         }
         // What Git asks for at rest is judged first: a denied service is not rolled out.
-        let at_rest_violations = self.violations(id, &at_rest, live)?;
+        let at_rest_violations = self.violations(svc, &at_rest, live)?;
         let (desired, violations, rollout) = match (canary, typed) {
             (Some(rollout_plan), Some(objects)) if !denies(&at_rest_violations) => {
                 let ctx = rollout::Context {
@@ -418,7 +418,7 @@ impl<A: Analyst> Step<'_, A> {
                 match rollout::advance(&ctx, svc, rollout_plan, objects, live).await {
                     Ok((objects, advanced)) => {
                         let desired = DesiredService { objects, ..at_rest };
-                        let violations = self.violations(id, &desired, live)?;
+                        let violations = self.violations(svc, &desired, live)?;
                         (desired, violations, Some(advanced))
                     }
                     Err(error) => {
@@ -430,8 +430,7 @@ impl<A: Analyst> Step<'_, A> {
         };
         let mut service =
             plan::plan_service(&desired, live, self.detail).map_err(super::Error::from)?;
-        let found = violations.into_values().flatten().collect();
-        plan::enforce_service(&mut service, found);
+        plan::enforce_service(&mut service, violations);
         let blocked = match service.status {
             ServiceStatus::Blocked(reason) => Some((reason, denial_message(&service))),
             _ => None,
@@ -444,39 +443,32 @@ impl<A: Analyst> Step<'_, A> {
         })
     }
 
-    /// The policy violations of one service's desired objects, with the live objects as
-    /// `oldObject` and the revision's namespace labels.
+    /// The policy violations of one service: its spec and its desired objects, with the
+    /// live objects as `oldObject` and the revision's namespace labels.
     fn violations(
         &self,
-        id: &ServiceId,
+        svc: &LoadedService,
         desired: &DesiredService,
         live: &dyn LiveState,
-    ) -> Result<ServiceViolations, Error> {
+    ) -> Result<Vec<Violation>, Error> {
         let prepared = &self.revision.prepared;
         if prepared.policies.is_empty() {
-            return Ok(ServiceViolations::new());
+            return Ok(Vec::new());
         }
-        let state = DesiredState {
-            services: vec![desired.clone()],
-            invalid: Vec::new(),
-            repository_valid: false,
-        };
-        let only = BTreeSet::from([id.clone()]);
-        policy::check_desired_of(
-            &prepared.repository,
-            &state,
+        policy::check_service(
+            svc,
+            desired,
             live,
             &self.revision.labels,
             &prepared.policies,
-            Some(&only),
         )
         .map_err(|e| Error::Plan(super::Error::Policy(e)))
     }
 }
 
 /// True when a violation denies.
-fn denies(violations: &ServiceViolations) -> bool {
-    violations.values().flatten().any(|v| v.is_deny())
+fn denies(violations: &[Violation]) -> bool {
+    violations.iter().any(Violation::is_deny)
 }
 
 /// What a blocked service shows: its Deny violations, or why nothing could be checked.

@@ -6,7 +6,7 @@ use super::*;
 use crate::compile::Source;
 use crate::meta::ServiceId;
 use crate::plan::{Action, BlockReason, Detail, Plan, ServiceStatus};
-use crate::state::LiveSet;
+use crate::state::{LiveSet, LiveState};
 
 fn service(name: &str) -> (String, Vec<u8>) {
     (
@@ -247,4 +247,47 @@ fn the_steps_of_a_revision_plan_what_the_whole_repository_planner_plans() {
             );
         }
     }
+}
+
+#[test]
+fn one_services_policy_check_is_what_the_repository_check_finds_for_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
+    let mut files = crate::source::read_dir(&root).unwrap();
+    let live = applied(&prepare(&files, &BTreeMap::new(), &Source::local()));
+    // 1 -> 4 GPUs per pod: gpu-increase-limit denies it, with the live Deployment as
+    // oldObject.
+    let path = "services/genai/image-classifier.yaml".to_string();
+    let text = String::from_utf8(files[&path].clone()).unwrap();
+    assert!(text.contains("count: 1"));
+    files.insert(path, text.replacen("count: 1", "count: 4", 1).into_bytes());
+    let prepared = prepare(&files, &BTreeMap::new(), &Source::local());
+    assert!(!prepared.policies.is_empty(), "example-repo has policies");
+    let labels = NamespaceLabels::from([(
+        "genai".to_string(),
+        BTreeMap::from([("tier".to_string(), "prod".to_string())]),
+    )]);
+    let mut found = 0;
+    for service in &prepared.desired.services {
+        let only = std::collections::BTreeSet::from([service.id.clone()]);
+        let mut whole = crate::policy::check_desired_of(
+            &prepared.repository,
+            &prepared.desired,
+            &live,
+            &labels,
+            &prepared.policies,
+            Some(&only),
+        )
+        .unwrap();
+        let loaded = prepared.loaded(&service.id).unwrap();
+        let one = crate::policy::check_service(loaded, service, &live, &labels, &prepared.policies)
+            .unwrap();
+        found += one.len();
+        assert_eq!(
+            one,
+            whole.remove(&service.id).unwrap_or_default(),
+            "{}",
+            service.id
+        );
+    }
+    assert!(found > 0, "some policy speaks about example-repo");
 }

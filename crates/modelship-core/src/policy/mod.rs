@@ -39,7 +39,7 @@ pub use load::{PolicySet, SourceDocument, policy_files};
 pub use matching::{Identity, Operation, SourceRef, Subject};
 pub use repository::{
     ClusterView, ServiceViolations, check_desired, check_desired_by_service, check_desired_of,
-    check_repository, service_object,
+    check_repository, check_service, service_object,
 };
 
 /// Errors of the policy module.

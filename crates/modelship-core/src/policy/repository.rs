@@ -14,7 +14,7 @@ use super::{Error, PolicySet, Violation};
 use crate::compile::DesiredSet;
 use crate::meta::{ObjectKey, ServiceId};
 use crate::spec::{LoadedService, Repository};
-use crate::state::{DesiredState, LiveState};
+use crate::state::{DesiredService, DesiredState, LiveState};
 
 /// Policy violations of each service, keyed by service.
 pub type ServiceViolations = BTreeMap<ServiceId, Vec<Violation>>;
@@ -129,6 +129,37 @@ pub fn check_desired_of(
     }
     out.retain(|_, violations| !violations.is_empty());
     Ok(out)
+}
+
+/// The violations of one service: its spec (`loaded`) and then its desired objects (the
+/// live object of each as `oldObject`), as [`check_desired_of`] finds them for that
+/// service alone, without walking the repository: what the engine's step asks.
+pub fn check_service(
+    loaded: &LoadedService,
+    desired: &DesiredService,
+    live: &dyn LiveState,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    policies: &PolicySet,
+) -> Result<Vec<Violation>, Error> {
+    let source = SourceRef {
+        file: loaded.file.clone(),
+        line: loaded.line,
+    };
+    let labels = namespace_labels.get(loaded.namespace());
+    let object = service_object(loaded)?;
+    let subject = Subject::new(&object)
+        .with_namespace_labels(labels)
+        .with_source(&source);
+    let mut violations = policies.evaluate(&subject);
+    for object in &desired.objects {
+        let old = ObjectKey::of(object).and_then(|key| live.get(&key));
+        let subject = Subject::new(object)
+            .with_old_object(old)
+            .with_namespace_labels(labels)
+            .with_source(&source);
+        violations.extend(policies.evaluate(&subject));
+    }
+    Ok(violations)
 }
 
 type Sources = BTreeMap<ServiceId, SourceRef>;
