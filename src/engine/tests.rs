@@ -6,7 +6,7 @@ use super::*;
 use crate::compile::Source;
 use crate::meta::ServiceId;
 use crate::plan::{Action, BlockReason, Detail, Plan, ServiceStatus};
-use crate::state::{LiveSet, LiveState};
+use crate::state::LiveSet;
 
 fn service(name: &str) -> (String, Vec<u8>) {
     (
