@@ -1,6 +1,8 @@
 //! `plan` of 1,000 services against a warm sandbox: reading the live state (one
-//! cluster-wide LIST per kind) and planning it with the engine, plus the pure planning step alone (measured after
-//! the sandbox is stopped). Before measuring, it prints the API requests one plan makes
+//! cluster-wide LIST per kind) and planning it with the engine as `modelship plan` does
+//! (the step of every service, canary rollouts advanced, read-only), plus the planning
+//! alone and with the preparation of the revision (measured after the sandbox is
+//! stopped). Before measuring, it prints the API requests one plan makes
 //! and checks it makes no write.
 //!
 //! ```text
@@ -113,8 +115,13 @@ fn bench(c: &mut Criterion) {
     // The sandbox's simulated Deployment controller keeps polling its 1,000 Deployments on
     // another thread; stop it so that the pure step is measured alone.
     drop(sandbox);
-    group.bench_function("plan_only", |b| {
+    group.bench_function("plan_with_rollouts", |b| {
         b.iter(|| plan(&runtime, &prepared, &live).services.len())
+    });
+    // What `modelship plan` does between reading the files and the cluster, and printing:
+    // prepare the revision, then the step of every service.
+    group.bench_function("prepare_and_plan_with_rollouts", |b| {
+        b.iter(|| plan(&runtime, &revision(), &live).services.len())
     });
     group.finish();
 }
