@@ -2,7 +2,8 @@
 //! service's phase in the loop and its last outcome. Every reconcile is the engine's step
 //! (`engine::Step::reconcile_service`), the one `modelship apply` runs per service; the
 //! loop only decides when: on a revision, a watch event, a retry after a backoff, or a
-//! rollout that is due. `/status` is a view of the map ([`Entry::status`]).
+//! rollout that is due. `/status` is a view of the map: each entry's last outcome is
+//! written to its `ServiceStatus` on the board with the entry ([`record`]).
 //!
 //! ```text
 //! snapshot ──prepare (Keep::Specs) + engine::namespace_labels──▶ Revision
@@ -73,7 +74,8 @@ pub enum Phase {
     RolloutDue { at: TokioInstant },
 }
 
-/// One service the loop knows: of the current revision, or pruned from an earlier one.
+/// One service the loop knows, by its phase in the loop. What its last step found is its
+/// view on the board (`ServiceStatus`, on `/status`), written with the entry.
 #[derive(Debug, Clone)]
 struct Entry {
     phase: Phase,
@@ -81,16 +83,6 @@ struct Entry {
     applied: Option<String>,
     /// Failed attempts since the last success.
     failures: u32,
-    /// The last verdict; `None` until the first step.
-    verdict: Option<Verdict>,
-    /// The revision and spec hash of the last step that did not fail.
-    revision: Option<String>,
-    spec_hash: Option<String>,
-    /// The last error, until a step finds the service in sync.
-    last_error: Option<String>,
-    objects: usize,
-    last_writes: usize,
-    rollout: Option<crate::rollout::RolloutStatus>,
 }
 
 impl Entry {
@@ -99,13 +91,6 @@ impl Entry {
             phase: Phase::Idle,
             applied: None,
             failures: 0,
-            verdict: None,
-            revision: None,
-            spec_hash: None,
-            last_error: None,
-            objects: 0,
-            last_writes: 0,
-            rollout: None,
         }
     }
 
@@ -118,21 +103,6 @@ impl Entry {
             Phase::Queued(queued) => Phase::Queued(queued),
             Phase::Idle | Phase::RetryAt { .. } | Phase::RolloutDue { .. } => Phase::Queued(reason),
         };
-    }
-
-    /// What `/status` shows of the service: a view of this entry.
-    fn status(&self, id: &ServiceId) -> ServiceStatus {
-        ServiceStatus {
-            id: id.clone(),
-            verdict: self.verdict.clone(),
-            revision: self.revision.clone(),
-            spec_hash: self.spec_hash.clone(),
-            last_error: self.last_error.clone(),
-            objects: self.objects,
-            last_writes: self.last_writes,
-            failures: self.failures,
-            rollout: self.rollout.clone(),
-        }
     }
 }
 
@@ -283,6 +253,9 @@ impl Runner {
             board.revision = Some(revision.id.to_string());
         }
         self.warnings.retain(|id, _| named.contains(id));
+        // Services the revision no longer names leave the loop (their view stays on the
+        // board: pruned, kept by the guard, or as last seen).
+        self.services.retain(|id, _| named.contains(id));
         self.publish_diagnostics(&revision).await;
         for id in &named {
             self.services
@@ -333,19 +306,19 @@ impl Runner {
                 .metrics
                 .error(BlockReason::MassPrune.metric_label());
             let message = guard.to_string();
-            self.shared.board.write().await.mass_prune = Some(message.clone());
+            let mut board = self.shared.board.write().await;
+            board.mass_prune = Some(message.clone());
             // The services the guard keeps: blocked, with its verdict, until a revision
             // names them again or the guard allows their pruning.
             for id in &guard.kept {
-                let entry = self.services.entry(id.clone()).or_insert_with(Entry::new);
-                entry.phase = Phase::Idle;
-                entry.verdict = Some(Verdict::Blocked {
+                let status = board.service(id);
+                status.verdict = Some(Verdict::Blocked {
                     reason: BlockReason::MassPrune,
                     message: message.clone(),
                 });
-                entry.last_error = Some(message.clone());
+                status.last_error = Some(message.clone());
             }
-            self.show(&guard.kept).await;
+            self.shared.metrics.set_services(board.counts());
             return;
         }
         self.shared.board.write().await.mass_prune = None;
@@ -354,37 +327,20 @@ impl Runner {
             self.shared.metrics.writes.inc();
             self.shared.cache.forget(key).await;
         }
+        let mut board = self.shared.board.write().await;
         for id in &report.pruned {
             tracing::info!(namespace = id.namespace(), service = id.name(), "pruned");
-            let entry = self.services.entry(id.clone()).or_insert_with(Entry::new);
-            entry.phase = Phase::Idle;
-            entry.verdict = Some(Verdict::Pruned);
-            entry.last_error = None;
+            self.services.remove(id);
+            let status = board.service(id);
+            status.verdict = Some(Verdict::Pruned);
+            status.last_error = None;
             self.shared
                 .metrics
                 .reconciled(Verdict::Pruned.as_str(), 0.0);
         }
         for (id, error) in &report.failures {
-            let entry = self.services.entry(id.clone()).or_insert_with(Entry::new);
-            entry.last_error = Some(error.to_string());
+            board.service(id).last_error = Some(error.to_string());
             self.shared.metrics.error(error.metric_label());
-        }
-        let ids: Vec<ServiceId> = report
-            .pruned
-            .iter()
-            .chain(report.failures.iter().map(|(id, _)| id))
-            .cloned()
-            .collect();
-        self.show(&ids).await;
-    }
-
-    /// Puts the view of these entries on the board.
-    async fn show(&self, ids: &[ServiceId]) {
-        let mut board = self.shared.board.write().await;
-        for id in ids {
-            if let Some(entry) = self.services.get(id) {
-                board.services.insert(id.clone(), entry.status(id));
-            }
         }
         self.shared.metrics.set_services(board.counts());
     }
@@ -487,16 +443,18 @@ impl Runner {
             .as_ref()
             .is_some_and(|r| r.id.as_str() == revision);
         if let Some(entry) = self.services.get_mut(&outcome.id) {
+            let mut board = self.shared.board.write().await;
+            let status = board.service(&outcome.id);
             record(
                 entry,
+                status,
                 &outcome,
                 revision,
                 current,
-                &self.backoff,
-                &mut self.jitter,
+                (&self.backoff, &mut self.jitter),
             );
+            self.shared.metrics.set_services(board.counts());
         }
-        self.show(std::slice::from_ref(&outcome.id)).await;
         if warnings_changed && let Some(revision) = self.revision.clone() {
             self.publish_diagnostics(&revision).await;
         }
@@ -517,32 +475,34 @@ impl Runner {
     }
 }
 
-/// Records a step's outcome in its service's entry and schedules the next step: a trigger
-/// that came meanwhile first, then a step of the newest revision if this one was older,
-/// then what the step asked for (a retry after a backoff, a rollout due, or nothing).
+/// Records a step's outcome in its service's entry and its view on the board, and
+/// schedules the next step: a trigger that came meanwhile first, then a step of the newest
+/// revision if this one was older, then what the step asked for (a retry after a backoff,
+/// a rollout due, or nothing).
 fn record(
     entry: &mut Entry,
+    status: &mut ServiceStatus,
     outcome: &ServiceOutcome,
     revision: String,
     current: bool,
-    backoff: &Backoff,
-    jitter: &mut Jitter,
+    (backoff, jitter): (&Backoff, &mut Jitter),
 ) {
     let again = match entry.phase {
         Phase::Running { again } => again,
         _ => None,
     };
-    entry.objects = outcome.objects;
-    entry.last_writes = outcome.written.writes();
+    status.objects = outcome.objects;
+    status.last_writes = outcome.written.writes();
     if let Some(rollout) = &outcome.rollout {
-        entry.rollout = Some(rollout.status.clone());
+        status.rollout = Some(rollout.status.clone());
     }
-    entry.verdict = Some(outcome.verdict.clone());
+    status.verdict = Some(outcome.verdict.clone());
     if let Some(message) = outcome.verdict.message() {
-        entry.last_error = Some(message.to_string());
+        status.last_error = Some(message.to_string());
     }
     if outcome.next == Next::Retry {
         entry.failures += 1;
+        status.failures = entry.failures;
         let delay = backoff.delay(entry.failures, jitter.unit());
         tracing::warn!(
             namespace = outcome.id.namespace(),
@@ -560,11 +520,12 @@ fn record(
         };
         return;
     }
-    entry.revision = Some(revision);
-    entry.spec_hash.clone_from(&outcome.spec_hash);
+    status.revision = Some(revision);
+    status.spec_hash.clone_from(&outcome.spec_hash);
     entry.failures = 0;
+    status.failures = 0;
     if outcome.verdict.is_in_sync() {
-        entry.last_error = None;
+        status.last_error = None;
         entry.applied.clone_from(&outcome.spec_hash);
     }
     entry.phase = match (again, outcome.next) {
