@@ -65,6 +65,34 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
+            "reserved label key",
+            edit(
+                "name: svc\n",
+                "name: svc\n  labels: {app.kubernetes.io/managed-by: helm}\n",
+            ),
+            (
+                SVC,
+                5,
+                12,
+                "metadata.labels[\"app.kubernetes.io/managed-by\"]",
+                "`app.kubernetes.io/managed-by` is reserved",
+            ),
+        ),
+        case(
+            "reserved annotation key",
+            edit(
+                "name: svc\n",
+                "name: svc\n  annotations: {modelship.dev/rollout-command: approve}\n",
+            ),
+            (
+                SVC,
+                5,
+                17,
+                "metadata.annotations[\"modelship.dev/rollout-command\"]",
+                "`modelship.dev/rollout-command` is reserved",
+            ),
+        ),
+        case(
             "label value",
             edit("name: svc\n", "name: svc\n  labels: {team: \"risk ml\"}\n"),
             (

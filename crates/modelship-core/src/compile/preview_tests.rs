@@ -137,11 +137,39 @@ fn a_namespace_name_that_would_be_too_long_is_skipped_with_its_name() {
 
 #[test]
 fn a_spec_cannot_give_itself_the_preview_label() {
+    // Validation refuses the key at its line...
     let text = big("a").replace(
         "metadata: {name: a}",
         "metadata: {name: a, labels: {modelship.dev/preview: \"1\", team: x}}",
     );
-    let repository = repository(CONFIG, &[("a", text)]);
+    let mut files = BTreeMap::new();
+    files.insert("modelship.yaml".to_string(), CONFIG.as_bytes().to_vec());
+    files.insert("services/a.yaml".to_string(), text.into_bytes());
+    let loaded = spec::load(&files);
+    assert!(!loaded.is_valid());
+    assert!(
+        loaded.diagnostics.iter().any(|d| d
+            .to_string()
+            .contains("`modelship.dev/preview` is reserved")),
+        "{:?}",
+        loaded.diagnostics
+    );
+    // ...and the compiler never writes it from a spec, should one get past validation.
+    let mut repository = repository(
+        CONFIG,
+        &[(
+            "a",
+            big("a").replace(
+                "metadata: {name: a}",
+                "metadata: {name: a, labels: {team: x}}",
+            ),
+        )],
+    );
+    repository.services[0]
+        .service
+        .metadata
+        .labels
+        .insert(LABEL_PREVIEW.to_string(), "1".to_string());
     let compiled = crate::compile::compile_repository(&repository, &Source::default());
     for object in &compiled.services[0].objects {
         let labels = &object.metadata().labels;

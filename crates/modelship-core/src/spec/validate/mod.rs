@@ -15,6 +15,7 @@
 //! | name: RFC 1035 label, at most 45 characters | `metadata.name` | `Name` |
 //! | namespace: RFC 1123 label | `metadata.namespace`, `spec.defaultNamespace` | `Namespace` |
 //! | label and annotation keys, label values | `metadata.labels`, `metadata.annotations`, selectors | `LabelKey`, `LabelValue` |
+//! | no reserved key (`modelship.dev/*`, the `app.kubernetes.io/` keys modelship sets) | `metadata.labels`, `metadata.annotations` | `ReservedKey` |
 //! | `model.version` is a label value | `spec.model.version` | `LabelValue` |
 //! | images pinned: a tag other than `latest`, or a digest | `spec.runtime.image`, `modelLoader.image` | `Image` |
 //! | quantities and durations parse | (while reading) | reported by `de` |
@@ -98,6 +99,9 @@ pub enum Violation {
     /// A label value is malformed.
     #[error("`{value}` is not a valid label value: {reason}")]
     LabelValue { value: String, reason: NameError },
+    /// A label or annotation key that modelship sets itself ([`names::reserved_key`]).
+    #[error("`{key}` is reserved: modelship sets it on the objects it writes")]
+    ReservedKey { key: String },
     /// An image without a tag or digest.
     #[error("image `{0}` has no tag")]
     Untagged(String),
@@ -285,6 +289,18 @@ impl Violation {
             Violation::EnvFromModel(_) => {
                 "MODEL_NAME, MODEL_VERSION and MODEL_PATH come from spec.model.name, \
                  spec.model.version and the model volume"
+                    .to_string()
+            }
+            Violation::ReservedKey { key } if key.starts_with("modelship.dev/") => {
+                "modelship.dev/ keys are modelship's bookkeeping; a rollout command is sent \
+                 with `modelship rollout approve|abort|retry NAMESPACE/NAME` or a comment \
+                 command, never from a spec"
+                    .to_string()
+            }
+            Violation::ReservedKey { .. } => {
+                "modelship sets app.kubernetes.io/{managed-by,instance,name,version,component} \
+                 from the spec; remove the key, or use another one (app.kubernetes.io/part-of, \
+                 team: ...)"
                     .to_string()
             }
             Violation::EnvReserved(_) => {

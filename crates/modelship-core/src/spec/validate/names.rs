@@ -131,6 +131,23 @@ pub fn label_value(text: &str) -> Result<(), NameError> {
     label_name(text)
 }
 
+/// The `app.kubernetes.io/` keys modelship sets on every object it writes.
+pub const RESERVED_APP_KEYS: [&str; 5] = [
+    crate::meta::LABEL_MANAGED_BY,
+    crate::meta::LABEL_INSTANCE,
+    crate::meta::LABEL_NAME,
+    crate::meta::LABEL_VERSION,
+    crate::meta::LABEL_COMPONENT,
+];
+
+/// True when a spec may not set this label or annotation key: modelship's own
+/// `modelship.dev/` bookkeeping (spec hash, source, rollout state and commands...) and
+/// the `app.kubernetes.io/` keys it sets. A spec that set them could approve its own
+/// canary gates or pass for another service or instance.
+pub fn reserved_key(key: &str) -> bool {
+    key.starts_with("modelship.dev/") || RESERVED_APP_KEYS.contains(&key)
+}
+
 /// Checks a label or annotation key: an optional DNS subdomain prefix and `/`, then a name.
 pub fn label_key(text: &str) -> Result<(), NameError> {
     let name = match text.rsplit_once('/') {
@@ -408,6 +425,32 @@ mod tests {
         ];
         for (reference, expected) in cases {
             assert_eq!(image(reference), expected, "{reference}");
+        }
+    }
+
+    #[test]
+    fn reserved_keys_are_modelships_bookkeeping_and_the_app_keys_it_sets() {
+        for key in [
+            "modelship.dev/rollout-command",
+            "modelship.dev/spec-hash",
+            "modelship.dev/anything",
+            "app.kubernetes.io/managed-by",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/component",
+        ] {
+            assert!(reserved_key(key), "{key}");
+        }
+        for key in [
+            "team",
+            "app.kubernetes.io/part-of",
+            "app.kubernetes.io/created-by",
+            "example.com/modelship.dev",
+            "modelship.dev",
+            "sub.modelship.dev/x",
+        ] {
+            assert!(!reserved_key(key), "{key}");
         }
     }
 

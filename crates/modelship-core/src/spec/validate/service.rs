@@ -109,6 +109,15 @@ fn metadata(out: &mut Findings, svc: &ModelService) {
     }
     out.labels(&path.key("labels"), &svc.metadata.labels, true);
     out.labels(&path.key("annotations"), &svc.metadata.annotations, false);
+    for (field, keys) in [
+        ("labels", svc.metadata.labels.keys()),
+        ("annotations", svc.metadata.annotations.keys()),
+    ] {
+        for key in keys.filter(|k| names::reserved_key(k)) {
+            let key_path = path.key(field).key(key.clone());
+            out.at_key(key_path, Violation::ReservedKey { key: key.clone() });
+        }
+    }
 }
 
 fn model(out: &mut Findings, path: &FieldPath, model: &ModelSpec, config: &RepositoryConfig) {
