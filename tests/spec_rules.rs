@@ -54,6 +54,17 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
+            "a system namespace",
+            edit("name: svc\n", "name: svc\n  namespace: kube-system\n"),
+            (
+                SVC,
+                5,
+                14,
+                "metadata.namespace",
+                "namespace `kube-system` is protected",
+            ),
+        ),
+        case(
             "label key",
             edit("name: svc\n", "name: svc\n  labels: {\"bad key\": x}\n"),
             (

@@ -65,6 +65,42 @@ fn config_cases() -> Vec<Case> {
             ),
         ),
         cfg(
+            "a protected default namespace",
+            BASE.to_string(),
+            &bad("  defaultNamespace: modelship\n"),
+            (
+                SVC,
+                4,
+                9,
+                "metadata.name",
+                "namespace `modelship` is protected",
+            ),
+        ),
+        cfg(
+            "a namespace protected by modelship.yaml",
+            edit("name: svc\n", "name: svc\n  namespace: payments\n"),
+            &bad("  protectedNamespaces: [payments]\n"),
+            (
+                SVC,
+                5,
+                14,
+                "metadata.namespace",
+                "namespace `payments` is protected",
+            ),
+        ),
+        cfg(
+            "protected namespace format",
+            BASE.to_string(),
+            &bad("  protectedNamespaces: [ML]\n"),
+            (
+                CFG,
+                4,
+                25,
+                "spec.protectedNamespaces[0]",
+                "invalid namespace `ML`",
+            ),
+        ),
+        cfg(
             "glob",
             BASE.to_string(),
             &bad("  services: [\"services/[a.yaml\"]\n"),

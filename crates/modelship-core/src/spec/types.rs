@@ -431,6 +431,22 @@ pub struct RepositoryConfigSpec {
     /// Pull-request interaction on GitHub.
     #[serde(default)]
     pub github: GithubConfig,
+    /// Namespaces no service may target, besides the system ones that never are
+    /// ([`SYSTEM_NAMESPACES`]). Default `[modelship]`, where modelship itself runs.
+    #[serde(default = "default_protected_namespaces")]
+    pub protected_namespaces: Vec<String>,
+}
+
+/// The namespaces no service may ever target, whatever modelship.yaml says.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+impl RepositoryConfigSpec {
+    /// True when no service may target `namespace`: a system namespace, or one of
+    /// `protectedNamespaces`.
+    pub fn is_protected(&self, namespace: &str) -> bool {
+        SYSTEM_NAMESPACES.contains(&namespace)
+            || self.protected_namespaces.iter().any(|n| n == namespace)
+    }
 }
 
 impl Default for RepositoryConfigSpec {
@@ -446,12 +462,17 @@ impl Default for RepositoryConfigSpec {
             gpu: GpuConfig::default(),
             previews: PreviewConfig::default(),
             github: GithubConfig::default(),
+            protected_namespaces: default_protected_namespaces(),
         }
     }
 }
 
 fn default_namespace() -> String {
     "default".to_string()
+}
+
+fn default_protected_namespaces() -> Vec<String> {
+    vec!["modelship".to_string()]
 }
 
 fn default_service_globs() -> Vec<String> {

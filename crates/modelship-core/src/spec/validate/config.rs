@@ -18,6 +18,17 @@ pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
             },
         );
     }
+    for (i, namespace) in c.protected_namespaces.iter().enumerate() {
+        if let Err(reason) = names::rfc1123_label(namespace, 63) {
+            out.at(
+                spec.key("protectedNamespaces").index(i),
+                Violation::Namespace {
+                    name: namespace.clone(),
+                    reason,
+                },
+            );
+        }
+    }
     for (i, glob) in c.services.iter().enumerate() {
         if let Err(error) = globset::Glob::new(glob) {
             out.at(

@@ -16,6 +16,7 @@
 //! | namespace: RFC 1123 label | `metadata.namespace`, `spec.defaultNamespace` | `Namespace` |
 //! | label and annotation keys, label values | `metadata.labels`, `metadata.annotations`, selectors | `LabelKey`, `LabelValue` |
 //! | no reserved key (`modelship.dev/*`, the `app.kubernetes.io/` keys modelship sets) | `metadata.labels`, `metadata.annotations` | `ReservedKey` |
+//! | the namespace is not protected (system namespaces, `protectedNamespaces`) | `metadata.namespace`, else `metadata.name` (the default namespace) | `ProtectedNamespace` |
 //! | `model.version` is a label value | `spec.model.version` | `LabelValue` |
 //! | images pinned: a tag other than `latest`, or a digest | `spec.runtime.image`, `modelLoader.image` | `Image` |
 //! | quantities and durations parse | (while reading) | reported by `de` |
@@ -99,6 +100,9 @@ pub enum Violation {
     /// A label value is malformed.
     #[error("`{value}` is not a valid label value: {reason}")]
     LabelValue { value: String, reason: NameError },
+    /// A service targets a system namespace or one of `protectedNamespaces`.
+    #[error("namespace `{0}` is protected: no service may target it")]
+    ProtectedNamespace(String),
     /// A label or annotation key that modelship sets itself ([`names::reserved_key`]).
     #[error("`{key}` is reserved: modelship sets it on the objects it writes")]
     ReservedKey { key: String },
@@ -301,6 +305,12 @@ impl Violation {
                 "modelship sets app.kubernetes.io/{managed-by,instance,name,version,component} \
                  from the spec; remove the key, or use another one (app.kubernetes.io/part-of, \
                  team: ...)"
+                    .to_string()
+            }
+            Violation::ProtectedNamespace(_) => {
+                "kube-system, kube-public and kube-node-lease are never targets, nor the \
+                 namespaces of protectedNamespaces in modelship.yaml (default: modelship, \
+                 where modelship runs); choose another namespace"
                     .to_string()
             }
             Violation::EnvReserved(_) => {

@@ -21,7 +21,7 @@ const MODEL_ENV: [&str; 3] = ["MODEL_NAME", "MODEL_VERSION", "MODEL_PATH"];
 pub fn service(svc: &ModelService, config: &RepositoryConfig) -> Vec<super::Finding> {
     let mut out = Findings::default();
     let root = FieldPath::root();
-    metadata(&mut out, svc);
+    metadata(&mut out, svc, config);
     let spec = root.key("spec");
     let s = &svc.spec;
     model(&mut out, &spec.key("model"), &s.model, config);
@@ -94,7 +94,7 @@ pub fn service(svc: &ModelService, config: &RepositoryConfig) -> Vec<super::Find
     out.0
 }
 
-fn metadata(out: &mut Findings, svc: &ModelService) {
+fn metadata(out: &mut Findings, svc: &ModelService, config: &RepositoryConfig) {
     let path = FieldPath::root().key("metadata");
     let name = &svc.metadata.name;
     if let Err(reason) = names::rfc1035_label(name, MAX_NAME_LEN) {
@@ -106,6 +106,15 @@ fn metadata(out: &mut Findings, svc: &ModelService) {
     {
         let name = namespace.clone();
         out.at(path.key("namespace"), Violation::Namespace { name, reason });
+    }
+    // The namespace it targets: its own, else the repository's default (reported at the
+    // name then, the line that makes the service).
+    let (target, at) = match &svc.metadata.namespace {
+        Some(namespace) => (namespace, path.key("namespace")),
+        None => (&config.spec.default_namespace, path.key("name")),
+    };
+    if config.spec.is_protected(target) {
+        out.at(at, Violation::ProtectedNamespace(target.clone()));
     }
     out.labels(&path.key("labels"), &svc.metadata.labels, true);
     out.labels(&path.key("annotations"), &svc.metadata.annotations, false);
