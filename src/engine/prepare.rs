@@ -189,7 +189,15 @@ pub fn prepare_keeping(
                 spec_hashes.insert(id, compiled.spec_hash);
                 services.push((service, index));
             }
-            Err(_) => failed.push(compiled.id),
+            // Objects that do not serialize: a compile failure like any other.
+            Err(error) => {
+                failed.push(compiled.id.clone());
+                failures.push(compile::ServiceError {
+                    id: compiled.id,
+                    file: compiled.file,
+                    error,
+                });
+            }
         }
     }
     failures.sort_by(|a, b| a.id.cmp(&b.id));

@@ -51,22 +51,14 @@ impl Revision {
     /// Every service the revision names: the valid ones and those that failed to load,
     /// validate or compile (whose live objects are left untouched), sorted.
     pub fn services(&self) -> BTreeSet<ServiceId> {
-        let desired = &self.prepared.desired;
-        desired
-            .services
-            .iter()
-            .map(|s| s.id.clone())
-            .chain(desired.invalid.iter().cloned())
-            .chain(self.prepared.errors.keys().cloned())
-            .collect()
+        // Every invalid service has its error (`Prepared::errors`).
+        let valid = self.prepared.desired.services.iter().map(|s| s.id.clone());
+        valid.chain(self.prepared.errors.keys().cloned()).collect()
     }
 
     /// True when the revision names this service.
     pub fn names(&self, id: &ServiceId) -> bool {
-        let desired = &self.prepared.desired;
-        desired.position(id).is_some()
-            || desired.invalid.contains(id)
-            || self.prepared.errors.contains_key(id)
+        self.prepared.desired.position(id).is_some() || self.prepared.errors.contains_key(id)
     }
 
     /// True when nothing may be pruned: the repository has errors, or a policy file has.

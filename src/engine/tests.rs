@@ -291,3 +291,37 @@ fn one_services_policy_check_is_what_the_repository_check_finds_for_it() {
     }
     assert!(found > 0, "some policy speaks about example-repo");
 }
+
+#[test]
+fn every_service_left_alone_has_its_error_so_the_revision_names_it() {
+    let mut next = files(&["a", "b"]);
+    next.insert("services/g.yaml".into(), b"apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {name: g, namespace: ml}\nspec: {}\n".to_vec());
+    let broken_config = {
+        let mut files = files(&["a", "b"]);
+        files.insert("modelship.yaml".into(), b"kind: [".to_vec());
+        files
+    };
+    for files in [next, broken_config] {
+        let revision = revision(&files, Keep::Specs);
+        assert!(!revision.desired.invalid.is_empty());
+        for id in &revision.desired.invalid {
+            assert!(revision.errors.contains_key(id), "{id} has no error");
+            assert!(revision.names(id), "{id}");
+        }
+        let named: Vec<String> = revision
+            .services()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut expected: Vec<String> = revision
+            .desired
+            .services
+            .iter()
+            .map(|s| s.id.to_string())
+            .chain(revision.desired.invalid.iter().map(ToString::to_string))
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(named, expected);
+    }
+}
