@@ -35,6 +35,7 @@ fn run<'a>(
         analyst,
         settings: engine::rollout::Settings::default(),
         detail: modelship::plan::Detail::Full,
+        owners: &engine::Nobody,
     }
 }
 
@@ -45,7 +46,7 @@ fn retry() -> RetryPolicy {
 async fn read_live(sandbox: &Sandbox, desired: &DesiredState) -> LiveSet {
     let client = sandbox.client();
     let mut kinds = Kinds::new(client.clone(), retry());
-    cluster::read_live(&client, &mut kinds, desired, &retry())
+    cluster::read_live(&client, &mut kinds, desired, &retry(), &Default::default())
         .await
         .expect("live state read")
 }

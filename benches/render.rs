@@ -18,6 +18,7 @@ fn source() -> Source {
     Source {
         repo: Some("github.com/example/models".to_string()),
         commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
+        instance: Default::default(),
     }
 }
 

@@ -166,6 +166,7 @@ async fn measure(services: usize, shape: Shape) {
         pod: None,
         github: None,
         rollout: Default::default(),
+        instance: Default::default(),
     };
     let (stop, shutdown) = watch::channel(false);
     let (started_tx, started_rx) = oneshot::channel();

@@ -402,6 +402,7 @@ async fn plan_command_exit_codes_follow_kubectl_diff_on(cluster: Target) {
         cluster: ClusterArgs {
             kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
             context: None,
+            instance: Default::default(),
         },
         policies: vec![],
         output: OutputFormat::Json,
@@ -423,6 +424,7 @@ async fn plan_command_exit_codes_follow_kubectl_diff_on(cluster: Target) {
         cluster: ClusterArgs {
             kubeconfig: Some(repo.path().join("no-such-kubeconfig")),
             context: None,
+            instance: Default::default(),
         },
         ..args(&cluster.example_repo())
     };
@@ -460,6 +462,7 @@ async fn apply_prune_wait_removes_a_service_whose_namespace_left_the_repository_
         cluster: ClusterArgs {
             kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
             context: None,
+            instance: Default::default(),
         },
         policies: vec![],
         output: OutputFormat::Text,

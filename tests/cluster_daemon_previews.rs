@@ -133,6 +133,7 @@ async fn a_labelled_pr_is_previewed_kept_out_of_main_updated_and_torn_down_on(cl
             &mut kinds,
             &Default::default(),
             &Default::default(),
+            &Default::default(),
         ),
     )
     .await

@@ -101,7 +101,13 @@ async fn live(cluster: &Target) -> BTreeMap<(String, String, String), serde_json
     let desired = modelship::plan::DesiredState::default();
     let set = tokio::time::timeout(
         STEP,
-        modelship::cluster::read_live(&client, &mut kinds, &desired, &support::fast_retry()),
+        modelship::cluster::read_live(
+            &client,
+            &mut kinds,
+            &desired,
+            &support::fast_retry(),
+            &Default::default(),
+        ),
     )
     .await
     .expect("live read in time")
@@ -221,6 +227,7 @@ async fn via_daemon(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> 
         pod: None,
         github: None,
         rollout: Default::default(),
+        instance: Default::default(),
     };
     let daemon = Running::start(config, sandbox.client()).await;
     daemon.wait_ready().await;

@@ -233,7 +233,13 @@ async fn missing_route_crd_is_a_clear_error() {
     let mut kinds = modelship::cluster::Kinds::new(client.clone(), fast_retry());
     let error = tokio::time::timeout(
         STEP,
-        modelship::cluster::read_live(&client, &mut kinds, &loaded.desired, &fast_retry()),
+        modelship::cluster::read_live(
+            &client,
+            &mut kinds,
+            &loaded.desired,
+            &fast_retry(),
+            &Default::default(),
+        ),
     )
     .await
     .unwrap()

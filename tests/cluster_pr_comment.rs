@@ -32,6 +32,7 @@ fn args(dir: &Path, kubeconfig: &Path, double: &Double, sha: &str) -> PrCommentA
         cluster: ClusterArgs {
             kubeconfig: Some(kubeconfig.to_path_buf()),
             context: None,
+            instance: Default::default(),
         },
         policies: Vec::new(),
     }

@@ -28,6 +28,7 @@ fn source() -> Source {
     Source {
         repo: Some("github.com/example/ml-platform".to_string()),
         commit: Some("4f2c9e1d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e".to_string()),
+        instance: Default::default(),
     }
 }
 

@@ -40,6 +40,7 @@ fn plan_with_rollouts(loaded: &Revision, live: &LiveSet) -> Sweep {
         analyst: &analyst,
         settings: engine::rollout::Settings::default(),
         detail: modelship::plan::Detail::Full,
+        owners: &engine::Nobody,
     };
     let sweep = runtime.block_on(run.plan_all(live));
     assert!(sweep.failure().is_none(), "{:?}", sweep.failure());

@@ -34,6 +34,7 @@ use crate::cluster::{
 };
 use crate::compile::Source;
 use crate::engine::{self, ApplyReport, Prepared, Revision, Run, Strategy, Verdict, rollout};
+use crate::ownership::Instance;
 use crate::plan::render::{self, Format};
 use crate::plan::{Action, BlockReason, Detail, ObjectKey, Plan, PruneMode, ServiceStatus};
 use crate::source::DirError;
@@ -49,6 +50,10 @@ pub struct ClusterArgs {
     /// The kubeconfig context to use (default: its current context).
     #[arg(long)]
     pub context: Option<String>,
+    /// The modelship instance: its objects carry `modelship.dev/instance: NAME`, and it
+    /// reads, heals and prunes only those (several instances can share a cluster).
+    #[arg(long, env = "MODELSHIP_INSTANCE", default_value_t)]
+    pub instance: Instance,
 }
 
 /// `-o text|markdown|json`.
@@ -170,12 +175,17 @@ pub fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
 pub fn prepare_dir(
     dir: &Path,
     policy_dirs: &[PathBuf],
+    instance: &Instance,
     errors: &mut impl Write,
     color: Color,
 ) -> Result<Prepared, PrepareError> {
     let files = crate::source::read_dir(dir).map_err(PrepareError::Repository)?;
     let extra = super::policies::read_policy_dirs(policy_dirs).map_err(PrepareError::Policies)?;
-    let prepared = engine::prepare(&files, &extra, &Source::local());
+    let source = Source {
+        instance: instance.clone(),
+        ..Source::local()
+    };
+    let prepared = engine::prepare(&files, &extra, &source);
     // A closed stderr leaves nobody to tell; the exit code still says what happened.
     let _ = write_diagnostics(errors, &prepared.repository.diagnostics, color);
     for line in &prepared.compile_errors {
@@ -196,6 +206,8 @@ pub struct Opened {
     pub revision: Revision,
     pub client: kube::Client,
     pub live: LiveSet,
+    /// Who holds the objects a plan creates.
+    pub owners: engine::ClusterOwners,
 }
 
 /// A repository planned against the cluster, read-only.
@@ -242,10 +254,12 @@ pub async fn open(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Opened, Exit> {
-    let prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
-        let _ = writeln!(stderr, "error: {error}");
-        Exit::Invalid
-    })?;
+    let instance = &cluster_args.instance;
+    let prepared =
+        prepare_dir(dir, policy_dirs, instance, stderr, Color::for_stderr()).map_err(|error| {
+            let _ = writeln!(stderr, "error: {error}");
+            Exit::Invalid
+        })?;
     if prepared.policies_broken() {
         let _ = writeln!(
             stderr,
@@ -260,7 +274,8 @@ pub async fn open(
     let connected = async {
         let client = cluster::connect(&options).await?;
         let mut kinds = Kinds::new(client.clone(), *retry);
-        let live = cluster::read_live(&client, &mut kinds, &prepared.desired, retry).await?;
+        let live =
+            cluster::read_live(&client, &mut kinds, &prepared.desired, retry, instance).await?;
         let labels = engine::namespace_labels(&client, &prepared, live.services(), retry).await?;
         Ok::<_, cluster::Error>((client, live, labels))
     }
@@ -271,6 +286,7 @@ pub async fn open(
     })?;
     Ok(Opened {
         revision: Revision::new(prepared, labels),
+        owners: engine::ClusterOwners::new(client.clone(), *retry),
         client,
         live,
     })
@@ -321,6 +337,7 @@ pub async fn prepare_and_plan(
         analyst: &analyst,
         settings,
         detail: Detail::Full,
+        owners: &opened.owners,
     };
     let sweep = run.plan_all(&opened.live).await;
     if let Some(error) = sweep.failure() {
@@ -386,12 +403,38 @@ pub async fn run_plan(args: &PlanArgs) -> Exit {
             "error: {denied}: apply would leave their objects untouched and apply the other services"
         );
     }
+    report_conflicts(plan, "apply would write nothing of them", &mut stderr);
     plan_exit(&planned.revision.prepared, plan)
+}
+
+/// Reports the services blocked by objects they do not own, each conflict with how to
+/// hand the object over; `what` says what happens to them.
+fn report_conflicts(plan: &Plan, what: &str, stderr: &mut impl Write) {
+    let Some(summary) = render::conflicts_text(plan) else {
+        return;
+    };
+    let _ = writeln!(stderr, "error: {summary}: {what}");
+    for service in &plan.services {
+        if service.conflicts().next().is_some() {
+            let _ = writeln!(
+                stderr,
+                "  {}: {}",
+                service.id,
+                crate::plan::conflict_message(service)
+            );
+        }
+    }
+}
+
+/// True when a service is blocked by a policy or by an object it does not own: the
+/// exit code of a denied service.
+fn refused(plan: &Plan) -> bool {
+    plan.denied().next().is_some() || render::conflicts_text(plan).is_some()
 }
 
 /// The exit code of `plan` for a plan of a prepared repository.
 pub fn plan_exit(prepared: &Prepared, plan: &Plan) -> Exit {
-    if !prepared.desired.repository_valid || plan.denied().next().is_some() {
+    if !prepared.desired.repository_valid || refused(plan) {
         Exit::Invalid
     } else if plan.has_changes() {
         Exit::Failure
@@ -439,6 +482,7 @@ pub async fn run_apply(args: &ApplyArgs) -> Exit {
             analyst: &analyst,
             settings,
             detail: Detail::Full,
+            owners: &opened.owners,
         };
         let (sweep, applied) = run.apply_all(&opened.live, &writer, strategy(args)).await;
         if let Some(error) = sweep.failure() {
@@ -520,6 +564,14 @@ async fn finish_apply(
         let _ = writeln!(
             stderr,
             "error: {denied}: their objects were left untouched; the other services were applied"
+        );
+        exit = Exit::Invalid;
+    }
+    if refused(plan) {
+        report_conflicts(
+            plan,
+            "nothing of them was written; the other services were applied",
+            stderr,
         );
         exit = Exit::Invalid;
     }

@@ -180,7 +180,8 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
     let redraw = args.watch && std::io::stdout().is_terminal();
     let mut said = std::collections::BTreeSet::new();
     loop {
-        let deployments = stable_deployments(&client, only.as_ref()).await?;
+        let deployments =
+            stable_deployments(&client, only.as_ref(), &args.cluster.instance).await?;
         let (statuses, notes) = rollout::recorded_statuses(&deployments, Timestamp::now());
         for note in notes {
             if said.insert(note.clone()) {
@@ -231,10 +232,11 @@ async fn status(args: &StatusArgs) -> Result<Exit, Exit> {
 }
 
 /// The stable Deployment of `only` (none when it does not exist), or every Deployment
-/// modelship manages outside previews.
+/// `instance` manages outside previews.
 async fn stable_deployments(
     client: &kube::Client,
     only: Option<&ServiceId>,
+    instance: &crate::ownership::Instance,
 ) -> Result<Vec<serde_json::Value>, Exit> {
     use k8s_openapi::api::apps::v1::Deployment;
     let failed = |error: kube::Error| {
@@ -252,7 +254,7 @@ async fn stable_deployments(
         }
         None => {
             let api: kube::Api<Deployment> = kube::Api::all(client.clone());
-            let params = kube::api::ListParams::default().labels(crate::meta::MAIN_SELECTOR);
+            let params = kube::api::ListParams::default().labels(&instance.selector());
             api.list(&params).await.map_err(failed)?.items
         }
     };
@@ -260,6 +262,7 @@ async fn stable_deployments(
     Ok(deployments
         .iter()
         .filter_map(|d| serde_json::to_value(d).ok())
+        .filter(|d| only.is_some() || instance.owns(d))
         .collect())
 }
 

@@ -101,9 +101,13 @@ pub struct RunArgs {
     /// Namespace of the Lease (default: $POD_NAMESPACE, else `modelship`).
     #[arg(long)]
     pub lease_namespace: Option<String>,
-    /// Name of the Lease.
-    #[arg(long, default_value = "modelship")]
-    pub lease_name: String,
+    /// Name of the Lease (default: the instance's name, so instances never share one).
+    #[arg(long)]
+    pub lease_name: Option<String>,
+    /// The modelship instance: its objects carry `modelship.dev/instance: NAME`, and it
+    /// reads, heals and prunes only those (several instances can share a cluster).
+    #[arg(long, env = "MODELSHIP_INSTANCE", default_value_t)]
+    pub instance: crate::ownership::Instance,
     #[command(flatten)]
     pub github: GitHubArgs,
 }
@@ -181,7 +185,10 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
             .clone()
             .or_else(|| env.pod_namespace.clone())
             .unwrap_or_else(|| "modelship".into()),
-        lease_name: args.lease_name.clone(),
+        lease_name: args
+            .lease_name
+            .clone()
+            .unwrap_or_else(|| args.instance.to_string()),
         identity: env
             .pod_name
             .clone()
@@ -224,6 +231,7 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
         election,
         pod,
         github: resolve_github(&args.github, env)?,
+        instance: args.instance.clone(),
     })
 }
 

@@ -10,7 +10,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, ListParams};
 
-use super::live::managed_selector;
 use super::retry::{RetryPolicy, retry};
 use super::{Error, Result};
 use crate::plan::ObjectKey;
@@ -131,7 +130,13 @@ async fn poll_once(
     policy: &RetryPolicy,
 ) -> Result<Vec<DeploymentHealth>> {
     let namespaces: BTreeSet<&str> = deployments.iter().map(|k| k.namespace.as_str()).collect();
-    let params = ListParams::default().labels(&managed_selector());
+    // The keys name the Deployments; the label only narrows the list to modelship's.
+    let managed = format!(
+        "{}={}",
+        crate::meta::LABEL_MANAGED_BY,
+        crate::meta::MANAGED_BY_VALUE
+    );
+    let params = ListParams::default().labels(&managed);
     let mut found: BTreeMap<(String, String), Deployment> = BTreeMap::new();
     for namespace in namespaces {
         let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);

@@ -1,6 +1,7 @@
-//! Reading live state: one cluster-wide LIST per kind, selected by our managed-by label,
-//! so every namespace holding objects of ours is seen (the daemon's watch cache sees the
-//! same); and, for policies, the labels of namespaces (one LIST of Namespaces).
+//! Reading live state: one cluster-wide LIST per kind, selected by our managed-by label
+//! and instance, so every namespace holding objects of ours is seen (the daemon's watch
+//! cache sees the same); for policies, the labels of namespaces (one LIST of Namespaces);
+//! and, before objects are created, whatever holds their names ([`find_named`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,15 +11,11 @@ use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
 use super::kinds::Kinds;
 use super::retry::{RetryPolicy, retry};
 use super::{Error, Result};
-use crate::meta::{LABEL_MANAGED_BY, LABEL_PREVIEW, MAIN_SELECTOR, MANAGED_BY_VALUE, group_of};
+use crate::meta::{ObjectKey, group_of};
+use crate::ownership::Instance;
 use crate::state::{DesiredState, LiveSet};
 
-/// The label selector of everything the main reconcile manages: ours, previews excepted.
-pub fn managed_selector() -> String {
-    MAIN_SELECTOR.to_string()
-}
-
-/// Reads the live objects modelship manages, in every namespace (previews excepted).
+/// Reads the live objects `instance` manages, in every namespace (previews excepted).
 ///
 /// Kinds read: every kind of the desired state (which must be served:
 /// [`Error::KindNotServed`] otherwise), and the managed kinds of [`crate::kinds::TABLE`]:
@@ -28,8 +25,17 @@ pub async fn read_live(
     kinds: &mut Kinds,
     desired: &DesiredState,
     policy: &RetryPolicy,
+    instance: &Instance,
 ) -> Result<LiveSet> {
-    read_live_selected(client, kinds, desired, policy, &managed_selector()).await
+    read_live_selected(
+        client,
+        kinds,
+        desired,
+        policy,
+        instance,
+        &instance.selector(),
+    )
+    .await
 }
 
 /// The live objects of the preview of pull request `pr` (label `modelship.dev/preview`).
@@ -38,10 +44,11 @@ pub async fn read_preview_live(
     kinds: &mut Kinds,
     desired: &DesiredState,
     policy: &RetryPolicy,
+    instance: &Instance,
     pr: u64,
 ) -> Result<LiveSet> {
-    let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_PREVIEW}={pr}");
-    read_live_selected(client, kinds, desired, policy, &selector).await
+    let selector = instance.preview_selector(pr);
+    read_live_selected(client, kinds, desired, policy, instance, &selector).await
 }
 
 async fn read_live_selected(
@@ -49,11 +56,14 @@ async fn read_live_selected(
     kinds: &mut Kinds,
     desired: &DesiredState,
     policy: &RetryPolicy,
+    instance: &Instance,
     selector: &str,
 ) -> Result<LiveSet> {
     let resolved = kinds_to_read(kinds, desired).await?;
     let params = ListParams::default().labels(selector);
-    let mut live = LiveSet::new();
+    // The set keeps only the instance's objects (the default instance's selector also
+    // matches other instances').
+    let mut live = LiveSet::of(instance.clone());
     for resolved in resolved.values().filter(|r| r.namespaced) {
         let resource = &resolved.resource;
         let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
@@ -139,4 +149,76 @@ async fn kinds_to_read(
         }
     }
     Ok(out)
+}
+
+/// Objects named like several of one kind in one namespace are found with one LIST there;
+/// fewer with a GET each.
+const LIST_FROM: usize = 3;
+
+/// The live objects, whoever holds them, of the given `(apiVersion, key)`s that exist:
+/// a GET each, or one LIST of the kind in a namespace holding [`LIST_FROM`] or more of
+/// them. A kind the cluster does not serve holds nothing.
+pub async fn find_named(
+    client: &Client,
+    kinds: &mut Kinds,
+    wanted: &[(&str, &ObjectKey)],
+    policy: &RetryPolicy,
+) -> Result<Vec<serde_json::Value>> {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&ObjectKey>> = BTreeMap::new();
+    for (api_version, key) in wanted {
+        groups
+            .entry((api_version, &key.kind, &key.namespace))
+            .or_default()
+            .push(key);
+    }
+    let mut found = Vec::new();
+    for ((api_version, kind, namespace), keys) in groups {
+        let Some(resolved) = kinds.lookup(api_version, kind).await? else {
+            continue;
+        };
+        let resource = &resolved.resource;
+        let api: Api<DynamicObject> = if resolved.namespaced {
+            Api::namespaced_with(client.clone(), namespace, resource)
+        } else {
+            Api::all_with(client.clone(), resource)
+        };
+        let mut objects = Vec::new();
+        if keys.len() >= LIST_FROM {
+            let params = ListParams::default();
+            let list = retry(policy, || api.list(&params))
+                .await
+                .map_err(|source| Error::List {
+                    kind: resource.kind.clone(),
+                    source,
+                })?;
+            let names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+            objects.extend(list.items.into_iter().filter(|o| {
+                o.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| names.contains(n))
+            }));
+        } else {
+            for key in keys {
+                let object = retry(policy, || api.get_opt(&key.name))
+                    .await
+                    .map_err(|source| Error::Get {
+                        key: key.clone(),
+                        source,
+                    })?;
+                objects.extend(object);
+            }
+        }
+        for mut object in objects {
+            object.types.get_or_insert_with(|| TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            });
+            // A DynamicObject is a map of JSON values: serializing it cannot fail.
+            if let Ok(value) = serde_json::to_value(&object) {
+                found.push(value);
+            }
+        }
+    }
+    Ok(found)
 }

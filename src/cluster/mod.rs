@@ -27,7 +27,7 @@ pub use connect::{ConnectOptions, connect};
 pub use error::{Error, Result};
 pub use health::{DeploymentHealth, HealthOptions, wait_healthy};
 pub use kinds::{Kinds, Resolved, api_resource};
-pub use live::{read_live, read_namespace_labels, read_preview_live};
+pub use live::{find_named, read_live, read_namespace_labels, read_preview_live};
 pub use previews::{PreviewNamespace, read_config_map, read_preview_namespaces};
 pub use retry::RetryPolicy;
 pub use writer::{WriteMode, Writer};

@@ -83,6 +83,9 @@ pub struct DaemonConfig {
     pub github: Option<GitHubConfig>,
     /// Rollout settings that do not come from specs (the test-only step interval).
     pub rollout: crate::engine::rollout::Settings,
+    /// The modelship instance (`--instance`): the label of its objects, the only ones it
+    /// reads, heals and prunes.
+    pub instance: crate::ownership::Instance,
 }
 
 /// Why the daemon could not start or stopped.
@@ -239,7 +242,8 @@ async fn reconcile(
     };
     let (touched_tx, touched_rx) = mpsc::unbounded_channel();
     let kinds = reconcile::cache::served_kinds(client).await;
-    let (cache, watchers) = reconcile::cache::LiveCache::start(client, &kinds, touched_tx);
+    let (cache, watchers) =
+        reconcile::cache::LiveCache::start(client, &kinds, &config.instance, touched_tx);
     // Warm the cache before the first decision, so a restart sees what it already applied.
     if !cache.wait_ready(Duration::from_secs(30)).await {
         tracing::warn!("watch cache not warm after 30s; reconciling anyway");
@@ -257,6 +261,10 @@ async fn reconcile(
     let shared = Arc::new(reconcile::Shared {
         config: config.clone(),
         client: client.clone(),
+        owners: reconcile::owners::CacheOwners {
+            cache: cache.clone(),
+            cluster: crate::engine::ClusterOwners::new(client.clone(), RetryPolicy::default()),
+        },
         cache,
         writer: Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         metrics: handles.metrics.clone(),

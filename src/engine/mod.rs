@@ -24,6 +24,7 @@
 
 mod apply;
 pub mod comment;
+pub mod owners;
 mod prepare;
 pub mod preview;
 pub mod revision;
@@ -36,6 +37,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, prune};
+pub use owners::{ClusterOwners, Nobody, Owners};
 pub use prepare::{Keep, Prepared, ServiceError, prepare, prepare_keeping};
 pub use revision::{Revision, Run, Sweep, namespace_labels};
 pub use step::{DriftMode, Mode, Next, ServiceOutcome, Step, Trigger, Verdict};

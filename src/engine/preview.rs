@@ -12,7 +12,7 @@
 //!
 //! The live view handed in holds only this PR's objects (`cluster::read_preview_live`),
 //! so a preview can never prune anything of the main branch or of another PR; the main
-//! reconcile never sees preview objects ([`crate::meta::MAIN_SELECTOR`]).
+//! reconcile never sees preview objects ([`crate::ownership::Instance::selector`]).
 
 use serde_json::json;
 

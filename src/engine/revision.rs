@@ -182,6 +182,8 @@ pub struct Run<'a, A> {
     pub analyst: &'a A,
     pub settings: Settings,
     pub detail: Detail,
+    /// Who holds the objects the steps would create.
+    pub owners: &'a dyn super::Owners,
 }
 
 impl<'a, A: Analyst> Run<'a, A> {
@@ -192,6 +194,7 @@ impl<'a, A: Analyst> Run<'a, A> {
             analyst: self.analyst,
             settings: self.settings,
             detail: self.detail,
+            owners: self.owners,
             mode,
         }
     }

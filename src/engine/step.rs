@@ -11,7 +11,9 @@
 //!   │ policies at rest (live object as oldObject, namespace labels) ─ Deny ─▶ Blocked
 //!   │ canary: rollout::advance (analysis on the analyst) ── error ──▶ Blocked(Rollout)
 //!   │         policies on the objects of the new rollout state
-//!   │ plan once (desired x live) + enforce ────────────── Deny ──▶ Blocked(PolicyDenied)
+//!   │ plan once (desired x live)
+//!   │ objects to create that exist (Owners), not adopted ─────────▶ Blocked(Ownership)
+//!   │ enforce ─────────────────────────────────────────── Deny ──▶ Blocked(PolicyDenied)
 //!   ▼
 //! Mode::ReadOnly ─▶ InSync | Pending
 //! Mode::Write    ─▶ drift under --drift=warn: Drifted (nothing written)
@@ -29,6 +31,7 @@ use std::borrow::Cow;
 use jiff::Timestamp;
 
 use super::apply::{ServiceReport, Strategy, apply_service};
+use super::owners::{self, Owners};
 use super::revision::Revision;
 use super::rollout::{self, Analyst, ServiceRollout};
 use crate::cluster::{self, WriteMode, Writer};
@@ -171,6 +174,9 @@ pub enum Error {
     /// The service is not one of the revision's (a caller bug).
     #[error("service {id} is not in revision {revision}")]
     Unknown { id: ServiceId, revision: String },
+    /// Looking up the objects the service would create failed: nothing was written.
+    #[error("looking up the objects to create: {0}")]
+    Owners(#[source] Box<cluster::Error>),
 }
 
 impl Error {
@@ -180,6 +186,7 @@ impl Error {
             Error::Plan(e) => e.metric_label(),
             Error::Apply { cause, .. } => cause,
             Error::Unknown { .. } => "unknown_service",
+            Error::Owners(e) => e.metric_label(),
         }
     }
 }
@@ -214,14 +221,15 @@ pub struct ServiceOutcome {
 }
 
 /// The step's inputs besides the service: the revision, the clock (the engine never
-/// reads one), the analyst of canary rollouts, how much of a change to render, and
-/// whether writes are allowed.
+/// reads one), the analyst of canary rollouts, how much of a change to render, who holds
+/// the objects it would create, and whether writes are allowed.
 pub struct Step<'a, A> {
     pub revision: &'a Revision,
     pub now: Timestamp,
     pub analyst: &'a A,
     pub settings: rollout::Settings,
     pub detail: Detail,
+    pub owners: &'a dyn Owners,
     pub mode: Mode<'a>,
 }
 
@@ -430,8 +438,21 @@ impl<A: Analyst> Step<'_, A> {
         };
         let mut service =
             plan::plan_service(&desired, live, self.detail).map_err(super::Error::from)?;
+        let wanted = owners::wanted(&service);
+        if !wanted.is_empty() {
+            let found = self
+                .owners
+                .find(&wanted)
+                .await
+                .map_err(|e| Error::Owners(Box::new(e)))?;
+            let instance = &prepared.source().instance;
+            plan::claim(&mut service, &desired, &found, instance, self.detail);
+        }
         plan::enforce_service(&mut service, violations);
         let blocked = match service.status {
+            ServiceStatus::Blocked(BlockReason::Ownership) => {
+                Some((BlockReason::Ownership, plan::conflict_message(&service)))
+            }
             ServiceStatus::Blocked(reason) => Some((reason, denial_message(&service))),
             _ => None,
         };

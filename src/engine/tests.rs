@@ -36,6 +36,7 @@ fn applied(prepared: &Prepared) -> LiveSet {
 fn plan_all(revision: &Revision, live: &LiveSet) -> Plan {
     let analyst = rollout::PrometheusAnalyst::default();
     let run = Run {
+        owners: &super::Nobody,
         revision,
         now: jiff::Timestamp::UNIX_EPOCH,
         analyst: &analyst,
@@ -99,6 +100,7 @@ fn a_step_covers_its_service_only_and_never_prunes() {
     let prepared = revision(&changed, Keep::Objects);
     let analyst = rollout::PrometheusAnalyst::default();
     let step = Step {
+        owners: &super::Nobody,
         revision: &prepared,
         now: jiff::Timestamp::UNIX_EPOCH,
         analyst: &analyst,

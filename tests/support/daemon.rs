@@ -209,6 +209,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
         pod: None,
         github: None,
         rollout: Default::default(),
+        instance: Default::default(),
     }
 }
 

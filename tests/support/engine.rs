@@ -27,6 +27,7 @@ pub fn load_repo(dir: &Path) -> Revision {
     let prepared = prepare_dir(
         dir,
         &[],
+        &Default::default(),
         &mut diagnostics,
         modelship::cli::output::Color::Never,
     )
@@ -35,10 +36,20 @@ pub fn load_repo(dir: &Path) -> Revision {
 }
 
 /// The engine's whole run over a revision at the clock and Prometheus of production, as
-/// `modelship plan` and `apply` make it.
+/// `modelship plan` and `apply` make it, with no object beyond the live view.
 pub fn run<'a>(
     revision: &'a Revision,
     analyst: &'a engine::rollout::PrometheusAnalyst,
+) -> Run<'a, engine::rollout::PrometheusAnalyst> {
+    run_with(revision, analyst, &engine::Nobody)
+}
+
+/// [`run`] with who holds the objects it would create (the cluster's, for the
+/// helpers that have one).
+pub fn run_with<'a>(
+    revision: &'a Revision,
+    analyst: &'a engine::rollout::PrometheusAnalyst,
+    owners: &'a dyn engine::Owners,
 ) -> Run<'a, engine::rollout::PrometheusAnalyst> {
     Run {
         revision,
@@ -46,6 +57,7 @@ pub fn run<'a>(
         analyst,
         settings: engine::rollout::Settings::default(),
         detail: Detail::Full,
+        owners,
     }
 }
 
@@ -99,7 +111,13 @@ pub async fn read_live(sandbox: &impl HasClient, prepared: &Prepared) -> LiveSet
     let mut kinds = Kinds::new(client.clone(), fast_retry());
     tokio::time::timeout(
         STEP,
-        cluster::read_live(&client, &mut kinds, &prepared.desired, &fast_retry()),
+        cluster::read_live(
+            &client,
+            &mut kinds,
+            &prepared.desired,
+            &fast_retry(),
+            &prepared.source().instance,
+        ),
     )
     .await
     .expect("live state read in time")
@@ -109,7 +127,12 @@ pub async fn read_live(sandbox: &impl HasClient, prepared: &Prepared) -> LiveSet
 /// Reads the live state and plans `revision` against it with the engine (read-only).
 pub async fn plan_repo(sandbox: &impl HasClient, revision: &Revision) -> Plan {
     let live = read_live(sandbox, revision).await;
-    plan_with_rollouts(revision, &live).await
+    let analyst = engine::rollout::PrometheusAnalyst::default();
+    let owners = engine::ClusterOwners::new(sandbox.client(), fast_retry());
+    run_with(revision, &analyst, &owners)
+        .plan_all(&live)
+        .await
+        .plan
 }
 
 /// Plans the desired objects of `prepared` as they are, no rollout advanced (the core's
@@ -198,9 +221,10 @@ pub async fn apply_repo_with(
     let live = read_live(sandbox, revision).await;
     let writer = writer(sandbox, mode);
     let analyst = engine::rollout::PrometheusAnalyst::default();
+    let owners = engine::ClusterOwners::new(sandbox.client(), fast_retry());
     let (sweep, report) = tokio::time::timeout(
         STEP,
-        run(revision, &analyst).apply_all(&live, &writer, *strategy),
+        run_with(revision, &analyst, &owners).apply_all(&live, &writer, *strategy),
     )
     .await
     .expect("apply finishes in time");

@@ -617,7 +617,13 @@ async fn wait_alone(client: &kube::Client) {
         let mut kinds = Kinds::new(client.clone(), retry);
         let live = tokio::time::timeout(
             super::STEP,
-            read_live(client, &mut kinds, &DesiredState::default(), &retry),
+            read_live(
+                client,
+                &mut kinds,
+                &DesiredState::default(),
+                &retry,
+                &Default::default(),
+            ),
         )
         .await
         .expect("live state read in time")

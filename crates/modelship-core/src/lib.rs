@@ -13,6 +13,7 @@
 pub mod compile;
 pub mod kinds;
 pub mod meta;
+pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod quantity;

@@ -36,13 +36,10 @@ pub const ANNOTATION_SPEC_HASH: &str = "modelship.dev/spec-hash";
 /// `<repo>@<commit>:<file>` (`local` outside Git).
 pub const ANNOTATION_SOURCE: &str = "modelship.dev/source";
 /// The pull-request number on a preview's objects and namespaces. The main reconcile
-/// never reads, plans or prunes an object carrying it ([`MAIN_SELECTOR`]).
+/// never reads, plans or prunes an object carrying it ([`crate::ownership::Instance::selector`]).
 pub const LABEL_PREVIEW: &str = "modelship.dev/preview";
 /// `OWNER/NAME` of the pull request's repository, on a preview's namespaces.
 pub const ANNOTATION_PREVIEW_REPO: &str = "modelship.dev/preview-repository";
-/// The label selector of the objects the main reconcile manages: ours, and not a
-/// preview's.
-pub const MAIN_SELECTOR: &str = "app.kubernetes.io/managed-by=modelship,!modelship.dev/preview";
 
 /// Identifies one Kubernetes object: API group, kind, namespace and name.
 ///

@@ -511,6 +511,7 @@ impl Worker {
         let source = compile::Source {
             repo: self.shared.config.repo_name.clone(),
             commit: snapshot.revision.commit().map(str::to_string),
+            instance: self.shared.config.instance.clone(),
         };
         let prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
         let live = self.shared.cache.read().await.view(None);
@@ -532,6 +533,7 @@ impl Worker {
             analyst: &self.shared.analyst,
             settings: self.shared.config.rollout,
             detail: Detail::Full,
+            owners: &self.shared.owners,
         };
         let mut sweep = run.plan_all(&live).await;
         if let Some(error) = sweep.outcomes.iter_mut().find_map(|o| o.error.take()) {

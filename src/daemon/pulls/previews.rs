@@ -41,8 +41,15 @@ pub(super) async fn deploy(
     let retry = RetryPolicy::default();
     let mut kinds = Kinds::new(client.clone(), retry);
     let desired = engine::preview::desired(&previews);
-    let live =
-        cluster::read_preview_live(client, &mut kinds, &desired, &retry, event.number).await?;
+    let live = cluster::read_preview_live(
+        client,
+        &mut kinds,
+        &desired,
+        &retry,
+        &worker.shared.config.instance,
+        event.number,
+    )
+    .await?;
     let existing = namespaces_of(worker, &event.repo, event.number).await?;
     let repository = event.repo.to_string();
     let report = engine::preview::deploy(

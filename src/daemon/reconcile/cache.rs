@@ -1,8 +1,8 @@
 //! The watch cache: one `kube::runtime::watcher` per managed kind the cluster serves
 //! ([`served_kinds`], from [`crate::kinds::TABLE`]), cluster-wide, selected by
-//! `app.kubernetes.io/managed-by=modelship` without `modelship.dev/preview`
-//! ([`crate::meta::MAIN_SELECTOR`]: previews are not the main reconcile's), feeding one
-//! [`LiveMap`].
+//! `app.kubernetes.io/managed-by=modelship` without `modelship.dev/preview` and by the
+//! instance ([`Instance::selector`]: previews are not the main reconcile's, other
+//! instances' objects are not this one's), feeding one [`LiveMap`].
 //!
 //! ```text
 //! watcher(kind) ──Init/InitApply/InitDone──▶ replace that kind's objects, mark kind ready
@@ -28,7 +28,8 @@ use tokio::task::JoinHandle;
 use super::live::{LiveMap, key_of};
 use crate::cluster::{Kinds, RetryPolicy, api_resource};
 use crate::compile::Kind;
-use crate::meta::{MAIN_SELECTOR, ObjectKey, ServiceId};
+use crate::meta::{ObjectKey, ServiceId};
+use crate::ownership::Instance;
 
 /// The kinds to watch: every managed kind of [`crate::kinds::TABLE`], the built-ins
 /// always, a custom kind (Gateway API, Istio, Prometheus Operator) only when discovery
@@ -50,6 +51,7 @@ pub async fn served_kinds(client: &Client) -> Vec<Kind> {
 #[derive(Clone)]
 pub struct LiveCache {
     map: Arc<RwLock<LiveMap>>,
+    selector: Arc<str>,
     kinds: usize,
     ready_kinds: Arc<AtomicUsize>,
     ready: Arc<Notify>,
@@ -68,10 +70,12 @@ impl LiveCache {
     pub fn start(
         client: &Client,
         kinds: &[Kind],
+        instance: &Instance,
         touched: mpsc::UnboundedSender<ServiceId>,
     ) -> (LiveCache, Vec<JoinHandle<()>>) {
         let cache = LiveCache {
-            map: Arc::new(RwLock::new(LiveMap::new())),
+            map: Arc::new(RwLock::new(LiveMap::of(instance.clone()))),
+            selector: instance.selector().into(),
             kinds: kinds.len(),
             ready_kinds: Arc::new(AtomicUsize::new(0)),
             ready: Arc::new(Notify::new()),
@@ -127,7 +131,7 @@ impl LiveCache {
         let resource = api_resource(kind.info());
         let api: Api<DynamicObject> = Api::all_with(client, &resource);
         // Previews are the pull-request worker's: never cached, planned or pruned here.
-        let config = watcher::Config::default().labels(MAIN_SELECTOR);
+        let config = watcher::Config::default().labels(&self.selector);
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         let mut buffer = Vec::new();
         let mut counted = false;

@@ -11,10 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::compile::Kind;
-use crate::meta::{
-    FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PREVIEW, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey,
-    ServiceId,
-};
+use crate::meta::{FIELD_MANAGER, LABEL_PREVIEW, LABEL_SERVICE, ObjectKey, ServiceId};
+use crate::ownership::Instance;
 use crate::state::LiveSet;
 
 /// The key of a live object, when it is of a kind modelship writes.
@@ -24,12 +22,10 @@ pub fn key_of(object: &Value) -> Option<ObjectKey> {
     Kind::from_api(api_version, &key.kind).map(|_| key)
 }
 
-/// The service a live object belongs to, when it carries our labels.
-pub fn service_of(object: &Value) -> Option<ServiceId> {
+/// The service a live object belongs to, when it carries `instance`'s labels.
+pub fn service_of(object: &Value, instance: &Instance) -> Option<ServiceId> {
     let labels = object.pointer("/metadata/labels")?;
-    if labels.get(LABEL_MANAGED_BY)?.as_str()? != MANAGED_BY_VALUE
-        || labels.get(LABEL_PREVIEW).is_some()
-    {
+    if !instance.owns(object) || labels.get(LABEL_PREVIEW).is_some() {
         return None;
     }
     // A namespace and label that make no valid id name no service modelship wrote.
@@ -48,16 +44,32 @@ struct Held {
     json: Box<[u8]>,
 }
 
-/// Live objects labelled managed-by=modelship, indexed by service.
+/// Live objects of one instance (labelled managed-by=modelship and its instance),
+/// indexed by service.
 #[derive(Debug, Clone, Default)]
 pub struct LiveMap {
+    instance: Instance,
     objects: BTreeMap<ObjectKey, Held>,
     by_service: BTreeMap<ServiceId, BTreeSet<ObjectKey>>,
 }
 
 impl LiveMap {
+    /// An empty map of the default instance's objects.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty map of `instance`'s objects.
+    pub fn of(instance: Instance) -> Self {
+        LiveMap {
+            instance,
+            ..Self::default()
+        }
+    }
+
+    /// The object held under `key`, whichever service it belongs to.
+    pub fn object(&self, key: &ObjectKey) -> Option<Value> {
+        serde_json::from_slice(&self.objects.get(key)?.json).ok()
     }
 
     /// Adds or replaces an object; returns its service. Objects of other kinds or without
@@ -65,7 +77,7 @@ impl LiveMap {
     pub fn upsert(&mut self, mut object: Value) -> Option<ServiceId> {
         let key = key_of(&object)?;
         slim(&mut object);
-        let Some(service) = service_of(&object) else {
+        let Some(service) = service_of(&object, &self.instance) else {
             // It lost our labels: it is no longer ours.
             self.remove(&key);
             return None;

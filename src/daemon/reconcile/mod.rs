@@ -22,6 +22,7 @@
 pub mod cache;
 pub mod fetcher;
 pub mod live;
+pub(crate) mod owners;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -119,6 +120,8 @@ pub(crate) struct Shared {
     pub config: DaemonConfig,
     pub client: Client,
     pub cache: cache::LiveCache,
+    /// Who holds the objects a step would create: the cache, then the API.
+    pub owners: owners::CacheOwners,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub board: Arc<RwLock<Board>>,
@@ -241,6 +244,7 @@ impl Runner {
         let source = compile::Source {
             repo: self.shared.config.repo_name.clone(),
             commit: snapshot.revision.commit().map(str::to_string),
+            instance: self.shared.config.instance.clone(),
         };
         // Held until the next revision: a service's objects are compiled by its step.
         let prepared =
@@ -561,6 +565,7 @@ async fn reconcile(
         analyst: &shared.analyst,
         settings: shared.config.rollout,
         detail: Detail::Decisions,
+        owners: &shared.owners,
         mode: Mode::Write {
             writer: &shared.writer,
             strategy: shared.strategy(),

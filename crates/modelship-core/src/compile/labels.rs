@@ -92,7 +92,10 @@ impl std::io::Write for HashWriter<'_> {
 
 /// Labels of every object of the service: the user's, then modelship's (which win).
 /// Computed once per service (see `Ctx::new`); objects clone them.
-pub(crate) fn service_labels(svc: &ModelService) -> BTreeMap<String, String> {
+pub(crate) fn service_labels(
+    svc: &ModelService,
+    instance: &crate::ownership::Instance,
+) -> BTreeMap<String, String> {
     let mut labels = svc.metadata.labels.clone();
     // The track belongs to Deployments and pods only; a user value would mislead selectors.
     labels.remove(LABEL_TRACK);
@@ -114,6 +117,10 @@ pub(crate) fn service_labels(svc: &ModelService) -> BTreeMap<String, String> {
     put(LABEL_VERSION, label_value(&spec.model.version));
     put(LABEL_COMPONENT, Some(COMPONENT.to_string()));
     put(LABEL_MANAGED_BY, Some(MANAGED_BY_VALUE.to_string()));
+    put(
+        crate::ownership::LABEL_MODELSHIP_INSTANCE,
+        Some(instance.as_str().to_string()),
+    );
     put(LABEL_SERVICE, Some(name.clone()));
     put(LABEL_OWNER, spec.owner.as_deref().and_then(label_value));
     labels
@@ -151,9 +158,13 @@ pub(crate) fn track_object_meta(ctx: &Ctx, name: String, track: Track) -> Object
     meta
 }
 
-/// Labels of the pods of a track: object labels plus `modelship.dev/track`.
+/// Labels of the pods of a track: object labels plus `modelship.dev/track`, without the
+/// instance label: pods are owned through their Deployment, and a label added to the pod
+/// template would restart every model server (as it would when an existing installation
+/// starts labelling its objects with their instance).
 pub(crate) fn pod_labels(ctx: &Ctx, track: Track) -> BTreeMap<String, String> {
     let mut labels = ctx.labels.clone();
+    labels.remove(crate::ownership::LABEL_MODELSHIP_INSTANCE);
     labels.insert(LABEL_TRACK.to_string(), track.as_str().to_string());
     labels
 }
@@ -231,6 +242,7 @@ mod tests {
             ("app.kubernetes.io/version", "1.0.0"),
             ("app.kubernetes.io/component", "model-server"),
             ("app.kubernetes.io/managed-by", "modelship"),
+            ("modelship.dev/instance", "modelship"),
             ("modelship.dev/service", "fraud"),
             ("modelship.dev/owner", "risk-ml_at_example.com"),
             ("team", "risk"),

@@ -142,13 +142,16 @@ pub use object::{Kind, Object, ObjectKey, sort_in_apply_order};
 pub use render::{render_json, render_yaml};
 pub use traffic::track_service_name;
 
-/// Where the specs were read from; becomes the `modelship.dev/source` annotation.
+/// Where the specs were read from, and who compiles them: the `modelship.dev/source`
+/// annotation and the `modelship.dev/instance` label of every object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
     /// The repository, for example `github.com/acme/models`.
     pub repo: Option<String>,
     /// The commit the snapshot was taken at; `None` outside git.
     pub commit: Option<String>,
+    /// The modelship instance the objects belong to (`--instance`).
+    pub instance: crate::ownership::Instance,
 }
 
 impl Source {
@@ -408,7 +411,7 @@ impl<'a> Ctx<'a> {
             config,
             namespace,
             name: svc.name(),
-            labels: labels::service_labels(&svc.service),
+            labels: labels::service_labels(&svc.service, &source.instance),
             annotations: labels::service_annotations(
                 &svc.service,
                 &hash,

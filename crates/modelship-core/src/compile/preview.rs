@@ -20,7 +20,7 @@
 //! - Secrets and claims a spec refers to (`credentialsSecret`, `envFromSecrets`,
 //!   `pvc://`) are not copied: they must exist in the preview namespace.
 //! - Every object carries `modelship.dev/preview: "<n>"`, which keeps it out of the main
-//!   reconcile ([`crate::meta::MAIN_SELECTOR`]): the main branch never plans, heals or
+//!   reconcile ([`crate::ownership::Instance::selector`]): the main branch never plans, heals or
 //!   prunes a preview, and a preview never touches the main branch's objects.
 
 use std::collections::BTreeSet;

@@ -106,6 +106,7 @@ fn source_annotation_forms() {
         let source = Source {
             repo: repo.map(str::to_string),
             commit: commit.map(str::to_string),
+            ..Source::default()
         };
         assert_eq!(source.annotation("services/x.yaml"), expected);
     }
@@ -121,6 +122,7 @@ fn every_object_is_in_the_resolved_namespace_with_hash_and_source() {
         let source = Source {
             repo: Some("r".into()),
             commit: Some("c".into()),
+            instance: "team-a".parse().unwrap(),
         };
         let compiled = compile_service(&loaded(svc.clone()), &config, &source).unwrap();
         assert_eq!(compiled.id.namespace(), namespace);
@@ -130,6 +132,8 @@ fn every_object_is_in_the_resolved_namespace_with_hash_and_source() {
             let annotations = o.metadata().annotations.clone().unwrap();
             assert_eq!(annotations[ANNOTATION_SPEC_HASH], compiled.spec_hash);
             assert_eq!(annotations[ANNOTATION_SOURCE], "r@c:services/test.yaml");
+            let labels = o.metadata().labels.clone().unwrap();
+            assert_eq!(labels["modelship.dev/instance"], "team-a", "{}", o.key());
         }
     }
 }

@@ -14,6 +14,7 @@
 //! of other managers never show as changes. Secret values are redacted before anything is
 //! compared, so no output of a plan can hold them. Renderers live in [`render`].
 
+mod claim;
 mod diff;
 pub mod project;
 mod prune;
@@ -31,6 +32,7 @@ use serde_json::{Value, json};
 
 pub use crate::meta::{ObjectKey, ServiceId, group_of, kind_order};
 pub use crate::state::{DesiredService, DesiredState, LiveSet, LiveState, desired_state};
+pub use claim::{Ownership, claim, conflict_message};
 pub use diff::{
     ChangeKind, FieldChange, FieldPath, REDACTED, REDACTED_CHANGED, Segment, changes, to_yaml,
     unified_yaml,
@@ -101,6 +103,10 @@ pub enum BlockReason {
     PoliciesBroken,
     /// The service would be pruned, but the mass-prune guard tripped ([`check_mass_prune`]).
     MassPrune,
+    /// An object the service would create exists and is not its own (another tool's,
+    /// another instance's, another service's): modelship never adopts it silently
+    /// ([`claim`]).
+    Ownership,
 }
 
 impl BlockReason {
@@ -114,6 +120,7 @@ impl BlockReason {
             BlockReason::PolicyDenied => "policy_denied",
             BlockReason::PoliciesBroken => "policies_broken",
             BlockReason::MassPrune => "mass_prune",
+            BlockReason::Ownership => "ownership",
         }
     }
 }
@@ -146,6 +153,9 @@ pub struct ObjectPlan {
     pub patch: json_patch::Patch,
     /// Unified YAML diff, empty when nothing changes.
     pub diff: String,
+    /// The object exists and is not this service's: a conflict, or adopted because a
+    /// person annotated it ([`claim`]).
+    pub ownership: Option<Ownership>,
 }
 
 /// The plan for one service.
@@ -174,6 +184,14 @@ impl ServicePlan {
     /// How many objects take an action.
     pub fn count(&self, action: Action) -> usize {
         self.objects.iter().filter(|o| o.action == action).count()
+    }
+
+    /// The objects that exist and are not this service's, with who holds them.
+    pub fn conflicts(&self) -> impl Iterator<Item = (&ObjectPlan, &crate::ownership::Occupant)> {
+        self.objects.iter().filter_map(|o| match &o.ownership {
+            Some(Ownership::Conflict(occupant)) => Some((o, occupant)),
+            _ => None,
+        })
     }
 }
 
@@ -305,6 +323,11 @@ fn plan_present(
             index,
         })?;
         let live_object = live.get(&key);
+        if let Some(occupant) = live_object.and_then(|o| claim::other_service(o, &service.id)) {
+            objects.push(claim::conflict(key.clone(), desired, occupant, detail));
+            keys.push(key);
+            continue;
+        }
         let (plan, before) = plan_object(key.clone(), desired, live_object, detail);
         projected.extend(before);
         objects.push(plan);
@@ -317,18 +340,22 @@ fn plan_present(
     }
     objects.sort_by(|a, b| (a.key.order(), &a.key).cmp(&(b.key.order(), &b.key)));
     let summary = summary::summarize(projected.iter().map(AsRef::as_ref), service.objects.iter());
-    Ok(ServicePlan {
+    let mut plan = ServicePlan {
         id: service.id.clone(),
         file: Some(service.file.clone()),
         status: ServiceStatus::Present,
         objects,
         summary,
         violations: Vec::new(),
-    })
+    };
+    if plan.conflicts().next().is_some() {
+        block(&mut plan, BlockReason::Ownership);
+    }
+    Ok(plan)
 }
 
 /// Plans one desired object; returns the projected live object too (for the summary).
-fn plan_object<'a>(
+pub(crate) fn plan_object<'a>(
     key: ObjectKey,
     desired: &'a Value,
     live: Option<&Value>,
@@ -353,6 +380,7 @@ fn plan_object<'a>(
             changes: Vec::new(),
             patch: json_patch::Patch::default(),
             diff: String::new(),
+            ownership: None,
         };
         // The summary reads Deployments and HPAs only; for them live means desired here.
         let summarized = matches!(key_kind(desired), "Deployment" | "HorizontalPodAutoscaler");
@@ -408,6 +436,7 @@ fn plan_object<'a>(
         changes,
         patch,
         diff,
+        ownership: None,
     };
     (plan, before.map(Cow::Owned))
 }
@@ -475,6 +504,7 @@ fn plan_delete(key: ObjectKey, live: &Value, action: Action, detail: Detail) -> 
         changes: Vec::new(),
         patch,
         diff,
+        ownership: None,
     }
 }
 

@@ -1,4 +1,5 @@
-//! What the plan reads about the cluster: the live objects modelship manages.
+//! What the plan reads about the cluster: the live objects this modelship instance
+//! manages ([`Instance::owns`]).
 //!
 //! The CLI fills a [`LiveSet`] from one cluster-wide LIST per kind; the daemon backs
 //! [`LiveState`] with its watch cache. Either way the plan itself never makes a request.
@@ -7,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::meta::{LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE, ObjectKey, ServiceId};
+use crate::meta::{LABEL_SERVICE, ObjectKey, ServiceId};
+use crate::ownership::Instance;
 
-/// Read access to the live objects labelled `app.kubernetes.io/managed-by=modelship`.
+/// Read access to the live objects of one modelship instance (labelled
+/// `app.kubernetes.io/managed-by=modelship` and `modelship.dev/instance`).
 pub trait LiveState {
     /// The live object with this key, as the API server returned it.
     fn get(&self, key: &ObjectKey) -> Option<&Value>;
@@ -22,30 +25,42 @@ pub trait LiveState {
 /// An in-memory [`LiveState`]: a snapshot of live objects indexed by service.
 #[derive(Debug, Clone, Default)]
 pub struct LiveSet {
+    instance: Instance,
     objects: BTreeMap<ObjectKey, Value>,
     by_service: BTreeMap<ServiceId, BTreeSet<ObjectKey>>,
 }
 
 impl LiveSet {
-    /// An empty set.
+    /// An empty set of the default instance's objects.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds a live object; objects without a key or without our labels are ignored, so a
-    /// careless caller can never make the plan delete something that is not ours. An
+    /// An empty set of `instance`'s objects.
+    pub fn of(instance: Instance) -> Self {
+        LiveSet {
+            instance,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a live object; objects without a key or without this instance's labels are
+    /// ignored, so a careless caller can never make the plan delete something that is
+    /// not ours. An
     /// object whose namespace and service label make no valid id (cluster-scoped, or a
     /// label modelship never writes) is held but belongs to no service.
     pub fn insert(&mut self, object: Value) {
         let Some(key) = ObjectKey::of(&object) else {
             return;
         };
-        let labels = object.pointer("/metadata/labels");
-        let label = |name: &str| labels.and_then(|l| l.get(name)).and_then(Value::as_str);
-        if label(LABEL_MANAGED_BY) != Some(MANAGED_BY_VALUE) {
+        if !self.instance.owns(&object) {
             return;
         }
-        if let Some(service) = label(LABEL_SERVICE)
+        let service = object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(LABEL_SERVICE))
+            .and_then(Value::as_str);
+        if let Some(service) = service
             && let Ok(id) = ServiceId::new(key.namespace.as_str(), service)
         {
             self.by_service.entry(id).or_default().insert(key.clone());

@@ -161,6 +161,8 @@ struct Object<'a> {
     changes: &'a [FieldChange],
     patch: &'a json_patch::Patch,
     diff: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    ownership: Option<&'a crate::plan::Ownership>,
 }
 
 /// Renders a plan as pretty-printed JSON.
@@ -207,6 +209,7 @@ pub fn document(plan: &Plan) -> serde_json::Value {
                         changes: &o.changes,
                         patch: &o.patch,
                         diff: &o.diff,
+                        ownership: o.ownership.as_ref(),
                     })
                     .collect(),
                 violations: s.violations.iter().map(JsonViolation::from).collect(),

@@ -28,7 +28,8 @@ use std::fmt::Write as _;
 use super::capacity::{Capacities, Capacity, HOURS_PER_MONTH, Peak};
 use super::merge::Merge;
 use super::{
-    action_sign, counts_text, denied_text, has_details, shown_violations, status_text, summary_text,
+    action_sign, counts_text, denied_text, has_details, ownership_note, shown_violations,
+    status_text, summary_text,
 };
 use crate::plan::{
     Action, FieldChange, ObjectPlan, Plan, Segment, ServiceId, ServicePlan, ServiceStatus,
@@ -476,6 +477,13 @@ fn section(service: &ServicePlan, context: &CommentContext) -> Section {
     for violation in shown_violations(service) {
         let _ = writeln!(head, "{}", violation_item(violation, context));
         listed = true;
+    }
+    for object in &service.objects {
+        if let Some(note) = ownership_note(object) {
+            let sign = action_sign(object.action);
+            let _ = writeln!(head, "- `{sign} {}`: {note}", object.key);
+            listed = true;
+        }
     }
     if listed {
         let _ = writeln!(head);

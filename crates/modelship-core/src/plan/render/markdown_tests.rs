@@ -29,6 +29,7 @@ fn object(kind: &str, name: &str, action: Action, changes: Vec<FieldChange>) -> 
         changes,
         patch: json_patch::Patch::default(),
         diff,
+        ownership: None,
     }
 }
 

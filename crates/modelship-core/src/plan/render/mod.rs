@@ -74,6 +74,9 @@ fn status_text(status: ServiceStatus) -> &'static str {
         ServiceStatus::Blocked(super::BlockReason::MassPrune) => {
             "blocked: kept by the mass-prune guard"
         }
+        ServiceStatus::Blocked(super::BlockReason::Ownership) => {
+            "blocked: an object exists that is not its own"
+        }
     }
 }
 
@@ -113,6 +116,27 @@ pub fn denied_text(plan: &super::Plan) -> Option<String> {
         1 => Some(format!("1 service denied by policy ({})", names[0])),
         n => Some(format!(
             "{n} services denied by policy ({})",
+            names.join(", ")
+        )),
+    }
+}
+
+/// `1 service blocked by objects it does not own (ns/a)`, or `None` when no service is.
+pub fn conflicts_text(plan: &super::Plan) -> Option<String> {
+    let names: Vec<String> = plan
+        .services
+        .iter()
+        .filter(|s| s.status == ServiceStatus::Blocked(super::BlockReason::Ownership))
+        .map(|s| s.id.to_string())
+        .collect();
+    match names.len() {
+        0 => None,
+        1 => Some(format!(
+            "1 service blocked by objects it does not own ({})",
+            names[0]
+        )),
+        n => Some(format!(
+            "{n} services blocked by objects they do not own ({})",
             names.join(", ")
         )),
     }
@@ -182,6 +206,19 @@ fn action_sign(action: Action) -> &'static str {
     }
 }
 
+/// What an object line adds after its key: who holds a conflicting object, or that the
+/// object is adopted.
+fn ownership_note(object: &super::ObjectPlan) -> Option<String> {
+    match &object.ownership {
+        Some(super::Ownership::Conflict(occupant)) => Some(occupant.to_string()),
+        Some(super::Ownership::Adopted) => Some(format!(
+            "adopted ({}); fields only its previous owner set stay",
+            crate::ownership::ANNOTATION_ADOPT
+        )),
+        None => None,
+    }
+}
+
 /// The header line of a service.
 fn service_heading(service: &ServicePlan) -> String {
     let mut out = String::new();
@@ -222,6 +259,11 @@ pub fn verdict(
         .filter(|d| d.severity == crate::spec::Severity::Error)
         .count();
     let denied = plan.denied().count();
+    let conflicting = plan
+        .services
+        .iter()
+        .filter(|s| s.status == ServiceStatus::Blocked(super::BlockReason::Ownership))
+        .count();
     let (passed, description) = if errors > 0 || !repository_valid {
         (
             false,
@@ -230,6 +272,12 @@ pub fn verdict(
     } else if denied > 0 {
         let services = count(denied, "service", "services");
         (false, format!("{services} denied by policy"))
+    } else if conflicting > 0 {
+        let services = count(conflicting, "service", "services");
+        (
+            false,
+            format!("{services} blocked by objects not their own"),
+        )
     } else {
         match plan.services.iter().filter(|s| s.has_changes()).count() {
             0 => (true, "no changes".to_string()),

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    action_sign, counts_text, denied_text, has_details, service_heading, shown_violations,
-    status_text, summary_text, unchanged_line,
+    action_sign, counts_text, denied_text, has_details, ownership_note, service_heading,
+    shown_violations, status_text, summary_text, unchanged_line,
 };
 use crate::plan::{Action, Plan};
 use crate::policy::Violation;
@@ -45,7 +45,19 @@ pub fn text(plan: &Plan, color: bool) -> String {
             if object.action == Action::Unchanged {
                 continue;
             }
-            let _ = writeln!(out, "  {} {}", action_sign(object.action), object.key);
+            match ownership_note(object) {
+                Some(note) => {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}: {note}",
+                        action_sign(object.action),
+                        object.key
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  {} {}", action_sign(object.action), object.key);
+                }
+            }
             for line in object.diff.lines() {
                 let _ = writeln!(out, "    {}", paint(line, color));
             }
