@@ -270,3 +270,92 @@ async fn two_instances_side_by_side_each_prune_and_see_only_their_own_on(cluster
         Some("team-a")
     );
 }
+
+#[tokio::test]
+async fn the_daemon_blocks_a_conflicting_service_and_adopts_it_once_handed_over() {
+    on_each_target(
+        "the_daemon_blocks_a_conflicting_service_and_adopts_it_once_handed_over",
+        the_daemon_blocks_a_conflicting_service_and_adopts_it_once_handed_over_on,
+    )
+    .await;
+}
+
+async fn the_daemon_blocks_a_conflicting_service_and_adopts_it_once_handed_over_on(
+    cluster: Target,
+) {
+    use support::daemon::{Place, Remote, Running, config, metrics, status};
+    let namespace = cluster.namespace(support::daemon::NS).await;
+    let place = Place {
+        client: cluster.client(),
+        namespace: namespace.clone(),
+        patience: cluster.patience(),
+    };
+    // A ServiceAccount `beta` someone else made, before the repository names a service so.
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client(), &namespace);
+    let theirs: ServiceAccount = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "beta", "labels": {"team": "payments"}}
+    }))
+    .unwrap();
+    tokio::time::timeout(STEP, accounts.create(&PostParams::default(), &theirs))
+        .await
+        .unwrap()
+        .expect("their ServiceAccount is created");
+    let remote = Remote::new();
+    remote.commit(&place.files(&[("alpha", "1"), ("beta", "1")]));
+    let cache = tempfile::tempdir().unwrap();
+    let daemon = Running::start(
+        config(
+            remote.path().display().to_string(),
+            cache.path(),
+            std::time::Duration::from_millis(200),
+        ),
+        cluster.client(),
+    )
+    .await;
+    place.wait_image("alpha", "1").await;
+    let beta = place.key("beta");
+    let error = place
+        .eventually("beta blocked by the conflict", || async {
+            let status = status(daemon.addr()).await;
+            let service = &status["services"][&beta];
+            (service["state"] == "invalid")
+                .then(|| service["last_error"].as_str().map(str::to_string))
+                .flatten()
+        })
+        .await;
+    assert!(
+        error.contains(&format!(
+            "ServiceAccount {namespace}/beta exists, not managed by modelship"
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        place.image("beta").await,
+        None,
+        "nothing of beta is written"
+    );
+    let text = metrics(daemon.addr()).await;
+    assert!(
+        text.contains(r#"modelship_errors_total{cause="ownership"}"#),
+        "{text}"
+    );
+
+    // Handed over: the daemon looks again on its own and adopts it.
+    let handover = json!({"metadata": {"annotations": {"modelship.dev/adopt": beta}}});
+    tokio::time::timeout(
+        STEP,
+        accounts.patch("beta", &PatchParams::default(), &Patch::Merge(&handover)),
+    )
+    .await
+    .unwrap()
+    .expect("annotated");
+    place.wait_image("beta", "1").await;
+    let adopted: ServiceAccount = get(&cluster, &namespace, "beta").await.unwrap();
+    assert_eq!(
+        label(&adopted.metadata, "app.kubernetes.io/managed-by"),
+        Some("modelship")
+    );
+    assert_eq!(label(&adopted.metadata, "team"), Some("payments"));
+    daemon.stop().await;
+}

@@ -19,7 +19,8 @@
 //! Mode::Write    ─▶ drift under --drift=warn: Drifted (nothing written)
 //!                   apply_service (namespace, SSA in order, orphans) ─▶ Applied | Failed
 //!                   then rollout::record (command cleared, one Event per transition)
-//! next: Retry after a failure, At(the rollout's next due time), else Idle
+//! next: Retry after a failure or an ownership conflict, At(the rollout's next due time),
+//!       else Idle
 //! ```
 //!
 //! Each service is compiled, advanced and planned once per step. Services gone from the
@@ -286,6 +287,11 @@ impl<A: Analyst> Step<'_, A> {
             warnings: Vec::new(),
         };
         if let Some((reason, message)) = decided.blocked {
+            // A conflict ends in the cluster (the object annotated for adoption, or
+            // deleted), where no watch of ours looks: look again after a backoff.
+            if reason == BlockReason::Ownership {
+                outcome.next = Next::Retry;
+            }
             outcome.verdict = Verdict::Blocked { reason, message };
             return outcome;
         }
