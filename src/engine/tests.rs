@@ -345,7 +345,7 @@ fn a_service_outside_the_namespaces_given_is_blocked_with_an_error_at_its_spec()
             error.message,
             "services/other.yaml:1: error: metadata.namespace: service elsewhere/other: namespace `elsewhere` is not one of --namespaces (ml,team-b): modelship may not read or write there; add the namespace to --namespaces (with a RoleBinding of the modelship ClusterRole in it), or move the service"
         );
-        assert_eq!(prepared.desired.invalid, [other.clone()]);
+        assert_eq!(prepared.desired.invalid, std::slice::from_ref(&other));
         assert!(!prepared.desired.repository_valid, "nothing is pruned");
         assert_eq!(prepared.error_lines().len(), 1);
         // The service in scope is planned as before, its objects intact.
