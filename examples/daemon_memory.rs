@@ -159,6 +159,7 @@ async fn measure(services: usize, shape: Shape) {
         webhook_secret: None,
         drift: DriftMode::Heal,
         create_namespaces: true,
+        namespaces: modelship::cluster::Namespaces::All,
         prune: modelship::plan::PruneMode::Guarded,
         concurrency: 8,
         backoff: Backoff::default(),

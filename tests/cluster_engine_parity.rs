@@ -220,6 +220,7 @@ async fn via_daemon(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> 
         webhook_secret: None,
         drift: DriftMode::Heal,
         create_namespaces: true,
+        namespaces: modelship::cluster::Namespaces::All,
         prune: PruneMode::Guarded,
         concurrency: 4,
         backoff: Backoff::default(),

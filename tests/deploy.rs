@@ -1,7 +1,8 @@
 //! The installation in `deploy/`: `kubectl kustomize` builds it, every object passes
 //! strict schema validation for Kubernetes 1.33, and the security properties the README
 //! promises hold (least-privilege RBAC without wildcards, non-root, read-only root
-//! filesystem, probes, two replicas with leader election, webhooks routed to the leader).
+//! filesystem, probes, two replicas with leader election, webhooks routed to the leader,
+//! ingress only from the ingress controller and monitoring).
 //!
 //! kubectl and kubernetes-validate are installed by `scripts/setup`; this test fails,
 //! rather than skips, when either is missing.
@@ -62,6 +63,7 @@ fn the_kustomization_builds_and_passes_strict_validation() {
         ("RoleBinding", 1),
         ("Deployment", 1),
         ("Service", 2),
+        ("NetworkPolicy", 1),
     ] {
         assert_eq!(
             report
@@ -96,8 +98,26 @@ fn rbac_grants_named_verbs_on_named_resources_only() {
     };
     assert_eq!(
         verbs_of("deployments"),
-        ["list", "watch", "create", "patch", "delete"]
+        ["get", "list", "watch", "create", "patch", "delete"]
     );
+    // Every kind modelship writes: read by name (ownership checks), listed and watched,
+    // applied and pruned; in the group the kind table names.
+    for kind in modelship::kinds::managed() {
+        let rules = rules_on(cluster_role, kind.plural);
+        assert_eq!(rules.len(), 1, "{}: {rules:?}", kind.plural);
+        assert_eq!(
+            rules[0]["apiGroups"],
+            serde_json::json!([kind.group]),
+            "{}",
+            kind.plural
+        );
+        assert_eq!(
+            verbs_of(kind.plural),
+            ["get", "list", "watch", "create", "patch", "delete"],
+            "{}",
+            kind.plural
+        );
+    }
     assert_eq!(
         verbs_of("namespaces"),
         ["get", "list", "create", "patch", "delete"]
@@ -233,4 +253,41 @@ fn webhooks_go_to_the_leader_and_scrapes_to_every_replica() {
         rules_on(find(&objects, "ClusterRole"), "pods").is_empty(),
         "no access to pods cluster-wide"
     );
+}
+
+#[test]
+fn only_the_ingress_controller_and_monitoring_reach_the_daemon() {
+    let objects = objects(&kustomize());
+    let policy = find(&objects, "NetworkPolicy");
+    assert_eq!(policy["metadata"]["namespace"], "modelship");
+    let spec = &policy["spec"];
+    let template = &find(&objects, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    let selector = spec["podSelector"]["matchLabels"].as_object().unwrap();
+    assert!(!selector.is_empty());
+    for (key, value) in selector {
+        assert_eq!(&template[key], value, "{key} selects modelship's own Pods");
+    }
+    // Ingress only: egress (API server, Git, GitHub, Prometheus) is left open.
+    assert_eq!(spec["policyTypes"], serde_json::json!(["Ingress"]));
+    let rules = spec["ingress"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let container = &find(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        rules[0]["ports"],
+        serde_json::json!([{"port": container["ports"][0]["name"], "protocol": "TCP"}]),
+        "the daemon's one port"
+    );
+    let from: Vec<&Value> = rules[0]["from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|peer| {
+            assert!(
+                peer.get("podSelector").is_none() && peer.get("ipBlock").is_none(),
+                "{peer}"
+            );
+            &peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        })
+        .collect();
+    assert_eq!(from, ["ingress-nginx", "monitoring"]);
 }

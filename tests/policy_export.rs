@@ -24,6 +24,7 @@ fn export_to_dir(extra: &[PathBuf]) -> (tempfile::TempDir, String) {
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         policy_dirs: extra.to_vec(),
         out_dir: Some(out.path().to_path_buf()),
+        instance: "modelship".to_string(),
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let code = export(&config, &mut stdout, &mut stderr).unwrap();
@@ -114,17 +115,85 @@ fn exported_files_load_back_with_a_deny_binding_each() {
             binding.name
         );
     }
-    // The exported rules behave as the originals: a Docker Hub image is denied.
-    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
+    // The exported rules behave as the originals: a Docker Hub image is denied, on the
+    // objects modelship manages (the exported bindings select them by label).
+    let mut object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "n",
+            "labels": {"app.kubernetes.io/managed-by": "modelship", "modelship.dev/instance": "modelship"}},
         "spec": {"template": {"spec": {"containers": [{"name": "s", "image": "docker.io/x:1",
             "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}}]}}}});
-    let denied: Vec<String> = set
-        .evaluate(&Subject::new(&object))
-        .into_iter()
-        .filter(|v| v.action == Action::Deny)
-        .map(|v| v.policy)
-        .collect();
-    assert_eq!(denied, ["allowed-registries"]);
+    let denied = |object: &serde_json::Value| -> Vec<String> {
+        set.evaluate(&Subject::new(object))
+            .into_iter()
+            .filter(|v| v.action == Action::Deny)
+            .map(|v| v.policy)
+            .collect()
+    };
+    assert_eq!(denied(&object), ["allowed-registries"]);
+    // Another team's Deployment (or another instance's) is not modelship's to judge.
+    object["metadata"]["labels"]["modelship.dev/instance"] = json!("other");
+    assert_eq!(denied(&object), Vec::<String>::new());
+    object["metadata"]["labels"] = json!({});
+    assert_eq!(denied(&object), Vec::<String>::new());
+}
+
+/// The binding documents of every exported file, by policy name.
+fn exported_bindings(dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    exported_files(dir)
+        .values()
+        .flat_map(|bytes| {
+            serde_saphyr::from_multiple::<serde_json::Value>(std::str::from_utf8(bytes).unwrap())
+                .unwrap()
+        })
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicyBinding")
+        .map(|d| (d["spec"]["policyName"].as_str().unwrap().to_string(), d))
+        .collect()
+}
+
+#[test]
+fn bindings_select_the_instance_given_and_cluster_wide_policies_everything() {
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(
+        extra.path().join("cluster-wide.yaml"),
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: cluster-wide\n  annotations:\n    modelship.dev/scope: cluster\nspec:\n  matchConstraints:\n    resourceRules:\n      - {apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE]}\n  validations:\n    - expression: \"!has(object.spec.hostNetwork)\"\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let config = ExportConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        policy_dirs: vec![extra.path().to_path_buf()],
+        out_dir: Some(out.path().to_path_buf()),
+        instance: "team-a".to_string(),
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let code = export(&config, &mut stdout, &mut stderr).unwrap();
+    assert_eq!(code, Exit::Ok, "{}", String::from_utf8_lossy(&stderr));
+    let bindings = exported_bindings(out.path());
+    assert_eq!(bindings.len(), 6, "{:?}", bindings.keys());
+    for (policy, binding) in &bindings {
+        let expected = if policy == "cluster-wide" {
+            serde_json::Value::Null
+        } else {
+            json!({"objectSelector": {"matchLabels": {
+                "app.kubernetes.io/managed-by": "modelship",
+                "modelship.dev/instance": "team-a",
+            }}})
+        };
+        assert_eq!(binding["spec"]["matchResources"], expected, "{policy}");
+    }
+}
+
+#[test]
+fn an_instance_that_is_no_label_value_fails_the_command() {
+    let config = ExportConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        policy_dirs: Vec::new(),
+        out_dir: None,
+        instance: "team/a".to_string(),
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let err = export(&config, &mut stdout, &mut stderr).unwrap_err();
+    assert!(err.to_string().contains("instance `team/a`"), "{err:#}");
+    assert!(stdout.is_empty());
 }
 
 #[test]
@@ -164,6 +233,7 @@ fn broken_policies_export_nothing_and_exit_2() {
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         policy_dirs: vec![extra.path().to_path_buf()],
         out_dir: Some(out.path().join("out")),
+        instance: "modelship".to_string(),
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     assert_eq!(
@@ -185,6 +255,7 @@ fn without_a_directory_the_yaml_goes_to_stdout() {
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         policy_dirs: Vec::new(),
         out_dir: None,
+        instance: "modelship".to_string(),
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     assert_eq!(export(&config, &mut stdout, &mut stderr).unwrap(), Exit::Ok);

@@ -9,6 +9,11 @@
 //! refuses `latest` and untagged images before any policy sees them, so no-latest-images
 //! never denies a compiled object here; allowed-registries does.
 //!
+//! The exported bindings select modelship's objects only (`app.kubernetes.io/managed-by:
+//! modelship` and `modelship.dev/instance`): with them in force, `deploy/` installs and
+//! another team's Deployment that breaks a policy is admitted, while the same Deployment
+//! labelled as modelship's is denied.
+//!
 //! Runs only when `MODELSHIP_TEST_KUBECONFIG` is set (see `support::real`).
 
 mod support;
@@ -300,4 +305,89 @@ async fn generated_images_around_the_thresholds_decide_alike() {
     }
     eprintln!("generated images: {images:?}");
     assert_parity(&cluster, &example).await;
+}
+
+/// A Deployment of another team in `namespace` whose memory request differs from its
+/// limit (memory-request-equals-limit), from an allowed registry; `labels` added.
+fn team_deployment(namespace: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "team-app", "namespace": namespace, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": "team-app"}},
+            "template": {
+                "metadata": {"labels": {"app": "team-app"}},
+                "spec": {"containers": [{
+                    "name": "app",
+                    "image": "registry.example.com/team/app:1.0",
+                    "resources": {"requests": {"cpu": "100m", "memory": "1Gi"},
+                                  "limits": {"memory": "2Gi"}},
+                }]},
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn exported_policies_judge_only_what_modelship_manages() {
+    let Some(cluster) = cluster("exported policies scoped to modelship's objects").await else {
+        return;
+    };
+    let suffix = support::real::unique("s");
+    let team = support::real::unique("team");
+    let _team = cluster.namespaces(std::slice::from_ref(&team));
+    cluster
+        .create_namespace(&team, &[(SCOPE_LABEL, suffix.as_str())])
+        .await;
+    let example = cluster.example();
+    let _installed = install(&cluster, example.path(), &suffix).await;
+    let modelship = json!({
+        "app.kubernetes.io/managed-by": "modelship",
+        "modelship.dev/instance": "modelship",
+    });
+    let denied = team_deployment(&team, modelship.clone());
+    // The policies are in force once the labelled Deployment is refused.
+    let decision = cluster
+        .eventually("the exported policies in force", || async {
+            let decision = admit(&cluster.client, &denied, &suffix).await;
+            (decision != Decision::Allowed).then_some(decision)
+        })
+        .await;
+    assert_eq!(
+        decision,
+        Decision::Denied {
+            policy: "memory-request-equals-limit".into(),
+            message: "memory request must equal the memory limit in containers: app".into(),
+        }
+    );
+    // Another team's Deployment, unlabelled or labelled by another instance, is admitted.
+    let foreign = team_deployment(&team, json!({"team": "a"}));
+    assert_eq!(
+        admit(&cluster.client, &foreign, &suffix).await,
+        Decision::Allowed
+    );
+    let mut other = modelship.clone();
+    other["modelship.dev/instance"] = json!("other");
+    let other = team_deployment(&team, other);
+    assert_eq!(
+        admit(&cluster.client, &other, &suffix).await,
+        Decision::Allowed
+    );
+    // modelship's own installation (its Deployment's memory request is below its limit,
+    // its image from ghcr.io) in a namespace the bindings cover.
+    let _deployed = cluster
+        .install_deploy(&[(SCOPE_LABEL, suffix.as_str())])
+        .await;
+    cluster
+        .kubectl_ok(&[
+            "-n",
+            "modelship",
+            "get",
+            "deployment",
+            "modelship",
+            "-o",
+            "name",
+        ])
+        .await;
 }

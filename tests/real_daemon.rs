@@ -6,7 +6,11 @@
 //!   and pods following through garbage collection (ownerReferences);
 //! - least privilege: `kubectl apply -k deploy/`, then the daemon with the token of the
 //!   ServiceAccount it creates reconciles example-repo fully, and `kubectl auth can-i
-//!   --list` for that account shows no wildcard.
+//!   --list` for that account shows no wildcard;
+//! - narrowed to the tenants' namespaces: the ClusterRoleBinding replaced by RoleBindings
+//!   of the same ClusterRole in two namespaces, the daemon with `--namespaces` reconciles
+//!   the services of both, refuses one of a third namespace as invalid, and is refused no
+//!   request (no 403 in its log or its error metrics).
 //!
 //! The daemon owns every object labelled `app.kubernetes.io/managed-by: modelship` in the
 //! cluster (it prunes those of services its repository lacks), so each test first waits
@@ -21,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 use support::real::{Cluster, GPU_NODES, POLL_EVERY, POLL_LIMIT, cluster, succeeded};
@@ -38,6 +42,17 @@ impl Daemon {
     /// Starts the daemon on `repo` (a directory source) with `kubeconfig`, and waits
     /// until its HTTP server answers.
     async fn start(cluster: &Cluster, kubeconfig: &Path, repo: &Path, log_dir: &Path) -> Self {
+        Self::start_with(cluster, kubeconfig, repo, log_dir, &[]).await
+    }
+
+    /// [`Daemon::start`] with more arguments.
+    async fn start_with(
+        cluster: &Cluster,
+        kubeconfig: &Path,
+        repo: &Path,
+        log_dir: &Path,
+        extra: &[&str],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
@@ -53,6 +68,7 @@ impl Daemon {
         command
             .args(["--listen", &listen, "--create-namespaces"])
             .args(["--log-format", "plain"])
+            .args(extra)
             .stdout(log_file.try_clone().expect("log handle"))
             .stderr(log_file);
         let child = command.spawn().expect("modelship run starts");
@@ -320,36 +336,12 @@ async fn the_deploy_service_account_reconciles_example_repo_without_wildcards() 
         return;
     };
     let _gpus = GPU_NODES.lock().await;
-    let deploy = support::root().join("deploy");
-    // A previous run's deploy/ may still be going away: wait until its namespace is gone.
-    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
-    cluster
-        .eventually("the modelship namespace of an earlier run gone", || async {
-            let phase = match namespaces.get_opt("modelship").await {
-                Ok(None) => return Some(()),
-                Ok(Some(ns)) => ns.status.and_then(|s| s.phase),
-                Err(_) => None,
-            };
-            (phase.as_deref() == Some("Active")).then_some(())
-        })
-        .await;
-    let _deployed = cluster.cleanup(&["-k", path_str(&deploy)]);
-    cluster
-        .kubectl_ok(&["apply", "-k", path_str(&deploy)])
-        .await;
-    let token = cluster
-        .kubectl_ok(&[
-            "-n",
-            "modelship",
-            "create",
-            "token",
-            "modelship",
-            "--duration=1h",
-        ])
-        .await;
+    // A previous run's deploy/ may still be going away: install_deploy waits until its
+    // namespace is gone.
+    let _deployed = cluster.install_deploy(&[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("modelship.kubeconfig");
-    token_kubeconfig(&cluster, token.trim(), &kubeconfig).await;
+    service_account_kubeconfig(&cluster, &kubeconfig).await;
 
     let as_account = |namespace: &str| {
         vec![
@@ -397,4 +389,141 @@ async fn the_deploy_service_account_reconciles_example_repo_without_wildcards() 
             .kubectl_ok(&["-n", namespace, "get", kind, name, "-o", "name"])
             .await;
     }
+}
+
+/// A kubeconfig at `path` for the ServiceAccount modelship/modelship of deploy/.
+async fn service_account_kubeconfig(cluster: &Cluster, path: &Path) {
+    let token = cluster
+        .kubectl_ok(&[
+            "-n",
+            "modelship",
+            "create",
+            "token",
+            "modelship",
+            "--duration=1h",
+        ])
+        .await;
+    token_kubeconfig(cluster, token.trim(), path).await;
+}
+
+/// `kubectl auth can-i VERB RESOURCE -n NAMESPACE` as the account of `kubeconfig`.
+async fn can_i(kubeconfig: &Path, verb: &str, resource: &str, namespace: &str) -> bool {
+    let mut command = tokio::process::Command::new(support::real::kubectl_program());
+    command.arg(format!("--kubeconfig={}", kubeconfig.display()));
+    command.args(["-n", namespace, "auth", "can-i", verb, resource]);
+    let out = support::real::run(command, None, "kubectl auth can-i").await;
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
+/// The sum of `modelship_errors_total` over every cause but `exempt`.
+async fn errors_but(daemon: &Daemon, exempt: &str) -> f64 {
+    let text = support::daemon::metrics(daemon.addr).await;
+    text.lines()
+        .filter(|l| l.starts_with("modelship_errors_total"))
+        .filter(|l| !l.contains(&format!("cause=\"{exempt}\"")))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn role_bindings_in_the_tenants_namespaces_are_enough_with_namespaces() {
+    let Some(cluster) = cluster("deploy/ narrowed to the tenants' namespaces").await else {
+        return;
+    };
+    let _gpus = GPU_NODES.lock().await;
+    let _deployed = cluster.install_deploy(&[]).await;
+    // No cluster-wide grant: RoleBindings of the same ClusterRole in each tenant namespace.
+    cluster
+        .kubectl_ok(&["delete", "clusterrolebinding", "modelship"])
+        .await;
+    let example = cluster.example();
+    let (repo, genai, risk) = (&example.repo, &example.genai, &example.risk);
+    let outside = support::real::unique("outside");
+    let _outside = cluster.namespaces(std::slice::from_ref(&outside));
+    for namespace in [genai, risk, &outside] {
+        cluster.create_namespace(namespace, &[]).await;
+    }
+    for namespace in [genai, risk] {
+        cluster
+            .kubectl_ok(&[
+                "-n",
+                namespace,
+                "create",
+                "rolebinding",
+                "modelship",
+                "--clusterrole=modelship",
+                "--serviceaccount=modelship:modelship",
+            ])
+            .await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("modelship.kubeconfig");
+    service_account_kubeconfig(&cluster, &kubeconfig).await;
+    cluster
+        .eventually(
+            "the RoleBindings in force, and nothing cluster-wide",
+            || async {
+                let granted = can_i(&kubeconfig, "patch", "deployments", genai).await
+                    && can_i(&kubeconfig, "get", &format!("namespace/{risk}"), risk).await;
+                let refused = !can_i(&kubeconfig, "list", "deployments", "default").await
+                    && !can_i(&kubeconfig, "list", "deployments", &outside).await
+                    && !can_i(&kubeconfig, "list", "namespaces", "default").await;
+                (granted && refused).then_some(())
+            },
+        )
+        .await;
+    // A service of a namespace modelship is not bound in: refused as invalid.
+    std::fs::write(
+        repo.path().join("services/risk/elsewhere.yaml"),
+        format!(
+            "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: elsewhere, namespace: {outside}}}\nspec:\n  owner: risk@example.com\n  model: {{name: elsewhere, version: \"1.0.0\"}}\n  runtime: {{image: \"registry.example.com/risk/elsewhere:1.0\"}}\n  resources: {{cpu: 500m, memory: 1Gi}}\n"
+        ),
+    )
+    .expect("write spec");
+
+    let scope = format!("--namespaces={genai},{risk}");
+    let daemon =
+        Daemon::start_with(&cluster, &kubeconfig, repo.path(), dir.path(), &[&scope]).await;
+    let status = daemon.wait_in_sync(&example.services()).await;
+    let refused = &status["services"][format!("{outside}/elsewhere")];
+    assert_eq!(refused["state"], "invalid", "{status}");
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not one of --namespaces")),
+        "{refused}"
+    );
+    // Another poll, so that every list, watch and read of a cycle has been made.
+    let d = &daemon;
+    let fetches = daemon.metric_sum("modelship_source_fetches_total").await;
+    daemon
+        .wait("two more source polls", || async move {
+            (d.metric_sum("modelship_source_fetches_total").await >= fetches + 2.0).then_some(())
+        })
+        .await;
+    assert_eq!(
+        errors_but(&daemon, "invalid_spec").await,
+        0.0,
+        "no request was refused: {status}\n{}",
+        daemon.log_tail()
+    );
+    let log = std::fs::read_to_string(&daemon.log).expect("daemon log");
+    for refused in ["403", "forbidden", "Forbidden"] {
+        assert!(!log.contains(refused), "{refused} in the log:\n{log}");
+    }
+    for (kind, namespace, name) in [
+        ("httproute", &genai, "llm-chat"),
+        ("horizontalpodautoscaler", &risk, "fraud-detection"),
+    ] {
+        cluster
+            .kubectl_ok(&["-n", namespace, "get", kind, name, "-o", "name"])
+            .await;
+    }
+    let out = cluster
+        .kubectl(&["-n", &outside, "get", "deployments", "-o", "name"])
+        .await;
+    assert!(
+        out.stdout.is_empty(),
+        "nothing written outside --namespaces"
+    );
 }

@@ -6,7 +6,9 @@
 //! apply`: all of them to stdout, or one file per policy in OUT. It refuses to write into a
 //! directory it reads policies from (the next run would load the generated files as
 //! policies). Policies that only check ModelService specs are skipped with a note on
-//! stderr: the cluster never sees specs.
+//! stderr: the cluster never sees specs. The bindings it writes select the objects of
+//! one modelship instance (`--instance NAME`, default `modelship`), unless a policy is
+//! annotated `modelship.dev/scope: cluster` or ships its own binding.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -41,6 +43,11 @@ pub struct ExportArgs {
     /// More policy directories (repeatable).
     #[arg(long = "policies", value_name = "DIR")]
     pub policies: Vec<PathBuf>,
+    /// The modelship instance whose objects the exported bindings select (label
+    /// `modelship.dev/instance`); policies annotated `modelship.dev/scope: cluster` and
+    /// written bindings are not narrowed.
+    #[arg(long, value_name = "NAME", default_value = policy::export::DEFAULT_INSTANCE)]
+    pub instance: String,
 }
 
 /// What `export` needs, resolved from the arguments (tests build it by hand).
@@ -49,6 +56,8 @@ pub struct ExportConfig {
     pub root: PathBuf,
     pub policy_dirs: Vec<PathBuf>,
     pub out_dir: Option<PathBuf>,
+    /// The instance the bindings modelship writes select.
+    pub instance: String,
 }
 
 impl From<ExportArgs> for ExportConfig {
@@ -57,6 +66,7 @@ impl From<ExportArgs> for ExportConfig {
             root: args.dir,
             policy_dirs: args.policies,
             out_dir: args.out,
+            instance: args.instance,
         }
     }
 }
@@ -103,7 +113,7 @@ pub fn export(
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return Ok(Exit::Invalid);
     }
-    let exported = policy::export::export(&set)?;
+    let exported = policy::export::export(&set, &config.instance)?;
     for note in &exported.skipped {
         writeln!(stderr, "note: {note}")?;
     }

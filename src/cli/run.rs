@@ -64,6 +64,12 @@ pub struct RunArgs {
     /// Create missing namespaces (implied by --sandbox).
     #[arg(long)]
     pub create_namespaces: bool,
+    /// Only these namespaces, comma-separated (env MODELSHIP_NAMESPACES): live objects are
+    /// listed and watched in each of them instead of cluster-wide, so RoleBindings of
+    /// modelship's ClusterRole in each are enough; a service of another namespace is an
+    /// error of that service. Default: every namespace.
+    #[arg(long, env = "MODELSHIP_NAMESPACES", value_name = "NS,...")]
+    pub namespaces: Option<cluster::Namespaces>,
     /// Prune even when the mass-prune guard would refuse (most of the repository, or a
     /// whole folder of three or more services, gone at once).
     #[arg(long)]
@@ -221,6 +227,7 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
             Drift::Warn => DriftMode::Warn,
         },
         create_namespaces: args.create_namespaces || args.sandbox,
+        namespaces: args.namespaces.clone().unwrap_or_default(),
         prune: if args.allow_mass_prune {
             PruneMode::Unguarded
         } else {
@@ -614,6 +621,20 @@ mod tests {
                 .to_string()
                 .starts_with("/no/such/known_hosts")
         );
+    }
+
+    #[test]
+    fn namespaces_confine_the_daemon_and_default_to_all() {
+        let repo = ["--repo", "https://x/y.git"];
+        let all = resolve(&args(&repo), &Env::default()).unwrap();
+        assert_eq!(all.namespaces, cluster::Namespaces::All);
+        let line = [&repo[..], &["--namespaces", "team-b,team-a"]].concat();
+        let only = resolve(&args(&line), &Env::default()).unwrap();
+        assert_eq!(only.namespaces.to_string(), "team-a,team-b");
+        let bad = [&repo[..], &["--namespaces", "Team"]].concat();
+        let mut argv = vec!["modelship"];
+        argv.extend_from_slice(&bad);
+        assert!(Wrapper::try_parse_from(argv).is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! and instance, so every namespace holding objects of ours is seen (the daemon's watch
 //! cache sees the same); for policies, the labels of namespaces (one LIST of Namespaces);
 //! and, before objects are created, whatever holds their names ([`find_named`]).
+//! Confined to `--namespaces` ([`Namespaces::Only`]), one LIST per kind and namespace,
+//! and one GET per namespace for its labels.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +12,7 @@ use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
 
 use super::kinds::Kinds;
 use super::retry::{RetryPolicy, retry};
+use super::scope::Namespaces;
 use super::{Error, Result};
 use crate::meta::{ObjectKey, group_of};
 use crate::ownership::Instance;
@@ -27,13 +30,21 @@ pub async fn read_live(
     policy: &RetryPolicy,
     instance: &Instance,
 ) -> Result<LiveSet> {
+    read_live_in(client, kinds, desired, policy, instance, &Namespaces::All).await
+}
+
+/// [`read_live`] in `namespaces` only: one LIST per kind and namespace.
+pub async fn read_live_in(
+    client: &Client,
+    kinds: &mut Kinds,
+    desired: &DesiredState,
+    policy: &RetryPolicy,
+    instance: &Instance,
+    namespaces: &Namespaces,
+) -> Result<LiveSet> {
+    let selector = instance.selector();
     read_live_selected(
-        client,
-        kinds,
-        desired,
-        policy,
-        instance,
-        &instance.selector(),
+        client, kinds, desired, policy, instance, &selector, namespaces,
     )
     .await
 }
@@ -48,7 +59,16 @@ pub async fn read_preview_live(
     pr: u64,
 ) -> Result<LiveSet> {
     let selector = instance.preview_selector(pr);
-    read_live_selected(client, kinds, desired, policy, instance, &selector).await
+    read_live_selected(
+        client,
+        kinds,
+        desired,
+        policy,
+        instance,
+        &selector,
+        &Namespaces::All,
+    )
+    .await
 }
 
 async fn read_live_selected(
@@ -58,15 +78,25 @@ async fn read_live_selected(
     policy: &RetryPolicy,
     instance: &Instance,
     selector: &str,
+    namespaces: &Namespaces,
 ) -> Result<LiveSet> {
     let resolved = kinds_to_read(kinds, desired).await?;
     let params = ListParams::default().labels(selector);
     // The set keeps only the instance's objects (the default instance's selector also
     // matches other instances').
     let mut live = LiveSet::of(instance.clone());
+    let targets = namespaces.targets();
+    // Collected: an iterator of closures held across the awaits would not be `Send`.
+    let mut lists = Vec::new();
     for resolved in resolved.values().filter(|r| r.namespaced) {
+        lists.extend(targets.iter().map(|namespace| (resolved, *namespace)));
+    }
+    for (resolved, namespace) in lists {
         let resource = &resolved.resource;
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+        let api: Api<DynamicObject> = match namespace {
+            None => Api::all_with(client.clone(), resource),
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
+        };
         let list = retry(policy, || api.list(&params))
             .await
             .map_err(|source| Error::List {
@@ -113,6 +143,34 @@ pub async fn read_namespace_labels(
                 .then(|| (name, namespace.metadata.labels.unwrap_or_default()))
         })
         .collect())
+}
+
+/// [`read_namespace_labels`] confined to `scope`: with [`Namespaces::Only`], one GET per
+/// namespace of `namespaces` in the scope (a RoleBinding in a namespace grants `get` on
+/// that namespace; a LIST of Namespaces needs a cluster-wide grant). A namespace outside
+/// the scope is left out, as one that does not exist.
+pub async fn read_namespace_labels_in(
+    client: &Client,
+    kinds: &mut Kinds,
+    namespaces: &BTreeSet<String>,
+    policy: &RetryPolicy,
+    scope: &Namespaces,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    if *scope == Namespaces::All {
+        return read_namespace_labels(client, kinds, namespaces, policy).await;
+    }
+    let resource = kinds.resolve("v1", "Namespace").await?.resource;
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let mut labels = BTreeMap::new();
+    for name in namespaces.iter().filter(|n| scope.contains(n)) {
+        let found = retry(policy, || api.get_opt(name))
+            .await
+            .map_err(Error::NamespaceLabels)?;
+        if let Some(namespace) = found {
+            labels.insert(name.clone(), namespace.metadata.labels.unwrap_or_default());
+        }
+    }
+    Ok(labels)
 }
 
 /// The kinds to list, one per (group, kind), the desired state's version first.

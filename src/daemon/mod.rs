@@ -68,6 +68,9 @@ pub struct DaemonConfig {
     pub webhook_secret: Option<Secret>,
     pub drift: DriftMode,
     pub create_namespaces: bool,
+    /// Where live objects are listed and watched, and services may be: every namespace,
+    /// or those of `--namespaces` (RoleBindings instead of a ClusterRoleBinding).
+    pub namespaces: crate::cluster::Namespaces,
     /// How services gone from the repository are pruned ([`PruneMode::Guarded`] or
     /// [`PruneMode::Unguarded`]; [`PruneMode::Keep`] never prunes).
     pub prune: PruneMode,
@@ -242,8 +245,13 @@ async fn reconcile(
     };
     let (touched_tx, touched_rx) = mpsc::unbounded_channel();
     let kinds = reconcile::cache::served_kinds(client).await;
-    let (cache, watchers) =
-        reconcile::cache::LiveCache::start(client, &kinds, &config.instance, touched_tx);
+    let (cache, watchers) = reconcile::cache::LiveCache::start(
+        client,
+        &kinds,
+        &config.instance,
+        &config.namespaces,
+        touched_tx,
+    );
     // Warm the cache before the first decision, so a restart sees what it already applied.
     if !cache.wait_ready(Duration::from_secs(30)).await {
         tracing::warn!("watch cache not warm after 30s; reconciling anyway");

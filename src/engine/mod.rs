@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, prune};
 pub use owners::{ClusterOwners, Nobody, Owners};
 pub use prepare::{Keep, Prepared, ServiceError, prepare, prepare_keeping};
-pub use revision::{Revision, Run, Sweep, namespace_labels};
+pub use revision::{Revision, Run, Sweep, namespace_labels, namespace_labels_in};
 pub use step::{DriftMode, Mode, Next, ServiceOutcome, Step, Trigger, Verdict};
 
 use crate::plan;

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use crate::cluster::Namespaces;
 use crate::compile::{self, Source};
 use crate::meta::ServiceId;
 use crate::plan::BlockReason;
@@ -140,6 +141,62 @@ impl Prepared {
             .map(ToString::to_string)
             .chain(self.compile_errors.iter().cloned())
             .collect()
+    }
+}
+
+impl Prepared {
+    /// Refuses every valid service whose namespace `scope` leaves out (`--namespaces`): it
+    /// becomes invalid, with an error at its spec saying why, so nothing of it is read,
+    /// written or pruned and no request meets a 403 there. Like any invalid service, it
+    /// keeps the repository from pruning until it is moved or the scope widened.
+    pub fn confine(&mut self, scope: &Namespaces) {
+        let outside: Vec<ServiceId> = self
+            .desired
+            .services
+            .iter()
+            .map(|s| s.id.clone())
+            .filter(|id| !scope.contains(id.namespace()))
+            .collect();
+        for id in outside {
+            let Some(index) = self.desired.position(&id) else {
+                continue;
+            };
+            self.desired.services.remove(index);
+            if let Some(specs) = &mut self.specs {
+                specs.remove(index);
+            }
+            self.spec_hashes.remove(&id);
+            let loaded = self
+                .origins
+                .remove(&id)
+                .and_then(|origin| self.repository.services.get(origin));
+            let diagnostic = Diagnostic {
+                severity: Severity::Error,
+                file: loaded.map(|l| l.file.clone()).unwrap_or_default(),
+                line: loaded.map_or(0, |l| l.line),
+                column: 0,
+                field: "metadata.namespace".to_string(),
+                message: format!(
+                    "service {id}: namespace `{}` is not one of --namespaces ({scope}): modelship may not read or write there",
+                    id.namespace()
+                ),
+                hint: Some(
+                    "add the namespace to --namespaces (with a RoleBinding of the modelship ClusterRole in it), or move the service".to_string(),
+                ),
+            };
+            self.errors.insert(
+                id.clone(),
+                ServiceError {
+                    cause: BlockReason::InvalidSpec,
+                    message: diagnostic.to_string(),
+                },
+            );
+            self.repository.diagnostics.push(diagnostic);
+            self.desired.invalid.push(id);
+            self.desired.repository_valid = false;
+        }
+        self.desired.invalid.sort();
+        self.desired.invalid.dedup();
     }
 }
 

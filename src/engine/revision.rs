@@ -141,6 +141,23 @@ pub async fn namespace_labels(
     cluster::read_namespace_labels(client, &mut kinds, &namespaces, retry).await
 }
 
+/// [`namespace_labels`] within `scope`: with `--namespaces`, one GET per namespace of the
+/// scope instead of a LIST of every Namespace.
+pub async fn namespace_labels_in(
+    client: &kube::Client,
+    prepared: &Prepared,
+    live_services: impl IntoIterator<Item = ServiceId>,
+    retry: &RetryPolicy,
+    scope: &cluster::Namespaces,
+) -> cluster::Result<NamespaceLabels> {
+    let namespaces = policy_namespaces(prepared, live_services);
+    if namespaces.is_empty() {
+        return Ok(NamespaceLabels::new());
+    }
+    let mut kinds = Kinds::new(client.clone(), *retry);
+    cluster::read_namespace_labels_in(client, &mut kinds, &namespaces, retry, scope).await
+}
+
 /// The whole revision as one run sees it: the plan of every service (each step's and the
 /// gone services'), the rollouts the steps advanced, and each step's outcome.
 #[derive(Debug, Default)]

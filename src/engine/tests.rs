@@ -327,3 +327,38 @@ fn every_service_left_alone_has_its_error_so_the_revision_names_it() {
         assert_eq!(named, expected);
     }
 }
+
+#[test]
+fn a_service_outside_the_namespaces_given_is_blocked_with_an_error_at_its_spec() {
+    let mut files = files(&["a"]);
+    files.insert(
+        "services/other.yaml".into(),
+        b"apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {name: other, namespace: elsewhere}\nspec:\n  model: {name: other, version: \"1.0.0\"}\n  runtime: {image: \"registry.example.com/other:1\"}\n  resources: {cpu: \"1\", memory: 1Gi}\n".to_vec(),
+    );
+    for keep in [Keep::Objects, Keep::Specs] {
+        let mut prepared = prepare_keeping(&files, &BTreeMap::new(), &Source::local(), keep);
+        prepared.confine(&crate::cluster::Namespaces::All);
+        assert!(prepared.desired.repository_valid && prepared.errors.is_empty());
+        prepared.confine(&"ml,team-b".parse().unwrap());
+        let other = ServiceId::new("elsewhere", "other").unwrap();
+        let error = &prepared.errors[&other];
+        assert_eq!(error.cause, BlockReason::InvalidSpec);
+        assert_eq!(
+            error.message,
+            "services/other.yaml:1: error: metadata.namespace: service elsewhere/other: namespace `elsewhere` is not one of --namespaces (ml,team-b): modelship may not read or write there; add the namespace to --namespaces (with a RoleBinding of the modelship ClusterRole in it), or move the service"
+        );
+        assert_eq!(prepared.desired.invalid, std::slice::from_ref(&other));
+        assert!(!prepared.desired.repository_valid, "nothing is pruned");
+        assert_eq!(prepared.error_lines().len(), 1);
+        // The service in scope is planned as before, its objects intact.
+        let a = ServiceId::new("ml", "a").unwrap();
+        assert!(!prepared.service(&a).unwrap().objects.is_empty());
+        let revision = Revision::new(prepared, NamespaceLabels::new());
+        let plan = plan_all(&revision, &LiveSet::new());
+        assert_eq!(status(&plan, "a"), ServiceStatus::Present);
+        assert!(
+            matches!(status(&plan, "other"), ServiceStatus::Blocked(_)),
+            "{plan:?}"
+        );
+    }
+}

@@ -199,6 +199,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
         webhook_secret: Some(Secret::new(SECRET)),
         drift: DriftMode::Heal,
         create_namespaces: true,
+        namespaces: modelship::cluster::Namespaces::All,
         prune: modelship::plan::PruneMode::Guarded,
         concurrency: 4,
         backoff: Backoff {

@@ -1,5 +1,6 @@
 //! The watch cache: one `kube::runtime::watcher` per managed kind the cluster serves
-//! ([`served_kinds`], from [`crate::kinds::TABLE`]), cluster-wide, selected by
+//! ([`served_kinds`], from [`crate::kinds::TABLE`]), cluster-wide (or, with
+//! `--namespaces`, one per kind and namespace), selected by
 //! `app.kubernetes.io/managed-by=modelship` without `modelship.dev/preview` and by the
 //! instance ([`Instance::selector`]: previews are not the main reconcile's, other
 //! instances' objects are not this one's), feeding one [`LiveMap`].
@@ -26,7 +27,7 @@ use tokio::sync::{Notify, RwLock, mpsc};
 use tokio::task::JoinHandle;
 
 use super::live::{LiveMap, key_of};
-use crate::cluster::{Kinds, RetryPolicy, api_resource};
+use crate::cluster::{Kinds, Namespaces, RetryPolicy, api_resource};
 use crate::compile::Kind;
 use crate::meta::{ObjectKey, ServiceId};
 use crate::ownership::Instance;
@@ -66,27 +67,39 @@ impl std::fmt::Debug for LiveCache {
 }
 
 impl LiveCache {
-    /// Starts one watcher per kind; `touched` receives the service of every changed object.
+    /// Starts one watcher per kind (per kind and namespace with [`Namespaces::Only`]);
+    /// `touched` receives the service of every changed object.
     pub fn start(
         client: &Client,
         kinds: &[Kind],
         instance: &Instance,
+        namespaces: &Namespaces,
         touched: mpsc::UnboundedSender<ServiceId>,
     ) -> (LiveCache, Vec<JoinHandle<()>>) {
+        let targets: Vec<Option<String>> = namespaces
+            .targets()
+            .into_iter()
+            .map(|n| n.map(str::to_string))
+            .collect();
         let cache = LiveCache {
             map: Arc::new(RwLock::new(LiveMap::of(instance.clone()))),
             selector: instance.selector().into(),
-            kinds: kinds.len(),
+            kinds: kinds.len() * targets.len(),
             ready_kinds: Arc::new(AtomicUsize::new(0)),
             ready: Arc::new(Notify::new()),
         };
         let tasks = kinds
             .iter()
-            .map(|&kind| {
+            .flat_map(|&kind| {
+                targets
+                    .iter()
+                    .map(move |namespace| (kind, namespace.clone()))
+            })
+            .map(|(kind, namespace)| {
                 let cache = cache.clone();
                 let client = client.clone();
                 let touched = touched.clone();
-                tokio::spawn(async move { cache.watch(client, kind, touched).await })
+                tokio::spawn(async move { cache.watch(client, kind, namespace, touched).await })
             })
             .collect();
         (cache, tasks)
@@ -127,9 +140,19 @@ impl LiveCache {
         self.map.read().await
     }
 
-    async fn watch(self, client: Client, kind: Kind, touched: mpsc::UnboundedSender<ServiceId>) {
+    /// Watches `kind` cluster-wide (`namespace` `None`) or in one namespace.
+    async fn watch(
+        self,
+        client: Client,
+        kind: Kind,
+        namespace: Option<String>,
+        touched: mpsc::UnboundedSender<ServiceId>,
+    ) {
         let resource = api_resource(kind.info());
-        let api: Api<DynamicObject> = Api::all_with(client, &resource);
+        let api: Api<DynamicObject> = match &namespace {
+            None => Api::all_with(client, &resource),
+            Some(namespace) => Api::namespaced_with(client, namespace, &resource),
+        };
         // Previews are the pull-request worker's: never cached, planned or pruned here.
         let config = watcher::Config::default().labels(&self.selector);
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
@@ -149,7 +172,7 @@ impl LiveCache {
                 Event::InitDone => {
                     let mut map = self.map.write().await;
                     let before = map.services();
-                    map.clear_kind(kind);
+                    map.clear_kind_in(kind, namespace.as_deref());
                     for object in buffer.drain(..) {
                         map.upsert(object);
                     }

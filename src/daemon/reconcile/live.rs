@@ -129,11 +129,18 @@ impl LiveMap {
 
     /// Removes every object of `kind` (before a relist replaces them).
     pub fn clear_kind(&mut self, kind: Kind) {
+        self.clear_kind_in(kind, None);
+    }
+
+    /// Removes every object of `kind` in `namespace` (every namespace: `None`), before the
+    /// relist of that namespace's watch replaces them.
+    pub fn clear_kind_in(&mut self, kind: Kind, namespace: Option<&str>) {
         let group = crate::meta::group_of(kind.api_version());
         let keys: Vec<ObjectKey> = self
             .objects
             .keys()
             .filter(|k| k.kind == kind.as_str() && k.group == group)
+            .filter(|k| namespace.is_none_or(|n| k.namespace == n))
             .cloned()
             .collect();
         for key in keys {

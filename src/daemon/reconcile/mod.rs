@@ -137,12 +137,13 @@ impl Shared {
     }
 
     /// The labels of the namespaces a revision's policies see (`engine::namespace_labels`:
-    /// its services' and every live service's namespaces). Unknown, with a warning, when
-    /// they cannot be read.
+    /// its services' and every live service's namespaces; within `--namespaces`, one GET
+    /// each). Unknown, with a warning, when they cannot be read.
     pub(crate) async fn namespace_labels(&self, prepared: &Prepared) -> NamespaceLabels {
         let live = self.cache.read().await.services();
-        let read =
-            engine::namespace_labels(&self.client, prepared, live, &RetryPolicy::default()).await;
+        let retry = RetryPolicy::default();
+        let scope = &self.config.namespaces;
+        let read = engine::namespace_labels_in(&self.client, prepared, live, &retry, scope).await;
         read.unwrap_or_else(|error| {
             tracing::warn!(%error, "namespace labels unknown to policies");
             self.metrics.error(error.metric_label());
@@ -247,8 +248,10 @@ impl Runner {
             instance: self.shared.config.instance.clone(),
         };
         // Held until the next revision: a service's objects are compiled by its step.
-        let prepared =
+        let mut prepared =
             engine::prepare_keeping(&snapshot.files, &BTreeMap::new(), &source, Keep::Specs);
+        // A service outside --namespaces is refused here, before any request is made.
+        prepared.confine(&self.shared.config.namespaces);
         let labels = self.shared.namespace_labels(&prepared).await;
         let revision = Arc::new(Revision::new(prepared, labels));
         let named = revision.services();

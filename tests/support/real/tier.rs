@@ -147,6 +147,31 @@ impl Cluster {
         succeeded(out, &format!("creating namespace {name}"));
     }
 
+    /// `kubectl apply -k deploy/` (once a previous run's `modelship` namespace is gone,
+    /// after creating it with `labels` when given); everything it installed is deleted
+    /// when the guard drops.
+    pub async fn install_deploy(&self, labels: &[(&str, &str)]) -> Cleanup {
+        use k8s_openapi::api::core::v1::Namespace;
+        let namespaces: kube::Api<Namespace> = kube::Api::all(self.client.clone());
+        self.eventually("the modelship namespace of an earlier run gone", || async {
+            let phase = match namespaces.get_opt("modelship").await {
+                Ok(None) => return Some(()),
+                Ok(Some(ns)) => ns.status.and_then(|s| s.phase),
+                Err(_) => None,
+            };
+            (phase.as_deref() == Some("Active")).then_some(())
+        })
+        .await;
+        let deploy = crate::support::root().join("deploy");
+        let cleanup = self.cleanup(&["-k", crate::support::path_str(&deploy)]);
+        if !labels.is_empty() {
+            self.create_namespace("modelship", labels).await;
+        }
+        self.kubectl_ok(&["apply", "-k", crate::support::path_str(&deploy)])
+            .await;
+        cleanup
+    }
+
     /// Polls `check` every [`POLL_EVERY`] until it returns `Some`, failing after
     /// [`POLL_LIMIT`].
     pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T

@@ -16,6 +16,7 @@ use super::document::{
 };
 use super::library;
 use super::matching::{MODELSHIP_GROUP, selector_problems};
+use super::scope::{self, ANNOTATION_SCOPE, Scope};
 use crate::spec::{Diagnostic, Severity};
 
 /// Reasons a validation may give, as in the Kubernetes API.
@@ -78,6 +79,9 @@ pub struct Policy {
     pub variables: Vec<NamedProgram>,
     pub validations: Vec<CompiledValidation>,
     pub bindings: Vec<Binding>,
+    /// Where `policies export` has the cluster enforce it (annotation
+    /// `modelship.dev/scope`).
+    pub scope: Scope,
 }
 
 impl Policy {
@@ -333,6 +337,7 @@ impl Loader {
         let name = policy.metadata.name.clone();
         let spec = policy.spec;
         self.policy_fields(doc, &name, &spec);
+        let scope = self.scope(doc, &policy.metadata.annotations);
         let constraints = spec.match_constraints.clone().unwrap_or_default();
         self.selectors(doc, "spec.matchConstraints", &constraints);
         let match_conditions = self.named(
@@ -360,8 +365,22 @@ impl Loader {
             variables,
             validations,
             bindings: Vec::new(),
+            scope,
         });
         true
+    }
+
+    /// The policy's export scope; an unknown value is an error at the annotation.
+    fn scope(&mut self, doc: &Doc<'_>, annotations: &BTreeMap<String, String>) -> Scope {
+        Scope::of(annotations).unwrap_or_else(|message| {
+            let (line, column) = match scope::locate(doc.text.text) {
+                (0, _) => (doc.line(), 0),
+                (line, column) => (doc.text.first_line + line, column),
+            };
+            let field = format!("metadata.annotations[{ANNOTATION_SCOPE}]");
+            self.error(doc, line, column, &field, message);
+            Scope::default()
+        })
     }
 
     /// Problems of a policy's fields that need no compiling.

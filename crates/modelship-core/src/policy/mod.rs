@@ -32,6 +32,7 @@ pub mod load;
 pub mod matching;
 pub mod quantity;
 pub mod repository;
+pub mod scope;
 
 pub use document::{Action, FailurePolicy};
 pub use evaluate::Violation;
@@ -52,6 +53,12 @@ pub enum Error {
         what: String,
         message: String,
     },
+    /// The instance to scope exported bindings to is not a label value.
+    #[error("cannot scope the exported policies to instance `{instance}`: {reason}")]
+    Instance {
+        instance: String,
+        reason: &'static str,
+    },
     /// A ModelService could not be turned into the JSON a policy sees.
     #[error("cannot present ModelService {name} to policies: {source}")]
     Service {
@@ -67,7 +74,10 @@ impl Error {
     /// The label of this error in metrics: every cause counts as `policy`.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Serialize { .. } | Error::Service { .. } | Error::Object(_) => "policy",
+            Error::Serialize { .. }
+            | Error::Instance { .. }
+            | Error::Service { .. }
+            | Error::Object(_) => "policy",
         }
     }
 }
