@@ -23,9 +23,7 @@ use super::matching::MODELSHIP_GROUP;
 use super::scope::Scope;
 use crate::meta::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 
-/// The label naming the modelship instance that wrote an object (same as
-/// `meta::LABEL_MODELSHIP_INSTANCE`).
-const LABEL_INSTANCE: &str = "modelship.dev/instance";
+use crate::ownership::LABEL_MODELSHIP_INSTANCE as LABEL_INSTANCE;
 
 /// The instance `policies export` scopes bindings to unless told otherwise.
 pub const DEFAULT_INSTANCE: &str = "modelship";
