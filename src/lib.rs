@@ -11,7 +11,9 @@
 //! The core's modules are re-exported here, so `modelship::plan` and `crate::plan` name
 //! the same thing everywhere.
 
-pub use modelship_core::{compile, kinds, meta, plan, policy, quantity, rollout, spec, state};
+pub use modelship_core::{
+    budget, compile, kinds, meta, plan, policy, quantity, rollout, spec, state,
+};
 #[cfg(feature = "sandbox")]
 pub use modelship_sandbox as sandbox;
 

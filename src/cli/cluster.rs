@@ -242,7 +242,7 @@ pub async fn open(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Opened, Exit> {
-    let prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
+    let mut prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
         let _ = writeln!(stderr, "error: {error}");
         Exit::Invalid
     })?;
@@ -269,8 +269,12 @@ pub async fn open(
         let _ = writeln!(stderr, "error: {error}");
         PlanFailure::from(error).exit()
     })?;
+    // Tenants' GPU budgets count the services that run first: known only now.
+    let live_services = live.services();
+    let over_budget = prepared.enforce_budgets(&live_services);
+    let _ = write_diagnostics(stderr, &over_budget, Color::for_stderr());
     Ok(Opened {
-        revision: Revision::new(prepared, labels),
+        revision: Revision::new(prepared, labels, &live_services),
         client,
         live,
     })

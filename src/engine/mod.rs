@@ -36,7 +36,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, prune};
-pub use prepare::{Keep, Prepared, ServiceError, prepare, prepare_keeping};
+pub use prepare::{Keep, Prepared, ServiceError, prepare, prepare_keeping, prepare_with};
 pub use revision::{Revision, Run, Sweep, namespace_labels};
 pub use step::{DriftMode, Mode, Next, ServiceOutcome, Step, Trigger, Verdict};
 

@@ -52,7 +52,7 @@ fn plan_all(revision: &Revision, live: &LiveSet) -> Plan {
 
 fn revision(files: &BTreeMap<String, Vec<u8>>, keep: Keep) -> Revision {
     let prepared = prepare_keeping(files, &BTreeMap::new(), &Source::local(), keep);
-    Revision::new(prepared, NamespaceLabels::new())
+    Revision::new(prepared, NamespaceLabels::new(), &Default::default())
 }
 
 fn status(plan: &Plan, name: &str) -> ServiceStatus {

@@ -45,6 +45,7 @@ use crate::engine::{
 use crate::meta::ServiceId;
 use crate::plan::{BlockReason, Detail, PruneMode};
 use crate::source::Snapshot;
+use crate::spec::LoadOptions;
 
 /// Why a service is reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,10 +244,20 @@ impl Runner {
             commit: snapshot.revision.commit().map(str::to_string),
         };
         // Held until the next revision: a service's objects are compiled by its step.
-        let prepared =
-            engine::prepare_keeping(&snapshot.files, &BTreeMap::new(), &source, Keep::Specs);
+        let load = LoadOptions {
+            own_namespace: self.shared.config.own_namespace(),
+            governing: None,
+        };
+        let prepared = engine::prepare_with(
+            &snapshot.files,
+            &BTreeMap::new(),
+            &source,
+            Keep::Specs,
+            load,
+        );
         let labels = self.shared.namespace_labels(&prepared).await;
-        let revision = Arc::new(Revision::new(prepared, labels));
+        let live = self.shared.cache.read().await.services();
+        let revision = Arc::new(Revision::new(prepared, labels, &live));
         let named = revision.services();
         {
             let mut board = self.shared.board.write().await;
