@@ -242,10 +242,11 @@ pub async fn open(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Opened, Exit> {
-    let mut prepared = prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
-        let _ = writeln!(stderr, "error: {error}");
-        Exit::Invalid
-    })?;
+    let mut prepared =
+        prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
+            let _ = writeln!(stderr, "error: {error}");
+            Exit::Invalid
+        })?;
     if prepared.policies_broken() {
         let _ = writeln!(
             stderr,

@@ -90,10 +90,11 @@ impl DaemonConfig {
     /// (`POD_NAMESPACE` from the downward API, which `deploy/` sets with `POD_NAME`), else
     /// `modelship`, as the CLI assumes.
     pub fn own_namespace(&self) -> &str {
-        self.pod.as_ref().map_or(
-            crate::spec::tenants::DEFAULT_OWN_NAMESPACE,
-            |pod| pod.namespace.as_str(),
-        )
+        self.pod
+            .as_ref()
+            .map_or(crate::spec::tenants::DEFAULT_OWN_NAMESPACE, |pod| {
+                pod.namespace.as_str()
+            })
     }
 }
 

@@ -142,7 +142,9 @@ impl Prepared {
         }
         let blocked: BTreeSet<&ServiceId> = over.iter().map(|(id, _)| id).collect();
         self.desired.services.retain(|s| !blocked.contains(&s.id));
-        self.desired.invalid.extend(blocked.iter().map(|id| (*id).clone()));
+        self.desired
+            .invalid
+            .extend(blocked.iter().map(|id| (*id).clone()));
         self.desired.invalid.sort();
         self.desired.invalid.dedup();
         self.desired.repository_valid = false;

@@ -43,7 +43,11 @@ impl Revision {
     /// A revision of `prepared` whose policies see `labels`. `live` names the services
     /// with live objects: tenants' GPU budgets count them first, so a new service never
     /// pushes out one that runs ([`Prepared::enforce_budgets`]; empty: path order).
-    pub fn new(mut prepared: Prepared, labels: NamespaceLabels, live: &BTreeSet<ServiceId>) -> Self {
+    pub fn new(
+        mut prepared: Prepared,
+        labels: NamespaceLabels,
+        live: &BTreeSet<ServiceId>,
+    ) -> Self {
         prepared.enforce_budgets(live);
         Revision {
             id: prepared.revision().clone(),

@@ -25,7 +25,7 @@ use crate::rollout::{RolloutPlan, footprint};
 use crate::service_id::ServiceId;
 use crate::spec::diagnostic::{self, Diagnostic, Severity};
 use crate::spec::validate::Violation;
-use crate::spec::{LoadedService, ModelServiceSpec, Owner, RepositoryConfig, Repository, Tenancy};
+use crate::spec::{LoadedService, ModelServiceSpec, Owner, Repository, RepositoryConfig, Tenancy};
 
 /// The GPUs `spec` may hold at once: at maximum scale, canary peak included.
 pub fn peak_gpus(spec: &ModelServiceSpec, config: &RepositoryConfig) -> u64 {

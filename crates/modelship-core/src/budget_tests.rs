@@ -73,7 +73,11 @@ fn a_service_peaks_at_maximum_scale_times_gpus_per_pod() {
         ("cpu only", crate::compile::testutil::cpu_service("c"), 0),
         ("replicas", gpus("a", 2, 3), 6),
         ("one replica by default", gpu_service("b"), 1),
-        ("autoscaled: maxReplicas", autoscaled(gpus("d", 2, 1), 1, 5), 10),
+        (
+            "autoscaled: maxReplicas",
+            autoscaled(gpus("d", 2, 1), 1, 5),
+            10,
+        ),
         // Istio-free default router (replicas): at 100% the canary holds every replica,
         // and promotion rolls the stable with a 25% surge meanwhile: 4 + 1 + 4 pods.
         ("canary at its peak", canary(gpus("e", 1, 4)), 9),

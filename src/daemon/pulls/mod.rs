@@ -186,7 +186,9 @@ pub enum PullError {
     #[error(transparent)]
     Rollout(#[from] engine::rollout::Error),
     /// The followed branch has not been read yet: what a change may do is unknown.
-    #[error("the followed branch has not been read yet: its modelship.yaml decides what a pull request may do")]
+    #[error(
+        "the followed branch has not been read yet: its modelship.yaml decides what a pull request may do"
+    )]
     BranchUnread,
     /// The daemon follows a directory: there are no pull requests to fetch.
     #[error(
@@ -530,8 +532,13 @@ impl Worker {
             own_namespace: self.shared.config.own_namespace(),
             governing: Some(&branch),
         };
-        let prepared =
-            engine::prepare_with(&snapshot.files, &BTreeMap::new(), &source, Keep::Objects, load);
+        let prepared = engine::prepare_with(
+            &snapshot.files,
+            &BTreeMap::new(),
+            &source,
+            Keep::Objects,
+            load,
+        );
         let live = self.shared.cache.read().await.view(None);
         let live_services = crate::plan::LiveState::services(&live);
         // The namespaces policies see are those of the head's services and of every live

@@ -37,11 +37,7 @@ pub struct Tenant {
     /// The namespaces its services may use: names or globs.
     pub namespaces: Vec<String>,
     /// GPUs of all its services at maximum scale, canary peaks included. None: no limit.
-    #[serde(
-        default,
-        rename = "maxGPUs",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "maxGPUs", skip_serializing_if = "Option::is_none")]
     pub max_gpus: Option<u32>,
 }
 

@@ -188,7 +188,10 @@ fn the_namespace_error_is_at_the_namespace_or_at_the_name_for_the_default() {
 fn a_configured_protected_namespace_is_reported_once_by_validation() {
     let mut config = overlapping();
     config.spec.protected_namespaces = vec!["shared".to_string()];
-    assert_eq!(violation(&config, "services/b.yaml", Some("shared")), vec![]);
+    assert_eq!(
+        violation(&config, "services/b.yaml", Some("shared")),
+        vec![]
+    );
     assert_eq!(
         violation(&config, "services/risk/b.yaml", Some("kube-system")),
         vec![]
