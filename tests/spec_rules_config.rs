@@ -342,13 +342,7 @@ fn config_cases() -> Vec<Case> {
             "tenant without paths",
             BASE.to_string(),
             &bad("  tenants: [{name: risk, paths: [], namespaces: [default]}]\n"),
-            (
-                CFG,
-                4,
-                33,
-                "spec.tenants[0].paths",
-                "must not be empty",
-            ),
+            (CFG, 4, 33, "spec.tenants[0].paths", "must not be empty"),
         ),
         cfg(
             "tenant path glob",
@@ -377,7 +371,9 @@ fn config_cases() -> Vec<Case> {
         cfg(
             "a spec no tenant owns",
             BASE.to_string(),
-            &bad("  tenants: [{name: risk, paths: [\"services/risk/**\"], namespaces: [default]}]\n"),
+            &bad(
+                "  tenants: [{name: risk, paths: [\"services/risk/**\"], namespaces: [default]}]\n",
+            ),
             (
                 SVC,
                 3,
@@ -440,19 +436,27 @@ fn a_tenant_over_its_gpu_budget_is_an_error_at_the_service_name() {
     let mut files = std::collections::BTreeMap::new();
     files.insert(CFG.to_string(), config.into_bytes());
     let small = with("  gpu: {count: 1}\n");
-    files.insert("services/a.yaml".to_string(), small.replace("name: svc", "name: a").into_bytes());
+    files.insert(
+        "services/a.yaml".to_string(),
+        small.replace("name: svc", "name: a").into_bytes(),
+    );
     let big = with("  gpu: {count: 2}\n  replicas: 3\n");
-    files.insert("services/b.yaml".to_string(), big.replace("name: svc", "name: b").into_bytes());
+    files.insert(
+        "services/b.yaml".to_string(),
+        big.replace("name: svc", "name: b").into_bytes(),
+    );
     let mut repo = modelship::spec::load(&files);
     assert!(repo.diagnostics.is_empty(), "{:?}", repo.diagnostics);
     modelship::budget::enforce(&mut repo, &Default::default());
     let shown: Vec<String> = repo.diagnostics.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
-        ["services/b.yaml:4:9: error: metadata.name: tenant risk: 7 GPUs at maximum scale, over \
+        [
+            "services/b.yaml:4:9: error: metadata.name: tenant risk: 7 GPUs at maximum scale, over \
           maxGPUs 4; this service needs 6 GPUs at its peak (maxReplicas, or replicas, times \
           gpu.count, canary peak included); services that already run are counted first, then \
-          the rest in path order; lower its scale or raise maxGPUs in modelship.yaml"]
+          the rest in path order; lower its scale or raise maxGPUs in modelship.yaml"
+        ]
     );
     let names: Vec<&str> = repo.services.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["a"]);
