@@ -33,7 +33,7 @@ use crate::cluster::{
     self, ConnectOptions, DeploymentHealth, HealthOptions, Kinds, RetryPolicy, WriteMode, Writer,
 };
 use crate::compile::Source;
-use crate::engine::{self, ApplyReport, Prepared, Revision, Run, Strategy, Verdict, rollout};
+use crate::engine::{self, ApplyReport, Keep, Prepared, Revision, Run, Strategy, Verdict, rollout};
 use crate::plan::render::{self, Format};
 use crate::plan::{Action, BlockReason, Detail, ObjectKey, Plan, PruneMode, ServiceStatus};
 use crate::source::DirError;
@@ -173,9 +173,27 @@ pub fn prepare_dir(
     errors: &mut impl Write,
     color: Color,
 ) -> Result<Prepared, PrepareError> {
+    prepare_dir_with(
+        dir,
+        policy_dirs,
+        errors,
+        color,
+        spec::LoadOptions::default(),
+    )
+}
+
+/// [`prepare_dir`], loading the specs as `load` says (`pr comment --branch-config`: the
+/// followed branch's governing settings).
+pub fn prepare_dir_with(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    errors: &mut impl Write,
+    color: Color,
+    load: spec::LoadOptions<'_>,
+) -> Result<Prepared, PrepareError> {
     let files = crate::source::read_dir(dir).map_err(PrepareError::Repository)?;
     let extra = super::policies::read_policy_dirs(policy_dirs).map_err(PrepareError::Policies)?;
-    let prepared = engine::prepare(&files, &extra, &Source::local());
+    let prepared = engine::prepare_with(&files, &extra, &Source::local(), Keep::Objects, load);
     // A closed stderr leaves nobody to tell; the exit code still says what happened.
     let _ = write_diagnostics(errors, &prepared.repository.diagnostics, color);
     for line in &prepared.compile_errors {
@@ -242,8 +260,22 @@ pub async fn open(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Opened, Exit> {
+    let load = spec::LoadOptions::default();
+    open_with(dir, policy_dirs, cluster_args, retry, stderr, load).await
+}
+
+/// [`open`], loading the specs as `load` says.
+pub async fn open_with(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    cluster_args: &ClusterArgs,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+    load: spec::LoadOptions<'_>,
+) -> Result<Opened, Exit> {
+    let color = Color::for_stderr();
     let mut prepared =
-        prepare_dir(dir, policy_dirs, stderr, Color::for_stderr()).map_err(|error| {
+        prepare_dir_with(dir, policy_dirs, stderr, color, load).map_err(|error| {
             let _ = writeln!(stderr, "error: {error}");
             Exit::Invalid
         })?;
@@ -316,8 +348,21 @@ pub async fn prepare_and_plan(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Planned, Exit> {
+    let load = spec::LoadOptions::default();
+    prepare_and_plan_with(dir, policy_dirs, cluster_args, retry, stderr, load).await
+}
+
+/// [`prepare_and_plan`], loading the specs as `load` says.
+pub async fn prepare_and_plan_with(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    cluster_args: &ClusterArgs,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+    load: spec::LoadOptions<'_>,
+) -> Result<Planned, Exit> {
     let settings = settings(stderr)?;
-    let opened = open(dir, policy_dirs, cluster_args, retry, stderr).await?;
+    let opened = open_with(dir, policy_dirs, cluster_args, retry, stderr, load).await?;
     let analyst = rollout::PrometheusAnalyst::default();
     let run = Run {
         revision: &opened.revision,
