@@ -22,7 +22,11 @@ use support::NAMESPACES;
 const SERVICES: usize = 1_000;
 
 fn revision() -> Revision {
-    Revision::new(support::prepared(SERVICES), NamespaceLabels::new())
+    Revision::new(
+        support::prepared(SERVICES),
+        NamespaceLabels::new(),
+        &Default::default(),
+    )
 }
 
 fn run<'a>(

@@ -12,7 +12,7 @@
 //! the same thing everywhere.
 
 pub use modelship_core::{
-    compile, kinds, meta, ownership, plan, policy, quantity, rollout, spec, state,
+    budget, compile, kinds, meta, ownership, plan, policy, quantity, rollout, spec, state,
 };
 #[cfg(feature = "sandbox")]
 pub use modelship_sandbox as sandbox;

@@ -165,6 +165,75 @@ async fn broken_spec_applies_the_others_and_deletes_nothing_on(cluster: Target) 
 }
 
 #[tokio::test]
+async fn a_tenant_s_service_in_a_namespace_it_may_not_use_is_blocked_and_the_rest_applies() {
+    on_each_target(
+        "a_tenant_s_service_in_a_namespace_it_may_not_use_is_blocked_and_the_rest_applies",
+        a_tenant_s_service_in_a_namespace_it_may_not_use_is_blocked_and_the_rest_applies_on,
+    )
+    .await;
+}
+
+async fn a_tenant_s_service_in_a_namespace_it_may_not_use_is_blocked_and_the_rest_applies_on(
+    cluster: Target,
+) {
+    let repo = cluster.example_copy();
+    let (risk, genai) = (cluster.ns("risk-prod"), cluster.ns("genai"));
+    let config = repo.path().join("modelship.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let tenants = format!(
+        "  tenants:\n    - {{name: risk, paths: [\"services/risk/**\"], namespaces: [\"{risk}\"]}}\n    - {{name: genai, paths: [\"services/genai/**\"], namespaces: [\"{genai}\"]}}\n"
+    );
+    std::fs::write(&config, text + &tenants).unwrap();
+    // A genai service moved into risk's namespace.
+    edit(
+        repo.path(),
+        "services/genai/image-classifier.yaml",
+        &cluster.ns_line("genai"),
+        &cluster.ns_line("risk-prod"),
+    );
+    let loaded = load_repo(repo.path());
+    let errors: Vec<String> = loaded
+        .repository
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("services/genai/image-classifier.yaml:6:")
+            && errors[0].contains(&format!(
+                "metadata.namespace: tenant genai may not use namespace `{risk}`; its namespaces: {genai}"
+            )),
+        "{errors:?}"
+    );
+
+    let (plan, report) = apply_repo(&cluster, &loaded, &options()).await;
+    let report = report.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let blocked = plan
+        .services
+        .iter()
+        .find(|s| s.id.name() == "image-classifier")
+        .unwrap();
+    assert_eq!(
+        blocked.status,
+        ServiceStatus::Blocked(modelship::plan::BlockReason::InvalidSpec)
+    );
+    assert!(
+        service_account(&cluster, &risk, "image-classifier")
+            .await
+            .is_none(),
+        "nothing of the blocked service is written"
+    );
+    for (namespace, name) in [(&risk, "fraud-detection"), (&genai, "llm-chat")] {
+        assert!(
+            service_account(&cluster, namespace, name).await.is_some(),
+            "{namespace}/{name} applies"
+        );
+    }
+}
+
+#[tokio::test]
 async fn mass_prune_is_refused_unless_allowed() {
     on_each_target(
         "mass_prune_is_refused_unless_allowed",

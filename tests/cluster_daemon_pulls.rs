@@ -597,3 +597,48 @@ async fn a_pull_request_and_the_daemon_see_the_same_namespace_labels_on(cluster:
     world.place().wait_image("a", "1").await;
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_pr_widening_its_own_tenant_is_planned_against_the_branch_s_tenants() {
+    on_each_target(
+        "a_pr_widening_its_own_tenant_is_planned_against_the_branch_s_tenants",
+        a_pr_widening_its_own_tenant_is_planned_against_the_branch_s_tenants_on,
+    )
+    .await;
+}
+
+/// What a change may do is the followed branch's to decide: a PR that gives its tenant a
+/// new namespace and puts a service there gets that service blocked in its plan, and the
+/// comment says the tenants it edits take effect when merged.
+async fn a_pr_widening_its_own_tenant_is_planned_against_the_branch_s_tenants_on(cluster: Target) {
+    let (ml, other) = (cluster.ns(NS), cluster.ns("other"));
+    let config = |namespaces: &str| {
+        let tenants = format!(
+            "  tenants: [{{name: team, paths: [\"services/**\"], namespaces: [{namespaces}]}}]\n"
+        );
+        ("modelship.yaml", modelship_yaml(&ml, &tenants))
+    };
+    let main = [config(&format!("\"{ml}\"")), a_file(&ml, "1")];
+    let world = World::start(cluster, &main).await;
+    world.place().wait_image("a", "1").await;
+    let head = [
+        config(&format!("\"{ml}\", \"{other}\"")),
+        a_file(&ml, "1"),
+        ("services/b.yaml", service_in(&other, "b", "1")),
+    ];
+    let sha = world.open_pr(12, &head, "t-1").await;
+    assert_eq!(world.plan_status(&sha).await, "failure");
+    let body = &world.plan_comments(12)[0].body;
+    assert!(
+        body.contains(
+            "modelship.yaml: this change edits tenants; they take effect when merged; this \
+             plan uses the branch's."
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("tenant team may not use namespace \\`{other}\\`")),
+        "{body}"
+    );
+    world.stop().await;
+}

@@ -35,6 +35,7 @@ fn args(dir: &Path, kubeconfig: &Path, double: &Double, sha: &str) -> PrCommentA
             instance: Default::default(),
         },
         policies: Vec::new(),
+        branch_config: None,
     }
 }
 
@@ -329,4 +330,64 @@ fn mask_since(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[tokio::test]
+async fn with_the_branch_config_a_head_widening_its_tenant_is_planned_with_the_branch_s() {
+    on_each_target(
+        "with_the_branch_config_a_head_widening_its_tenant_is_planned_with_the_branch_s",
+        with_the_branch_config_a_head_widening_its_tenant_is_planned_with_the_branch_s_on,
+    )
+    .await;
+}
+
+/// `--branch-config`: the head's tenants do not apply, the branch's do, and the comment
+/// says so.
+async fn with_the_branch_config_a_head_widening_its_tenant_is_planned_with_the_branch_s_on(
+    cluster: Target,
+) {
+    apply_example(&cluster).await;
+    let (risk, genai) = (cluster.ns("risk-prod"), cluster.ns("genai"));
+    let tenants = |genai_namespaces: &str| {
+        format!(
+            "  tenants:\n    - {{name: risk, paths: [\"services/risk/**\"], namespaces: [\"{risk}\"]}}\n    - {{name: genai, paths: [\"services/genai/**\"], namespaces: [{genai_namespaces}]}}\n"
+        )
+    };
+    let repo = cluster.example_copy();
+    let config = repo.path().join("modelship.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let branch = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        branch.path(),
+        text.clone() + &tenants(&format!("\"{genai}\"")),
+    )
+    .unwrap();
+    // The head lets genai into risk's namespace and moves a service there.
+    std::fs::write(
+        &config,
+        text + &tenants(&format!("\"{genai}\", \"{risk}\"")),
+    )
+    .unwrap();
+    edit(
+        repo.path(),
+        "services/genai/image-classifier.yaml",
+        &cluster.ns_line("genai"),
+        &cluster.ns_line("risk-prod"),
+    );
+    let double = Double::start().await;
+    let mut with_branch = args(repo.path(), cluster.kubeconfig_path(), &double, SHA_1);
+    with_branch.branch_config = Some(branch.path().to_path_buf());
+    assert_eq!(post(&with_branch).await, Exit::Invalid);
+    let body = &double.own_comments(PR)[0].body;
+    assert!(
+        body.contains(
+            "modelship.yaml: this change edits tenants; they take effect when merged; this \
+             plan uses the branch's."
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("tenant genai may not use namespace \\`{risk}\\`")),
+        "{body}"
+    );
 }

@@ -172,6 +172,64 @@ fn validation_errors_link_to_the_head_commit() {
     golden("invalid-spec", &md);
 }
 
+/// The head edits modelship.yaml's tenants and Prometheus URL: the plan uses the followed
+/// branch's (example-repo as shipped), and says so in one line.
+#[test]
+fn a_head_that_edits_governing_settings_is_planned_with_the_branch_s() {
+    let live = applied(&example_repo());
+    let repo = example_copy();
+    edit(
+        repo.path(),
+        "modelship.yaml",
+        "url: http://prometheus.monitoring.svc:9090",
+        "url: http://prometheus.elsewhere.example.com:9090",
+    );
+    let tenants =
+        "  tenants:\n    - {name: genai, paths: [\"services/genai/**\"], namespaces: [genai]}\n";
+    let config = repo.path().join("modelship.yaml");
+    let text = std::fs::read_to_string(&config).expect("modelship.yaml");
+    std::fs::write(&config, text + tenants).expect("write modelship.yaml");
+    let branch = modelship::spec::load(&modelship::source::read_dir(&example_repo()).unwrap());
+    let load = modelship::spec::LoadOptions {
+        governing: Some(&branch.config),
+        ..Default::default()
+    };
+    let files = modelship::source::read_dir(repo.path()).expect("readable");
+    let prepared = engine::prepare_with(
+        &files,
+        &Default::default(),
+        &modelship::compile::Source::local(),
+        engine::Keep::Objects,
+        load,
+    );
+    let revision = Revision::new(
+        prepared,
+        Default::default(),
+        &modelship::plan::LiveState::services(&live),
+    );
+    // The head's tenants would own no risk service: the branch has none, so all plan.
+    assert!(
+        revision.repository.is_valid(),
+        "{:?}",
+        revision.repository.diagnostics
+    );
+    let Sweep { plan, rollouts, .. } = plan_with_rollouts(&revision, &live);
+    let links = Links {
+        repository_url: "https://github.com/acme/ml-models".to_string(),
+        sha: SHA.to_string(),
+        root: String::new(),
+    };
+    let md = engine::comment::markdown(&revision, &plan, &live, &rollouts, Some(links));
+    assert!(
+        md.contains(
+            "modelship.yaml: this change edits tenants, prometheus; they take effect when \
+             merged; this plan uses the branch's."
+        ),
+        "{md}"
+    );
+    golden("governing-settings-from-the-branch", &md);
+}
+
 #[test]
 fn a_secret_value_never_appears() {
     let mut live = applied(&example_repo());

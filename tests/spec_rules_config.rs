@@ -299,6 +299,114 @@ fn config_cases() -> Vec<Case> {
             ),
         ),
         cfg(
+            "modelship's own namespace, even when protectedNamespaces leaves it out",
+            edit("name: svc\n", "name: svc\n  namespace: modelship\n"),
+            &bad("  protectedNamespaces: [payments]\n"),
+            (
+                SVC,
+                5,
+                14,
+                "metadata.namespace",
+                "namespace `modelship` is protected",
+            ),
+        ),
+        cfg(
+            "tenant name",
+            BASE.to_string(),
+            &bad("  tenants: [{name: Risk, paths: [\"services/**\"], namespaces: [default]}]\n"),
+            (
+                CFG,
+                4,
+                20,
+                "spec.tenants[0].name",
+                "invalid tenant name `Risk`",
+            ),
+        ),
+        cfg(
+            "tenant named twice",
+            BASE.to_string(),
+            &bad(concat!(
+                "  tenants:\n",
+                "    - {name: risk, paths: [\"services/**\"], namespaces: [default]}\n",
+                "    - {name: risk, paths: [\"other/**\"], namespaces: [default]}\n",
+            )),
+            (
+                CFG,
+                6,
+                14,
+                "spec.tenants[1].name",
+                "tenant risk is named twice",
+            ),
+        ),
+        cfg(
+            "tenant without paths",
+            BASE.to_string(),
+            &bad("  tenants: [{name: risk, paths: [], namespaces: [default]}]\n"),
+            (CFG, 4, 33, "spec.tenants[0].paths", "must not be empty"),
+        ),
+        cfg(
+            "tenant path glob",
+            BASE.to_string(),
+            &bad("  tenants: [{name: risk, paths: [\"services/[\"], namespaces: [default]}]\n"),
+            (
+                CFG,
+                4,
+                34,
+                "spec.tenants[0].paths[0]",
+                "invalid glob `services/[`",
+            ),
+        ),
+        cfg(
+            "tenant namespace name",
+            BASE.to_string(),
+            &bad("  tenants: [{name: risk, paths: [\"services/**\"], namespaces: [Risk]}]\n"),
+            (
+                CFG,
+                4,
+                63,
+                "spec.tenants[0].namespaces[0]",
+                "invalid namespace `Risk`",
+            ),
+        ),
+        cfg(
+            "a spec no tenant owns",
+            BASE.to_string(),
+            &bad(
+                "  tenants: [{name: risk, paths: [\"services/risk/**\"], namespaces: [default]}]\n",
+            ),
+            (
+                SVC,
+                3,
+                1,
+                "metadata",
+                "services/svc.yaml is owned by no tenant; tenants' paths: services/risk/**",
+            ),
+        ),
+        cfg(
+            "a namespace the tenant may not use",
+            edit("name: svc\n", "name: svc\n  namespace: payments\n"),
+            &bad("  tenants: [{name: risk, paths: [\"services/**\"], namespaces: [\"risk-*\"]}]\n"),
+            (
+                SVC,
+                5,
+                14,
+                "metadata.namespace",
+                "tenant risk may not use namespace `payments`; its namespaces: risk-*; choose one",
+            ),
+        ),
+        cfg(
+            "the default namespace the tenant may not use",
+            BASE.to_string(),
+            &bad("  tenants: [{name: risk, paths: [\"services/**\"], namespaces: [\"risk-*\"]}]\n"),
+            (
+                SVC,
+                4,
+                9,
+                "metadata.name",
+                "tenant risk may not use namespace `default`",
+            ),
+        ),
+        cfg(
             "config tolerations",
             BASE.to_string(),
             &bad("  gpu: {tolerations: [{operator: Always}]}\n"),
@@ -316,4 +424,40 @@ fn config_cases() -> Vec<Case> {
 #[test]
 fn every_rule_reports_one_located_diagnostic() {
     assert_cases(&config_cases());
+}
+
+/// A tenant's GPU budget needs the live services, so it is counted after loading
+/// (`budget::enforce`): the error is located like the others.
+#[test]
+fn a_tenant_over_its_gpu_budget_is_an_error_at_the_service_name() {
+    let config = format!(
+        "{CONFIG}  tenants: [{{name: risk, paths: [\"services/**\"], namespaces: [default], maxGPUs: 4}}]\n"
+    );
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(CFG.to_string(), config.into_bytes());
+    let small = with("  gpu: {count: 1}\n");
+    files.insert(
+        "services/a.yaml".to_string(),
+        small.replace("name: svc", "name: a").into_bytes(),
+    );
+    let big = with("  gpu: {count: 2}\n  replicas: 3\n");
+    files.insert(
+        "services/b.yaml".to_string(),
+        big.replace("name: svc", "name: b").into_bytes(),
+    );
+    let mut repo = modelship::spec::load(&files);
+    assert!(repo.diagnostics.is_empty(), "{:?}", repo.diagnostics);
+    modelship::budget::enforce(&mut repo, &Default::default());
+    let shown: Vec<String> = repo.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "services/b.yaml:4:9: error: metadata.name: tenant risk: 7 GPUs at maximum scale, over \
+          maxGPUs 4; this service needs 6 GPUs at its peak (maxReplicas, or replicas, times \
+          gpu.count, canary peak included); services that already run are counted first, then \
+          the rest in path order; lower its scale or raise maxGPUs in modelship.yaml"
+        ]
+    );
+    let names: Vec<&str> = repo.services.iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["a"]);
 }

@@ -140,8 +140,7 @@ pub fn repository(n: usize) -> Repository {
     Repository {
         config,
         services,
-        diagnostics: Vec::new(),
-        invalid: Vec::new(),
+        ..Repository::default()
     }
 }
 

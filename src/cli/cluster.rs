@@ -33,7 +33,7 @@ use crate::cluster::{
     self, ConnectOptions, DeploymentHealth, HealthOptions, Kinds, RetryPolicy, WriteMode, Writer,
 };
 use crate::compile::Source;
-use crate::engine::{self, ApplyReport, Prepared, Revision, Run, Strategy, Verdict, rollout};
+use crate::engine::{self, ApplyReport, Keep, Prepared, Revision, Run, Strategy, Verdict, rollout};
 use crate::ownership::Instance;
 use crate::plan::render::{self, Format};
 use crate::plan::{Action, BlockReason, Detail, ObjectKey, Plan, PruneMode, ServiceStatus};
@@ -179,13 +179,33 @@ pub fn prepare_dir(
     errors: &mut impl Write,
     color: Color,
 ) -> Result<Prepared, PrepareError> {
+    prepare_dir_with(
+        dir,
+        policy_dirs,
+        instance,
+        errors,
+        color,
+        spec::LoadOptions::default(),
+    )
+}
+
+/// [`prepare_dir`], loading the specs as `load` says (`pr comment --branch-config`: the
+/// followed branch's governing settings).
+pub fn prepare_dir_with(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    instance: &Instance,
+    errors: &mut impl Write,
+    color: Color,
+    load: spec::LoadOptions<'_>,
+) -> Result<Prepared, PrepareError> {
     let files = crate::source::read_dir(dir).map_err(PrepareError::Repository)?;
     let extra = super::policies::read_policy_dirs(policy_dirs).map_err(PrepareError::Policies)?;
     let source = Source {
         instance: instance.clone(),
         ..Source::local()
     };
-    let prepared = engine::prepare(&files, &extra, &source);
+    let prepared = engine::prepare_with(&files, &extra, &source, Keep::Objects, load);
     // A closed stderr leaves nobody to tell; the exit code still says what happened.
     let _ = write_diagnostics(errors, &prepared.repository.diagnostics, color);
     for line in &prepared.compile_errors {
@@ -254,9 +274,23 @@ pub async fn open(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Opened, Exit> {
+    let load = spec::LoadOptions::default();
+    open_with(dir, policy_dirs, cluster_args, retry, stderr, load).await
+}
+
+/// [`open`], loading the specs as `load` says.
+pub async fn open_with(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    cluster_args: &ClusterArgs,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+    load: spec::LoadOptions<'_>,
+) -> Result<Opened, Exit> {
+    let color = Color::for_stderr();
     let instance = &cluster_args.instance;
-    let prepared =
-        prepare_dir(dir, policy_dirs, instance, stderr, Color::for_stderr()).map_err(|error| {
+    let mut prepared =
+        prepare_dir_with(dir, policy_dirs, instance, stderr, color, load).map_err(|error| {
             let _ = writeln!(stderr, "error: {error}");
             Exit::Invalid
         })?;
@@ -284,8 +318,12 @@ pub async fn open(
         let _ = writeln!(stderr, "error: {error}");
         PlanFailure::from(error).exit()
     })?;
+    // Tenants' GPU budgets count the services that run first: known only now.
+    let live_services = live.services();
+    let over_budget = prepared.enforce_budgets(&live_services);
+    let _ = write_diagnostics(stderr, &over_budget, Color::for_stderr());
     Ok(Opened {
-        revision: Revision::new(prepared, labels),
+        revision: Revision::new(prepared, labels, &live_services),
         owners: engine::ClusterOwners::new(client.clone(), *retry),
         client,
         live,
@@ -327,8 +365,21 @@ pub async fn prepare_and_plan(
     retry: &RetryPolicy,
     stderr: &mut impl Write,
 ) -> Result<Planned, Exit> {
+    let load = spec::LoadOptions::default();
+    prepare_and_plan_with(dir, policy_dirs, cluster_args, retry, stderr, load).await
+}
+
+/// [`prepare_and_plan`], loading the specs as `load` says.
+pub async fn prepare_and_plan_with(
+    dir: &Path,
+    policy_dirs: &[PathBuf],
+    cluster_args: &ClusterArgs,
+    retry: &RetryPolicy,
+    stderr: &mut impl Write,
+    load: spec::LoadOptions<'_>,
+) -> Result<Planned, Exit> {
     let settings = settings(stderr)?;
-    let opened = open(dir, policy_dirs, cluster_args, retry, stderr).await?;
+    let opened = open_with(dir, policy_dirs, cluster_args, retry, stderr, load).await?;
     let analyst = rollout::PrometheusAnalyst::default();
     let run = Run {
         revision: &opened.revision,

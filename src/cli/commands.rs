@@ -9,11 +9,16 @@ use crate::compile::{self, Source};
 use crate::meta::ServiceId;
 use crate::spec::{self, Repository};
 
-/// Reads and validates a repository, printing its diagnostics on stderr.
+/// Reads and validates a repository, printing its diagnostics on stderr. Tenants' GPU
+/// budgets are counted in path order (no live view here).
 /// `None` means the directory could not be read (already reported).
 fn load_dir(dir: &Path) -> Option<Repository> {
     match crate::source::read_dir(dir) {
-        Ok(files) => Some(spec::load(&files)),
+        Ok(files) => {
+            let mut repository = spec::load(&files);
+            crate::budget::enforce(&mut repository, &Default::default());
+            Some(repository)
+        }
         Err(err) => {
             eprintln!("error: {err}");
             None

@@ -4,7 +4,8 @@
 //! ```text
 //! GITHUB_TOKEN, --github-api-url ──▶ forge::GitHub
 //! status modelship/plan: pending
-//! DIR ──cluster::prepare_and_plan (the engine's planning, read-only)──▶ Planned
+//! DIR (+ --branch-config: the followed branch's governing settings)
+//!     ──cluster::prepare_and_plan (the engine's planning, read-only)──▶ Planned
 //!     ──capacity::estimate + CommentContext (diagnostics, merges, links to SHA)──▶ comment()
 //! upsert_comment(Marker::Plan) ; status success | failure (invalid, denied) | error
 //! ```
@@ -24,6 +25,20 @@ use crate::forge::{
     StatusContext, StatusState,
 };
 use crate::plan::render::{self, Links};
+use crate::spec::{self, RepositoryConfig};
+
+/// The followed branch's modelship.yaml (`--branch-config`), as the daemon reads it: its
+/// defaults where it has errors.
+fn branch_config(path: &Path) -> Result<RepositoryConfig, std::io::Error> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("reading --branch-config {}: {error}", path.display()),
+        )
+    })?;
+    let files = std::collections::BTreeMap::from([(spec::CONFIG_FILE.to_string(), bytes)]);
+    Ok(spec::load(&files).config)
+}
 
 /// `modelship pr ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -61,6 +76,12 @@ pub struct PrCommentArgs {
     /// More policy directories, checked with the repository's policies/ (repeatable).
     #[arg(long = "policies", value_name = "DIR")]
     pub policies: Vec<PathBuf>,
+    /// The followed branch's modelship.yaml (`git show origin/main:modelship.yaml`): its
+    /// tenants, protectedNamespaces, previews, github, prometheus and analysis apply
+    /// instead of the head's, as when the daemon plans the pull request. Without it the
+    /// head's own settings are used.
+    #[arg(long, value_name = "FILE")]
+    pub branch_config: Option<PathBuf>,
 }
 
 fn parse_repo(text: &str) -> Result<Repo, forge::Error> {
@@ -160,12 +181,25 @@ pub async fn comment_command(
     // Diagnostics go to stderr as with `plan`, and into the comment when nothing could be
     // planned.
     let mut report = Vec::new();
-    let prepared = cluster::prepare_and_plan(
+    let branch = match args.branch_config.as_deref().map(branch_config).transpose() {
+        Ok(branch) => branch,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let _ = status(StatusState::Error, error.to_string()).await;
+            return Exit::Failure;
+        }
+    };
+    let load = spec::LoadOptions {
+        governing: branch.as_ref(),
+        ..spec::LoadOptions::default()
+    };
+    let prepared = cluster::prepare_and_plan_with(
         &args.dir,
         &args.policies,
         &args.cluster,
         &ClusterRetry::default(),
         &mut report,
+        load,
     )
     .await;
     let _ = stderr.write_all(&report);

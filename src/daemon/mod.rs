@@ -91,6 +91,19 @@ pub struct DaemonConfig {
     pub instance: crate::ownership::Instance,
 }
 
+impl DaemonConfig {
+    /// The namespace the daemon runs in, which no service may target: its Pod's
+    /// (`POD_NAMESPACE` from the downward API, which `deploy/` sets with `POD_NAME`), else
+    /// `modelship`, as the CLI assumes.
+    pub fn own_namespace(&self) -> &str {
+        self.pod
+            .as_ref()
+            .map_or(crate::spec::tenants::DEFAULT_OWN_NAMESPACE, |pod| {
+                pod.namespace.as_str()
+            })
+    }
+}
+
 /// Why the daemon could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

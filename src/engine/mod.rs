@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 
 pub use apply::{ApplyReport, PruneReport, ServiceReport, Strategy, prune};
 pub use owners::{ClusterOwners, Nobody, Owners};
-pub use prepare::{Keep, Prepared, ServiceError, prepare, prepare_keeping};
+pub use prepare::{Keep, Prepared, ServiceError, prepare, prepare_keeping, prepare_with};
 pub use revision::{Revision, Run, Sweep, namespace_labels, namespace_labels_in};
 pub use step::{DriftMode, Mode, Next, ServiceOutcome, Step, Trigger, Verdict};
 

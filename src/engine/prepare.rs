@@ -4,15 +4,16 @@
 //! prepared alike.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::budget;
 use crate::cluster::Namespaces;
 use crate::compile::{self, Source};
 use crate::meta::ServiceId;
 use crate::plan::BlockReason;
 use crate::policy::{PolicySet, policy_files};
 use crate::source::RevisionId;
-use crate::spec::{self, Diagnostic, LoadedService, Repository, Severity};
+use crate::spec::{self, Diagnostic, LoadOptions, LoadedService, Repository, Severity};
 use crate::state::{DesiredService, DesiredState, assemble, desired_service};
 
 /// One service that cannot be reconciled, and why.
@@ -131,6 +132,63 @@ impl Prepared {
         })
     }
 
+    /// Blocks the services over their tenant's GPU budget (`budget`), counting those with
+    /// live objects (`live`) first, then the rest in path order: each becomes an invalid
+    /// spec with its error, whose live objects are left untouched. Returns those errors
+    /// (also added to the repository's diagnostics). Running it again changes nothing.
+    pub fn enforce_budgets(&mut self, live: &BTreeSet<ServiceId>) -> Vec<Diagnostic> {
+        let over = budget::enforce(&mut self.repository, live);
+        if over.is_empty() {
+            return Vec::new();
+        }
+        let blocked: BTreeSet<&ServiceId> = over.iter().map(|(id, _)| id).collect();
+        self.desired.services.retain(|s| !blocked.contains(&s.id));
+        self.desired
+            .invalid
+            .extend(blocked.iter().map(|id| (*id).clone()));
+        self.desired.invalid.sort();
+        self.desired.invalid.dedup();
+        self.desired.repository_valid = false;
+        for id in &blocked {
+            self.spec_hashes.remove(*id);
+        }
+        // The specs left moved up in `repository.services`: index them again.
+        let position: BTreeMap<&ServiceId, usize> = self
+            .repository
+            .services
+            .iter()
+            .enumerate()
+            .map(|(index, s)| (s.id(), index))
+            .collect();
+        self.origins = self
+            .desired
+            .services
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), *position.get(&s.id)?)))
+            .collect();
+        if self.specs.is_some() {
+            self.specs = Some(
+                self.desired
+                    .services
+                    .iter()
+                    .filter_map(|s| position.get(&s.id).copied())
+                    .collect(),
+            );
+        }
+        // Every invalid spec's message lists the repository's errors: now with these.
+        let message = invalid_message(&self.repository);
+        for id in &self.repository.invalid {
+            self.errors.insert(
+                id.clone(),
+                ServiceError {
+                    cause: BlockReason::InvalidSpec,
+                    message: message.clone(),
+                },
+            );
+        }
+        over.into_iter().map(|(_, d)| d).collect()
+    }
+
     /// Every error diagnostic of the specs and policies, as `file:line:col: ...` lines.
     pub fn error_lines(&self) -> Vec<String> {
         self.repository
@@ -221,7 +279,22 @@ pub fn prepare_keeping(
     source: &Source,
     keep: Keep,
 ) -> Prepared {
-    let repository = spec::load(files);
+    prepare_with(files, extra_policies, source, keep, LoadOptions::default())
+}
+
+/// [`prepare_keeping`], loading the specs as `load` says: the namespace modelship runs in,
+/// and for a pull request's head the followed branch's configuration, whose governing
+/// settings (tenants, protected namespaces, previews, github, prometheus, analysis) apply.
+/// GPU budgets need the live services: [`Prepared::enforce_budgets`] (a
+/// [`super::Revision`] enforces them when opened).
+pub fn prepare_with(
+    files: &BTreeMap<String, Vec<u8>>,
+    extra_policies: &BTreeMap<String, Vec<u8>>,
+    source: &Source,
+    keep: Keep,
+    load: LoadOptions<'_>,
+) -> Prepared {
+    let repository = spec::load_with(files, load);
     let mut services = Vec::new();
     let mut spec_hashes = BTreeMap::new();
     let mut origin_of = BTreeMap::new();

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! files ──prepare──▶ Prepared ─┐
-//! live services (a LiveState) ─┴─ namespace_labels (one LIST of Namespaces) ─▶ Revision
+//! live services (a LiveState) ─┴─ namespace_labels (one LIST of Namespaces),
+//!                                 tenants' GPU budgets (live services first) ─▶ Revision
 //! Revision × live ──plan_all / apply_all──▶ every service's step + the gone services
 //!                                           (census → mass-prune guard → prune)
 //! ```
@@ -39,8 +40,15 @@ pub struct Revision {
 }
 
 impl Revision {
-    /// A revision of `prepared` whose policies see `labels`.
-    pub fn new(prepared: Prepared, labels: NamespaceLabels) -> Self {
+    /// A revision of `prepared` whose policies see `labels`. `live` names the services
+    /// with live objects: tenants' GPU budgets count them first, so a new service never
+    /// pushes out one that runs ([`Prepared::enforce_budgets`]; empty: path order).
+    pub fn new(
+        mut prepared: Prepared,
+        labels: NamespaceLabels,
+        live: &BTreeSet<ServiceId>,
+    ) -> Self {
+        prepared.enforce_budgets(live);
         Revision {
             id: prepared.revision().clone(),
             prepared,

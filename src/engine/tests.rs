@@ -1,6 +1,6 @@
 //! The engine's decisions without a cluster: live views built by hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::compile::Source;
@@ -53,7 +53,7 @@ fn plan_all(revision: &Revision, live: &LiveSet) -> Plan {
 
 fn revision(files: &BTreeMap<String, Vec<u8>>, keep: Keep) -> Revision {
     let prepared = prepare_keeping(files, &BTreeMap::new(), &Source::local(), keep);
-    Revision::new(prepared, NamespaceLabels::new())
+    Revision::new(prepared, NamespaceLabels::new(), &Default::default())
 }
 
 fn status(plan: &Plan, name: &str) -> ServiceStatus {
@@ -353,12 +353,60 @@ fn a_service_outside_the_namespaces_given_is_blocked_with_an_error_at_its_spec()
         // The service in scope is planned as before, its objects intact.
         let a = ServiceId::new("ml", "a").unwrap();
         assert!(!prepared.service(&a).unwrap().objects.is_empty());
-        let revision = Revision::new(prepared, NamespaceLabels::new());
+        let revision = Revision::new(prepared, NamespaceLabels::new(), &BTreeSet::new());
         let plan = plan_all(&revision, &LiveSet::new());
         assert_eq!(status(&plan, "a"), ServiceStatus::Present);
         assert!(
             matches!(status(&plan, "other"), ServiceStatus::Blocked(_)),
             "{plan:?}"
         );
+    }
+}
+
+/// Services `a` (new, first in path order) and `b` (running) of one GPU each with 2
+/// replicas, in a tenant of 2 GPUs: only one fits.
+fn tenant_over_budget() -> BTreeMap<String, Vec<u8>> {
+    let gpu = |name: &str| {
+        let (file, text) = service(name);
+        let text =
+            String::from_utf8(text).unwrap() + "  replicas: 2\n  gpu: {count: 1, type: l4}\n";
+        (file, text.into_bytes())
+    };
+    let config = "apiVersion: modelship.dev/v1alpha1\nkind: RepositoryConfig\nspec:\n  gpu:\n    catalog:\n      l4: {product: NVIDIA-L4}\n  tenants: [{name: team, paths: [\"services/**\"], namespaces: [ml], maxGPUs: 2}]\n";
+    [gpu("a"), gpu("b"), ("modelship.yaml".into(), config.into())]
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn a_revision_keeps_the_running_service_of_a_tenant_over_budget_and_blocks_the_new_one() {
+    for keep in [Keep::Objects, Keep::Specs] {
+        let files = tenant_over_budget();
+        let prepared = prepare_keeping(&files, &BTreeMap::new(), &Source::local(), keep);
+        let running = BTreeSet::from([ServiceId::new("ml", "b").unwrap()]);
+        let revision = Revision::new(prepared, NamespaceLabels::new(), &running);
+        let a = ServiceId::new("ml", "a").unwrap();
+        let b = ServiceId::new("ml", "b").unwrap();
+        let error = &revision.errors[&a];
+        assert_eq!(error.cause, BlockReason::InvalidSpec);
+        assert!(
+            error
+                .message
+                .contains("tenant team: 4 GPUs at maximum scale, over maxGPUs 2"),
+            "{}",
+            error.message
+        );
+        assert!(!revision.desired.repository_valid, "nothing is pruned");
+        // The service kept is still compiled from its own spec.
+        let kept = revision.service(&b).expect("b is valid");
+        assert_eq!(kept.id, b);
+        assert_eq!(revision.loaded(&b).map(|s| s.name()), Some("b"));
+        assert!(revision.service(&a).is_none());
+        assert!(revision.names(&a), "its live objects are left untouched");
+        // Without a live view, path order: `a` stays and `b` is blocked.
+        let prepared = prepare_keeping(&files, &BTreeMap::new(), &Source::local(), keep);
+        let revision = Revision::new(prepared, NamespaceLabels::new(), &BTreeSet::new());
+        assert!(revision.errors.contains_key(&b), "{keep:?}");
+        assert!(revision.service(&a).is_some(), "{keep:?}");
     }
 }

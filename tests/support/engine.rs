@@ -32,7 +32,7 @@ pub fn load_repo(dir: &Path) -> Revision {
         modelship::cli::output::Color::Never,
     )
     .expect("repository directory readable");
-    Revision::new(prepared, NamespaceLabels::new())
+    Revision::new(prepared, NamespaceLabels::new(), &Default::default())
 }
 
 /// The engine's whole run over a revision at the clock and Prometheus of production, as

@@ -10,6 +10,7 @@
 //! network crate in its dependency tree (a test checks `cargo tree`). The `modelship`
 //! crate's engine drives it against a cluster.
 
+pub mod budget;
 pub mod compile;
 pub mod kinds;
 pub mod meta;

@@ -22,8 +22,11 @@
 //! - A PR is planned against the daemon's live view (its watch cache): the comment shows
 //!   what merging would change now. Planning never writes; only a preview writes, into
 //!   its own namespaces, through the engine.
-//! - Who may approve is read from the followed branch's modelship.yaml (never from the
-//!   PR's head: a PR must not name its own approvers).
+//! - What a PR may do is read from the followed branch's modelship.yaml, never from the
+//!   PR's head (a PR must not name its own approvers, nor widen its own tenant): who may
+//!   approve, and the settings its head is planned with (`spec::tenants::GOVERNING`:
+//!   tenants, protectedNamespaces, previews, github, prometheus, analysis). The comment
+//!   says which of them the head edits; they take effect when merged.
 //! - Only the leader acts. Webhooks reach it alone: it labels its Pod
 //!   `modelship.dev/leader: "true"` (`leader/label.rs`) and the Service
 //!   `modelship-webhooks` of `deploy/` selects that label. A standby that gets a PR event
@@ -48,7 +51,7 @@ use crate::backoff::{Backoff, Jitter};
 use crate::cluster::{self, RetryPolicy as ClusterRetry};
 use crate::compile;
 use crate::daemon::reconcile::Shared;
-use crate::engine::{self, Revision, Run};
+use crate::engine::{self, Keep, Revision, Run};
 use crate::forge::events::{Command, CommandEvent, Head, PrAction, PullRequestEvent, USAGE};
 use crate::forge::{
     self, Approval, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, StatusContext,
@@ -59,6 +62,7 @@ use crate::plan::Detail;
 use crate::plan::render::{self, Links};
 use crate::rollout;
 use crate::source::{GitError, Snapshot, Source};
+use crate::spec::{LoadOptions, RepositoryConfig};
 
 /// Attempts of one piece of work before it is given up (and shown failed).
 const MAX_ATTEMPTS: u32 = 8;
@@ -181,6 +185,11 @@ pub enum PullError {
     /// A rollout command could not be sent.
     #[error(transparent)]
     Rollout(#[from] engine::rollout::Error),
+    /// The followed branch has not been read yet: what a change may do is unknown.
+    #[error(
+        "the followed branch has not been read yet: its modelship.yaml decides what a pull request may do"
+    )]
+    BranchUnread,
     /// The daemon follows a directory: there are no pull requests to fetch.
     #[error(
         "the daemon follows a directory, not a Git repository: pull requests cannot be fetched"
@@ -200,6 +209,7 @@ impl PullError {
             PullError::Step(e) => e.metric_label(),
             PullError::Rollout(e) => e.metric_label(),
             PullError::NotGit => "pulls_not_git",
+            PullError::BranchUnread => "pulls_branch_unread",
         }
     }
 
@@ -215,7 +225,10 @@ impl PullError {
                     | forge::Error::Payload { .. }
             ),
             PullError::Plan(_) | PullError::Step(_) | PullError::NotGit => false,
-            PullError::Fetch(_) | PullError::Cluster(_) | PullError::Preview(_) => true,
+            PullError::Fetch(_)
+            | PullError::Cluster(_)
+            | PullError::Preview(_)
+            | PullError::BranchUnread => true,
             PullError::Rollout(e) => matches!(e, engine::rollout::Error::Cluster(_)),
         }
     }
@@ -513,18 +526,35 @@ impl Worker {
             commit: snapshot.revision.commit().map(str::to_string),
             instance: self.shared.config.instance.clone(),
         };
-        let prepared = engine::prepare(&snapshot.files, &BTreeMap::new(), &source);
+        // What the change may do is the followed branch's to decide: its tenants,
+        // protected namespaces, previews, github, prometheus and analysis apply.
+        let branch = self.branch_config().ok_or(PullError::BranchUnread)?;
+        let load = LoadOptions {
+            own_namespace: self.shared.config.own_namespace(),
+            governing: Some(&branch),
+        };
+        let mut prepared = engine::prepare_with(
+            &snapshot.files,
+            &BTreeMap::new(),
+            &source,
+            Keep::Objects,
+            load,
+        );
+        // As the daemon will after the merge: a service outside --namespaces is refused.
+        prepared.confine(&self.shared.config.namespaces);
         let live = self.shared.cache.read().await.view(None);
+        let live_services = crate::plan::LiveState::services(&live);
         // The namespaces policies see are those of the head's services and of every live
         // service, as the daemon sees them after the merge.
-        let labels = engine::namespace_labels(
+        let labels = engine::namespace_labels_in(
             &self.shared.client,
             &prepared,
-            crate::plan::LiveState::services(&live),
+            live_services.iter().cloned(),
             &ClusterRetry::default(),
+            &self.shared.config.namespaces,
         )
         .await?;
-        let revision = Revision::new(prepared, labels);
+        let revision = Revision::new(prepared, labels, &live_services);
         // Planned as `modelship plan` plans: the step of every service, read-only, canary
         // services advanced, so the comment shows the canary a merge starts.
         let run = Run {
@@ -672,17 +702,23 @@ impl Worker {
 
     /// `github.approvers` of the followed branch's modelship.yaml.
     fn approvers(&self) -> Vec<String> {
-        let snapshot = self.snapshots.borrow().clone();
-        let Some(snapshot) = snapshot else {
-            return Vec::new();
-        };
+        self.branch_config()
+            .map(|config| config.spec.github.approvers)
+            .unwrap_or_default()
+    }
+
+    /// The followed branch's modelship.yaml as its tip has it (the defaults when it has
+    /// none, or when it has errors: the branch's services are all blocked then); `None`
+    /// until the branch has been read.
+    fn branch_config(&self) -> Option<RepositoryConfig> {
+        let snapshot = self.snapshots.borrow().clone()?;
         let config: BTreeMap<String, Vec<u8>> = snapshot
             .files
             .iter()
-            .filter(|(path, _)| path.as_str() == "modelship.yaml")
+            .filter(|(path, _)| path.as_str() == crate::spec::CONFIG_FILE)
             .map(|(p, c)| (p.clone(), c.clone()))
             .collect();
-        crate::spec::load(&config).config.spec.github.approvers
+        Some(crate::spec::load(&config).config)
     }
 }
 

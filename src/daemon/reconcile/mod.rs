@@ -46,6 +46,7 @@ use crate::engine::{
 use crate::meta::ServiceId;
 use crate::plan::{BlockReason, Detail, PruneMode};
 use crate::source::Snapshot;
+use crate::spec::LoadOptions;
 
 /// Why a service is reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,12 +249,22 @@ impl Runner {
             instance: self.shared.config.instance.clone(),
         };
         // Held until the next revision: a service's objects are compiled by its step.
-        let mut prepared =
-            engine::prepare_keeping(&snapshot.files, &BTreeMap::new(), &source, Keep::Specs);
+        let load = LoadOptions {
+            own_namespace: self.shared.config.own_namespace(),
+            governing: None,
+        };
+        let mut prepared = engine::prepare_with(
+            &snapshot.files,
+            &BTreeMap::new(),
+            &source,
+            Keep::Specs,
+            load,
+        );
         // A service outside --namespaces is refused here, before any request is made.
         prepared.confine(&self.shared.config.namespaces);
         let labels = self.shared.namespace_labels(&prepared).await;
-        let revision = Arc::new(Revision::new(prepared, labels));
+        let live = self.shared.cache.read().await.services();
+        let revision = Arc::new(Revision::new(prepared, labels, &live));
         let named = revision.services();
         {
             let mut board = self.shared.board.write().await;

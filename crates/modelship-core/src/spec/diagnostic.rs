@@ -50,3 +50,11 @@ impl fmt::Display for Diagnostic {
         Ok(())
     }
 }
+
+/// Sorts diagnostics as a repository lists them: by file, line, column, field, message.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.line, a.column, &a.field, &a.message)
+            .cmp(&(&b.file, b.line, b.column, &b.field, &b.message))
+    });
+}

@@ -4,7 +4,7 @@
 //! files ──> modelship.yaml ──parse──> RepositoryConfig (defaults without the file)
 //!   │                                      │ spec.services globs
 //!   └──> service files ──parse──> documents ──header──> de ──> validate ──> services
-//!                                     │ every problem, located           duplicates
+//!                                     │ every problem, located     + tenants  duplicates
 //!                                     └──> diagnostics, invalid service ids
 //! ```
 //!
@@ -13,6 +13,13 @@
 //! `invalid`, so nothing it owns is ever pruned. When `modelship.yaml` itself has errors,
 //! every service is listed as invalid: compiling them against a half-read configuration
 //! could change objects it should not.
+//!
+//! Besides the rules of `validate`, each spec is checked against its tenant
+//! (`tenants::Boundaries`: the file owned, the namespace allowed, never modelship's own
+//! namespace). For a pull request's head, [`LoadOptions::governing`] is the followed
+//! branch's configuration: its tenants, protected namespaces, previews, github,
+//! prometheus and analysis replace the head's. GPU budgets need the live services and are
+//! counted after loading (`crate::budget`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +30,7 @@ use super::diagnostic::{Diagnostic, Severity};
 use super::node::{FieldPath, Mark, Node};
 use super::parse::{self, Document};
 use super::recover;
+use super::tenants::{self, Boundaries, DEFAULT_OWN_NAMESPACE};
 use super::types::{API_VERSION, ModelService, RepositoryConfig};
 use super::validate::{self, Finding, Violation};
 use super::{LoadedService, Repository};
@@ -34,13 +42,47 @@ pub const CONFIG_FILE: &str = "modelship.yaml";
 const SERVICE_KIND: &str = "ModelService";
 const CONFIG_KIND: &str = "RepositoryConfig";
 
+/// What a load takes from outside the files.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions<'a> {
+    /// The namespace modelship runs in: never a target. [`DEFAULT_OWN_NAMESPACE`] unless
+    /// the daemon knows its own.
+    pub own_namespace: &'a str,
+    /// The followed branch's configuration when the files are a change under review (a
+    /// pull request's head): its governing settings ([`tenants::GOVERNING`]) replace the
+    /// files'. The files' own are still validated, and those they change are listed in
+    /// [`Repository::deferred_settings`].
+    pub governing: Option<&'a RepositoryConfig>,
+}
+
+impl Default for LoadOptions<'_> {
+    fn default() -> Self {
+        LoadOptions {
+            own_namespace: DEFAULT_OWN_NAMESPACE,
+            governing: None,
+        }
+    }
+}
+
 /// Loads and validates every document of a repository snapshot. `files` maps paths
 /// relative to the root (with `/`) to contents; it holds the `*.yaml`/`*.yml` files of
 /// the tree. Never fails: every problem is a located diagnostic of the result.
 pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
+    load_with(files, LoadOptions::default())
+}
+
+/// [`load`] with what `options` says of the world outside the files.
+pub fn load_with(files: &BTreeMap<String, Vec<u8>>, options: LoadOptions<'_>) -> Repository {
     let mut diagnostics = Vec::new();
-    let (config, config_ok) = load_config(files, &mut diagnostics);
+    let (mut config, config_ok) = load_config(files, &mut diagnostics);
+    let deferred_settings = match options.governing {
+        Some(branch) => tenants::govern(&mut config.spec, &branch.spec),
+        None => Vec::new(),
+    };
     let matcher = service_matcher(&config);
+    // With errors in modelship.yaml every service is invalid anyway; what its tenants
+    // would say of a spec then is noise.
+    let boundaries = config_ok.then(|| Boundaries::new(&config, options.own_namespace));
     let mut named = Vec::new();
     for (path, bytes) in files {
         if path == CONFIG_FILE || !matcher.is_match(path) {
@@ -49,6 +91,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
         let mut file = FileReport {
             file: path,
             config: &config,
+            boundaries: boundaries.as_ref(),
             diagnostics: &mut diagnostics,
             named: &mut named,
         };
@@ -62,15 +105,13 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Repository {
     services.sort_by(|a, b| a.id().cmp(b.id()));
     invalid.sort();
     invalid.dedup();
-    diagnostics.sort_by(|a, b| {
-        (&a.file, a.line, a.column, &a.field, &a.message)
-            .cmp(&(&b.file, b.line, b.column, &b.field, &b.message))
-    });
+    super::diagnostic::sort(&mut diagnostics);
     Repository {
         config,
         services,
         diagnostics,
         invalid,
+        deferred_settings,
     }
 }
 
@@ -155,6 +196,8 @@ struct Named {
 struct FileReport<'a> {
     file: &'a str,
     config: &'a RepositoryConfig,
+    /// Tenants and modelship's own namespace; `None` when modelship.yaml has errors.
+    boundaries: Option<&'a Boundaries<'a>>,
     diagnostics: &'a mut Vec<Diagnostic>,
     named: &'a mut Vec<Named>,
 }
@@ -202,7 +245,10 @@ impl FileReport<'_> {
             let read = de::from_node::<ModelService>(&root);
             report.problems(read.problems);
             if let Some(value) = read.value {
-                let findings = validate::service(&value, self.config);
+                let mut findings = validate::service(&value, self.config);
+                if let Some(boundaries) = self.boundaries {
+                    findings.extend(boundaries.check(self.file, &value));
+                }
                 report.findings(&root, &read.poisoned, findings);
                 service = header_ok.then_some(value);
             }
@@ -212,16 +258,18 @@ impl FileReport<'_> {
             Some(service) if clean => {
                 // Validation refuses a name or namespace that cannot make an id; should
                 // one pass, the document is recorded as failed rather than loaded.
-                let Ok(service) =
+                let Ok(mut service) =
                     LoadedService::new(service, self.file, root.mark.line, self.config)
                 else {
                     self.failed(Some(&root), text, doc.line, broken);
                     return;
                 };
+                let mark = root.locate(&FieldPath::parse("metadata.name"), false);
+                service.name_at = mark;
                 self.named.push(Named {
                     id: service.id().clone(),
                     file: self.file.to_string(),
-                    mark: root.locate(&FieldPath::parse("metadata.name"), false),
+                    mark,
                     service: Some(service),
                 });
             }

@@ -26,13 +26,15 @@ pub mod load;
 pub mod node;
 pub mod parse;
 mod recover;
+pub mod tenants;
 pub mod types;
 pub mod units;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Severity};
-pub use load::{CONFIG_FILE, load};
+pub use load::{CONFIG_FILE, LoadOptions, load, load_with};
 pub use node::FieldPath;
+pub use tenants::{Owner, Tenancy, Tenant};
 pub use types::*;
 pub use units::{Duration, Quantity, UnitError};
 
@@ -49,6 +51,9 @@ pub struct LoadedService {
     /// The namespace (`metadata.namespace`, else the repository's default) and name, read
     /// once when the service is built: a loaded service always names a valid service.
     id: ServiceId,
+    /// Where `metadata.name` is written (the document's line, column 0, until the loader
+    /// says).
+    pub(crate) name_at: node::Mark,
 }
 
 impl LoadedService {
@@ -72,6 +77,7 @@ impl LoadedService {
             file: file.into(),
             line,
             id,
+            name_at: node::Mark { line, column: 0 },
         })
     }
 
@@ -103,6 +109,10 @@ pub struct Repository {
     /// The services of documents that failed to load or validate, sorted. Their live
     /// objects must be left untouched.
     pub invalid: Vec<ServiceId>,
+    /// The governing settings ([`tenants::GOVERNING`]) the files' modelship.yaml changes
+    /// but that were taken from the followed branch instead ([`LoadOptions::governing`]):
+    /// they take effect when merged.
+    pub deferred_settings: Vec<&'static str>,
 }
 
 impl Repository {

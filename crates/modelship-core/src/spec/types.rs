@@ -435,6 +435,10 @@ pub struct RepositoryConfigSpec {
     /// ([`SYSTEM_NAMESPACES`]). Default `[modelship]`, where modelship itself runs.
     #[serde(default = "default_protected_namespaces")]
     pub protected_namespaces: Vec<String>,
+    /// Who owns which spec files, the namespaces their services may use and their GPU
+    /// budgets. Empty (the default): one implicit tenant owns every path and namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<super::tenants::Tenant>,
 }
 
 /// The namespaces no service may ever target, whatever modelship.yaml says.
@@ -463,6 +467,7 @@ impl Default for RepositoryConfigSpec {
             previews: PreviewConfig::default(),
             github: GithubConfig::default(),
             protected_namespaces: default_protected_namespaces(),
+            tenants: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! ### modelship plan
 //! headline: services changed of all; objects to create/update/delete; GPUs before → after;
 //!           cost delta per hour and month; peak during canary rollouts (when given)
+//! the governing settings of modelship.yaml the change edits (the branch's are used)
 //! validation errors and warnings, each a file:line link to the PR's head commit
 //! services a policy denies
 //! | Service | Status | Objects | GPUs | Cost/hour | Summary |   one row per listed service
@@ -99,6 +100,9 @@ pub struct CommentContext {
     pub peaks: BTreeMap<ServiceId, Peak>,
     /// Links for `file:line`; without them locations are plain text.
     pub links: Option<Links>,
+    /// The settings of modelship.yaml the change edits that the followed branch decides
+    /// (`Repository::deferred_settings`): the plan used the branch's.
+    pub deferred_settings: Vec<&'static str>,
 }
 
 impl CommentContext {
@@ -119,6 +123,7 @@ impl CommentContext {
             owners,
             peaks: BTreeMap::new(),
             links: None,
+            deferred_settings: repository.deferred_settings.clone(),
         }
     }
 
@@ -153,6 +158,14 @@ pub fn comment(plan: &Plan, context: &CommentContext) -> String {
     let context = &blocked_asks.0;
     let mut head = String::new();
     headline(plan, context, &mut head);
+    if !context.deferred_settings.is_empty() {
+        let _ = writeln!(
+            head,
+            "modelship.yaml: this change edits {}; they take effect when merged; this plan \
+             uses the branch's.\n",
+            context.deferred_settings.join(", ")
+        );
+    }
     diagnostics(context, &mut head);
     if let Some(denied) = denied_text(plan) {
         let _ = writeln!(head, "**{denied}**: their objects are left untouched.\n");

@@ -2,6 +2,7 @@
 
 use super::{Findings, Violation, names};
 use crate::spec::node::FieldPath;
+use crate::spec::tenants::Tenant;
 use crate::spec::types::{RepositoryConfig, Router};
 
 /// Checks every rule of the repository configuration.
@@ -29,6 +30,7 @@ pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
             );
         }
     }
+    tenants(&mut out, &spec.key("tenants"), &c.tenants);
     for (i, glob) in c.services.iter().enumerate() {
         if let Err(error) = globset::Glob::new(glob) {
             out.at(
@@ -135,4 +137,40 @@ pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
         }
     }
     out.0
+}
+
+/// `tenants`: names unique labels, paths and namespaces given, globs that parse.
+fn tenants(out: &mut Findings, path: &FieldPath, tenants: &[Tenant]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, tenant) in tenants.iter().enumerate() {
+        let at = path.index(i);
+        if let Err(reason) = names::rfc1123_label(&tenant.name, 63) {
+            let name = tenant.name.clone();
+            out.at(at.key("name"), Violation::TenantName { name, reason });
+        } else if !seen.insert(tenant.name.as_str()) {
+            out.at(
+                at.key("name"),
+                Violation::DuplicateTenant(tenant.name.clone()),
+            );
+        }
+        for (field, patterns) in [("paths", &tenant.paths), ("namespaces", &tenant.namespaces)] {
+            if patterns.is_empty() {
+                out.at(at.key(field), Violation::Empty);
+            }
+            for (j, pattern) in patterns.iter().enumerate() {
+                let item = at.key(field).index(j);
+                let is_glob = pattern.contains(['*', '?', '[', '{']);
+                if field == "namespaces" && !is_glob {
+                    if let Err(reason) = names::rfc1123_label(pattern, 63) {
+                        let name = pattern.clone();
+                        out.at(item, Violation::Namespace { name, reason });
+                    }
+                } else if let Err(error) = globset::Glob::new(pattern) {
+                    let glob = pattern.clone();
+                    let reason = error.kind().to_string();
+                    out.at(item, Violation::Glob { glob, reason });
+                }
+            }
+        }
+    }
 }

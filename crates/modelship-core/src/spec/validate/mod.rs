@@ -17,6 +17,9 @@
 //! | label and annotation keys, label values | `metadata.labels`, `metadata.annotations`, selectors | `LabelKey`, `LabelValue` |
 //! | no reserved key (`modelship.dev/*`, the `app.kubernetes.io/` keys modelship sets) | `metadata.labels`, `metadata.annotations` | `ReservedKey` |
 //! | the namespace is not protected (system namespaces, `protectedNamespaces`) | `metadata.namespace`, else `metadata.name` (the default namespace) | `ProtectedNamespace` |
+//! | the file is owned by a tenant (the first whose `paths` match) | `metadata` | `NoTenant` (`tenants::Boundaries`) |
+//! | the namespace is one its tenant may use, and not modelship's own | `metadata.namespace`, else `metadata.name` | `TenantNamespace`, `ProtectedNamespace` (`tenants::Boundaries`) |
+//! | a tenant within `maxGPUs` (live services counted first) | `metadata.name` | `OverBudget` (`crate::budget`) |
 //! | `model.version` is a label value | `spec.model.version` | `LabelValue` |
 //! | images pinned: a tag other than `latest`, or a digest | `spec.runtime.image`, `modelLoader.image` | `Image` |
 //! | quantities and durations parse | (while reading) | reported by `de` |
@@ -53,6 +56,7 @@
 //! | network peers name a namespace or pod labels | `spec.network.allowFrom[i]` | `EmptyPeer` |
 //! | the same namespace/name twice in a repository | `metadata.name` | `Duplicate` (in `load`) |
 //! | config: catalog products non-empty | `spec.gpu.catalog.<key>.product` | `Empty` |
+//! | config: tenant names RFC 1123 labels and unique; paths and namespaces non-empty, valid globs or names | `spec.tenants[i]` | `TenantName`, `DuplicateTenant`, `Empty`, `Glob`, `Namespace` |
 //! | config: service globs valid | `spec.services[i]` | `Glob` |
 //! | config: metric names, shared resource name non-empty | `spec.metricNames`, `spec.gpu` | `Empty` |
 //! | config: prometheus url is http(s) | `spec.prometheus.url` | `PrometheusUrl` |
@@ -103,6 +107,32 @@ pub enum Violation {
     /// A service targets a system namespace or one of `protectedNamespaces`.
     #[error("namespace `{0}` is protected: no service may target it")]
     ProtectedNamespace(String),
+    /// A spec file that no tenant's `paths` match (modelship.yaml names tenants).
+    #[error("{file} is owned by no tenant; tenants' paths: {}", paths.join(", "))]
+    NoTenant { file: String, paths: Vec<String> },
+    /// A service in a namespace its tenant may not use.
+    #[error("tenant {tenant} may not use namespace `{namespace}`; its namespaces: {}", allowed.join(", "))]
+    TenantNamespace {
+        tenant: String,
+        namespace: String,
+        allowed: Vec<String>,
+    },
+    /// A service that does not fit in its tenant's `maxGPUs` (`crate::budget`).
+    #[error("tenant {tenant}: {total} GPUs at maximum scale, over maxGPUs {max}")]
+    OverBudget {
+        tenant: String,
+        /// The GPUs of the tenant's services counted before this one, and this one's.
+        total: u64,
+        max: u32,
+        /// This service's GPUs at its peak.
+        own: u64,
+    },
+    /// A tenant name that is not an RFC 1123 label.
+    #[error("invalid tenant name `{name}`: {reason}")]
+    TenantName { name: String, reason: NameError },
+    /// Two tenants with the same name.
+    #[error("tenant {0} is named twice")]
+    DuplicateTenant(String),
     /// A label or annotation key that modelship sets itself ([`names::reserved_key`]).
     #[error("`{key}` is reserved: modelship sets it on the objects it writes")]
     ReservedKey { key: String },
@@ -313,6 +343,20 @@ impl Violation {
                  where modelship runs); choose another namespace"
                     .to_string()
             }
+            Violation::NoTenant { .. } => {
+                "add the file to a tenant's paths in modelship.yaml, or move it under one"
+                    .to_string()
+            }
+            Violation::TenantNamespace { tenant, .. } => format!(
+                "choose one of tenant {tenant}'s namespaces, or widen its namespaces in \
+                 modelship.yaml (a change to tenants takes effect when merged)"
+            ),
+            Violation::OverBudget { own, .. } => format!(
+                "this service needs {own} GPUs at its peak (maxReplicas, or replicas, times \
+                 gpu.count, canary peak included); services that already run are counted \
+                 first, then the rest in path order; lower its scale or raise maxGPUs in \
+                 modelship.yaml"
+            ),
             Violation::EnvReserved(_) => {
                 "the device plugin assigns GPUs; request them with gpu.count".to_string()
             }
