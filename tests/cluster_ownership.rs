@@ -149,7 +149,7 @@ async fn an_object_modelship_did_not_create_blocks_its_service_until_adopted_on(
     let stdout = binary::text(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "~ Service {risk}/fraud-detection: adopted (modelship.dev/adopt); fields only its previous owner set stay"
+            "~ Service {risk}/fraud-detection: adopted (modelship.dev/adopt): replaced by this service's object"
         )),
         "{stdout}"
     );
@@ -170,14 +170,20 @@ async fn an_object_modelship_did_not_create_blocks_its_service_until_adopted_on(
         label(&adopted.metadata, "modelship.dev/service"),
         Some("fraud-detection")
     );
-    // Server-side apply takes every field modelship sets; a selector key only the
-    // previous owner set stays theirs (the README says to remove it before handing over).
+    // Replaced by the service's object: nothing of the previous owner's stays.
     let adopted_selector = selector(&adopted);
     assert_eq!(
         adopted_selector["app.kubernetes.io/instance"],
         json!("fraud-detection"),
         "{adopted_selector}"
     );
+    assert!(adopted_selector.get("app").is_none(), "{adopted_selector}");
+    let ports = adopted
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
+    assert!(ports.iter().all(|p| p.port != 80), "{ports:?}");
     let out = modelship(&cluster, &["plan", path_str(repo.path())]).await;
     assert_eq!(
         out.status.code(),
@@ -356,6 +362,10 @@ async fn the_daemon_blocks_a_conflicting_service_and_adopts_it_once_handed_over_
         label(&adopted.metadata, "app.kubernetes.io/managed-by"),
         Some("modelship")
     );
-    assert_eq!(label(&adopted.metadata, "team"), Some("payments"));
+    assert_eq!(
+        label(&adopted.metadata, "team"),
+        None,
+        "replaced by beta's own"
+    );
     daemon.stop().await;
 }

@@ -135,6 +135,35 @@ impl Writer {
         }
     }
 
+    /// Replaces an existing object with `body` (a PUT at its current resourceVersion): how
+    /// an adopted object becomes exactly the service's. Server-side apply alone would keep
+    /// every field its previous owner set (a second port, a selector key); the API server
+    /// keeps what it allocated (a Service's cluster IPs). A missing object is created by
+    /// the apply that follows; returns whether one was replaced.
+    pub async fn replace(&self, key: &ObjectKey, api_version: &str, body: &Value) -> Result<bool> {
+        let api = self.api(api_version, key).await?;
+        let params = PostParams {
+            dry_run: self.mode == WriteMode::DryRun,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        let failed = |source| Error::Apply {
+            key: key.clone(),
+            source,
+        };
+        // Read and written together: a conflict reads the object again.
+        let replaced = retry(&self.retry, || async {
+            let Some(live) = api.get_opt(&key.name).await? else {
+                return Ok(false);
+            };
+            let mut object: DynamicObject =
+                serde_json::from_value(body.clone()).map_err(kube::Error::SerdeError)?;
+            object.metadata.resource_version = live.metadata.resource_version;
+            api.replace(&key.name, &params, &object).await.map(|_| true)
+        })
+        .await;
+        replaced.map_err(failed)
+    }
+
     /// Reads one object; `None` when it does not exist.
     pub async fn get(&self, key: &ObjectKey, api_version: &str) -> Result<Option<Value>> {
         let api = self.api(api_version, key).await?;

@@ -109,6 +109,12 @@ pub async fn apply_service(
             // The plan was made from this desired state: every written key is in it.
             continue;
         };
+        if object.ownership == Some(crate::plan::Ownership::Adopted)
+            && let Err(error) = writer.replace(&object.key, &object.api_version, body).await
+        {
+            report.failures.push(error);
+            continue;
+        }
         match writer.apply(&object.key, &object.api_version, body).await {
             Ok(stored) => report.applied.push((object.key.clone(), stored)),
             Err(error) => report.failures.push(error),

@@ -212,7 +212,7 @@ fn ownership_note(object: &super::ObjectPlan) -> Option<String> {
     match &object.ownership {
         Some(super::Ownership::Conflict(occupant)) => Some(occupant.to_string()),
         Some(super::Ownership::Adopted) => Some(format!(
-            "adopted ({}); fields only its previous owner set stay",
+            "adopted ({}): replaced by this service's object",
             crate::ownership::ANNOTATION_ADOPT
         )),
         None => None,
