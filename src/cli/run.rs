@@ -237,14 +237,18 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
         backoff: Backoff::default(),
         election,
         pod,
-        github: resolve_github(&args.github, env)?,
+        github: resolve_github(&args.github, &args.repo, env)?,
         instance: args.instance.clone(),
     })
 }
 
 /// The GitHub client's configuration, when credentials are given: a token file, else
 /// `MODELSHIP_GITHUB_TOKEN`, or an App. Without credentials pull requests are not acted on.
-fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, RunError> {
+fn resolve_github(
+    args: &GitHubArgs,
+    repo_url: &str,
+    env: &Env,
+) -> Result<Option<GitHubConfig>, RunError> {
     let sources = CredentialSources {
         token_file: args.github_token_file.as_deref(),
         token_env: env.github_token.as_deref().map(crate::forge::Secret::new),
@@ -262,6 +266,7 @@ fn resolve_github(args: &GitHubArgs, env: &Env) -> Result<Option<GitHubConfig>, 
             .pod_namespace
             .clone()
             .unwrap_or_else(|| "modelship".to_string()),
+        repository: crate::forge::Repo::from_git_url(repo_url),
     };
     // octocrab takes any URI with a scheme and a host; the daemon builds its client later
     // (inside the runtime), so a bad URL is reported here, at start-up.

@@ -173,7 +173,10 @@ pub async fn run(
             source,
         })?;
     tracing::info!(%addr, "serving /healthz /readyz /metrics /status /hooks/github");
-    let pulls = config.github.as_ref().map(|_| PullQueue::default());
+    let pulls = config
+        .github
+        .as_ref()
+        .map(|github| PullQueue::new(pulls::Followed::new(github.repository.clone())));
     let state = serve::HttpState {
         board: board.clone(),
         metrics: metrics.clone(),
@@ -328,6 +331,7 @@ fn start_pulls(
         client,
         github.api_url.clone(),
         snapshots.clone(),
+        queue.followed.clone(),
     );
     Some(tokio::spawn(worker.run(queue, stop.clone())))
 }

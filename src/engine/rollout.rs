@@ -55,7 +55,7 @@ use crate::state::LiveState;
 
 #[path = "rollout_record.rs"]
 mod record;
-pub use record::{COMMAND_MANAGER, event_body, record, send_command};
+pub use record::{COMMAND_MANAGER, event_body, record, send_command, send_command_for};
 
 /// The environment variable that shortens every canary's `stepInterval`, for tests and
 /// demos only (SPEC.md's minimum of 30s holds for specs). A duration such as `2s`.
@@ -248,6 +248,17 @@ pub enum Error {
         "Deployment {0} has no rollout state: it is not a canary service, or modelship has not applied it since it became one"
     )]
     NoRollout(ServiceId),
+    /// A command bound to the rollout of one revision found the rollout of another.
+    #[error(
+        "the rollout of {id} is for revision {found}, not {expected}: the command was not sent"
+    )]
+    OtherRevision {
+        id: ServiceId,
+        /// The revision the command was sent for.
+        expected: String,
+        /// The revision the rollout state names (empty when it names none).
+        found: String,
+    },
     /// Reading or writing the cluster failed.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::Error),
@@ -259,7 +270,9 @@ impl Error {
         match self {
             Error::Rollout { source, .. } => source.metric_label(),
             Error::Compile { .. } => "rollout-compile",
-            Error::NoDeployment(_) | Error::NoRollout(_) => "rollout-command",
+            Error::NoDeployment(_) | Error::NoRollout(_) | Error::OtherRevision { .. } => {
+                "rollout-command"
+            }
             Error::Cluster(e) => e.metric_label(),
         }
     }

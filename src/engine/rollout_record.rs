@@ -113,6 +113,19 @@ pub async fn send_command(
     id: &ServiceId,
     command: Command,
 ) -> Result<(CommandRequest, RolloutState), Error> {
+    send_command_for(writer, id, command, None).await
+}
+
+/// [`send_command`], bound to the rollout of `revision` when one is given: refused
+/// ([`Error::OtherRevision`]) when the rollout state names another revision. The command
+/// carries the template hash of the state it was checked against, so a rollout that
+/// starts between the check and the write ignores it.
+pub async fn send_command_for(
+    writer: &Writer,
+    id: &ServiceId,
+    command: Command,
+    revision: Option<&str>,
+) -> Result<(CommandRequest, RolloutState), Error> {
     let key = deployment_key(id, Track::Stable);
     let live = writer
         .get(&key, "apps/v1")
@@ -123,6 +136,15 @@ pub async fn send_command(
         return Err(Error::NoRollout(id.clone()));
     }
     let state = stored_state(Some(&live), &mut Vec::new());
+    if let Some(expected) = revision
+        && state.revision != expected
+    {
+        return Err(Error::OtherRevision {
+            id: id.clone(),
+            expected: expected.to_string(),
+            found: state.revision,
+        });
+    }
     let request = CommandRequest {
         command,
         template_hash: Some(state.template_hash.clone()),

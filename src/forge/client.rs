@@ -330,6 +330,21 @@ impl GitHub {
         self.send_ok(repo, &request).await.map(|_| ())
     }
 
+    /// The GitHub App installation on `repo` (`None` with a token): deliveries of another
+    /// installation are not the followed repository's.
+    pub async fn installation(&self, repo: &Repo) -> Result<Option<u64>> {
+        self.transport.installation(repo).await
+    }
+
+    /// Whether `user` has write permission (or more) on `repo`; a text that is not a
+    /// login (an empty sender) has none, and GitHub is not asked.
+    pub async fn can_write(&self, repo: &Repo, user: &str) -> Result<bool> {
+        if !valid_login(user) {
+            return Ok(false);
+        }
+        Ok(self.permission(repo, user).await? >= Permission::Write)
+    }
+
     /// A user's permission on the repository (`None` for a non-collaborator).
     pub async fn permission(&self, repo: &Repo, user: &str) -> Result<Permission> {
         let request = Request {

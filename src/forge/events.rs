@@ -69,12 +69,20 @@ pub struct PullRequestEvent {
     pub labels: Vec<String>,
     /// The GitHub App installation that sent it, if any.
     pub installation: Option<u64>,
+    /// The login of the pull request's author (empty when the payload has none).
+    pub author: String,
+    /// The login of who caused this delivery (`sender`): who added the label of
+    /// `labeled`, who pushed for `synchronize`; empty when the payload has none.
+    pub sender: String,
 }
 
 impl PullRequestEvent {
     /// True when the PR is from a fork.
     pub fn is_fork(&self) -> bool {
-        self.head.repo.as_ref().is_some_and(|r| *r != self.repo)
+        self.head
+            .repo
+            .as_ref()
+            .is_some_and(|r| !r.same_as(&self.repo))
     }
 
     /// The ref that holds the head in the base repository, forks included.
@@ -177,8 +185,15 @@ struct PrBase {
 }
 
 #[derive(Deserialize)]
+struct Login {
+    #[serde(default)]
+    login: String,
+}
+
+#[derive(Deserialize)]
 struct PrPayload {
     number: u64,
+    user: Option<Login>,
     head: PrHead,
     base: PrBase,
     #[serde(default)]
@@ -195,6 +210,7 @@ struct PullRequestPayload {
     repository: RepoPayload,
     label: Option<Label>,
     installation: Option<Installation>,
+    sender: Option<Login>,
 }
 
 fn repo(payload: &RepoPayload, event: &str) -> Result<Repo, Error> {
@@ -239,6 +255,8 @@ fn pull_request(payload: PullRequestPayload, event: &str) -> Result<Event, Error
         base_branch: pr.base.branch,
         labels: pr.labels.into_iter().map(|l| l.name).collect(),
         installation: payload.installation.map(|i| i.id),
+        author: pr.user.map(|u| u.login).unwrap_or_default(),
+        sender: payload.sender.map(|s| s.login).unwrap_or_default(),
     }))
 }
 
@@ -367,6 +385,18 @@ impl Deliveries {
         self.seen.insert(id.to_string());
         self.order.push_back(id.to_string());
         true
+    }
+}
+
+impl Deliveries {
+    /// True when `id` was seen (and is still remembered).
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// The remembered ids, oldest first.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str)
     }
 }
 

@@ -166,6 +166,26 @@ impl FromStr for Repo {
     }
 }
 
+impl Repo {
+    /// True when both name the same repository: GitHub compares owners and names without
+    /// regard to case (`Acme/Models` is `acme/models`).
+    pub fn same_as(&self, other: &Repo) -> bool {
+        self.owner.eq_ignore_ascii_case(&other.owner) && self.name.eq_ignore_ascii_case(&other.name)
+    }
+
+    /// The repository a Git URL names, from its last two path segments (`.git` dropped):
+    /// `https://github.com/acme/models.git`, `git@github.com:acme/models.git`,
+    /// `ssh://git@host:2222/acme/models`. `None` when they are not `OWNER/NAME`.
+    pub fn from_git_url(url: &str) -> Option<Repo> {
+        let path = url.trim_end_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let mut parts = path.rsplit(['/', ':']);
+        let name = parts.next()?;
+        let owner = parts.next()?;
+        format!("{owner}/{name}").parse().ok()
+    }
+}
+
 impl fmt::Display for Repo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.owner, self.name)

@@ -1,4 +1,5 @@
-//! What GitHub says of one pull request now: open or closed, merged, its head and labels.
+//! What GitHub says of one pull request now: open or closed, merged (and its merge
+//! commit), its head, labels, author and whether it comes from a fork.
 //! The daemon asks it of every PR with a preview at start-up and on every resync, so a
 //! preview whose PR closed while the daemon was down is torn down.
 
@@ -16,6 +17,12 @@ pub struct PullState {
     pub merged: bool,
     pub head_sha: Option<String>,
     pub labels: Vec<String>,
+    /// The login of its author (empty when unknown).
+    pub author: String,
+    /// True when its head is in another repository (a fork; a deleted fork counts too).
+    pub fork: bool,
+    /// The merge commit, once merged.
+    pub merge_commit_sha: Option<String>,
 }
 
 impl GitHub {
@@ -35,6 +42,9 @@ impl GitHub {
                 merged: false,
                 head_sha: None,
                 labels: Vec::new(),
+                author: String::new(),
+                fork: false,
+                merge_commit_sha: None,
             });
         }
         let body = reply.json(&request)?;
@@ -42,9 +52,30 @@ impl GitHub {
             .get("state")
             .and_then(Value::as_str)
             .ok_or_else(|| decode(&request, "no state"))?;
+        let merged = body.get("merged").and_then(Value::as_bool).unwrap_or(false);
+        let head_repo = body.pointer("/head/repo");
+        let fork = match head_repo
+            .and_then(|r| r.get("full_name"))
+            .and_then(Value::as_str)
+        {
+            Some(name) => !name.parse::<Repo>().is_ok_and(|head| head.same_as(repo)),
+            // The head repository is gone: a deleted fork.
+            None => head_repo.is_some_and(Value::is_null),
+        };
         Ok(PullState {
             open: state == "open",
-            merged: body.get("merged").and_then(Value::as_bool).unwrap_or(false),
+            merged,
+            author: body
+                .pointer("/user/login")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            fork,
+            merge_commit_sha: body
+                .get("merge_commit_sha")
+                .and_then(Value::as_str)
+                .filter(|_| merged)
+                .map(str::to_string),
             head_sha: body
                 .pointer("/head/sha")
                 .and_then(Value::as_str)

@@ -304,8 +304,44 @@ impl Transport {
         }
     }
 
+    /// The App's installation on `repo` (looked up once, then cached); `None` for a token.
+    pub(crate) async fn installation(&self, repo: &Repo) -> Result<Option<u64>, Error> {
+        match &self.credentials {
+            Credentials::Token(_) => Ok(None),
+            Credentials::App(app) => {
+                let mut cache = self.app_tokens.lock().await;
+                self.installation_id(app, repo, &mut cache).await.map(Some)
+            }
+        }
+    }
+
     async fn installation_token(&self, app: &AppKey, repo: &Repo) -> Result<Secret, Error> {
         let mut cache = self.app_tokens.lock().await;
+        let now = SystemTime::now();
+        let installation = self.installation_id(app, repo, &mut cache).await?;
+        if let Some(token) = cache.tokens.get(&installation).filter(|t| t.fresh(now)) {
+            return Ok(token.token.clone());
+        }
+        let request = Request {
+            method: Method::POST,
+            path: format!("/app/installations/{installation}/access_tokens"),
+            body: None,
+            retry: Retry::Safe,
+        };
+        let reply = self.send_with(&app.jwt(now)?, &request).await?;
+        let token = InstallationToken::from_response(&reply.json(&request)?)
+            .ok_or_else(|| decode(&request, "no token or expires_at"))?;
+        let secret = token.token.clone();
+        cache.tokens.insert(installation, token);
+        Ok(secret)
+    }
+
+    async fn installation_id(
+        &self,
+        app: &AppKey,
+        repo: &Repo,
+        cache: &mut AppTokens,
+    ) -> Result<u64, Error> {
         let now = SystemTime::now();
         let installation = match cache.installations.get(repo) {
             Some(id) => *id,
@@ -329,21 +365,7 @@ impl Transport {
                 id
             }
         };
-        if let Some(token) = cache.tokens.get(&installation).filter(|t| t.fresh(now)) {
-            return Ok(token.token.clone());
-        }
-        let request = Request {
-            method: Method::POST,
-            path: format!("/app/installations/{installation}/access_tokens"),
-            body: None,
-            retry: Retry::Safe,
-        };
-        let reply = self.send_with(&app.jwt(now)?, &request).await?;
-        let token = InstallationToken::from_response(&reply.json(&request)?)
-            .ok_or_else(|| decode(&request, "no token or expires_at"))?;
-        let secret = token.token.clone();
-        cache.tokens.insert(installation, token);
-        Ok(secret)
+        Ok(installation)
     }
 }
 

@@ -9,7 +9,7 @@
 //! | `POST /repos/O/R/statuses/SHA` | appends a status |
 //! | `GET /repos/O/R/collaborators/U/permission` | the permission set with [`Double::grant`], 404 otherwise |
 //! | `GET /orgs/ORG/teams/T/memberships/U` | `active` for members added with [`Double::add_to_team`] |
-//! | `GET /repos/O/R/pulls/N` | the state set with [`Double::set_pull`], 404 otherwise |
+//! | `GET /repos/O/R/pulls/N` | the state set with [`Double::set_pull`] ([`Double::set_pull_author`], [`Double::merge_pull`]), 404 otherwise |
 //! | `GET /repos/O/R/installation` | installation 7 (a JWT is required) |
 //! | `POST /app/installations/7/access_tokens` | a fresh token `ghs_installation_N`, valid an hour |
 //!
@@ -66,6 +66,20 @@ pub struct Status {
     pub description: String,
 }
 
+/// What the double says of one pull request.
+#[derive(Debug, Default, Clone)]
+struct Pull {
+    open: bool,
+    sha: String,
+    labels: Vec<String>,
+    /// Its author's login (`user.login`); empty: none given.
+    author: String,
+    /// From the fork `someone/<name>`.
+    fork: bool,
+    /// The merge commit, once merged.
+    merge_sha: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     next_id: u64,
@@ -73,8 +87,8 @@ struct State {
     statuses: Vec<Status>,
     permissions: BTreeMap<String, String>,
     teams: BTreeMap<String, Vec<String>>,
-    /// Pull requests: (open, head sha, labels).
-    pulls: BTreeMap<u64, (bool, String, Vec<String>)>,
+    /// Pull requests.
+    pulls: BTreeMap<u64, Pull>,
     tokens: Vec<String>,
     faults: Vec<(Method, String, Fault)>,
     requests: Vec<Recorded>,
@@ -158,10 +172,34 @@ impl Double {
         });
     }
 
-    /// Sets what GitHub says of pull request `number`.
+    /// Sets what GitHub says of pull request `number` (its author, fork and merge commit
+    /// are kept).
     pub fn set_pull(&self, number: u64, open: bool, sha: &str, labels: &[&str]) {
         let labels = labels.iter().map(|l| l.to_string()).collect();
-        self.with(|s| s.pulls.insert(number, (open, sha.to_string(), labels)));
+        self.with(|s| {
+            let pull = s.pulls.entry(number).or_default();
+            pull.open = open;
+            pull.sha = sha.to_string();
+            pull.labels = labels;
+        });
+    }
+
+    /// Sets the author of pull request `number`, and whether it comes from a fork.
+    pub fn set_pull_author(&self, number: u64, author: &str, fork: bool) {
+        self.with(|s| {
+            let pull = s.pulls.entry(number).or_default();
+            pull.author = author.to_string();
+            pull.fork = fork;
+        });
+    }
+
+    /// Merges pull request `number` with merge commit `merge_sha` (and closes it).
+    pub fn merge_pull(&self, number: u64, merge_sha: &str) {
+        self.with(|s| {
+            let pull = s.pulls.entry(number).or_default();
+            pull.open = false;
+            pull.merge_sha = Some(merge_sha.to_string());
+        });
     }
 
     /// Queues a fault for the next request of `method` whose path contains `path`.
@@ -395,17 +433,26 @@ fn route(
                 None => (404, error(404, "Not Found")),
             }
         }
-        ("GET", ["repos", _, _, "pulls", number]) => {
+        ("GET", ["repos", owner, name, "pulls", number]) => {
             let number: u64 = number.parse().unwrap_or(0);
             match s.pulls.get(&number) {
-                Some((open, sha, labels)) => ok(
+                Some(pull) => ok(
                     200,
                     json!({
                         "number": number,
-                        "state": if *open { "open" } else { "closed" },
-                        "merged": false,
-                        "head": {"sha": sha},
-                        "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+                        "state": if pull.open { "open" } else { "closed" },
+                        "merged": pull.merge_sha.is_some(),
+                        "merge_commit_sha": pull.merge_sha,
+                        "user": {"login": pull.author},
+                        "head": {
+                            "sha": pull.sha,
+                            "repo": {"full_name": if pull.fork {
+                                format!("someone/{name}")
+                            } else {
+                                format!("{owner}/{name}")
+                            }},
+                        },
+                        "labels": pull.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
                     }),
                 ),
                 None => (404, error(404, "Not Found")),

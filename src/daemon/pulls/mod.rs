@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! /hooks/github (signed, first delivery) ──PullQueue──▶ Worker (one map: WorkKey → Work)
-//!   Pull(opened|synchronize|reopened|labeled|unlabeled)
+//!   (a delivery id handled before, restarts included, is dropped: trust.rs)
+//!   Pull(opened|synchronize|reopened|labeled|unlabeled) ─ trust.rs: trusted?
 //!       status modelship/plan pending ─ fetch refs/pull/N/head ─ engine::prepare
 //!       ─ engine::plan over the watch cache (read-only) ─ sticky plan comment ─ status
-//!       ─ previews.rs: deploy (label present) or tear down (label gone)
+//!       ─ trust.rs: preview_step ─ previews.rs: deploy, suspend, refuse or tear down
 //!   Pull(closed) ─ previews.rs: tear down
-//!   Comment(/modelship approve|abort|retry NS/NAME) ─ may_approve ─ engine::rollout::send_command
-//!   Comment(/modelship plan) ─ GitHub's view of the PR ─ as Pull(synchronize)
+//!   Comment(/modelship approve|abort|retry NS/NAME) ─ the PR trusted ─ may_approve
+//!       ─ engine::rollout::send_command_for(the PR's merge commit)
+//!   Comment(/modelship plan) ─ the PR trusted ─ GitHub's view of the PR ─ planned again
 //!   Resync (start-up, every --interval) ─ previews of PRs no longer open torn down
 //! failure ─ RetryAt(backoff) while retryable; shown on /status (`pulls`), counted in
 //!           modelship_errors_total{cause} and modelship_forge_requests_total{result}
@@ -34,11 +36,16 @@
 //!   routing is unavailable and GitHub points at the Service `modelship`) refuses it with
 //!   503 (`serve/hooks.rs`): GitHub shows the delivery as failed and it can be redelivered;
 //!   the leader's resync still tears down stale previews.
+//! - Who may do what is `trust.rs`'s: only the followed repository's deliveries are
+//!   taken; untrusted pull requests (forks, authors without write permission) get the
+//!   plan only; labels and commands count when a writer sent them.
 
+mod commands;
 pub mod outcome;
 mod outcome_store;
 mod previews;
 mod settle;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,17 +59,17 @@ use crate::cluster::{self, RetryPolicy as ClusterRetry};
 use crate::compile;
 use crate::daemon::reconcile::Shared;
 use crate::engine::{self, Keep, Revision, Run};
-use crate::forge::events::{Command, CommandEvent, Head, PrAction, PullRequestEvent, USAGE};
+use crate::forge::events::{CommandEvent, Deliveries, PrAction, PullRequestEvent};
 use crate::forge::{
-    self, Approval, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, StatusContext,
-    StatusState,
+    self, Credentials, ForgeMetrics, GitHub, Repo, RetryPolicy, StatusContext, StatusState,
 };
 use crate::meta::ServiceId;
 use crate::plan::Detail;
 use crate::plan::render::{self, Links};
-use crate::rollout;
 use crate::source::{GitError, Snapshot, Source};
 use crate::spec::{LoadOptions, RepositoryConfig};
+pub use trust::Followed;
+use trust::{PreviewInput, PreviewStep, Trust};
 
 /// Attempts of one piece of work before it is given up (and shown failed).
 const MAX_ATTEMPTS: u32 = 8;
@@ -80,6 +87,9 @@ pub struct GitHubConfig {
     /// The daemon's own namespace: where pending outcomes are kept
     /// (`outcome_store::CONFIG_MAP`).
     pub state_namespace: String,
+    /// The followed repository (from `--repo`): deliveries of any other are refused;
+    /// `None` when `--repo` does not end in `OWNER/NAME` (every delivery is refused).
+    pub repository: Option<Repo>,
 }
 
 impl GitHubConfig {
@@ -98,29 +108,42 @@ pub enum Job {
     Resync,
 }
 
+/// A job and the `X-GitHub-Delivery` id it came with (empty for the worker's own).
+#[derive(Debug, Clone)]
+struct Queued {
+    job: Job,
+    delivery: String,
+}
+
 /// The queue from the webhook handler to the worker. The receiving end is taken by the
 /// worker of whichever term of leadership runs.
 #[derive(Clone)]
 pub struct PullQueue {
-    tx: mpsc::UnboundedSender<Job>,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    tx: mpsc::UnboundedSender<Queued>,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    /// The repository deliveries must be about.
+    pub followed: Followed,
 }
 
-impl Default for PullQueue {
-    fn default() -> Self {
+impl PullQueue {
+    /// A queue for the deliveries of `followed`.
+    pub fn new(followed: Followed) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         PullQueue {
             tx,
             rx: Arc::new(Mutex::new(rx)),
+            followed,
         }
     }
-}
 
-impl PullQueue {
-    /// Queues a job (never blocks: the HTTP handler only queues).
-    pub fn push(&self, job: Job) {
+    /// Queues the job of delivery `delivery` (never blocks: the HTTP handler only queues).
+    pub fn push(&self, job: Job, delivery: &str) {
+        let queued = Queued {
+            job,
+            delivery: delivery.to_string(),
+        };
         // The receiver lives as long as the queue: sending cannot fail.
-        let _ = self.tx.send(job);
+        let _ = self.tx.send(queued);
     }
 
     /// The jobs queued and not taken yet (for tests of the handler).
@@ -128,8 +151,8 @@ impl PullQueue {
     pub(super) fn drain(&self) -> Vec<Job> {
         let mut jobs = Vec::new();
         if let Ok(mut rx) = self.rx.try_lock() {
-            while let Ok(job) = rx.try_recv() {
-                jobs.push(job);
+            while let Ok(queued) = rx.try_recv() {
+                jobs.push(queued.job);
             }
         }
         jobs
@@ -185,6 +208,13 @@ pub enum PullError {
     /// A rollout command could not be sent.
     #[error(transparent)]
     Rollout(#[from] engine::rollout::Error),
+    /// A preview could not be suspended (its Deployments scaled to zero).
+    #[error("suspending the preview in {namespace}: {source}")]
+    Suspend {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
     /// The followed branch has not been read yet: what a change may do is unknown.
     #[error(
         "the followed branch has not been read yet: its modelship.yaml decides what a pull request may do"
@@ -208,6 +238,7 @@ impl PullError {
             PullError::Plan(e) => e.metric_label(),
             PullError::Step(e) => e.metric_label(),
             PullError::Rollout(e) => e.metric_label(),
+            PullError::Suspend { .. } => "pulls_preview_suspend",
             PullError::NotGit => "pulls_not_git",
             PullError::BranchUnread => "pulls_branch_unread",
         }
@@ -228,6 +259,7 @@ impl PullError {
             PullError::Fetch(_)
             | PullError::Cluster(_)
             | PullError::Preview(_)
+            | PullError::Suspend { .. }
             | PullError::BranchUnread => true,
             PullError::Rollout(e) => matches!(e, engine::rollout::Error::Cluster(_)),
         }
@@ -276,6 +308,9 @@ enum Phase {
 struct Work {
     job: Job,
     phase: Phase,
+    /// The deliveries this work stands for (a newer event replaces an older one):
+    /// remembered once it is done.
+    deliveries: Vec<String>,
 }
 
 impl Work {
@@ -300,6 +335,12 @@ pub(super) struct Worker {
     pub(super) outcomes: BTreeMap<(Repo, u64), (outcome::Pending, Instant)>,
     pub(super) backoff: Backoff,
     pub(super) jitter: Jitter,
+    /// The repository deliveries must be about.
+    followed: Followed,
+    /// Pull requests a writer labelled for a preview (and nobody else pushed to since).
+    pub(super) armed: std::collections::BTreeSet<(Repo, u64)>,
+    /// Delivery ids already acted on, kept with the pending outcomes.
+    pub(super) delivered: Deliveries,
 }
 
 impl Worker {
@@ -308,6 +349,7 @@ impl Worker {
         github: GitHub,
         api_url: String,
         snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+        followed: Followed,
     ) -> Self {
         let backoff = shared.config.backoff;
         Worker {
@@ -319,6 +361,9 @@ impl Worker {
             outcomes: BTreeMap::new(),
             backoff,
             jitter: Jitter::from_clock(),
+            followed,
+            armed: Default::default(),
+            delivered: Deliveries::new(trust::DELIVERY_MEMORY),
         }
     }
 
@@ -327,11 +372,12 @@ impl Worker {
     pub(super) async fn run(mut self, queue: PullQueue, mut stop: watch::Receiver<bool>) {
         let mut rx = queue.rx.lock().await;
         self.load_outcomes().await;
+        self.learn_installation().await;
         let mut resync = tokio::time::interval(self.shared.config.interval);
         let mut outcomes = tokio::time::interval(OUTCOME_CHECK);
         loop {
-            while let Ok(job) = rx.try_recv() {
-                self.enqueue(job).await;
+            while let Ok(queued) = rx.try_recv() {
+                self.enqueue_delivery(queued).await;
             }
             if *stop.borrow() {
                 break;
@@ -342,8 +388,8 @@ impl Worker {
             }
             let next_retry = self.next_retry();
             tokio::select! {
-                job = rx.recv() => match job {
-                    Some(job) => self.enqueue(job).await,
+                queued = rx.recv() => match queued {
+                    Some(queued) => self.enqueue_delivery(queued).await,
                     None => break,
                 },
                 _ = resync.tick() => self.enqueue(Job::Resync).await,
@@ -354,20 +400,82 @@ impl Worker {
         }
     }
 
+    /// Queues a delivery's job, unless the delivery was acted on before (a replay, after
+    /// a restart too) or is not the followed repository's.
+    async fn enqueue_delivery(&mut self, queued: Queued) {
+        if !queued.delivery.is_empty() && self.delivered.contains(&queued.delivery) {
+            tracing::info!(delivery = %queued.delivery, "delivery already acted on: ignored");
+            self.shared.metrics.webhook("duplicate");
+            return;
+        }
+        let about = match &queued.job {
+            Job::Pull(event) => Some((&event.repo, event.installation)),
+            Job::Command(event) => Some((&event.repo, event.installation)),
+            Job::Resync => None,
+        };
+        if let Some((repo, installation)) = about
+            && let Err(foreign) = self.followed.check(repo, installation)
+        {
+            tracing::warn!(%foreign, "delivery refused");
+            self.shared.metrics.webhook(foreign.metric_label());
+            return;
+        }
+        let mut deliveries = Vec::new();
+        if !queued.delivery.is_empty() {
+            deliveries.push(queued.delivery);
+        }
+        self.enqueue_with(queued.job, deliveries).await;
+    }
+
     async fn enqueue(&mut self, job: Job) {
+        self.enqueue_with(job, Vec::new()).await;
+    }
+
+    async fn enqueue_with(&mut self, job: Job, mut deliveries: Vec<String>) {
         let key = WorkKey::of(&job);
         if let Some(board_key) = key.board_key() {
             let mut board = self.shared.board.write().await;
             board.pulls.entry(board_key).or_default().state = "queued".to_string();
         }
-        // A newer event of a pull request replaces the older one, retries included.
+        // A newer event of a pull request replaces the older one, retries included; the
+        // deliveries it replaces are done with it.
+        if let Some(older) = self.work.remove(&key) {
+            deliveries.extend(older.deliveries);
+        }
         self.work.insert(
             key,
             Work {
                 job,
                 phase: Phase::Queued,
+                deliveries,
             },
         );
+    }
+
+    /// Asks GitHub for the App's installation on the followed repository, so deliveries of
+    /// another installation are refused; a failure leaves the check to the repository.
+    async fn learn_installation(&self) {
+        let Some(repo) = self.followed.repo() else {
+            return;
+        };
+        match self.github.installation(repo).await {
+            Ok(id) => self.followed.learn_installation(id),
+            Err(error) => {
+                tracing::warn!(%error, "the App's installation could not be read");
+                self.shared.metrics.error(error.metric_label());
+            }
+        }
+    }
+
+    /// Remembers the deliveries of finished work, durably.
+    async fn remember(&mut self, deliveries: &[String]) {
+        if deliveries.is_empty() {
+            return;
+        }
+        for id in deliveries {
+            self.delivered.first_time(id);
+        }
+        self.save_outcomes().await;
     }
 
     /// The first piece of work that may run now: queued, or a retry that is due.
@@ -407,6 +515,7 @@ impl Worker {
         match result {
             Ok(()) => {
                 self.work.remove(&key);
+                self.remember(&work.deliveries).await;
                 if let Some(board_key) = &board_key
                     && let Some(status) = self.shared.board.write().await.pulls.get_mut(board_key)
                 {
@@ -434,6 +543,7 @@ impl Worker {
                 .await;
                 if give_up {
                     self.work.remove(&key);
+                    self.remember(&work.deliveries).await;
                 } else if let Some(work) = self.work.get_mut(&key) {
                     let delay = self.backoff.delay(attempt, self.jitter.unit());
                     work.phase = Phase::RetryAt {
@@ -458,6 +568,7 @@ impl Worker {
         } = &event.action
         {
             previews::tear_down(self, &event.repo, event.number).await?;
+            self.arm(&event.repo, event.number, false).await;
             let key = format!("{}#{}", event.repo, event.number);
             if let Some(merge_sha) = merge_commit_sha {
                 self.await_outcome(event, &key, merge_sha).await?;
@@ -476,13 +587,42 @@ impl Worker {
             }
             return Ok(());
         }
-        self.plan(event).await
+        self.plan(event, false).await
     }
 
-    /// Plans the head of a pull request, publishes the comment and the status, then
-    /// deploys or tears down its preview.
-    async fn plan(&self, event: &PullRequestEvent) -> Result<(), PullError> {
+    /// Plans the head of a pull request (`replan`: asked for in a comment, not a delivery
+    /// of GitHub's), publishes the comment and the status, then does what
+    /// [`trust::preview_step`] decides with its preview.
+    async fn plan(&mut self, event: &PullRequestEvent, replan: bool) -> Result<(), PullError> {
         let (repo, number) = (&event.repo, event.number);
+        let branch = self.branch_config().ok_or(PullError::BranchUnread)?;
+        let trust =
+            trust::pull_trust(&self.github, repo, trust::own_head(event), &event.author).await?;
+        if let Trust::Untrusted(why) = &trust
+            && !branch.spec.github.plan_untrusted
+        {
+            tracing::info!(%repo, number, %why, "untrusted pull request: not planned (github.planUntrusted is false)");
+            return previews::tear_down(self, repo, number).await;
+        }
+        let previews = &branch.spec.previews;
+        let sender_writes = !replan
+            && event.has_label(&previews.label)
+            && self.github.can_write(repo, &event.sender).await?;
+        let (step, armed) = trust::preview_step(&PreviewInput {
+            trust: &trust,
+            forks: previews.forks,
+            label: &previews.label,
+            event,
+            sender_writes,
+            armed: self.armed.contains(&(repo.clone(), number)),
+            replan,
+        });
+        self.arm(repo, number, armed).await;
+        if step == PreviewStep::Suspend {
+            // Before planning: a plan that fails must not leave a push by someone who
+            // cannot write running.
+            previews::suspend(self, event).await?;
+        }
         self.github
             .set_status(
                 repo,
@@ -493,7 +633,7 @@ impl Worker {
                 None,
             )
             .await?;
-        let planned = self.plan_head(event).await;
+        let planned = self.plan_head(event, &branch, &step).await;
         if let Err(error) = &planned
             && !matches!(error, PullError::Forge(_))
         {
@@ -514,8 +654,13 @@ impl Worker {
         planned
     }
 
-    /// Fetches, prepares and plans the head; publishes; then the preview.
-    async fn plan_head(&self, event: &PullRequestEvent) -> Result<(), PullError> {
+    /// Fetches, prepares and plans the head; publishes; then the preview's `step`.
+    async fn plan_head(
+        &self,
+        event: &PullRequestEvent,
+        branch: &RepositoryConfig,
+        step: &PreviewStep,
+    ) -> Result<(), PullError> {
         let (repo, number) = (&event.repo, event.number);
         let Source::Git(git) = &self.shared.config.source else {
             return Err(PullError::NotGit);
@@ -528,10 +673,9 @@ impl Worker {
         };
         // What the change may do is the followed branch's to decide: its tenants,
         // protected namespaces, previews, github, prometheus and analysis apply.
-        let branch = self.branch_config().ok_or(PullError::BranchUnread)?;
         let load = LoadOptions {
             own_namespace: self.shared.config.own_namespace(),
-            governing: Some(&branch),
+            governing: Some(branch),
         };
         let mut prepared = engine::prepare_with(
             &snapshot.files,
@@ -616,95 +760,26 @@ impl Worker {
             s.changed = changed;
         })
         .await;
-        let label = &prepared.repository.config.spec.previews.label;
-        if event.has_label(label) {
-            previews::deploy(self, event, prepared, &plan, &source).await
+        match step {
+            PreviewStep::Deploy => previews::deploy(self, event, prepared, &plan, &source).await,
+            PreviewStep::TearDown => previews::tear_down(self, repo, number).await,
+            PreviewStep::Refuse(why) => previews::refuse(self, repo, number, why).await,
+            PreviewStep::Suspend | PreviewStep::Leave => Ok(()),
+        }
+    }
+
+    /// Records whether a writer armed the preview of a pull request; stored when it
+    /// changes (a failure is reported, and it stays in memory).
+    async fn arm(&mut self, repo: &Repo, number: u64, armed: bool) {
+        let key = (repo.clone(), number);
+        let changed = if armed {
+            self.armed.insert(key)
         } else {
-            previews::tear_down(self, repo, number).await
+            self.armed.remove(&key)
+        };
+        if changed {
+            self.save_outcomes().await;
         }
-    }
-
-    async fn command(&self, event: &CommandEvent) -> Result<(), PullError> {
-        let (repo, number) = (&event.repo, event.number);
-        let (rollout_command, id) = match &event.command {
-            Command::Plan => return self.replan(event).await,
-            Command::Unknown(line) => {
-                let text = format!("`{}` is not a modelship command. {USAGE}.", line.trim());
-                self.github.reply(repo, number, &text).await?;
-                return Ok(());
-            }
-            Command::Approve(id) => (rollout::Command::Approve, id),
-            Command::Abort(id) => (rollout::Command::Abort, id),
-            Command::Retry(id) => (rollout::Command::Retry, id),
-        };
-        let approvers = self.approvers();
-        let verb = rollout_verb(rollout_command);
-        match self
-            .github
-            .may_approve(repo, &event.user, &approvers)
-            .await?
-        {
-            Approval::Refused(why) => {
-                let text = format!("Not done: {why}.");
-                self.github.reply(repo, number, &text).await?;
-            }
-            Approval::Allowed => {
-                let sent =
-                    engine::rollout::send_command(&self.shared.writer, id, rollout_command).await;
-                let text = match sent {
-                    Ok((request, _)) => {
-                        tracing::info!(namespace = %id.namespace(), service = %id.name(), user = %event.user, command = %request, "rollout command from a pull-request comment");
-                        format!(
-                            "@{} asked to {verb} the rollout of `{id}`: sent (`{}: {request}`).",
-                            event.user,
-                            rollout::ANNOTATION_COMMAND
-                        )
-                    }
-                    Err(engine::rollout::Error::NoDeployment(_)) => {
-                        format!("Not done: `{id}` has no Deployment in the cluster.")
-                    }
-                    Err(engine::rollout::Error::NoRollout(_)) => {
-                        format!(
-                            "Not done: `{id}` has no rollout (it is not a canary service, or it has not been applied since it became one)."
-                        )
-                    }
-                    Err(error) => return Err(error.into()),
-                };
-                self.github.reply(repo, number, &text).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// `/modelship plan`: what GitHub says of the PR now, planned as a push would be.
-    async fn replan(&self, event: &CommandEvent) -> Result<(), PullError> {
-        let state = self.github.pull_request(&event.repo, event.number).await?;
-        let Some(sha) = state.head_sha.filter(|_| state.open) else {
-            let text = "Not planned: the pull request is not open.";
-            self.github.reply(&event.repo, event.number, text).await?;
-            return Ok(());
-        };
-        let pull = PullRequestEvent {
-            action: PrAction::Synchronize,
-            repo: event.repo.clone(),
-            number: event.number,
-            head: Head {
-                sha,
-                branch: String::new(),
-                repo: None,
-            },
-            base_branch: self.shared.config.branch.clone(),
-            labels: state.labels,
-            installation: event.installation,
-        };
-        self.plan(&pull).await
-    }
-
-    /// `github.approvers` of the followed branch's modelship.yaml.
-    fn approvers(&self) -> Vec<String> {
-        self.branch_config()
-            .map(|config| config.spec.github.approvers)
-            .unwrap_or_default()
     }
 
     /// The followed branch's modelship.yaml as its tip has it (the defaults when it has
@@ -719,13 +794,5 @@ impl Worker {
             .map(|(p, c)| (p.clone(), c.clone()))
             .collect();
         Some(crate::spec::load(&config).config)
-    }
-}
-
-fn rollout_verb(command: rollout::Command) -> &'static str {
-    match command {
-        rollout::Command::Approve => "approve",
-        rollout::Command::Abort => "abort",
-        rollout::Command::Retry => "retry",
     }
 }

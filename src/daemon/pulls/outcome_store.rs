@@ -1,7 +1,10 @@
 //! Where the daemon keeps the merged pull requests still waiting for their outcome: one
 //! ConfigMap, `modelship-pull-outcomes`, in the daemon's own namespace, a key per pull
-//! request. Written whole with server-side apply, so a key no longer sent is removed; read
-//! once when the pull-request worker starts, so a restart loses no pending outcome.
+//! request (`OWNER.NAME.N`), beside two keys of `trust.rs`: [`DELIVERIES`], the delivery
+//! ids acted on (the last `trust::DELIVERY_MEMORY`, one a line), and [`ARMED`], the pull
+//! requests a writer labelled for a preview. Written whole with server-side apply, so a
+//! key no longer sent is removed; read once when the pull-request worker starts, so a
+//! restart loses no pending outcome, acts on no delivery twice and arms no preview anew.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,12 @@ use crate::meta::{LABEL_CREATED_BY, MANAGED_BY_VALUE, ObjectKey};
 
 /// The ConfigMap's name.
 pub const CONFIG_MAP: &str = "modelship-pull-outcomes";
+
+/// The key of the delivery ids acted on (a pull request's key always holds dots).
+pub const DELIVERIES: &str = "deliveries";
+
+/// The key of the pull requests armed for a preview.
+pub const ARMED: &str = "previews-armed";
 
 /// Replaces the stored entries with `entries` (the namespace is created when missing).
 pub async fn save(

@@ -6,6 +6,9 @@
 //! deploy:    plan's changed services ─compile_previews─▶ Previews
 //!            ─read_preview_live (this PR's objects)─ engine::preview::deploy ─ comment
 //! tear_down: this PR's namespaces (LIST by label) ─ engine::preview::tear_down ─ comment
+//! suspend:   this PR's Deployments scaled to zero (a push by someone who cannot write)
+//!            ─ comment; the next deploy (a writer labels again) scales them back
+//! refuse:    tear down what there is ─ comment saying why there is no preview
 //! resync:    every preview namespace ─ GitHub: is its PR open? ─ tear down the others
 //! ```
 
@@ -95,6 +98,91 @@ pub(super) async fn tear_down(worker: &Worker, repo: &Repo, pr: u64) -> Result<(
             .map(|n| format!("`{n}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    worker
+        .github
+        .upsert_comment(repo, pr, Marker::Preview, &markdown)
+        .await?;
+    Ok(())
+}
+
+/// The field manager of the scale to zero of a suspended preview.
+const SUSPEND_MANAGER: &str = "modelship-preview-suspend";
+
+/// Scales the Deployments of a pull request's preview to zero and says why in its
+/// comment: someone without write permission pushed, and the preview waits for a writer
+/// to label the pull request again.
+pub(super) async fn suspend(worker: &Worker, event: &PullRequestEvent) -> Result<(), PullError> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{ListParams, Patch, PatchParams};
+
+    let namespaces = namespaces_of(worker, &event.repo, event.number).await?;
+    if namespaces.is_empty() {
+        return Ok(());
+    }
+    let selector = format!("{}={}", crate::meta::LABEL_PREVIEW, event.number);
+    let params = PatchParams {
+        field_manager: Some(SUSPEND_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    let zero: Patch<serde_json::Value> = Patch::Merge(serde_json::json!({"spec": {"replicas": 0}}));
+    for namespace in &namespaces {
+        let failed = |source| PullError::Suspend {
+            namespace: namespace.name.clone(),
+            source,
+        };
+        let api: kube::Api<Deployment> =
+            kube::Api::namespaced(worker.shared.client.clone(), &namespace.name);
+        let deployments = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(failed)?;
+        for deployment in deployments {
+            let name = deployment.metadata.name.unwrap_or_default();
+            api.patch(&name, &params, &zero).await.map_err(failed)?;
+            worker.shared.metrics.writes.inc();
+        }
+    }
+    tracing::warn!(repo = %event.repo, pr = event.number, sender = %event.sender, "push by someone without write permission: preview suspended");
+    let pusher = if event.sender.is_empty() {
+        "someone".to_string()
+    } else {
+        format!("@{}", event.sender)
+    };
+    let markdown = format!(
+        "### modelship preview
+
+Suspended: {pusher}, who has no write permission on {}, pushed `{}`. The preview's Deployments are scaled to zero until someone with write permission labels the pull request again.
+",
+        event.repo, event.head.sha
+    );
+    worker
+        .github
+        .upsert_comment(&event.repo, event.number, Marker::Preview, &markdown)
+        .await?;
+    Ok(())
+}
+
+/// No preview for a pull request: what there is is torn down, and the preview comment
+/// says `why`.
+pub(super) async fn refuse(
+    worker: &Worker,
+    repo: &Repo,
+    pr: u64,
+    why: &str,
+) -> Result<(), PullError> {
+    let namespaces = namespaces_of(worker, repo, pr).await?;
+    if !namespaces.is_empty() {
+        delete(worker, &namespaces).await?;
+        let key = format!("{repo}#{pr}");
+        worker.set_state(Some(&key), |s| s.preview.clear()).await;
+    }
+    tracing::info!(%repo, pr, %why, "no preview");
+    let markdown = format!(
+        "### modelship preview
+
+Not previewed: {why}.
+"
     );
     worker
         .github

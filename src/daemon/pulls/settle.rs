@@ -85,7 +85,20 @@ impl Worker {
                 return;
             }
         };
-        for text in entries.values() {
+        for (key, text) in &entries {
+            match key.as_str() {
+                super::outcome_store::DELIVERIES => {
+                    for id in text.lines().filter(|l| !l.is_empty()) {
+                        self.delivered.first_time(id);
+                    }
+                    continue;
+                }
+                super::outcome_store::ARMED => {
+                    self.armed = super::trust::decode_armed(text);
+                    continue;
+                }
+                _ => {}
+            }
             match outcome::Pending::decode(text) {
                 Some(pending) => {
                     let key = (pending.repo.clone(), pending.pr);
@@ -96,13 +109,22 @@ impl Worker {
         }
     }
 
-    /// Stores the pending outcomes; a failure is reported and they stay in memory.
-    async fn save_outcomes(&self) {
-        let entries = self
+    /// Stores the pending outcomes, the armed previews and the delivery ids acted on; a
+    /// failure is reported and they stay in memory.
+    pub(super) async fn save_outcomes(&self) {
+        let mut entries: BTreeMap<String, String> = self
             .outcomes
             .values()
             .map(|(pending, _)| (pending.key(), pending.encode()))
             .collect();
+        let delivered: String = self.delivered.ids().map(|id| format!("{id}\n")).collect();
+        if !delivered.is_empty() {
+            entries.insert(super::outcome_store::DELIVERIES.to_string(), delivered);
+        }
+        if !self.armed.is_empty() {
+            let armed = super::trust::encode_armed(&self.armed);
+            entries.insert(super::outcome_store::ARMED.to_string(), armed);
+        }
         let saved =
             super::outcome_store::save(&self.shared.writer, self.state_namespace(), &entries).await;
         if let Err(error) = saved {

@@ -16,6 +16,7 @@
 //! | on a standby replica | 503, not queued and not remembered (only the leader acts) |
 //! | not the JSON GitHub sends | 400 |
 //! | an action or comment modelship ignores, a PR into another branch | 204 |
+//! | about another repository than the followed one (or from another App installation) | 403, counted as `foreign_repository` (`foreign_installation`, `repository_unknown`) |
 //! | a PR event or a `/modelship` command | 202, queued |
 
 use axum::http::StatusCode;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::state::HttpState;
 use crate::daemon::pulls::Job;
+use crate::daemon::pulls::trust::Foreign;
 use crate::forge::events::{self, Event};
 
 /// Answers a verified pull-request delivery that reached a standby replica: 503, so that
@@ -41,7 +43,12 @@ pub(super) fn refused_by_standby(state: &HttpState) -> Response {
 }
 
 /// Answers one verified, first-time pull-request delivery on the leader.
-pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> Response {
+pub(super) async fn pull_event(
+    state: &HttpState,
+    event: &str,
+    body: &[u8],
+    delivery: &str,
+) -> Response {
     let Some(queue) = &state.pulls else {
         state.metrics.webhook("pulls_not_configured");
         return (
@@ -50,7 +57,19 @@ pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> R
         )
             .into_response();
     };
-    let job = match events::parse(event, body) {
+    let parsed = events::parse(event, body);
+    let about = match &parsed {
+        Ok(Event::PullRequest(pull)) => Some((&pull.repo, pull.installation)),
+        Ok(Event::Command(command)) => Some((&command.repo, command.installation)),
+        Ok(Event::Ignored(_)) | Err(_) => None,
+    };
+    // Before anything else is looked at: this daemon acts for one repository.
+    if let Some((repo, installation)) = about
+        && let Err(foreign) = queue.followed.check(repo, installation)
+    {
+        return refused_foreign(state, &foreign);
+    }
+    let job = match parsed {
         Err(error) => {
             tracing::warn!(%error, "webhook refused");
             state.metrics.webhook(error.metric_label());
@@ -75,9 +94,17 @@ pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> R
             Job::Command(command)
         }
     };
-    queue.push(job);
+    queue.push(job, delivery);
     state.metrics.webhook("queued");
     (StatusCode::ACCEPTED, "queued").into_response()
+}
+
+/// Answers a delivery about another repository (or App installation) than the followed
+/// one: 403, nothing queued, counted by why.
+fn refused_foreign(state: &HttpState, foreign: &Foreign) -> Response {
+    tracing::warn!(%foreign, "webhook refused");
+    state.metrics.webhook(foreign.metric_label());
+    (StatusCode::FORBIDDEN, foreign.to_string()).into_response()
 }
 
 #[cfg(test)]
@@ -88,7 +115,7 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    use crate::daemon::pulls::{Job, PullQueue};
+    use crate::daemon::pulls::{Followed, Job, PullQueue};
     use crate::daemon::serve::metrics::Metrics;
     use crate::daemon::serve::router;
     use crate::daemon::serve::state::HttpState;
@@ -122,6 +149,40 @@ mod tests {
         .unwrap()
     }
 
+    #[tokio::test]
+    async fn deliveries_of_another_repository_or_installation_are_refused_with_403() {
+        let followed = Followed::new("acme/models".parse().ok());
+        let queue = PullQueue::new(followed.clone());
+        let leader = state(Some(queue.clone()), true);
+        let mut other = serde_json::from_slice::<serde_json::Value>(&opened("main")).unwrap();
+        other["repository"]["full_name"] = "evil/models".into();
+        let other = serde_json::to_vec(&other).unwrap();
+        assert_eq!(deliver(&leader, other, "f1").await, 403);
+        let mut shouting = serde_json::from_slice::<serde_json::Value>(&opened("main")).unwrap();
+        shouting["repository"]["full_name"] = "ACME/Models".into();
+        let shouting = serde_json::to_vec(&shouting).unwrap();
+        assert_eq!(
+            deliver(&leader, shouting, "f2").await,
+            202,
+            "names are case-insensitive"
+        );
+        followed.learn_installation(Some(7));
+        let mut installed = serde_json::from_slice::<serde_json::Value>(&opened("main")).unwrap();
+        installed["installation"] = serde_json::json!({"id": 8});
+        let installed = serde_json::to_vec(&installed).unwrap();
+        assert_eq!(deliver(&leader, installed, "f3").await, 403);
+        assert_eq!(queue.drain().len(), 1, "only the followed repository's");
+        let text = leader.metrics.encode();
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="foreign_repository"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="foreign_installation"} 1"#),
+            "{text}"
+        );
+    }
+
     async fn deliver(state: &HttpState, body: Vec<u8>, delivery: &str) -> u16 {
         let request = Request::post("/hooks/github")
             .header("x-github-event", "pull_request")
@@ -139,7 +200,7 @@ mod tests {
 
     #[tokio::test]
     async fn pull_request_events_are_queued_on_the_leader_only_and_once() {
-        let queue = PullQueue::default();
+        let queue = PullQueue::new(Followed::new("acme/models".parse().ok()));
         let leader = state(Some(queue.clone()), true);
         assert_eq!(deliver(&leader, opened("main"), "d1").await, 202);
         assert_eq!(

@@ -57,6 +57,7 @@ pub fn pulls_config(
             ..RetryPolicy::default()
         },
         state_namespace: "modelship".into(),
+        repository: REPO.parse().ok(),
     });
     config
 }

@@ -688,6 +688,10 @@ pub struct PreviewConfig {
     /// comment says so.
     #[serde(default)]
     pub gpu: bool,
+    /// Preview pull requests from forks too, once a person with write permission labels
+    /// them. Default false: a fork's code never runs in the cluster.
+    #[serde(default)]
+    pub forks: bool,
 }
 
 impl Default for PreviewConfig {
@@ -695,6 +699,7 @@ impl Default for PreviewConfig {
         PreviewConfig {
             label: default_preview_label(),
             gpu: false,
+            forks: false,
         }
     }
 }
@@ -704,11 +709,33 @@ fn default_preview_label() -> String {
 }
 
 /// `github`: who may act through pull-request comments.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GithubConfig {
     /// GitHub users (`octocat`) or teams (`org/team`) allowed to approve rollout gates in
     /// PR comments. Empty (the default): anyone with write permission on the repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
+    /// Post the plan (comment and `modelship/plan` status) on untrusted pull requests too:
+    /// from forks, or by authors without write permission. Default true; false: they get
+    /// nothing.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub plan_untrusted: bool,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            approvers: Vec::new(),
+            plan_untrusted: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
