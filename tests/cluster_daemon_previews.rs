@@ -260,6 +260,10 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     let addr = world.daemon.addr();
     world.place().wait_image("a", "1").await;
     world.place().wait_image("c", "1").await;
+    // PR 20, alice's branch, was merged as main's tip: its rollouts are the ones started
+    // there, and commands on it act on them.
+    world.double.set_pull_author(20, "alice", false);
+    world.double.merge_pull(20, &world.main_head());
     let command = |d: &Deployment| {
         d.metadata
             .annotations

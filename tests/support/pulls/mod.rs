@@ -18,6 +18,10 @@ use crate::support::forge::{Double, TOKEN};
 
 pub const REPO: &str = "acme/models";
 
+/// The author of the pull requests of [`pull_request`], and the sender of its deliveries
+/// (the double grants her write permission in [`world::World::start`]).
+pub const AUTHOR: &str = "alice";
+
 /// A modelship.yaml with the default namespace `namespace`, a GPU catalog and `extra`
 /// lines under spec.
 pub fn modelship_yaml(namespace: &str, extra: &str) -> String {
@@ -62,13 +66,15 @@ pub fn pulls_config(
     config
 }
 
-/// A `pull_request` payload.
+/// A `pull_request` payload of a branch of [`REPO`] by [`AUTHOR`], sent by her.
 pub fn pull_request(action: &str, number: u64, sha: &str, labels: &[&str]) -> Value {
     json!({
         "action": action,
         "number": number,
+        "sender": {"login": AUTHOR},
         "pull_request": {
             "number": number,
+            "user": {"login": AUTHOR},
             "head": {"sha": sha, "ref": "feature", "repo": {"full_name": REPO}},
             "base": {"ref": "main"},
             "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),

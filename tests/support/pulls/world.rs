@@ -11,7 +11,7 @@ use kube::Api;
 use modelship::daemon::DaemonConfig;
 use modelship::forge::Marker;
 
-use super::{deliver_ok, pull_request, pulls_config, statuses_of};
+use super::{AUTHOR, deliver_ok, pull_request, pulls_config, statuses_of};
 use crate::support::daemon::{NS, Place, Remote, Running, commit_to};
 use crate::support::forge::{Comment, Double};
 use crate::support::poll::{LIMIT, eventually_within};
@@ -31,9 +31,12 @@ pub struct World {
 }
 
 impl World {
-    /// A daemon on `cluster` following a remote whose main holds `main`, once ready.
+    /// A daemon on `cluster` following a remote whose main holds `main`, once ready;
+    /// [`AUTHOR`] has write permission.
     pub async fn start(cluster: Target, main: &[(&str, String)]) -> World {
-        World::start_with(cluster, main, Double::start().await, |_| {}).await
+        let double = Double::start().await;
+        double.grant(AUTHOR, "write");
+        World::start_with(cluster, main, double, |_| {}).await
     }
 
     /// [`World::start`] with `double` as GitHub and the configuration edited by `edit`.
@@ -105,6 +108,13 @@ impl World {
         Fut: Future<Output = Option<T>>,
     {
         eventually_within(self.cluster.patience(), what, check).await
+    }
+
+    /// The commit at the tip of the remote's main.
+    pub fn main_head(&self) -> String {
+        let repo = git2::Repository::open_bare(self.remote.path()).expect("the remote");
+        let main = repo.refname_to_id("refs/heads/main").expect("main");
+        main.to_string()
     }
 
     /// Pushes `files` as the head of PR `number`; returns the head.
