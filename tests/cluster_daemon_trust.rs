@@ -284,3 +284,49 @@ async fn commands_are_bound_to_their_pull_request_and_act_once_on(cluster: Targe
     assert_eq!(replies.len(), 1, "{replies:?}");
     world.stop().await;
 }
+
+#[tokio::test]
+async fn the_followed_branch_decides_fork_previews_and_plans_of_untrusted_prs() {
+    on_each_target(
+        "the_followed_branch_decides_fork_previews_and_plans_of_untrusted_prs",
+        the_followed_branch_decides_fork_previews_and_plans_of_untrusted_prs_on,
+    )
+    .await;
+}
+
+async fn the_followed_branch_decides_fork_previews_and_plans_of_untrusted_prs_on(cluster: Target) {
+    let ml = cluster.ns(NS);
+    let mut main = main_files(&ml);
+    main[0].1 = modelship_yaml(&ml, "  previews: {forks: true}\n");
+    let double = Double::start().await;
+    double.grant("alice", "write");
+    let world = World::start_with(cluster, &main, double, |_| {}).await;
+    let addr = world.daemon.addr();
+    world.place().wait_image("a", "1").await;
+
+    // previews.forks: a fork labelled by a writer is previewed.
+    let head = world.push_pr(50, &head_files(&ml, "2"));
+    let mut fork = labelled("labeled", 50, &head, "alice");
+    fork["pull_request"]["head"]["repo"] = json!({"full_name": "mallory/models"});
+    fork["pull_request"]["user"] = json!({"login": "mallory"});
+    deliver_ok(addr, "pull_request", &fork, "u-1").await;
+    world.preview(50).wait_image("a", "2").await;
+
+    // github.planUntrusted: false on main: a PR by carol, who cannot write, gets nothing.
+    main[0].1 = modelship_yaml(&ml, "  github: {planUntrusted: false}\n");
+    main[2] = ("services/b.yaml", service_in(&ml, "b", "2"));
+    commit_to(&world.remote.path(), "refs/heads/main", &main);
+    assert_eq!(push_webhook(addr, SECRET).await, 202);
+    world.place().wait_image("b", "2").await;
+    let carols = world.push_pr(51, &head_files(&ml, "3"));
+    let mut opened = pull_request("opened", 51, &carols, &[]);
+    opened["pull_request"]["user"] = json!({"login": "carol"});
+    opened["sender"] = json!({"login": "carol"});
+    deliver_ok(addr, "pull_request", &opened, "u-2").await;
+    // Alice's PR 52, queued after it, is planned: PR 51 has been handled by then.
+    let alices = world.open_pr(52, &head_files(&ml, "4"), "u-3").await;
+    assert_eq!(world.plan_status(&alices).await, "success");
+    assert!(statuses_of(&world.double, &carols).is_empty());
+    assert!(world.double.own_comments(51).is_empty());
+    world.stop().await;
+}

@@ -302,6 +302,28 @@ async fn approvals_need_write_permission_or_a_listed_approver() {
 }
 
 #[tokio::test]
+async fn a_pull_request_tells_its_author_fork_and_merge_commit_and_writers_are_told_apart() {
+    let double = Double::start().await;
+    let github = client(&double);
+    double.grant("maria", "write");
+    double.set_pull(3, true, "abc", &[]);
+    double.set_pull_author(3, "maria", false);
+    let own = within(github.pull_request(&repo(), 3)).await.unwrap();
+    assert_eq!((own.author.as_str(), own.fork), ("maria", false));
+    assert_eq!(own.merge_commit_sha, None);
+    double.set_pull_author(3, "mallory", true);
+    double.merge_pull(3, "fff");
+    let fork = within(github.pull_request(&repo(), 3)).await.unwrap();
+    assert!(fork.fork && fork.merged);
+    assert_eq!(fork.merge_commit_sha.as_deref(), Some("fff"));
+    assert!(within(github.can_write(&repo(), "maria")).await.unwrap());
+    assert!(!within(github.can_write(&repo(), "mallory")).await.unwrap());
+    let asked = double.requests().len();
+    assert!(!within(github.can_write(&repo(), "")).await.unwrap());
+    assert_eq!(double.requests().len(), asked, "no login, no question");
+}
+
+#[tokio::test]
 async fn a_github_app_gets_an_installation_token_once_and_uses_it() {
     let double = Double::start().await;
     double.enable_app();
@@ -323,6 +345,15 @@ async fn a_github_app_gets_an_installation_token_once_and_uses_it() {
         double.issued_tokens(),
         ["ghs_installation_1"],
         "one token, cached"
+    );
+    assert_eq!(
+        within(github.installation(&repo())).await.unwrap(),
+        Some(7),
+        "the installation deliveries must come from"
+    );
+    assert_eq!(
+        within(client(&double).installation(&repo())).await.unwrap(),
+        None
     );
     let repo_calls: Vec<_> = double
         .requests()
