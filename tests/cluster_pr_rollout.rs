@@ -169,6 +169,8 @@ impl Loop {
             &token,
             "--github-api-url",
             &double.url,
+            "--github-repository",
+            REPO,
             "--webhook-secret-file",
             &secret,
         ];
@@ -287,6 +289,8 @@ impl Loop {
         let mut closed = pull_request("closed", pr, head, &[]);
         closed["pull_request"]["merged"] = true.into();
         closed["pull_request"]["merge_commit_sha"] = merge.clone().into();
+        self.double.set_pull_author(pr, "alice", false);
+        self.double.merge_pull(pr, &merge);
         deliver_ok(self.addr, "pull_request", &closed, &format!("close-{pr}")).await;
         assert_eq!(push_webhook(self.addr, SECRET).await, 202);
         wait_for("modelship/apply pending on the merge", QUICK, || async {

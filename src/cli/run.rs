@@ -134,6 +134,10 @@ pub struct GitHubArgs {
     /// The GitHub API (GitHub Enterprise: https://HOST/api/v3).
     #[arg(long, default_value = crate::forge::DEFAULT_API_URL)]
     pub github_api_url: String,
+    /// The repository pull requests are taken from, OWNER/NAME (default: the last two
+    /// path segments of --repo); deliveries about any other are refused.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repository: Option<crate::forge::Repo>,
 }
 
 /// `--drift`.
@@ -266,7 +270,10 @@ fn resolve_github(
             .pod_namespace
             .clone()
             .unwrap_or_else(|| "modelship".to_string()),
-        repository: crate::forge::Repo::from_git_url(repo_url),
+        repository: args
+            .github_repository
+            .clone()
+            .or_else(|| crate::forge::Repo::from_git_url(repo_url)),
     };
     // octocrab takes any URI with a scheme and a host; the daemon builds its client later
     // (inside the runtime), so a bad URL is reported here, at start-up.

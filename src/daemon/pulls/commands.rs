@@ -90,10 +90,10 @@ impl Worker {
             Ok((request, rollout_state)) => {
                 tracing::info!(namespace = %id.namespace(), service = %id.name(), user = %event.user, command = %request, revision = %rollout_state.revision, "rollout command from a pull-request comment");
                 format!(
-                    "@{} asked to {verb} the rollout of `{id}` started by {merge} (template {}): sent (`{}: {request}`).",
+                    "@{} asked to {verb} the rollout of `{id}`: sent (`{}: {request}`), to the rollout this pull request's merge commit {merge} started (template {}).",
                     event.user,
+                    rollout::ANNOTATION_COMMAND,
                     rollout_state.template_hash,
-                    rollout::ANNOTATION_COMMAND
                 )
             }
             Err(engine::rollout::Error::NoDeployment(_)) => {
