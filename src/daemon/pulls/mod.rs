@@ -540,6 +540,13 @@ impl Worker {
             Keep::Objects,
             load,
         );
+        // The rules it is judged by are the branch's too: its own policies count once merged.
+        let branch_files = self
+            .snapshots
+            .borrow()
+            .clone()
+            .ok_or(PullError::BranchUnread)?;
+        prepared.judge_by(&branch_files.files, &BTreeMap::new(), &snapshot.files);
         // As the daemon will after the merge: a service outside --namespaces is refused.
         prepared.confine(&self.shared.config.namespaces);
         let live = self.shared.cache.read().await.view(None);
@@ -555,8 +562,8 @@ impl Worker {
         )
         .await?;
         let revision = Revision::new(prepared, labels, &live_services);
-        // Planned as `modelship plan` plans: the step of every service, read-only, canary
-        // services advanced, so the comment shows the canary a merge starts.
+        // Planned as a proposal: the step of every service, read-only; a canary shows the
+        // rollout a merge starts, and a live rollout is neither analysed nor advanced.
         let run = Run {
             revision: &revision,
             now: jiff::Timestamp::now(),
@@ -565,7 +572,7 @@ impl Worker {
             detail: Detail::Full,
             owners: &self.shared.owners,
         };
-        let mut sweep = run.plan_all(&live).await;
+        let mut sweep = run.plan_proposal(&live).await;
         if let Some(error) = sweep.outcomes.iter_mut().find_map(|o| o.error.take()) {
             return Err(error.into());
         }
