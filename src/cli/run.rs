@@ -49,7 +49,8 @@ pub struct RunArgs {
     /// Kubeconfig context.
     #[arg(long)]
     pub context: Option<String>,
-    /// File holding the GitHub webhook secret (env MODELSHIP_WEBHOOK_SECRET otherwise).
+    /// File holding the GitHub webhook secret (env MODELSHIP_WEBHOOK_SECRET otherwise); at
+    /// least 16 bytes after trimming.
     #[arg(long)]
     pub webhook_secret_file: Option<PathBuf>,
     /// Start the embedded sandbox API server and reconcile into it.
@@ -177,6 +178,10 @@ impl Env {
     }
 }
 
+/// The shortest webhook secret the daemon accepts, in bytes after trimming: a shorter one
+/// can be guessed, and whoever knows it can make the daemon act on pushed content.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
 /// Resolves arguments and environment into a daemon configuration.
 pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
     let source = resolve_source(args, env)?;
@@ -185,6 +190,13 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
         (None, Some(value)) => Some(Secret::new(value)),
         (None, None) => None,
     };
+    if let Some(secret) = &webhook_secret
+        && secret.expose().len() < MIN_WEBHOOK_SECRET_BYTES
+    {
+        return Err(RunError::WeakWebhookSecret {
+            bytes: secret.expose().len(),
+        });
+    }
     let election = args.leader_elect.then(|| Election {
         namespace: args
             .lease_namespace
@@ -502,10 +514,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
         std::fs::write(&token, "tok-file\n").unwrap();
+        let hook = dir.path().join("hook");
+        std::fs::write(&hook, "hook-file-0123456789\n").unwrap();
         let url = "https://git.example.com/ml.git";
         let env = Env {
             git_token: Some("tok-env".into()),
-            webhook_secret: Some("hook-env".into()),
+            webhook_secret: Some("hook-env-0123456789".into()),
             ..Env::default()
         };
         let from_env = resolve(&args(&["--repo", url]), &env).unwrap();
@@ -519,7 +533,10 @@ mod tests {
                 password: SecretSource::Value(Secret::new("tok-env"))
             }
         );
-        assert_eq!(from_env.webhook_secret, Some(Secret::new("hook-env")));
+        assert_eq!(
+            from_env.webhook_secret,
+            Some(Secret::new("hook-env-0123456789"))
+        );
 
         let from_file = resolve(
             &args(&[
@@ -528,7 +545,7 @@ mod tests {
                 "--git-token-file",
                 token.to_str().unwrap(),
                 "--webhook-secret-file",
-                token.to_str().unwrap(),
+                hook.to_str().unwrap(),
             ]),
             &env,
         )
@@ -543,7 +560,19 @@ mod tests {
                 password: SecretSource::File(token.clone())
             }
         );
-        assert_eq!(from_file.webhook_secret, Some(Secret::new("tok-file")));
+        assert_eq!(
+            from_file.webhook_secret,
+            Some(Secret::new("hook-file-0123456789"))
+        );
+
+        // A short secret (after trimming) is refused at start, saying why.
+        let short = Env {
+            webhook_secret: Some("  s3cret-s3cret\n".into()),
+            ..Env::default()
+        };
+        let error = resolve(&args(&["--repo", url]), &short).unwrap_err();
+        assert!(matches!(error, RunError::WeakWebhookSecret { bytes: 13 }));
+        assert!(error.to_string().contains("at least 16"), "{error}");
 
         let missing = resolve(
             &args(&["--repo", url, "--git-token-file", "/no/such/file"]),

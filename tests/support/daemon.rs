@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::support::poll::{LIMIT, eventually_within};
 
 /// The secret webhooks are signed with.
-pub const SECRET: &str = "webhook-secret";
+pub const SECRET: &str = "webhook-secret-of-the-tests";
 
 /// The namespace of the services of [`service`] and [`files`].
 pub const NS: &str = "ml";
