@@ -78,6 +78,13 @@ pub struct RunArgs {
     /// Services reconciled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// File holding a bearer token for Prometheus (canary analysis), read at every query.
+    #[arg(long, conflicts_with = "prometheus_basic_auth_file")]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// File holding `user:password` for Prometheus' basic authentication, read at every
+    /// query.
+    #[arg(long)]
+    pub prometheus_basic_auth_file: Option<PathBuf>,
     /// File holding an HTTPS token, read again at every fetch (env MODELSHIP_GIT_TOKEN
     /// otherwise, read once).
     #[arg(long)]
@@ -246,6 +253,14 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
             PruneMode::Guarded
         },
         concurrency: args.concurrency.max(1),
+        prometheus_auth: match (
+            &args.prometheus_bearer_token_file,
+            &args.prometheus_basic_auth_file,
+        ) {
+            (Some(path), _) => crate::prometheus::Auth::BearerFile(path.clone()),
+            (None, Some(path)) => crate::prometheus::Auth::BasicFile(path.clone()),
+            (None, None) => crate::prometheus::Auth::None,
+        },
         backoff: Backoff::default(),
         election,
         pod,

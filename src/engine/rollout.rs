@@ -169,6 +169,7 @@ impl AnalystError {
 #[derive(Debug)]
 pub struct PrometheusAnalyst {
     timeout: Duration,
+    auth: crate::prometheus::Auth,
     clients: Mutex<BTreeMap<String, Result<Prometheus, AnalystError>>>,
 }
 
@@ -181,8 +182,14 @@ impl Default for PrometheusAnalyst {
 impl PrometheusAnalyst {
     /// An analyst whose every query times out after `timeout`.
     pub fn new(timeout: Duration) -> Self {
+        PrometheusAnalyst::with_auth(timeout, crate::prometheus::Auth::None)
+    }
+
+    /// [`PrometheusAnalyst::new`], authenticating to Prometheus as `auth` says.
+    pub fn with_auth(timeout: Duration, auth: crate::prometheus::Auth) -> Self {
         PrometheusAnalyst {
             timeout,
+            auth,
             clients: Mutex::new(BTreeMap::new()),
         }
     }
@@ -194,7 +201,10 @@ impl PrometheusAnalyst {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         clients
             .entry(url.to_string())
-            .or_insert_with(|| Prometheus::new(url, self.timeout).map_err(AnalystError::Client))
+            .or_insert_with(|| {
+                Prometheus::with_auth(url, self.timeout, self.auth.clone())
+                    .map_err(AnalystError::Client)
+            })
             .clone()
     }
 }

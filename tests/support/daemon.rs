@@ -211,6 +211,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
         github: None,
         rollout: Default::default(),
         instance: Default::default(),
+        prometheus_auth: Default::default(),
     }
 }
 
