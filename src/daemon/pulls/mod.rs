@@ -98,29 +98,51 @@ pub enum Job {
     Resync,
 }
 
-/// The queue from the webhook handler to the worker. The receiving end is taken by the
-/// worker of whichever term of leadership runs.
+/// Pieces of pull-request work waiting at most: in the channel, and in the worker's map.
+/// A delivery beyond is refused (503, GitHub can redeliver it), so a flood of webhooks
+/// never grows the daemon's memory.
+pub const QUEUE_CAPACITY: usize = 256;
+
+/// The queue is full: the delivery is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{QUEUE_CAPACITY} pieces of pull-request work are waiting already")]
+pub struct QueueFull;
+
+/// The queue from the webhook handler to the worker, bounded ([`QUEUE_CAPACITY`]). The
+/// receiving end is taken by the worker of whichever term of leadership runs.
 #[derive(Clone)]
 pub struct PullQueue {
-    tx: mpsc::UnboundedSender<Job>,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    tx: mpsc::Sender<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    /// The work the worker holds (its map), published by the worker.
+    held: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for PullQueue {
     fn default() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         PullQueue {
             tx,
             rx: Arc::new(Mutex::new(rx)),
+            held: Arc::default(),
         }
     }
 }
 
 impl PullQueue {
-    /// Queues a job (never blocks: the HTTP handler only queues).
-    pub fn push(&self, job: Job) {
-        // The receiver lives as long as the queue: sending cannot fail.
-        let _ = self.tx.send(job);
+    /// Queues a job, never blocking (the HTTP handler only queues); refused when
+    /// [`QUEUE_CAPACITY`] pieces of work wait already.
+    pub fn push(&self, job: Job) -> Result<(), QueueFull> {
+        let held = self.held.load(std::sync::atomic::Ordering::Relaxed);
+        let waiting = QUEUE_CAPACITY - self.tx.capacity();
+        if held + waiting >= QUEUE_CAPACITY {
+            return Err(QueueFull);
+        }
+        // Full is the only error that matters: the receiver lives as long as the queue.
+        match self.tx.try_send(job) {
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+        }
     }
 
     /// The jobs queued and not taken yet (for tests of the handler).
@@ -333,6 +355,9 @@ impl Worker {
             while let Ok(job) = rx.try_recv() {
                 self.enqueue(job).await;
             }
+            queue
+                .held
+                .store(self.work.len(), std::sync::atomic::Ordering::Relaxed);
             if *stop.borrow() {
                 break;
             }

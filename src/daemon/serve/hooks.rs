@@ -17,6 +17,7 @@
 //! | not the JSON GitHub sends | 400 |
 //! | an action or comment modelship ignores, a PR into another branch | 204 |
 //! | a PR event or a `/modelship` command | 202, queued |
+//! | the same while `pulls::QUEUE_CAPACITY` pieces of work wait | 503, not queued (`queue_full`) |
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -41,7 +42,14 @@ pub(super) fn refused_by_standby(state: &HttpState) -> Response {
 }
 
 /// Answers one verified, first-time pull-request delivery on the leader.
-pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> Response {
+/// A delivery refused because the queue is full is forgotten by the dedupe (`delivery`),
+/// so its redelivery is acted on.
+pub(super) async fn pull_event(
+    state: &HttpState,
+    event: &str,
+    body: &[u8],
+    delivery: &str,
+) -> Response {
     let Some(queue) = &state.pulls else {
         state.metrics.webhook("pulls_not_configured");
         return (
@@ -75,7 +83,18 @@ pub(super) async fn pull_event(state: &HttpState, event: &str, body: &[u8]) -> R
             Job::Command(command)
         }
     };
-    queue.push(job);
+    if let Err(full) = queue.push(job) {
+        tracing::warn!(%full, "pull-request webhook refused: the queue is full");
+        state.metrics.webhook("queue_full");
+        if let Ok(mut seen) = state.deliveries.lock() {
+            seen.forget(delivery);
+        }
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{full}: redeliver this one later"),
+        )
+            .into_response();
+    }
     state.metrics.webhook("queued");
     (StatusCode::ACCEPTED, "queued").into_response()
 }
@@ -181,5 +200,25 @@ mod tests {
             text.contains(r#"modelship_webhooks_total{outcome="pulls_not_configured"} 1"#),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_deliveries_with_503_and_counts_them() {
+        let queue = PullQueue::default();
+        let leader = state(Some(queue.clone()), true);
+        for n in 0..crate::daemon::pulls::QUEUE_CAPACITY {
+            assert_eq!(
+                deliver(&leader, opened("main"), &format!("d{n}")).await,
+                202
+            );
+        }
+        assert_eq!(deliver(&leader, opened("main"), "one-more").await, 503);
+        let text = leader.metrics.encode();
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="queue_full"} 1"#),
+            "{text}"
+        );
+        assert_eq!(queue.drain().len(), crate::daemon::pulls::QUEUE_CAPACITY);
+        assert_eq!(deliver(&leader, opened("main"), "one-more").await, 202);
     }
 }

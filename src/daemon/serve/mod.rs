@@ -97,7 +97,7 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
             return (StatusCode::OK, "already handled").into_response();
         }
         if let Some(event @ ("pull_request" | "issue_comment")) = header("x-github-event") {
-            return hooks::pull_event(&state, event, &body).await;
+            return hooks::pull_event(&state, event, &body, delivery).await;
         }
     }
     let verified =
