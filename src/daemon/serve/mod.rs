@@ -2,6 +2,10 @@
 //! `POST /hooks/github`, with what they read: the `/status` board ([`status`]) and the
 //! `/metrics` registry ([`metrics`]).
 //!
+//! Every request is bounded: at most [`MAX_CONCURRENT_REQUESTS`] at once (more get 503 at
+//! once), its body read within [`BODY_READ_TIMEOUT`], its answer within
+//! [`REQUEST_TIMEOUT`] (408), its body under `MAX_BODY_BYTES` (413).
+//!
 //! ```text
 //! router (this file) ──/hooks/github push──▶ source trigger
 //!        │            └─pull_request, issue_comment──▶ hooks.rs ──▶ PullQueue
@@ -14,18 +18,43 @@ pub mod rollout_metrics;
 pub mod state;
 pub mod status;
 
-use axum::Router;
+use std::time::Duration;
+
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::source::webhook::{self, Delivery, MAX_BODY_BYTES};
 pub use state::HttpState;
 
+/// Requests handled at once; more are refused with 503 at once (never queued), so a flood
+/// of requests cannot pile up in memory.
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// The longest a request may take, from its headers to the answer (408 beyond).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest reading a request's body may take (a slow sender is cut off).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The router of every endpoint.
 pub fn router(state: HttpState) -> Router {
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many requests at once; try again",
+            )
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -35,6 +64,12 @@ pub fn router(state: HttpState) -> Router {
         // Bodies over the limit get 413 from axum before the handler runs; the handler
         // checks again so the limit holds whatever the extractor does.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(shed)
         .with_state(state)
 }
 
