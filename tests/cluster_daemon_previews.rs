@@ -329,10 +329,23 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     // `/modelship plan` plans the PR's head as GitHub reports it.
     let head = world.push_pr(20, &head_files(&ml, "5"));
     world.double.set_pull(20, true, &head, &[]);
+    // Its author may ask, as anyone with write permission may (carol has none); dave is
+    // neither, and his comment (handled first: an older comment) gets no reply.
+    world.double.set_pull_author(20, "carol");
+    let stranger = issue_comment(20, "dave", "/modelship hello", 500);
+    deliver_ok(addr, "issue_comment", &stranger, "c-6").await;
     let replan = issue_comment(20, "carol", "/modelship plan", 504);
     deliver_ok(addr, "issue_comment", &replan, "c-4").await;
     let plan = world.reply_containing(20, Marker::Plan.text()).await;
     assert!(plan.body.contains("a:5"), "{}", plan.body);
+    assert!(
+        world
+            .double
+            .comments(20)
+            .iter()
+            .all(|c| !c.body.contains("not a modelship command")),
+        "no reply to dave"
+    );
     // The main reconcile does not fight the annotation.
     assert_eq!(
         world.place().image("a").await.as_deref(),

@@ -16,6 +16,8 @@ pub struct PullState {
     pub merged: bool,
     pub head_sha: Option<String>,
     pub labels: Vec<String>,
+    /// The login of the pull request's author.
+    pub author: Option<String>,
 }
 
 impl GitHub {
@@ -35,6 +37,7 @@ impl GitHub {
                 merged: false,
                 head_sha: None,
                 labels: Vec::new(),
+                author: None,
             });
         }
         let body = reply.json(&request)?;
@@ -60,6 +63,10 @@ impl GitHub {
                         .collect()
                 })
                 .unwrap_or_default(),
+            author: body
+                .pointer("/user/login")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 }

@@ -75,6 +75,8 @@ struct State {
     teams: BTreeMap<String, Vec<String>>,
     /// Pull requests: (open, head sha, labels).
     pulls: BTreeMap<u64, (bool, String, Vec<String>)>,
+    /// The author of each pull request ([`Double::set_pull_author`]).
+    authors: BTreeMap<u64, String>,
     tokens: Vec<String>,
     faults: Vec<(Method, String, Fault)>,
     requests: Vec<Recorded>,
@@ -162,6 +164,11 @@ impl Double {
     pub fn set_pull(&self, number: u64, open: bool, sha: &str, labels: &[&str]) {
         let labels = labels.iter().map(|l| l.to_string()).collect();
         self.with(|s| s.pulls.insert(number, (open, sha.to_string(), labels)));
+    }
+
+    /// Sets the author (`user.login`) of pull request `number`.
+    pub fn set_pull_author(&self, number: u64, login: &str) {
+        self.with(|s| s.authors.insert(number, login.to_string()));
     }
 
     /// Queues a fault for the next request of `method` whose path contains `path`.
@@ -405,6 +412,7 @@ fn route(
                         "state": if *open { "open" } else { "closed" },
                         "merged": false,
                         "head": {"sha": sha},
+                        "user": {"login": s.authors.get(&number).map_or("octocat", String::as_str)},
                         "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
                     }),
                 ),

@@ -10,7 +10,7 @@
 //!       ─ previews.rs: deploy (label present) or tear down (label gone)
 //!   Pull(closed) ─ previews.rs: tear down
 //!   Comment(/modelship approve|abort|retry NS/NAME) ─ may_approve ─ engine::rollout::send_command
-//!   Comment(/modelship plan) ─ GitHub's view of the PR ─ as Pull(synchronize)
+//!   Comment(/modelship plan) ─ GitHub's view of the PR ─ author or writer? ─ as Pull(synchronize)
 //!   Resync (start-up, every --interval) ─ previews of PRs no longer open torn down
 //! failure ─ RetryAt(backoff) while retryable; shown on /status (`pulls`), counted in
 //!           modelship_errors_total{cause} and modelship_forge_requests_total{result}
@@ -659,11 +659,20 @@ impl Worker {
     async fn command(&self, event: &CommandEvent) -> Result<(), PullError> {
         let (repo, number) = (&event.repo, event.number);
         let (rollout_command, id) = match &event.command {
-            Command::Plan => return self.replan(event).await,
-            Command::Unknown(line) => {
-                let text = format!("`{}` is not a modelship command. {USAGE}.", line.trim());
-                self.github.reply(repo, number, &text).await?;
-                return Ok(());
+            Command::Plan | Command::Unknown(_) => {
+                // Only the PR's author and people with write permission make the daemon
+                // plan or write: anyone else's comment costs nothing and gets no reply.
+                let state = self.github.pull_request(repo, number).await?;
+                if !self.may_ask(&event.user, &state, repo).await? {
+                    tracing::info!(%repo, number, user = %event.user, "pull-request command from neither the author nor a writer: ignored");
+                    return Ok(());
+                }
+                if let Command::Unknown(line) = &event.command {
+                    let text = format!("`{}` is not a modelship command. {USAGE}.", line.trim());
+                    self.github.reply(repo, number, &text).await?;
+                    return Ok(());
+                }
+                return self.replan(event, state).await;
             }
             Command::Approve(id) => (rollout::Command::Approve, id),
             Command::Abort(id) => (rollout::Command::Abort, id),
@@ -708,9 +717,24 @@ impl Worker {
         Ok(())
     }
 
-    /// `/modelship plan`: what GitHub says of the PR now, planned as a push would be.
-    async fn replan(&self, event: &CommandEvent) -> Result<(), PullError> {
-        let state = self.github.pull_request(&event.repo, event.number).await?;
+    /// Whether `user` may have the daemon plan a pull request or reply to it: its author,
+    /// or someone with write permission on the repository.
+    async fn may_ask(
+        &self,
+        user: &str,
+        state: &forge::PullState,
+        repo: &Repo,
+    ) -> Result<bool, PullError> {
+        if state.author.as_deref() == Some(user) {
+            return Ok(true);
+        }
+        let permission = self.github.permission(repo, user).await?;
+        Ok(permission >= forge::Permission::Write)
+    }
+
+    /// `/modelship plan`: what GitHub says of the PR now (`state`), planned as a push
+    /// would be.
+    async fn replan(&self, event: &CommandEvent, state: forge::PullState) -> Result<(), PullError> {
         let Some(sha) = state.head_sha.filter(|_| state.open) else {
             let text = "Not planned: the pull request is not open.";
             self.github.reply(&event.repo, event.number, text).await?;
