@@ -228,6 +228,69 @@ async fn previews_of_prs_closed_while_the_daemon_was_down_are_removed_at_start_u
     world.stop().await;
 }
 
+#[tokio::test]
+async fn a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone() {
+    on_each_target(
+        "a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone",
+        a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone_on,
+    )
+    .await;
+}
+
+async fn a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone_on(cluster: Target) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let ml = cluster.ns(NS);
+    let world = World::start(cluster, &main_files(&ml)).await;
+    world.place().wait_image("a", "1").await;
+    let namespace = world.preview(14).namespace;
+    // Someone else's namespace, of the name the preview of PR 14 would take.
+    let namespaces: Api<Namespace> = Api::all(world.cluster.client());
+    let theirs: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": namespace, "labels": {"team": "someone-else"}}
+    }))
+    .unwrap();
+    tokio::time::timeout(LIMIT, namespaces.create(&Default::default(), &theirs))
+        .await
+        .expect("create in time")
+        .expect("namespace created");
+
+    let addr = world.daemon.addr();
+    let head = world.push_pr(14, &head_files(&ml, "2"));
+    let mut labeled = pull_request("labeled", 14, &head, &[LABEL]);
+    labeled["label"] = serde_json::json!({"name": LABEL});
+    deliver_ok(addr, "pull_request", &labeled, "t-1").await;
+    let comment = world
+        .eventually("the preview comment", || async {
+            preview_comment(&world, 14)
+        })
+        .await;
+    assert!(
+        comment.contains(&format!(
+            "`{ml}/a` skipped: the namespace `{namespace}` exists and was not created by modelship for this pull request: it is left alone"
+        )),
+        "{comment}"
+    );
+    assert!(world.deployment(&namespace, "a").await.is_none());
+    let ns = world.namespace(&namespace).await.expect("still there");
+    let labels = ns.metadata.labels.unwrap_or_default();
+    assert!(!labels.contains_key("modelship.dev/preview"), "{labels:?}");
+    assert_eq!(labels.get("team").map(String::as_str), Some("someone-else"));
+
+    // Closing the PR deletes nothing of it.
+    let mut closed = pull_request("closed", 14, &head, &[LABEL]);
+    closed["pull_request"]["merged"] = false.into();
+    deliver_ok(addr, "pull_request", &closed, "t-2").await;
+    world
+        .eventually("the closed PR off the board", || async {
+            let board = status(addr).await;
+            board["pulls"].get("acme/models#14").is_none().then_some(())
+        })
+        .await;
+    assert!(world.namespace_live(&namespace).await, "left alone");
+    let _ = namespaces.delete(&namespace, &Default::default()).await;
+    world.stop().await;
+}
+
 /// A canary service of namespace `ml` over the replicas router (its analysis never runs
 /// here: no rollout starts, the stable template is the desired one).
 fn canary(ml: &str) -> String {

@@ -16,7 +16,8 @@
 //! - Route hosts (`traffic.hosts`) get the prefix `pr-<n>.`; the in-cluster address is
 //!   `http://<name>.<ns>-pr-<n>.svc.cluster.local:<port>`.
 //! - GPU services are previewed only with `previews.gpu: true`; otherwise they are listed
-//!   as skipped, so the comment says so.
+//!   as skipped, so the comment says so. So are services whose placement reaches system
+//!   nodes ([`system_placement`]).
 //! - Secrets and claims a spec refers to (`credentialsSecret`, `envFromSecrets`,
 //!   `pvc://`) are not copied: they must exist in the preview namespace.
 //! - Every object carries `modelship.dev/preview: "<n>"`, which keeps it out of the main
@@ -46,6 +47,12 @@ pub enum Skip {
     NamespaceTooLong(String),
     /// The preview spec did not compile.
     Compile(String),
+    /// `spec.placement` reaches system nodes (a `system-*` priority class, a toleration or
+    /// node selector of control-plane nodes): refused in previews.
+    Placement(String),
+    /// The preview namespace exists and was not created by this instance for this pull
+    /// request: it is never applied to, nor deleted.
+    NamespaceTaken(String),
 }
 
 impl std::fmt::Display for Skip {
@@ -61,6 +68,14 @@ impl std::fmt::Display for Skip {
                 )
             }
             Skip::Compile(error) => write!(f, "the preview does not compile: {error}"),
+            Skip::Placement(why) => write!(
+                f,
+                "previews never run on system nodes: {why}; remove it from `spec.placement` to preview the service"
+            ),
+            Skip::NamespaceTaken(ns) => write!(
+                f,
+                "the namespace `{ns}` exists and was not created by modelship for this pull request: it is left alone"
+            ),
         }
     }
 }
@@ -97,6 +112,21 @@ impl Previews {
             .iter()
             .map(|s| s.service.id.namespace().to_string())
             .collect()
+    }
+
+    /// Skips the services whose preview namespace is one of `taken` (it exists and is
+    /// not this pull request's own), with [`Skip::NamespaceTaken`].
+    pub fn leave_alone(&mut self, taken: &BTreeSet<String>) {
+        let (kept, left): (Vec<_>, Vec<_>) = std::mem::take(&mut self.services)
+            .into_iter()
+            .partition(|s| !taken.contains(s.service.id.namespace()));
+        self.services = kept;
+        for service in left {
+            let namespace = service.service.id.namespace().to_string();
+            self.skipped
+                .push((service.source, Skip::NamespaceTaken(namespace)));
+        }
+        self.skipped.sort_by(|a, b| a.0.cmp(&b.0));
     }
 
     /// USD per hour of every previewed service.
@@ -167,6 +197,40 @@ pub fn compile_previews(
     previews
 }
 
+/// Node label and taint keys of control-plane nodes.
+const CONTROL_PLANE_KEYS: [&str; 2] = [
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+];
+
+/// What in a service's placement reaches system nodes, if anything: a `system-*`
+/// priority class (they preempt cluster components' peers), a node selector or a
+/// toleration of control-plane nodes, or a toleration of every taint.
+pub fn system_placement(svc: &LoadedService) -> Option<String> {
+    let placement = svc.service.spec.placement.as_ref()?;
+    if let Some(class) = &placement.priority_class_name
+        && class.starts_with("system-")
+    {
+        return Some(format!("`priorityClassName: {class}`"));
+    }
+    if let Some(key) = placement
+        .node_selector
+        .keys()
+        .find(|k| CONTROL_PLANE_KEYS.contains(&k.as_str()))
+    {
+        return Some(format!("the node selector `{key}`"));
+    }
+    placement.tolerations.iter().find_map(|t| match &t.key {
+        Some(key) if CONTROL_PLANE_KEYS.contains(&key.as_str()) => {
+            Some(format!("the toleration of `{key}`"))
+        }
+        None if t.operator.as_deref() == Some("Exists") => {
+            Some("a toleration of every taint (`operator: Exists` without a key)".to_string())
+        }
+        _ => None,
+    })
+}
+
 fn preview_service(
     svc: &LoadedService,
     config: &RepositoryConfig,
@@ -176,6 +240,9 @@ fn preview_service(
 ) -> Result<PreviewService, Skip> {
     if svc.service.spec.gpu.is_some() && !config.spec.previews.gpu {
         return Err(Skip::Gpu);
+    }
+    if let Some(why) = system_placement(svc) {
+        return Err(Skip::Placement(why));
     }
     let namespace = preview_namespace(svc.namespace(), pr);
     if namespace.len() > MAX_NAMESPACE {

@@ -178,3 +178,41 @@ fn a_spec_cannot_give_itself_the_preview_label() {
         assert_eq!(labels.get("team").map(String::as_str), Some("x"));
     }
 }
+
+#[test]
+fn placements_that_reach_system_nodes_are_refused_in_previews() {
+    let with = |placement: &str| {
+        format!(
+            "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: p}}\nspec:\n  model: {{name: m, version: \"1.0.0\"}}\n  runtime: {{image: \"r.example.com/s:1\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n  placement: {placement}\n"
+        )
+    };
+    for (placement, shown) in [
+        (
+            "{priorityClassName: system-node-critical}",
+            "`priorityClassName: system-node-critical`",
+        ),
+        (
+            "{nodeSelector: {node-role.kubernetes.io/control-plane: \"\"}}",
+            "node selector",
+        ),
+        (
+            "{tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]}",
+            "toleration of",
+        ),
+        ("{tolerations: [{operator: Exists}]}", "every taint"),
+    ] {
+        let repo = repository(CONFIG, &[("p", with(placement))]);
+        let previews = compile_previews(&repo, &ids(&["p"]), 7, &Source::local());
+        assert!(previews.services.is_empty(), "{placement}");
+        let (_, skip) = &previews.skipped[0];
+        assert!(matches!(skip, Skip::Placement(_)), "{placement}: {skip:?}");
+        let text = skip.to_string();
+        assert!(
+            text.contains(shown) && text.contains("system nodes"),
+            "{text}"
+        );
+    }
+    let fine = repository(CONFIG, &[("p", with("{priorityClassName: ml-high}"))]);
+    let previews = compile_previews(&fine, &ids(&["p"]), 7, &Source::local());
+    assert_eq!(previews.services.len(), 1, "{:?}", previews.skipped);
+}
