@@ -7,6 +7,8 @@ mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use modelship::forge::Marker;
 use modelship::rollout::RolloutState;
@@ -99,6 +101,32 @@ async fn a_labelled_pr_is_previewed_kept_out_of_main_updated_and_torn_down_on(cl
     assert_eq!(
         ns_labels.get("modelship.dev/preview").map(String::as_str),
         Some("11")
+    );
+    // The box: the restricted Pod Security profile, a quota, a LimitRange, egress denied.
+    assert_eq!(
+        ns_labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted")
+    );
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &namespace);
+    let quota = quotas.get("modelship-preview").await.expect("the quota");
+    let hard = quota.spec.and_then(|s| s.hard).unwrap_or_default();
+    assert_eq!(hard.get("pods").map(|q| q.0.as_str()), Some("10"));
+    assert_eq!(hard.get("requests.cpu").map(|q| q.0.as_str()), Some("8"));
+    let limits: Api<LimitRange> = Api::namespaced(client.clone(), &namespace);
+    assert!(limits.get_opt("modelship-preview").await.unwrap().is_some());
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
+    let egress = policies
+        .get("modelship-preview")
+        .await
+        .expect("the egress policy");
+    let spec = egress.spec.expect("a spec");
+    assert_eq!(spec.policy_types, Some(vec!["Egress".to_string()]));
+    assert_eq!(
+        spec.egress.map(|rules| rules.len()),
+        Some(2),
+        "DNS and the namespace"
     );
     let comment = world
         .eventually("the preview comment", || async {

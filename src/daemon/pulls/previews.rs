@@ -262,6 +262,7 @@ mod tests {
                 hourly: 1.6,
             }],
             skipped: vec![(ServiceId::new("ml", "g").unwrap(), Skip::Gpu)],
+            ..Previews::default()
         };
         let text = comment(&previews);
         assert!(

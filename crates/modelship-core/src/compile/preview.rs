@@ -20,19 +20,22 @@
 //!   nodes ([`system_placement`]).
 //! - Secrets and claims a spec refers to (`credentialsSecret`, `envFromSecrets`,
 //!   `pvc://`) are not copied: they must exist in the preview namespace.
+//! - Each preview namespace is a box: the `restricted` Pod Security profile
+//!   ([`POD_SECURITY`]), a ResourceQuota and a LimitRange from `previews.quota`, and egress
+//!   denied but DNS and the namespace's own pods ([`namespace_box`]).
 //! - Every object carries `modelship.dev/preview: "<n>"`, which keeps it out of the main
 //!   reconcile ([`crate::ownership::Instance::selector`]): the main branch never plans, heals or
 //!   prunes a preview, and a preview never touches the main branch's objects.
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Source, compile_service};
-use crate::meta::{LABEL_PREVIEW, ServiceId};
+use crate::meta::{LABEL_CREATED_BY, LABEL_PREVIEW, MANAGED_BY_VALUE, ServiceId};
 use crate::plan::render::capacity::{self, PriceList};
 use crate::service_id::InvalidServiceId;
-use crate::spec::{LoadedService, Repository, RepositoryConfig, TrafficSpec};
+use crate::spec::{LoadedService, PreviewQuota, Repository, RepositoryConfig, TrafficSpec};
 use crate::state::DesiredService;
 
 /// The longest namespace name Kubernetes accepts (an RFC 1123 label).
@@ -103,6 +106,8 @@ pub struct Previews {
     pub services: Vec<PreviewService>,
     /// Changed services not previewed, and why.
     pub skipped: Vec<(ServiceId, Skip)>,
+    /// `previews.quota` of the followed branch: the bounds of each preview namespace.
+    pub quota: PreviewQuota,
 }
 
 impl Previews {
@@ -133,6 +138,79 @@ impl Previews {
     pub fn hourly(&self) -> f64 {
         self.services.iter().map(|s| s.hourly).sum()
     }
+}
+
+/// The Pod Security Admission labels of every preview namespace: the `restricted` profile
+/// enforced, warned and audited (compiled pods satisfy it: non-root, RuntimeDefault
+/// seccomp, every capability dropped, no privilege escalation).
+pub const POD_SECURITY: [(&str, &str); 4] = [
+    ("pod-security.kubernetes.io/enforce", "restricted"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "restricted"),
+    ("pod-security.kubernetes.io/audit", "restricted"),
+];
+
+/// The name of the ResourceQuota, LimitRange and egress NetworkPolicy of a preview
+/// namespace.
+pub const BOX_NAME: &str = "modelship-preview";
+
+/// The box of one preview namespace, besides its labels ([`POD_SECURITY`]): a
+/// ResourceQuota and a LimitRange from `previews.quota`, and a NetworkPolicy denying
+/// egress but DNS and the namespace's own pods. Labelled with the PR, not managed (the
+/// preview's plan never sees them; they go with the namespace).
+pub fn namespace_box(namespace: &str, pr: u64, quota: &PreviewQuota) -> Vec<Value> {
+    let metadata = json!({
+        "name": BOX_NAME,
+        "namespace": namespace,
+        "labels": {LABEL_CREATED_BY: MANAGED_BY_VALUE, LABEL_PREVIEW: pr.to_string()},
+    });
+    let (cpu, memory) = (quota.cpu.to_string(), quota.memory.to_string());
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": metadata,
+            "spec": {"hard": {
+                "requests.cpu": cpu,
+                "requests.memory": memory,
+                "limits.memory": memory,
+                "pods": quota.pods.to_string(),
+                "requests.nvidia.com/gpu": quota.gpus.to_string(),
+            }},
+        }),
+        // Requests for containers that set none (a quota needs them); memory limits, which
+        // compiled containers always set, at most the whole quota.
+        json!({
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": metadata,
+            "spec": {"limits": [{
+                "type": "Container",
+                "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                "default": {"memory": "512Mi"},
+                "max": {"memory": memory},
+            }]},
+        }),
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata,
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    },
+                    {"to": [{"podSelector": {}}]},
+                ],
+            },
+        }),
+    ]
 }
 
 /// The namespace of the preview of `namespace` for pull request `pr`.
@@ -179,6 +257,7 @@ pub fn compile_previews(
     let prices = PriceList::from_catalog(&config.spec.gpu.catalog);
     let mut previews = Previews {
         pr,
+        quota: config.spec.previews.quota.clone(),
         ..Previews::default()
     };
     for svc in &repository.services {
