@@ -190,12 +190,7 @@ pub async fn run(
         let stop = async move {
             let _ = http_shutdown.wait_for(|stop| *stop).await;
         };
-        if let Err(error) = axum::serve(listener, serve::router(state))
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(%error, "HTTP server failed");
-        }
+        serve::serve(listener, serve::router(state), stop).await;
     });
     // A fresh process is no leader yet: a stale label (a container restarted in the
     // same Pod) is removed first; without election it leads from the start.
