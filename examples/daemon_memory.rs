@@ -168,6 +168,7 @@ async fn measure(services: usize, shape: Shape) {
         github: None,
         rollout: Default::default(),
         instance: Default::default(),
+        prometheus_auth: Default::default(),
     };
     let (stop, shutdown) = watch::channel(false);
     let (started_tx, started_rx) = oneshot::channel();

@@ -160,3 +160,24 @@ fn an_unreadable_directory_exits_1() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn run_refuses_a_webhook_secret_shorter_than_16_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let out = modelship(&[
+        "run",
+        "--repo",
+        example_repo().to_str().unwrap(),
+        "--webhook-secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the webhook secret") && stderr.contains("at least 16"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

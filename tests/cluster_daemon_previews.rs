@@ -7,6 +7,8 @@ mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use modelship::forge::Marker;
 use modelship::rollout::RolloutState;
@@ -99,6 +101,32 @@ async fn a_labelled_pr_is_previewed_kept_out_of_main_updated_and_torn_down_on(cl
     assert_eq!(
         ns_labels.get("modelship.dev/preview").map(String::as_str),
         Some("11")
+    );
+    // The box: the restricted Pod Security profile, a quota, a LimitRange, egress denied.
+    assert_eq!(
+        ns_labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted")
+    );
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &namespace);
+    let quota = quotas.get("modelship-preview").await.expect("the quota");
+    let hard = quota.spec.and_then(|s| s.hard).unwrap_or_default();
+    assert_eq!(hard.get("pods").map(|q| q.0.as_str()), Some("10"));
+    assert_eq!(hard.get("requests.cpu").map(|q| q.0.as_str()), Some("8"));
+    let limits: Api<LimitRange> = Api::namespaced(client.clone(), &namespace);
+    assert!(limits.get_opt("modelship-preview").await.unwrap().is_some());
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
+    let egress = policies
+        .get("modelship-preview")
+        .await
+        .expect("the egress policy");
+    let spec = egress.spec.expect("a spec");
+    assert_eq!(spec.policy_types, Some(vec!["Egress".to_string()]));
+    assert_eq!(
+        spec.egress.map(|rules| rules.len()),
+        Some(2),
+        "DNS and the namespace"
     );
     let comment = world
         .eventually("the preview comment", || async {
@@ -228,6 +256,69 @@ async fn previews_of_prs_closed_while_the_daemon_was_down_are_removed_at_start_u
     world.stop().await;
 }
 
+#[tokio::test]
+async fn a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone() {
+    on_each_target(
+        "a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone",
+        a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone_on,
+    )
+    .await;
+}
+
+async fn a_namespace_of_the_previews_name_that_is_not_its_own_is_left_alone_on(cluster: Target) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let ml = cluster.ns(NS);
+    let world = World::start(cluster, &main_files(&ml)).await;
+    world.place().wait_image("a", "1").await;
+    let namespace = world.preview(14).namespace;
+    // Someone else's namespace, of the name the preview of PR 14 would take.
+    let namespaces: Api<Namespace> = Api::all(world.cluster.client());
+    let theirs: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": namespace, "labels": {"team": "someone-else"}}
+    }))
+    .unwrap();
+    tokio::time::timeout(LIMIT, namespaces.create(&Default::default(), &theirs))
+        .await
+        .expect("create in time")
+        .expect("namespace created");
+
+    let addr = world.daemon.addr();
+    let head = world.push_pr(14, &head_files(&ml, "2"));
+    let mut labeled = pull_request("labeled", 14, &head, &[LABEL]);
+    labeled["label"] = serde_json::json!({"name": LABEL});
+    deliver_ok(addr, "pull_request", &labeled, "t-1").await;
+    let comment = world
+        .eventually("the preview comment", || async {
+            preview_comment(&world, 14)
+        })
+        .await;
+    assert!(
+        comment.contains(&format!(
+            "`{ml}/a` skipped: the namespace `{namespace}` exists and was not created by modelship for this pull request: it is left alone"
+        )),
+        "{comment}"
+    );
+    assert!(world.deployment(&namespace, "a").await.is_none());
+    let ns = world.namespace(&namespace).await.expect("still there");
+    let labels = ns.metadata.labels.unwrap_or_default();
+    assert!(!labels.contains_key("modelship.dev/preview"), "{labels:?}");
+    assert_eq!(labels.get("team").map(String::as_str), Some("someone-else"));
+
+    // Closing the PR deletes nothing of it.
+    let mut closed = pull_request("closed", 14, &head, &[LABEL]);
+    closed["pull_request"]["merged"] = false.into();
+    deliver_ok(addr, "pull_request", &closed, "t-2").await;
+    world
+        .eventually("the closed PR off the board", || async {
+            let board = status(addr).await;
+            board["pulls"].get("acme/models#14").is_none().then_some(())
+        })
+        .await;
+    assert!(world.namespace_live(&namespace).await, "left alone");
+    let _ = namespaces.delete(&namespace, &Default::default()).await;
+    world.stop().await;
+}
+
 /// A canary service of namespace `ml` over the replicas router (its analysis never runs
 /// here: no rollout starts, the stable template is the desired one).
 fn canary(ml: &str) -> String {
@@ -333,10 +424,22 @@ async fn approvals_from_comments_write_the_command_for_writers_and_refuse_others
     // `/modelship plan` plans the PR's head as GitHub reports it.
     let head = world.push_pr(20, &head_files(&ml, "5"));
     world.double.set_pull(20, true, &head, &[]);
-    let replan = issue_comment(20, "carol", "/modelship plan", 504);
+    // Its author (alice, who can write: the PR is trusted) may ask; dave is neither its
+    // author nor a writer, and his comment (handled first: an older comment) gets no reply.
+    let stranger = issue_comment(20, "dave", "/modelship hello", 500);
+    deliver_ok(addr, "issue_comment", &stranger, "c-6").await;
+    let replan = issue_comment(20, "alice", "/modelship plan", 504);
     deliver_ok(addr, "issue_comment", &replan, "c-4").await;
     let plan = world.reply_containing(20, Marker::Plan.text()).await;
     assert!(plan.body.contains("a:5"), "{}", plan.body);
+    assert!(
+        world
+            .double
+            .comments(20)
+            .iter()
+            .all(|c| !c.body.contains("not a modelship command")),
+        "no reply to dave"
+    );
     // The main reconcile does not fight the annotation.
     assert_eq!(
         world.place().image("a").await.as_deref(),

@@ -25,6 +25,20 @@ async fn world_of_a(cluster: Target) -> World {
     World::start(cluster, &[a_file(&ml, "1")]).await
 }
 
+/// Commits exactly `files` on main and waits until the daemon follows that commit: what
+/// pull requests are then judged by.
+async fn branch_has(world: &World, files: &[(&str, String)]) {
+    let main = commit_to(&world.remote.path(), "refs/heads/main", files).to_string();
+    world.daemon.handles.trigger.notify_one();
+    let addr = world.daemon.addr();
+    world
+        .eventually("the daemon follows the new main", || async {
+            let status = status(addr).await;
+            (status["revision"].as_str() == Some(main.as_str())).then_some(())
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn an_opened_pr_gets_one_plan_comment_edited_on_the_next_push_and_statuses() {
     on_each_target(
@@ -186,15 +200,15 @@ async fn a_policy_denial_fails_the_status_and_names_the_policy() {
     .await;
 }
 
-/// The policy is one of the head's files, evaluated by modelship: nothing of it is written
-/// to the cluster.
+/// The policy is the followed branch's, evaluated by modelship: nothing of it is written
+/// to the cluster, and the pull request is judged by it.
 async fn a_policy_denial_fails_the_status_and_names_the_policy_on(cluster: Target) {
     let policy = "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {name: no-tag-3}\nspec:\n  matchConstraints:\n    resourceRules:\n      - {apiGroups: [modelship.dev], apiVersions: [v1alpha1], resources: [modelservices], operations: [CREATE, UPDATE]}\n  validations:\n    - expression: \"!object.spec.runtime.image.endsWith(':3')\"\n      message: tag 3 is banned\n".to_string();
     let world = world_of_a(cluster).await;
-    let sha = world.push_pr(
-        9,
-        &[a_file(&world.ml(), "3"), ("policies/no-tag-3.yaml", policy)],
-    );
+    let ml = world.ml();
+    let main = [a_file(&ml, "1"), ("policies/no-tag-3.yaml", policy.clone())];
+    branch_has(&world, &main).await;
+    let sha = world.push_pr(9, &[a_file(&ml, "3"), ("policies/no-tag-3.yaml", policy)]);
     let addr = world.daemon.addr();
     deliver_ok(
         addr,
@@ -567,6 +581,12 @@ async fn a_pull_request_and_the_daemon_see_the_same_namespace_labels_on(cluster:
             .await
             .expect("namespace labelled")
     })
+    .await;
+    // The policy is the followed branch's: a pull request is judged by the branch's.
+    branch_has(
+        &world,
+        &[a_file(&ml, "1"), ("policies/frozen.yaml", frozen.clone())],
+    )
     .await;
     let files = [a_file(&ml, "2"), ("policies/frozen.yaml", frozen)];
     let head = world.open_pr(12, &files, "f-1").await;

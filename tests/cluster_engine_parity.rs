@@ -229,6 +229,7 @@ async fn via_daemon(kind: &Kind, before: &Path, after: &Path, setup: &Setup) -> 
         github: None,
         rollout: Default::default(),
         instance: Default::default(),
+        prometheus_auth: Default::default(),
     };
     let daemon = Running::start(config, sandbox.client()).await;
     daemon.wait_ready().await;

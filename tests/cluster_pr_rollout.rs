@@ -401,6 +401,15 @@ async fn a_merged_canary_pr_is_approved_from_a_comment_promoted_and_then_reporte
         vec![("modelship/apply".to_string(), "pending".to_string())]
     );
 
+    // A PR opened now, leaving llm-chat as merged, is planned as a proposal: the live
+    // rollout is shown where it is and left there.
+    let other = world.open(pr + 100).await;
+    let plans = world.marked(pr + 100, Marker::Plan);
+    let plan = &plans.first().expect("the plan of the other PR").body;
+    assert!(plan.contains("**No changes**"), "{plan}");
+    assert!(!plan.contains("Merging will"), "{plan}");
+    assert_eq!(world.state().await.expect("state"), at_gate, "{other}");
+
     // 3. A reader is refused with a reply; the rollout stays at the gate.
     world.approve_comment(pr, "bob", 9001).await;
     let refused = world.reply(pr, "@bob needs write permission").await;

@@ -49,7 +49,8 @@ pub struct RunArgs {
     /// Kubeconfig context.
     #[arg(long)]
     pub context: Option<String>,
-    /// File holding the GitHub webhook secret (env MODELSHIP_WEBHOOK_SECRET otherwise).
+    /// File holding the GitHub webhook secret (env MODELSHIP_WEBHOOK_SECRET otherwise); at
+    /// least 16 bytes after trimming.
     #[arg(long)]
     pub webhook_secret_file: Option<PathBuf>,
     /// Start the embedded sandbox API server and reconcile into it.
@@ -77,6 +78,13 @@ pub struct RunArgs {
     /// Services reconciled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// File holding a bearer token for Prometheus (canary analysis), read at every query.
+    #[arg(long, conflicts_with = "prometheus_basic_auth_file")]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// File holding `user:password` for Prometheus' basic authentication, read at every
+    /// query.
+    #[arg(long)]
+    pub prometheus_basic_auth_file: Option<PathBuf>,
     /// File holding an HTTPS token, read again at every fetch (env MODELSHIP_GIT_TOKEN
     /// otherwise, read once).
     #[arg(long)]
@@ -181,6 +189,10 @@ impl Env {
     }
 }
 
+/// The shortest webhook secret the daemon accepts, in bytes after trimming: a shorter one
+/// can be guessed, and whoever knows it can make the daemon act on pushed content.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
 /// Resolves arguments and environment into a daemon configuration.
 pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
     let source = resolve_source(args, env)?;
@@ -189,6 +201,13 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
         (None, Some(value)) => Some(Secret::new(value)),
         (None, None) => None,
     };
+    if let Some(secret) = &webhook_secret
+        && secret.expose().len() < MIN_WEBHOOK_SECRET_BYTES
+    {
+        return Err(RunError::WeakWebhookSecret {
+            bytes: secret.expose().len(),
+        });
+    }
     let election = args.leader_elect.then(|| Election {
         namespace: args
             .lease_namespace
@@ -238,6 +257,14 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<DaemonConfig, RunError> {
             PruneMode::Guarded
         },
         concurrency: args.concurrency.max(1),
+        prometheus_auth: match (
+            &args.prometheus_bearer_token_file,
+            &args.prometheus_basic_auth_file,
+        ) {
+            (Some(path), _) => crate::prometheus::Auth::BearerFile(path.clone()),
+            (None, Some(path)) => crate::prometheus::Auth::BasicFile(path.clone()),
+            (None, None) => crate::prometheus::Auth::None,
+        },
         backoff: Backoff::default(),
         election,
         pod,
@@ -514,10 +541,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
         std::fs::write(&token, "tok-file\n").unwrap();
+        let hook = dir.path().join("hook");
+        std::fs::write(&hook, "hook-file-0123456789\n").unwrap();
         let url = "https://git.example.com/ml.git";
         let env = Env {
             git_token: Some("tok-env".into()),
-            webhook_secret: Some("hook-env".into()),
+            webhook_secret: Some("hook-env-0123456789".into()),
             ..Env::default()
         };
         let from_env = resolve(&args(&["--repo", url]), &env).unwrap();
@@ -531,7 +560,10 @@ mod tests {
                 password: SecretSource::Value(Secret::new("tok-env"))
             }
         );
-        assert_eq!(from_env.webhook_secret, Some(Secret::new("hook-env")));
+        assert_eq!(
+            from_env.webhook_secret,
+            Some(Secret::new("hook-env-0123456789"))
+        );
 
         let from_file = resolve(
             &args(&[
@@ -540,7 +572,7 @@ mod tests {
                 "--git-token-file",
                 token.to_str().unwrap(),
                 "--webhook-secret-file",
-                token.to_str().unwrap(),
+                hook.to_str().unwrap(),
             ]),
             &env,
         )
@@ -555,7 +587,19 @@ mod tests {
                 password: SecretSource::File(token.clone())
             }
         );
-        assert_eq!(from_file.webhook_secret, Some(Secret::new("tok-file")));
+        assert_eq!(
+            from_file.webhook_secret,
+            Some(Secret::new("hook-file-0123456789"))
+        );
+
+        // A short secret (after trimming) is refused at start, saying why.
+        let short = Env {
+            webhook_secret: Some("  s3cret-s3cret\n".into()),
+            ..Env::default()
+        };
+        let error = resolve(&args(&["--repo", url]), &short).unwrap_err();
+        assert!(matches!(error, RunError::WeakWebhookSecret { bytes: 13 }));
+        assert!(error.to_string().contains("at least 16"), "{error}");
 
         let missing = resolve(
             &args(&["--repo", url, "--git-token-file", "/no/such/file"]),

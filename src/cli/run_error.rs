@@ -17,6 +17,12 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The webhook secret is shorter than [`crate::cli::run::MIN_WEBHOOK_SECRET_BYTES`].
+    #[error(
+        "the webhook secret (--webhook-secret-file or MODELSHIP_WEBHOOK_SECRET) has {bytes} bytes; at least {} are needed: generate one with `openssl rand -hex 32`",
+        crate::cli::run::MIN_WEBHOOK_SECRET_BYTES
+    )]
+    WeakWebhookSecret { bytes: usize },
     /// `--git-password-file` without `--git-username`.
     #[error("--git-password-file needs --git-username")]
     PasswordWithoutUsername,
@@ -52,9 +58,10 @@ impl RunError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             RunError::File { .. } => "run_file",
-            RunError::PasswordWithoutUsername | RunError::GitHubApiUrl(_) | RunError::NoSandbox => {
-                "run_flags"
-            }
+            RunError::PasswordWithoutUsername
+            | RunError::GitHubApiUrl(_)
+            | RunError::NoSandbox
+            | RunError::WeakWebhookSecret { .. } => "run_flags",
             RunError::GitHub(e) => e.metric_label(),
             RunError::Rollout(e) => e.metric_label(),
             RunError::Runtime(_) => "run_runtime",

@@ -34,7 +34,9 @@ pub use live::{
     find_named, read_live, read_live_in, read_namespace_labels, read_namespace_labels_in,
     read_preview_live,
 };
-pub use previews::{PreviewNamespace, read_config_map, read_preview_namespaces};
+pub use previews::{
+    PreviewNamespace, existing_namespaces, read_config_map, read_preview_namespaces,
+};
 pub use retry::RetryPolicy;
 pub use scope::{Namespaces, NamespacesError};
 pub use writer::{WriteMode, Writer};

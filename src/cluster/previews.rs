@@ -1,7 +1,9 @@
 //! Reads of the pull-request work: the namespaces of previews (one LIST of Namespaces
 //! selected by the label `modelship.dev/preview`, whose value is the PR number; the
 //! annotation `modelship.dev/preview-repository` names the repository), and the
-//! ConfigMap of pending outcomes.
+//! ConfigMap of pending outcomes; whether the namespaces a preview wants exist.
+
+use std::collections::BTreeSet;
 
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
@@ -66,6 +68,31 @@ pub async fn read_preview_namespaces(
         .collect();
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(namespaces)
+}
+
+/// Which of the namespaces `names` exist (one GET each; one being deleted counts). The
+/// preview writes only to namespaces that do not exist or are its own.
+pub async fn existing_namespaces(
+    client: &Client,
+    kinds: &mut Kinds,
+    names: &[String],
+    policy: &RetryPolicy,
+) -> Result<BTreeSet<String>> {
+    let resource = kinds.resolve("v1", "Namespace").await?.resource;
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let mut found = BTreeSet::new();
+    for name in names {
+        let got = retry(policy, || api.get_opt(name))
+            .await
+            .map_err(|source| Error::Get {
+                key: crate::meta::ObjectKey::new("", "Namespace", "", name),
+                source,
+            })?;
+        if got.is_some() {
+            found.insert(name.clone());
+        }
+    }
+    Ok(found)
 }
 
 /// The data of ConfigMap `namespace/name`; empty when it does not exist.

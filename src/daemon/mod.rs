@@ -89,6 +89,8 @@ pub struct DaemonConfig {
     /// The modelship instance (`--instance`): the label of its objects, the only ones it
     /// reads, heals and prunes.
     pub instance: crate::ownership::Instance,
+    /// How canary analysis authenticates to Prometheus (credential files).
+    pub prometheus_auth: crate::prometheus::Auth,
 }
 
 impl DaemonConfig {
@@ -191,12 +193,7 @@ pub async fn run(
         let stop = async move {
             let _ = http_shutdown.wait_for(|stop| *stop).await;
         };
-        if let Err(error) = axum::serve(listener, serve::router(state))
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(%error, "HTTP server failed");
-        }
+        serve::serve(listener, serve::router(state), stop).await;
     });
     // A fresh process is no leader yet: a stale label (a container restarted in the
     // same Pod) is removed first; without election it leads from the start.
@@ -293,7 +290,10 @@ async fn reconcile(
         writer: Writer::new(client.clone(), RetryPolicy::default(), WriteMode::Persist),
         metrics: handles.metrics.clone(),
         board: handles.board.clone(),
-        analyst: crate::engine::rollout::PrometheusAnalyst::default(),
+        analyst: crate::engine::rollout::PrometheusAnalyst::with_auth(
+            crate::prometheus::DEFAULT_TIMEOUT,
+            config.prometheus_auth.clone(),
+        ),
     });
     let worker = start_pulls(config, &shared, handles, &snapshots_rx, &stop);
     reconcile::Runner::new(shared)

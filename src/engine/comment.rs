@@ -22,6 +22,9 @@ pub fn markdown(
     let capacities = capacity::estimate(&loaded.desired, live, &prices);
     let mut context = CommentContext::new(&loaded.repository, capacities);
     context.links = links;
+    context
+        .deferred_policies
+        .clone_from(&loaded.deferred_policies);
     for rollout in &rollouts.services {
         let footprint = &rollout.footprint;
         // A rollout that starts or runs at this plan, on GPUs.

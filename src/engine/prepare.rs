@@ -39,6 +39,10 @@ pub struct Prepared {
     pub policies: PolicySet,
     /// Problems of the policy files.
     pub policy_diagnostics: Vec<Diagnostic>,
+    /// The policy files a pull request's head adds, edits or removes, when its plan is
+    /// judged by the followed branch's policies ([`Prepared::judge_by`]): they take effect
+    /// when merged.
+    pub deferred_policies: Vec<String>,
     /// Services that failed to compile, as `file: service ns/name: error` lines.
     pub compile_errors: Vec<String>,
     /// Where the source annotation of compiled objects points.
@@ -68,6 +72,36 @@ impl Prepared {
         self.policy_diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error)
+    }
+
+    /// Judges this revision (a pull request's head) by the policies of the followed
+    /// branch's files `governing` (`policies/**`) and `extra_policies` (`--policies DIR`)
+    /// instead of its own: a change never decides the rules it is judged by. The head's
+    /// policy files that differ from the branch's are kept in
+    /// [`Prepared::deferred_policies`], for the comment to say they take effect when merged.
+    pub fn judge_by(
+        &mut self,
+        governing: &BTreeMap<String, Vec<u8>>,
+        extra_policies: &BTreeMap<String, Vec<u8>>,
+        head: &BTreeMap<String, Vec<u8>>,
+    ) {
+        let branch = policy_files(governing);
+        let own = policy_files(head);
+        let paths: BTreeSet<&String> = branch.keys().chain(own.keys()).collect();
+        self.deferred_policies = paths
+            .into_iter()
+            .filter(|path| branch.get(*path) != own.get(*path))
+            .cloned()
+            .collect();
+        let mut all = branch;
+        all.extend(extra_policies.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let (policies, diagnostics) = if all.is_empty() {
+            (PolicySet::default(), Vec::new())
+        } else {
+            PolicySet::load(&all)
+        };
+        self.policies = policies;
+        self.policy_diagnostics = diagnostics;
     }
 
     /// The loaded spec of a compiled service.
@@ -379,6 +413,7 @@ pub fn prepare_with(
         errors,
         policies,
         policy_diagnostics,
+        deferred_policies: Vec::new(),
         compile_errors,
         source: source.clone(),
         specs,

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! Previews (compile::preview) + live objects labelled modelship.dev/preview=<n>
-//!   ├─ each preview namespace: server-side applied, labelled with the PR
+//!   ├─ each preview namespace: server-side applied, labelled with the PR and the
+//!   │   `restricted` Pod Security profile, boxed (ResourceQuota, LimitRange, egress
+//!   │   denied but DNS and the namespace)
 //!   ├─ plan::plan (the one planner) ─▶ apply_service per service (SSA in apply order),
 //!   │                                  prune: services no longer previewed, within this
 //!   │                                  PR's objects only
@@ -18,7 +20,7 @@ use serde_json::json;
 
 use super::apply::{Strategy, apply_service, prune};
 use crate::cluster::{self, PreviewNamespace, Writer};
-use crate::compile::preview::Previews;
+use crate::compile::preview::{BOX_NAME, POD_SECURITY, Previews, namespace_box};
 use crate::meta::{
     ANNOTATION_PREVIEW_REPO, LABEL_CREATED_BY, LABEL_PREVIEW, MANAGED_BY_VALUE, ObjectKey,
 };
@@ -84,7 +86,7 @@ pub async fn deploy(
     let mut failures = Vec::new();
     let wanted = previews.namespaces();
     for namespace in &wanted {
-        if let Err(error) = apply_namespace(writer, namespace, previews.pr, repository).await {
+        if let Err(error) = apply_namespace(writer, namespace, previews, repository).await {
             failures.push(error);
         }
     }
@@ -152,23 +154,38 @@ async fn delete_namespaces(
     (deleted, failures)
 }
 
-/// Server-side applies a preview namespace with its labels: created by modelship (never
-/// pruned by the main reconcile), and the PR's number.
+/// Server-side applies a preview namespace with its labels (created by modelship, so never
+/// pruned by the main reconcile; the PR's number; the `restricted` Pod Security profile),
+/// then its box: ResourceQuota, LimitRange, default-deny egress NetworkPolicy.
 async fn apply_namespace(
     writer: &Writer,
     namespace: &str,
-    pr: u64,
+    previews: &Previews,
     repository: &str,
 ) -> cluster::Result<()> {
+    let mut labels = serde_json::Map::new();
+    labels.insert(LABEL_CREATED_BY.into(), MANAGED_BY_VALUE.into());
+    labels.insert(LABEL_PREVIEW.into(), previews.pr.to_string().into());
+    for (key, value) in POD_SECURITY {
+        labels.insert(key.into(), value.into());
+    }
     let body = json!({
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": namespace,
-            "labels": {LABEL_CREATED_BY: MANAGED_BY_VALUE, LABEL_PREVIEW: pr.to_string()},
+            "labels": labels,
             "annotations": {ANNOTATION_PREVIEW_REPO: repository},
         },
     });
     let key = ObjectKey::new("", "Namespace", "", namespace);
-    writer.apply(&key, "v1", &body).await.map(drop)
+    writer.apply(&key, "v1", &body).await?;
+    for object in namespace_box(namespace, previews.pr, &previews.quota) {
+        let api_version = object["apiVersion"].as_str().unwrap_or("v1").to_string();
+        let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let key = ObjectKey::new(group, kind, namespace, BOX_NAME);
+        writer.apply(&key, &api_version, &object).await?;
+    }
+    Ok(())
 }

@@ -236,6 +236,19 @@ impl<'a, A: Analyst> Run<'a, A> {
         Sweep::collect(outcomes, self.revision.gone(live, self.detail))
     }
 
+    /// Plans every service of a proposed revision (a pull request's head), read-only, as
+    /// [`Run::plan_all`] does, except that rollouts are not advanced: a canary shows the
+    /// rollout the change would start, and a live rollout stays where it is (no analysis
+    /// is run, no command read).
+    pub async fn plan_proposal(&self, live: &(dyn LiveState + Sync)) -> Sweep {
+        let step = self.step(Mode::Proposal);
+        let mut outcomes = Vec::new();
+        for id in self.revision.services() {
+            outcomes.push(step.reconcile_service(&id, live, Trigger::Change).await);
+        }
+        Sweep::collect(outcomes, self.revision.gone(live, self.detail))
+    }
+
     /// Applies the revision (`modelship apply`): every service's step with writes, then
     /// the gone services pruned as `strategy` says. When pruning is guarded and the guard
     /// trips, nothing at all is written: the read-only plan and the guard's verdict are

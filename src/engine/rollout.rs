@@ -169,6 +169,7 @@ impl AnalystError {
 #[derive(Debug)]
 pub struct PrometheusAnalyst {
     timeout: Duration,
+    auth: crate::prometheus::Auth,
     clients: Mutex<BTreeMap<String, Result<Prometheus, AnalystError>>>,
 }
 
@@ -181,8 +182,14 @@ impl Default for PrometheusAnalyst {
 impl PrometheusAnalyst {
     /// An analyst whose every query times out after `timeout`.
     pub fn new(timeout: Duration) -> Self {
+        PrometheusAnalyst::with_auth(timeout, crate::prometheus::Auth::None)
+    }
+
+    /// [`PrometheusAnalyst::new`], authenticating to Prometheus as `auth` says.
+    pub fn with_auth(timeout: Duration, auth: crate::prometheus::Auth) -> Self {
         PrometheusAnalyst {
             timeout,
+            auth,
             clients: Mutex::new(BTreeMap::new()),
         }
     }
@@ -194,7 +201,10 @@ impl PrometheusAnalyst {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         clients
             .entry(url.to_string())
-            .or_insert_with(|| Prometheus::new(url, self.timeout).map_err(AnalystError::Client))
+            .or_insert_with(|| {
+                Prometheus::with_auth(url, self.timeout, self.auth.clone())
+                    .map_err(AnalystError::Client)
+            })
             .clone()
     }
 }
@@ -345,6 +355,19 @@ impl RolloutReport {
     }
 }
 
+/// How far one advance may move a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Advancing {
+    /// The revision is the followed branch's (`plan`, `apply`, the daemon): time, commands
+    /// and analysis move the rollout.
+    #[default]
+    Live,
+    /// The revision is a proposal (a pull request's head): only what the change itself
+    /// starts is shown. No analysis is run, no command is read, and a rollout whose
+    /// template the change leaves alone stays exactly where the cluster has it.
+    Proposal,
+}
+
 /// What an advance needs besides the service: the prepared revision, its revision id, the
 /// clock and the analyst.
 pub struct Context<'a, A> {
@@ -353,6 +376,7 @@ pub struct Context<'a, A> {
     pub revision: &'a str,
     pub now: Timestamp,
     pub analyst: &'a A,
+    pub advancing: Advancing,
 }
 
 /// Advances the canary rollout of one service whose objects at rest are `objects`
@@ -383,16 +407,16 @@ pub async fn advance<A: Analyst>(
     let mut notes = Vec::new();
     let previous = stored_state(stable, &mut notes);
     let command_annotation = annotation(stable, ANNOTATION_COMMAND).map(str::to_string);
-    let command =
-        command_annotation
-            .as_deref()
-            .and_then(|text| match text.parse::<CommandRequest>() {
-                Ok(request) => request.for_state(&previous),
-                Err(error) => {
-                    notes.push(format!("{ANNOTATION_COMMAND}: {error}"));
-                    None
-                }
-            });
+    let command = command_annotation
+        .as_deref()
+        .filter(|_| ctx.advancing == Advancing::Live)
+        .and_then(|text| match text.parse::<CommandRequest>() {
+            Ok(request) => request.for_state(&previous),
+            Err(error) => {
+                notes.push(format!("{ANNOTATION_COMMAND}: {error}"));
+                None
+            }
+        });
     let mut observation = Observation {
         now: ctx.now,
         revision: ctx.revision,
@@ -408,7 +432,18 @@ pub async fn advance<A: Analyst>(
         command,
     };
     let mut advance = rollout::advance(&previous, &plan, &observation);
+    if ctx.advancing == Advancing::Proposal && desired_hash == previous.template_hash {
+        // The change leaves this rollout's template alone: it stays where it is.
+        advance = rollout::Advance {
+            state: previous.clone(),
+            analyse: None,
+            requeue_at: None,
+            transitions: Vec::new(),
+            command: None,
+        };
+    }
     let analysis = match advance.analyse {
+        Some(_) if ctx.advancing == Advancing::Proposal => None,
         Some(window) => {
             let queries = AnalysisQueries::for_service(svc, config, window.duration());
             let url = config.spec.prometheus.as_ref().map(|p| p.url.as_str());

@@ -33,6 +33,28 @@ async fn drive<A: Analyst>(
     settings: Settings,
     skip: &BTreeSet<ServiceId>,
 ) -> Driven {
+    drive_as(
+        Advancing::Live,
+        prepared,
+        live,
+        now,
+        analyst,
+        settings,
+        skip,
+    )
+    .await
+}
+
+/// [`drive`], advancing as `advancing` says (a pull request's head: a proposal).
+async fn drive_as<A: Analyst>(
+    advancing: Advancing,
+    prepared: &mut Prepared,
+    live: &LiveSet,
+    now: Timestamp,
+    analyst: &A,
+    settings: Settings,
+    skip: &BTreeSet<ServiceId>,
+) -> Driven {
     let mut driven = Driven::default();
     let mut objects = Vec::new();
     {
@@ -41,6 +63,7 @@ async fn drive<A: Analyst>(
             revision: prepared.revision().as_str(),
             now,
             analyst,
+            advancing,
         };
         let config = &prepared.repository.config;
         for svc in &prepared.repository.services {
@@ -226,6 +249,70 @@ async fn run(
         .find(|s| s.id == id())
         .expect("llm-chat is a canary service");
     (prepared, rollout)
+}
+
+/// One run of a proposal (a pull request's head): prepare `version`, drive at `now`.
+async fn propose(
+    version: &str,
+    live: &LiveSet,
+    now: Timestamp,
+    analyst: &FakeAnalyst,
+) -> (Prepared, ServiceRollout) {
+    let mut prepared = prepared(version);
+    let skip = BTreeSet::new();
+    let settings = Settings::default();
+    let report = drive_as(
+        Advancing::Proposal,
+        &mut prepared,
+        live,
+        now,
+        analyst,
+        settings,
+        &skip,
+    )
+    .await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let rollout = report.services.into_iter().find(|s| s.id == id()).unwrap();
+    (prepared, rollout)
+}
+
+#[tokio::test]
+async fn a_proposal_never_analyses_nor_moves_a_live_rollout() {
+    let analyst = FakeAnalyst::new(true);
+    let (first, _) = run("3.1.0", &LiveSet::new(), t(0), &analyst).await;
+    let (starting, _) = run("3.2.0", &applied(&first, &all_ready, &[]), t(2), &analyst).await;
+    let (step1, live_state) = run(
+        "3.2.0",
+        &applied(&starting, &all_ready, &[]),
+        t(4),
+        &analyst,
+    )
+    .await;
+    let hash = live_state.state.template_hash.clone();
+    let approve = format!("approve@{hash}");
+    let live = applied(&step1, &all_ready, &[(ANNOTATION_COMMAND, &approve)]);
+
+    // The step is due and a command waits: a proposal leaving the template alone shows
+    // the rollout where the cluster has it, asks Prometheus nothing, reads no command.
+    let (same, rollout) = propose("3.2.0", &live, t(30), &analyst).await;
+    assert_eq!(rollout.state, live_state.state);
+    assert_eq!(rollout.state, rollout.previous);
+    assert!(rollout.transitions.is_empty());
+    assert!(rollout.command.is_none());
+    assert!(rollout.analysis.is_none());
+    assert_eq!(analyst.calls(), 0);
+    assert_eq!(weights(&same), [95, 5]);
+    let stable = object(&same, "Deployment", LLM).unwrap();
+    assert_eq!(
+        stable["metadata"]["annotations"][ANNOTATION_ROLLOUT],
+        json!(live_state.state.to_json().unwrap())
+    );
+
+    // A proposal that changes the template shows the rollout the merge would start.
+    let (_, rollout) = propose("3.3.0", &live, t(30), &analyst).await;
+    assert!(matches!(rollout.state.phase, Phase::Starting { .. }));
+    assert_eq!(rollout.transitions.len(), 1);
+    assert_eq!(analyst.calls(), 0);
 }
 
 #[tokio::test]

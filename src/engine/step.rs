@@ -15,7 +15,7 @@
 //!   │ objects to create that exist (Owners), not adopted ─────────▶ Blocked(Ownership)
 //!   │ enforce ─────────────────────────────────────────── Deny ──▶ Blocked(PolicyDenied)
 //!   ▼
-//! Mode::ReadOnly ─▶ InSync | Pending
+//! Mode::ReadOnly ─▶ InSync | Pending (Mode::Proposal: the same, live rollouts unmoved)
 //! Mode::Write    ─▶ drift under --drift=warn: Drifted (nothing written)
 //!                   apply_service (namespace, SSA in order, orphans) ─▶ Applied | Failed
 //!                   then rollout::record (command cleared, one Event per transition)
@@ -56,8 +56,12 @@ pub enum DriftMode {
 /// Whether a step may write.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode<'a> {
-    /// Plan only: `modelship plan`, a pull request's plan.
+    /// Plan only: `modelship plan`.
     ReadOnly,
+    /// Plan only, of a proposal (a pull request's head): a canary shows the rollout the
+    /// change would start, and a live rollout is neither analysed nor advanced
+    /// ([`rollout::Advancing::Proposal`]).
+    Proposal,
     /// Write what the plan changes: `modelship apply`, the daemon.
     Write {
         writer: &'a Writer,
@@ -428,6 +432,10 @@ impl<A: Analyst> Step<'_, A> {
                     revision: prepared.revision().as_str(),
                     now: self.now,
                     analyst: self.analyst,
+                    advancing: match self.mode {
+                        Mode::Proposal => rollout::Advancing::Proposal,
+                        Mode::ReadOnly | Mode::Write { .. } => rollout::Advancing::Live,
+                    },
                 };
                 match rollout::advance(&ctx, svc, rollout_plan, objects, live).await {
                     Ok((objects, advanced)) => {

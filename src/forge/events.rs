@@ -386,6 +386,14 @@ impl Deliveries {
         self.order.push_back(id.to_string());
         true
     }
+
+    /// Forgets an id taken for the first time but not acted on (refused with 503), so
+    /// that its redelivery is.
+    pub fn forget(&mut self, id: &str) {
+        if self.seen.remove(id) {
+            self.order.retain(|seen| seen != id);
+        }
+    }
 }
 
 impl Deliveries {

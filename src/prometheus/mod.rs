@@ -8,7 +8,15 @@
 //!                                         ◀── vector | scalar  ──▶ [QueryResult]
 //!                                         ◀── error / no answer ──▶ QueryResult::Failed
 //! ```
+//!
+//! Credentials come from files ([`Auth`]: `--prometheus-bearer-token-file`,
+//! `--prometheus-basic-auth-file`), read at every query so a rotated Secret counts at once.
+//! A `user:password@` in the URL still authenticates, but is never shown: every error
+//! names the URL with its userinfo redacted ([`crate::meta::redact_userinfo`]), and so do
+//! the analysis results the rollout records. Redirects are not followed (credentials
+//! must not travel to another host).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -40,13 +48,56 @@ pub enum Error {
     /// A success status with a body that is not a Prometheus answer modelship can use.
     #[error("unexpected answer from Prometheus: {0}")]
     BadResponse(String),
+    /// A credentials file cannot be read or is malformed (its content is never shown).
+    #[error("Prometheus credentials {}: {message}", path.display())]
+    Credentials { path: PathBuf, message: String },
+}
+
+/// How modelship authenticates to Prometheus: from files, never from the repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Auth {
+    /// No credentials (or those of a `user:password@` in the URL).
+    #[default]
+    None,
+    /// `Authorization: Bearer <the file's content, trimmed>`.
+    BearerFile(PathBuf),
+    /// HTTP basic authentication from a file holding `user:password`.
+    BasicFile(PathBuf),
+}
+
+impl Auth {
+    /// `request` with the credentials of the files, read now.
+    fn apply(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|text| text.trim().to_string())
+                .map_err(|e| Error::Credentials {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
+        };
+        Ok(match self {
+            Auth::None => request,
+            Auth::BearerFile(path) => request.bearer_auth(read(path)?),
+            Auth::BasicFile(path) => {
+                let text = read(path)?;
+                let (user, password) = text.split_once(':').ok_or_else(|| Error::Credentials {
+                    path: path.clone(),
+                    message: "expected `user:password`".to_string(),
+                })?;
+                request.basic_auth(user, Some(password))
+            }
+        })
+    }
 }
 
 impl Error {
     /// The metric label of the cause (`modelship_errors_total{cause}`).
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::InvalidUrl(_) | Error::Client(_) => "prometheus-config",
+            Error::InvalidUrl(_) | Error::Client(_) | Error::Credentials { .. } => {
+                "prometheus-config"
+            }
             Error::Unreachable { .. } => "prometheus-unreachable",
             Error::Timeout { .. } => "prometheus-timeout",
             Error::BadQuery { .. } => "prometheus-bad-query",
@@ -68,28 +119,37 @@ pub struct Prometheus {
     client: reqwest::Client,
     /// The query endpoint, `<url>/api/v1/query`.
     endpoint: String,
+    /// The URL as it may be shown (userinfo redacted).
     url: String,
     timeout: Duration,
+    auth: Auth,
 }
 
 impl Prometheus {
     /// A client of the Prometheus at `url` (e.g. `http://prometheus.monitoring:9090`, a
     /// path prefix allowed); each query fails after `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Prometheus> {
+        Prometheus::with_auth(url, timeout, Auth::None)
+    }
+
+    /// [`Prometheus::new`], authenticating as `auth` says.
+    pub fn with_auth(url: &str, timeout: Duration, auth: Auth) -> Result<Prometheus> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::InvalidUrl(url.to_string()));
+            return Err(Error::InvalidUrl(crate::meta::redact_userinfo(url)));
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
         let url = url.trim_end_matches('/').to_string();
         Ok(Prometheus {
             client,
             endpoint: format!("{url}/api/v1/query"),
-            url,
+            url: crate::meta::redact_userinfo(&url),
             timeout,
+            auth,
         })
     }
 
@@ -104,7 +164,10 @@ impl Prometheus {
             let secs = at.as_millisecond() as f64 / 1000.0;
             form.push(("time", format!("{secs:.3}")));
         }
-        let send = self.client.post(&self.endpoint).form(&form).send();
+        let request = self
+            .auth
+            .apply(self.client.post(&self.endpoint).form(&form))?;
+        let send = request.send();
         // reqwest enforces the timeout too; this bounds the wait whatever it does.
         let response = tokio::time::timeout(self.timeout, send)
             .await
@@ -143,6 +206,8 @@ impl Prometheus {
         if error.is_timeout() {
             return self.timed_out();
         }
+        // reqwest names the URL in its errors: without it, then redacted by the caller.
+        let error = error.without_url();
         let mut message = error.to_string();
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
@@ -228,6 +293,66 @@ mod tests {
         assert_eq!(parse_answer(200, empty).unwrap(), Vec::<f64>::new());
         let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1,"4"]}}"#;
         assert_eq!(parse_answer(200, scalar).unwrap(), vec![4.0]);
+    }
+
+    /// A server that answers one request with `answer` and hands back the request.
+    async fn one_answer(answer: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 8192];
+            let n = stream.read(&mut request).await.unwrap();
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&request[..n]).to_string()
+        });
+        (format!("http://{addr}"), served)
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_files_redirects_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "tok-123\n").unwrap();
+        let redirect = "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.invalid/\r\ncontent-length: 0\r\n\r\n";
+        let (url, served) = one_answer(redirect).await;
+        let client =
+            Prometheus::with_auth(&url, Duration::from_secs(5), Auth::BearerFile(token)).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), client.query("up", None))
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer, Err(Error::Status { status: 302, .. })),
+            "{answer:?}"
+        );
+        let request = served.await.unwrap().to_lowercase();
+        assert!(
+            request.contains("authorization: bearer tok-123"),
+            "{request}"
+        );
+
+        let missing = Auth::BasicFile(dir.path().join("none"));
+        let client = Prometheus::with_auth(&url, Duration::from_secs(5), missing).unwrap();
+        let error = client.query("up", None).await.unwrap_err();
+        assert_eq!(error.metric_label(), "prometheus-config");
+    }
+
+    #[tokio::test]
+    async fn userinfo_in_the_url_is_never_in_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("http://admin:hunter2@127.0.0.1:{port}");
+        let client = Prometheus::new(&url, Duration::from_secs(2)).unwrap();
+        let error = client.query("up", None).await.unwrap_err().to_string();
+        assert!(
+            !error.contains("hunter2") && !error.contains("admin"),
+            "{error}"
+        );
+        assert!(error.contains("***@127.0.0.1"), "{error}");
+        let invalid = Prometheus::new("admin:hunter2@prom:9090", DEFAULT_TIMEOUT).unwrap_err();
+        assert!(!invalid.to_string().contains("hunter2"), "{invalid}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::support::poll::{LIMIT, eventually_within};
 
 /// The secret webhooks are signed with.
-pub const SECRET: &str = "webhook-secret";
+pub const SECRET: &str = "webhook-secret-of-the-tests";
 
 /// The namespace of the services of [`service`] and [`files`].
 pub const NS: &str = "ml";
@@ -211,6 +211,7 @@ pub fn config(url: String, cache: &std::path::Path, interval: Duration) -> Daemo
         github: None,
         rollout: Default::default(),
         instance: Default::default(),
+        prometheus_auth: Default::default(),
     }
 }
 

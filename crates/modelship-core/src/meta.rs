@@ -13,6 +13,21 @@ use serde_json::Value;
 /// A service's namespace and name ([`crate::service_id`]).
 pub use crate::service_id::ServiceId;
 
+/// A URL as it may be shown (errors, annotations, `/status`, comments): the credentials of
+/// a `user:password@` in its authority replaced by `***`, the rest kept. Text that is no
+/// URL is handled the same way (`user:pass@host:9090` gives `***@host:9090`).
+pub fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 /// The field manager of every server-side apply modelship makes.
 pub const FIELD_MANAGER: &str = "modelship";
 
@@ -123,6 +138,21 @@ pub fn kind_order(kind: &str) -> u8 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn userinfo_is_never_shown() {
+        for (url, shown) in [
+            (
+                "https://u:p@prom.example:9090/x?a=b@c",
+                "https://***@prom.example:9090/x?a=b@c",
+            ),
+            ("http://prometheus:9090", "http://prometheus:9090"),
+            ("http://token@prometheus/p@q", "http://***@prometheus/p@q"),
+            ("user:pass@prom:9090", "***@prom:9090"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown);
+        }
+    }
 
     #[test]
     fn key_of_reads_group_kind_namespace_name() {

@@ -153,6 +153,8 @@ const BUILTINS: &[Builtin] = &[
     Builtin { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, short: &["svc"], all: true, status: true, scale: false },
     Builtin { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true, short: &["po"], all: true, status: true, scale: false },
     Builtin { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, short: &["ev"], all: false, status: false, scale: false },
+    Builtin { group: "", version: "v1", kind: "ResourceQuota", plural: "resourcequotas", namespaced: true, short: &["quota"], all: false, status: true, scale: false },
+    Builtin { group: "", version: "v1", kind: "LimitRange", plural: "limitranges", namespaced: true, short: &["limits"], all: false, status: false, scale: false },
     Builtin { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, short: &["deploy"], all: true, status: true, scale: true },
     Builtin { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, short: &["hpa"], all: true, status: true, scale: false },
     Builtin { group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", namespaced: true, short: &["pdb"], all: false, status: true, scale: false },

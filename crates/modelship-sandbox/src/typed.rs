@@ -56,6 +56,8 @@ pub fn check(rt: &ResourceType, obj: &Value) -> Result<(), TypedError> {
         ("", "Service") => decode::<api::core::v1::Service>(rt, obj),
         ("", "Pod") => decode::<api::core::v1::Pod>(rt, obj),
         ("", "Event") => decode::<api::core::v1::Event>(rt, obj),
+        ("", "ResourceQuota") => decode::<api::core::v1::ResourceQuota>(rt, obj),
+        ("", "LimitRange") => decode::<api::core::v1::LimitRange>(rt, obj),
         ("apps", "Deployment") => decode::<api::apps::v1::Deployment>(rt, obj),
         ("autoscaling", "HorizontalPodAutoscaler") => {
             decode::<api::autoscaling::v2::HorizontalPodAutoscaler>(rt, obj)

@@ -2,8 +2,10 @@
 //! as the pull-request worker carries them out. Every refusal is a reply saying why.
 //!
 //! ```text
-//! Command ─ unknown: the usage
-//!         ─ GitHub's view of the PR ─ untrusted (fork, author cannot write): refused
+//! Command ─ GitHub's view of the PR
+//!         ─ plan or unknown from neither the author nor a writer: ignored, no reply
+//!         ─ unknown: the usage
+//!         ─ untrusted (fork, author cannot write): refused
 //!         ─ plan: planned again, as a push would be
 //!         ─ approve|abort|retry: may_approve(commenter) ─ the PR merged ─ the rollout
 //!           started by its merge commit (engine::rollout::send_command_for), else refused
@@ -26,6 +28,15 @@ impl Worker {
     /// Carries out one comment command.
     pub(super) async fn command(&mut self, event: &CommandEvent) -> Result<(), PullError> {
         let (repo, number) = (&event.repo, event.number);
+        let state = self.github.pull_request(repo, number).await?;
+        // Only the PR's author and people with write permission make the daemon plan or
+        // reply: anyone else's comment costs nothing and gets no answer.
+        if matches!(event.command, Command::Plan | Command::Unknown(_))
+            && !self.may_ask(&event.user, &state, repo).await?
+        {
+            tracing::info!(%repo, number, user = %event.user, "pull-request command from neither the author nor a writer: ignored");
+            return Ok(());
+        }
         let (rollout_command, id) = match &event.command {
             Command::Unknown(line) => {
                 let text = format!("`{}` is not a modelship command. {USAGE}.", line.trim());
@@ -37,7 +48,6 @@ impl Worker {
             Command::Abort(id) => (Some(rollout::Command::Abort), Some(id)),
             Command::Retry(id) => (Some(rollout::Command::Retry), Some(id)),
         };
-        let state = self.github.pull_request(repo, number).await?;
         let trust = trust::pull_trust(&self.github, repo, !state.fork, &state.author).await?;
         if let Trust::Untrusted(why) = &trust {
             tracing::info!(%repo, number, user = %event.user, %why, "command on an untrusted pull request: refused");
@@ -51,6 +61,21 @@ impl Worker {
             (Some(command), Some(id)) => self.rollout_command(event, &state, command, id).await,
             _ => self.replan(event, state).await,
         }
+    }
+
+    /// Whether `user` may have the daemon plan a pull request or reply to it: its author,
+    /// or someone with write permission on the repository.
+    async fn may_ask(
+        &self,
+        user: &str,
+        state: &PullState,
+        repo: &crate::forge::Repo,
+    ) -> Result<bool, PullError> {
+        if !state.author.is_empty() && state.author == user {
+            return Ok(true);
+        }
+        let permission = self.github.permission(repo, user).await?;
+        Ok(permission >= crate::forge::Permission::Write)
     }
 
     /// A rollout command: the commenter may approve, and the rollout is the one this pull

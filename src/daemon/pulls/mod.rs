@@ -12,7 +12,8 @@
 //!   Pull(closed) ─ previews.rs: tear down
 //!   Comment(/modelship approve|abort|retry NS/NAME) ─ the PR trusted ─ may_approve
 //!       ─ engine::rollout::send_command_for(the PR's merge commit)
-//!   Comment(/modelship plan) ─ the PR trusted ─ GitHub's view of the PR ─ planned again
+//!   Comment(/modelship plan) ─ author or writer? ─ the PR trusted ─ GitHub's view of the PR
+//!       ─ planned again
 //!   Resync (start-up, every --interval) ─ previews of PRs no longer open torn down
 //! failure ─ RetryAt(backoff) while retryable; shown on /status (`pulls`), counted in
 //!           modelship_errors_total{cause} and modelship_forge_requests_total{result}
@@ -108,6 +109,16 @@ pub enum Job {
     Resync,
 }
 
+/// Pieces of pull-request work waiting at most: in the channel, and in the worker's map.
+/// A delivery beyond is refused (503, GitHub can redeliver it), so a flood of webhooks
+/// never grows the daemon's memory.
+pub const QUEUE_CAPACITY: usize = 256;
+
+/// The queue is full: the delivery is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{QUEUE_CAPACITY} pieces of pull-request work are waiting already")]
+pub struct QueueFull;
+
 /// A job and the `X-GitHub-Delivery` id it came with (empty for the worker's own).
 #[derive(Debug, Clone)]
 struct Queued {
@@ -115,12 +126,14 @@ struct Queued {
     delivery: String,
 }
 
-/// The queue from the webhook handler to the worker. The receiving end is taken by the
-/// worker of whichever term of leadership runs.
+/// The queue from the webhook handler to the worker, bounded ([`QUEUE_CAPACITY`]). The
+/// receiving end is taken by the worker of whichever term of leadership runs.
 #[derive(Clone)]
 pub struct PullQueue {
-    tx: mpsc::UnboundedSender<Queued>,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    tx: mpsc::Sender<Queued>,
+    rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
+    /// The work the worker holds (its map), published by the worker.
+    held: Arc<std::sync::atomic::AtomicUsize>,
     /// The repository deliveries must be about.
     pub followed: Followed,
 }
@@ -128,22 +141,32 @@ pub struct PullQueue {
 impl PullQueue {
     /// A queue for the deliveries of `followed`.
     pub fn new(followed: Followed) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         PullQueue {
             tx,
             rx: Arc::new(Mutex::new(rx)),
+            held: Arc::default(),
             followed,
         }
     }
 
-    /// Queues the job of delivery `delivery` (never blocks: the HTTP handler only queues).
-    pub fn push(&self, job: Job, delivery: &str) {
+    /// Queues the job of delivery `delivery`, never blocking (the HTTP handler only
+    /// queues); refused when [`QUEUE_CAPACITY`] pieces of work wait already.
+    pub fn push(&self, job: Job, delivery: &str) -> Result<(), QueueFull> {
+        let held = self.held.load(std::sync::atomic::Ordering::Relaxed);
+        let waiting = QUEUE_CAPACITY - self.tx.capacity();
+        if held + waiting >= QUEUE_CAPACITY {
+            return Err(QueueFull);
+        }
         let queued = Queued {
             job,
             delivery: delivery.to_string(),
         };
-        // The receiver lives as long as the queue: sending cannot fail.
-        let _ = self.tx.send(queued);
+        // Full is the only error that matters: the receiver lives as long as the queue.
+        match self.tx.try_send(queued) {
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+        }
     }
 
     /// The jobs queued and not taken yet (for tests of the handler).
@@ -379,6 +402,9 @@ impl Worker {
             while let Ok(queued) = rx.try_recv() {
                 self.enqueue_delivery(queued).await;
             }
+            queue
+                .held
+                .store(self.work.len(), std::sync::atomic::Ordering::Relaxed);
             if *stop.borrow() {
                 break;
             }
@@ -684,6 +710,13 @@ impl Worker {
             Keep::Objects,
             load,
         );
+        // The rules it is judged by are the branch's too: its own policies count once merged.
+        let branch_files = self
+            .snapshots
+            .borrow()
+            .clone()
+            .ok_or(PullError::BranchUnread)?;
+        prepared.judge_by(&branch_files.files, &BTreeMap::new(), &snapshot.files);
         // As the daemon will after the merge: a service outside --namespaces is refused.
         prepared.confine(&self.shared.config.namespaces);
         let live = self.shared.cache.read().await.view(None);
@@ -699,8 +732,8 @@ impl Worker {
         )
         .await?;
         let revision = Revision::new(prepared, labels, &live_services);
-        // Planned as `modelship plan` plans: the step of every service, read-only, canary
-        // services advanced, so the comment shows the canary a merge starts.
+        // Planned as a proposal: the step of every service, read-only; a canary shows the
+        // rollout a merge starts, and a live rollout is neither analysed nor advanced.
         let run = Run {
             revision: &revision,
             now: jiff::Timestamp::now(),
@@ -709,7 +742,7 @@ impl Worker {
             detail: Detail::Full,
             owners: &self.shared.owners,
         };
-        let mut sweep = run.plan_all(&live).await;
+        let mut sweep = run.plan_proposal(&live).await;
         if let Some(error) = sweep.outcomes.iter_mut().find_map(|o| o.error.take()) {
             return Err(error.into());
         }

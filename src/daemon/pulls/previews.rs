@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! deploy:    plan's changed services ─compile_previews─▶ Previews
+//!            ─ namespaces that exist and are not this PR's: skipped, left alone
 //!            ─read_preview_live (this PR's objects)─ engine::preview::deploy ─ comment
 //! tear_down: this PR's namespaces (LIST by label) ─ engine::preview::tear_down ─ comment
 //! suspend:   this PR's Deployments scaled to zero (a push by someone who cannot write)
@@ -38,11 +39,21 @@ pub(super) async fn deploy(
         .filter(|s| s.status == ServiceStatus::Present && s.has_changes())
         .map(|s| s.id.clone())
         .collect();
-    let previews =
+    let mut previews =
         compile::preview::compile_previews(&prepared.repository, &changed, event.number, source);
     let client = &worker.shared.client;
     let retry = RetryPolicy::default();
     let mut kinds = Kinds::new(client.clone(), retry);
+    let existing = namespaces_of(worker, &event.repo, event.number).await?;
+    // A namespace of the preview's name that is not this PR's own is never written to.
+    let own: BTreeSet<&str> = existing.iter().map(|n| n.name.as_str()).collect();
+    let wanted = previews.namespaces();
+    let others: Vec<String> = wanted
+        .into_iter()
+        .filter(|n| !own.contains(n.as_str()))
+        .collect();
+    let taken = cluster::existing_namespaces(client, &mut kinds, &others, &retry).await?;
+    previews.leave_alone(&taken);
     let desired = engine::preview::desired(&previews);
     let live = cluster::read_preview_live(
         client,
@@ -53,7 +64,6 @@ pub(super) async fn deploy(
         event.number,
     )
     .await?;
-    let existing = namespaces_of(worker, &event.repo, event.number).await?;
     let repository = event.repo.to_string();
     let report = engine::preview::deploy(
         &worker.shared.writer,
@@ -340,6 +350,7 @@ mod tests {
                 hourly: 1.6,
             }],
             skipped: vec![(ServiceId::new("ml", "g").unwrap(), Skip::Gpu)],
+            ..Previews::default()
         };
         let text = comment(&previews);
         assert!(

@@ -18,6 +18,7 @@
 //! | an action or comment modelship ignores, a PR into another branch | 204 |
 //! | about another repository than the followed one (or from another App installation) | 403, counted as `foreign_repository` (`foreign_installation`, `repository_unknown`) |
 //! | a PR event or a `/modelship` command | 202, queued |
+//! | the same while `pulls::QUEUE_CAPACITY` pieces of work wait | 503, not queued (`queue_full`) |
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +44,8 @@ pub(super) fn refused_by_standby(state: &HttpState) -> Response {
 }
 
 /// Answers one verified, first-time pull-request delivery on the leader.
+/// A delivery refused because the queue is full is forgotten by the dedupe (`delivery`),
+/// so its redelivery is acted on.
 pub(super) async fn pull_event(
     state: &HttpState,
     event: &str,
@@ -94,7 +97,18 @@ pub(super) async fn pull_event(
             Job::Command(command)
         }
     };
-    queue.push(job, delivery);
+    if let Err(full) = queue.push(job, delivery) {
+        tracing::warn!(%full, "pull-request webhook refused: the queue is full");
+        state.metrics.webhook("queue_full");
+        if let Ok(mut seen) = state.deliveries.lock() {
+            seen.forget(delivery);
+        }
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{full}: redeliver this one later"),
+        )
+            .into_response();
+    }
     state.metrics.webhook("queued");
     (StatusCode::ACCEPTED, "queued").into_response()
 }
@@ -242,5 +256,25 @@ mod tests {
             text.contains(r#"modelship_webhooks_total{outcome="pulls_not_configured"} 1"#),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_deliveries_with_503_and_counts_them() {
+        let queue = PullQueue::new(Followed::new("acme/models".parse().ok()));
+        let leader = state(Some(queue.clone()), true);
+        for n in 0..crate::daemon::pulls::QUEUE_CAPACITY {
+            assert_eq!(
+                deliver(&leader, opened("main"), &format!("d{n}")).await,
+                202
+            );
+        }
+        assert_eq!(deliver(&leader, opened("main"), "one-more").await, 503);
+        let text = leader.metrics.encode();
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="queue_full"} 1"#),
+            "{text}"
+        );
+        assert_eq!(queue.drain().len(), crate::daemon::pulls::QUEUE_CAPACITY);
+        assert_eq!(deliver(&leader, opened("main"), "one-more").await, 202);
     }
 }

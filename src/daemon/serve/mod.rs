@@ -2,6 +2,12 @@
 //! `POST /hooks/github`, with what they read: the `/status` board ([`status`]) and the
 //! `/metrics` registry ([`metrics`]).
 //!
+//! Every connection sends its headers within [`HEADER_READ_TIMEOUT`], at most
+//! [`MAX_CONNECTIONS`] at once ([`serve`]). Every request is bounded: at most
+//! [`MAX_CONCURRENT_REQUESTS`] at once (more get 503 at
+//! once), its body read within [`BODY_READ_TIMEOUT`], its answer within
+//! [`REQUEST_TIMEOUT`] (408), its body under `MAX_BODY_BYTES` (413).
+//!
 //! ```text
 //! router (this file) ──/hooks/github push──▶ source trigger
 //!        │            └─pull_request, issue_comment──▶ hooks.rs ──▶ PullQueue
@@ -14,18 +20,118 @@ pub mod rollout_metrics;
 pub mod state;
 pub mod status;
 
-use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::source::webhook::{self, Delivery, MAX_BODY_BYTES};
 pub use state::HttpState;
 
+/// Requests handled at once; more are refused with 503 at once (never queued), so a flood
+/// of requests cannot pile up in memory.
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// The longest a request may take, from its headers to the answer (408 beyond).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest reading a request's body may take (a slow sender is cut off).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a client may take to send a request's headers, the first request of a
+/// connection or the next one on a kept-alive connection: a connection that dribbles is
+/// closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; more wait in the listen backlog until one closes.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Serves `router` on `listener` (HTTP/1.1) until `stop` completes, with
+/// [`HEADER_READ_TIMEOUT`] and at most [`MAX_CONNECTIONS`] connections; then lets the
+/// requests in flight finish, for at most [`REQUEST_TIMEOUT`].
+pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+    serve_with(listener, router, stop, HEADER_READ_TIMEOUT).await;
+}
+
+/// [`serve`] with another header read timeout (tests).
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    stop: impl Future<Output = ()>,
+    header_read_timeout: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit,
+            () = &mut stop => break,
+        };
+        // The semaphore is never closed: acquiring fails only if it were.
+        let Ok(permit) = permit else { break };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little, never spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "HTTP connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    if tokio::time::timeout(REQUEST_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open at shutdown: closed");
+    }
+}
+
 /// The router of every endpoint.
 pub fn router(state: HttpState) -> Router {
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many requests at once; try again",
+            )
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -35,6 +141,12 @@ pub fn router(state: HttpState) -> Router {
         // Bodies over the limit get 413 from axum before the handler runs; the handler
         // checks again so the limit holds whatever the extractor does.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(shed)
         .with_state(state)
 }
 
@@ -247,6 +359,49 @@ mod tests {
             deliver(&state, "ping", b"{}".to_vec(), Some(signature)).await,
             StatusCode::OK
         );
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_dribbles_its_headers_is_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        let server = tokio::spawn(serve_with(
+            listener,
+            router(state()),
+            stop,
+            Duration::from_millis(200),
+        ));
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer))
+            .await
+            .expect("closed by the server within the timeout");
+        assert!(read.is_ok() || answer.is_empty());
+        // A prompt client is served.
+        let mut quick = tokio::net::TcpStream::connect(addr).await.unwrap();
+        quick
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), quick.read_to_end(&mut answer))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops")
+            .unwrap();
     }
 
     #[tokio::test]

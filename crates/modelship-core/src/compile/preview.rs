@@ -16,22 +16,26 @@
 //! - Route hosts (`traffic.hosts`) get the prefix `pr-<n>.`; the in-cluster address is
 //!   `http://<name>.<ns>-pr-<n>.svc.cluster.local:<port>`.
 //! - GPU services are previewed only with `previews.gpu: true`; otherwise they are listed
-//!   as skipped, so the comment says so.
+//!   as skipped, so the comment says so. So are services whose placement reaches system
+//!   nodes ([`system_placement`]).
 //! - Secrets and claims a spec refers to (`credentialsSecret`, `envFromSecrets`,
 //!   `pvc://`) are not copied: they must exist in the preview namespace.
+//! - Each preview namespace is a box: the `restricted` Pod Security profile
+//!   ([`POD_SECURITY`]), a ResourceQuota and a LimitRange from `previews.quota`, and egress
+//!   denied but DNS and the namespace's own pods ([`namespace_box`]).
 //! - Every object carries `modelship.dev/preview: "<n>"`, which keeps it out of the main
 //!   reconcile ([`crate::ownership::Instance::selector`]): the main branch never plans, heals or
 //!   prunes a preview, and a preview never touches the main branch's objects.
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Source, compile_service};
-use crate::meta::{LABEL_PREVIEW, ServiceId};
+use crate::meta::{LABEL_CREATED_BY, LABEL_PREVIEW, MANAGED_BY_VALUE, ServiceId};
 use crate::plan::render::capacity::{self, PriceList};
 use crate::service_id::InvalidServiceId;
-use crate::spec::{LoadedService, Repository, RepositoryConfig, TrafficSpec};
+use crate::spec::{LoadedService, PreviewQuota, Repository, RepositoryConfig, TrafficSpec};
 use crate::state::DesiredService;
 
 /// The longest namespace name Kubernetes accepts (an RFC 1123 label).
@@ -46,6 +50,12 @@ pub enum Skip {
     NamespaceTooLong(String),
     /// The preview spec did not compile.
     Compile(String),
+    /// `spec.placement` reaches system nodes (a `system-*` priority class, a toleration or
+    /// node selector of control-plane nodes): refused in previews.
+    Placement(String),
+    /// The preview namespace exists and was not created by this instance for this pull
+    /// request: it is never applied to, nor deleted.
+    NamespaceTaken(String),
 }
 
 impl std::fmt::Display for Skip {
@@ -61,6 +71,14 @@ impl std::fmt::Display for Skip {
                 )
             }
             Skip::Compile(error) => write!(f, "the preview does not compile: {error}"),
+            Skip::Placement(why) => write!(
+                f,
+                "previews never run on system nodes: {why}; remove it from `spec.placement` to preview the service"
+            ),
+            Skip::NamespaceTaken(ns) => write!(
+                f,
+                "the namespace `{ns}` exists and was not created by modelship for this pull request: it is left alone"
+            ),
         }
     }
 }
@@ -88,6 +106,8 @@ pub struct Previews {
     pub services: Vec<PreviewService>,
     /// Changed services not previewed, and why.
     pub skipped: Vec<(ServiceId, Skip)>,
+    /// `previews.quota` of the followed branch: the bounds of each preview namespace.
+    pub quota: PreviewQuota,
 }
 
 impl Previews {
@@ -99,10 +119,98 @@ impl Previews {
             .collect()
     }
 
+    /// Skips the services whose preview namespace is one of `taken` (it exists and is
+    /// not this pull request's own), with [`Skip::NamespaceTaken`].
+    pub fn leave_alone(&mut self, taken: &BTreeSet<String>) {
+        let (kept, left): (Vec<_>, Vec<_>) = std::mem::take(&mut self.services)
+            .into_iter()
+            .partition(|s| !taken.contains(s.service.id.namespace()));
+        self.services = kept;
+        for service in left {
+            let namespace = service.service.id.namespace().to_string();
+            self.skipped
+                .push((service.source, Skip::NamespaceTaken(namespace)));
+        }
+        self.skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// USD per hour of every previewed service.
     pub fn hourly(&self) -> f64 {
         self.services.iter().map(|s| s.hourly).sum()
     }
+}
+
+/// The Pod Security Admission labels of every preview namespace: the `restricted` profile
+/// enforced, warned and audited (compiled pods satisfy it: non-root, RuntimeDefault
+/// seccomp, every capability dropped, no privilege escalation).
+pub const POD_SECURITY: [(&str, &str); 4] = [
+    ("pod-security.kubernetes.io/enforce", "restricted"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "restricted"),
+    ("pod-security.kubernetes.io/audit", "restricted"),
+];
+
+/// The name of the ResourceQuota, LimitRange and egress NetworkPolicy of a preview
+/// namespace.
+pub const BOX_NAME: &str = "modelship-preview";
+
+/// The box of one preview namespace, besides its labels ([`POD_SECURITY`]): a
+/// ResourceQuota and a LimitRange from `previews.quota`, and a NetworkPolicy denying
+/// egress but DNS and the namespace's own pods. Labelled with the PR, not managed (the
+/// preview's plan never sees them; they go with the namespace).
+pub fn namespace_box(namespace: &str, pr: u64, quota: &PreviewQuota) -> Vec<Value> {
+    let metadata = json!({
+        "name": BOX_NAME,
+        "namespace": namespace,
+        "labels": {LABEL_CREATED_BY: MANAGED_BY_VALUE, LABEL_PREVIEW: pr.to_string()},
+    });
+    let (cpu, memory) = (quota.cpu.to_string(), quota.memory.to_string());
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": metadata,
+            "spec": {"hard": {
+                "requests.cpu": cpu,
+                "requests.memory": memory,
+                "limits.memory": memory,
+                "pods": quota.pods.to_string(),
+                "requests.nvidia.com/gpu": quota.gpus.to_string(),
+            }},
+        }),
+        // Requests for containers that set none (a quota needs them); memory limits, which
+        // compiled containers always set, at most the whole quota.
+        json!({
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": metadata,
+            "spec": {"limits": [{
+                "type": "Container",
+                "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                "default": {"memory": "512Mi"},
+                "max": {"memory": memory},
+            }]},
+        }),
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata,
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    },
+                    {"to": [{"podSelector": {}}]},
+                ],
+            },
+        }),
+    ]
 }
 
 /// The namespace of the preview of `namespace` for pull request `pr`.
@@ -149,6 +257,7 @@ pub fn compile_previews(
     let prices = PriceList::from_catalog(&config.spec.gpu.catalog);
     let mut previews = Previews {
         pr,
+        quota: config.spec.previews.quota.clone(),
         ..Previews::default()
     };
     for svc in &repository.services {
@@ -167,6 +276,40 @@ pub fn compile_previews(
     previews
 }
 
+/// Node label and taint keys of control-plane nodes.
+const CONTROL_PLANE_KEYS: [&str; 2] = [
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+];
+
+/// What in a service's placement reaches system nodes, if anything: a `system-*`
+/// priority class (they preempt cluster components' peers), a node selector or a
+/// toleration of control-plane nodes, or a toleration of every taint.
+pub fn system_placement(svc: &LoadedService) -> Option<String> {
+    let placement = svc.service.spec.placement.as_ref()?;
+    if let Some(class) = &placement.priority_class_name
+        && class.starts_with("system-")
+    {
+        return Some(format!("`priorityClassName: {class}`"));
+    }
+    if let Some(key) = placement
+        .node_selector
+        .keys()
+        .find(|k| CONTROL_PLANE_KEYS.contains(&k.as_str()))
+    {
+        return Some(format!("the node selector `{key}`"));
+    }
+    placement.tolerations.iter().find_map(|t| match &t.key {
+        Some(key) if CONTROL_PLANE_KEYS.contains(&key.as_str()) => {
+            Some(format!("the toleration of `{key}`"))
+        }
+        None if t.operator.as_deref() == Some("Exists") => {
+            Some("a toleration of every taint (`operator: Exists` without a key)".to_string())
+        }
+        _ => None,
+    })
+}
+
 fn preview_service(
     svc: &LoadedService,
     config: &RepositoryConfig,
@@ -176,6 +319,9 @@ fn preview_service(
 ) -> Result<PreviewService, Skip> {
     if svc.service.spec.gpu.is_some() && !config.spec.previews.gpu {
         return Err(Skip::Gpu);
+    }
+    if let Some(why) = system_placement(svc) {
+        return Err(Skip::Placement(why));
     }
     let namespace = preview_namespace(svc.namespace(), pr);
     if namespace.len() > MAX_NAMESPACE {

@@ -178,3 +178,87 @@ fn a_spec_cannot_give_itself_the_preview_label() {
         assert_eq!(labels.get("team").map(String::as_str), Some("x"));
     }
 }
+
+#[test]
+fn placements_that_reach_system_nodes_are_refused_in_previews() {
+    let with = |placement: &str| {
+        format!(
+            "apiVersion: modelship.dev/v1alpha1\nkind: ModelService\nmetadata: {{name: p}}\nspec:\n  model: {{name: m, version: \"1.0.0\"}}\n  runtime: {{image: \"r.example.com/s:1\"}}\n  resources: {{cpu: \"1\", memory: 1Gi}}\n  placement: {placement}\n"
+        )
+    };
+    for (placement, shown) in [
+        (
+            "{priorityClassName: system-node-critical}",
+            "`priorityClassName: system-node-critical`",
+        ),
+        (
+            "{nodeSelector: {node-role.kubernetes.io/control-plane: \"\"}}",
+            "node selector",
+        ),
+        (
+            "{tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]}",
+            "toleration of",
+        ),
+        ("{tolerations: [{operator: Exists}]}", "every taint"),
+    ] {
+        let repo = repository(CONFIG, &[("p", with(placement))]);
+        let previews = compile_previews(&repo, &ids(&["p"]), 7, &Source::local());
+        assert!(previews.services.is_empty(), "{placement}");
+        let (_, skip) = &previews.skipped[0];
+        assert!(matches!(skip, Skip::Placement(_)), "{placement}: {skip:?}");
+        let text = skip.to_string();
+        assert!(
+            text.contains(shown) && text.contains("system nodes"),
+            "{text}"
+        );
+    }
+    let fine = repository(CONFIG, &[("p", with("{priorityClassName: ml-high}"))]);
+    let previews = compile_previews(&fine, &ids(&["p"]), 7, &Source::local());
+    assert_eq!(previews.services.len(), 1, "{:?}", previews.skipped);
+}
+
+#[test]
+fn each_preview_namespace_is_a_box_and_its_pods_satisfy_restricted() {
+    let quota = PreviewQuota {
+        pods: 4,
+        gpus: 2,
+        ..PreviewQuota::default()
+    };
+    let objects = namespace_box("ml-pr-7", 7, &quota);
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ResourceQuota", "LimitRange", "NetworkPolicy"]);
+    let hard = &objects[0]["spec"]["hard"];
+    assert_eq!(hard["pods"], "4");
+    assert_eq!(hard["requests.cpu"], "8");
+    assert_eq!(hard["requests.memory"], "32Gi");
+    assert_eq!(hard["requests.nvidia.com/gpu"], "2");
+    assert_eq!(objects[1]["spec"]["limits"][0]["max"]["memory"], "32Gi");
+    let egress = &objects[2]["spec"];
+    assert_eq!(egress["policyTypes"], serde_json::json!(["Egress"]));
+    assert_eq!(egress["egress"][0]["ports"][0]["port"], 53);
+    for object in &objects {
+        assert_eq!(object["metadata"]["namespace"], "ml-pr-7");
+        assert_eq!(object["metadata"]["labels"][LABEL_PREVIEW], "7");
+        assert!(object["metadata"]["labels"].get(LABEL_MANAGED_BY).is_none());
+    }
+
+    // What `restricted` asks of every container, init containers included.
+    let repo = repository(CONFIG, &[("a", big("a"))]);
+    let previews = compile_previews(&repo, &ids(&["a"]), 7, &Source::local());
+    let deployment = object(&previews.services[0].service, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let containers = pod["containers"].as_array().unwrap().iter();
+    let init = pod["initContainers"].as_array().into_iter().flatten();
+    for container in containers.chain(init) {
+        let context = &container["securityContext"];
+        assert_eq!(context["allowPrivilegeEscalation"], false, "{container}");
+        assert_eq!(context["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_ne!(context["privileged"], true);
+        assert!(context["capabilities"].get("add").is_none());
+    }
+}

@@ -678,7 +678,7 @@ pub struct GpuModel {
 }
 
 /// `previews`: pull-request preview environments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreviewConfig {
     /// The pull-request label that asks for a preview. Default `modelship/preview`.
@@ -692,6 +692,9 @@ pub struct PreviewConfig {
     /// them. Default false: a fork's code never runs in the cluster.
     #[serde(default)]
     pub forks: bool,
+    /// What each preview namespace may use at most (a ResourceQuota and a LimitRange).
+    #[serde(default)]
+    pub quota: PreviewQuota,
 }
 
 impl Default for PreviewConfig {
@@ -700,8 +703,59 @@ impl Default for PreviewConfig {
             label: default_preview_label(),
             gpu: false,
             forks: false,
+            quota: PreviewQuota::default(),
         }
     }
+}
+
+/// `previews.quota`: the bounds of one preview namespace, written as its ResourceQuota
+/// (the totals) and LimitRange (each container's defaults, and its largest size).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviewQuota {
+    /// CPU requests and limits of every pod of the namespace together. Default `8`.
+    #[serde(default = "default_quota_cpu")]
+    pub cpu: Quantity,
+    /// Memory requests and limits of every pod together. Default `32Gi`.
+    #[serde(default = "default_quota_memory")]
+    pub memory: Quantity,
+    /// Pods at most. Default 10.
+    #[serde(default = "default_quota_pods")]
+    pub pods: u32,
+    /// GPUs (`requests.nvidia.com/gpu`) at most. Default 0: a GPU preview needs
+    /// `previews.gpu: true` and a quota that allows it.
+    #[serde(default)]
+    pub gpus: u32,
+}
+
+impl Default for PreviewQuota {
+    fn default() -> Self {
+        PreviewQuota {
+            cpu: default_quota_cpu(),
+            memory: default_quota_memory(),
+            pods: default_quota_pods(),
+            gpus: 0,
+        }
+    }
+}
+
+fn default_quota_cpu() -> Quantity {
+    quantity("8")
+}
+
+fn default_quota_memory() -> Quantity {
+    quantity("32Gi")
+}
+
+/// A quantity written in this file, known to parse.
+fn quantity(text: &str) -> Quantity {
+    // Both texts above are valid quantities: parsing them cannot fail.
+    text.parse()
+        .unwrap_or_else(|_| unreachable!("`{text}` is a quantity"))
+}
+
+fn default_quota_pods() -> u32 {
+    10
 }
 
 fn default_preview_label() -> String {

@@ -103,6 +103,9 @@ pub struct CommentContext {
     /// The settings of modelship.yaml the change edits that the followed branch decides
     /// (`Repository::deferred_settings`): the plan used the branch's.
     pub deferred_settings: Vec<&'static str>,
+    /// The policy files the change adds, edits or removes: the plan was judged by the
+    /// followed branch's policies.
+    pub deferred_policies: Vec<String>,
 }
 
 impl CommentContext {
@@ -124,6 +127,7 @@ impl CommentContext {
             peaks: BTreeMap::new(),
             links: None,
             deferred_settings: repository.deferred_settings.clone(),
+            deferred_policies: Vec::new(),
         }
     }
 
@@ -164,6 +168,19 @@ pub fn comment(plan: &Plan, context: &CommentContext) -> String {
             "modelship.yaml: this change edits {}; they take effect when merged; this plan \
              uses the branch's.\n",
             context.deferred_settings.join(", ")
+        );
+    }
+    if !context.deferred_policies.is_empty() {
+        let files: Vec<String> = context
+            .deferred_policies
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect();
+        let _ = writeln!(
+            head,
+            "This PR changes policies ({}); they take effect after merge; this plan is \
+             judged by the branch's.\n",
+            files.join(", ")
         );
     }
     diagnostics(context, &mut head);

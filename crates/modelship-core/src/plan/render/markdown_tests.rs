@@ -327,3 +327,23 @@ fn money_is_grouped_and_signed() {
     assert_eq!(signed_money(-2.5), "-$2.50");
     assert_eq!(signed_money(0.001), "±$0.00");
 }
+
+#[test]
+fn policy_changes_of_the_change_are_named_and_deferred() {
+    let plan = Plan {
+        services: vec![version_bump("fraud")],
+    };
+    let context = CommentContext {
+        deferred_policies: vec!["policies/gpu.yaml".into()],
+        ..CommentContext::default()
+    };
+    let md = comment(&plan, &context);
+    assert!(
+        md.contains(
+            "This PR changes policies (`policies/gpu.yaml`); they take effect after merge; \
+             this plan is judged by the branch's."
+        ),
+        "{md}"
+    );
+    assert!(!comment(&plan, &CommentContext::default()).contains("changes policies"));
+}

@@ -60,7 +60,7 @@ pub fn config(config: &RepositoryConfig) -> Vec<super::Finding> {
     {
         out.at(
             spec.key("prometheus").key("url"),
-            Violation::PrometheusUrl(prometheus.url.clone()),
+            Violation::PrometheusUrl(crate::meta::redact_userinfo(&prometheus.url)),
         );
     }
     let analysis = spec.key("analysis");
