@@ -212,6 +212,43 @@ impl Writer {
             .await
     }
 
+    /// Scales every Deployment of `namespace` matching `selector` to zero replicas (a
+    /// JSON merge patch under `manager`); returns how many were scaled.
+    pub async fn scale_to_zero(
+        &self,
+        namespace: &str,
+        selector: &str,
+        manager: &str,
+    ) -> Result<usize> {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+        let list_params = kube::api::ListParams::default().labels(selector);
+        let listed = retry(&self.retry, || api.list(&list_params))
+            .await
+            .map_err(|source| Error::List {
+                kind: "Deployment".to_string(),
+                source,
+            })?;
+        let mut params = PatchParams {
+            field_manager: Some(manager.to_string()),
+            ..PatchParams::default()
+        };
+        params.dry_run = self.mode == WriteMode::DryRun;
+        let zero: Patch<Value> = Patch::Merge(json!({"spec": {"replicas": 0}}));
+        let mut scaled = 0;
+        for deployment in listed {
+            let name = deployment.metadata.name.unwrap_or_default();
+            retry(&self.retry, || api.patch(&name, &params, &zero))
+                .await
+                .map_err(|source| Error::Apply {
+                    key: ObjectKey::new("apps", "Deployment", namespace, &name),
+                    source,
+                })?;
+            scaled += 1;
+        }
+        Ok(scaled)
+    }
+
     async fn patch_metadata(
         &self,
         key: &ObjectKey,

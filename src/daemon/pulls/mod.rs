@@ -45,6 +45,7 @@ mod commands;
 pub mod outcome;
 mod outcome_store;
 mod previews;
+mod queue;
 mod settle;
 pub mod trust;
 
@@ -52,7 +53,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backoff::{Backoff, Jitter};
@@ -69,6 +70,8 @@ use crate::plan::Detail;
 use crate::plan::render::{self, Links};
 use crate::source::{GitError, Snapshot, Source};
 use crate::spec::{LoadOptions, RepositoryConfig};
+use queue::Queued;
+pub use queue::{PullQueue, QUEUE_CAPACITY, QueueFull};
 pub use trust::Followed;
 use trust::{PreviewInput, PreviewStep, Trust};
 
@@ -107,79 +110,6 @@ pub enum Job {
     Command(CommandEvent),
     /// Tear down previews of pull requests that are no longer open.
     Resync,
-}
-
-/// Pieces of pull-request work waiting at most: in the channel, and in the worker's map.
-/// A delivery beyond is refused (503, GitHub can redeliver it), so a flood of webhooks
-/// never grows the daemon's memory.
-pub const QUEUE_CAPACITY: usize = 256;
-
-/// The queue is full: the delivery is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{QUEUE_CAPACITY} pieces of pull-request work are waiting already")]
-pub struct QueueFull;
-
-/// A job and the `X-GitHub-Delivery` id it came with (empty for the worker's own).
-#[derive(Debug, Clone)]
-struct Queued {
-    job: Job,
-    delivery: String,
-}
-
-/// The queue from the webhook handler to the worker, bounded ([`QUEUE_CAPACITY`]). The
-/// receiving end is taken by the worker of whichever term of leadership runs.
-#[derive(Clone)]
-pub struct PullQueue {
-    tx: mpsc::Sender<Queued>,
-    rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
-    /// The work the worker holds (its map), published by the worker.
-    held: Arc<std::sync::atomic::AtomicUsize>,
-    /// The repository deliveries must be about.
-    pub followed: Followed,
-}
-
-impl PullQueue {
-    /// A queue for the deliveries of `followed`.
-    pub fn new(followed: Followed) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        PullQueue {
-            tx,
-            rx: Arc::new(Mutex::new(rx)),
-            held: Arc::default(),
-            followed,
-        }
-    }
-
-    /// Queues the job of delivery `delivery`, never blocking (the HTTP handler only
-    /// queues); refused when [`QUEUE_CAPACITY`] pieces of work wait already.
-    pub fn push(&self, job: Job, delivery: &str) -> Result<(), QueueFull> {
-        let held = self.held.load(std::sync::atomic::Ordering::Relaxed);
-        let waiting = QUEUE_CAPACITY - self.tx.capacity();
-        if held + waiting >= QUEUE_CAPACITY {
-            return Err(QueueFull);
-        }
-        let queued = Queued {
-            job,
-            delivery: delivery.to_string(),
-        };
-        // Full is the only error that matters: the receiver lives as long as the queue.
-        match self.tx.try_send(queued) {
-            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
-        }
-    }
-
-    /// The jobs queued and not taken yet (for tests of the handler).
-    #[cfg(test)]
-    pub(super) fn drain(&self) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        if let Ok(mut rx) = self.rx.try_lock() {
-            while let Ok(queued) = rx.try_recv() {
-                jobs.push(queued.job);
-            }
-        }
-        jobs
-    }
 }
 
 /// One pull request on `/status`.
@@ -231,13 +161,6 @@ pub enum PullError {
     /// A rollout command could not be sent.
     #[error(transparent)]
     Rollout(#[from] engine::rollout::Error),
-    /// A preview could not be suspended (its Deployments scaled to zero).
-    #[error("suspending the preview in {namespace}: {source}")]
-    Suspend {
-        namespace: String,
-        #[source]
-        source: kube::Error,
-    },
     /// The followed branch has not been read yet: what a change may do is unknown.
     #[error(
         "the followed branch has not been read yet: its modelship.yaml decides what a pull request may do"
@@ -261,7 +184,6 @@ impl PullError {
             PullError::Plan(e) => e.metric_label(),
             PullError::Step(e) => e.metric_label(),
             PullError::Rollout(e) => e.metric_label(),
-            PullError::Suspend { .. } => "pulls_preview_suspend",
             PullError::NotGit => "pulls_not_git",
             PullError::BranchUnread => "pulls_branch_unread",
         }
@@ -282,7 +204,6 @@ impl PullError {
             PullError::Fetch(_)
             | PullError::Cluster(_)
             | PullError::Preview(_)
-            | PullError::Suspend { .. }
             | PullError::BranchUnread => true,
             PullError::Rollout(e) => matches!(e, engine::rollout::Error::Cluster(_)),
         }

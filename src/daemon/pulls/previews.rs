@@ -123,33 +123,18 @@ const SUSPEND_MANAGER: &str = "modelship-preview-suspend";
 /// comment: someone without write permission pushed, and the preview waits for a writer
 /// to label the pull request again.
 pub(super) async fn suspend(worker: &Worker, event: &PullRequestEvent) -> Result<(), PullError> {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use kube::api::{ListParams, Patch, PatchParams};
-
     let namespaces = namespaces_of(worker, &event.repo, event.number).await?;
     if namespaces.is_empty() {
         return Ok(());
     }
     let selector = format!("{}={}", crate::meta::LABEL_PREVIEW, event.number);
-    let params = PatchParams {
-        field_manager: Some(SUSPEND_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
-    let zero: Patch<serde_json::Value> = Patch::Merge(serde_json::json!({"spec": {"replicas": 0}}));
     for namespace in &namespaces {
-        let failed = |source| PullError::Suspend {
-            namespace: namespace.name.clone(),
-            source,
-        };
-        let api: kube::Api<Deployment> =
-            kube::Api::namespaced(worker.shared.client.clone(), &namespace.name);
-        let deployments = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(failed)?;
-        for deployment in deployments {
-            let name = deployment.metadata.name.unwrap_or_default();
-            api.patch(&name, &params, &zero).await.map_err(failed)?;
+        let scaled = worker
+            .shared
+            .writer
+            .scale_to_zero(&namespace.name, &selector, SUSPEND_MANAGER)
+            .await?;
+        for _ in 0..scaled {
             worker.shared.metrics.writes.inc();
         }
     }
