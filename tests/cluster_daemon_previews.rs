@@ -128,6 +128,42 @@ async fn a_labelled_pr_is_previewed_kept_out_of_main_updated_and_torn_down_on(cl
         Some(2),
         "DNS and the namespace"
     );
+    if world.cluster.is_real() {
+        // The API server enforces the profile: a pod that runs as root, may escalate and
+        // keeps its capabilities (no securityContext at all) is refused there.
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(client.clone(), &namespace);
+        let unconfined: k8s_openapi::api::core::v1::Pod =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unconfined"},
+                "spec": {"containers": [{"name": "x", "image": "registry.example.com/x:1"}]}
+            }))
+            .unwrap();
+        let params = kube::api::PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        match pods.create(&params, &unconfined).await {
+            Err(kube::Error::Api(status)) => assert!(
+                status.code == 403 && status.message.contains("restricted"),
+                "{status:?}"
+            ),
+            other => panic!("an unconfined pod in a preview is refused: {other:?}"),
+        }
+        // The preview's own pods meet the profile: its Deployment gets a ready pod.
+        world
+            .eventually("the preview's pod admitted and ready", || async {
+                let deployment = world.deployment(&namespace, "a").await?;
+                let ready = deployment.status?.ready_replicas.unwrap_or(0);
+                (ready >= 1).then_some(())
+            })
+            .await;
+    } else {
+        eprintln!(
+            "the sandbox enforces no Pod Security admission: that an unconfined pod is refused \
+             in a preview is checked on the real control plane"
+        );
+    }
     let comment = world
         .eventually("the preview comment", || async {
             preview_comment(&world, 11)
