@@ -25,11 +25,11 @@ use git2::{FetchOptions, Oid, Repository};
 
 use super::Snapshot;
 use super::ca::CaError;
-use super::dir::MAX_FILE_BYTES;
 use super::git_auth::{self, CredentialKind, Credentials, Rejection};
 pub use super::git_auth::{GitAuth, Secret, SecretSource};
 use super::git_tree::{Read, ReadStats, read_commit};
 use super::known_hosts::HostKeyError;
+use super::limits::{Refused, RevisionLimits};
 
 /// Where and what to fetch.
 #[derive(Debug, Clone)]
@@ -109,15 +109,10 @@ pub enum GitError {
     /// `--path` does not name a directory in the commit.
     #[error("commit {commit} has no directory {path}")]
     NoSuchPath { commit: String, path: String },
-    /// A YAML file in the tree exceeds [`MAX_FILE_BYTES`].
-    #[error(
-        "{path} at commit {commit} is {size} bytes, larger than the {MAX_FILE_BYTES}-byte limit"
-    )]
-    TooLarge {
-        commit: String,
-        path: String,
-        size: usize,
-    },
+    /// The commit's YAML files are over a limit of [`RevisionLimits`]: the revision is
+    /// refused as a whole, none of it is read.
+    #[error("commit {commit} refused: {refused}")]
+    Refused { commit: String, refused: Refused },
     /// Reading objects of the fetched commit failed.
     #[error("reading commit {commit}: {source}")]
     Read {
@@ -131,6 +126,14 @@ pub enum GitError {
 }
 
 impl GitError {
+    /// The limit the revision broke, when it was refused (rather than failed to fetch).
+    pub fn refused(&self) -> Option<&Refused> {
+        match self {
+            GitError::Refused { refused, .. } => Some(refused),
+            _ => None,
+        }
+    }
+
     /// The label of this error in metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -141,7 +144,7 @@ impl GitError {
             GitError::Certificate { .. } => "git_certificate",
             GitError::CredentialFile { .. } | GitError::CaFile { .. } => "git_credential_file",
             GitError::NoSuchPath { .. } => "git_no_such_path",
-            GitError::TooLarge { .. } => "git_file_too_large",
+            GitError::Refused { refused, .. } => refused.limit.metric_label(),
             GitError::Read { .. } => "git_read",
             GitError::Task(_) => "git_task",
         }
@@ -189,6 +192,7 @@ impl Target<'_> {
 #[derive(Clone)]
 pub struct GitSource {
     config: GitConfig,
+    limits: RevisionLimits,
     last: Arc<Mutex<Option<Arc<Read>>>>,
 }
 
@@ -204,8 +208,15 @@ impl GitSource {
     pub fn new(config: GitConfig) -> Self {
         GitSource {
             config,
+            limits: RevisionLimits::default(),
             last: Arc::default(),
         }
+    }
+
+    /// The same source, refusing revisions over `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: RevisionLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn config(&self) -> &GitConfig {
@@ -299,7 +310,13 @@ impl GitSource {
             };
             return Ok((previous.snapshot.clone(), stats));
         }
-        let (read, stats) = read_commit(&repo, commit, &self.config.path, previous.as_deref())?;
+        let (read, stats) = read_commit(
+            &repo,
+            commit,
+            &self.config.path,
+            previous.as_deref(),
+            self.limits,
+        )?;
         let snapshot = read.snapshot.clone();
         if matches!(target, Target::Branch(_))
             && let Ok(mut last) = self.last.lock()
