@@ -1,15 +1,14 @@
 //! The daemon and a revision over its limits: 120 paths to one 3.9 MB blob (a pack of a
 //! few KB) are refused as a whole. On the followed branch the last good revision stays
-//! applied, and /status and /metrics say which limit was broken (sandbox only: a real
-//! cluster does not change that handling); a pull request whose head is the bomb gets a
-//! failure status and a plan comment naming the limit.
+//! applied, and /status and /metrics say which limit was broken; a pull request whose head
+//! is the bomb gets a failure status and a plan comment naming the limit. On the sandbox,
+//! then on the real cluster of `MODELSHIP_TEST_KUBECONFIG`, in namespaces of their own.
 
 mod support;
 
 use std::path::Path;
 
 use git2::{Oid, Repository, Signature};
-use modelship::sandbox::Sandbox;
 use support::daemon::*;
 use support::pulls::world::World;
 use support::target::{Target, on_each_target};
@@ -64,25 +63,36 @@ fn commit_bomb(path: &Path, reference: &str, name: &str, spec: &str) -> Oid {
 
 #[tokio::test]
 async fn a_blob_bomb_is_refused_and_the_last_good_revision_stays() {
-    let sandbox = Sandbox::start().await.unwrap();
-    let place = Place::ml(sandbox.client());
+    on_each_target(
+        "a_blob_bomb_is_refused_and_the_last_good_revision_stays",
+        a_blob_bomb_is_refused_and_the_last_good_revision_stays_on,
+    )
+    .await;
+}
+
+async fn a_blob_bomb_is_refused_and_the_last_good_revision_stays_on(cluster: Target) {
+    let place = Place {
+        client: cluster.client(),
+        namespace: cluster.ns(NS),
+        patience: cluster.patience(),
+    };
     let remote = Remote::new();
-    remote.commit(&files(&[("alpha", "1")]));
+    remote.commit(&place.files(&[("alpha", "1")]));
     let cache = tempfile::tempdir().unwrap();
     let interval = std::time::Duration::from_millis(200);
     let daemon = Running::start(
         config(remote.path().display().to_string(), cache.path(), interval),
-        sandbox.client(),
+        cluster.client(),
     )
     .await;
-    daemon.wait_ready().await;
+    daemon.wait_ready_within(cluster.patience()).await;
     place.wait_image("alpha", "1").await;
 
     let bomb = commit_bomb(
         &remote.path(),
         "refs/heads/main",
         "alpha",
-        &service("alpha", "2"),
+        &service_in(&place.namespace, "alpha", "2"),
     );
     let refused = place
         .eventually("the refusal on /status", || async {
@@ -116,7 +126,7 @@ async fn a_blob_bomb_is_refused_and_the_last_good_revision_stays() {
     );
 
     // Without the bomb, the next commit is read and applied, and the error clears.
-    remote.commit(&files(&[("alpha", "3")]));
+    remote.commit(&place.files(&[("alpha", "3")]));
     place.wait_image("alpha", "3").await;
     place
         .eventually("the source error cleared", || async {

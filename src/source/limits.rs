@@ -214,7 +214,8 @@ mod tests {
 
     #[test]
     fn limits_are_checked_in_order_with_the_largest_offenders() {
-        let cases: &[(&[(&str, u64)], Option<(Limit, u64, &[&str])>)] = &[
+        type Expected = Option<(Limit, u64, &'static [&'static str])>;
+        let cases: &[(&[(&str, u64)], Expected)] = &[
             (&[("a", 100), ("b", 100), ("c", 50)], None),
             (
                 &[("a", 1), ("b", 1), ("c", 1), ("d", 1)],
