@@ -32,7 +32,7 @@ impl Default for RevisionLimits {
     fn default() -> Self {
         RevisionLimits {
             max_files: 20_000,
-            max_file_bytes: 4 * 1024 * 1024,
+            max_file_bytes: super::dir::MAX_FILE_BYTES,
             max_total_bytes: 32 * 1024 * 1024,
         }
     }
