@@ -85,6 +85,10 @@ pub fn read_dir_within(
         })?;
         files.insert(relative_key(root, &path), bytes);
     }
+    super::limits::check_nodes(&files, limits).map_err(|refused| DirError::Refused {
+        root: root.to_path_buf(),
+        refused,
+    })?;
     Ok(files)
 }
 
@@ -211,6 +215,7 @@ mod tests {
             max_files: 1,
             max_file_bytes: 1000,
             max_total_bytes: 50,
+            max_nodes: 1_000,
         };
         let err = read_dir_within(dir.path(), limits).unwrap_err();
         assert!(

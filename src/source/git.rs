@@ -317,6 +317,12 @@ impl GitSource {
             previous.as_deref(),
             self.limits,
         )?;
+        super::limits::check_nodes(&read.snapshot.files, self.limits).map_err(|refused| {
+            GitError::Refused {
+                commit: commit.to_string(),
+                refused,
+            }
+        })?;
         let snapshot = read.snapshot.clone();
         if matches!(target, Target::Branch(_))
             && let Ok(mut last) = self.last.lock()

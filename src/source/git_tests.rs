@@ -273,6 +273,7 @@ fn a_blob_at_many_paths_is_read_once_but_counted_at_each_path() {
         max_files: 100,
         max_file_bytes: 2_000,
         max_total_bytes: 5_000,
+        max_nodes: 1_000,
     };
     let git = source(remote.url(), cache.path(), ".").with_limits(limits);
     let (first, stats) = git.fetch_blocking_with_stats().unwrap();
@@ -323,4 +324,18 @@ fn a_blob_at_many_paths_is_read_once_but_counted_at_each_path() {
     let refused = error.refused().expect("refused");
     assert_eq!(refused.limit, Limit::FileBytes);
     assert_eq!(refused.offenders.len(), 5);
+
+    // Within the byte limits, the nodes once read: 201 in each of six files (a mapping of
+    // 200 values), and two.
+    let few_nodes = RevisionLimits {
+        max_total_bytes: 10_000,
+        max_nodes: 1_000,
+        ..limits
+    };
+    let error = source(remote.url(), fresh.path(), ".")
+        .with_limits(few_nodes)
+        .fetch_blocking()
+        .unwrap_err();
+    let refused = error.refused().expect("refused");
+    assert_eq!((refused.limit, refused.actual), (Limit::Nodes, 1_208));
 }

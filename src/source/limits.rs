@@ -8,12 +8,20 @@
 //!                                       └▶ Refused { limit, actual, largest paths }
 //! ```
 //!
+//! Once read (within the byte limits), the files' YAML nodes are counted, aliases expanded
+//! ([`check_nodes`], one document at a time): what a revision costs the daemon after
+//! parsing (specs, compiled objects, the watch cache of what it applies) follows its
+//! nodes, and 32 MiB of dense YAML is millions of them.
+//!
 //! **The byte total counts a file at every path that holds it.** Git stores a blob once
 //! whatever the number of paths that point to it, and the source reads it once; but the
 //! snapshot, the YAML parser and the compiled objects each hold one copy per path. So 120
 //! paths to one 3.9 MB blob (a 5 KB pack) weigh 468 MB against [`RevisionLimits::max_total_bytes`].
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use crate::spec::parse;
 
 /// The limits of one revision's YAML files (hidden entries and other files are not counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,16 +32,20 @@ pub struct RevisionLimits {
     pub max_file_bytes: u64,
     /// Most bytes of YAML in a revision, each path counted (see the module docs).
     pub max_total_bytes: u64,
+    /// Most YAML nodes in a revision (lists, mappings and scalars, aliases expanded).
+    pub max_nodes: u64,
 }
 
 /// Sized so that the daemon (256 MiB in deploy/) keeps the last good revision, reads the
-/// next one and plans a pull request at once: 10,000 services of a few KB fit easily.
+/// next one and plans a pull request at once: 10,000 small services (about 17 nodes each)
+/// fit; specs made as large as the limits allow stay under about 200 MiB.
 impl Default for RevisionLimits {
     fn default() -> Self {
         RevisionLimits {
             max_files: 20_000,
             max_file_bytes: super::dir::MAX_FILE_BYTES,
             max_total_bytes: 32 * 1024 * 1024,
+            max_nodes: 400_000,
         }
     }
 }
@@ -47,6 +59,8 @@ pub enum Limit {
     FileBytes,
     /// [`RevisionLimits::max_total_bytes`].
     TotalBytes,
+    /// [`RevisionLimits::max_nodes`].
+    Nodes,
 }
 
 impl Limit {
@@ -56,6 +70,7 @@ impl Limit {
             Limit::Files => "revision_too_many_files",
             Limit::FileBytes => "revision_file_too_large",
             Limit::TotalBytes => "revision_too_large",
+            Limit::Nodes => "revision_too_many_nodes",
         }
     }
 }
@@ -71,7 +86,7 @@ pub struct Refused {
     pub max: u64,
     /// What the revision has (files or bytes); for [`Limit::Files`], at least this.
     pub actual: u64,
-    /// The largest files concerned (path, bytes), largest first, at most five.
+    /// The largest files concerned (path, bytes or nodes), largest first, at most five.
     pub offenders: Vec<(String, u64)>,
 }
 
@@ -95,6 +110,11 @@ impl fmt::Display for Refused {
                 bytes(self.actual),
                 bytes(self.max)
             )?,
+            Limit::Nodes => write!(
+                f,
+                "{} YAML nodes (aliases expanded), over the limit of {} per revision",
+                self.actual, self.max
+            )?,
         }
         if !self.offenders.is_empty() {
             f.write_str("; largest: ")?;
@@ -102,7 +122,10 @@ impl fmt::Display for Refused {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
-                write!(f, "{path} ({})", bytes(*size))?;
+                match self.limit {
+                    Limit::Nodes => write!(f, "{path} ({size} nodes)")?,
+                    _ => write!(f, "{path} ({})", bytes(*size))?,
+                }
             }
         }
         Ok(())
@@ -184,6 +207,36 @@ impl Tally {
     }
 }
 
+/// Counts the YAML nodes of `files` (aliases expanded; a document the parser rejects counts
+/// nothing, since nothing of it is kept) against [`RevisionLimits::max_nodes`]. Files that
+/// are not UTF-8 count nothing either: loading reports them.
+pub fn check_nodes(
+    files: &BTreeMap<String, Vec<u8>>,
+    limits: RevisionLimits,
+) -> Result<(), Refused> {
+    let mut total: u64 = 0;
+    let mut largest = Vec::new();
+    for (path, bytes) in files {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        let nodes: u64 = parse::documents(text)
+            .filter_map(|doc| doc.root.map(|root| root.size as u64))
+            .sum();
+        total = total.saturating_add(nodes);
+        keep_largest(&mut largest, path, nodes);
+    }
+    if total > limits.max_nodes {
+        return Err(Refused {
+            limit: Limit::Nodes,
+            max: limits.max_nodes,
+            actual: total,
+            offenders: largest,
+        });
+    }
+    Ok(())
+}
+
 /// Inserts `(path, size)` into `list` (largest first), keeping at most [`OFFENDERS`].
 fn keep_largest(list: &mut Vec<(String, u64)>, path: &str, size: u64) {
     if list.len() == OFFENDERS && list.last().is_some_and(|(_, s)| *s >= size) {
@@ -202,6 +255,7 @@ mod tests {
         max_files: 3,
         max_file_bytes: 100,
         max_total_bytes: 250,
+        max_nodes: 10,
     };
 
     fn tally(files: &[(&str, u64)]) -> Result<(), Refused> {
@@ -275,5 +329,29 @@ mod tests {
             refused.to_string(),
             "more than 3 YAML files: the limit is 3 files"
         );
+    }
+
+    #[test]
+    fn nodes_are_counted_with_aliases_expanded_and_name_the_largest_files() {
+        let files: BTreeMap<String, Vec<u8>> = [
+            ("a.yaml", &b"a: [1, 2, 3]\n---\nb: 1\n"[..]),
+            ("b.yaml", &b"x: &x [1, 2]\ny: *x\nz: *x\n"[..]),
+            ("c.yaml", &b"\xff"[..]),
+        ]
+        .into_iter()
+        .map(|(p, t)| (p.to_string(), t.to_vec()))
+        .collect();
+        let refused = check_nodes(&files, SMALL).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "17 YAML nodes (aliases expanded), over the limit of 10 per revision; largest: \
+             b.yaml (10 nodes), a.yaml (7 nodes)"
+        );
+        assert_eq!(refused.limit.metric_label(), "revision_too_many_nodes");
+        let limits = RevisionLimits {
+            max_nodes: 17,
+            ..SMALL
+        };
+        assert_eq!(check_nodes(&files, limits), Ok(()));
     }
 }
