@@ -192,8 +192,14 @@ impl Target<'_> {
 #[derive(Clone)]
 pub struct GitSource {
     config: GitConfig,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a source share.
+#[derive(Default)]
+struct Shared {
     limits: RevisionLimits,
-    last: Arc<Mutex<Option<Arc<Read>>>>,
+    last: Mutex<Option<Arc<Read>>>,
 }
 
 impl fmt::Debug for GitSource {
@@ -208,14 +214,17 @@ impl GitSource {
     pub fn new(config: GitConfig) -> Self {
         GitSource {
             config,
-            limits: RevisionLimits::default(),
-            last: Arc::default(),
+            shared: Arc::default(),
         }
     }
 
-    /// The same source, refusing revisions over `limits` instead of the defaults.
+    /// The same source, refusing revisions over `limits` instead of the defaults (and
+    /// reading its next revision afresh).
     pub fn with_limits(mut self, limits: RevisionLimits) -> Self {
-        self.limits = limits;
+        self.shared = Arc::new(Shared {
+            limits,
+            last: Mutex::default(),
+        });
         self
     }
 
@@ -297,6 +306,7 @@ impl GitSource {
         let repo = open_cache(&self.config.cache_dir)?;
         let commit = self.fetch_ref(&repo, &credentials, target)?;
         let previous = self
+            .shared
             .last
             .lock()
             .map(|last| last.clone())
@@ -315,17 +325,17 @@ impl GitSource {
             commit,
             &self.config.path,
             previous.as_deref(),
-            self.limits,
+            self.shared.limits,
         )?;
-        super::limits::check_nodes(&read.snapshot.files, self.limits).map_err(|refused| {
-            GitError::Refused {
+        super::limits::check_nodes(&read.snapshot.files, self.shared.limits).map_err(
+            |refused| GitError::Refused {
                 commit: commit.to_string(),
                 refused,
-            }
-        })?;
+            },
+        )?;
         let snapshot = read.snapshot.clone();
         if matches!(target, Target::Branch(_))
-            && let Ok(mut last) = self.last.lock()
+            && let Ok(mut last) = self.shared.last.lock()
         {
             *last = Some(Arc::new(read));
         }
