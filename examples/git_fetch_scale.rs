@@ -191,7 +191,9 @@ fn timed_fetch(label: &str, git: &GitSource) -> ReadStats {
 /// The object-database part of the last fetch alone: reading the new head's tree with and
 /// without the previous commit's read to reuse.
 fn read_alone(cache: &Path) {
+    use modelship::source::RevisionLimits;
     use modelship::source::git_tree::read_commit;
+    let limits = RevisionLimits::default();
     let repo = Repository::open_bare(cache).expect("cache");
     let head = repo
         .refname_to_id("refs/modelship/main")
@@ -200,13 +202,13 @@ fn read_alone(cache: &Path) {
         .find_commit(head)
         .and_then(|c| c.parent_id(0))
         .expect("a parent");
-    let (previous, _) = read_commit(&repo, parent, ".", None).expect("read parent");
+    let (previous, _) = read_commit(&repo, parent, ".", None, limits).expect("read parent");
     for (label, base) in [
         ("read, no reuse", None),
         ("read, reusing parent", Some(&previous)),
     ] {
         let started = Instant::now();
-        let (_, stats) = read_commit(&repo, head, ".", base).expect("read head");
+        let (_, stats) = read_commit(&repo, head, ".", base, limits).expect("read head");
         println!(
             "{label:<24} {:>9.1} ms  blobs read {}  reused {}",
             started.elapsed().as_secs_f64() * 1000.0,

@@ -1,8 +1,12 @@
-//! Reads the YAML files of a local directory into a snapshot.
+//! Reads the YAML files of a local directory into a snapshot, within the default
+//! [`RevisionLimits`]: the files are listed with their sizes first and read only when the
+//! directory is within every limit.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use super::limits::{Refused, RevisionLimits, Tally};
 
 /// Largest YAML file read; larger files are refused rather than loaded into memory.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -23,6 +27,9 @@ pub enum DirError {
     /// A YAML file is larger than [`MAX_FILE_BYTES`].
     #[error("{path}: file is {size} bytes, larger than the {MAX_FILE_BYTES}-byte limit")]
     TooLarge { path: PathBuf, size: u64 },
+    /// The directory's YAML files are too many or too large together.
+    #[error("{root}: refused: {refused}")]
+    Refused { root: PathBuf, refused: Refused },
 }
 
 impl DirError {
@@ -32,18 +39,70 @@ impl DirError {
             DirError::NotADirectory(_) => "dir_not_a_directory",
             DirError::Io { .. } => "dir_io",
             DirError::TooLarge { .. } => "dir_file_too_large",
+            DirError::Refused { refused, .. } => refused.limit.metric_label(),
         }
+    }
+
+    /// Whether the directory was refused for a limit (rather than failed to be read).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, DirError::TooLarge { .. } | DirError::Refused { .. })
     }
 }
 
 /// Reads every `*.yaml` and `*.yml` file below `root`, skipping hidden entries (`.git`,
 /// `.github`, ...). Symbolic links are not followed, so a snapshot never reaches outside
-/// its root.
+/// its root. A file over [`MAX_FILE_BYTES`] is [`DirError::TooLarge`]; files too many or
+/// too large together are [`DirError::Refused`] by the default [`RevisionLimits`].
 pub fn read_dir(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, DirError> {
+    read_dir_within(root, RevisionLimits::default())
+}
+
+/// [`read_dir`] within `limits` (the per-file limit is always [`MAX_FILE_BYTES`] at most).
+pub fn read_dir_within(
+    root: &Path,
+    limits: RevisionLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, DirError> {
+    let listed = list(root, limits.max_file_bytes.min(MAX_FILE_BYTES), limits)?;
+    let mut tally = Tally::new(limits);
+    for (path, size) in &listed {
+        let key = relative_key(root, path);
+        tally
+            .add(&key, *size)
+            .map_err(|refused| DirError::Refused {
+                root: root.to_path_buf(),
+                refused,
+            })?;
+    }
+    tally.check().map_err(|refused| DirError::Refused {
+        root: root.to_path_buf(),
+        refused,
+    })?;
+    let mut files = BTreeMap::new();
+    for (path, _) in listed {
+        let bytes = fs::read(&path).map_err(|source| DirError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        files.insert(relative_key(root, &path), bytes);
+    }
+    super::limits::check_nodes(&files, limits).map_err(|refused| DirError::Refused {
+        root: root.to_path_buf(),
+        refused,
+    })?;
+    Ok(files)
+}
+
+/// The YAML files below `root` and their sizes; refuses a file over `max_file_bytes` and
+/// stops listing past `limits.max_files`.
+fn list(
+    root: &Path,
+    max_file_bytes: u64,
+    limits: RevisionLimits,
+) -> Result<Vec<(PathBuf, u64)>, DirError> {
     if !root.is_dir() {
         return Err(DirError::NotADirectory(root.to_path_buf()));
     }
-    let mut files = BTreeMap::new();
+    let mut files = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let entries = fs::read_dir(&dir).map_err(|source| DirError::Io {
@@ -74,14 +133,14 @@ pub fn read_dir(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, DirError> {
                         source,
                     })?
                     .len();
-                if size > MAX_FILE_BYTES {
+                if size > max_file_bytes {
                     return Err(DirError::TooLarge { path, size });
                 }
-                let bytes = fs::read(&path).map_err(|source| DirError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                files.insert(relative_key(root, &path), bytes);
+                files.push((path, size));
+                if files.len() > limits.max_files {
+                    // The tally refuses them; listing more would only cost memory.
+                    return Ok(files);
+                }
             }
         }
     }
@@ -145,5 +204,37 @@ mod tests {
             read_dir(dir.path()),
             Err(DirError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn files_too_many_or_too_large_together_are_refused_naming_the_largest() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.yaml"), "a: 1\n".repeat(20)).unwrap();
+        fs::write(dir.path().join("b.yaml"), "b: 1\n").unwrap();
+        let limits = RevisionLimits {
+            max_files: 1,
+            max_file_bytes: 1000,
+            max_total_bytes: 50,
+            max_nodes: 1_000,
+        };
+        let err = read_dir_within(dir.path(), limits).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("more than 1 YAML files: the limit is 1 files"),
+            "{err}"
+        );
+        let limits = RevisionLimits {
+            max_files: 2,
+            ..limits
+        };
+        let err = read_dir_within(dir.path(), limits).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "refused: 105 bytes of YAML (a file counted at each of its paths), over the \
+                 limit of 50 bytes per revision; largest: a.yaml (100 bytes), b.yaml (5 bytes)"
+            ),
+            "{err}"
+        );
+        assert_eq!(err.metric_label(), "revision_too_large");
     }
 }

@@ -25,11 +25,11 @@ use git2::{FetchOptions, Oid, Repository};
 
 use super::Snapshot;
 use super::ca::CaError;
-use super::dir::MAX_FILE_BYTES;
 use super::git_auth::{self, CredentialKind, Credentials, Rejection};
 pub use super::git_auth::{GitAuth, Secret, SecretSource};
 use super::git_tree::{Read, ReadStats, read_commit};
 use super::known_hosts::HostKeyError;
+use super::limits::{Refused, RevisionLimits};
 
 /// Where and what to fetch.
 #[derive(Debug, Clone)]
@@ -109,15 +109,10 @@ pub enum GitError {
     /// `--path` does not name a directory in the commit.
     #[error("commit {commit} has no directory {path}")]
     NoSuchPath { commit: String, path: String },
-    /// A YAML file in the tree exceeds [`MAX_FILE_BYTES`].
-    #[error(
-        "{path} at commit {commit} is {size} bytes, larger than the {MAX_FILE_BYTES}-byte limit"
-    )]
-    TooLarge {
-        commit: String,
-        path: String,
-        size: usize,
-    },
+    /// The commit's YAML files are over a limit of [`RevisionLimits`]: the revision is
+    /// refused as a whole, none of it is read.
+    #[error("commit {commit} refused: {refused}")]
+    Refused { commit: String, refused: Refused },
     /// Reading objects of the fetched commit failed.
     #[error("reading commit {commit}: {source}")]
     Read {
@@ -131,6 +126,14 @@ pub enum GitError {
 }
 
 impl GitError {
+    /// The limit the revision broke, when it was refused (rather than failed to fetch).
+    pub fn refused(&self) -> Option<&Refused> {
+        match self {
+            GitError::Refused { refused, .. } => Some(refused),
+            _ => None,
+        }
+    }
+
     /// The label of this error in metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -141,7 +144,7 @@ impl GitError {
             GitError::Certificate { .. } => "git_certificate",
             GitError::CredentialFile { .. } | GitError::CaFile { .. } => "git_credential_file",
             GitError::NoSuchPath { .. } => "git_no_such_path",
-            GitError::TooLarge { .. } => "git_file_too_large",
+            GitError::Refused { refused, .. } => refused.limit.metric_label(),
             GitError::Read { .. } => "git_read",
             GitError::Task(_) => "git_task",
         }
@@ -189,7 +192,14 @@ impl Target<'_> {
 #[derive(Clone)]
 pub struct GitSource {
     config: GitConfig,
-    last: Arc<Mutex<Option<Arc<Read>>>>,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a source share.
+#[derive(Default)]
+struct Shared {
+    limits: RevisionLimits,
+    last: Mutex<Option<Arc<Read>>>,
 }
 
 impl fmt::Debug for GitSource {
@@ -204,8 +214,18 @@ impl GitSource {
     pub fn new(config: GitConfig) -> Self {
         GitSource {
             config,
-            last: Arc::default(),
+            shared: Arc::default(),
         }
+    }
+
+    /// The same source, refusing revisions over `limits` instead of the defaults (and
+    /// reading its next revision afresh).
+    pub fn with_limits(mut self, limits: RevisionLimits) -> Self {
+        self.shared = Arc::new(Shared {
+            limits,
+            last: Mutex::default(),
+        });
+        self
     }
 
     pub fn config(&self) -> &GitConfig {
@@ -286,6 +306,7 @@ impl GitSource {
         let repo = open_cache(&self.config.cache_dir)?;
         let commit = self.fetch_ref(&repo, &credentials, target)?;
         let previous = self
+            .shared
             .last
             .lock()
             .map(|last| last.clone())
@@ -299,10 +320,22 @@ impl GitSource {
             };
             return Ok((previous.snapshot.clone(), stats));
         }
-        let (read, stats) = read_commit(&repo, commit, &self.config.path, previous.as_deref())?;
+        let (read, stats) = read_commit(
+            &repo,
+            commit,
+            &self.config.path,
+            previous.as_deref(),
+            self.shared.limits,
+        )?;
+        super::limits::check_nodes(&read.snapshot.files, self.shared.limits).map_err(
+            |refused| GitError::Refused {
+                commit: commit.to_string(),
+                refused,
+            },
+        )?;
         let snapshot = read.snapshot.clone();
         if matches!(target, Target::Branch(_))
-            && let Ok(mut last) = self.last.lock()
+            && let Ok(mut last) = self.shared.last.lock()
         {
             *last = Some(Arc::new(read));
         }

@@ -1,6 +1,7 @@
 use git2::Repository;
 
 use super::*;
+use crate::source::limits::Limit;
 
 #[path = "../../tests/support/git/remote.rs"]
 mod remote;
@@ -256,4 +257,85 @@ fn plain_directories_are_not_repositories() {
     let plain = tempfile::tempdir().unwrap();
     assert!(is_repository(&remote.path));
     assert!(!is_repository(plain.path()));
+}
+
+#[test]
+fn a_blob_at_many_paths_is_read_once_but_counted_at_each_path() {
+    let remote = Remote::new();
+    let blob = "x: 1\n".repeat(200); // 1,000 bytes
+    let mut files: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("services/s{i}.yaml"), blob.clone()))
+        .collect();
+    files.push(("modelship.yaml".into(), "a: 1".into()));
+    remote.commit("main", &files);
+    let cache = tempfile::tempdir().unwrap();
+    let limits = RevisionLimits {
+        max_files: 100,
+        max_file_bytes: 2_000,
+        max_total_bytes: 5_000,
+        max_nodes: 1_000,
+    };
+    let git = source(remote.url(), cache.path(), ".").with_limits(limits);
+    let (first, stats) = git.fetch_blocking_with_stats().unwrap();
+    assert_eq!(
+        stats,
+        ReadStats {
+            blobs_read: 2,
+            files_reused: 0
+        }
+    );
+    assert_eq!(first.files["services/s2.yaml"], blob.as_bytes());
+
+    // Six paths to the same blob: 6,004 bytes counted, the revision refused as a whole,
+    // through the diff from the previous read.
+    for i in 3..6 {
+        files.push((format!("services/s{i}.yaml"), blob.clone()));
+    }
+    let bomb = remote.commit("main", &files);
+    let error = git.fetch_blocking_with_stats().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "commit {bomb} refused: 5.9 KiB of YAML (a file counted at each of its paths), over \
+             the limit of 4.9 KiB per revision; largest: services/s0.yaml (1000 bytes), \
+             services/s1.yaml (1000 bytes), services/s2.yaml (1000 bytes), services/s3.yaml \
+             (1000 bytes), services/s4.yaml (1000 bytes)"
+        )
+    );
+    assert_eq!(error.metric_label(), "revision_too_large");
+    assert_eq!(error.refused().map(|r| r.actual), Some(6_004));
+
+    // A source with nothing to reuse refuses it too, and a file over the per-file limit
+    // is named with its size.
+    let fresh = tempfile::tempdir().unwrap();
+    let error = source(remote.url(), fresh.path(), ".")
+        .with_limits(limits)
+        .fetch_blocking()
+        .unwrap_err();
+    assert_eq!(error.refused().map(|r| r.limit), Some(Limit::TotalBytes));
+    let small = RevisionLimits {
+        max_file_bytes: 999,
+        ..limits
+    };
+    let error = source(remote.url(), fresh.path(), ".")
+        .with_limits(small)
+        .fetch_blocking()
+        .unwrap_err();
+    let refused = error.refused().expect("refused");
+    assert_eq!(refused.limit, Limit::FileBytes);
+    assert_eq!(refused.offenders.len(), 5);
+
+    // Within the byte limits, the nodes once read: 201 in each of six files (a mapping of
+    // 200 values), and two.
+    let few_nodes = RevisionLimits {
+        max_total_bytes: 10_000,
+        max_nodes: 1_000,
+        ..limits
+    };
+    let error = source(remote.url(), fresh.path(), ".")
+        .with_limits(few_nodes)
+        .fetch_blocking()
+        .unwrap_err();
+    let refused = error.refused().expect("refused");
+    assert_eq!((refused.limit, refused.actual), (Limit::Nodes, 1_208));
 }

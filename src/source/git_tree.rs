@@ -14,16 +14,19 @@
 //! Git names objects by content, and its tree diff skips subtrees whose ids are equal, so a
 //! fetch that brings one changed file reads one blob and the trees on its path, whatever
 //! the size of the repository. Both roads apply one rule for what a snapshot holds
-//! ([`wanted`]).
+//! ([`wanted`]), and both list the blobs to read first: the revision's files and sizes
+//! (object headers) are checked against its [`RevisionLimits`] before any blob is read,
+//! and a blob that several paths hold is read once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use git2::{ObjectType, Odb, Oid, Repository, Tree};
 
 use super::Snapshot;
-use super::dir::{MAX_FILE_BYTES, is_yaml_name};
+use super::dir::is_yaml_name;
 use super::git::GitError;
+use super::limits::{Limit, Refused, RevisionLimits, Tally};
 
 /// A snapshot and the tree it was read from.
 #[derive(Debug, Clone)]
@@ -43,12 +46,14 @@ pub struct ReadStats {
 }
 
 /// Reads the YAML files of `commit` below `path`; the revision is the commit id. Hidden
-/// entries and symbolic links are skipped, as in `read_dir`.
+/// entries and symbolic links are skipped, as in `read_dir`. A revision over one of
+/// `limits` is refused ([`GitError::Refused`]) before its blobs are read.
 pub fn read_commit(
     repo: &Repository,
     commit: Oid,
     path: &str,
     previous: Option<&Read>,
+    limits: RevisionLimits,
 ) -> Result<(Read, ReadStats), GitError> {
     let id = commit.to_string();
     let read_error = |source| GitError::Read {
@@ -64,8 +69,11 @@ pub fn read_commit(
     let mut walk = Walk {
         odb: &odb,
         commit: &id,
+        limits,
         files: BTreeMap::new(),
+        pending: Vec::new(),
         blobs_read: 0,
+        files_read: 0,
     };
     let previous_tree = previous.and_then(|p| Some((p, repo.find_tree(p.root?).ok()?)));
     match previous_tree {
@@ -77,12 +85,16 @@ pub fn read_commit(
         }
         None => walk.tree(repo, &root, "")?,
     }
+    walk.read_pending()?;
     let Walk {
-        files, blobs_read, ..
+        files,
+        blobs_read,
+        files_read,
+        ..
     } = walk;
     let stats = ReadStats {
         blobs_read,
-        files_reused: files.len().saturating_sub(blobs_read),
+        files_reused: files.len().saturating_sub(files_read),
     };
     let snapshot = Snapshot {
         revision: super::RevisionId::Commit(id),
@@ -106,8 +118,14 @@ fn wanted(path: &str, mode: i32) -> bool {
 struct Walk<'a, 'r> {
     odb: &'a Odb<'r>,
     commit: &'a str,
+    limits: RevisionLimits,
+    /// The files read (or kept from the previous read).
     files: BTreeMap<String, Vec<u8>>,
+    /// Files to read: path and blob.
+    pending: Vec<(String, Oid)>,
     blobs_read: usize,
+    /// Files written from blobs read (a blob may fill several paths).
+    files_read: usize,
 }
 
 /// Git's file mode of a symbolic link.
@@ -180,18 +198,61 @@ impl Walk<'_, '_> {
         Ok(())
     }
 
+    /// Lists a file to read; refuses at once when there are more than the limit allows,
+    /// so a tree of a million entries is not listed in memory first.
     fn blob(&mut self, id: Oid, path: String) -> Result<(), GitError> {
-        let (size, _) = self.odb.read_header(id).map_err(self.read_error())?;
-        if size as u64 > MAX_FILE_BYTES {
-            return Err(GitError::TooLarge {
-                commit: self.commit.to_string(),
-                path,
-                size,
-            });
+        if self.pending.len() >= self.limits.max_files {
+            return Err(self.refused(Refused {
+                limit: Limit::Files,
+                max: self.limits.max_files as u64,
+                actual: self.pending.len() as u64 + 1,
+                offenders: Vec::new(),
+            }));
         }
-        self.blobs_read += 1;
-        let object = self.odb.read(id).map_err(self.read_error())?;
-        self.files.insert(path, object.data().to_vec());
+        self.pending.push((path, id));
+        Ok(())
+    }
+
+    fn refused(&self, refused: Refused) -> GitError {
+        GitError::Refused {
+            commit: self.commit.to_string(),
+            refused,
+        }
+    }
+
+    /// Checks the files kept and listed against the limits (sizes from object headers),
+    /// then reads each listed blob once, whatever the number of paths that hold it.
+    fn read_pending(&mut self) -> Result<(), GitError> {
+        let mut sizes: HashMap<Oid, u64> = HashMap::new();
+        let mut tally = Tally::new(self.limits);
+        for (path, bytes) in &self.files {
+            tally
+                .add(path, bytes.len() as u64)
+                .map_err(|r| self.refused(r))?;
+        }
+        for (path, id) in &self.pending {
+            let size = match sizes.get(id) {
+                Some(size) => *size,
+                None => {
+                    let (size, _) = self.odb.read_header(*id).map_err(self.read_error())?;
+                    sizes.insert(*id, size as u64);
+                    size as u64
+                }
+            };
+            tally.add(path, size).map_err(|r| self.refused(r))?;
+        }
+        tally.check().map_err(|r| self.refused(r))?;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|(_, id)| *id);
+        self.files_read = pending.len();
+        for group in pending.chunk_by(|a, b| a.1 == b.1) {
+            let id = group[0].1;
+            self.blobs_read += 1;
+            let object = self.odb.read(id).map_err(self.read_error())?;
+            for (path, _) in group {
+                self.files.insert(path.clone(), object.data().to_vec());
+            }
+        }
         Ok(())
     }
 }

@@ -13,6 +13,10 @@
 //!     known_hosts, ca, git_tree (commit tree to files, reusing the previous read)
 //! --repo DIR (not a git repository)      ──▶ LocalSource (revision: local-<content hash>)
 //! ```
+//!
+//! Both check a revision against [`limits::RevisionLimits`] before reading its files: a
+//! revision over a limit is refused whole ([`SourceError::is_refused`]) and the daemon keeps
+//! the last good one.
 
 pub mod ca;
 pub mod dir;
@@ -20,6 +24,7 @@ pub mod git;
 pub mod git_auth;
 pub mod git_tree;
 pub mod known_hosts;
+pub mod limits;
 pub mod local;
 pub mod webhook;
 
@@ -28,6 +33,7 @@ use std::collections::BTreeMap;
 pub use dir::{DirError, read_dir};
 pub use git::{GitAuth, GitConfig, GitError, GitSource, Secret, SecretSource};
 pub use git_tree::ReadStats;
+pub use limits::{Limit, Refused, RevisionLimits};
 pub use local::{LocalError, LocalSource};
 
 /// The revision of a snapshot: the commit of a Git snapshot, or `local-` and a hash of a
@@ -101,6 +107,15 @@ impl SourceError {
         match self {
             SourceError::Git(e) => e.metric_label(),
             SourceError::Local(e) => e.metric_label(),
+        }
+    }
+
+    /// Whether the source refused the revision for a limit (rather than failed to read it).
+    pub fn is_refused(&self) -> bool {
+        match self {
+            SourceError::Git(e) => e.refused().is_some(),
+            SourceError::Local(LocalError::Read(e)) => e.is_refused(),
+            SourceError::Local(_) => false,
         }
     }
 }

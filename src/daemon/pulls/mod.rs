@@ -17,6 +17,7 @@
 //!   Resync (start-up, every --interval) ─ previews of PRs no longer open torn down
 //! failure ─ RetryAt(backoff) while retryable; shown on /status (`pulls`), counted in
 //!           modelship_errors_total{cause} and modelship_forge_requests_total{result}
+//! head over a revision limit ─ plan comment naming the limit, status failure, no retry
 //! ```
 //!
 //! Decisions:
@@ -201,10 +202,9 @@ impl PullError {
                     | forge::Error::Payload { .. }
             ),
             PullError::Plan(_) | PullError::Step(_) | PullError::NotGit => false,
-            PullError::Fetch(_)
-            | PullError::Cluster(_)
-            | PullError::Preview(_)
-            | PullError::BranchUnread => true,
+            // The same head is refused again.
+            PullError::Fetch(e) => e.refused().is_none(),
+            PullError::Cluster(_) | PullError::Preview(_) | PullError::BranchUnread => true,
             PullError::Rollout(e) => matches!(e, engine::rollout::Error::Cluster(_)),
         }
     }
@@ -581,6 +581,28 @@ impl Worker {
             )
             .await?;
         let planned = self.plan_head(event, &branch, &step).await;
+        if let Err(PullError::Fetch(error)) = &planned
+            && let Some(refused) = error.refused()
+        {
+            // Not a failure of modelship's: the comment says which limit the head broke.
+            let markdown = format!(
+                "### modelship plan\n\n:no_entry: Commit `{}` was not planned: its YAML files \
+                 are over a limit of the revision.\n\n{refused}\n",
+                event.head.sha
+            );
+            let description = format!("refused: {}", refused.limit.metric_label());
+            self.github
+                .publish_plan(
+                    repo,
+                    number,
+                    &event.head.sha,
+                    &markdown,
+                    StatusState::Failure,
+                    &description,
+                )
+                .await?;
+            return planned;
+        }
         if let Err(error) = &planned
             && !matches!(error, PullError::Forge(_))
         {

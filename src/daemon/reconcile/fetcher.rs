@@ -1,5 +1,7 @@
 //! The source task: fetch on every interval tick and on every trigger (webhook, file
-//! watch), publish each new revision. A failed fetch keeps the last good snapshot.
+//! watch), publish each new revision. A failed fetch keeps the last good snapshot, and so
+//! does a revision refused for a limit (counted as `result="refused"`, the limit on
+//! `/status`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +33,12 @@ pub async fn run(
         let started = Instant::now();
         let result = source.fetch().await;
         let seconds = started.elapsed().as_secs_f64();
-        metrics.fetched(result.is_ok(), seconds);
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(error) if error.is_refused() => "refused",
+            Err(_) => "error",
+        };
+        metrics.fetched(label, seconds);
         match result {
             Ok(snapshot) => {
                 board.write().await.source_error = None;

@@ -7,7 +7,7 @@
 //! | `modelship_errors_total` | counter | `cause` (an error's metric label) |
 //! | `modelship_drift_corrections_total` | counter | |
 //! | `modelship_writes_total` | counter | |
-//! | `modelship_source_fetches_total` | counter | `result` (ok, error) |
+//! | `modelship_source_fetches_total` | counter | `result` (ok, error, refused: over a limit) |
 //! | `modelship_source_fetch_duration_seconds` | histogram | |
 //! | `modelship_webhooks_total` | counter | `outcome` |
 //! | `modelship_revision_info` | gauge (1) | `revision` |
@@ -168,9 +168,8 @@ impl Metrics {
         self.reconcile_duration.observe(seconds);
     }
 
-    /// Counts one fetch.
-    pub fn fetched(&self, ok: bool, seconds: f64) {
-        let result = if ok { "ok" } else { "error" };
+    /// Counts one fetch: `result` is `ok`, `error` or `refused` (a revision over a limit).
+    pub fn fetched(&self, result: &str, seconds: f64) {
         self.fetches
             .get_or_create(&ResultLabel {
                 result: result.to_string(),

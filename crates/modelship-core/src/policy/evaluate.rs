@@ -22,6 +22,7 @@ use cel::common::value::Val;
 use cel::{Context, Value};
 use serde_json::json;
 
+use super::cost;
 use super::document::{Action, FailurePolicy};
 use super::library::json_to_val;
 use super::load::{Binding, CompiledValidation, Expression, Policy, PolicySet};
@@ -97,6 +98,13 @@ pub enum EvalError {
     /// The interpreter panicked on the expression.
     #[error("the expression could not be evaluated")]
     Panicked,
+    /// The evaluation spent its whole cost budget ([`super::cost::MAX_COST`]) and was
+    /// stopped.
+    #[error(
+        "stopped: the evaluation went over its cost budget of {} (reads of values, and elements of the lists and maps read)",
+        super::cost::MAX_COST
+    )]
+    OverBudget,
     /// A condition or validation gave a value of another type than bool.
     #[error("evaluated to {0} instead of bool")]
     NotBool(String),
@@ -125,6 +133,7 @@ impl EvalError {
         match self {
             EvalError::Execution(_) => "execution",
             EvalError::Panicked => "panicked",
+            EvalError::OverBudget => "over_budget",
             EvalError::NotBool(_) => "not_bool",
             EvalError::MatchCondition { source, .. } | EvalError::Variable { source, .. } => {
                 source.metric_label()
@@ -363,18 +372,20 @@ fn variables_map<'v>(values: &Values<'v>, wanted: impl Fn(&str) -> bool) -> Box<
     Box::new(CelMap::from(map))
 }
 
-/// Evaluates `expression`; a panic inside the interpreter is an error like any other.
+/// Evaluates `expression` (its metered copy, within the cost budget); a panic inside the
+/// interpreter is an error like any other.
 fn run<'v>(
     expression: &Expression,
     context: &Context<'_, 'v>,
 ) -> Result<Box<dyn Val + 'v>, EvalError> {
+    cost::reset();
     let result = catch_unwind(AssertUnwindSafe(|| {
-        Value::resolve_val(expression.program.expression(), context)
-            .map(|value| value.clone_as_boxed())
+        Value::resolve_val(&expression.metered, context).map(|value| value.clone_as_boxed())
     }));
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(EvalError::Execution(error)),
+        Err(payload) if payload.is::<cost::OverBudget>() => Err(EvalError::OverBudget),
         Err(_) => Err(EvalError::Panicked),
     }
 }

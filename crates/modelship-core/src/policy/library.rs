@@ -17,7 +17,7 @@ use cel::common::types::{
 use cel::common::value::{CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
-use super::{lists, quantity};
+use super::{cost, lists, quantity};
 
 /// Functions an expression may call (macros such as `has`, `all`, `exists`, `exists_one`,
 /// `map` and `filter` are expanded by the parser and never appear as calls).
@@ -110,6 +110,7 @@ fn build_env() -> Result<Env, DeclarationError> {
     env.add_extension(cel::extensions::strings)?;
     env.add_extension(quantity::register)?;
     env.add_extension(lists::register)?;
+    env.add_extension(cost::register)?;
     env.add_member_overload("find", "string_find", STRING_TYPE, vec![STRING_TYPE], find)?;
     env.add_member_overload(
         "findAll",

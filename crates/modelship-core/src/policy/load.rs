@@ -27,12 +27,16 @@ const REASONS: &[&str] = &[
     "RequestEntityTooLarge",
 ];
 
+use super::cost::MAX_EXPRESSION_BYTES;
+
 /// A compiled expression and where it was written.
 #[derive(Debug)]
 pub struct Expression {
     /// The CEL text.
     pub source: String,
     pub program: Program,
+    /// What is evaluated: the program metered by [`super::cost`].
+    pub metered: cel::IdedExpr,
     /// Field path such as `spec.validations[0].expression`.
     pub field: String,
     /// 1-based line in the policy file.
@@ -205,6 +209,20 @@ fn error_at(file: &str, line: usize, column: usize, field: &str, message: String
     }
 }
 
+/// The YAML limits of spec files (`spec::parse`), for policy documents too: nesting,
+/// aliases and nodes (events, with aliases replayed) of one document.
+fn yaml_options() -> serde_saphyr::Options {
+    use crate::spec::parse::{MAX_ALIASES, MAX_DEPTH, MAX_NODES};
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_aliases: MAX_ALIASES,
+            max_nodes: MAX_NODES,
+            max_events: 4 * MAX_NODES,
+        },
+    }
+}
+
 #[derive(Default)]
 struct Loader {
     set: PolicySet,
@@ -260,10 +278,11 @@ impl Loader {
     }
 
     fn document(&mut self, env: &Env, doc: &Doc<'_>) {
-        let json: serde_json::Value = match serde_saphyr::from_str(doc.text.text) {
-            Ok(json) => json,
-            Err(e) => return self.yaml_error(doc, &e),
-        };
+        let json: serde_json::Value =
+            match serde_saphyr::from_str_with_options(doc.text.text, yaml_options()) {
+                Ok(json) => json,
+                Err(e) => return self.yaml_error(doc, &e),
+            };
         let field = |name: &str| json.get(name).and_then(|v| v.as_str()).unwrap_or_default();
         let (api_version, kind) = (field("apiVersion"), field("kind"));
         if api_version != API_VERSION || (kind != POLICY_KIND && kind != BINDING_KIND) {
@@ -278,7 +297,10 @@ impl Loader {
             .unwrap_or_default()
             .to_string();
         let loaded = if kind == POLICY_KIND {
-            match serde_saphyr::from_str::<PolicyDocument>(doc.text.text) {
+            match serde_saphyr::from_str_with_options::<PolicyDocument>(
+                doc.text.text,
+                yaml_options(),
+            ) {
                 Ok(policy) => self.policy(env, doc, policy),
                 Err(e) => {
                     self.yaml_error(doc, &e);
@@ -286,7 +308,10 @@ impl Loader {
                 }
             }
         } else {
-            match serde_saphyr::from_str::<BindingDocument>(doc.text.text) {
+            match serde_saphyr::from_str_with_options::<BindingDocument>(
+                doc.text.text,
+                yaml_options(),
+            ) {
                 Ok(binding) => {
                     self.bindings
                         .push((binding, doc.file.to_string(), doc.line()));
@@ -541,6 +566,14 @@ impl Loader {
     ) -> Option<Expression> {
         let (line, column) = doc.position(located);
         let source = located.value.clone();
+        if source.len() > MAX_EXPRESSION_BYTES {
+            let message = format!(
+                "expression is {} bytes, longer than the limit of {MAX_EXPRESSION_BYTES}",
+                source.len()
+            );
+            self.error(doc, line, column, field, message);
+            return None;
+        }
         let program = match compile_guarded(env, &source) {
             Ok(program) => program,
             Err(errors) => {
@@ -597,6 +630,7 @@ impl Loader {
             used.extend(variable.expression.variables.iter().cloned());
         }
         Some(Expression {
+            metered: super::cost::meter(program.expression()),
             source,
             program,
             field: field.to_string(),

@@ -23,6 +23,7 @@
 //! The module is pure: it takes file contents and JSON objects and does no I/O.
 
 pub mod check;
+pub mod cost;
 pub mod document;
 pub mod evaluate;
 pub mod export;

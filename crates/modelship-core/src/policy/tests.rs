@@ -489,6 +489,60 @@ fn hostile_objects_never_panic() {
     }
 }
 
+#[test]
+fn expensive_expressions_are_stopped_at_the_budget_with_a_located_error() {
+    let object = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "llm", "namespace": "ml"},
+        "spec": {"l": (0..2000).collect::<Vec<i64>>(), "small": [1, 2, 3]}
+    });
+    let expensive = [
+        // Nested loops over a list read from the object.
+        "object.spec.l.all(x, object.spec.l.all(y, x <= y || x > y))",
+        // The same through an iteration variable, with exists (whose errors CEL may drop).
+        "[object.spec.l].all(l, l.exists(x, l.exists(y, x < 0)))",
+        // A body that copies the list at every step.
+        "size(object.spec.l.map(x, object.spec.l)) > 0",
+    ];
+    for expression in expensive {
+        let rest = format!("  validations:\n    - expression: \"{expression}\"\n");
+        let (set, diagnostics) = load(&[("policies/cost.yaml", &policy("cost", &rest))]);
+        assert_eq!(errors(&diagnostics), Vec::<String>::new());
+        let violations = set.evaluate(&Subject::new(&object));
+        assert_eq!(violations.len(), 1, "{expression}");
+        let v = &violations[0];
+        assert_eq!(
+            (v.policy_file.as_str(), v.policy_line, v.reason.as_str()),
+            ("policies/cost.yaml", 13, "InternalError")
+        );
+        assert_eq!(
+            v.message,
+            format!(
+                "expression `{expression}` failed: stopped: the evaluation went over its cost \
+                 budget of 1000000 (reads of values, and elements of the lists and maps read)"
+            )
+        );
+    }
+    // Within the budget, the same shapes evaluate as before.
+    let rest = "  validations:\n    - expression: object.spec.small.all(x, object.spec.small.exists(y, y == x)) && size(object.spec.l.map(x, x)) == 2000\n";
+    let (set, _) = load(&[("policies/ok.yaml", &policy("ok", rest))]);
+    assert!(set.evaluate(&Subject::new(&object)).is_empty());
+}
+
+#[test]
+fn overlong_expressions_are_load_errors() {
+    let long = format!("object.spec.replicas < 3{}", " && true".repeat(800));
+    let rest = format!("  validations:\n    - expression: {long}\n");
+    let (_, diagnostics) = load(&[("policies/long.yaml", &policy("long", &rest))]);
+    assert_eq!(
+        errors(&diagnostics),
+        vec![format!(
+            "policies/long.yaml:13:19: error: spec.validations[0].expression: expression is {} bytes, longer than the limit of 5120",
+            long.len()
+        )]
+    );
+}
+
 mod no_panics {
     use super::*;
     use proptest::prelude::*;

@@ -142,7 +142,7 @@ fn load_config(
     };
     let mut config = None;
     let mut seen = false;
-    for doc in parse::parse_stream(&text) {
+    for doc in parse::documents(&text) {
         report.parse_errors(&doc);
         let Some(root) = doc.root.filter(|r| !r.is_null()) else {
             continue;
@@ -211,12 +211,12 @@ impl FileReport<'_> {
         let Some(text) = report.utf8(bytes) else {
             // Still find out which services the file names, so they stay untouched.
             let lossy = String::from_utf8_lossy(bytes);
-            for doc in parse::parse_stream(&lossy) {
+            for doc in parse::documents(&lossy) {
                 self.failed(doc.root.as_deref(), &lossy, doc.line, true);
             }
             return;
         };
-        for doc in parse::parse_stream(&text) {
+        for doc in parse::documents(&text) {
             self.document(&text, doc);
         }
     }

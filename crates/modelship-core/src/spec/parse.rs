@@ -8,6 +8,10 @@
 //!   recovered) and parsing resumes at the next `---`;
 //! - aliases resolve to the anchored node (shared, not copied); a document whose expanded
 //!   size passes [`MAX_NODES`] is rejected, so alias bombs cost nothing;
+//! - a document nested deeper than [`MAX_DEPTH`] or with more than [`MAX_ALIASES`] aliases
+//!   is rejected as well (the rest of it is scanned, not kept);
+//! - documents are read one at a time ([`documents`]), so a file's memory is that of its
+//!   largest document, not of all of them;
 //! - merge keys (`<<: *defaults`) are applied, explicit keys win;
 //! - duplicate keys, non-scalar keys and custom tags are errors.
 
@@ -15,13 +19,19 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde_saphyr::granit_parser::{
-    Event, Options, Parser, ScalarStyle as YamlStyle, ScanError, Span, Tag,
+    Event, Options, Parser, ScalarStyle as YamlStyle, ScanError, Span, StrInput, Tag,
 };
 
 use super::node::{Entry, Mark, Node, ScalarStyle, Value};
 
 /// Largest document, in nodes with aliases expanded. A real spec has a few hundred.
 pub const MAX_NODES: usize = 100_000;
+
+/// Deepest nesting of lists and mappings in a document. A real spec nests about ten deep.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most aliases (`*name`) in a document. A real spec has a handful.
+pub const MAX_ALIASES: usize = 1_000;
 
 /// A problem in the YAML text itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +51,12 @@ pub enum ParseError {
     /// The document is too large once aliases are expanded.
     #[error("document too large: more than {MAX_NODES} nodes once aliases are expanded")]
     TooLarge,
+    /// Lists and mappings nest deeper than [`MAX_DEPTH`].
+    #[error("document nested too deep: more than {MAX_DEPTH} levels of lists and mappings")]
+    TooDeep,
+    /// The document has more than [`MAX_ALIASES`] aliases.
+    #[error("too many aliases: more than {MAX_ALIASES} in one document")]
+    TooManyAliases,
     /// A tag other than the YAML core schema tags.
     #[error("unsupported tag `{0}`: only the YAML core tags (!!str, !!int, ...) are allowed")]
     CustomTag(String),
@@ -58,6 +74,8 @@ impl ParseError {
             ParseError::ComplexKey => "yaml_complex_key",
             ParseError::UnknownAlias => "yaml_unknown_alias",
             ParseError::TooLarge => "yaml_too_large",
+            ParseError::TooDeep => "yaml_too_deep",
+            ParseError::TooManyAliases => "yaml_too_many_aliases",
             ParseError::CustomTag(_) => "yaml_custom_tag",
             ParseError::BadMerge => "yaml_bad_merge",
         }
@@ -86,33 +104,62 @@ pub struct Document {
 
 /// Parses a YAML stream into its documents. Never fails: problems are in the documents.
 pub fn parse_stream(text: &str) -> Vec<Document> {
+    documents(text).collect()
+}
+
+/// The documents of a YAML stream, parsed as they are taken: only one document's nodes
+/// are held at a time. Never fails: problems are in the documents.
+pub fn documents(text: &str) -> Documents<'_> {
     let mut options = Options::default();
     options.set_emit_comments(false);
-    let mut parser = Parser::new_from_str_with_options(text, options);
-    let mut documents = Vec::new();
-    let mut builder = Builder::default();
-    loop {
-        match parser.next_event() {
-            None => break,
-            Some(Ok((event, span))) => {
-                if let Some(doc) = builder.event(event, span) {
-                    documents.push(doc);
-                }
-            }
-            Some(Err(error)) => {
-                documents.push(builder.abort(&error));
-                match parser.proceed_next_document() {
-                    Ok(true) => continue,
-                    Ok(false) => break,
-                    Err(error) => {
-                        documents.push(Builder::default().abort(&error));
-                        break;
+    Documents {
+        parser: Parser::new_from_str_with_options(text, options),
+        builder: Builder::default(),
+        next: None,
+        done: false,
+    }
+}
+
+/// The iterator of [`documents`].
+pub struct Documents<'a> {
+    parser: Parser<'a, StrInput<'a>>,
+    builder: Builder,
+    /// A document to give before reading on (the second of a failed resumption).
+    next: Option<Document>,
+    done: bool,
+}
+
+impl Iterator for Documents<'_> {
+    type Item = Document;
+
+    fn next(&mut self) -> Option<Document> {
+        if let Some(doc) = self.next.take() {
+            return Some(doc);
+        }
+        while !self.done {
+            match self.parser.next_event() {
+                None => self.done = true,
+                Some(Ok((event, span))) => {
+                    if let Some(doc) = self.builder.event(event, span) {
+                        return Some(doc);
                     }
+                }
+                Some(Err(error)) => {
+                    let doc = self.builder.abort(&error);
+                    match self.parser.proceed_next_document() {
+                        Ok(true) => {}
+                        Ok(false) => self.done = true,
+                        Err(error) => {
+                            self.next = Some(Builder::default().abort(&error));
+                            self.done = true;
+                        }
+                    }
+                    return Some(doc);
                 }
             }
         }
+        None
     }
-    documents
 }
 
 fn mark_of(span: &Span) -> Mark {
@@ -159,7 +206,10 @@ struct Builder {
     root: Option<Rc<Node>>,
     line: usize,
     errors: Vec<Located>,
-    /// Set when the document was given up (too large): later events are ignored.
+    /// Aliases read in this document.
+    aliases: usize,
+    /// Set when the document was given up (too large, deep or aliased): later events are
+    /// ignored.
     abandoned: bool,
     /// Between a document's start and end.
     open: bool,
@@ -187,6 +237,10 @@ impl Builder {
                 let style = self.scalar_style(style, tag.as_deref(), tag_mark(&span, mark));
                 let node = Rc::new(Node::scalar(mark, text.into_owned(), style));
                 self.complete(node, anchor);
+                None
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.abandon(mark, ParseError::TooDeep);
                 None
             }
             Event::SequenceStart(_, anchor, tag) => {
@@ -218,7 +272,12 @@ impl Builder {
                 }
                 None
             }
+            Event::Alias(_) if self.aliases >= MAX_ALIASES => {
+                self.abandon(mark, ParseError::TooManyAliases);
+                None
+            }
             Event::Alias(id) => {
+                self.aliases += 1;
                 match self.anchors.get(&id).cloned() {
                     Some(node) => self.complete(node, 0),
                     None => self.error(mark, ParseError::UnknownAlias),
@@ -270,6 +329,15 @@ impl Builder {
         self.errors.push(Located { mark, error });
     }
 
+    /// Gives the document up at `mark`: what was read is dropped, the rest is scanned only.
+    fn abandon(&mut self, mark: Mark, error: ParseError) {
+        self.error(mark, error);
+        self.abandoned = true;
+        self.stack.clear();
+        self.anchors.clear();
+        self.root = None;
+    }
+
     fn scalar_style(&mut self, style: YamlStyle, tag: Option<&Tag>, mark: Mark) -> ScalarStyle {
         self.check_tag(tag, mark);
         let forced_string = tag.is_some_and(|t| t.core_suffix() == Some("str"));
@@ -290,9 +358,7 @@ impl Builder {
     /// A finished node: register its anchor and attach it to its parent.
     fn complete(&mut self, node: Rc<Node>, anchor: usize) {
         if node.size > MAX_NODES {
-            self.error(node.mark, ParseError::TooLarge);
-            self.abandoned = true;
-            self.stack.clear();
+            self.abandon(node.mark, ParseError::TooLarge);
             return;
         }
         if anchor != 0 {
@@ -505,5 +571,48 @@ mod tests {
         let doc = one(&text);
         assert!(doc.errors.iter().any(|e| e.error == ParseError::TooLarge));
         assert!(doc.root.is_none());
+    }
+
+    #[test]
+    fn documents_past_a_limit_are_rejected_at_the_node_that_broke_it() {
+        let deep = |levels: usize| format!("{}x{}\n", "[".repeat(levels), "]".repeat(levels));
+        let block_deep = (0..MAX_DEPTH + 1)
+            .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+            .collect::<String>();
+        let aliases = |n: usize| {
+            let mut text = String::from("a: &a 1\nl:\n");
+            text.push_str(&"- *a\n".repeat(n));
+            text
+        };
+        let cases: Vec<(String, Option<(ParseError, usize)>)> = vec![
+            (deep(MAX_DEPTH), None),
+            (deep(MAX_DEPTH + 1), Some((ParseError::TooDeep, 1))),
+            (block_deep, Some((ParseError::TooDeep, MAX_DEPTH + 1))),
+            (aliases(MAX_ALIASES), None),
+            (
+                aliases(MAX_ALIASES + 1),
+                Some((ParseError::TooManyAliases, MAX_ALIASES + 3)),
+            ),
+        ];
+        for (text, expected) in cases {
+            let doc = one(&text);
+            let got = doc.errors.first().map(|e| (e.error.clone(), e.mark.line));
+            assert_eq!(got, expected, "{}", &text[..text.len().min(80)]);
+            assert_eq!(doc.root.is_some(), expected.is_none());
+            if let Some((error, _)) = expected {
+                assert!(error.metric_label().starts_with("yaml_too_"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_rejected_document_leaves_the_next_ones_read() {
+        let text = format!("{}x{}\n---\nb: 1\n", "[".repeat(100), "]".repeat(100));
+        let docs: Vec<Document> = documents(&text).collect();
+        assert_eq!(docs.len(), 2, "{docs:?}");
+        assert_eq!(docs[0].errors[0].error, ParseError::TooDeep);
+        assert_eq!(docs[0].errors.len(), 1);
+        assert!(docs[1].errors.is_empty());
+        assert!(docs[1].root.as_ref().and_then(|r| r.get("b")).is_some());
     }
 }
