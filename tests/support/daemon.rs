@@ -328,7 +328,10 @@ pub async fn http(
 
 /// Delivers a push webhook for main, signed with `secret`.
 pub async fn push_webhook(addr: SocketAddr, secret: &str) -> u16 {
-    let body = br#"{"ref":"refs/heads/main","after":"0000"}"#;
+    // The repository the pull-request tests follow (`support::pulls::REPO`): a daemon
+    // that knows its repository refuses pushes about another.
+    let body =
+        br#"{"ref":"refs/heads/main","after":"0000","repository":{"full_name":"acme/models"}}"#;
     let signature = modelship::source::webhook::sign(secret.as_bytes(), body);
     let headers = [
         ("x-github-event", "push".to_string()),

@@ -178,6 +178,31 @@ async fn status(State(state): State<HttpState>) -> Response {
     axum::Json(board).into_response()
 }
 
+/// Why a push delivery is not the followed repository's, when the followed repository is
+/// known (pull requests configured); a push only triggers a fetch of the followed remote,
+/// but the webhook surface takes one repository's deliveries alone.
+/// Returns the refusal's metric label and message.
+fn foreign_push(state: &HttpState, body: &[u8]) -> Option<(&'static str, String)> {
+    let queue = state.pulls.as_ref()?;
+    let push: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let installation = push.pointer("/installation/id").and_then(|v| v.as_u64());
+    let repo = push
+        .pointer("/repository/full_name")
+        .and_then(|v| v.as_str())
+        .and_then(|name| name.parse::<crate::forge::Repo>().ok());
+    match repo {
+        Some(repo) => queue
+            .followed
+            .check(&repo, installation)
+            .err()
+            .map(|foreign| (foreign.metric_label(), foreign.to_string())),
+        None => Some((
+            "repository_unknown",
+            "the push names no repository (repository.full_name)".to_string(),
+        )),
+    }
+}
+
 async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = &state.webhook_secret else {
         return (StatusCode::NOT_FOUND, "webhooks are not configured").into_response();
@@ -222,6 +247,11 @@ async fn github(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
             (code, error.to_string()).into_response()
         }
         Ok(Delivery::Fetch { after }) => {
+            if let Some((label, why)) = foreign_push(&state, &body) {
+                tracing::warn!(%why, "push webhook refused");
+                state.metrics.webhook(label);
+                return (StatusCode::FORBIDDEN, why).into_response();
+            }
             if !state.board.read().await.leader {
                 tracing::info!(%after, "push webhook on a standby replica: the leader fetches it by polling");
                 state.metrics.webhook("standby");
@@ -310,6 +340,41 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), triggered.notified())
             .await
             .expect("the fetch trigger fired");
+    }
+
+    #[tokio::test]
+    async fn a_push_about_another_repository_is_refused_once_the_followed_one_is_known() {
+        use crate::daemon::pulls::{Followed, PullQueue};
+        let state = HttpState {
+            pulls: Some(PullQueue::new(Followed::new("acme/models".parse().ok()))),
+            ..leader_state()
+        };
+        let about = |repo: &str| {
+            format!(
+                r#"{{"ref":"refs/heads/main","after":"abc","repository":{{"full_name":"{repo}"}}}}"#
+            )
+            .into_bytes()
+        };
+        for (body, code) in [
+            (about("someone/else"), StatusCode::FORBIDDEN),
+            (push("main"), StatusCode::FORBIDDEN),
+            (about("ACME/Models"), StatusCode::ACCEPTED),
+        ] {
+            let signature = webhook::sign(SECRET.as_bytes(), &body);
+            assert_eq!(
+                deliver(&state, "push", body.clone(), Some(signature)).await,
+                code,
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let text = state.metrics.encode();
+        assert!(
+            text.contains(r#"modelship_webhooks_total{outcome="foreign_repository"} 1"#)
+                && text.contains(r#"modelship_webhooks_total{outcome="repository_unknown"} 1"#)
+                && text.contains(r#"modelship_webhooks_total{outcome="fetch"} 1"#),
+            "{text}"
+        );
     }
 
     #[tokio::test]
