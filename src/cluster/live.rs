@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams, TypeMeta};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, TypeMeta};
 
 use super::kinds::Kinds;
 use super::retry::{RetryPolicy, retry};
@@ -103,13 +103,8 @@ async fn read_live_selected(
                 kind: resource.kind.clone(),
                 source,
             })?;
-        for mut object in list.items {
-            object.types.get_or_insert_with(|| TypeMeta {
-                api_version: resource.api_version.clone(),
-                kind: resource.kind.clone(),
-            });
-            // A DynamicObject is a map of JSON values: serializing it cannot fail.
-            if let Ok(value) = serde_json::to_value(&object) {
+        for object in list.items {
+            if let Some(value) = typed_value(object, resource) {
                 live.insert(value);
             }
         }
@@ -267,16 +262,18 @@ pub async fn find_named(
                 objects.extend(object);
             }
         }
-        for mut object in objects {
-            object.types.get_or_insert_with(|| TypeMeta {
-                api_version: resource.api_version.clone(),
-                kind: resource.kind.clone(),
-            });
-            // A DynamicObject is a map of JSON values: serializing it cannot fail.
-            if let Ok(value) = serde_json::to_value(&object) {
-                found.push(value);
-            }
-        }
+        found.extend(objects.into_iter().filter_map(|o| typed_value(o, resource)));
     }
     Ok(found)
+}
+
+/// A listed object as JSON, with the `apiVersion` and `kind` a LIST leaves out of its
+/// items. A DynamicObject is a map of JSON values: serializing it cannot fail (`None`
+/// would only drop the object).
+fn typed_value(mut object: DynamicObject, resource: &ApiResource) -> Option<serde_json::Value> {
+    object.types.get_or_insert_with(|| TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    });
+    serde_json::to_value(&object).ok()
 }
